@@ -1,0 +1,54 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Absolute path of this package, for the linker version script below.
+let packageRoot = String(#filePath.dropLast("Package.swift".count))
+
+let strictSwift: [SwiftSetting] = [
+    .enableExperimentalFeature("CImplementation"),
+    .unsafeFlags(["-warnings-as-errors"]),
+]
+
+let package = Package(
+    name: "cachekit",
+    products: [
+        // libcachekit.so: the C ABI. The Swift runtime is linked statically so hosts need no
+        // toolchain, and the version script exports only the `cachekit_*` functions of the header.
+        .library(name: "cachekit", type: .dynamic, targets: ["CachekitABI"]),
+    ],
+    targets: [
+        // System libraries (Debian -dev packages), found through pkg-config.
+        .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        .systemLibrary(name: "CXXHash", pkgConfig: "libxxhash", providers: [.apt(["libxxhash-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        .systemLibrary(name: "CBlake2", pkgConfig: "libb2", providers: [.apt(["libb2-dev"])]),
+
+        // The public header as a Clang module, so the compiler holds the exports to it.
+        .systemLibrary(name: "CCachekitHeader"),
+        // C shims: thread-local storage that Swift cannot declare itself.
+        .target(name: "CCachekitShims"),
+
+        // Pure Swift core: knows nothing about C callers.
+        .target(
+            name: "CachekitCore",
+            dependencies: ["CLZ4", "CXXHash", "CCrypto", "CHiredis", "CBlake2"],
+            swiftSettings: strictSwift
+        ),
+        // Thin ABI layer: converts and validates arguments, calls the core, maps errors.
+        .target(
+            name: "CachekitABI",
+            dependencies: ["CachekitCore", "CCachekitHeader", "CCachekitShims", "CCrypto"],
+            exclude: ["exports.map"],
+            swiftSettings: strictSwift,
+            linkerSettings: [
+                .unsafeFlags([
+                    "-static-stdlib",
+                    "-Xlinker", "--version-script=\(packageRoot)Sources/CachekitABI/exports.map",
+                ]),
+            ]
+        ),
+
+        .testTarget(name: "CachekitCoreTests", dependencies: ["CachekitCore"]),
+    ]
+)

@@ -1,0 +1,17 @@
+#ifndef CACHEKIT_SHIMS_H
+#define CACHEKIT_SHIMS_H
+#include <stddef.h>
+
+/* The thread-local last-error message behind cachekit_last_error_message().
+ * In C because Swift has no thread-local storage declaration; a fixed buffer because the
+ * message must stay valid until the thread's next call and never needs freeing. */
+#define CKSHIM_ERROR_CAPACITY 512
+
+/* Copies up to CKSHIM_ERROR_CAPACITY - 1 bytes of message (not NUL-terminated, length len). */
+void ckshim_error_set(const char *message, size_t len);
+/* Empties the message. */
+void ckshim_error_clear(void);
+/* The calling thread's message, NUL-terminated, never NULL. */
+const char *ckshim_error_get(void);
+
+#endif

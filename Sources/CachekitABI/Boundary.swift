@@ -1,0 +1,60 @@
+import CachekitCore
+import CCachekitShims
+import CCrypto
+import CCachekitHeader
+
+// The one place where core errors become C statuses (dmlc API_BEGIN/API_END style): every
+// exported function runs its body through `boundary`, which records the message for
+// `cachekit_last_error_message` and drains OpenSSL's error queue so no stale error leaks into a
+// later call.
+
+@inline(__always)
+func boundary(_ body: () throws(CacheKitError) -> Status) -> Int32 {
+    do {
+        let status = try body()
+        ckshim_error_clear()
+        return status.rawValue
+    } catch {
+        recordError(error)
+        return error.status.rawValue
+    }
+}
+
+func recordError(_ error: CacheKitError) {
+    var message = error.message
+    message.withUTF8 { utf8 in
+        utf8.withMemoryRebound(to: CChar.self) { ckshim_error_set($0.baseAddress, $0.count) }
+    }
+    ERR_clear_error()
+}
+
+/// A C input buffer: NULL is accepted only with length 0.
+@inline(__always)
+func inputBytes(_ pointer: UnsafePointer<UInt8>?, _ count: Int, _ name: StaticString) throws(CacheKitError) -> UnsafeRawBufferPointer {
+    guard count >= 0 else { throw CacheKitError(.invalidArgument, "\(name) length is larger than the address space") }
+    guard let pointer else {
+        guard count == 0 else { throw CacheKitError(.nullPointer, "\(name) is NULL but its length is \(count)") }
+        return UnsafeRawBufferPointer(start: nil, count: 0)
+    }
+    return UnsafeRawBufferPointer(start: pointer, count: count)
+}
+
+/// A required pointer.
+@inline(__always)
+func required<T>(_ pointer: T?, _ name: StaticString) throws(CacheKitError) -> T {
+    guard let pointer else { throw CacheKitError(.nullPointer, "\(name) is NULL") }
+    return pointer
+}
+
+/// Hands owned bytes to a caller's `cachekit_buffer`.
+@inline(__always)
+func deliver(_ bytes: consuming OwnedBytes, to out: UnsafeMutablePointer<cachekit_buffer>) {
+    let (pointer, count) = bytes.take()
+    out.pointee = cachekit_buffer(data: pointer, len: count)
+}
+
+extension StaticString {
+    var cString: UnsafePointer<CChar> {
+        UnsafeRawPointer(utf8Start).assumingMemoryBound(to: CChar.self)
+    }
+}

@@ -1,0 +1,13 @@
+import CCachekitHeader
+
+/// Exported to C as `cachekit_version_string`.
+@_cdecl("cachekit_version_string") @implementation
+public func cachekit_version_string() -> UnsafePointer<CChar>? {
+    ("0.1.0" as StaticString).cString
+}
+
+/// Exported to C as `cachekit_version_number`.
+@_cdecl("cachekit_version_number") @implementation
+public func cachekit_version_number() -> UInt32 {
+    UInt32(CACHEKIT_VERSION_MAJOR * 10000 + CACHEKIT_VERSION_MINOR * 100 + CACHEKIT_VERSION_PATCH)
+}

@@ -1,0 +1,232 @@
+/// The ByteStorage envelope of cachekit-core: a MessagePack array
+/// `[compressed_data, checksum, original_size, format]`, where compressed_data is an LZ4 block
+/// (bin; legacy writers used an array of integers), checksum is xxHash3-64 of the uncompressed
+/// data as 8 big-endian integers, original_size a uint and format a str.
+public enum Envelope {
+    /// The parsed fields of an envelope, before any size, ratio or checksum check.
+    public struct Header: ~Copyable {
+        /// compressed_data when stored as bin: a range of the envelope.
+        public let compressedRange: Range<Int>
+        /// compressed_data when stored as the legacy array of integers: its bytes (else empty).
+        public let legacyCompressed: OwnedBytes
+        public let isLegacy: Bool
+        public let checksum: UInt64
+        public let originalSize: UInt64
+        /// The format tag: a range of the envelope holding valid UTF-8.
+        public let format: Range<Int>
+
+        public var compressedCount: Int { isLegacy ? legacyCompressed.count : compressedRange.count }
+    }
+
+    public struct Retrieved: ~Copyable {
+        public var data: OwnedBytes
+        /// The format tag: a range of the envelope.
+        public let format: Range<Int>
+
+        public consuming func takeData() -> OwnedBytes { data }
+    }
+
+    public static let defaultFormat = "msgpack"
+    public static let maxFormatLength = 255
+
+    // MARK: Store
+
+    /// Wraps `data` in an envelope exactly as cachekit-core writes it.
+    public static func store(
+        _ data: UnsafeRawBufferPointer, format: UnsafeRawBufferPointer
+    ) throws(CacheKitError) -> OwnedBytes {
+        guard data.count <= Limits.maxUncompressedSize else {
+            throw CacheKitError(.tooLarge, "value of \(data.count) bytes exceeds the 512 MiB limit")
+        }
+        guard format.count >= 1, format.count <= maxFormatLength, validUTF8(format) else {
+            throw CacheKitError(.invalidArgument, "format must be 1..255 bytes of UTF-8")
+        }
+        guard let bound = LZ4Block.compressBound(data.count) else {
+            throw CacheKitError(.tooLarge, "value of \(data.count) bytes exceeds the 512 MiB limit")
+        }
+        // 0x94 + bin header, the block, 0x98 + 8 x (0xcc xx), uint32, str header + format.
+        let headerGuess = 1 &+ binHeaderLength(bound)
+        let capacity = headerGuess &+ bound &+ 17 &+ 5 &+ 2 &+ format.count
+        var out = try OwnedBytes(uninitializedCount: capacity)
+        let base = out.base
+        let compressedCount = try LZ4Block.compress(
+            data, into: UnsafeMutableRawBufferPointer(start: base + headerGuess, count: bound))
+
+        // Compress first, then write the shortest bin header; slide the block down if it shrank.
+        let headerLength = 1 &+ binHeaderLength(compressedCount)
+        if headerLength != headerGuess {
+            (base + headerLength).update(from: base + headerGuess, count: compressedCount)
+        }
+        var cursor = 0
+        base[0] = 0x94
+        cursor = 1
+        MessagePackWriter.binaryHeader(compressedCount) { byte in
+            base[cursor] = byte
+            cursor &+= 1
+        }
+        cursor &+= compressedCount
+
+        let checksum = XXH3.hash64(data)
+        base[cursor] = 0x98
+        cursor &+= 1
+        for shift in stride(from: 56, through: 0, by: -8) {
+            let byte = UInt8(truncatingIfNeeded: checksum >> UInt64(shift))
+            if byte >= 0x80 {
+                base[cursor] = 0xcc
+                cursor &+= 1
+            }
+            base[cursor] = byte
+            cursor &+= 1
+        }
+        cursor = writeUnsigned(UInt64(data.count), to: base, at: cursor)
+        if format.count <= 31 {
+            base[cursor] = 0xa0 | UInt8(format.count)
+            cursor &+= 1
+        } else {
+            base[cursor] = 0xd9
+            base[cursor &+ 1] = UInt8(format.count)
+            cursor &+= 2
+        }
+        if let formatBase = format.baseAddress {
+            (base + cursor).update(from: formatBase.assumingMemoryBound(to: UInt8.self), count: format.count)
+        }
+        cursor &+= format.count
+        out.truncate(to: cursor)
+        return out
+    }
+
+    // MARK: Retrieve
+
+    /// Parses an envelope's structure (check 2 of cachekit-core's order) without validating sizes.
+    /// Trailing bytes after the four fields are refused.
+    public static func parse(_ envelope: UnsafeRawBufferPointer) throws(CacheKitError) -> Header {
+        var reader = MessagePackReader(envelope)
+        guard case .array(4) = try reader.next() else {
+            throw CacheKitError(.invalidInput, "envelope is not a MessagePack array of 4 elements")
+        }
+        var compressedRange: Range<Int> = 0..<0
+        var legacy = try OwnedBytes(uninitializedCount: 0)
+        var isLegacy = false
+        switch try reader.next() {
+        case .bin(let range):
+            compressedRange = range
+        case .array(let count):
+            legacy = try readLegacyBytes(&reader, count: count)
+            isLegacy = true
+        default:
+            throw CacheKitError(.invalidInput, "envelope compressed_data is neither bin nor an array of bytes")
+        }
+        guard case .array(8) = try reader.next() else {
+            throw CacheKitError(.invalidInput, "envelope checksum is not an array of 8 integers")
+        }
+        var checksum: UInt64 = 0
+        for _ in 0..<8 {
+            checksum = (checksum << 8) | UInt64(try readByteElement(&reader, field: "checksum"))
+        }
+        let originalSize: UInt64
+        do {
+            originalSize = try reader.readUnsigned()
+        } catch {
+            throw CacheKitError(.invalidInput, "envelope original_size is not an unsigned integer")
+        }
+        guard case .str(let format) = try reader.next() else {
+            throw CacheKitError(.invalidInput, "envelope format is not a string")
+        }
+        guard validUTF8(UnsafeRawBufferPointer(rebasing: envelope[format])) else {
+            throw CacheKitError(.invalidInput, "envelope format is not valid UTF-8")
+        }
+        guard reader.isAtEnd else {
+            throw CacheKitError(.invalidInput, "\(reader.remaining) trailing bytes after the envelope")
+        }
+        return Header(compressedRange: compressedRange, legacyCompressed: legacy, isLegacy: isLegacy,
+                      checksum: checksum, originalSize: originalSize, format: format)
+    }
+
+    /// Validates and decodes an envelope, in cachekit-core's order of checks.
+    public static func retrieve(_ envelope: UnsafeRawBufferPointer) throws(CacheKitError) -> Retrieved {
+        guard envelope.count <= Limits.maxCompressedSize else {
+            throw CacheKitError(.tooLarge, "envelope of \(envelope.count) bytes exceeds the 512 MiB limit")
+        }
+        let header = try parse(envelope)
+        let compressedCount = header.compressedCount
+        guard compressedCount <= Limits.maxCompressedSize else {
+            throw CacheKitError(.tooLarge, "compressed data of \(compressedCount) bytes exceeds the 512 MiB limit")
+        }
+        guard header.originalSize <= UInt64(Limits.maxUncompressedSize) else {
+            throw CacheKitError(.tooLarge, "original_size \(header.originalSize) exceeds the 512 MiB limit")
+        }
+        guard compressedCount > 0 else {
+            throw CacheKitError(.decompressionBomb, "empty compressed data")
+        }
+        let (allowed, overflow) = UInt64(compressedCount).multipliedReportingOverflow(
+            by: UInt64(Limits.maxCompressionRatio))
+        guard !overflow, header.originalSize <= allowed else {
+            throw CacheKitError(.decompressionBomb,
+                                "original_size \(header.originalSize) is over 1000x the \(compressedCount) compressed bytes")
+        }
+        let originalSize = Int(header.originalSize) // <= 512 MiB, checked above
+        var output = try OwnedBytes(uninitializedCount: originalSize)
+        let decoded: Int
+        if header.isLegacy {
+            decoded = try LZ4Block.decompress(header.legacyCompressed.bytes, into: output.mutableBytes)
+        } else {
+            decoded = try LZ4Block.decompress(UnsafeRawBufferPointer(rebasing: envelope[header.compressedRange]),
+                                              into: output.mutableBytes)
+        }
+        output.truncate(to: decoded)
+        guard XXH3.hash64(output.bytes) == header.checksum else {
+            throw CacheKitError(.checksumMismatch, "xxHash3-64 of the decoded data does not match the envelope")
+        }
+        guard decoded == originalSize else {
+            throw CacheKitError(.sizeValidation, "decoded \(decoded) bytes, envelope says \(originalSize)")
+        }
+        return Retrieved(data: output, format: header.format)
+    }
+
+    // MARK: Helpers
+
+    private static func readLegacyBytes(
+        _ reader: inout MessagePackReader, count: Int
+    ) throws(CacheKitError) -> OwnedBytes {
+        let bytes = try OwnedBytes(uninitializedCount: count)
+        for index in 0..<count {
+            bytes.base[index] = try readByteElement(&reader, field: "compressed_data")
+        }
+        return bytes
+    }
+
+    private static func readByteElement(
+        _ reader: inout MessagePackReader, field: StaticString
+    ) throws(CacheKitError) -> UInt8 {
+        guard case .uint(let value) = try reader.next(), value <= 0xff else {
+            throw CacheKitError(.invalidInput, "envelope \(field) holds a value that is not a byte")
+        }
+        return UInt8(value)
+    }
+
+    private static func binHeaderLength(_ count: Int) -> Int {
+        count <= 0xff ? 2 : (count <= 0xffff ? 3 : 5)
+    }
+
+    private static func writeUnsigned(_ value: UInt64, to base: UnsafeMutablePointer<UInt8>, at start: Int) -> Int {
+        var cursor = start
+        MessagePackWriter.unsigned(value) { byte in
+            base[cursor] = byte
+            cursor &+= 1
+        }
+        return cursor
+    }
+}
+
+/// Whether `bytes` are well-formed UTF-8.
+public func validUTF8(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    var iterator = bytes.makeIterator()
+    var decoder = UTF8()
+    while true {
+        switch decoder.decode(&iterator) {
+        case .scalarValue: continue
+        case .emptyInput: return true
+        case .error: return false
+        }
+    }
+}

@@ -1,0 +1,66 @@
+import CLZ4
+
+/// LZ4 block format (no frame, no size prefix) through liblz4. Sizes are checked before they
+/// reach liblz4's `int` parameters.
+public enum LZ4Block {
+    /// Worst-case block size for `sourceCount` bytes, or nil over the 512 MiB limit.
+    public static func compressBound(_ sourceCount: Int) -> Int? {
+        guard sourceCount >= 0, sourceCount <= Limits.maxUncompressedSize else { return nil }
+        return Int(LZ4_compressBound(Int32(sourceCount)))
+    }
+
+    /// Compresses `source` into `destination`; returns the block length.
+    public static func compress(
+        _ source: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer
+    ) throws(CacheKitError) -> Int {
+        guard source.count <= Limits.maxUncompressedSize else {
+            throw CacheKitError(.tooLarge, "input of \(source.count) bytes exceeds the 512 MiB limit")
+        }
+        guard let bound = compressBound(source.count), destination.count >= bound else {
+            throw CacheKitError(.bufferTooSmall,
+                                "LZ4 output needs up to \(compressBound(source.count) ?? 0) bytes, got \(destination.count)")
+        }
+        let written = LZ4_compress_default(
+            source.baseAddress.map { $0.assumingMemoryBound(to: CChar.self) } ?? emptySource,
+            destination.baseAddress?.assumingMemoryBound(to: CChar.self),
+            Int32(source.count), Int32(clamping: destination.count))
+        guard written > 0 else { throw CacheKitError(.compressionFailed, "LZ4_compress_default failed") }
+        return Int(written)
+    }
+
+    /// Decompresses one block into `destination`; returns the decoded length. Malformed blocks
+    /// and output beyond `destination.count` are reported, never read or written out of bounds.
+    public static func decompress(
+        _ source: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer
+    ) throws(CacheKitError) -> Int {
+        guard source.count <= Limits.maxCompressedSize, destination.count <= Limits.maxUncompressedSize else {
+            throw CacheKitError(.tooLarge, "LZ4 input or output exceeds the 512 MiB limit")
+        }
+        guard let src = source.baseAddress, source.count > 0 else {
+            throw CacheKitError(.decompressionFailed, "empty LZ4 block")
+        }
+        let decoded = LZ4_decompress_safe(
+            src.assumingMemoryBound(to: CChar.self),
+            (destination.baseAddress ?? UnsafeMutableRawPointer(mutating: src)).assumingMemoryBound(to: CChar.self),
+            Int32(source.count), Int32(destination.count))
+        guard decoded >= 0 else {
+            throw CacheKitError(.decompressionFailed,
+                                "malformed LZ4 block (\(source.count) bytes) or output over \(destination.count) bytes")
+        }
+        return Int(decoded)
+    }
+
+    /// liblz4 wants a valid pointer even for an empty input.
+    nonisolated(unsafe) private static let emptySource: UnsafePointer<CChar> = {
+        let pointer = UnsafeMutablePointer<CChar>.allocate(capacity: 1)
+        pointer.initialize(to: 0)
+        return UnsafePointer(pointer)
+    }()
+}
+
+/// The limits of cachekit-core, shared by every layer.
+public enum Limits {
+    public static let maxUncompressedSize = 536_870_912
+    public static let maxCompressedSize = 536_870_912
+    public static let maxCompressionRatio = 1000
+}

@@ -44,6 +44,7 @@ let package = Package(
             linkerSettings: [
                 .unsafeFlags([
                     "-static-stdlib",
+                    "-Xlinker", "-soname=libcachekit.so.0",
                     "-Xlinker", "--version-script=\(packageRoot)Sources/CachekitABI/exports.map",
                 ]),
             ]

@@ -39,7 +39,10 @@ public struct Status: RawRepresentable, Hashable, Sendable, CustomStringConverti
         case .checksumMismatch: return "checksum mismatch: data is corrupted"
         case .sizeValidation: return "decoded size differs from the recorded original size"
         case .compressionFailed: return "LZ4 compression failed"
-        default: return "unknown status"
+        default:
+            // Each section describes its own range in its own file (StatusDescriptions+*.swift).
+            return Status.describeCrypto(self) ?? Status.describeKeys(self)
+                ?? Status.describeCache(self) ?? "unknown status"
         }
     }
 }

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Builds the release library and runs benchmark programs (bench/bench_*.c, or the names given:
+# scripts/bench.sh envelope crypto). Each compares libcachekit with the raw C libraries in one run
+# and prints ratios. Benchmarks are programs, never timed assertions in tests.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export PATH="/opt/swift/usr/bin:$PATH"
+scripts/install-deps.sh
+swift build -c release --product cachekit 2>&1 | grep -v "prohibited flag" || true
+lib_dir="$root/.build/release"
+bin_dir="$root/.build/bench"
+mkdir -p "$bin_dir"
+names=("$@")
+if [ ${#names[@]} -eq 0 ]; then
+    for source in bench/bench_*.c; do names+=("$(basename "$source" .c | sed 's/^bench_//')"); done
+fi
+for name in "${names[@]}"; do
+    source="bench/bench_$name.c"
+    cc -std=c11 -O2 -Wall -Wextra -I"$root/include" -o "$bin_dir/$name" "$source" \
+        -L"$lib_dir" -Wl,-rpath,"$lib_dir" -lcachekit \
+        $(pkg-config --libs liblz4 libxxhash libcrypto hiredis) -lpthread -lm
+    echo "=== bench: $name ==="
+    "$bin_dir/$name"
+done

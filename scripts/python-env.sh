@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Creates .venv-test with the Python packages the tests need (the real cachekit peer among them)
+# and prints its python path.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+venv="$root/.venv-test"
+if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv" >&2
+fi
+if ! "$venv/bin/python" -c "import cachekit, cryptography, msgpack, pytest, redis" 2>/dev/null \
+   || [ "$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("cachekit"))')" != "0.24.1" ]; then
+    "$venv/bin/pip" install -q --disable-pip-version-check \
+        "cachekit==0.24.1" cryptography msgpack pytest redis >&2
+fi
+echo "$venv/bin/python"

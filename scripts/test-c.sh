@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Compiles each Tests/c/test_*.c as strict C99 against include/cachekit.h, links it to the built
+# libcachekit.so and runs it. Each test prints "NAME: N passed, N failed"; they go to $1.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+out=${1:-/dev/null}
+lib_dir=$(dirname "${CACHEKIT_LIBRARY_PATH:-$root/.build/release/libcachekit.so}")
+bin_dir="$root/.build/c-tests"
+mkdir -p "$bin_dir"
+: > "$out.tmp"
+status=0
+for source in "$root"/Tests/c/test_*.c; do
+    name=$(basename "$source" .c)
+    if ! cc -std=c99 -Wall -Wextra -Werror -pedantic -I"$root/include" -o "$bin_dir/$name" "$source" \
+            -L"$lib_dir" -Wl,-rpath,"$lib_dir" -lcachekit -lpthread; then
+        echo "$name: 0 passed, 1 failed (does not compile)" | tee -a "$out.tmp"
+        status=1
+        continue
+    fi
+    if ! (cd "$root" && "$bin_dir/$name") > "$bin_dir/$name.log" 2>&1; then status=1; fi
+    cat "$bin_dir/$name.log"
+    grep -E "passed, [0-9]+ failed" "$bin_dir/$name.log" | tail -n 1 >> "$out.tmp" \
+        || { echo "$name: 0 passed, 1 failed (crashed)" >> "$out.tmp"; status=1; }
+done
+cat "$out.tmp" > "$out" 2>/dev/null || true
+rm -f "$out.tmp"
+exit $status

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs every libcachekit test on a fresh machine: installs the Debian and PyPI packages it needs,
+# builds the library, then runs the Swift core tests, the C ABI tests, the export check, the
+# Python tests (ctypes, and live interop with the real cachekit package through a redis-server
+# the tests start themselves) and the CMake/pkg-config install check.
+# Ends with one line: "tests: N passed, N failed".
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export PATH="/opt/swift/usr/bin:$PATH"
+results="$root/.build/test-results"
+rm -rf "$results" && mkdir -p "$results"
+failed_stages=()
+
+stage() { printf '\n=== %s ===\n' "$1"; }
+run_stage() { # name, command...
+    local name=$1; shift
+    stage "$name"
+    if ! "$@"; then failed_stages+=("$name"); fi
+}
+
+stage "install dependencies"
+scripts/install-deps.sh || { echo "dependency install failed"; exit 1; }
+python=$(scripts/python-env.sh) || { echo "python environment failed"; exit 1; }
+
+stage "build (release)"
+swift build -c release 2>&1 | grep -v "prohibited flag" || true
+if [ ! -f .build/release/libcachekit.so ]; then echo "release build failed"; exit 1; fi
+export CACHEKIT_LIBRARY_PATH="$root/.build/release/libcachekit.so"
+
+run_stage "swift test" swift test --xunit-output "$results/swift.xml"
+run_stage "C ABI tests" scripts/test-c.sh "$results/c.txt"
+run_stage "exported symbols" scripts/check-symbols.sh "$results/symbols.txt"
+run_stage "python tests" "$python" -m pytest -q Tests/python --junitxml "$results/python.xml"
+run_stage "install: CMake, pkg-config" scripts/check-install.sh "$results/install.txt"
+
+stage "summary"
+"$python" scripts/summarize-tests.py "$results"
+summary_status=$?
+if [ ${#failed_stages[@]} -gt 0 ]; then
+    echo "failed stages: ${failed_stages[*]}"
+    exit 1
+fi
+exit $summary_status

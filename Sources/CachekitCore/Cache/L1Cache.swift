@@ -46,11 +46,12 @@ public final class L1Cache: Sendable {
         maxBytes = max(options.maxBytes, 0)
         maxEntries = max(options.maxEntries, 0)
         maxValueBytes = maxBytes / 8
+        // A power of two, and no more shards than entries so that per-shard bounds sum to at most the total.
         var count = 1
-        while count < min(max(options.shardCount, 1), 64) { count <<= 1 }
+        while count * 2 <= min(max(options.shardCount, 1), 64, max(maxEntries, 1)) { count <<= 1 }
         shardShift = UInt64(64 - count.trailingZeroBitCount)
         let shardBytes = maxBytes / count
-        let shardEntries = (maxEntries + count - 1) / count
+        let shardEntries = maxEntries / count
         var boxes: [ShardBox] = []
         for _ in 0..<count {
             boxes.append(ShardBox(L1Shard(maxBytes: shardBytes, maxEntries: shardEntries)))

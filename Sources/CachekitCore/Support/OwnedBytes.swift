@@ -49,3 +49,14 @@ public struct OwnedBytes: ~Copyable {
 
     deinit { free(base) }
 }
+
+/// `Array.withUnsafeBytes` with a typed throw (the standard one rethrows `any Error`).
+@inline(__always)
+public func withBytes<R>(
+    _ array: [UInt8], _ body: (UnsafeRawBufferPointer) throws(CacheKitError) -> R
+) throws(CacheKitError) -> R {
+    let result: Result<R, CacheKitError> = array.withUnsafeBytes { raw in
+        do throws(CacheKitError) { return .success(try body(raw)) } catch { return .failure(error) }
+    }
+    return try result.get()
+}

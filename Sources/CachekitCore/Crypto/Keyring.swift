@@ -133,6 +133,8 @@ public final class Keyring: Sendable {
     public struct Sealed: ~Copyable {
         public var payload: OwnedBytes
         public let fingerprint: String
+
+        public consuming func takePayload() -> OwnedBytes { payload }
     }
 
     /// Encrypts with the tenant's current key and the encryptor's next nonce.

@@ -21,32 +21,17 @@ public enum EntryMode: Int32, Sendable, CaseIterable {
     }
 }
 
-/// The encryption an entry codec uses: AES-256-GCM with per-tenant keys from a keyring.
-/// Implemented over the crypto core's Keyring (EntryCipher+Keyring.swift).
-public protocol EntryCipher: Sendable {
-    /// The fingerprint (32 lowercase hex) of the current key's derived key for `tenant`.
-    func fingerprint(tenant: String) throws(CacheKitError) -> String
-    /// `nonce ‖ ciphertext ‖ tag` under the current key for `tenant`.
-    func seal(_ plaintext: UnsafeRawBufferPointer, aad: [UInt8], tenant: String) throws(CacheKitError) -> OwnedBytes
-    /// Opens with the key whose fingerprint is `fingerprint`, or, when nil or when no key has it,
-    /// each key in order (current first). Returns nil when the fingerprint names no key and no
-    /// key authenticates, so the caller can report that precisely.
-    func open(
-        _ sealed: UnsafeRawBufferPointer, aad: [UInt8], tenant: String, fingerprint: String?
-    ) throws(CacheKitError) -> OwnedBytes
-}
-
-/// Encryption settings for entries: the cipher and the tenant entries are written for.
+/// Encryption settings for entries: the keyring and the tenant entries are written for.
 public struct EntrySecurity: Sendable {
-    public let cipher: any EntryCipher
+    public let keyring: Keyring
     public let tenant: String
     /// When true, an auto-mode entry encrypted for another tenant is refused
     /// (`.tenantMismatch`); when false (cachekit-py's single-tenant reader) the header's tenant
     /// selects the key, which the AAD binds.
     public let requireTenantMatch: Bool
 
-    public init(cipher: any EntryCipher, tenant: String = "default", requireTenantMatch: Bool = false) {
-        self.cipher = cipher
+    public init(keyring: Keyring, tenant: String = "default", requireTenantMatch: Bool = false) {
+        self.keyring = keyring
         self.tenant = tenant
         self.requireTenantMatch = requireTenantMatch
     }
@@ -85,8 +70,9 @@ public enum Entry {
         switch mode {
         case .interop:
             guard let security else { return try OwnedBytes(copying: inner) }
-            let aad = try aadV3(tenant: security.tenant, key: key, compressed: false, originalType: nil)
-            return try security.cipher.seal(inner, aad: aad, tenant: security.tenant)
+            let aad = try entryAAD(tenant: security.tenant, key: key, compressed: false, originalType: nil)
+            let sealed = try seal(inner, aad: aad, security: security)
+            return sealed.takePayload()
         case .auto, .minimal:
             let integrity = mode == .auto
             if integrity {
@@ -102,13 +88,25 @@ public enum Entry {
     ) throws(CacheKitError) -> OwnedBytes {
         var metadata = Frame.Metadata(compressed: integrity)
         guard let security else { return try Frame.encode(metadata: metadata, payload: plaintext) }
-        let aad = try aadV3(tenant: security.tenant, key: key, compressed: integrity, originalType: "msgpack")
+        let aad = try entryAAD(tenant: security.tenant, key: key, compressed: integrity, originalType: "msgpack")
+        let sealed = try seal(plaintext, aad: aad, security: security)
         metadata.encrypted = true
         metadata.tenantID = security.tenant
         metadata.encryptionAlgorithm = algorithm
-        metadata.keyFingerprint = try security.cipher.fingerprint(tenant: security.tenant)
-        let sealed = try security.cipher.seal(plaintext, aad: aad, tenant: security.tenant)
-        return try Frame.encode(metadata: metadata, payload: sealed.bytes)
+        metadata.keyFingerprint = sealed.fingerprint
+        return try Frame.encode(metadata: metadata, payload: sealed.payload.bytes)
+    }
+
+    /// Tests reproduce stored vectors by sealing with their recorded nonce; never set otherwise.
+    nonisolated(unsafe) static var sealOverride: ((UnsafeRawBufferPointer, [UInt8], EntrySecurity) throws(CacheKitError) -> Keyring.Sealed)?
+
+    private static func seal(
+        _ plaintext: UnsafeRawBufferPointer, aad: [UInt8], security: EntrySecurity
+    ) throws(CacheKitError) -> Keyring.Sealed {
+        if let sealOverride { return try sealOverride(plaintext, aad, security) }
+        return try withBytes(aad) { aadBytes throws(CacheKitError) in
+            try security.keyring.encrypt(plaintext: plaintext, aad: aadBytes, tenant: security.tenant)
+        }
     }
 
     // MARK: Decode
@@ -127,8 +125,10 @@ public enum Entry {
         case .interop:
             let inner: OwnedBytes
             if let security {
-                let aad = try aadV3(tenant: security.tenant, key: key, compressed: false, originalType: nil)
-                inner = try security.cipher.open(value, aad: aad, tenant: security.tenant, fingerprint: nil)
+                let aad = try entryAAD(tenant: security.tenant, key: key, compressed: false, originalType: nil)
+                inner = try withBytes(aad) { aadBytes throws(CacheKitError) in
+                    try security.keyring.decrypt(payload: value, aad: aadBytes, tenant: security.tenant, fingerprint: nil)
+                }
             } else {
                 if value.count >= 2, value[0] == Frame.magic[0], value[1] == Frame.magic[1] {
                     throw CacheKitError(.modeMismatch,
@@ -244,9 +244,19 @@ public enum Entry {
         if security.requireTenantMatch && tenant != security.tenant {
             throw CacheKitError(.tenantMismatch, "entry is encrypted for a different tenant")
         }
-        let aad = try aadV3(tenant: tenant, key: key, compressed: metadata.compressed,
-                            originalType: metadata.originalType)
-        return try security.cipher.open(payload, aad: aad, tenant: tenant, fingerprint: metadata.keyFingerprint)
+        let aad = try entryAAD(tenant: tenant, key: key, compressed: metadata.compressed,
+                               originalType: metadata.originalType)
+        return try withBytes(aad) { aadBytes throws(CacheKitError) in
+            try security.keyring.decrypt(payload: payload, aad: aadBytes, tenant: tenant,
+                                         fingerprint: metadata.keyFingerprint)
+        }
+    }
+
+    /// AAD v0x03 as cachekit-py builds it for an entry: original_type only when non-empty.
+    static func entryAAD(tenant: String, key: String, compressed: Bool, originalType: String?) throws(CacheKitError) -> [UInt8] {
+        guard !key.isEmpty else { throw CacheKitError(.invalidArgument, "an encrypted entry needs a non-empty cache key") }
+        let type = originalType.flatMap { $0.isEmpty ? nil : $0 }
+        return try AAD.v3(tenant: tenant, cacheKey: key, format: "msgpack", compressed: compressed, originalType: type)
     }
 
     /// The inner document must be one MessagePack document cachekit-py's reader decodes.

@@ -18,7 +18,6 @@ extension Status {
     public static let notEncrypted = Status(rawValue: -55)
     public static let encryptedEntry = Status(rawValue: -56)
     public static let tenantMismatch = Status(rawValue: -57)
-    public static let unknownKeyFingerprint = Status(rawValue: -58)
     public static let invalidValue = Status(rawValue: -59)
 
     static func describeKeys(_ status: Status) -> StaticString? {
@@ -38,7 +37,6 @@ extension Status {
         case .notEncrypted: return "an encrypting reader refuses an entry that is not encrypted"
         case .encryptedEntry: return "entry is encrypted but no keyring was given"
         case .tenantMismatch: return "entry is encrypted for another tenant"
-        case .unknownKeyFingerprint: return "entry's key fingerprint matches no key in the keyring"
         case .invalidValue: return "stored value is not one well-formed MessagePack document"
         default: return nil
         }

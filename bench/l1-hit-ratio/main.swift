@@ -88,7 +88,7 @@ func simulateL1(_ trace: [Int32], budgetBytes: Int, valueSize: Int) -> Double {
             return true
         }
         if hit { hits += 1 } else {
-            key.withUnsafeBytes { k in value.withUnsafeBytes { _ = cache.set(k, $0, ttlNanoseconds: 0, now: 0) } }
+            key.withUnsafeBytes { k in value.withUnsafeBytes { _ = cache.set(k, $0, ttlNanoseconds: 0, countsAsAccess: false, now: 0) } }
         }
     }
     return Double(hits) / Double(trace.count)

@@ -206,7 +206,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
             let view: UnsafeRawBufferPointer? = keepsDecodedView ? value.bytes : nil  // value outlives the closure
             full.withUnsafeBytes { key in
                 fetched.bytes.withUnsafeBytes { stored in
-                    _ = l1.set(key, stored, decoded: view, ttlNanoseconds: ttl)
+                    _ = l1.set(key, stored, decoded: view, ttlNanoseconds: ttl, countsAsAccess: false)
                 }
             }
         }
@@ -275,7 +275,8 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         try store(full, stored, value: value, ttlSeconds: ttlSeconds(requested))
     }
 
-    private func store(_ full: [UInt8], _ stored: [UInt8], value: UnsafeRawBufferPointer, ttlSeconds: Int) throws(CacheKitError) {
+    private func store(_ full: [UInt8], _ stored: [UInt8], value: UnsafeRawBufferPointer, ttlSeconds: Int,
+                       fillsMiss: Bool = false) throws(CacheKitError) {
         guard stored.count <= maxValueSize else {
             full.withUnsafeBytes { _ = l1.remove($0) }
             throw CacheKitError(.valueTooLarge, "the entry is \(stored.count) bytes; the maximum value size is \(maxValueSize)")
@@ -289,7 +290,8 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         }
         full.withUnsafeBytes { key in
             stored.withUnsafeBytes {
-                _ = l1.set(key, $0, decoded: keepsDecodedView ? value : nil, ttlNanoseconds: Self.nanoseconds(seconds: ttlSeconds))
+                _ = l1.set(key, $0, decoded: keepsDecodedView ? value : nil, ttlNanoseconds: Self.nanoseconds(seconds: ttlSeconds),
+                           countsAsAccess: !fillsMiss)
             }
         }
         CacheStats.bump(stats.sets)
@@ -346,7 +348,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
             do throws(CacheKitError) {
                 try withBytes(value) { bytes throws(CacheKitError) in
                     let stored = try codec.encode(bytes, redisKey: full)
-                    try store(full, stored, value: bytes, ttlSeconds: ttl)
+                    try store(full, stored, value: bytes, ttlSeconds: ttl, fillsMiss: true)
                 }
             } catch where error.status == .valueTooLarge {
                 // Too large to cache, but the caller still gets its value.

@@ -97,10 +97,12 @@ public final class L1Cache: @unchecked Sendable {  // shards are only touched un
     /// Stores a copy of `stored` (and of `decoded`, a view served on hits instead, when given)
     /// under `key`, expiring `ttlNanoseconds` after `now` (0: never). Returns false when the
     /// entry is not kept (too large, or the cache is disabled); any older entry under the key is
-    /// removed then, so a stale copy never outlives a write.
+    /// removed then, so a stale copy never outlives a write. `countsAsAccess`: false when the
+    /// write fills a miss that `get` has just recorded, so one request is counted once.
     @discardableResult
     public func set(_ key: UnsafeRawBufferPointer, _ stored: UnsafeRawBufferPointer, decoded: UnsafeRawBufferPointer? = nil,
-                    ttlNanoseconds: Int64, now: Int64 = MonotonicClock.nowNanoseconds()) -> Bool {
+                    ttlNanoseconds: Int64, countsAsAccess: Bool = true,
+                    now: Int64 = MonotonicClock.nowNanoseconds()) -> Bool {
         let hash = Self.hash(key)
         let box = shard(hash)
         let decodedCount = decoded?.count ?? 0
@@ -112,7 +114,7 @@ public final class L1Cache: @unchecked Sendable {  // shards are only touched un
         let expiry = now.addingReportingOverflow(ttlNanoseconds)
         let expiresAt = ttlNanoseconds <= 0 || expiry.overflow ? Int64.max : expiry.partialValue
         let (kept, evicted) = box.pointee.withLock {
-            $0.insert(key, stored, decoded: decoded, hash: hash, expiresAt: expiresAt)
+            $0.insert(key, stored, decoded: decoded, hash: hash, expiresAt: expiresAt, countsAsAccess: countsAsAccess)
         }
         if evicted > 0 { evictionCounter.add(evicted, ordering: .relaxed) }
         return kept
@@ -382,7 +384,7 @@ struct L1Shard: ~Copyable, @unchecked Sendable {  // only touched under its shar
 
     /// Returns (kept, evictions).
     mutating func insert(_ key: UnsafeRawBufferPointer, _ stored: UnsafeRawBufferPointer, decoded: UnsafeRawBufferPointer?,
-                         hash: UInt64, expiresAt: Int64) -> (Bool, Int) {
+                         hash: UInt64, expiresAt: Int64, countsAsAccess: Bool) -> (Bool, Int) {
         let decodedCount = decoded?.count ?? 0
         let total = key.count &+ stored.count &+ decodedCount
         guard total &+ L1Cache.entryOverhead <= maxBytes, maxEntries > 0, let block = malloc(max(total, 1)) else {
@@ -398,7 +400,7 @@ struct L1Shard: ~Copyable, @unchecked Sendable {  // only touched under its shar
                          decodedCount: decoded == nil ? -1 : Int32(truncatingIfNeeded: decodedCount),
                          previous: -1, next: -1, region: .free)
 
-        sketch.increment(hash)
+        if countsAsAccess { sketch.increment(hash) }
         let existing = find(key, hash: hash).slot
         if existing >= 0 {
             // Replace in place, keeping the entry's place in the policy.

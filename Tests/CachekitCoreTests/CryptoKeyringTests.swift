@@ -104,6 +104,22 @@ private final class Slots<T>: @unchecked Sendable {
         }
     }
 
+    /// A keyring whose tenant encryptor is spent moves to a fresh encryptor (new instance id,
+    /// counter from 0) instead of failing writes, and never reuses a nonce.
+    @Test func keyringReplacesAnExhaustedEncryptor() throws {
+        let keyring = try Keyring(masterKeyHex: keyA)
+        let state = try keyring.state(for: tenant)
+        let nearlySpent = try Encryptor(key: state.entries[0].cipher, startingCounter: Encryptor.counterLimit - 1)
+        state.encryptor.withLock { $0 = nearlySpent }
+        let last = try keyring.encrypt(plaintext: [1], aad: aad(), tenant: tenant)
+        let next = try keyring.encrypt(plaintext: [2], aad: aad(), tenant: tenant)
+        #expect(last.payload[8 ..< 12] == [0xff, 0xff, 0xff, 0xfe])
+        #expect(next.payload.prefix(8) != last.payload.prefix(8))
+        #expect(next.payload[8 ..< 12] == [0, 0, 0, 0])
+        #expect(try keyring.decrypt(payload: next.payload, aad: aad(), tenant: tenant, fingerprint: next.fingerprint) == [2])
+        #expect(state.encryptor.withLock { $0 } !== nearlySpent)
+    }
+
     @Test func badKeyIsRejectedBeforeAnyNonce() throws {
         let short = try SecretBytes(copying: [UInt8](repeating: 1, count: 16))
         #expect(status { _ = try Encryptor(key: short) } == .keyLength)

@@ -205,6 +205,18 @@ def test_rotation_matches_cachekit_keyring(ck):
     ours.close()
 
 
+def test_garbage_payloads_fail_cleanly(ck):
+    keyring = Keyring(ck, secrets.token_hex(32), secrets.token_hex(32))
+    aad = spec_aad("default", "k", True, "msgpack")
+    rng = __import__("random").Random(1234)
+    for _ in range(2000):
+        payload = rng.randbytes(rng.randrange(0, 120))
+        fingerprint = rng.choice([None, rng.randbytes(16).hex(), keyring.fingerprint("default", 1)])
+        status, plain = keyring.decrypt("default", payload, aad, fingerprint)
+        assert status == (-21 if len(payload) < 28 else -20) and plain == b""
+    keyring.close()
+
+
 # ---- The leak scan ------------------------------------------------------------------------------
 
 def secret_needles(master: bytes, tenants=("default",)) -> list[bytes]:

@@ -17,6 +17,10 @@ names=("$@")
 if [ ${#names[@]} -eq 0 ]; then
     for source in bench/bench_*.c; do names+=("$(basename "$source" .c | sed 's/^bench_//')"); done
 fi
+# bench_cache runs the L1 hit-ratio simulator, a Swift executable over the core (docs/cache.md).
+if [[ " ${names[*]} " == *" cache "* ]]; then
+    swift build -c release --product cachekit-bench-l1 2>&1 | grep -v "prohibited flag" || true
+fi
 for name in "${names[@]}"; do
     source="bench/bench_$name.c"
     cc -std=c11 -O2 -Wall -Wextra -I"$root/include" -o "$bin_dir/$name" "$source" \

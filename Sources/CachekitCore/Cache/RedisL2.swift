@@ -2,6 +2,24 @@ import CHiredis
 import Glibc
 import Synchronization
 
+/// Command names, built once.
+private enum Command {
+    static let auth: [UInt8] = Array("AUTH".utf8)
+    static let count: [UInt8] = Array("COUNT".utf8)
+    static let del: [UInt8] = Array("DEL".utf8)
+    static let exists: [UInt8] = Array("EXISTS".utf8)
+    static let get: [UInt8] = Array("GET".utf8)
+    static let match: [UInt8] = Array("MATCH".utf8)
+    static let mget: [UInt8] = Array("MGET".utf8)
+    static let ping: [UInt8] = Array("PING".utf8)
+    static let pttl: [UInt8] = Array("PTTL".utf8)
+    static let scan: [UInt8] = Array("SCAN".utf8)
+    static let select: [UInt8] = Array("SELECT".utf8)
+    static let set: [UInt8] = Array("SET".utf8)
+    static let setex: [UInt8] = Array("SETEX".utf8)
+    static let unlink: [UInt8] = Array("UNLINK".utf8)
+}
+
 /// One hiredis connection, used by one thread at a time (the pool hands it out).
 final class RedisConnection: @unchecked Sendable {
     let context: UnsafeMutablePointer<redisContext>
@@ -115,7 +133,7 @@ public final class RedisL2: Sendable {
         if connection.failed { throw connection.failure("connect to \(endpoint.redactedDescription)") }
         guard redisSetTimeout(raw, commandTimeout) == REDIS_OK else { throw connection.failure("set timeout") }
         if let password = endpoint.password {
-            var args: [[UInt8]] = [Array("AUTH".utf8)]
+            var args: [[UInt8]] = [Command.auth]
             if let user = endpoint.username { args.append(Array(user.utf8)) }
             args.append(Array(password.utf8))
             let reply = try command(connection, args, "AUTH")
@@ -125,7 +143,7 @@ public final class RedisL2: Sendable {
             }
         }
         if endpoint.database != 0 {
-            let reply = try command(connection, [Array("SELECT".utf8), Array(String(endpoint.database).utf8)], "SELECT")
+            let reply = try command(connection, [Command.select, Array(String(endpoint.database).utf8)], "SELECT")
             if let error = reply.errorIfAny("SELECT") { throw error }
         }
         return connection
@@ -250,7 +268,7 @@ public final class RedisL2: Sendable {
     /// GET; nil when absent.
     func get(_ key: [UInt8]) throws(CacheKitError) -> StoredValue? {
         try run("GET") { connection throws(CacheKitError) -> StoredValue? in
-            let reply = try command(connection, [Array("GET".utf8), key], "GET")
+            let reply = try command(connection, [Command.get, key], "GET")
             if let error = reply.errorIfAny("GET") { throw error }
             if reply.isNil { return nil }
             guard reply.type == REDIS_REPLY_STRING, reply.pointer.pointee.str != nil || reply.pointer.pointee.len == 0 else {
@@ -263,7 +281,7 @@ public final class RedisL2: Sendable {
     /// GET and PTTL in one round trip: the value and its remaining lifetime in ms (nil: none).
     func getWithTTL(_ key: [UInt8]) throws(CacheKitError) -> StoredValue? {
         try run("GET") { connection throws(CacheKitError) -> StoredValue? in
-            let replies = try pipeline(connection, [[Array("GET".utf8), key], [Array("PTTL".utf8), key]], "GET")
+            let replies = try pipeline(connection, [[Command.get, key], [Command.pttl, key]], "GET")
             if let error = replies[0].errorIfAny("GET") { throw error }
             if replies[0].isNil { return nil }
             guard replies[0].type == REDIS_REPLY_STRING,
@@ -279,8 +297,8 @@ public final class RedisL2: Sendable {
     func getMany(_ keys: [[UInt8]], withTTL: Bool) throws(CacheKitError) -> [StoredValue?] {
         guard !keys.isEmpty else { return [] }
         return try run("MGET") { connection throws(CacheKitError) -> [StoredValue?] in
-            var commands: [[[UInt8]]] = [[Array("MGET".utf8)] + keys]
-            if withTTL { for key in keys { commands.append([Array("PTTL".utf8), key]) } }
+            var commands: [[[UInt8]]] = [[Command.mget] + keys]
+            if withTTL { for key in keys { commands.append([Command.pttl, key]) } }
             let replies = try pipeline(connection, commands, "MGET")
             defer { withExtendedLifetime(replies) {} }
             if let error = replies[0].errorIfAny("MGET") { throw error }
@@ -304,8 +322,8 @@ public final class RedisL2: Sendable {
     func set(_ key: [UInt8], _ value: UnsafeRawBufferPointer, ttlSeconds: Int) throws(CacheKitError) {
         try run("SET") { connection throws(CacheKitError) in
             let args: [[UInt8]] = ttlSeconds > 0
-                ? [Array("SETEX".utf8), key, Array(String(ttlSeconds).utf8)]
-                : [Array("SET".utf8), key]
+                ? [Command.setex, key, Array(String(ttlSeconds).utf8)]
+                : [Command.set, key]
             let reply = try command(connection, args, last: value, "SET")
             if let error = reply.errorIfAny("SET") { throw error }
         }
@@ -315,7 +333,7 @@ public final class RedisL2: Sendable {
     func delete(_ keys: [[UInt8]]) throws(CacheKitError) -> Int {
         guard !keys.isEmpty else { return 0 }
         return try run("DEL") { connection throws(CacheKitError) -> Int in
-            let reply = try command(connection, [Array("DEL".utf8)] + keys, "DEL")
+            let reply = try command(connection, [Command.del] + keys, "DEL")
             if let error = reply.errorIfAny("DEL") { throw error }
             return Int(reply.integer)
         }
@@ -323,7 +341,7 @@ public final class RedisL2: Sendable {
 
     func exists(_ key: [UInt8]) throws(CacheKitError) -> Bool {
         try run("EXISTS") { connection throws(CacheKitError) -> Bool in
-            let reply = try command(connection, [Array("EXISTS".utf8), key], "EXISTS")
+            let reply = try command(connection, [Command.exists, key], "EXISTS")
             if let error = reply.errorIfAny("EXISTS") { throw error }
             return reply.integer > 0
         }
@@ -345,8 +363,8 @@ public final class RedisL2: Sendable {
             var cursor: [UInt8] = Array("0".utf8)
             var deleted = 0
             repeat {
-                let reply = try command(connection, [Array("SCAN".utf8), cursor, Array("MATCH".utf8), pattern,
-                                                     Array("COUNT".utf8), Array("1000".utf8)], "SCAN")
+                let reply = try command(connection, [Command.scan, cursor, Command.match, pattern,
+                                                     Command.count, Array("1000".utf8)], "SCAN")
                 defer { withExtendedLifetime(reply) {} }
                 if let error = reply.errorIfAny("SCAN") { throw error }
                 let top = reply.pointer.pointee
@@ -357,7 +375,7 @@ public final class RedisL2: Sendable {
                     throw CacheKitError(.backendError, "Redis SCAN: unexpected reply")
                 }
                 cursor = Array(UnsafeRawBufferPointer(start: next.pointee.str, count: next.pointee.len))
-                var keys: [[UInt8]] = [Array("UNLINK".utf8)]
+                var keys: [[UInt8]] = [Command.unlink]
                 if let elements = keysReply.pointee.element {
                     for i in 0..<keysReply.pointee.elements {
                         guard let element = elements[i], element.pointee.type == REDIS_REPLY_STRING,
@@ -379,7 +397,7 @@ public final class RedisL2: Sendable {
     func ping() throws(CacheKitError) -> Int {
         let start = MonotonicClock.preciseNanoseconds()
         try run("PING") { connection throws(CacheKitError) in
-            let reply = try command(connection, [Array("PING".utf8)], "PING")
+            let reply = try command(connection, [Command.ping], "PING")
             if let error = reply.errorIfAny("PING") { throw error }
         }
         return Int(MonotonicClock.preciseNanoseconds() &- start)

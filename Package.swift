@@ -15,6 +15,7 @@ let package = Package(
         // libcachekit.so: the C ABI. The Swift runtime is linked statically so hosts need no
         // toolchain, and the version script exports only the `cachekit_*` functions of the header.
         .library(name: "cachekit", type: .dynamic, targets: ["CachekitABI"]),
+        .executable(name: "cachekit-cli", targets: ["cachekit-cli"]),
     ],
     targets: [
         // System libraries (Debian -dev packages), found through pkg-config.
@@ -48,6 +49,13 @@ let package = Package(
                     "-Xlinker", "--version-script=\(packageRoot)Sources/CachekitABI/exports.map",
                 ]),
             ]
+        ),
+
+        // The operator CLI: reads, writes and inspects cache entries in a Redis (hiredis).
+        .executableTarget(
+            name: "cachekit-cli",
+            dependencies: ["CachekitCore", "CHiredis"],
+            swiftSettings: [.unsafeFlags(["-warnings-as-errors"])]
         ),
 
         .testTarget(name: "CachekitCoreTests", dependencies: ["CachekitCore"]),

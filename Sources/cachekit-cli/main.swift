@@ -127,7 +127,8 @@ func run(_ options: Options) throws(CLIError) -> Int32 {
     let url = options.url ?? environment("CACHEKIT_REDIS_URL") ?? environment("REDIS_URL") ?? "redis://localhost:6379"
     let keyText = String(decoding: options.key, as: UTF8.self)
     guard validUTF8Key(options.key) else { throw CLIError("KEY is not valid UTF-8") }
-    let security = try security(options)
+    // inspect never decrypts, so it needs no master key.
+    let security = options.command == "inspect" ? nil : try security(options)
     let redis = try RedisConnection(url: url)
 
     switch options.command {

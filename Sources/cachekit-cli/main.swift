@@ -202,7 +202,8 @@ func inspection(_ info: EntryInfo, ttl: Int64) -> JSONValue {
         members.append(("header", parsed))
     }
     members.append(("payload_bytes", .uint(UInt64(info.payloadLength))))
-    members.append(("encrypted", .bool(info.encrypted)))
+    // An interop value carries no metadata: whether it is encrypted is the reader's configuration.
+    members.append(("encrypted", info.mode == .interop ? .null : .bool(info.encrypted)))
     if info.encrypted {
         members.append(("ciphertext_bytes", .uint(UInt64(max(0, info.payloadLength - 28)))))
     }
@@ -214,7 +215,7 @@ func inspection(_ info: EntryInfo, ttl: Int64) -> JSONValue {
     } else if info.encrypted {
         checksum = "not checked (encrypted)"
     } else {
-        checksum = info.mode == .auto ? "not checked (no envelope)" : "none (integrity off)"
+        checksum = info.mode == .auto ? "not checked (no envelope)" : "none (no envelope in this mode)"
     }
     members.append(("checksum", .string(checksum)))
     members.append(("ttl_seconds", ttl >= 0 ? .int(ttl) : .null))

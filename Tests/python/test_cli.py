@@ -54,7 +54,7 @@ def test_get_reads_what_python_wrote_in_every_mode(ck, redis_url):
         inspect = cli("inspect", key, *args, url=redis_url)
         assert inspect.returncode == 0, (mode, inspect.stderr)
         report = json.loads(inspect.stdout)
-        assert report["encrypted"] == secure
+        assert report["encrypted"] == (None if mode.startswith("interop") else secure)
         if mode == "plain":
             assert report["header"]["s"] == "default" and report["checksum"] == "ok"
             assert report["ttl_seconds"] is None

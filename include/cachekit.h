@@ -231,6 +231,11 @@ CACHEKIT_API int cachekit_envelope_retrieve(const uint8_t *envelope, size_t enve
  *    ("True"/"False") and an optional original_type.
  * Keys are held in memory wiped with OPENSSL_cleanse when released; no error message, status
  * description or log line ever contains a key or a master key.
+ *
+ * Shape: encryption goes through a keyring handle rather than raw-key functions, so derived keys,
+ * cipher contexts and nonce counters stay inside the library (a caller cannot reuse a nonce) and
+ * HKDF runs once per tenant, not per call. Tenants, domains and AAD components are NUL-terminated
+ * UTF-8 strings, as they are Python str in cachekit; payloads and AAD are pointer + length.
  */
 
 /* Crypto status codes (-20 .. -39). */

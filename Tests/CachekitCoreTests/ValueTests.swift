@@ -35,14 +35,16 @@ import Testing
         try builder.writeArray(count: 2)
         try builder.writeMap(count: 0)
         #expect(throws: CacheKitError.self) { try builder.finished() }
-        try builder.writeRaw(UnsafeRawBufferPointer(start: [UInt8]([0x92, 0x01, 0x02]), count: 3))
+        try withBytes([0x92, 0x01, 0x02]) { raw throws(CacheKitError) in try builder.writeRaw(raw) }
         #expect(try builder.finished() == [0x92, 0x80, 0x92, 0x01, 0x02])
         #expect(throws: CacheKitError.self) { try builder.writeNil() }
         builder.reset()
-        try builder.writeString(UnsafeRawBufferPointer(start: [UInt8]([0x68, 0x69]), count: 2))
+        try withBytes([0x68, 0x69]) { raw throws(CacheKitError) in try builder.writeString(raw) }
         #expect(try builder.finished() == [0xa2, 0x68, 0x69])
         builder.reset()
-        #expect(throws: CacheKitError.self) { try builder.writeString(UnsafeRawBufferPointer(start: [UInt8]([0xff]), count: 1)) }
+        #expect(throws: CacheKitError.self) {
+            try withBytes([0xff]) { raw throws(CacheKitError) in try builder.writeString(raw) }
+        }
         #expect(throws: CacheKitError.self) { try builder.writeArray(count: -1) }
         for _ in 0..<MessagePackValidator.maxNesting { try builder.writeArray(count: 1) }
         #expect(throws: CacheKitError.self) { try builder.writeArray(count: 1) }

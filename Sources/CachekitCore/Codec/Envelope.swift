@@ -49,8 +49,16 @@ public enum Envelope {
         let capacity = headerGuess &+ bound &+ 17 &+ 5 &+ 2 &+ format.count
         var out = try OwnedBytes(uninitializedCount: capacity)
         let base = out.base
-        let compressedCount = try LZ4Block.compress(
-            data, into: UnsafeMutableRawBufferPointer(start: base + headerGuess, count: bound))
+        let blockArea = UnsafeMutableRawBufferPointer(start: base + headerGuess, count: bound)
+        var compressedCount = try LZ4Block.compress(data, into: blockArea)
+        // When compression saves nothing, store the literals-only block, as cachekit-core's
+        // encoder does: the same size or smaller, and byte-identical to the reference writer.
+        if compressedCount >= LZ4Block.literalsOnlySize(data.count),
+           !LZ4Block.isLiteralsOnly(UnsafeRawBufferPointer(rebasing: blockArea[0..<compressedCount]),
+                                    decodedCount: data.count),
+           let literalCount = LZ4Block.writeLiteralsOnly(data, into: blockArea) {
+            compressedCount = literalCount
+        }
 
         // Compress first, then write the shortest bin header; slide the block down if it shrank.
         let headerLength = 1 &+ binHeaderLength(compressedCount)

@@ -8,7 +8,7 @@ cd "$root"
 export PATH="/opt/swift/usr/bin:$PATH"
 scripts/install-deps.sh
 swift build -c release --product cachekit 2>&1 | grep -v "prohibited flag" || true
-lib_dir="$root/.build/release"
+lib_dir=$(scripts/stage-lib.sh)
 bin_dir="$root/.build/bench"
 mkdir -p "$bin_dir"
 names=("$@")

@@ -4,7 +4,7 @@
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-/dev/null}
-lib_dir=$(dirname "${CACHEKIT_LIBRARY_PATH:-$root/.build/release/libcachekit.so}")
+lib_dir=$("$root/scripts/stage-lib.sh") || exit 1
 bin_dir="$root/.build/c-tests"
 mkdir -p "$bin_dir"
 : > "$out.tmp"

@@ -216,6 +216,198 @@ CACHEKIT_API int cachekit_envelope_retrieve(const uint8_t *envelope, size_t enve
 
 /* (section: crypto) */
 
+/*
+ * cachekit's zero-knowledge encryption (the `@cache.secure` of the Python SDK), byte-compatible
+ * with cachekit-core:
+ *  - Tenant keys: HKDF-SHA256 (RFC 5869) with IKM = master key, info = domain, L = 32 and
+ *    salt = "cachekit_v1_" || u8(len(domain)) || domain || u16be(len(tenant)) || tenant.
+ *    Domains: "encryption" (the one that encrypts), "authentication", "cache_keys".
+ *  - Key fingerprint: the first 16 bytes of SHA-256("key_fingerprint_v1" || derived key), written
+ *    as 32 lowercase hex digits; cachekit-py stores it in its frame headers to name the key.
+ *  - AES-256-GCM, stored as nonce (12) || ciphertext || tag (16). The nonce is an 8-byte instance
+ *    id (a process-wide counter seeded from 8 random bytes, +1 per encryptor) || a 4-byte
+ *    big-endian per-encryptor counter from 0. Exhaustion is an error, never a wrap.
+ *  - AAD v0x03: 0x03, then u32be(len) || bytes for tenant, cache key, format, compressed
+ *    ("True"/"False") and an optional original_type.
+ * Keys are held in memory wiped with OPENSSL_cleanse when released; no error message, status
+ * description or log line ever contains a key or a master key.
+ *
+ * Shape: encryption goes through a keyring handle rather than raw-key functions, so derived keys,
+ * cipher contexts and nonce counters stay inside the library (a caller cannot reuse a nonce) and
+ * HKDF runs once per tenant, not per call. Tenants, domains and AAD components are NUL-terminated
+ * UTF-8 strings, as they are Python str in cachekit; payloads and AAD are pointer + length.
+ */
+
+/* Crypto status codes (-20 .. -39). */
+#define CACHEKIT_E_AUTHENTICATION_FAILED (-20)  /* GCM tag check failed: wrong key, tenant or AAD, or tampered data */
+#define CACHEKIT_E_CIPHERTEXT_TOO_SHORT (-21)   /* encrypted payload under 28 bytes (nonce + tag) */
+#define CACHEKIT_E_KEY_LENGTH (-22)             /* master key too short, or a key that must be 32 bytes is not */
+#define CACHEKIT_E_INVALID_HEX (-23)            /* a hex key is not an even number of hex digits */
+#define CACHEKIT_E_NONCE_EXHAUSTED (-24)        /* an encryptor's 2^32 - 1 nonces are spent */
+#define CACHEKIT_E_DOMAIN_LENGTH (-25)          /* HKDF domain empty or over 255 bytes */
+#define CACHEKIT_E_TENANT_LENGTH (-26)          /* tenant id empty, over 1024 bytes, or not UTF-8 */
+#define CACHEKIT_E_TOO_MANY_PREVIOUS_KEYS (-27) /* more than 3 previous master keys */
+#define CACHEKIT_E_CURRENT_KEY_REPEATED (-28)   /* the current master key is also a previous key */
+#define CACHEKIT_E_MISSING_MASTER_KEY (-29)     /* CACHEKIT_MASTER_KEY is unset or empty */
+#define CACHEKIT_E_KEY_FINGERPRINT_MISMATCH (-30) /* fail-closed: no keyring key has the entry's fingerprint */
+#define CACHEKIT_E_INVALID_FINGERPRINT (-31)    /* a fingerprint that is not 32 lowercase hex digits */
+#define CACHEKIT_E_RANDOM_FAILED (-32)          /* the system random number generator failed */
+
+/** AES-256 key and derived-key size in bytes. */
+#define CACHEKIT_KEY_SIZE 32
+#define CACHEKIT_NONCE_SIZE 12
+#define CACHEKIT_TAG_SIZE 16
+/** An encrypted payload is this many bytes longer than its plaintext (nonce + tag). */
+#define CACHEKIT_CIPHERTEXT_OVERHEAD 28
+/** Bytes needed for a fingerprint as text: 32 hex digits and a NUL. */
+#define CACHEKIT_FINGERPRINT_HEX_SIZE 33
+/** A keyring's master keys (current and previous) decode to at least this many bytes. */
+#define CACHEKIT_MIN_MASTER_KEY_SIZE 32
+#define CACHEKIT_MAX_PREVIOUS_KEYS 3
+#define CACHEKIT_MAX_DOMAIN_SIZE 255
+#define CACHEKIT_MAX_TENANT_SIZE 1024
+/** The largest plaintext (or ciphertext) the AES-GCM functions accept: 1 GiB. */
+#define CACHEKIT_MAX_CRYPTO_INPUT_SIZE ((size_t)1073741824u)
+
+/**
+ * HKDF-SHA256 (RFC 5869, extract then expand) of ikm with salt and info, into out (out_len
+ * bytes, 1 .. 8160). ikm must not be empty (ikm_len >= 1); salt and info may be NULL when their
+ * length is 0. Stateless and thread-safe.
+ * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_KEY_LENGTH (empty ikm),
+ * CACHEKIT_E_INVALID_ARGUMENT (out_len out of range) or CACHEKIT_E_INTERNAL. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_hkdf_sha256(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt,
+                                      size_t salt_len, const uint8_t *info, size_t info_len,
+                                      uint8_t *out, size_t out_len);
+
+/**
+ * cachekit's domain key: HKDF-SHA256 with the salt layout above, into out_key (32 bytes, owned by
+ * the caller, who should wipe it after use). master_key must be at least 16 bytes (cachekit-core's
+ * floor; keyrings require 32). domain and tenant are NUL-terminated: domain 1..255 bytes,
+ * tenant 1..1024 bytes of UTF-8. Stateless and thread-safe.
+ * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_KEY_LENGTH, CACHEKIT_E_DOMAIN_LENGTH,
+ * CACHEKIT_E_TENANT_LENGTH or CACHEKIT_E_INTERNAL. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_derive_domain_key(const uint8_t *master_key, size_t master_key_len,
+                                            const char *domain, const char *tenant,
+                                            uint8_t *out_key);
+
+/**
+ * The fingerprint of a key: first 16 bytes of SHA-256("key_fingerprint_v1" || key) as 32
+ * lowercase hex digits and a NUL in out_hex (CACHEKIT_FINGERPRINT_HEX_SIZE bytes). key may be NULL
+ * only when key_len is 0. Stateless and thread-safe.
+ * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER or CACHEKIT_E_INTERNAL. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_key_fingerprint(const uint8_t *key, size_t key_len, char *out_hex);
+
+/**
+ * Builds the AAD v0x03 into *out (release with cachekit_buffer_free). tenant and cache_key are
+ * required and non-empty; cache_key is the key as authenticated (in cachekit-py's auto mode the
+ * full Redis key, `t:{tenant}:` prefix included; in interop mode the bare key). format NULL means
+ * "msgpack". compressed: non-zero gives "True", zero "False". original_type NULL gives the
+ * 4-component AAD (interop mode); cachekit-py's auto mode passes "msgpack" (5 components).
+ * All strings are NUL-terminated UTF-8. Stateless and thread-safe.
+ * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_TENANT_LENGTH (empty tenant),
+ * CACHEKIT_E_INVALID_ARGUMENT (empty cache key, or a string that is not UTF-8) or
+ * CACHEKIT_E_OUT_OF_MEMORY. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_aad_v3(const char *tenant, const char *cache_key, const char *format,
+                                 int compressed, const char *original_type, cachekit_buffer *out);
+
+/**
+ * A keyring: the current master key (encrypts and decrypts) and up to 3 decrypt-only previous
+ * keys for rotation. For each tenant it derives the encryption keys of all its master keys once,
+ * with their fingerprints and AES-GCM contexts, and caches them (HKDF never runs per operation).
+ * Each tenant has its own encryptor (nonce sequence); when one is exhausted the keyring starts a
+ * fresh one with a new instance id, so nonces never repeat.
+ * A keyring may be shared by any number of threads. Every key it holds is wiped when it is freed.
+ */
+typedef struct cachekit_keyring cachekit_keyring;
+
+/**
+ * Creates a keyring from hex. master_key_hex (required): the current master key, hex digits of
+ * either case, surrounding whitespace ignored, at least 32 bytes decoded. previous_keys_hex: NULL
+ * or comma-separated hex keys (blank items ignored), each at least 32 bytes, at most 3, none
+ * equal to the current key. The keyring starts fail-open. On success *out receives the keyring
+ * (release with cachekit_keyring_free); on failure *out is left untouched.
+ * The library does not keep or wipe the caller's strings; wipe them if they matter to you.
+ * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_INVALID_HEX, CACHEKIT_E_KEY_LENGTH,
+ * CACHEKIT_E_TOO_MANY_PREVIOUS_KEYS, CACHEKIT_E_CURRENT_KEY_REPEATED or
+ * CACHEKIT_E_OUT_OF_MEMORY. Thread-safe. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_keyring_new(const char *master_key_hex, const char *previous_keys_hex,
+                                      cachekit_keyring **out);
+
+/**
+ * Creates a keyring from the environment: CACHEKIT_MASTER_KEY (required) and
+ * CACHEKIT_PREVIOUS_MASTER_KEYS (optional), with the rules of cachekit_keyring_new.
+ * Returns what cachekit_keyring_new returns, or CACHEKIT_E_MISSING_MASTER_KEY. Reads the
+ * environment with getenv: do not call it while another thread changes the environment.
+ * Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_keyring_from_env(cachekit_keyring **out);
+
+/** Wipes and releases a keyring. NULL is a no-op. The keyring must not be in use. Since 0.1.0. */
+CACHEKIT_API void cachekit_keyring_free(cachekit_keyring *keyring);
+
+/**
+ * Fail-closed (non-zero) or fail-open (zero, the default, as in cachekit-py). It decides what
+ * cachekit_keyring_decrypt does with an entry whose fingerprint no keyring key has: fail-closed
+ * refuses it with CACHEKIT_E_KEY_FINGERPRINT_MISMATCH before any decryption; fail-open tries the
+ * current key (a genuinely different key then gives CACHEKIT_E_AUTHENTICATION_FAILED).
+ * Returns CACHEKIT_OK or CACHEKIT_E_NULL_POINTER. Thread-safe. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_keyring_set_fail_closed(cachekit_keyring *keyring, int fail_closed);
+
+/**
+ * The number of master keys in the keyring (1 + previous keys) in *out.
+ * Returns CACHEKIT_OK or CACHEKIT_E_NULL_POINTER. Thread-safe. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_keyring_key_count(cachekit_keyring *keyring, size_t *out);
+
+/**
+ * The fingerprint of master key `index` (0 = current) derived for tenant (NUL-terminated,
+ * 1..1024 bytes of UTF-8), as 32 hex digits and a NUL in out_hex (CACHEKIT_FINGERPRINT_HEX_SIZE
+ * bytes). Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_TENANT_LENGTH or
+ * CACHEKIT_E_INVALID_ARGUMENT (index out of range). Thread-safe. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_keyring_fingerprint(cachekit_keyring *keyring, const char *tenant,
+                                              size_t index, char *out_hex);
+
+/**
+ * Encrypts plaintext with tenant's current key: *out receives nonce || ciphertext || tag
+ * (plaintext_len + 28 bytes; release with cachekit_buffer_free). If fingerprint_out is not NULL
+ * it receives the key's fingerprint (CACHEKIT_FINGERPRINT_HEX_SIZE bytes), which cachekit-py
+ * writes into its frame header. aad is the AAD v0x03 (cachekit_aad_v3); plaintext and aad may be
+ * NULL when their length is 0. On failure *out and fingerprint_out are left untouched.
+ * Security: each call takes a fresh nonce; never re-encrypt with a nonce of your own.
+ * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_TENANT_LENGTH, CACHEKIT_E_TOO_LARGE
+ * (over 1 GiB), CACHEKIT_E_RANDOM_FAILED, CACHEKIT_E_OUT_OF_MEMORY or CACHEKIT_E_INTERNAL.
+ * Thread-safe. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_keyring_encrypt(cachekit_keyring *keyring, const char *tenant,
+                                          const uint8_t *plaintext, size_t plaintext_len,
+                                          const uint8_t *aad, size_t aad_len,
+                                          cachekit_buffer *out, char *fingerprint_out);
+
+/**
+ * Decrypts nonce || ciphertext || tag for tenant with the AAD the writer used, into *out
+ * (payload_len - 28 bytes; release with cachekit_buffer_free). fingerprint: the key the entry
+ * names (32 lowercase hex, NUL-terminated; cachekit-py's frames carry one): exactly the matching
+ * key is used, and if none matches the fail-open/fail-closed setting decides. NULL: the keys are
+ * tried in order, current first (interop entries carry no key identity); only an authentication
+ * failure moves on. Plaintext is never returned unauthenticated: on failure the output is wiped
+ * and *out is left untouched.
+ * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_CIPHERTEXT_TOO_SHORT,
+ * CACHEKIT_E_AUTHENTICATION_FAILED, CACHEKIT_E_KEY_FINGERPRINT_MISMATCH,
+ * CACHEKIT_E_INVALID_FINGERPRINT, CACHEKIT_E_TENANT_LENGTH, CACHEKIT_E_TOO_LARGE,
+ * CACHEKIT_E_OUT_OF_MEMORY or CACHEKIT_E_INTERNAL. Thread-safe. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_keyring_decrypt(cachekit_keyring *keyring, const char *tenant,
+                                          const uint8_t *payload, size_t payload_len,
+                                          const uint8_t *aad, size_t aad_len,
+                                          const char *fingerprint, cachekit_buffer *out);
+
 /* ============================================================================================
  * Values and keys: MessagePack for hosts, cache keys (status codes -40 .. -59)
  * ========================================================================================== */

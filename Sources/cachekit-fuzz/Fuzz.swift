@@ -7,6 +7,13 @@ import Glibc
 
 typealias FuzzTarget = @Sendable (UnsafeRawBufferPointer) -> Void
 
+/// One keyring for the whole run (a fixed test key: nothing secret here).
+nonisolated(unsafe) let fuzzKeyring: OpaquePointer? = {
+    var keyring: OpaquePointer?
+    _ = cachekit_keyring_new(String(repeating: "ab", count: 32), nil, &keyring)
+    return keyring
+}()
+
 let targets: [FuzzTarget] = [
     // Envelope reader on arbitrary bytes.
     { input in
@@ -39,6 +46,19 @@ let targets: [FuzzTarget] = [
         else { fatalError("envelope round trip failed") }
         cachekit_buffer_free(&envelope)
         cachekit_buffer_free(&back)
+    },
+    // Decryption of arbitrary payloads: the first byte splits AAD from payload; must never succeed
+    // (forging a GCM tag by mutation is not possible) and never crash.
+    { input in
+        guard let first = input.first else { return }
+        let aadCount = min(Int(first), input.count - 1)
+        let aad = UnsafeRawBufferPointer(rebasing: input[1..<(1 + aadCount)])
+        let payload = UnsafeRawBufferPointer(rebasing: input[(1 + aadCount)...])
+        var out = cachekit_buffer(data: nil, len: 0)
+        let status = cachekit_keyring_decrypt(
+            fuzzKeyring, "tenant", payload.baseAddress?.assumingMemoryBound(to: UInt8.self), payload.count,
+            aad.baseAddress?.assumingMemoryBound(to: UInt8.self), aad.count, nil, &out)
+        if status == CACHEKIT_OK { fatalError("a mutated payload authenticated") }
     },
 ]
 

@@ -1,5 +1,10 @@
 // swift-tools-version:6.1
 import PackageDescription
+import Foundation
+
+// CACHEKIT_FUZZ=1 builds the libFuzzer harness, which links the ABI layer into an executable:
+// the shared-library linker flags (static runtime, version script, soname) are left out then.
+let fuzzing = ProcessInfo.processInfo.environment["CACHEKIT_FUZZ"] != nil
 
 // Absolute path of this package, for the linker version script below.
 let packageRoot = String(#filePath.dropLast("Package.swift".count))
@@ -42,7 +47,7 @@ let package = Package(
             dependencies: ["CachekitCore", "CCachekitHeader", "CCachekitShims", "CCrypto"],
             exclude: ["exports.map"],
             swiftSettings: strictSwift,
-            linkerSettings: [
+            linkerSettings: fuzzing ? [] : [
                 .unsafeFlags([
                     "-static-stdlib",
                     "-Xlinker", "-soname=libcachekit.so.0",
@@ -59,5 +64,12 @@ let package = Package(
         ),
 
         .testTarget(name: "CachekitCoreTests", dependencies: ["CachekitCore"]),
-    ]
+        ] + (fuzzing ? [
+        // libFuzzer harness over the exported functions: scripts/fuzz.sh.
+        .executableTarget(
+            name: "cachekit-fuzz",
+            dependencies: ["CachekitABI", "CCachekitHeader"],
+            swiftSettings: [.unsafeFlags(["-sanitize=fuzzer,address", "-parse-as-library"])]
+        ),
+    ] : [])
 )

@@ -8,10 +8,8 @@ cd "$root"
 export PATH="/opt/swift/usr/bin:$PATH"
 scripts/install-deps.sh
 swift build -c release --product cachekit 2>&1 | grep -v "prohibited flag" || true
-lib_dir="$root/.build/release"
+lib_dir=$(scripts/stage-lib.sh)
 bin_dir="$root/.build/bench"
-# The library's soname is libcachekit.so.0; SwiftPM writes only libcachekit.so.
-[ -e "$lib_dir/libcachekit.so.0" ] || ln -sf libcachekit.so "$lib_dir/libcachekit.so.0"
 mkdir -p "$bin_dir"
 names=("$@")
 if [ ${#names[@]} -eq 0 ]; then

@@ -472,7 +472,10 @@ CACHEKIT_API void cachekit_msgpack_writer_reset(cachekit_msgpack_writer *writer)
  * top-level item. Every write returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER (writer NULL, or data
  * NULL with a non-zero length), CACHEKIT_E_WRITER_STATE (the document is already complete, or a
  * container would nest deeper than CACHEKIT_MSGPACK_MAX_DEPTH), CACHEKIT_E_INVALID_UTF8 (str),
- * CACHEKIT_E_TOO_LARGE (a length or count over 2^32 - 1) or CACHEKIT_E_INVALID_INPUT (raw).
+ * CACHEKIT_E_INVALID_MAP_KEY (an array or map as a map key, or more than 32 keys that are not
+ * str/bin in a map of more than 32 entries: cachekit's reader refuses both),
+ * CACHEKIT_E_TOO_LARGE (a length or count over 2^32 - 1) or CACHEKIT_E_INVALID_INPUT (raw that is
+ * not one valid document, or a timestamp ext (-1) not of 4, 8 or 12 bytes).
  * After an error the writer is unchanged. Since 0.1.0.
  */
 CACHEKIT_API int cachekit_msgpack_write_nil(cachekit_msgpack_writer *writer);

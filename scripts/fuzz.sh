@@ -23,6 +23,14 @@ for vector in json.loads(pathlib.Path(sys.argv[2]).read_text())["vectors"]:
     data = bytes.fromhex(vector["envelope_hex"])
     for selector in range(3):
         (corpus / f"{vector['name']}-{selector}").write_bytes(bytes([selector]) + data)
+# Stored entries of every mode (selector 4: entry decode with a mode/keyring byte; 5: documents).
+entries = pathlib.Path(sys.argv[2]).with_name("cachekit-py-0.24.1-entries.jsonl")
+for number, line in enumerate(entries.read_text().splitlines()[1:]):
+    row = json.loads(line)
+    mode = {"minimal": 1}.get(row["mode"], 2 if row["mode"].startswith("interop") else 0)
+    flags = 4 if row["encrypted"] else 0
+    (corpus / f"entry-{number}").write_bytes(bytes([4, mode | flags]) + bytes.fromhex(row["value_hex"]))
+    (corpus / f"document-{number}").write_bytes(bytes([5]) + bytes.fromhex(row["expected_inner_msgpack_hex"]))
 PY
 if "$root/.build-fuzz/release/cachekit-fuzz" -max_total_time="$seconds" -max_len=8192 \
         -artifact_prefix="$artifacts/" -print_final_stats=1 "$corpus" > "$artifacts/fuzz.log" 2>&1; then

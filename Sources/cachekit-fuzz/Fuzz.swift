@@ -60,6 +60,86 @@ let targets: [FuzzTarget] = [
             aad.baseAddress?.assumingMemoryBound(to: UInt8.self), aad.count, nil, &out)
         if status == CACHEKIT_OK { fatalError("a mutated payload authenticated") }
     },
+    // Entry decoding (keys section): the first byte picks mode and keyring; the rest is a stored value.
+    { input in
+        guard let first = input.first else { return }
+        let value = UnsafeRawBufferPointer(rebasing: input[1...])
+        var out = cachekit_buffer(data: nil, len: 0)
+        let keyring = first & 4 != 0 ? fuzzKeyring : nil
+        _ = cachekit_entry_decode(value.baseAddress?.assumingMemoryBound(to: UInt8.self), value.count,
+                                  Int32(first % 4), "t:default:k", keyring, nil, UInt32(first >> 3) & 1, &out)
+        cachekit_buffer_free(&out)
+    },
+    // MessagePack reader: validate, then walk every item; a valid document re-encodes as an
+    // interop entry and decodes back byte for byte.
+    { input in
+        var reader: OpaquePointer?
+        let data = input.baseAddress?.assumingMemoryBound(to: UInt8.self)
+        guard cachekit_msgpack_reader_new(data, input.count, &reader) == CACHEKIT_OK else { return }
+        var item = cachekit_msgpack_item()
+        var steps = 0
+        repeat {
+            if cachekit_msgpack_reader_next(reader, &item) != CACHEKIT_OK { fatalError("reader_next failed") }
+            steps += 1
+            if steps > input.count + 1 { fatalError("reader did not end") }
+        } while item.type != CACHEKIT_MSGPACK_END
+        cachekit_msgpack_reader_free(reader)
+        var stored = cachekit_buffer(data: nil, len: 0)
+        var back = cachekit_buffer(data: nil, len: 0)
+        guard cachekit_entry_encode(data, input.count, CACHEKIT_MODE_INTEROP, "ns:op:h", nil, nil, 0, &stored) == CACHEKIT_OK,
+              cachekit_entry_decode(stored.data, stored.len, CACHEKIT_MODE_INTEROP, "ns:op:h", nil, nil, 0, &back) == CACHEKIT_OK,
+              UnsafeRawBufferPointer(start: back.data, count: back.len).elementsEqual(input)
+        else { fatalError("interop entry round trip failed for a valid document") }
+        cachekit_buffer_free(&stored)
+        cachekit_buffer_free(&back)
+    },
+    // Cache keys from arbitrary argument bytes; interop keys must stay within 194 characters.
+    { input in
+        var key = cachekit_buffer(data: nil, len: 0)
+        let data = input.baseAddress?.assumingMemoryBound(to: UInt8.self)
+        _ = cachekit_key_auto("ns", "m.f", data, input.count, nil, 0, 1, nil, &key)
+        cachekit_buffer_free(&key)
+        if cachekit_key_interop("ns1", "op", data, input.count, &key) == CACHEKIT_OK, key.len > 194 {
+            fatalError("interop key longer than 194 characters")
+        }
+        cachekit_buffer_free(&key)
+    },
+    // The writer: bytes drive a sequence of writes; a finished document must pass the reader.
+    { input in
+        var writer: OpaquePointer?
+        guard cachekit_msgpack_writer_new(&writer) == CACHEKIT_OK else { return }
+        var index = 0
+        while index < input.count {
+            let op = input[index]
+            index += 1
+            let arg = index < input.count ? Int(input[index]) : 0
+            switch op % 8 {
+            case 0: _ = cachekit_msgpack_write_nil(writer)
+            case 1: _ = cachekit_msgpack_write_int(writer, Int64(arg) - 128)
+            case 2: _ = cachekit_msgpack_write_array(writer, arg % 4)
+            case 3: _ = cachekit_msgpack_write_map(writer, arg % 3)
+            case 4:
+                let count = min(arg % 8, input.count - index)
+                let text = UnsafeRawBufferPointer(rebasing: input[index..<(index + count)])
+                _ = cachekit_msgpack_write_str(writer, text.baseAddress?.assumingMemoryBound(to: CChar.self), count)
+            case 5: _ = cachekit_msgpack_write_float64(writer, Double(arg) / 3)
+            case 6: _ = cachekit_msgpack_write_bin(writer, nil, 0)
+            default:
+                let raw = UnsafeRawBufferPointer(rebasing: input[index..<(index + min(arg % 8, input.count - index))])
+                _ = cachekit_msgpack_write_raw(writer, raw.baseAddress?.assumingMemoryBound(to: UInt8.self), raw.count)
+            }
+        }
+        var document = cachekit_buffer(data: nil, len: 0)
+        if cachekit_msgpack_writer_finish(writer, &document) == CACHEKIT_OK {
+            var reader: OpaquePointer?
+            if cachekit_msgpack_reader_new(document.data, document.len, &reader) != CACHEKIT_OK {
+                fatalError("the writer produced a document the reader refuses")
+            }
+            cachekit_msgpack_reader_free(reader)
+        }
+        cachekit_buffer_free(&document)
+        cachekit_msgpack_writer_free(writer)
+    },
 ]
 
 @_cdecl("LLVMFuzzerTestOneInput")

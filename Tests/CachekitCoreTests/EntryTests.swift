@@ -32,7 +32,7 @@ struct EntryRow: CustomStringConvertible {
     }
 
     static func all() throws -> [EntryRow] {
-        try Vectors.jsonLines("cachekit-py-0.24.1-entries.jsonl").map(EntryRow.init).filter { $0.mode != "_meta" }
+        try KeyVectors.jsonLines("cachekit-py-0.24.1-entries.jsonl").map(EntryRow.init).filter { $0.mode != "_meta" }
     }
 }
 

@@ -52,6 +52,26 @@ import Testing
         #expect(try builder.finished().count == MessagePackValidator.maxNesting + 1)
     }
 
+    @Test func builderRefusesKeysTheReaderRefuses() throws {
+        let builder = MessagePackBuilder()
+        try builder.writeMap(count: 2)
+        #expect(throws: CacheKitError.self) { try builder.writeArray(count: 0) }
+        #expect(throws: CacheKitError.self) { try withBytes([0x90]) { raw throws(CacheKitError) in try builder.writeRaw(raw) } }
+        try builder.writeInt(1)            // an int key is fine in interop documents
+        try builder.writeArray(count: 0)   // as a value, an array is fine
+        try withBytes([0xa1, 0x61]) { raw throws(CacheKitError) in try builder.writeRaw(raw) }
+        try builder.writeNil()
+        let document = try builder.finished()
+        try withBytes(document) { raw throws(CacheKitError) in try MessagePackValidator.validate(raw, keys: .hashable) }
+        builder.reset()
+        try builder.writeMap(count: 40)
+        for key in 0..<32 { try builder.writeInt(Int64(key)); try builder.writeNil() }
+        #expect(throws: CacheKitError.self) { try builder.writeInt(99) }
+        try withBytes([0x68]) { raw throws(CacheKitError) in try builder.writeString(raw) }
+        builder.reset()
+        #expect(throws: CacheKitError.self) { try withBytes([1, 2]) { raw throws(CacheKitError) in try builder.writeExtension(type: -1, data: raw) } }
+    }
+
     @Test func validatorMirrorsPythonsReader() {
         func status(_ bytes: [UInt8], _ keys: MessagePackValidator.KeyRule = .stringOrBinary) -> Status? {
             bytes.withUnsafeBytes { raw -> Status? in

@@ -173,23 +173,23 @@ public enum Entry {
     private static func unwrapPayload(
         _ plaintext: UnsafeRawBufferPointer, metadata: Frame.Metadata, integrity: Bool
     ) throws(CacheKitError) -> OwnedBytes {
-            let inner: OwnedBytes
-            if integrity {
-                do {
-                    inner = try Envelope.retrieve(plaintext).takeData()
-                } catch where !metadata.compressed {
-                    throw CacheKitError(.modeMismatch,
-                                        "entry was written with integrity checking off (minimal); this reader has it on")
-                }
-            } else {
-                if looksLikeEnvelope(plaintext, legacyOnly: metadata.encrypted) {
-                    throw CacheKitError(.modeMismatch,
-                                        "entry payload is a ByteStorage envelope; this reader has integrity checking off")
-                }
-                inner = try OwnedBytes(copying: plaintext)
+        let inner: OwnedBytes
+        if integrity {
+            do {
+                inner = try Envelope.retrieve(plaintext).takeData()
+            } catch where !metadata.compressed {
+                throw CacheKitError(.modeMismatch,
+                                    "entry was written with integrity checking off (minimal); this reader has it on")
             }
-            try validateInner(inner.bytes, keys: .stringOrBinary)
-            return inner
+        } else {
+            if looksLikeEnvelope(plaintext, legacyOnly: metadata.encrypted) {
+                throw CacheKitError(.modeMismatch,
+                                    "entry payload is a ByteStorage envelope; this reader has integrity checking off")
+            }
+            inner = try OwnedBytes(copying: plaintext)
+        }
+        try validateInner(inner.bytes, keys: .stringOrBinary)
+        return inner
     }
 
     // MARK: Inspect

@@ -47,7 +47,7 @@ struct Options {
             case "--mode":
                 let name = try value(argument)
                 guard let parsed = EntryMode(name: name) else {
-                    throw CLIError("unknown mode '\(name.prefix(32))' (expected auto, minimal or interop)")
+                    throw CLIError("unknown --mode value (expected auto, minimal or interop)")
                 }
                 mode = parsed
             case "--url": url = try value(argument)
@@ -59,14 +59,18 @@ struct Options {
             case "-h", "--help": command = "help"; return
             case "--": positional.append(contentsOf: arguments[(index + 1)...]); index = arguments.count; continue
             default:
-                if argument.hasPrefix("--") { throw CLIError("unknown option \(argument.prefix(40))") }
+                if argument.hasPrefix("--") {
+                    let name = argument.prefix(while: { $0 != "=" }).prefix(40)
+                    throw CLIError("unknown option \(name)")
+                }
                 positional.append(argument)
             }
             index += 1
         }
         guard let first = positional.first else { throw CLIError("missing command (get, put or inspect)") }
         command = first
-        guard ["get", "put", "inspect"].contains(command) else { throw CLIError("unknown command '\(command.prefix(32))'") }
+        // Never echo positional text: a misplaced argument may be a key.
+        guard ["get", "put", "inspect"].contains(command) else { throw CLIError("unknown command (expected get, put or inspect)") }
         guard positional.count >= 2 else { throw CLIError("missing KEY") }
         key = Array(positional[1].utf8)
         guard !key.isEmpty else { throw CLIError("KEY is empty") }

@@ -8,10 +8,8 @@ cd "$root"
 export PATH="/opt/swift/usr/bin:$PATH"
 scripts/install-deps.sh
 swift build -c release --product cachekit 2>&1 | grep -v "prohibited flag" || true
-lib_dir="$root/.build/release"
+lib_dir=$(scripts/stage-lib.sh)
 bin_dir="$root/.build/bench"
-# The library's soname is libcachekit.so.0; SwiftPM writes only libcachekit.so.
-[ -e "$lib_dir/libcachekit.so.0" ] || ln -sf libcachekit.so "$lib_dir/libcachekit.so.0"
 mkdir -p "$bin_dir"
 names=("$@")
 if [ ${#names[@]} -eq 0 ]; then
@@ -25,7 +23,7 @@ for name in "${names[@]}"; do
     source="bench/bench_$name.c"
     cc -std=c11 -O2 -Wall -Wextra -I"$root/include" -o "$bin_dir/$name" "$source" \
         -L"$lib_dir" -Wl,-rpath,"$lib_dir" -lcachekit \
-        $(pkg-config --libs liblz4 libxxhash libcrypto hiredis) -lpthread -lm
+        $(pkg-config --libs liblz4 libxxhash libcrypto hiredis libb2) -lpthread -lm
     echo "=== bench: $name ==="
     "$bin_dir/$name"
 done

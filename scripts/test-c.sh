@@ -4,10 +4,8 @@
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-/dev/null}
-lib_dir=$(dirname "${CACHEKIT_LIBRARY_PATH:-$root/.build/release/libcachekit.so}")
+lib_dir=$("$root/scripts/stage-lib.sh") || exit 1
 bin_dir="$root/.build/c-tests"
-# The library's soname is libcachekit.so.0; SwiftPM writes only libcachekit.so.
-[ -e "$lib_dir/libcachekit.so.0" ] || ln -sf libcachekit.so "$lib_dir/libcachekit.so.0"
 mkdir -p "$bin_dir"
 : > "$out.tmp"
 status=0

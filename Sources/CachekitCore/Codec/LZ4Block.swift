@@ -50,6 +50,57 @@ public enum LZ4Block {
         return Int(decoded)
     }
 
+    /// The size of a block that stores `count` bytes as literals only (one sequence, no match).
+    public static func literalsOnlySize(_ count: Int) -> Int {
+        count < 15 ? 1 &+ count : 2 &+ (count &- 15) / 255 &+ count
+    }
+
+    /// Writes `source` as a literals-only block (what an encoder emits for incompressible data)
+    /// into `destination`, which must hold `literalsOnlySize(source.count)` bytes; returns its size.
+    public static func writeLiteralsOnly(
+        _ source: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer
+    ) -> Int? {
+        let count = source.count
+        let size = literalsOnlySize(count)
+        guard destination.count >= size, let out = destination.baseAddress else { return nil }
+        var cursor = 0
+        if count < 15 {
+            out.storeBytes(of: UInt8(count << 4), toByteOffset: 0, as: UInt8.self)
+            cursor = 1
+        } else {
+            out.storeBytes(of: 0xf0, toByteOffset: 0, as: UInt8.self)
+            cursor = 1
+            var rest = count &- 15
+            while rest >= 255 {
+                out.storeBytes(of: 0xff, toByteOffset: cursor, as: UInt8.self)
+                cursor &+= 1
+                rest &-= 255
+            }
+            out.storeBytes(of: UInt8(rest), toByteOffset: cursor, as: UInt8.self)
+            cursor &+= 1
+        }
+        if let src = source.baseAddress, count > 0 {
+            (out + cursor).copyMemory(from: src, byteCount: count)
+        }
+        return size
+    }
+
+    /// Whether `block` is the literals-only block of `decodedCount` bytes.
+    public static func isLiteralsOnly(_ block: UnsafeRawBufferPointer, decodedCount: Int) -> Bool {
+        guard block.count == literalsOnlySize(decodedCount), let token = block.first else { return false }
+        var literals = Int(token >> 4)
+        var index = 1
+        if literals == 15 {
+            while index < block.count {
+                let byte = block[index]
+                index &+= 1
+                literals &+= Int(byte)
+                if byte != 255 { break }
+            }
+        }
+        return literals == decodedCount && index &+ literals == block.count
+    }
+
     /// liblz4 wants a valid pointer even for an empty input.
     nonisolated(unsafe) private static let emptySource: UnsafePointer<CChar> = {
         let pointer = UnsafeMutablePointer<CChar>.allocate(capacity: 1)

@@ -768,7 +768,7 @@ CACHEKIT_API void cachekit_config_free(cachekit_config *config);
  *   pool_size            most Redis connections open at once
  *   failure_threshold    consecutive Redis failures before Redis is skipped for a while
  *   retry_interval_ms    how long Redis is skipped then
- *   key_prefix           prefix of every key in both tiers ("" for none)
+ *   key_prefix           prefix of every key in both tiers, at most 1024 bytes ("" for none)
  *   master_key           hex, at least 32 bytes decoded (secret)
  *   previous_master_keys comma-separated hex, at most 3, decrypt-only (secret)
  *   deployment_uuid      the encryption tenant (8-4-4-4-12 hex UUID); unset: "default"

@@ -218,7 +218,9 @@ public final class CacheConfig: @unchecked Sendable {
         case "pool_size": poolSize = try Self.integer(value, name, min: 1, max: 10_000)
         case "failure_threshold": failureThreshold = try Self.integer(value, name, min: 1, max: 1_000_000)
         case "retry_interval_ms": retryIntervalMilliseconds = try Self.integer(value, name, min: 0, max: 3_600_000)
-        case "key_prefix": keyPrefix = value
+        case "key_prefix":
+            guard value.utf8.count <= 1024 else { throw CacheKitError(.invalidConfig, "key_prefix must be at most 1024 bytes") }
+            keyPrefix = value
         case "master_key":
             let bytes = Array(value.utf8)
             try Self.validateMasterKey(bytes, name: name)

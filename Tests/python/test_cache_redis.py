@@ -446,6 +446,13 @@ def test_fail_open_when_redis_stops_pauses_and_restarts(make_cache):
             assert rc == OK and elapsed < 1.0
             h, elapsed = timed(cache.health)
             assert h.l2_status in (E_BACKEND_UNAVAILABLE, E_BACKEND_TIMEOUT) and elapsed < 1.0
+            # Every other operation returns within the timeout too, L1 answering what it holds.
+            (rc, values), elapsed = timed(cache.get_many, ["before-pause", "paused-x", "computed-while-paused"])
+            assert rc == OK and values == ["kept", None, 99] and elapsed < 1.0
+            rc, elapsed = timed(cache.exists, "paused-y")
+            assert rc == MISS and elapsed < 1.0
+            (rc, _), elapsed = timed(cache.invalidate_namespace, "paused")
+            assert rc in (E_BACKEND_UNAVAILABLE, E_BACKEND_TIMEOUT) and elapsed < 1.0
         finally:
             os.kill(server.process.pid, signal.SIGCONT)
         time.sleep(0.7)

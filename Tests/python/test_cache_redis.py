@@ -380,6 +380,35 @@ print(json.dumps({"value": private(7), "calls": calls}))
     assert result == {"value": {"secret": "libcachekit"}, "calls": []}
 
 
+def test_minimal_entries_are_shared_with_cachekit_py(make_cache, redis_url):
+    import subprocess
+    import sys
+    import json
+    script = r'''
+import json
+from cachekit import cache
+calls = []
+@cache.minimal(ttl=300)
+def light(x):
+    calls.append(x)
+    return [x, "python"]
+print(json.dumps({"value": light(3), "calls": calls}))
+'''
+    client = redis.Redis.from_url(redis_url)
+    env = dict(os.environ, CACHEKIT_REDIS_URL=redis_url)
+    env.pop("CACHEKIT_MASTER_KEY", None)
+    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    key = next(k.decode() for k in client.keys("t:default:*") if b".light:" in k)
+    assert key.endswith(":0s")
+    cache = make_cache(redis_url=redis_url, mode="minimal")
+    assert cache.get(key[len("t:default:"):]) == (OK, [3, "python"])
+    assert cache.set(key[len("t:default:"):], [3, "libcachekit"], ttl=300) == OK
+    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == {"value": [3, "libcachekit"], "calls": []}
+
+
 # ---------------------------------------------------------------------------------------------
 # Fail-open
 

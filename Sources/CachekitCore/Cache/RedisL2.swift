@@ -133,6 +133,9 @@ public final class RedisL2: Sendable {
         let connection = RedisConnection(raw)
         if connection.failed { throw connection.failure("connect to \(endpoint.redactedDescription)") }
         guard redisSetTimeout(raw, commandTimeout) == REDIS_OK else { throw connection.failure("set timeout") }
+        // TCP keepalive, as cachekit-py's socket_keepalive default: a peer that vanished without a
+        // FIN is noticed on idle pooled connections too.
+        if endpoint.unixSocketPath == nil, redisEnableKeepAlive(raw) != REDIS_OK { throw connection.failure("set keepalive") }
         if let password = endpoint.password {
             var args: [[UInt8]] = [Command.auth]
             if let user = endpoint.username { args.append(Array(user.utf8)) }

@@ -703,8 +703,10 @@ CACHEKIT_API int cachekit_entry_decode(const uint8_t *value, size_t value_len, i
  * Values given to set and get_or_compute must be one MessagePack document (refused otherwise,
  * with the values section's status), as cachekit-py stores nothing else.
  * Keys are UTF-8 strings of 1..4096 bytes (normally a cachekit cache key; they are bound into
- * encrypted entries as text); in Redis and in L1 each is prefixed with key_prefix, by default "t:{tenant}:" like cachekit-py's environment-configured
- * backend, so both read the same entries.
+ * encrypted entries as text); in Redis and in L1 each is prefixed with key_prefix. By default
+ * that is "t:default:", as cachekit-py's environment-configured backend writes whatever the
+ * deployment UUID (which selects only the encryption tenant), and "" in interop mode, whose keys
+ * other SDKs read bare; so both sides read the same entries.
  *
  * Fail-open: when Redis is down, paused, restarting or slow, reads and writes still succeed from
  * and into L1 (a read that would have hit Redis is a miss), get_or_compute still computes, and
@@ -744,7 +746,8 @@ typedef struct cachekit_cache cachekit_cache;
  * Creates a configuration holding the defaults: no Redis (L1 only), mode "plain", default TTL
  * of the mode (plain/interop none, minimal 300 s, secure 600 s), max_value_size 100 MiB,
  * L1 100 MiB, 1 000 000 entries and at most 300 s per entry, connect and command timeouts 5000 ms, pool of 50
- * connections, failure_threshold 3, retry_interval_ms 1000, key_prefix "t:{tenant}:".
+ * connections, failure_threshold 3, retry_interval_ms 1000, key_prefix "t:default:" ("" in
+ * interop mode).
  * *out receives the handle (release with cachekit_config_free). Returns CACHEKIT_OK,
  * CACHEKIT_E_NULL_POINTER or CACHEKIT_E_OUT_OF_MEMORY. Thread-safe. Since 0.1.0.
  */

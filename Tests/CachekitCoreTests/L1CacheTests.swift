@@ -200,7 +200,10 @@ import Testing
         #expect(config.maxValueSize == 1000)
         #expect(config.commandTimeoutMilliseconds == 500)
         #expect(config.tenant == "123e4567-e89b-12d3-a456-426614174000")
-        #expect(config.effectiveKeyPrefix == "t:123e4567-e89b-12d3-a456-426614174000:")
+        // The deployment UUID selects the encryption tenant; Redis keys stay under "default".
+        #expect(config.effectiveKeyPrefix == "t:default:")
+        try config.set("mode", "interop")
+        #expect(config.effectiveKeyPrefix == "")
 
         let fallback = CacheConfig()
         try fallback.loadEnvironment { $0 == "REDIS_URL" ? "redis://fallback:1/0" : nil }

@@ -350,7 +350,8 @@ print(json.dumps({"answer": first, "shared": second, "calls": calls}))
     assert result["calls"] == []
 
 
-def test_secure_entries_are_shared_with_cachekit_py(make_cache, redis_url):
+@pytest.mark.parametrize("deployment_uuid", [None, "123e4567-e89b-12d3-a456-426614174000"])
+def test_secure_entries_are_shared_with_cachekit_py(make_cache, redis_url, deployment_uuid):
     import subprocess
     import sys
     import json
@@ -366,14 +367,19 @@ print(json.dumps({"value": private(7), "calls": calls}))
 '''
     client = redis.Redis.from_url(redis_url)
     env = dict(os.environ, CACHEKIT_REDIS_URL=redis_url, CACHEKIT_MASTER_KEY=MASTER_KEY)
+    options = dict(redis_url=redis_url, mode="secure", master_key=MASTER_KEY)
+    if deployment_uuid:
+        env["CACHEKIT_DEPLOYMENT_UUID"] = deployment_uuid
+        options["deployment_uuid"] = deployment_uuid
     run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     key = next(k.decode() for k in client.keys("t:default:*") if b".private:" in k)
-    cache = make_cache(redis_url=redis_url, mode="secure", master_key=MASTER_KEY)
+    cache = make_cache(**options)
     assert cache.get(key[len("t:default:"):]) == (OK, {"secret": "python"})
     assert cache.set(key[len("t:default:"):], {"secret": "libcachekit"}, ttl=300) == OK
     stored = client.get(key)
     assert b"libcachekit" not in stored and b'"encrypted": true' in stored
+    assert f'"tenant_id": "{deployment_uuid or "default"}"'.encode() in stored
     run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout.strip().splitlines()[-1])
@@ -554,7 +560,7 @@ def test_configuration_from_cachekit_environment(ck, redis_url, monkeypatch):
     try:
         assert cache.set("k", "v") == OK  # default TTL from the environment
         client = redis.Redis.from_url(redis_url)
-        key = "t:123e4567-e89b-12d3-a456-426614174000:k"
+        key = "t:default:k"  # the deployment UUID selects the encryption tenant, not the key prefix
         assert 70 <= client.ttl(key) <= 77
         assert cache.set("big", os.urandom(6000)) == E_VALUE_TOO_LARGE
     finally:

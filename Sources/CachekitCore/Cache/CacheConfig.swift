@@ -161,8 +161,10 @@ public final class CacheConfig: @unchecked Sendable {
     /// After this many consecutive Redis failures, Redis is skipped for `retryIntervalMilliseconds`.
     public var failureThreshold = 3
     public var retryIntervalMilliseconds = 1000
-    /// Prefixed to every key in Redis and L1; nil means `t:{tenant}:` like cachekit-py's
-    /// environment-configured backend.
+    /// Prefixed to every key in Redis and L1; nil means cachekit-py's: `t:default:` (its
+    /// environment-configured backend scopes keys to the "default" tenant whatever the
+    /// deployment UUID, which only selects the encryption key), none in interop mode (cachekit-py
+    /// refuses a prefixing backend there: other SDKs read bare interop keys).
     public var keyPrefix: String?
     /// Hex of the master key (secret).
     public private(set) var masterKeyHex: [UInt8] = []
@@ -194,7 +196,7 @@ public final class CacheConfig: @unchecked Sendable {
     public var hasMasterKey: Bool { !masterKeyHex.isEmpty }
 
     public var effectiveKeyPrefix: String {
-        keyPrefix ?? "t:\(Self.urlQuoted(tenant)):"
+        keyPrefix ?? (mode == .interop ? "" : "t:default:")
     }
 
     public var effectiveDefaultTTLSeconds: Int { defaultTTLSeconds ?? mode.defaultTTLSeconds }
@@ -340,29 +342,10 @@ public final class CacheConfig: @unchecked Sendable {
         }
         return true
     }
-
-    /// Python's `urllib.parse.quote(tenant)` (safe "/"), as cachekit-py builds `t:{tenant}:`.
-    static func urlQuoted(_ text: String) -> String {
-        var out = ""
-        for byte in text.utf8 {
-            let c = Character(Unicode.Scalar(byte))
-            if (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
-                || "_.-~/".contains(c) {
-                out.append(c)
-            } else {
-                out += "%" + String(byte, radix: 16, uppercase: true).leftPadded(2)
-            }
-        }
-        return out
-    }
 }
 
 extension String {
     var trimmingSpaces: String {
         String(self.drop(while: { $0 == " " }).reversed().drop(while: { $0 == " " }).reversed())
-    }
-
-    func leftPadded(_ width: Int) -> String {
-        count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }

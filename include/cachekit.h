@@ -692,8 +692,8 @@ CACHEKIT_API int cachekit_entry_decode(const uint8_t *value, size_t value_len, i
 
 /*
  * A cache is an in-process L1 in front of an optional Redis L2, shared across threads. Values
- * are opaque bytes to the cache (for interop with cachekit services: a MessagePack document, see
- * the values section); what is stored in both tiers is the entry of the configured mode:
+ * are MessagePack documents (see the values section); what is stored in both tiers is the
+ * cachekit entry of the configured mode (see the entries section):
  *   "plain"   integrity on (LZ4 + xxHash3-64 envelope), the default;
  *   "secure"  AES-256-GCM under a tenant key derived from master_key; L1 and Redis hold only
  *             ciphertext, decrypted at each read;
@@ -734,7 +734,7 @@ CACHEKIT_API int cachekit_entry_decode(const uint8_t *value, size_t value_len, i
 
 /** Pass as ttl_seconds to use the cache's default TTL. */
 #define CACHEKIT_TTL_DEFAULT ((int64_t)-1)
-/** Pass as ttl_seconds for an entry that never expires. */
+/** Pass as ttl_seconds for an entry that never expires in Redis (L1 still applies l1_ttl). */
 #define CACHEKIT_TTL_NONE ((int64_t)0)
 
 /** Options for a cache. Not thread-safe: configure it on one thread, then create caches. */
@@ -745,9 +745,9 @@ typedef struct cachekit_cache cachekit_cache;
 /**
  * Creates a configuration holding the defaults: no Redis (L1 only), mode "plain", default TTL
  * of the mode (plain/interop none, minimal 300 s, secure 600 s), max_value_size 100 MiB,
- * L1 100 MiB, 1 000 000 entries and at most 300 s per entry, connect and command timeouts 5000 ms, pool of 50
- * connections, failure_threshold 3, retry_interval_ms 1000, key_prefix "t:default:" ("" in
- * interop mode).
+ * L1 100 MiB, 1 000 000 entries and at most 300 s per entry, connect and command timeouts
+ * 5000 ms, pool of 50 connections, failure_threshold 3, retry_interval_ms 1000, key_prefix
+ * "t:default:" ("" in interop mode).
  * *out receives the handle (release with cachekit_config_free). Returns CACHEKIT_OK,
  * CACHEKIT_E_NULL_POINTER or CACHEKIT_E_OUT_OF_MEMORY. Thread-safe. Since 0.1.0.
  */
@@ -801,7 +801,8 @@ CACHEKIT_API int cachekit_config_load_env(cachekit_config *config);
  * here: Redis is contacted on first use (see cachekit_cache_health to check it).
  * *out receives the handle (release with cachekit_cache_free). Returns CACHEKIT_OK,
  * CACHEKIT_E_NULL_POINTER, CACHEKIT_E_INVALID_CONFIG, CACHEKIT_E_MODE_UNAVAILABLE (secure mode
- * without master_key) or CACHEKIT_E_OUT_OF_MEMORY. Thread-safe. Since 0.1.0.
+ * without master_key), a crypto status from building the keyring, or CACHEKIT_E_OUT_OF_MEMORY.
+ * Thread-safe. Since 0.1.0.
  */
 CACHEKIT_API int cachekit_cache_new(const cachekit_config *config, cachekit_cache **out);
 

@@ -216,6 +216,193 @@ CACHEKIT_API int cachekit_envelope_retrieve(const uint8_t *envelope, size_t enve
 
 /* (section: crypto) */
 
+/*
+ * cachekit's zero-knowledge encryption (the `@cache.secure` of the Python SDK), byte-compatible
+ * with cachekit-core:
+ *  - Tenant keys: HKDF-SHA256 (RFC 5869) with IKM = master key, info = domain, L = 32 and
+ *    salt = "cachekit_v1_" || u8(len(domain)) || domain || u16be(len(tenant)) || tenant.
+ *    Domains: "encryption" (the one that encrypts), "authentication", "cache_keys".
+ *  - Key fingerprint: the first 16 bytes of SHA-256("key_fingerprint_v1" || derived key), written
+ *    as 32 lowercase hex digits; cachekit-py stores it in its frame headers to name the key.
+ *  - AES-256-GCM, stored as nonce (12) || ciphertext || tag (16). The nonce is an 8-byte instance
+ *    id (a process-wide counter seeded from 8 random bytes, +1 per encryptor) || a 4-byte
+ *    big-endian per-encryptor counter from 0. Exhaustion is an error, never a wrap.
+ *  - AAD v0x03: 0x03, then u32be(len) || bytes for tenant, cache key, format, compressed
+ *    ("True"/"False") and an optional original_type.
+ * Keys are held in memory wiped with OPENSSL_cleanse when released; no error message, status
+ * description or log line ever contains a key or a master key.
+ */
+
+/* Crypto status codes (-20 .. -39). */
+#define CACHEKIT_E_AUTHENTICATION_FAILED (-20)  /* GCM tag check failed: wrong key, tenant or AAD, or tampered data */
+#define CACHEKIT_E_CIPHERTEXT_TOO_SHORT (-21)   /* encrypted payload under 28 bytes (nonce + tag) */
+#define CACHEKIT_E_KEY_LENGTH (-22)             /* master key too short, or a key that must be 32 bytes is not */
+#define CACHEKIT_E_INVALID_HEX (-23)            /* a hex key is not an even number of hex digits */
+#define CACHEKIT_E_NONCE_EXHAUSTED (-24)        /* an encryptor's 2^32 - 1 nonces are spent */
+#define CACHEKIT_E_DOMAIN_LENGTH (-25)          /* HKDF domain empty or over 255 bytes */
+#define CACHEKIT_E_TENANT_LENGTH (-26)          /* tenant id empty, over 1024 bytes, or not UTF-8 */
+#define CACHEKIT_E_TOO_MANY_PREVIOUS_KEYS (-27) /* more than 3 previous master keys */
+#define CACHEKIT_E_CURRENT_KEY_REPEATED (-28)   /* the current master key is also a previous key */
+#define CACHEKIT_E_MISSING_MASTER_KEY (-29)     /* CACHEKIT_MASTER_KEY is unset or empty */
+#define CACHEKIT_E_KEY_FINGERPRINT_MISMATCH (-30) /* fail-closed: no keyring key has the entry's fingerprint */
+#define CACHEKIT_E_INVALID_FINGERPRINT (-31)    /* a fingerprint that is not 32 lowercase hex digits */
+#define CACHEKIT_E_RANDOM_FAILED (-32)          /* the system random number generator failed */
+
+/** AES-256 key and derived-key size in bytes. */
+#define CACHEKIT_KEY_SIZE 32
+#define CACHEKIT_NONCE_SIZE 12
+#define CACHEKIT_TAG_SIZE 16
+/** An encrypted payload is this many bytes longer than its plaintext (nonce + tag). */
+#define CACHEKIT_CIPHERTEXT_OVERHEAD 28
+/** Bytes needed for a fingerprint as text: 32 hex digits and a NUL. */
+#define CACHEKIT_FINGERPRINT_HEX_SIZE 33
+/** A keyring's master keys (current and previous) decode to at least this many bytes. */
+#define CACHEKIT_MIN_MASTER_KEY_SIZE 32
+#define CACHEKIT_MAX_PREVIOUS_KEYS 3
+#define CACHEKIT_MAX_DOMAIN_SIZE 255
+#define CACHEKIT_MAX_TENANT_SIZE 1024
+/** The largest plaintext (or ciphertext) the AES-GCM functions accept: 1 GiB. */
+#define CACHEKIT_MAX_CRYPTO_INPUT_SIZE ((size_t)1073741824u)
+
+/**
+ * HKDF-SHA256 (RFC 5869, extract then expand) of ikm with salt and info, into out (out_len
+ * bytes, 1 .. 8160). ikm must not be empty (ikm_len >= 1); salt and info may be NULL when their
+ * length is 0. Stateless and thread-safe.
+ * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_KEY_LENGTH (empty ikm),
+ * CACHEKIT_E_INVALID_ARGUMENT (out_len out of range) or CACHEKIT_E_INTERNAL. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_hkdf_sha256(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt,
+                                      size_t salt_len, const uint8_t *info, size_t info_len,
+                                      uint8_t *out, size_t out_len);
+
+/**
+ * cachekit's domain key: HKDF-SHA256 with the salt layout above, into out_key (32 bytes, owned by
+ * the caller, who should wipe it after use). master_key must be at least 16 bytes (cachekit-core's
+ * floor; keyrings require 32). domain and tenant are NUL-terminated: domain 1..255 bytes,
+ * tenant 1..1024 bytes of UTF-8. Stateless and thread-safe.
+ * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_KEY_LENGTH, CACHEKIT_E_DOMAIN_LENGTH,
+ * CACHEKIT_E_TENANT_LENGTH or CACHEKIT_E_INTERNAL. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_derive_domain_key(const uint8_t *master_key, size_t master_key_len,
+                                            const char *domain, const char *tenant,
+                                            uint8_t *out_key);
+
+/**
+ * The fingerprint of a key: first 16 bytes of SHA-256("key_fingerprint_v1" || key) as 32
+ * lowercase hex digits and a NUL in out_hex (CACHEKIT_FINGERPRINT_HEX_SIZE bytes). key may be NULL
+ * only when key_len is 0. Stateless and thread-safe.
+ * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER or CACHEKIT_E_INTERNAL. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_key_fingerprint(const uint8_t *key, size_t key_len, char *out_hex);
+
+/**
+ * Builds the AAD v0x03 into *out (release with cachekit_buffer_free). tenant and cache_key are
+ * required and non-empty; cache_key is the key as authenticated (in cachekit-py's auto mode the
+ * full Redis key, `t:{tenant}:` prefix included; in interop mode the bare key). format NULL means
+ * "msgpack". compressed: non-zero gives "True", zero "False". original_type NULL gives the
+ * 4-component AAD (interop mode); cachekit-py's auto mode passes "msgpack" (5 components).
+ * All strings are NUL-terminated UTF-8. Stateless and thread-safe.
+ * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_TENANT_LENGTH (empty tenant),
+ * CACHEKIT_E_INVALID_ARGUMENT (empty cache key, or a string that is not UTF-8) or
+ * CACHEKIT_E_OUT_OF_MEMORY. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_aad_v3(const char *tenant, const char *cache_key, const char *format,
+                                 int compressed, const char *original_type, cachekit_buffer *out);
+
+/**
+ * A keyring: the current master key (encrypts and decrypts) and up to 3 decrypt-only previous
+ * keys for rotation. For each tenant it derives the encryption keys of all its master keys once,
+ * with their fingerprints and AES-GCM contexts, and caches them (HKDF never runs per operation).
+ * Each tenant has its own encryptor (nonce sequence); when one is exhausted the keyring starts a
+ * fresh one with a new instance id, so nonces never repeat.
+ * A keyring may be shared by any number of threads. Every key it holds is wiped when it is freed.
+ */
+typedef struct cachekit_keyring cachekit_keyring;
+
+/**
+ * Creates a keyring from hex. master_key_hex (required): the current master key, hex digits of
+ * either case, surrounding whitespace ignored, at least 32 bytes decoded. previous_keys_hex: NULL
+ * or comma-separated hex keys (blank items ignored), each at least 32 bytes, at most 3, none
+ * equal to the current key. The keyring starts fail-open. On success *out receives the keyring
+ * (release with cachekit_keyring_free); on failure *out is left untouched.
+ * The library does not keep or wipe the caller's strings; wipe them if they matter to you.
+ * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_INVALID_HEX, CACHEKIT_E_KEY_LENGTH,
+ * CACHEKIT_E_TOO_MANY_PREVIOUS_KEYS, CACHEKIT_E_CURRENT_KEY_REPEATED or
+ * CACHEKIT_E_OUT_OF_MEMORY. Thread-safe. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_keyring_new(const char *master_key_hex, const char *previous_keys_hex,
+                                      cachekit_keyring **out);
+
+/**
+ * Creates a keyring from the environment: CACHEKIT_MASTER_KEY (required) and
+ * CACHEKIT_PREVIOUS_MASTER_KEYS (optional), with the rules of cachekit_keyring_new.
+ * Returns what cachekit_keyring_new returns, or CACHEKIT_E_MISSING_MASTER_KEY. Reads the
+ * environment with getenv: do not call it while another thread changes the environment.
+ * Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_keyring_from_env(cachekit_keyring **out);
+
+/** Wipes and releases a keyring. NULL is a no-op. The keyring must not be in use. Since 0.1.0. */
+CACHEKIT_API void cachekit_keyring_free(cachekit_keyring *keyring);
+
+/**
+ * Fail-closed (non-zero) or fail-open (zero, the default, as in cachekit-py). It decides what
+ * cachekit_keyring_decrypt does with an entry whose fingerprint no keyring key has: fail-closed
+ * refuses it with CACHEKIT_E_KEY_FINGERPRINT_MISMATCH before any decryption; fail-open tries the
+ * current key (a genuinely different key then gives CACHEKIT_E_AUTHENTICATION_FAILED).
+ * Returns CACHEKIT_OK or CACHEKIT_E_NULL_POINTER. Thread-safe. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_keyring_set_fail_closed(cachekit_keyring *keyring, int fail_closed);
+
+/**
+ * The number of master keys in the keyring (1 + previous keys) in *out.
+ * Returns CACHEKIT_OK or CACHEKIT_E_NULL_POINTER. Thread-safe. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_keyring_key_count(cachekit_keyring *keyring, size_t *out);
+
+/**
+ * The fingerprint of master key `index` (0 = current) derived for tenant (NUL-terminated,
+ * 1..1024 bytes of UTF-8), as 32 hex digits and a NUL in out_hex (CACHEKIT_FINGERPRINT_HEX_SIZE
+ * bytes). Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_TENANT_LENGTH or
+ * CACHEKIT_E_INVALID_ARGUMENT (index out of range). Thread-safe. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_keyring_fingerprint(cachekit_keyring *keyring, const char *tenant,
+                                              size_t index, char *out_hex);
+
+/**
+ * Encrypts plaintext with tenant's current key: *out receives nonce || ciphertext || tag
+ * (plaintext_len + 28 bytes; release with cachekit_buffer_free). If fingerprint_out is not NULL
+ * it receives the key's fingerprint (CACHEKIT_FINGERPRINT_HEX_SIZE bytes), which cachekit-py
+ * writes into its frame header. aad is the AAD v0x03 (cachekit_aad_v3); plaintext and aad may be
+ * NULL when their length is 0. On failure *out and fingerprint_out are left untouched.
+ * Security: each call takes a fresh nonce; never re-encrypt with a nonce of your own.
+ * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_TENANT_LENGTH, CACHEKIT_E_TOO_LARGE
+ * (over 1 GiB), CACHEKIT_E_RANDOM_FAILED, CACHEKIT_E_OUT_OF_MEMORY or CACHEKIT_E_INTERNAL.
+ * Thread-safe. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_keyring_encrypt(cachekit_keyring *keyring, const char *tenant,
+                                          const uint8_t *plaintext, size_t plaintext_len,
+                                          const uint8_t *aad, size_t aad_len,
+                                          cachekit_buffer *out, char *fingerprint_out);
+
+/**
+ * Decrypts nonce || ciphertext || tag for tenant with the AAD the writer used, into *out
+ * (payload_len - 28 bytes; release with cachekit_buffer_free). fingerprint: the key the entry
+ * names (32 lowercase hex, NUL-terminated; cachekit-py's frames carry one): exactly the matching
+ * key is used, and if none matches the fail-open/fail-closed setting decides. NULL: the keys are
+ * tried in order, current first (interop entries carry no key identity); only an authentication
+ * failure moves on. Plaintext is never returned unauthenticated: on failure the output is wiped
+ * and *out is left untouched.
+ * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_CIPHERTEXT_TOO_SHORT,
+ * CACHEKIT_E_AUTHENTICATION_FAILED, CACHEKIT_E_KEY_FINGERPRINT_MISMATCH,
+ * CACHEKIT_E_INVALID_FINGERPRINT, CACHEKIT_E_TENANT_LENGTH, CACHEKIT_E_TOO_LARGE,
+ * CACHEKIT_E_OUT_OF_MEMORY or CACHEKIT_E_INTERNAL. Thread-safe. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_keyring_decrypt(cachekit_keyring *keyring, const char *tenant,
+                                          const uint8_t *payload, size_t payload_len,
+                                          const uint8_t *aad, size_t aad_len,
+                                          const char *fingerprint, cachekit_buffer *out);
+
 /* ============================================================================================
  * Values and keys: MessagePack for hosts, cache keys (status codes -40 .. -59)
  * ========================================================================================== */
@@ -233,6 +420,259 @@ CACHEKIT_API int cachekit_envelope_retrieve(const uint8_t *envelope, size_t enve
  * ========================================================================================== */
 
 /* (section: cache) */
+
+/*
+ * A cache is an in-process L1 in front of an optional Redis L2, shared across threads. Values
+ * are opaque bytes to the cache (for interop with cachekit services: a MessagePack document, see
+ * the values section); what is stored in both tiers is the entry of the configured mode:
+ *   "plain"   integrity on (LZ4 + xxHash3-64 envelope), the default;
+ *   "secure"  AES-256-GCM under a tenant key derived from master_key; L1 and Redis hold only
+ *             ciphertext, decrypted at each read;
+ *   "minimal" integrity off;
+ *   "interop" the cross-language format: the MessagePack document itself (encrypted when a
+ *             master key is set).
+ * Keys are byte strings (1..4096 bytes, normally a cachekit cache key); in Redis and in L1 each
+ * is prefixed with key_prefix, by default "t:{tenant}:" like cachekit-py's environment-configured
+ * backend, so both read the same entries.
+ *
+ * Fail-open: when Redis is down, paused, restarting or slow, reads and writes still succeed from
+ * and into L1 (a read that would have hit Redis is a miss), get_or_compute still computes, and
+ * every call returns within the configured timeouts. Failures are counted in the stats. After
+ * failure_threshold consecutive Redis failures Redis is skipped for retry_interval_ms, so a dead
+ * server costs one timeout, not one per call; the connection is re-established automatically
+ * once the server answers again. Only calls about Redis itself (delete, namespace invalidation,
+ * health) report a backend status.
+ *
+ * L1 eviction is W-TinyLFU (a small LRU window, then admission by a count-min frequency sketch
+ * into a segmented LRU), bounded by bytes and by entry count; an entry larger than 1/8 of the
+ * L1 byte budget is not kept in L1. L1 entries never outlive their Redis TTL.
+ */
+
+/* Cache and backend status codes (-60 .. -79). */
+#define CACHEKIT_E_BACKEND_UNAVAILABLE (-60) /* Redis unreachable, refused, or skipped after failures */
+#define CACHEKIT_E_BACKEND_TIMEOUT (-61)     /* Redis did not answer within the command timeout */
+#define CACHEKIT_E_BACKEND_ERROR (-62)       /* Redis answered with an error (e.g. AUTH refused) */
+#define CACHEKIT_E_VALUE_TOO_LARGE (-63)     /* the entry exceeds max_value_size */
+#define CACHEKIT_E_INVALID_CONFIG (-64)      /* a configuration value is malformed or out of range */
+#define CACHEKIT_E_UNKNOWN_OPTION (-65)      /* cachekit_config_set was given an unknown name */
+#define CACHEKIT_E_COMPUTE_FAILED (-66)      /* the get-or-compute callback returned non-zero */
+#define CACHEKIT_E_MODE_UNAVAILABLE (-67)    /* the mode needs something missing (e.g. a master key) */
+#define CACHEKIT_E_INVALID_KEY (-68)         /* a cache key is empty or longer than 4096 bytes */
+
+/** Pass as ttl_seconds to use the cache's default TTL. */
+#define CACHEKIT_TTL_DEFAULT ((int64_t)-1)
+/** Pass as ttl_seconds for an entry that never expires. */
+#define CACHEKIT_TTL_NONE ((int64_t)0)
+
+/** Options for a cache. Not thread-safe: configure it on one thread, then create caches. */
+typedef struct cachekit_config cachekit_config;
+/** A cache. Thread-safe: one handle may be used from any number of threads at once. */
+typedef struct cachekit_cache cachekit_cache;
+
+/**
+ * Creates a configuration holding the defaults: no Redis (L1 only), mode "plain", default TTL
+ * of the mode (plain/interop none, minimal 300 s, secure 600 s), max_value_size 100 MiB,
+ * L1 100 MiB and 1 000 000 entries, connect and command timeouts 5000 ms, pool of 50
+ * connections, failure_threshold 3, retry_interval_ms 1000, key_prefix "t:{tenant}:".
+ * *out receives the handle (release with cachekit_config_free). Returns CACHEKIT_OK,
+ * CACHEKIT_E_NULL_POINTER or CACHEKIT_E_OUT_OF_MEMORY. Thread-safe. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_config_new(cachekit_config **out);
+
+/**
+ * Releases a configuration and wipes the secrets it holds. NULL is a no-op. Since 0.1.0.
+ */
+CACHEKIT_API void cachekit_config_free(cachekit_config *config);
+
+/**
+ * Sets one option from its text form. name and value are NUL-terminated UTF-8 (neither NULL).
+ *   redis_url            redis://[user[:password]@]host[:port][/db], unix:///path[?db=N], or a
+ *                        socket path; "" means no Redis. rediss:// (TLS) is refused.
+ *   mode                 plain | secure | minimal | interop
+ *   default_ttl          seconds, >= 0 (0: entries never expire)
+ *   max_value_size       bytes, >= 1: larger entries are refused (CACHEKIT_E_VALUE_TOO_LARGE)
+ *   l1_max_size_mb       L1 byte budget in MiB (0 disables L1); l1_max_bytes: the same in bytes
+ *   l1_max_entries       L1 entry bound (0 disables L1)
+ *   connect_timeout_ms   Redis connect timeout; command_timeout_ms: per-command timeout
+ *   pool_size            most Redis connections open at once
+ *   failure_threshold    consecutive Redis failures before Redis is skipped for a while
+ *   retry_interval_ms    how long Redis is skipped then
+ *   key_prefix           prefix of every key in both tiers ("" for none)
+ *   master_key           hex, at least 32 bytes decoded (secret)
+ *   previous_master_keys comma-separated hex, at most 3, decrypt-only (secret)
+ *   deployment_uuid      the encryption tenant (8-4-4-4-12 hex UUID); unset: "default"
+ * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_UNKNOWN_OPTION or
+ * CACHEKIT_E_INVALID_CONFIG (the message names the option, never a secret value); on error the
+ * option keeps its previous value. Not thread-safe for the same config. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_config_set(cachekit_config *config, const char *name, const char *value);
+
+/**
+ * Reads cachekit-py's environment variables into config; unset variables leave options as they
+ * are: CACHEKIT_REDIS_URL (else REDIS_URL), CACHEKIT_DEFAULT_TTL, CACHEKIT_MAX_VALUE_SIZE,
+ * CACHEKIT_L1_MAX_SIZE_MB, CACHEKIT_L1_MAX_ENTRIES, CACHEKIT_CONNECTION_POOL_SIZE,
+ * CACHEKIT_SOCKET_TIMEOUT and CACHEKIT_SOCKET_CONNECT_TIMEOUT (seconds, may be fractional),
+ * CACHEKIT_MODE, CACHEKIT_MASTER_KEY, CACHEKIT_PREVIOUS_MASTER_KEYS, CACHEKIT_DEPLOYMENT_UUID.
+ * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER or CACHEKIT_E_INVALID_CONFIG (the message names
+ * the variable, never its value). Not thread-safe (reads the environment). Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_config_load_env(cachekit_config *config);
+
+/**
+ * Creates a cache from config, or, when config is NULL, from the defaults plus the environment
+ * (as cachekit_config_load_env). The cache keeps no reference to config. No connection is made
+ * here: Redis is contacted on first use (see cachekit_cache_health to check it).
+ * *out receives the handle (release with cachekit_cache_free). Returns CACHEKIT_OK,
+ * CACHEKIT_E_NULL_POINTER, CACHEKIT_E_INVALID_CONFIG, CACHEKIT_E_MODE_UNAVAILABLE (secure mode
+ * without master_key) or CACHEKIT_E_OUT_OF_MEMORY. Thread-safe. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_cache_new(const cachekit_config *config, cachekit_cache **out);
+
+/**
+ * Releases a cache: frees L1 and closes its Redis connections. NULL is a no-op. No other call
+ * may be using the cache at the same time. Since 0.1.0.
+ */
+CACHEKIT_API void cachekit_cache_free(cachekit_cache *cache);
+
+/**
+ * Reads the value under key (key_len bytes; key may be NULL only if key_len is 0, which is
+ * refused as CACHEKIT_E_INVALID_KEY). On a hit returns CACHEKIT_OK and fills *out (release with
+ * cachekit_buffer_free); on a miss returns CACHEKIT_MISS and leaves *out untouched. An entry
+ * that does not decode (corrupt, tampered, wrong key) is removed and reads as a miss.
+ * Errors: CACHEKIT_E_NULL_POINTER, CACHEKIT_E_INVALID_KEY, CACHEKIT_E_OUT_OF_MEMORY. Redis
+ * failures are not errors here (fail-open). Thread-safe. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_cache_get(cachekit_cache *cache, const uint8_t *key, size_t key_len,
+                                    cachekit_buffer *out);
+
+/**
+ * Stores value (value_len bytes; NULL only with length 0) under key for ttl_seconds
+ * (CACHEKIT_TTL_DEFAULT: the cache's default; CACHEKIT_TTL_NONE: no expiry). Redis is written
+ * with SETEX when the TTL is > 0, else SET, then L1. Returns CACHEKIT_OK (also when Redis
+ * failed: counted in the stats), CACHEKIT_E_NULL_POINTER, CACHEKIT_E_INVALID_KEY,
+ * CACHEKIT_E_INVALID_ARGUMENT (ttl_seconds below -1), CACHEKIT_E_VALUE_TOO_LARGE (nothing is
+ * stored, and an older value under key is dropped from L1) or an encoding error.
+ * Thread-safe. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_cache_set(cachekit_cache *cache, const uint8_t *key, size_t key_len,
+                                    const uint8_t *value, size_t value_len, int64_t ttl_seconds);
+
+/**
+ * Invalidates one key: removes it from L1 and deletes it from Redis. Returns CACHEKIT_OK,
+ * CACHEKIT_E_NULL_POINTER, CACHEKIT_E_INVALID_KEY, or a backend status when Redis could not be
+ * reached (L1 is cleared regardless). Thread-safe. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_cache_delete(cachekit_cache *cache, const uint8_t *key, size_t key_len);
+
+/**
+ * Returns CACHEKIT_OK when key holds an entry (in L1, else in Redis), CACHEKIT_MISS when not
+ * (also when Redis fails and L1 does not hold it), or CACHEKIT_E_NULL_POINTER /
+ * CACHEKIT_E_INVALID_KEY. Thread-safe. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_cache_exists(cachekit_cache *cache, const uint8_t *key, size_t key_len);
+
+/**
+ * Reads count keys at once: L1 first, then one Redis round trip (MGET) for the rest.
+ * keys[i] / key_lens[i] give each key; values and statuses are caller arrays of count elements:
+ * on return statuses[i] is CACHEKIT_OK (values[i] filled; release each with
+ * cachekit_buffer_free) or CACHEKIT_MISS (values[i] set to {NULL, 0}). count may be 0.
+ * Returns CACHEKIT_OK when every key was looked up, or CACHEKIT_E_NULL_POINTER,
+ * CACHEKIT_E_INVALID_KEY (no lookup made, values all {NULL, 0}) or CACHEKIT_E_OUT_OF_MEMORY
+ * (values filled so far are released). Thread-safe. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_cache_get_many(cachekit_cache *cache, const uint8_t *const *keys,
+                                         const size_t *key_lens, size_t count,
+                                         cachekit_buffer *values, int *statuses);
+
+/**
+ * Computes the value of key on a miss (see cachekit_cache_get_or_compute). Write the value
+ * with cachekit_buffer_set(out, data, len) and return 0; any other return value means failure
+ * (nothing is cached). The key is the caller's key (without key_prefix). The callback runs on
+ * the calling thread and may call the cache, but not get_or_compute for the same key.
+ */
+typedef int (*cachekit_compute_fn)(void *userdata, const uint8_t *key, size_t key_len,
+                                   cachekit_buffer *out);
+
+/**
+ * Copies len bytes of data into buf, which the library owns from then on (release with
+ * cachekit_buffer_free); any previous content of buf is released first. For compute callbacks.
+ * data may be NULL only when len is 0. Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER or
+ * CACHEKIT_E_OUT_OF_MEMORY. Not thread-safe for the same buffer. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_buffer_set(cachekit_buffer *buf, const uint8_t *data, size_t len);
+
+/**
+ * Reads key; on a miss calls compute(userdata, key, key_len, &buffer), stores the value for
+ * ttl_seconds (as cachekit_cache_set) and returns it. Concurrent misses for one key within this
+ * process call compute once: the other callers wait for that value. With Redis down the value
+ * is still computed (and kept in L1). A value too large to cache is returned but not stored.
+ * On success returns CACHEKIT_OK and fills *out (release with cachekit_buffer_free).
+ * Errors: CACHEKIT_E_NULL_POINTER (cache, compute or out), CACHEKIT_E_INVALID_KEY,
+ * CACHEKIT_E_INVALID_ARGUMENT (ttl below -1, or a callback asking for its own key),
+ * CACHEKIT_E_COMPUTE_FAILED (the callback failed; waiting callers get the same status),
+ * CACHEKIT_E_OUT_OF_MEMORY. Thread-safe. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_cache_get_or_compute(cachekit_cache *cache, const uint8_t *key,
+                                               size_t key_len, int64_t ttl_seconds,
+                                               cachekit_compute_fn compute, void *userdata,
+                                               cachekit_buffer *out);
+
+/**
+ * Invalidates a namespace: removes from L1 and Redis every key starting with key_prefix +
+ * "ns:{namespace}:" (cachekit-py's key layout for @cache(namespace=...)), or key_prefix +
+ * "{namespace}:" in interop mode. Redis is swept with SCAN + UNLINK, never KEYS.
+ * namespace_ is NUL-terminated UTF-8, 1..1024 bytes. If removed is not NULL it receives the
+ * number of Redis keys removed. Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER,
+ * CACHEKIT_E_INVALID_ARGUMENT, or a backend status (L1 is cleared regardless).
+ * Thread-safe. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_cache_invalidate_namespace(cachekit_cache *cache, const char *namespace_,
+                                                     uint64_t *removed);
+
+/** Counters of one cache since it was created (see cachekit_cache_stats). */
+typedef struct cachekit_cache_stats {
+    uint64_t hits;                /* gets (and get_many keys) answered from L1 or Redis */
+    uint64_t misses;              /* gets answered by neither */
+    uint64_t l1_hits;             /* hits served by L1 */
+    uint64_t l2_hits;             /* hits served by Redis */
+    uint64_t sets;                /* entries stored */
+    uint64_t deletes;             /* keys invalidated */
+    uint64_t evictions;           /* L1 entries dropped by the eviction policy */
+    uint64_t errors;              /* operations that met a Redis failure (fail-open) */
+    uint64_t l2_errors;           /* failed Redis round trips (including retries) */
+    uint64_t l2_skipped;          /* Redis calls skipped while backing off after failures */
+    uint64_t computes;            /* get_or_compute callbacks run */
+    uint64_t coalesced;           /* get_or_compute callers served by another caller's compute */
+    uint64_t decode_errors;       /* entries that did not decode and were dropped */
+    uint64_t l1_entries;          /* entries in L1 now */
+    uint64_t l1_bytes;            /* bytes charged to L1 now (keys, values, per-entry overhead) */
+    uint64_t l2_operations;       /* successful Redis round trips */
+    uint64_t l2_latency_total_ns; /* their summed latency (divide by l2_operations for a mean) */
+    uint64_t l2_latency_max_ns;   /* the slowest of them */
+} cachekit_cache_stats;
+
+/**
+ * Fills *out with a snapshot of the cache's counters (each read atomically, not all at one
+ * instant). Returns CACHEKIT_OK or CACHEKIT_E_NULL_POINTER. Thread-safe. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_cache_stats_get(cachekit_cache *cache, cachekit_cache_stats *out);
+
+/** The health of a cache's tiers (see cachekit_cache_health). */
+typedef struct cachekit_cache_health_report {
+    int l2_configured;    /* 1 when a Redis URL is configured */
+    int l2_status;        /* CACHEKIT_OK when Redis answered PING, else the failure status */
+    uint64_t l2_ping_ns;  /* the PING round trip when it answered */
+    uint64_t l1_entries;
+    uint64_t l1_bytes;
+    char detail[256];     /* NUL-terminated summary; never contains credentials or keys */
+} cachekit_cache_health_report;
+
+/**
+ * PINGs Redis (within the command timeout) and fills *out. Returns CACHEKIT_OK when the report
+ * was made (read l2_status for Redis's state) or CACHEKIT_E_NULL_POINTER. Thread-safe.
+ * Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_cache_health(cachekit_cache *cache, cachekit_cache_health_report *out);
 
 /* ============================================================================================
  * Observability: stats and health

@@ -49,3 +49,21 @@ public struct OwnedBytes: ~Copyable {
 
     deinit { free(base) }
 }
+
+/// `Array.withUnsafeBytes` with a typed throw (the standard one rethrows `any Error`), for
+/// noncopyable results too.
+@inline(__always)
+public func withBytes<R: ~Copyable>(
+    _ array: [UInt8], _ body: (UnsafeRawBufferPointer) throws(CacheKitError) -> R
+) throws(CacheKitError) -> R {
+    var failure: CacheKitError?
+    var result: R?
+    array.withUnsafeBytes { raw in
+        do throws(CacheKitError) { result = try body(raw) } catch { failure = error }
+    }
+    if let failure { throw failure }
+    switch consume result {
+    case .some(let value): return value
+    case .none: throw CacheKitError(.internal, "withBytes produced no result")
+    }
+}

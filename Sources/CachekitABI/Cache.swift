@@ -1,0 +1,272 @@
+import CachekitCore
+import CCachekitHeader
+import Glibc
+
+// The cache section of include/cachekit.h: argument conversion and handle bookkeeping only.
+
+@inline(__always)
+private func configObject(_ handle: OpaquePointer?) throws(CacheKitError) -> CacheConfig {
+    Unmanaged<CacheConfig>.fromOpaque(UnsafeRawPointer(try required(handle, "config"))).takeUnretainedValue()
+}
+
+@inline(__always)
+private func cacheObject(_ handle: OpaquePointer?) throws(CacheKitError) -> Cache {
+    Unmanaged<Cache>.fromOpaque(UnsafeRawPointer(try required(handle, "cache"))).takeUnretainedValue()
+}
+
+private func text(_ pointer: UnsafePointer<CChar>?, _ name: StaticString) throws(CacheKitError) -> String {
+    let pointer = try required(pointer, name)
+    let length = strnlen(pointer, 1 << 20)
+    let bytes = UnsafeRawBufferPointer(start: pointer, count: length)
+    guard length < 1 << 20, validUTF8(bytes) else {
+        throw CacheKitError(.invalidArgument, "\(name) is not NUL-terminated UTF-8 of at most 1 MiB")
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+private func ttl(_ seconds: Int64) throws(CacheKitError) -> Int? {
+    guard seconds >= -1 else { throw CacheKitError(.invalidArgument, "ttl_seconds must be >= -1") }
+    guard seconds != -1 else { return nil }
+    guard let value = Int(exactly: seconds) else { throw CacheKitError(.invalidArgument, "ttl_seconds out of range") }
+    return value
+}
+
+/// Exported to C as `cachekit_config_new`.
+@_cdecl("cachekit_config_new") @implementation
+public func cachekit_config_new(_ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    boundary { () throws(CacheKitError) -> Status in
+        let out = try required(out, "out")
+        out.pointee = OpaquePointer(Unmanaged.passRetained(CacheConfig()).toOpaque())
+        return .ok
+    }
+}
+
+/// Exported to C as `cachekit_config_free`.
+@_cdecl("cachekit_config_free") @implementation
+public func cachekit_config_free(_ config: OpaquePointer?) {
+    guard let config else { return }
+    Unmanaged<CacheConfig>.fromOpaque(UnsafeRawPointer(config)).release()
+}
+
+/// Exported to C as `cachekit_config_set`.
+@_cdecl("cachekit_config_set") @implementation
+public func cachekit_config_set(_ config: OpaquePointer?, _ name: UnsafePointer<CChar>?, _ value: UnsafePointer<CChar>?) -> Int32 {
+    boundary { () throws(CacheKitError) -> Status in
+        let object = try configObject(config)
+        try object.set(try text(name, "name"), try text(value, "value"))
+        return .ok
+    }
+}
+
+/// Exported to C as `cachekit_config_load_env`.
+@_cdecl("cachekit_config_load_env") @implementation
+public func cachekit_config_load_env(_ config: OpaquePointer?) -> Int32 {
+    boundary { () throws(CacheKitError) -> Status in
+        try configObject(config).loadEnvironment()
+        return .ok
+    }
+}
+
+/// Exported to C as `cachekit_cache_new`.
+@_cdecl("cachekit_cache_new") @implementation
+public func cachekit_cache_new(_ config: OpaquePointer?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
+    boundary { () throws(CacheKitError) -> Status in
+        let out = try required(out, "out")
+        let source: CacheConfig
+        if let config {
+            source = Unmanaged<CacheConfig>.fromOpaque(UnsafeRawPointer(config)).takeUnretainedValue()
+        } else {
+            source = CacheConfig()
+            try source.loadEnvironment()
+        }
+        let cache = try Cache(config: source)
+        out.pointee = OpaquePointer(Unmanaged.passRetained(cache).toOpaque())
+        return .ok
+    }
+}
+
+/// Exported to C as `cachekit_cache_free`.
+@_cdecl("cachekit_cache_free") @implementation
+public func cachekit_cache_free(_ cache: OpaquePointer?) {
+    guard let cache else { return }
+    Unmanaged<Cache>.fromOpaque(UnsafeRawPointer(cache)).release()
+}
+
+/// Exported to C as `cachekit_cache_get`.
+@_cdecl("cachekit_cache_get") @implementation
+public func cachekit_cache_get(_ cache: OpaquePointer?, _ key: UnsafePointer<UInt8>?, _ keyCount: Int,
+                               _ out: UnsafeMutablePointer<cachekit_buffer>?) -> Int32 {
+    boundary { () throws(CacheKitError) -> Status in
+        let object = try cacheObject(cache)
+        let keyBytes = try inputBytes(key, keyCount, "key")
+        let out = try required(out, "out")
+        guard let value = try object.get(keyBytes) else { return .miss }
+        deliver(value, to: out)
+        return .ok
+    }
+}
+
+/// Exported to C as `cachekit_cache_set`.
+@_cdecl("cachekit_cache_set") @implementation
+public func cachekit_cache_set(_ cache: OpaquePointer?, _ key: UnsafePointer<UInt8>?, _ keyCount: Int,
+                               _ value: UnsafePointer<UInt8>?, _ valueCount: Int, _ ttlSeconds: Int64) -> Int32 {
+    boundary { () throws(CacheKitError) -> Status in
+        let object = try cacheObject(cache)
+        let keyBytes = try inputBytes(key, keyCount, "key")
+        let valueBytes = try inputBytes(value, valueCount, "value")
+        try object.set(keyBytes, valueBytes, ttlSeconds: try ttl(ttlSeconds))
+        return .ok
+    }
+}
+
+/// Exported to C as `cachekit_cache_delete`.
+@_cdecl("cachekit_cache_delete") @implementation
+public func cachekit_cache_delete(_ cache: OpaquePointer?, _ key: UnsafePointer<UInt8>?, _ keyCount: Int) -> Int32 {
+    boundary { () throws(CacheKitError) -> Status in
+        try cacheObject(cache).delete(try inputBytes(key, keyCount, "key"))
+        return .ok
+    }
+}
+
+/// Exported to C as `cachekit_cache_exists`.
+@_cdecl("cachekit_cache_exists") @implementation
+public func cachekit_cache_exists(_ cache: OpaquePointer?, _ key: UnsafePointer<UInt8>?, _ keyCount: Int) -> Int32 {
+    boundary { () throws(CacheKitError) -> Status in
+        try cacheObject(cache).exists(try inputBytes(key, keyCount, "key")) ? .ok : .miss
+    }
+}
+
+/// Exported to C as `cachekit_cache_get_many`.
+@_cdecl("cachekit_cache_get_many") @implementation
+public func cachekit_cache_get_many(_ cache: OpaquePointer?, _ keys: UnsafePointer<UnsafePointer<UInt8>?>?,
+                                    _ keyCounts: UnsafePointer<Int>?, _ count: Int,
+                                    _ values: UnsafeMutablePointer<cachekit_buffer>?,
+                                    _ statuses: UnsafeMutablePointer<Int32>?) -> Int32 {
+    boundary { () throws(CacheKitError) -> Status in
+        let object = try cacheObject(cache)
+        guard count >= 0, count <= 1 << 20 else {
+            throw CacheKitError(.invalidArgument, "count must be at most 1048576")
+        }
+        guard count > 0 else { return .ok }
+        let keys = try required(keys, "keys")
+        let keyCounts = try required(keyCounts, "key_lens")
+        let values = try required(values, "values")
+        let statuses = try required(statuses, "statuses")
+        for i in 0..<count {
+            values[i] = cachekit_buffer(data: nil, len: 0)
+            statuses[i] = Status.miss.rawValue
+        }
+        var keyBuffers: [UnsafeRawBufferPointer] = []
+        keyBuffers.reserveCapacity(count)
+        for i in 0..<count { keyBuffers.append(try inputBytes(keys[i], keyCounts[i], "keys[i]")) }
+        do throws(CacheKitError) {
+            try object.getMany(keyBuffers) { index, value in
+                deliver(value, to: values + index)
+                statuses[index] = Status.ok.rawValue
+            }
+        } catch {
+            for i in 0..<count {
+                free(values[i].data)
+                values[i] = cachekit_buffer(data: nil, len: 0)
+                statuses[i] = Status.miss.rawValue
+            }
+            throw error
+        }
+        return .ok
+    }
+}
+
+/// Exported to C as `cachekit_buffer_set`.
+@_cdecl("cachekit_buffer_set") @implementation
+public func cachekit_buffer_set(_ buffer: UnsafeMutablePointer<cachekit_buffer>?, _ data: UnsafePointer<UInt8>?, _ count: Int) -> Int32 {
+    boundary { () throws(CacheKitError) -> Status in
+        let buffer = try required(buffer, "buf")
+        let copy = try OwnedBytes(copying: try inputBytes(data, count, "data"))
+        free(buffer.pointee.data)
+        deliver(copy, to: buffer)
+        return .ok
+    }
+}
+
+/// Exported to C as `cachekit_cache_get_or_compute`. The C callback is called from a Swift
+/// closure that captures only the function pointer and userdata.
+@_cdecl("cachekit_cache_get_or_compute") @implementation
+public func cachekit_cache_get_or_compute(_ cache: OpaquePointer?, _ key: UnsafePointer<UInt8>?, _ keyCount: Int,
+                                          _ ttlSeconds: Int64, _ compute: cachekit_compute_fn?,
+                                          _ userdata: UnsafeMutableRawPointer?,
+                                          _ out: UnsafeMutablePointer<cachekit_buffer>?) -> Int32 {
+    boundary { () throws(CacheKitError) -> Status in
+        let object = try cacheObject(cache)
+        let keyBytes = try inputBytes(key, keyCount, "key")
+        let compute = try required(compute, "compute")
+        let out = try required(out, "out")
+        let seconds = try ttl(ttlSeconds)
+        let value = try object.getOrCompute(keyBytes, ttlSeconds: seconds) { () throws(CacheKitError) -> [UInt8] in
+            var produced = cachekit_buffer(data: nil, len: 0)
+            let rc = compute(userdata, key, keyCount, &produced)
+            defer { free(produced.data) }
+            guard rc == 0 else {
+                throw CacheKitError(.computeFailed, "the compute callback returned \(rc)")
+            }
+            guard produced.len >= 0, produced.data != nil || produced.len == 0 else {
+                throw CacheKitError(.computeFailed, "the compute callback produced a NULL buffer with a non-zero length")
+            }
+            return Array(UnsafeRawBufferPointer(start: produced.data, count: produced.len))
+        }
+        deliver(value, to: out)
+        return .ok
+    }
+}
+
+/// Exported to C as `cachekit_cache_invalidate_namespace`.
+@_cdecl("cachekit_cache_invalidate_namespace") @implementation
+public func cachekit_cache_invalidate_namespace(_ cache: OpaquePointer?, _ namespace: UnsafePointer<CChar>?,
+                                                _ removed: UnsafeMutablePointer<UInt64>?) -> Int32 {
+    boundary { () throws(CacheKitError) -> Status in
+        let object = try cacheObject(cache)
+        let count = try object.invalidateNamespace(try text(namespace, "namespace"))
+        removed?.pointee = UInt64(max(count, 0))
+        return .ok
+    }
+}
+
+/// Exported to C as `cachekit_cache_stats_get`.
+@_cdecl("cachekit_cache_stats_get") @implementation
+public func cachekit_cache_stats_get(_ cache: OpaquePointer?, _ out: UnsafeMutablePointer<cachekit_cache_stats>?) -> Int32 {
+    boundary { () throws(CacheKitError) -> Status in
+        let s = try cacheObject(cache).statsSnapshot()
+        let out = try required(out, "out")
+        func u(_ v: Int) -> UInt64 { UInt64(max(v, 0)) }
+        out.pointee = cachekit_cache_stats(
+            hits: u(s.hits), misses: u(s.misses), l1_hits: u(s.l1Hits), l2_hits: u(s.l2Hits), sets: u(s.sets),
+            deletes: u(s.deletes), evictions: u(s.evictions), errors: u(s.errors), l2_errors: u(s.l2Errors),
+            l2_skipped: u(s.l2Skipped), computes: u(s.computes), coalesced: u(s.coalesced),
+            decode_errors: u(s.decodeErrors), l1_entries: u(s.l1Entries), l1_bytes: u(s.l1Bytes),
+            l2_operations: u(s.l2Operations), l2_latency_total_ns: u(s.l2LatencyTotalNanoseconds),
+            l2_latency_max_ns: u(s.l2LatencyMaxNanoseconds))
+        return .ok
+    }
+}
+
+/// Exported to C as `cachekit_cache_health`.
+@_cdecl("cachekit_cache_health") @implementation
+public func cachekit_cache_health(_ cache: OpaquePointer?, _ out: UnsafeMutablePointer<cachekit_cache_health_report>?) -> Int32 {
+    boundary { () throws(CacheKitError) -> Status in
+        let object = try cacheObject(cache)
+        let out = try required(out, "out")
+        let report = object.health()
+        var health = cachekit_cache_health_report()
+        health.l2_configured = report.l2Configured ? 1 : 0
+        health.l2_status = report.l2Status.rawValue
+        health.l2_ping_ns = UInt64(max(report.l2PingNanoseconds, 0))
+        health.l1_entries = UInt64(max(report.l1Entries, 0))
+        health.l1_bytes = UInt64(max(report.l1Bytes, 0))
+        withUnsafeMutableBytes(of: &health.detail) { raw in
+            let bytes = Array(report.detail.utf8.prefix(raw.count - 1))
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        out.pointee = health
+        return .ok
+    }
+}

@@ -1,0 +1,341 @@
+/// The two-tier cache: an in-process L1 in front of an optional Redis L2, both holding the same
+/// stored bytes (the entry codec's output: ciphertext in secure mode). Reads try L1, then Redis
+/// (filling L1 for no longer than the entry has left in Redis); writes go to Redis, then L1.
+///
+/// Fail-open: a Redis failure (down, paused, restarting, timing out) never fails a read or a
+/// write; it is counted in the stats, the L1 keeps serving, and after `failureThreshold`
+/// consecutive failures Redis is skipped for `retryIntervalMilliseconds`. Only operations whose
+/// purpose is Redis itself (delete, invalidate, health) report a backend status.
+/// Thread-safe. Exported to C as `cachekit_cache`.
+public final class Cache: Sendable {
+    public let mode: CacheMode
+    public let defaultTTLSeconds: Int
+    public let maxValueSize: Int
+    let prefix: [UInt8]
+    let l1: L1Cache
+    let l2: RedisL2?
+    let codec: any EntryCodec
+    let stats = CacheStats()
+    private let flights = SingleFlight()
+    private let configSummary: String
+
+    public static let maxKeyLength = 4096
+
+    public init(config: CacheConfig, codec: (any EntryCodec)? = nil) throws(CacheKitError) {
+        mode = config.mode
+        defaultTTLSeconds = config.effectiveDefaultTTLSeconds
+        maxValueSize = config.maxValueSize
+        prefix = Array(config.effectiveKeyPrefix.utf8)
+        l1 = L1Cache(.init(maxBytes: config.l1MaxBytes, maxEntries: config.l1MaxEntries))
+        if let endpoint = config.endpoint {
+            l2 = RedisL2(config: config, endpoint: endpoint, stats: stats)
+        } else {
+            l2 = nil
+        }
+        if let codec {
+            self.codec = codec
+        } else {
+            self.codec = try Self.defaultCodec(config)
+        }
+        configSummary = config.description
+    }
+
+    /// The entry codec for the configured mode.
+    static func defaultCodec(_ config: CacheConfig) throws(CacheKitError) -> any EntryCodec {
+        switch config.mode {
+        case .plain: return EnvelopeOnlyEntryCodec(integrity: true)
+        case .minimal: return EnvelopeOnlyEntryCodec(integrity: false)
+        case .interop:
+            guard !config.hasMasterKey else {
+                throw CacheKitError(.modeUnavailable, "encrypted interop mode is not available in this build")
+            }
+            return InteropPlainEntryCodec()
+        case .secure:
+            throw CacheKitError(.modeUnavailable, "secure mode is not available in this build")
+        }
+    }
+
+    public var description: String { configSummary }
+    public var hasL2: Bool { l2 != nil }
+
+    // MARK: Keys
+
+    private func fullKey(_ key: UnsafeRawBufferPointer) throws(CacheKitError) -> [UInt8] {
+        guard key.count > 0 else { throw CacheKitError(.invalidKey, "the cache key is empty") }
+        guard key.count <= Self.maxKeyLength else {
+            throw CacheKitError(.invalidKey, "the cache key is \(key.count) bytes; at most \(Self.maxKeyLength) are allowed")
+        }
+        var full = prefix
+        full.append(contentsOf: key)
+        return full
+    }
+
+    private func ttlSeconds(_ requested: Int?) -> Int { requested.map { max($0, 0) } ?? defaultTTLSeconds }
+
+    private static func nanoseconds(seconds: Int) -> Int64 {
+        let (value, overflow) = Int64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
+        return overflow ? Int64.max : value
+    }
+
+    // MARK: Reads
+
+    /// The value under `key`, or nil on a miss. Undecodable entries are dropped and read as misses.
+    public func get(_ key: UnsafeRawBufferPointer) throws(CacheKitError) -> OwnedBytes? {
+        let full = try fullKey(key)
+        if let value = try getFromL1(full) {
+            CacheStats.bump(stats.hits)
+            return value
+        }
+        if let l2 {
+            do throws(CacheKitError) {
+                let fetched: StoredValue?
+                if l1.isEnabled {
+                    fetched = try l2.getWithTTL(full)
+                } else {
+                    fetched = try l2.get(full).map { StoredValue(bytes: $0, ttlMilliseconds: nil) }
+                }
+                if let fetched, let value = try decodeFromL2(full, fetched) {
+                    CacheStats.bump(stats.hits)
+                    CacheStats.bump(stats.l2Hits)
+                    return value
+                }
+            } catch where error.status == .outOfMemory {
+                throw error
+            } catch {
+                CacheStats.bump(stats.errors)
+            }
+        }
+        CacheStats.bump(stats.misses)
+        return nil
+    }
+
+    private func getFromL1(_ full: [UInt8]) throws(CacheKitError) -> OwnedBytes? {
+        guard l1.isEnabled else { return nil }
+        guard let stored = try withBytes(full, { key throws(CacheKitError) in try l1.get(key) }) else { return nil }
+        if codec.storesValueVerbatim {
+            CacheStats.bump(stats.l1Hits)
+            return stored
+        }
+        do throws(CacheKitError) {
+            let value = try codec.decode(stored.bytes, redisKey: full)
+            CacheStats.bump(stats.l1Hits)
+            return value
+        } catch where error.status == .outOfMemory {
+            throw error
+        } catch {
+            CacheStats.bump(stats.decodeErrors)
+            full.withUnsafeBytes { _ = l1.remove($0) }
+            return nil
+        }
+    }
+
+    /// Decodes an entry read from Redis and keeps it in L1 no longer than Redis will. An entry
+    /// that does not decode is deleted from Redis (as cachekit-py does) and reads as a miss.
+    private func decodeFromL2(_ full: [UInt8], _ fetched: StoredValue) throws(CacheKitError) -> OwnedBytes? {
+        let value: OwnedBytes
+        do throws(CacheKitError) {
+            value = try withBytes(fetched.bytes) { stored throws(CacheKitError) in
+                try codec.decode(stored, redisKey: full)
+            }
+        } catch where error.status == .outOfMemory {
+            throw error
+        } catch {
+            CacheStats.bump(stats.decodeErrors)
+            _ = try? l2?.delete([full])
+            return nil
+        }
+        if l1.isEnabled {
+            let ttl: Int64 = fetched.ttlMilliseconds.map { max($0, 1) &* 1_000_000 } ?? 0
+            full.withUnsafeBytes { key in
+                fetched.bytes.withUnsafeBytes { _ = l1.set(key, $0, ttlNanoseconds: ttl) }
+            }
+        }
+        return value
+    }
+
+    /// Values for several keys: L1 first, then one Redis round trip (MGET) for the rest. Each
+    /// hit is handed to `found` with the key's index; keys never handed over are misses.
+    /// Returns the number of hits.
+    @discardableResult
+    public func getMany(_ keys: [UnsafeRawBufferPointer],
+                        found: (Int, consuming OwnedBytes) -> Void) throws(CacheKitError) -> Int {
+        var fulls: [[UInt8]] = []
+        fulls.reserveCapacity(keys.count)
+        for key in keys { fulls.append(try fullKey(key)) }
+        var missing: [Int] = []
+        var hits = 0
+        for (i, full) in fulls.enumerated() {
+            if let value = try getFromL1(full) {
+                hits += 1
+                found(i, value)
+            } else {
+                missing.append(i)
+            }
+        }
+        if let l2, !missing.isEmpty {
+            do throws(CacheKitError) {
+                let fetched = try l2.getMany(missing.map { fulls[$0] }, withTTL: l1.isEnabled)
+                for (j, i) in missing.enumerated() {
+                    guard j < fetched.count, let stored = fetched[j],
+                          let value = try decodeFromL2(fulls[i], stored) else { continue }
+                    hits += 1
+                    CacheStats.bump(stats.l2Hits)
+                    found(i, value)
+                }
+            } catch where error.status == .outOfMemory {
+                throw error
+            } catch {
+                CacheStats.bump(stats.errors)
+            }
+        }
+        CacheStats.bump(stats.hits, by: hits)
+        CacheStats.bump(stats.misses, by: keys.count - hits)
+        return hits
+    }
+
+    /// Whether `key` holds an entry (L1, else Redis; a Redis failure answers from L1 alone).
+    public func exists(_ key: UnsafeRawBufferPointer) throws(CacheKitError) -> Bool {
+        let full = try fullKey(key)
+        if full.withUnsafeBytes({ l1.contains($0) }) { return true }
+        guard let l2 else { return false }
+        do throws(CacheKitError) {
+            return try l2.exists(full)
+        } catch {
+            CacheStats.bump(stats.errors)
+            return false
+        }
+    }
+
+    // MARK: Writes
+
+    /// Stores `value` under `key` for `ttlSeconds` (nil: the default; 0: no expiry).
+    /// A value whose entry exceeds `maxValueSize` is refused with `.valueTooLarge`.
+    public func set(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, ttlSeconds requested: Int?) throws(CacheKitError) {
+        let full = try fullKey(key)
+        let stored = try codec.encode(value, redisKey: full)
+        try store(full, stored, ttlSeconds: ttlSeconds(requested))
+    }
+
+    private func store(_ full: [UInt8], _ stored: [UInt8], ttlSeconds: Int) throws(CacheKitError) {
+        guard stored.count <= maxValueSize else {
+            full.withUnsafeBytes { _ = l1.remove($0) }
+            throw CacheKitError(.valueTooLarge, "the entry is \(stored.count) bytes; the maximum value size is \(maxValueSize)")
+        }
+        if let l2 {
+            do throws(CacheKitError) {
+                try withBytes(stored) { bytes throws(CacheKitError) in try l2.set(full, bytes, ttlSeconds: ttlSeconds) }
+            } catch {
+                CacheStats.bump(stats.errors)
+            }
+        }
+        full.withUnsafeBytes { key in
+            stored.withUnsafeBytes { _ = l1.set(key, $0, ttlNanoseconds: Self.nanoseconds(seconds: ttlSeconds)) }
+        }
+        CacheStats.bump(stats.sets)
+    }
+
+    /// Removes `key` from both tiers. L1 is always cleared; a Redis failure is reported.
+    public func delete(_ key: UnsafeRawBufferPointer) throws(CacheKitError) {
+        let full = try fullKey(key)
+        full.withUnsafeBytes { _ = l1.remove($0) }
+        CacheStats.bump(stats.deletes)
+        guard let l2 else { return }
+        do throws(CacheKitError) {
+            _ = try l2.delete([full])
+        } catch {
+            CacheStats.bump(stats.errors)
+            throw error
+        }
+    }
+
+    /// Removes every entry of a namespace from both tiers: keys starting with `ns:{namespace}:`
+    /// (cachekit-py's auto-mode keys) or, in interop mode, `{namespace}:`. Redis is swept with
+    /// SCAN + UNLINK. Returns how many Redis keys were removed.
+    public func invalidateNamespace(_ namespace: String) throws(CacheKitError) -> Int {
+        guard !namespace.isEmpty, namespace.utf8.count <= 1024 else {
+            throw CacheKitError(.invalidArgument, "the namespace must be 1..1024 bytes")
+        }
+        var namespacePrefix = prefix
+        namespacePrefix.append(contentsOf: mode == .interop ? Array("\(namespace):".utf8) : Array("ns:\(namespace):".utf8))
+        namespacePrefix.withUnsafeBytes { _ = l1.removeAll(withPrefix: $0) }
+        guard let l2 else { return 0 }
+        do throws(CacheKitError) {
+            return try l2.deleteAll(withPrefix: namespacePrefix)
+        } catch {
+            CacheStats.bump(stats.errors)
+            throw error
+        }
+    }
+
+    // MARK: Get or compute
+
+    /// The value under `key`; on a miss, `compute` produces it, it is stored for `ttlSeconds`
+    /// and returned. Concurrent misses for one key in this process run `compute` once; the
+    /// others wait for its value. With Redis down the value is still computed and returned.
+    public func getOrCompute(_ key: UnsafeRawBufferPointer, ttlSeconds requested: Int?,
+                             _ compute: () throws(CacheKitError) -> [UInt8]) throws(CacheKitError) -> OwnedBytes {
+        if let hit = try get(key) { return hit }
+        let full = try fullKey(key)
+        let ttl = ttlSeconds(requested)
+        let (value, computed) = try flights.run(full) { () throws(CacheKitError) -> [UInt8] in
+            // A leader that finished just before this flight started has filled L1.
+            if let fresh = try getFromL1(full) { return fresh.array }
+            CacheStats.bump(stats.computes)
+            let value = try compute()
+            do throws(CacheKitError) {
+                let stored = try withBytes(value) { bytes throws(CacheKitError) in try codec.encode(bytes, redisKey: full) }
+                try store(full, stored, ttlSeconds: ttl)
+            } catch where error.status == .valueTooLarge {
+                // Too large to cache, but the caller still gets its value.
+            }
+            return value
+        }
+        if !computed { CacheStats.bump(stats.coalesced) }
+        return try withBytes(value) { bytes throws(CacheKitError) in try OwnedBytes(copying: bytes) }
+    }
+
+    // MARK: Observability
+
+    public func statsSnapshot() -> CacheStats.Snapshot { stats.snapshot(l1: l1) }
+
+    public struct Health: Sendable {
+        public var l2Configured: Bool
+        /// `.ok` when Redis answered PING, else the failure.
+        public var l2Status: Status
+        public var l2PingNanoseconds: Int
+        public var l1Entries: Int
+        public var l1Bytes: Int
+        /// A description of the backend without credentials, or the failure.
+        public var detail: String
+    }
+
+    /// Pings Redis (within the command timeout) and reports both tiers.
+    public func health() -> Health {
+        let usage = l1.usage
+        var report = Health(l2Configured: l2 != nil, l2Status: .ok, l2PingNanoseconds: 0,
+                            l1Entries: usage.entries, l1Bytes: usage.bytes, detail: "L1 only")
+        if let l2 {
+            do throws(CacheKitError) {
+                report.l2PingNanoseconds = try l2.ping()
+                report.detail = "Redis \(l2.endpoint.redactedDescription) answered PING"
+            } catch {
+                report.l2Status = error.status
+                report.detail = error.message
+            }
+        }
+        return report
+    }
+}
+
+/// `Array.withUnsafeBytes` for a noncopyable result.
+@inline(__always)
+func withBytes<R: ~Copyable>(_ bytes: [UInt8], _ body: (UnsafeRawBufferPointer) throws(CacheKitError) -> R) throws(CacheKitError) -> R {
+    var result: R?
+    var failure: CacheKitError?
+    bytes.withUnsafeBytes { raw in
+        do throws(CacheKitError) { result = try body(raw) } catch { failure = error }
+    }
+    if let failure { throw failure }
+    guard let value = result.take() else { throw CacheKitError(.internal, "no result") }
+    return value
+}

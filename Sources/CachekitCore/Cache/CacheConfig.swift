@@ -1,0 +1,359 @@
+import CCrypto
+import Glibc
+
+/// How values are stored, as in cachekit-py's presets.
+public enum CacheMode: String, Sendable, CaseIterable {
+    /// Integrity on (ByteStorage envelope: LZ4 + xxHash3-64), no encryption.
+    case plain
+    /// Encrypted with AES-256-GCM under a tenant key derived from the master key; ciphertext in
+    /// both tiers, decrypted at read.
+    case secure
+    /// Integrity off: the bare MessagePack document.
+    case minimal
+    /// The cross-language format: one plain MessagePack document (encrypted when a master key is set).
+    case interop
+
+    /// cachekit-py's default TTL for the preset (seconds, 0 = none).
+    var defaultTTLSeconds: Int {
+        switch self {
+        case .plain, .interop: return 0
+        case .minimal: return 300
+        case .secure: return 600
+        }
+    }
+}
+
+/// Where Redis is: parsed from `redis://[user[:password]@]host[:port][/db]`,
+/// `unix://[user[:password]@]/path?db=N` or a bare socket path.
+public struct RedisEndpoint: Sendable, Equatable {
+    public var host: String = "127.0.0.1"
+    public var port: Int = 6379
+    public var unixSocketPath: String?
+    public var username: String?
+    public var password: String?
+    public var database: Int = 0
+
+    /// A description without credentials, for messages and health output.
+    public var redactedDescription: String {
+        let target = unixSocketPath.map { "unix:\($0)" } ?? "\(host):\(port)"
+        return "\(target) db \(database)\(password != nil ? " (with password)" : "")"
+    }
+
+    public static func parse(_ url: String) throws(CacheKitError) -> RedisEndpoint {
+        var endpoint = RedisEndpoint()
+        if url.hasPrefix("/") {
+            endpoint.unixSocketPath = url
+            return endpoint
+        }
+        let isUnix: Bool
+        var rest: Substring
+        if url.hasPrefix("redis://") {
+            isUnix = false; rest = url.dropFirst("redis://".count)
+        } else if url.hasPrefix("unix://") {
+            isUnix = true; rest = url.dropFirst("unix://".count)
+        } else if url.hasPrefix("rediss://") {
+            throw CacheKitError(.invalidConfig, "redis URL: TLS (rediss://) is not supported")
+        } else {
+            throw CacheKitError(.invalidConfig, "redis URL must start with redis:// or unix:// or be a socket path")
+        }
+        var query: Substring = ""
+        if let q = rest.firstIndex(of: "?") {
+            query = rest[rest.index(after: q)...]
+            rest = rest[..<q]
+        }
+        // Credentials end at the last '@' (a password may contain '@' only percent-encoded, but be lenient).
+        if let at = rest.lastIndex(of: "@") {
+            let credentials = rest[..<at]
+            rest = rest[rest.index(after: at)...]
+            if let colon = credentials.firstIndex(of: ":") {
+                let user = try percentDecoded(credentials[..<colon])
+                endpoint.username = user.isEmpty ? nil : user
+                endpoint.password = try percentDecoded(credentials[credentials.index(after: colon)...])
+            } else if !credentials.isEmpty {
+                // redis-py reads a lone userinfo as the username; Redis then needs no password.
+                endpoint.username = try percentDecoded(credentials)
+            }
+        }
+        if isUnix {
+            guard rest.hasPrefix("/") else {
+                throw CacheKitError(.invalidConfig, "redis URL: unix:// needs an absolute socket path")
+            }
+            endpoint.unixSocketPath = try percentDecoded(rest)
+        } else {
+            var hostPort = rest
+            if let slash = rest.firstIndex(of: "/") {
+                hostPort = rest[..<slash]
+                let db = rest[rest.index(after: slash)...]
+                if !db.isEmpty {
+                    guard let n = Int(db), n >= 0, n < 1 << 16 else {
+                        throw CacheKitError(.invalidConfig, "redis URL: database must be a number")
+                    }
+                    endpoint.database = n
+                }
+            }
+            if let colon = hostPort.lastIndex(of: ":"), !hostPort.hasSuffix("]") {
+                let portText = hostPort[hostPort.index(after: colon)...]
+                guard let port = Int(portText), port > 0, port < 65536 else {
+                    throw CacheKitError(.invalidConfig, "redis URL: port must be 1..65535")
+                }
+                endpoint.port = port
+                hostPort = hostPort[..<colon]
+            }
+            if hostPort.hasPrefix("["), hostPort.hasSuffix("]") { hostPort = hostPort.dropFirst().dropLast() }
+            if !hostPort.isEmpty { endpoint.host = String(hostPort) }
+        }
+        for item in query.split(separator: "&") {
+            let parts = item.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2 else { continue }
+            switch parts[0] {
+            case "db":
+                guard let n = Int(parts[1]), n >= 0, n < 1 << 16 else {
+                    throw CacheKitError(.invalidConfig, "redis URL: db must be a number")
+                }
+                endpoint.database = n
+            case "password":
+                endpoint.password = try percentDecoded(parts[1])
+            default:
+                continue
+            }
+        }
+        return endpoint
+    }
+
+    private static func percentDecoded(_ text: Substring) throws(CacheKitError) -> String {
+        guard text.contains("%") else { return String(text) }
+        var bytes: [UInt8] = []
+        var utf8 = text.utf8[...]
+        while let byte = utf8.first {
+            utf8 = utf8.dropFirst()
+            if byte == UInt8(ascii: "%") {
+                guard utf8.count >= 2, let value = UInt8(String(decoding: utf8.prefix(2), as: UTF8.self), radix: 16) else {
+                    throw CacheKitError(.invalidConfig, "redis URL: malformed percent-encoding")
+                }
+                bytes.append(value)
+                utf8 = utf8.dropFirst(2)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
+
+/// Everything a cache is built from. Options come from `set(_:_:)` (the names below) and/or the
+/// environment (`loadEnvironment`, cachekit-py's variable names). Secrets are kept only here and
+/// wiped on deinit; `description` never shows them. Not thread-safe (configure, then create).
+/// Exported to C as `cachekit_config`.
+public final class CacheConfig: @unchecked Sendable {
+    public var endpoint: RedisEndpoint?
+    public var mode: CacheMode = .plain
+    /// Seconds; nil means the mode's default.
+    public var defaultTTLSeconds: Int?
+    public var maxValueSize = 104_857_600
+    public var l1MaxBytes = 100 * 1_048_576
+    public var l1MaxEntries = 1_000_000
+    public var connectTimeoutMilliseconds = 5000
+    public var commandTimeoutMilliseconds = 5000
+    public var poolSize = 50
+    /// After this many consecutive Redis failures, Redis is skipped for `retryIntervalMilliseconds`.
+    public var failureThreshold = 3
+    public var retryIntervalMilliseconds = 1000
+    /// Prefixed to every key in Redis and L1; nil means `t:{tenant}:` like cachekit-py's
+    /// environment-configured backend.
+    public var keyPrefix: String?
+    /// Hex of the master key (secret).
+    public private(set) var masterKeyHex: [UInt8] = []
+    /// Hex of up to 3 decrypt-only previous master keys (secret).
+    public private(set) var previousMasterKeysHex: [[UInt8]] = []
+    public var deploymentUUID: String?
+
+    public static let optionNames = [
+        "redis_url", "mode", "default_ttl", "max_value_size", "l1_max_size_mb", "l1_max_bytes",
+        "l1_max_entries", "connect_timeout_ms", "command_timeout_ms", "pool_size", "failure_threshold",
+        "retry_interval_ms", "key_prefix", "master_key", "previous_master_keys", "deployment_uuid",
+    ]
+
+    public init() {}
+
+    deinit { wipeSecrets() }
+
+    private func wipeSecrets() {
+        masterKeyHex.withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) }
+        for i in previousMasterKeysHex.indices {
+            previousMasterKeysHex[i].withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) }
+        }
+    }
+
+    public var tenant: String { deploymentUUID ?? "default" }
+    public var hasMasterKey: Bool { !masterKeyHex.isEmpty }
+
+    public var effectiveKeyPrefix: String {
+        keyPrefix ?? "t:\(Self.urlQuoted(tenant)):"
+    }
+
+    public var effectiveDefaultTTLSeconds: Int { defaultTTLSeconds ?? mode.defaultTTLSeconds }
+
+    /// Sets one option from its text form. Messages name the option, never a secret value.
+    public func set(_ name: String, _ value: String) throws(CacheKitError) {
+        switch name {
+        case "redis_url":
+            endpoint = value.isEmpty ? nil : try RedisEndpoint.parse(value)
+        case "mode":
+            guard let parsed = CacheMode(rawValue: value.lowercased()) else {
+                throw CacheKitError(.invalidConfig, "mode must be plain, secure, minimal or interop")
+            }
+            mode = parsed
+        case "default_ttl": defaultTTLSeconds = try Self.integer(value, name, min: 0)
+        case "max_value_size": maxValueSize = try Self.integer(value, name, min: 1)
+        case "l1_max_size_mb":
+            let mb = try Self.integer(value, name, min: 0, max: 1 << 20)
+            l1MaxBytes = mb * 1_048_576
+        case "l1_max_bytes": l1MaxBytes = try Self.integer(value, name, min: 0)
+        case "l1_max_entries": l1MaxEntries = try Self.integer(value, name, min: 0, max: Int(Int32.max))
+        case "connect_timeout_ms": connectTimeoutMilliseconds = try Self.integer(value, name, min: 1, max: 3_600_000)
+        case "command_timeout_ms": commandTimeoutMilliseconds = try Self.integer(value, name, min: 1, max: 3_600_000)
+        case "pool_size": poolSize = try Self.integer(value, name, min: 1, max: 10_000)
+        case "failure_threshold": failureThreshold = try Self.integer(value, name, min: 1, max: 1_000_000)
+        case "retry_interval_ms": retryIntervalMilliseconds = try Self.integer(value, name, min: 0, max: 3_600_000)
+        case "key_prefix": keyPrefix = value
+        case "master_key":
+            let bytes = Array(value.utf8)
+            try Self.validateMasterKey(bytes, name: name)
+            for previous in previousMasterKeysHex where Self.sameKey(previous, bytes) {
+                throw CacheKitError(.invalidConfig, "master_key must not appear in previous_master_keys")
+            }
+            wipeSecrets()
+            masterKeyHex = bytes
+        case "previous_master_keys":
+            let keys = value.split(separator: ",").map { Array($0.utf8).filter { $0 != 0x20 } }.filter { !$0.isEmpty }
+            guard keys.count <= 3 else {
+                throw CacheKitError(.invalidConfig, "previous_master_keys holds \(keys.count) keys; at most 3 decrypt-only keys are allowed")
+            }
+            for key in keys {
+                try Self.validateMasterKey(key, name: name)
+                if Self.sameKey(key, masterKeyHex) {
+                    throw CacheKitError(.invalidConfig, "master_key must not appear in previous_master_keys")
+                }
+            }
+            for i in previousMasterKeysHex.indices {
+                previousMasterKeysHex[i].withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) }
+            }
+            previousMasterKeysHex = keys
+        case "deployment_uuid":
+            if value.isEmpty { deploymentUUID = nil; return }
+            guard Self.isCanonicalUUID(value) else {
+                throw CacheKitError(.invalidConfig, "deployment_uuid must be a UUID (8-4-4-4-12 hex digits)")
+            }
+            deploymentUUID = value.lowercased()
+        default:
+            throw CacheKitError(.unknownOption, "unknown cache option '\(name.prefix(64))'")
+        }
+    }
+
+    /// Reads cachekit-py's environment variables (unset ones leave the option as it is).
+    public func loadEnvironment(_ lookup: (String) -> String? = { getenv($0).map { String(cString: $0) } }) throws(CacheKitError) {
+        let table: [(String, String)] = [
+            ("CACHEKIT_DEFAULT_TTL", "default_ttl"),
+            ("CACHEKIT_MAX_VALUE_SIZE", "max_value_size"),
+            ("CACHEKIT_L1_MAX_SIZE_MB", "l1_max_size_mb"),
+            ("CACHEKIT_L1_MAX_ENTRIES", "l1_max_entries"),
+            ("CACHEKIT_CONNECTION_POOL_SIZE", "pool_size"),
+            ("CACHEKIT_MODE", "mode"),
+            ("CACHEKIT_DEPLOYMENT_UUID", "deployment_uuid"),
+            ("CACHEKIT_PREVIOUS_MASTER_KEYS", "previous_master_keys"),
+            ("CACHEKIT_MASTER_KEY", "master_key"),
+        ]
+        if let url = lookup("CACHEKIT_REDIS_URL") ?? lookup("REDIS_URL") {
+            do { try set("redis_url", url) } catch { throw Self.fromEnvironment(error, "CACHEKIT_REDIS_URL or REDIS_URL") }
+        }
+        for (variable, option) in table {
+            guard let value = lookup(variable) else { continue }
+            do { try set(option, value) } catch { throw Self.fromEnvironment(error, variable) }
+        }
+        // cachekit-py's timeouts are float seconds.
+        for (variable, option) in [("CACHEKIT_SOCKET_TIMEOUT", "command_timeout_ms"),
+                                   ("CACHEKIT_SOCKET_CONNECT_TIMEOUT", "connect_timeout_ms")] {
+            guard let text = lookup(variable) else { continue }
+            guard let seconds = Double(text), seconds > 0, seconds <= 3600 else {
+                throw CacheKitError(.invalidConfig, "\(variable) must be a positive number of seconds")
+            }
+            try set(option, String(max(Int((seconds * 1000).rounded()), 1)))
+        }
+    }
+
+    /// Hands the secrets to `body` (for building a keyring) without copying them elsewhere.
+    public func withMasterKeys<R>(_ body: ([UInt8], [[UInt8]]) throws(CacheKitError) -> R) throws(CacheKitError) -> R {
+        try body(masterKeyHex, previousMasterKeysHex)
+    }
+
+    /// Options and where Redis is, never a secret.
+    public var description: String {
+        "mode \(mode.rawValue), redis \(endpoint?.redactedDescription ?? "none"), default ttl \(effectiveDefaultTTLSeconds) s, " +
+            "L1 \(l1MaxBytes) bytes / \(l1MaxEntries) entries, master key \(hasMasterKey ? "set" : "unset")"
+    }
+
+    // MARK: Validation
+
+    private static func fromEnvironment(_ error: CacheKitError, _ variable: String) -> CacheKitError {
+        CacheKitError(error.status, "\(variable): \(error.message)")
+    }
+
+    private static func integer(_ text: String, _ name: String, min: Int, max: Int = Int.max) throws(CacheKitError) -> Int {
+        guard let value = Int(text.trimmingSpaces), value >= min, value <= max else {
+            throw CacheKitError(.invalidConfig, "\(name) must be an integer in \(min)...\(max)")
+        }
+        return value
+    }
+
+    private static func validateMasterKey(_ hex: [UInt8], name: String) throws(CacheKitError) {
+        guard hex.count % 2 == 0, hex.allSatisfy(isHexDigit) else {
+            throw CacheKitError(.invalidConfig, "\(name) must be hex-encoded")
+        }
+        guard hex.count >= 64 else {
+            throw CacheKitError(.invalidConfig, "\(name) must decode to at least 32 bytes")
+        }
+    }
+
+    private static func isHexDigit(_ c: UInt8) -> Bool {
+        (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46)
+    }
+
+    private static func sameKey(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        a.count == b.count && zip(a, b).allSatisfy { $0 | 0x20 == $1 | 0x20 }
+    }
+
+    private static func isCanonicalUUID(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        guard bytes.count == 36 else { return false }
+        for (i, c) in bytes.enumerated() {
+            if i == 8 || i == 13 || i == 18 || i == 23 { if c != UInt8(ascii: "-") { return false } }
+            else if !isHexDigit(c) { return false }
+        }
+        return true
+    }
+
+    /// Python's `urllib.parse.quote(tenant)` (safe "/"), as cachekit-py builds `t:{tenant}:`.
+    static func urlQuoted(_ text: String) -> String {
+        var out = ""
+        for byte in text.utf8 {
+            let c = Character(Unicode.Scalar(byte))
+            if (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                || "_.-~/".contains(c) {
+                out.append(c)
+            } else {
+                out += "%" + String(byte, radix: 16, uppercase: true).leftPadded(2)
+            }
+        }
+        return out
+    }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        String(self.drop(while: { $0 == " " }).reversed().drop(while: { $0 == " " }).reversed())
+    }
+
+    func leftPadded(_ width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}

@@ -1,0 +1,72 @@
+import Synchronization
+
+/// Counters of one cache, updated with relaxed atomics (they are statistics, not
+/// synchronization). Exported to C through `cachekit_cache_stats`.
+public final class CacheStats: Sendable {
+    let hits = Atomic<Int>(0)
+    let misses = Atomic<Int>(0)
+    let l1Hits = Atomic<Int>(0)
+    let l2Hits = Atomic<Int>(0)
+    let sets = Atomic<Int>(0)
+    let deletes = Atomic<Int>(0)
+    let errors = Atomic<Int>(0)
+    let l2Errors = Atomic<Int>(0)
+    let l2Skipped = Atomic<Int>(0)
+    let computes = Atomic<Int>(0)
+    let coalesced = Atomic<Int>(0)
+    let decodeErrors = Atomic<Int>(0)
+    let l2Operations = Atomic<Int>(0)
+    let l2LatencyTotalNanoseconds = Atomic<Int>(0)
+    let l2LatencyMaxNanoseconds = Atomic<Int>(0)
+
+    public init() {}
+
+    @inline(__always)
+    static func bump(_ counter: borrowing Atomic<Int>, by amount: Int = 1) {
+        counter.add(amount, ordering: .relaxed)
+    }
+
+    func recordL2Latency(_ nanoseconds: Int) {
+        l2Operations.add(1, ordering: .relaxed)
+        l2LatencyTotalNanoseconds.add(nanoseconds, ordering: .relaxed)
+        var current = l2LatencyMaxNanoseconds.load(ordering: .relaxed)
+        while nanoseconds > current {
+            let (exchanged, original) = l2LatencyMaxNanoseconds.compareExchange(
+                expected: current, desired: nanoseconds, ordering: .relaxed)
+            if exchanged { break }
+            current = original
+        }
+    }
+
+    /// A consistent-enough copy of the counters (each read on its own).
+    public struct Snapshot: Sendable, Equatable {
+        public var hits = 0, misses = 0, l1Hits = 0, l2Hits = 0, sets = 0, deletes = 0
+        public var evictions = 0, errors = 0, l2Errors = 0, l2Skipped = 0, computes = 0, coalesced = 0
+        public var decodeErrors = 0, l1Entries = 0, l1Bytes = 0, l2Operations = 0
+        public var l2LatencyTotalNanoseconds = 0, l2LatencyMaxNanoseconds = 0
+    }
+
+    func snapshot(l1: L1Cache) -> Snapshot {
+        var s = Snapshot()
+        s.hits = hits.load(ordering: .relaxed)
+        s.misses = misses.load(ordering: .relaxed)
+        s.l1Hits = l1Hits.load(ordering: .relaxed)
+        s.l2Hits = l2Hits.load(ordering: .relaxed)
+        s.sets = sets.load(ordering: .relaxed)
+        s.deletes = deletes.load(ordering: .relaxed)
+        s.evictions = l1.evictions
+        s.errors = errors.load(ordering: .relaxed)
+        s.l2Errors = l2Errors.load(ordering: .relaxed)
+        s.l2Skipped = l2Skipped.load(ordering: .relaxed)
+        s.computes = computes.load(ordering: .relaxed)
+        s.coalesced = coalesced.load(ordering: .relaxed)
+        s.decodeErrors = decodeErrors.load(ordering: .relaxed)
+        let usage = l1.usage
+        s.l1Entries = usage.entries
+        s.l1Bytes = usage.bytes
+        s.l2Operations = l2Operations.load(ordering: .relaxed)
+        s.l2LatencyTotalNanoseconds = l2LatencyTotalNanoseconds.load(ordering: .relaxed)
+        s.l2LatencyMaxNanoseconds = l2LatencyMaxNanoseconds.load(ordering: .relaxed)
+        return s
+    }
+}

@@ -1,0 +1,350 @@
+import CHiredis
+import Glibc
+import Synchronization
+
+/// One hiredis connection, used by one thread at a time (the pool hands it out).
+final class RedisConnection: @unchecked Sendable {
+    let context: UnsafeMutablePointer<redisContext>
+    init(_ context: UnsafeMutablePointer<redisContext>) { self.context = context }
+    deinit { redisFree(context) }
+
+    var failed: Bool { context.pointee.err != 0 }
+
+    /// The failure as a status: EAGAIN from a socket timeout is a timeout, the rest unavailability.
+    func failure(_ operation: String) -> CacheKitError {
+        let text = withUnsafeBytes(of: context.pointee.errstr) { raw in
+            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
+        if text.contains("temporarily unavailable") || text.contains("timed out") {
+            return CacheKitError(.backendTimeout, "Redis \(operation) timed out")
+        }
+        return CacheKitError(.backendUnavailable, "Redis \(operation) failed: \(text)")
+    }
+}
+
+/// A value read from Redis and its remaining lifetime in milliseconds (nil: none or unknown).
+struct StoredValue {
+    var bytes: [UInt8]
+    var ttlMilliseconds: Int64?
+}
+
+/// A Redis reply, freed on deinit.
+final class RedisReply {
+    let pointer: UnsafeMutablePointer<redisReply>
+    init(pointer: UnsafeMutablePointer<redisReply>) { self.pointer = pointer }
+    deinit { freeReplyObject(pointer) }
+
+    var type: Int32 { pointer.pointee.type }
+    var isNil: Bool { type == REDIS_REPLY_NIL }
+    var integer: Int64 { Int64(pointer.pointee.integer) }
+    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: pointer.pointee.str, count: pointer.pointee.len) }
+    var text: String { String(decoding: bytes, as: UTF8.self) }
+
+    /// The reply as an error, if Redis answered with one (the text never holds our secrets).
+    func errorIfAny(_ operation: String) -> CacheKitError? {
+        guard type == REDIS_REPLY_ERROR else { return nil }
+        return CacheKitError(.backendError, "Redis \(operation): \(text.prefix(200))")
+    }
+}
+
+/// The Redis tier through hiredis: a pool of blocking connections with connect and command
+/// timeouts, AUTH and SELECT from the URL, and a breaker that skips Redis for a while after
+/// repeated failures so a dead or paused server costs one timeout, not one per call.
+/// Connections that fail are dropped; the next call reconnects, so a restarted server is
+/// picked up without intervention. Thread-safe.
+public final class RedisL2: Sendable {
+    let endpoint: RedisEndpoint
+    private let connectTimeout: timeval
+    private let commandTimeout: timeval
+    private let poolSize: Int
+    private let failureThreshold: Int
+    private let retryIntervalNanoseconds: Int64
+    private let idle = Mutex<[RedisConnection]>([])
+    private let openConnections = Atomic<Int>(0)
+    private let consecutiveFailures = Atomic<Int>(0)
+    private let skipUntil = Atomic<Int64>(0)
+    let stats: CacheStats
+
+    init(config: CacheConfig, endpoint: RedisEndpoint, stats: CacheStats) {
+        self.endpoint = endpoint
+        connectTimeout = Self.timeval(milliseconds: config.connectTimeoutMilliseconds)
+        commandTimeout = Self.timeval(milliseconds: config.commandTimeoutMilliseconds)
+        poolSize = config.poolSize
+        failureThreshold = config.failureThreshold
+        retryIntervalNanoseconds = Int64(config.retryIntervalMilliseconds) &* 1_000_000
+        self.stats = stats
+    }
+
+    private static func timeval(milliseconds: Int) -> timeval {
+        Glibc.timeval(tv_sec: milliseconds / 1000, tv_usec: (milliseconds % 1000) * 1000)
+    }
+
+    // MARK: Connections
+
+    private func connect() throws(CacheKitError) -> RedisConnection {
+        let raw: UnsafeMutablePointer<redisContext>?
+        if let path = endpoint.unixSocketPath {
+            raw = redisConnectUnixWithTimeout(path, connectTimeout)
+        } else {
+            raw = redisConnectWithTimeout(endpoint.host, Int32(endpoint.port), connectTimeout)
+        }
+        guard let raw else { throw CacheKitError(.outOfMemory, "could not allocate a Redis connection") }
+        let connection = RedisConnection(raw)
+        if connection.failed { throw connection.failure("connect to \(endpoint.redactedDescription)") }
+        guard redisSetTimeout(raw, commandTimeout) == REDIS_OK else { throw connection.failure("set timeout") }
+        if let password = endpoint.password {
+            var args: [[UInt8]] = [Array("AUTH".utf8)]
+            if let user = endpoint.username { args.append(Array(user.utf8)) }
+            args.append(Array(password.utf8))
+            let reply = try command(connection, args, "AUTH")
+            if reply.type == REDIS_REPLY_ERROR {
+                // Redis's own text (WRONGPASS/NOAUTH) never repeats the password.
+                throw CacheKitError(.backendError, "Redis AUTH refused: \(reply.text.prefix(120))")
+            }
+        }
+        if endpoint.database != 0 {
+            let reply = try command(connection, [Array("SELECT".utf8), Array(String(endpoint.database).utf8)], "SELECT")
+            if let error = reply.errorIfAny("SELECT") { throw error }
+        }
+        return connection
+    }
+
+    private func acquire() throws(CacheKitError) -> (RedisConnection, reused: Bool) {
+        if let connection = idle.withLock({ $0.popLast() }) { return (connection, true) }
+        guard openConnections.add(1, ordering: .relaxed).newValue <= poolSize else {
+            openConnections.subtract(1, ordering: .relaxed)
+            throw CacheKitError(.backendUnavailable, "all \(poolSize) Redis connections are busy")
+        }
+        do {
+            return (try connect(), false)
+        } catch {
+            openConnections.subtract(1, ordering: .relaxed)
+            throw error
+        }
+    }
+
+    private func release(_ connection: RedisConnection) {
+        if connection.failed {
+            openConnections.subtract(1, ordering: .relaxed)
+        } else {
+            idle.withLock { $0.append(connection) }
+        }
+    }
+
+    /// Runs `body` on a pooled connection, timing it and feeding the breaker. A stale pooled
+    /// connection (the server restarted) is retried once on a fresh one.
+    func run<R>(_ operation: String, _ body: (RedisConnection) throws(CacheKitError) -> R) throws(CacheKitError) -> R {
+        let start = MonotonicClock.preciseNanoseconds()
+        if start < skipUntil.load(ordering: .relaxed) {
+            CacheStats.bump(stats.l2Skipped)
+            throw CacheKitError(.backendUnavailable, "Redis skipped after \(failureThreshold) consecutive failures; retrying shortly")
+        }
+        do throws(CacheKitError) {
+            var attempt = 0
+            while true {
+                let (connection, reused) = try acquire()
+                do throws(CacheKitError) {
+                    let result = try body(connection)
+                    release(connection)
+                    consecutiveFailures.store(0, ordering: .relaxed)
+                    stats.recordL2Latency(Int(MonotonicClock.preciseNanoseconds() &- start))
+                    return result
+                } catch {
+                    release(connection)
+                    attempt += 1
+                    if reused, attempt == 1, error.status == .backendUnavailable { continue }
+                    throw error
+                }
+            }
+        } catch {
+            if error.status != .backendError && error.status != .valueTooLarge {
+                let failures = consecutiveFailures.add(1, ordering: .relaxed).newValue
+                if failures >= failureThreshold {
+                    skipUntil.store(MonotonicClock.preciseNanoseconds() &+ retryIntervalNanoseconds, ordering: .relaxed)
+                }
+            }
+            CacheStats.bump(stats.l2Errors)
+            throw error
+        }
+    }
+
+    // MARK: Commands
+
+    /// Builds hiredis's argv/argvlen over one contiguous copy of the arguments; `last`, when
+    /// given, is appended as the final argument without an intermediate copy.
+    private func withArgv<R>(_ args: [[UInt8]], last: UnsafeRawBufferPointer? = nil,
+                             _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> R) -> R {
+        let count = args.count + (last == nil ? 0 : 1)
+        var total = last?.count ?? 0
+        for arg in args { total &+= arg.count }
+        let storage = UnsafeMutableRawPointer.allocate(byteCount: max(total, 1), alignment: 1)
+        let pointers = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: count)
+        let lengths = UnsafeMutablePointer<Int>.allocate(capacity: count)
+        defer { storage.deallocate(); pointers.deallocate(); lengths.deallocate() }
+        var offset = 0
+        func append(_ bytes: UnsafeRawBufferPointer, at i: Int) {
+            if let base = bytes.baseAddress, bytes.count > 0 { (storage + offset).copyMemory(from: base, byteCount: bytes.count) }
+            pointers[i] = UnsafePointer((storage + offset).assumingMemoryBound(to: CChar.self))
+            lengths[i] = bytes.count
+            offset &+= bytes.count
+        }
+        for (i, arg) in args.enumerated() { arg.withUnsafeBytes { append($0, at: i) } }
+        if let last { append(last, at: args.count) }
+        return body(Int32(count), pointers, lengths)
+    }
+
+    private func command(_ connection: RedisConnection, _ args: [[UInt8]], last: UnsafeRawBufferPointer? = nil,
+                         _ operation: String) throws(CacheKitError) -> RedisReply {
+        let raw = withArgv(args, last: last) { argc, argv, lengths in
+            redisCommandArgv(connection.context, argc, argv, lengths)
+        }
+        guard let raw else { throw connection.failure(operation) }
+        return RedisReply(pointer: raw.assumingMemoryBound(to: redisReply.self))
+    }
+
+    /// Pipelines several commands: one write, one round trip.
+    private func pipeline(_ connection: RedisConnection, _ commands: [[[UInt8]]], _ operation: String) throws(CacheKitError) -> [RedisReply] {
+        for args in commands {
+            let status = withArgv(args) { argc, argv, lengths in
+                redisAppendCommandArgv(connection.context, argc, argv, lengths)
+            }
+            guard status == REDIS_OK else { throw connection.failure(operation) }
+        }
+        var replies: [RedisReply] = []
+        replies.reserveCapacity(commands.count)
+        for _ in commands {
+            var raw: UnsafeMutableRawPointer?
+            guard redisGetReply(connection.context, &raw) == REDIS_OK, let raw else { throw connection.failure(operation) }
+            replies.append(RedisReply(pointer: raw.assumingMemoryBound(to: redisReply.self)))
+        }
+        return replies
+    }
+
+    /// GET; nil when absent.
+    func get(_ key: [UInt8]) throws(CacheKitError) -> [UInt8]? {
+        try run("GET") { connection throws(CacheKitError) -> [UInt8]? in
+            let reply = try command(connection, [Array("GET".utf8), key], "GET")
+            if let error = reply.errorIfAny("GET") { throw error }
+            if reply.isNil { return nil }
+            guard reply.type == REDIS_REPLY_STRING else { throw CacheKitError(.backendError, "Redis GET: unexpected reply type") }
+            return Array(reply.bytes)
+        }
+    }
+
+    /// GET and PTTL in one round trip: the value and its remaining lifetime in ms (nil: none).
+    func getWithTTL(_ key: [UInt8]) throws(CacheKitError) -> StoredValue? {
+        try run("GET") { connection throws(CacheKitError) -> StoredValue? in
+            let replies = try pipeline(connection, [[Array("GET".utf8), key], [Array("PTTL".utf8), key]], "GET")
+            if let error = replies[0].errorIfAny("GET") { throw error }
+            if replies[0].isNil { return nil }
+            guard replies[0].type == REDIS_REPLY_STRING else { throw CacheKitError(.backendError, "Redis GET: unexpected reply type") }
+            let ttl: Int64? = replies[1].type == REDIS_REPLY_INTEGER && replies[1].integer >= 0 ? replies[1].integer : nil
+            return StoredValue(bytes: Array(replies[0].bytes), ttlMilliseconds: ttl)
+        }
+    }
+
+    /// MGET (plus PTTL per key when `withTTL`), one round trip.
+    func getMany(_ keys: [[UInt8]], withTTL: Bool) throws(CacheKitError) -> [StoredValue?] {
+        guard !keys.isEmpty else { return [] }
+        return try run("MGET") { connection throws(CacheKitError) -> [StoredValue?] in
+            var commands: [[[UInt8]]] = [[Array("MGET".utf8)] + keys]
+            if withTTL { for key in keys { commands.append([Array("PTTL".utf8), key]) } }
+            let replies = try pipeline(connection, commands, "MGET")
+            if let error = replies[0].errorIfAny("MGET") { throw error }
+            let array = replies[0].pointer.pointee
+            guard array.type == REDIS_REPLY_ARRAY, array.elements == keys.count, let elements = array.element else {
+                throw CacheKitError(.backendError, "Redis MGET: unexpected reply")
+            }
+            var out: [StoredValue?] = []
+            for i in 0..<keys.count {
+                guard let element = elements[i], element.pointee.type == REDIS_REPLY_STRING else { out.append(nil); continue }
+                var ttl: Int64?
+                if withTTL, replies[i + 1].type == REDIS_REPLY_INTEGER, replies[i + 1].integer >= 0 { ttl = replies[i + 1].integer }
+                out.append(StoredValue(bytes: Array(UnsafeRawBufferPointer(start: element.pointee.str, count: element.pointee.len)),
+                                       ttlMilliseconds: ttl))
+            }
+            return out
+        }
+    }
+
+    /// SETEX when ttl > 0, else SET (as cachekit-py).
+    func set(_ key: [UInt8], _ value: UnsafeRawBufferPointer, ttlSeconds: Int) throws(CacheKitError) {
+        try run("SET") { connection throws(CacheKitError) in
+            let args: [[UInt8]] = ttlSeconds > 0
+                ? [Array("SETEX".utf8), key, Array(String(ttlSeconds).utf8)]
+                : [Array("SET".utf8), key]
+            let reply = try command(connection, args, last: value, "SET")
+            if let error = reply.errorIfAny("SET") { throw error }
+        }
+    }
+
+    /// DEL; returns how many keys existed.
+    func delete(_ keys: [[UInt8]]) throws(CacheKitError) -> Int {
+        guard !keys.isEmpty else { return 0 }
+        return try run("DEL") { connection throws(CacheKitError) -> Int in
+            let reply = try command(connection, [Array("DEL".utf8)] + keys, "DEL")
+            if let error = reply.errorIfAny("DEL") { throw error }
+            return Int(reply.integer)
+        }
+    }
+
+    func exists(_ key: [UInt8]) throws(CacheKitError) -> Bool {
+        try run("EXISTS") { connection throws(CacheKitError) -> Bool in
+            let reply = try command(connection, [Array("EXISTS".utf8), key], "EXISTS")
+            if let error = reply.errorIfAny("EXISTS") { throw error }
+            return reply.integer > 0
+        }
+    }
+
+    /// Deletes every key matching `prefix*` with SCAN + UNLINK in batches (never KEYS, which
+    /// blocks the server). Glob characters in the prefix are escaped. Returns how many.
+    func deleteAll(withPrefix prefix: [UInt8]) throws(CacheKitError) -> Int {
+        var pattern: [UInt8] = []
+        for byte in prefix {
+            if byte == UInt8(ascii: "*") || byte == UInt8(ascii: "?") || byte == UInt8(ascii: "[")
+                || byte == UInt8(ascii: "]") || byte == UInt8(ascii: "\\") {
+                pattern.append(UInt8(ascii: "\\"))
+            }
+            pattern.append(byte)
+        }
+        pattern.append(UInt8(ascii: "*"))
+        return try run("SCAN") { connection throws(CacheKitError) -> Int in
+            var cursor: [UInt8] = Array("0".utf8)
+            var deleted = 0
+            repeat {
+                let reply = try command(connection, [Array("SCAN".utf8), cursor, Array("MATCH".utf8), pattern,
+                                                     Array("COUNT".utf8), Array("1000".utf8)], "SCAN")
+                if let error = reply.errorIfAny("SCAN") { throw error }
+                let top = reply.pointer.pointee
+                guard top.type == REDIS_REPLY_ARRAY, top.elements == 2, let parts = top.element,
+                      let next = parts[0], let keysReply = parts[1] else {
+                    throw CacheKitError(.backendError, "Redis SCAN: unexpected reply")
+                }
+                cursor = Array(UnsafeRawBufferPointer(start: next.pointee.str, count: next.pointee.len))
+                var keys: [[UInt8]] = [Array("UNLINK".utf8)]
+                if let elements = keysReply.pointee.element {
+                    for i in 0..<keysReply.pointee.elements {
+                        guard let element = elements[i] else { continue }
+                        keys.append(Array(UnsafeRawBufferPointer(start: element.pointee.str, count: element.pointee.len)))
+                    }
+                }
+                if keys.count > 1 {
+                    let unlinked = try command(connection, keys, "UNLINK")
+                    if let error = unlinked.errorIfAny("UNLINK") { throw error }
+                    deleted += Int(unlinked.integer)
+                }
+            } while cursor != Array("0".utf8)
+            return deleted
+        }
+    }
+
+    /// PING round trip in nanoseconds.
+    func ping() throws(CacheKitError) -> Int {
+        let start = MonotonicClock.preciseNanoseconds()
+        try run("PING") { connection throws(CacheKitError) in
+            let reply = try command(connection, [Array("PING".utf8)], "PING")
+            if let error = reply.errorIfAny("PING") { throw error }
+        }
+        return Int(MonotonicClock.preciseNanoseconds() &- start)
+    }
+}

@@ -1,0 +1,278 @@
+import Glibc
+import Synchronization
+
+// Core crypto API (cachekit zero-knowledge mode). Other layers build on these; signatures are
+// kept stable.
+//
+//   let keyring = try Keyring(masterKeyHex: hex, previousKeysHex: [], failClosed: false)
+//   let keyring = try Keyring.fromEnvironment()   // CACHEKIT_MASTER_KEY, CACHEKIT_PREVIOUS_MASTER_KEYS
+//   let aad = try AAD.v3(tenant: "default", cacheKey: redisKey, format: "msgpack",
+//                        compressed: true, originalType: "msgpack")        // nil -> 4 components
+//   let sealed = try keyring.encrypt(plaintext: bytes, aad: aad, tenant: "default")
+//       // sealed.payload = nonce || ciphertext || tag, sealed.fingerprint = 32 hex (frame header)
+//   let plain = try keyring.decrypt(payload: sealed.payload, aad: aad, tenant: "default",
+//                                   fingerprint: sealed.fingerprint)  // nil -> keys in order
+//   keyring.failClosed = true     // fingerprint mismatch -> .keyFingerprintMismatch
+//   try keyring.fingerprints(tenant:)   // current key first
+//   TenantKeys(masterKey:tenant:), KeyDerivation.deriveDomainKey(...), KeyDerivation.fingerprint(_:)
+//   HKDF.sha256(ikm:salt:info:into:), Encryptor (nonce scheme), GCMKey (AES-256-GCM contexts)
+//
+// `encrypt`/`decrypt` come in two shapes: [UInt8] in and out (convenient), and raw buffers in
+// with OwnedBytes out (no copies; what the C ABI uses). Errors are CacheKitError with the
+// crypto statuses of Status+Crypto.swift; no message ever holds key material.
+
+/// A master-key keyring: one current key that encrypts and decrypts, plus at most 3
+/// decrypt-only previous keys for rotation (cachekit-core `Keyring`). Per-tenant derived keys,
+/// fingerprints, AES-GCM contexts and the encryptor are derived once per tenant and cached, so
+/// no operation runs HKDF. Thread-safe; every key it holds is wiped when it is released.
+/// Exported to C as `cachekit_keyring`.
+public final class Keyring: Sendable {
+    public static let maxPreviousKeys = 3
+    /// The SDK's hex rule: at least 32 bytes decoded (cachekit-core alone accepts 16).
+    public static let minMasterKeyLength = 32
+    /// Tenants whose derived keys are cached; past this the cache starts over (derivation is cheap,
+    /// unbounded growth from tenant ids read out of stored entries is not).
+    public static let maxCachedTenants = 1024
+
+    /// Index 0 is the current key.
+    private let masterKeys: [SecretBytes]
+    private let failClosedFlag: Atomic<Bool>
+    private let tenants = Mutex<[String: TenantState]>([:])
+
+    /// Fail-closed: an entry naming a key fingerprint that no keyring key has is refused
+    /// (`.keyFingerprintMismatch`). Fail-open (default, cachekit-py's default): the current key is
+    /// tried anyway, and a wrong key shows as `.authenticationFailed`.
+    public var failClosed: Bool {
+        get { failClosedFlag.load(ordering: .relaxed) }
+        set { failClosedFlag.store(newValue, ordering: .relaxed) }
+    }
+
+    public var keyCount: Int { masterKeys.count }
+
+    public init(masterKey: SecretBytes, previousKeys: [SecretBytes] = [], failClosed: Bool = false) throws(CacheKitError) {
+        guard previousKeys.count <= Keyring.maxPreviousKeys else {
+            throw CacheKitError(.tooManyPreviousKeys,
+                                "at most \(Keyring.maxPreviousKeys) previous master keys are allowed, got \(previousKeys.count)")
+        }
+        guard masterKey.count >= Keyring.minMasterKeyLength else {
+            throw CacheKitError(.keyLength, "master key must be at least \(Keyring.minMasterKeyLength) bytes decoded, got \(masterKey.count)")
+        }
+        for (position, key) in previousKeys.enumerated() where key.count < Keyring.minMasterKeyLength {
+            throw CacheKitError(.keyLength,
+                                "previous master key \(position) must be at least \(Keyring.minMasterKeyLength) bytes decoded, got \(key.count)")
+        }
+        if let position = previousKeys.firstIndex(where: { $0.isEqual(to: masterKey) }) {
+            throw CacheKitError(.currentKeyRepeated,
+                                "the current master key also appears as previous master key \(position); rotate forward to a fresh key")
+        }
+        masterKeys = [masterKey] + previousKeys
+        failClosedFlag = Atomic(failClosed)
+    }
+
+    public convenience init(masterKeyHex: String, previousKeysHex: [String] = [], failClosed: Bool = false) throws(CacheKitError) {
+        guard previousKeysHex.count <= Keyring.maxPreviousKeys else {
+            throw CacheKitError(.tooManyPreviousKeys,
+                                "at most \(Keyring.maxPreviousKeys) previous master keys are allowed, got \(previousKeysHex.count)")
+        }
+        let master = try Hex.decodeSecret(masterKeyHex, what: "master key")
+        var previous: [SecretBytes] = []
+        for (position, hex) in previousKeysHex.enumerated() {
+            previous.append(try Hex.decodeSecret(hex, what: "previous master key \(position)"))
+        }
+        try self.init(masterKey: master, previousKeys: previous, failClosed: failClosed)
+    }
+
+    /// From hex text: `master` one key, `previousList` comma-separated keys (blank items ignored,
+    /// as cachekit-py does), or nil for none. The C ABI and `fromEnvironment` use this so key text
+    /// never becomes a Swift String.
+    public static func fromHex(master: UnsafeRawBufferPointer, previousList: UnsafeRawBufferPointer?,
+                               failClosed: Bool = false) throws(CacheKitError) -> Keyring {
+        var items: [UnsafeRawBufferPointer] = []
+        if let list = previousList, let base = list.baseAddress {
+            var start = 0
+            var index = 0
+            while index <= list.count {
+                if index == list.count || list[index] == UInt8(ascii: ",") {
+                    var from = start, to = index
+                    while from < to, Hex.isSpace(list[from]) { from &+= 1 }
+                    while to > from, Hex.isSpace(list[to &- 1]) { to &-= 1 }
+                    if to > from { items.append(UnsafeRawBufferPointer(start: base + from, count: to &- from)) }
+                    start = index &+ 1
+                }
+                index &+= 1
+            }
+        }
+        guard items.count <= maxPreviousKeys else {
+            throw CacheKitError(.tooManyPreviousKeys, "at most \(maxPreviousKeys) previous master keys are allowed, got \(items.count)")
+        }
+        let masterKey = try Hex.decodeSecret(master, what: "master key")
+        var previous: [SecretBytes] = []
+        for (position, item) in items.enumerated() {
+            previous.append(try Hex.decodeSecret(item, what: "previous master key \(position)"))
+        }
+        return try Keyring(masterKey: masterKey, previousKeys: previous, failClosed: failClosed)
+    }
+
+    /// CACHEKIT_MASTER_KEY (hex, required) and CACHEKIT_PREVIOUS_MASTER_KEYS (comma-separated hex).
+    public static func fromEnvironment(failClosed: Bool = false) throws(CacheKitError) -> Keyring {
+        guard let master = getenv("CACHEKIT_MASTER_KEY") else {
+            throw CacheKitError(.missingMasterKey, "CACHEKIT_MASTER_KEY is not set")
+        }
+        let masterText = UnsafeRawBufferPointer(start: master, count: strlen(master))
+        guard masterText.contains(where: { !Hex.isSpace($0) }) else {
+            throw CacheKitError(.missingMasterKey, "CACHEKIT_MASTER_KEY is empty")
+        }
+        let previous = getenv("CACHEKIT_PREVIOUS_MASTER_KEYS").map { UnsafeRawBufferPointer(start: $0, count: strlen($0)) }
+        return try fromHex(master: masterText, previousList: previous, failClosed: failClosed)
+    }
+
+    // MARK: Encrypt and decrypt
+
+    /// The result of `encrypt`: `nonce || ciphertext || tag`, and the fingerprint of the
+    /// tenant's current encryption key (what cachekit-py writes as `key_fingerprint`).
+    public struct Sealed: ~Copyable {
+        public var payload: OwnedBytes
+        public let fingerprint: String
+
+        public consuming func takePayload() -> OwnedBytes { payload }
+    }
+
+    /// Encrypts with the tenant's current key and the encryptor's next nonce.
+    public func encrypt(plaintext: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer, tenant: String) throws(CacheKitError) -> Sealed {
+        let state = try state(for: tenant)
+        var encryptor = state.encryptor.withLock { $0 }
+        let payload: OwnedBytes
+        do {
+            payload = try encryptor.seal(plaintext: plaintext, aad: aad)
+        } catch {
+            guard error.status == .nonceExhausted else { throw error }
+            // A fresh encryptor has a fresh instance id, so its nonces cannot repeat the old ones.
+            encryptor = try state.replaceExhausted(encryptor)
+            payload = try encryptor.seal(plaintext: plaintext, aad: aad)
+        }
+        return Sealed(payload: payload, fingerprint: state.entries[0].fingerprint)
+    }
+
+    public func encrypt(plaintext: [UInt8], aad: [UInt8], tenant: String) throws(CacheKitError) -> (payload: [UInt8], fingerprint: String) {
+        try withArrayBytes(plaintext) { plain throws(CacheKitError) in
+            try withArrayBytes(aad) { aadBytes throws(CacheKitError) in
+                let sealed = try encrypt(plaintext: plain, aad: aadBytes, tenant: tenant)
+                return (sealed.payload.array, sealed.fingerprint)
+            }
+        }
+    }
+
+    /// Decrypts `nonce || ciphertext || tag`. With a fingerprint (the entry names its key, as
+    /// cachekit-py's frames do) exactly the matching key is used; a match is binding. Without one
+    /// (interop entries) the keys are tried in order, current first, and only an authentication
+    /// failure moves on to the next.
+    public func decrypt(payload: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer, tenant: String,
+                        fingerprint: String?) throws(CacheKitError) -> OwnedBytes {
+        guard payload.count >= GCMKey.overhead else {
+            throw CacheKitError(.ciphertextTooShort, "encrypted payload of \(payload.count) bytes is shorter than nonce + tag (28)")
+        }
+        let state = try state(for: tenant)
+        if let fingerprint {
+            guard Keyring.isWellFormedFingerprint(fingerprint) else {
+                throw CacheKitError(.invalidFingerprint, "key fingerprint must be 32 lowercase hex digits")
+            }
+            if let entry = state.entries.first(where: { $0.fingerprint == fingerprint }) {
+                return try AESGCM.open(key: entry.cipher, payload: payload, aad: aad)
+            }
+            if failClosed {
+                throw CacheKitError(.keyFingerprintMismatch,
+                                    "the entry's key fingerprint matches none of the \(state.entries.count) keyring keys (fail-closed)")
+            }
+            return try AESGCM.open(key: state.entries[0].cipher, payload: payload, aad: aad)
+        }
+        for entry in state.entries {
+            do {
+                return try AESGCM.open(key: entry.cipher, payload: payload, aad: aad)
+            } catch {
+                guard error.status == .authenticationFailed else { throw error }
+            }
+        }
+        throw CacheKitError(.authenticationFailed,
+                            "no key of the keyring (\(state.entries.count)) authenticates the data: wrong key, tenant or AAD, or the data was altered")
+    }
+
+    public func decrypt(payload: [UInt8], aad: [UInt8], tenant: String, fingerprint: String?) throws(CacheKitError) -> [UInt8] {
+        try withArrayBytes(payload) { sealed throws(CacheKitError) in
+            try withArrayBytes(aad) { aadBytes throws(CacheKitError) in
+                try decrypt(payload: sealed, aad: aadBytes, tenant: tenant, fingerprint: fingerprint).array
+            }
+        }
+    }
+
+    // MARK: Keys
+
+    /// Fingerprints of the tenant's derived encryption keys, current key first.
+    public func fingerprints(tenant: String) throws(CacheKitError) -> [String] {
+        try state(for: tenant).entries.map(\.fingerprint)
+    }
+
+    /// The three domain keys of the current master key for a tenant (derived on each call).
+    public func tenantKeys(tenant: String) throws(CacheKitError) -> TenantKeys {
+        try Keyring.validateTenant(tenant)
+        return try TenantKeys(masterKey: masterKeys[0], tenant: tenant)
+    }
+
+    static func validateTenant(_ tenant: String) throws(CacheKitError) {
+        let length = tenant.utf8.count
+        guard length >= 1, length <= KeyDerivation.maxTenantLength else {
+            throw CacheKitError(.tenantLength, "tenant id must be 1..\(KeyDerivation.maxTenantLength) bytes, got \(length)")
+        }
+    }
+
+    static func isWellFormedFingerprint(_ text: String) -> Bool {
+        text.utf8.count == 2 * KeyDerivation.fingerprintLength
+            && text.utf8.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }
+    }
+
+    private func state(for tenant: String) throws(CacheKitError) -> TenantState {
+        if let cached = tenants.withLock({ $0[tenant] }) { return cached }
+        try Keyring.validateTenant(tenant)
+        // Derive outside the lock; if two threads race, one state wins and the other is dropped.
+        let fresh = try TenantState(masterKeys: masterKeys, tenant: tenant)
+        return tenants.withLock { cache in
+            if let existing = cache[tenant] { return existing }
+            if cache.count >= Keyring.maxCachedTenants { cache.removeAll() }
+            cache[tenant] = fresh
+            return fresh
+        }
+    }
+}
+
+/// One keyring key, derived for one tenant.
+final class DerivedKey: Sendable {
+    let fingerprint: String
+    let cipher: GCMKey
+
+    init(masterKey: SecretBytes, tenant: String) throws(CacheKitError) {
+        let key = try KeyDerivation.deriveDomainKey(masterKey: masterKey, domain: .encryption, tenant: tenant)
+        fingerprint = try KeyDerivation.fingerprint(key)
+        cipher = try GCMKey(key: key)
+    }
+}
+
+/// Everything a keyring caches for one tenant.
+final class TenantState: Sendable {
+    let entries: [DerivedKey]
+    let encryptor: Mutex<Encryptor>
+
+    init(masterKeys: [SecretBytes], tenant: String) throws(CacheKitError) {
+        var entries: [DerivedKey] = []
+        for master in masterKeys { entries.append(try DerivedKey(masterKey: master, tenant: tenant)) }
+        guard let current = entries.first else { throw CacheKitError(.internal, "keyring has no keys") }
+        self.entries = entries
+        encryptor = Mutex(try Encryptor(key: current.cipher))
+    }
+
+    func replaceExhausted(_ exhausted: Encryptor) throws(CacheKitError) -> Encryptor {
+        let fresh = try Encryptor(key: exhausted.key)
+        return encryptor.withLock { current in
+            if current === exhausted { current = fresh }
+            return current
+        }
+    }
+}

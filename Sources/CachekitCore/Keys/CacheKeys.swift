@@ -1,0 +1,150 @@
+/// Cache keys exactly as cachekit-py 0.24.1 builds them (key_generator.py, interop.py).
+public enum CacheKeys {
+    public static let maxKeyLength = 250
+    public static let keyPrefixLength = 50
+    public static let functionNameMaxLength = 200
+    /// Interop keys are at most 64 + 1 + 64 + 1 + 64 characters, all ASCII.
+    public static let maxInteropKeyLength = 194
+
+    // MARK: Auto mode
+
+    /// `[ns:{namespace}:]func:{function}:args:{blake2b256}:{ic}{code}`, normalized (spaces and
+    /// line breaks to `_`; over 250 characters -> first 50 characters + ":" + 32 hex of its hash).
+    /// - Parameters:
+    ///   - function: `module.qualname` as Python would spell it; sanitized here.
+    ///   - arguments: the positional arguments (an array).
+    ///   - keywordArguments: the keyword arguments (a map with string keys), or nil for none.
+    ///   - serializer: the serializer identity ("default", or an alias such as "std").
+    public static func autoKey(
+        namespace: String?, function: String, arguments: MessagePackValue,
+        keywordArguments: MessagePackValue?, integrity: Bool, serializer: String = "default"
+    ) throws(CacheKitError) -> String {
+        let hash = try argumentsHash(arguments: arguments, keywordArguments: keywordArguments)
+        var key = ""
+        if let namespace, !namespace.isEmpty { key += "ns:" + namespace + ":" }
+        key += "func:" + sanitizeFunctionName(function) + ":"
+        key += "args:" + hash + ":"
+        key += (integrity ? "1" : "0") + (try serializerCode(serializer))
+        return try normalizeKey(key)
+    }
+
+    /// Blake2b-256 hex of msgpack `[positional, sorted kwargs]` after cachekit's normalization.
+    public static func argumentsHash(
+        arguments: MessagePackValue, keywordArguments: MessagePackValue?
+    ) throws(CacheKitError) -> String {
+        guard case .array = arguments else {
+            throw CacheKitError(.invalidArgument, "positional arguments must be a MessagePack array, got \(arguments.typeName)")
+        }
+        let kwargs = keywordArguments ?? .map([])
+        guard case .map = kwargs else {
+            throw CacheKitError(.invalidArgument, "keyword arguments must be a MessagePack map, got \(kwargs.typeName)")
+        }
+        let packed = try Canonical.encode(.array([arguments, kwargs]), profile: .autoArguments)
+        return try Blake2b.hex(packed)
+    }
+
+    /// Python: `[^A-Za-z0-9_.]` -> `_` per character, runs of dots collapsed, cut to 200.
+    public static func sanitizeFunctionName(_ raw: String) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(raw.utf8.count)
+        for scalar in raw.unicodeScalars {
+            let allowed = scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar)
+                || scalar == "_" || scalar == ".")
+            let byte: UInt8 = allowed ? UInt8(truncatingIfNeeded: scalar.value) : UInt8(ascii: "_")
+            if byte == UInt8(ascii: "."), out.last == UInt8(ascii: ".") { continue }
+            out.append(byte)
+            if out.count == functionNameMaxLength { break }
+        }
+        // Collapsing happens before the cut in Python; a run crossing the cut is already collapsed.
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Python's `_normalize_key`: lengths are counted in characters (code points), as Python does.
+    public static func normalizeKey(_ key: String) throws(CacheKitError) -> String {
+        var scalars = String.UnicodeScalarView()
+        var count = 0
+        for scalar in key.unicodeScalars {
+            scalars.append(scalar == " " || scalar == "\n" || scalar == "\r" ? "_" : scalar)
+            count &+= 1
+        }
+        let normalized = String(scalars)
+        guard count > maxKeyLength else { return normalized }
+        let hash = try Blake2b.hex(Array(normalized.utf8))
+        let prefix = String(String.UnicodeScalarView(normalized.unicodeScalars.prefix(keyPrefixLength)))
+        return prefix + ":" + hash.prefix(32)
+    }
+
+    /// The key's serializer code: one character for the built-in serializers, else "x" + 4 hex.
+    public static func serializerCode(_ serializer: String) throws(CacheKitError) -> String {
+        guard !serializer.isEmpty else { throw CacheKitError(.invalidArgument, "serializer name is empty") }
+        let aliases = ["std": "default", "standard": "default", "pythonic": "auto"]
+        let codes = ["default": "s", "auto": "a", "orjson": "o", "arrow": "w", "local": "l"]
+        let canonical = aliases[serializer] ?? serializer
+        if let code = codes[canonical] { return code }
+        return "x" + (try Blake2b.hex(Array(canonical.utf8), digestSize: 2))
+    }
+
+    // MARK: Redis prefix
+
+    /// `t:{percent-encoded tenant}:` + key: the Redis key of cachekit-py's default backend.
+    public static func tenantPrefixed(_ key: String, tenant: String) -> String {
+        "t:" + percentEncode(tenant) + ":" + key
+    }
+
+    /// Python's `urllib.parse.quote(s, safe="")`: unreserved ASCII stays, the rest is %XX (UTF-8).
+    public static func percentEncode(_ text: String) -> String {
+        let hex: [UInt8] = Array("0123456789ABCDEF".utf8)
+        var out: [UInt8] = []
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"), UInt8(ascii: "."),
+                 UInt8(ascii: "-"), UInt8(ascii: "~"):
+                out.append(byte)
+            default:
+                out.append(UInt8(ascii: "%"))
+                out.append(hex[Int(byte >> 4)])
+                out.append(hex[Int(byte & 0x0f)])
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    // MARK: Interop mode
+
+    /// `{namespace}:{operation}:{blake2b256 of the canonical argument array}`.
+    public static func interopKey(
+        namespace: String, operation: String, arguments: MessagePackValue
+    ) throws(CacheKitError) -> String {
+        try validateSegment(namespace, name: "namespace")
+        try validateSegment(operation, name: "operation")
+        guard case .array = arguments else {
+            throw CacheKitError(.invalidArgument, "interop arguments must be a MessagePack array, got \(arguments.typeName)")
+        }
+        let packed = try Canonical.encode(arguments, profile: .interopArguments)
+        return namespace + ":" + operation + ":" + (try Blake2b.hex(packed))
+    }
+
+    /// `^[a-z0-9][a-z0-9._-]{0,63}$`, no "..", and a namespace is not "ns" or "nsapi".
+    public static func validateSegment(_ segment: String, name: StaticString) throws(CacheKitError) {
+        let bytes = Array(segment.utf8)
+        func allowed(_ byte: UInt8, first: Bool) -> Bool {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"): return true
+            case UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"): return !first
+            default: return false
+            }
+        }
+        guard !bytes.isEmpty, bytes.count <= 64,
+              bytes.enumerated().allSatisfy({ allowed($0.element, first: $0.offset == 0) }) else {
+            throw CacheKitError(.invalidSegment,
+                                "interop \(name) must match ^[a-z0-9][a-z0-9._-]{0,63}$ (lowercase ASCII, 1-64 characters)")
+        }
+        guard !segment.contains("..") else {
+            throw CacheKitError(.invalidSegment, "interop \(name) must not contain '..'")
+        }
+        if name.description == "namespace", segment == "ns" || segment == "nsapi" {
+            throw CacheKitError(.invalidSegment, "interop namespace '\(segment)' is reserved")
+        }
+    }
+}

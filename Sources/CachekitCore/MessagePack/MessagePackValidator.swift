@@ -1,0 +1,75 @@
+/// Checks that bytes are exactly one MessagePack document that cachekit-py's reader decodes:
+/// nesting at most 1024 levels (its MSGPACK_MAX_NESTING), valid UTF-8 strings, no trailing bytes,
+/// timestamps (ext -1) of 4, 8 or 12 bytes, and map keys its unpacker accepts. Iterative and
+/// allocation-light: one small frame per open container.
+public enum MessagePackValidator {
+    public static let maxNesting = 1024
+    /// cachekit-py's interop reader refuses a map with more than 32 keys that are neither str nor bin.
+    public static let maxNonStringKeys = 32
+
+    public enum KeyRule: Sendable {
+        /// Auto mode (msgpack strict_map_key=True): keys are str or bin.
+        case stringOrBinary
+        /// Interop mode (strict_map_key=False): any hashable key (not array/map), with the
+        /// non-string key bound above.
+        case hashable
+    }
+
+    private struct Frame {
+        var remaining: Int      // items still to read (a map counts keys and values)
+        let isMap: Bool
+        let count: Int          // map entries
+        var nonStringKeys: Int
+    }
+
+    public static func validate(
+        _ bytes: UnsafeRawBufferPointer, keys: KeyRule = .stringOrBinary, depthLimit: Int = maxNesting
+    ) throws(CacheKitError) {
+        var reader = MessagePackReader(bytes)
+        var stack: [Frame] = []
+        repeat {
+            let at = reader.offset
+            let token = try reader.next()
+            // Is this item a map key?
+            if var top = stack.last, top.isMap, top.remaining % 2 == 0 {
+                switch token {
+                case .str, .bin: break
+                case .array, .map:
+                    throw CacheKitError(.invalidMapKey, "map key at offset \(at) is an array or map")
+                default:
+                    guard case .hashable = keys else {
+                        throw CacheKitError(.invalidMapKey, "map key at offset \(at) is not a string")
+                    }
+                    top.nonStringKeys &+= 1
+                    if top.count > maxNonStringKeys && top.nonStringKeys > maxNonStringKeys {
+                        throw CacheKitError(.invalidMapKey,
+                                            "map with more than \(maxNonStringKeys) keys that are not strings")
+                    }
+                    stack[stack.count &- 1] = top
+                }
+            }
+            if !stack.isEmpty { stack[stack.count &- 1].remaining &-= 1 }
+            switch token {
+            case .str(let range):
+                guard validUTF8(UnsafeRawBufferPointer(rebasing: bytes[range])) else {
+                    throw CacheKitError(.invalidUTF8, "MessagePack string at offset \(at) is not valid UTF-8")
+                }
+            case .ext(let type, let range) where type == -1:
+                guard range.count == 4 || range.count == 8 || range.count == 12 else {
+                    throw CacheKitError(.invalidInput, "timestamp extension at offset \(at) has \(range.count) bytes")
+                }
+            case .array(let count) where count > 0:
+                guard stack.count < depthLimit else { throw MessagePackValue.tooDeep(depthLimit) }
+                stack.append(Frame(remaining: count, isMap: false, count: count, nonStringKeys: 0))
+            case .map(let count) where count > 0:
+                guard stack.count < depthLimit else { throw MessagePackValue.tooDeep(depthLimit) }
+                stack.append(Frame(remaining: count &* 2, isMap: true, count: count, nonStringKeys: 0))
+            default: break
+            }
+            while let top = stack.last, top.remaining == 0 { stack.removeLast() }
+        } while !stack.isEmpty
+        guard reader.isAtEnd else {
+            throw CacheKitError(.invalidInput, "\(reader.remaining) trailing bytes after the MessagePack document")
+        }
+    }
+}

@@ -1,0 +1,210 @@
+import Glibc
+import Testing
+@testable import CachekitCore
+
+@Suite struct L1CacheTests {
+    private func key(_ text: String) -> [UInt8] { Array(text.utf8) }
+
+    private func get(_ cache: L1Cache, _ text: String, now: Int64 = 0) throws -> [UInt8]? {
+        try key(text).withUnsafeBytes { k in try cache.get(k, now: now)?.array }
+    }
+
+    @discardableResult
+    private func set(_ cache: L1Cache, _ text: String, _ value: [UInt8], ttl: Int64 = 0, now: Int64 = 0) -> Bool {
+        key(text).withUnsafeBytes { k in value.withUnsafeBytes { cache.set(k, $0, ttlNanoseconds: ttl, now: now) } }
+    }
+
+    @Test func storesReplacesAndRemoves() throws {
+        let cache = L1Cache(.init(maxBytes: 1 << 20, maxEntries: 1000))
+        #expect(try get(cache, "a") == nil)
+        #expect(set(cache, "a", [1, 2, 3]))
+        #expect(try get(cache, "a") == [1, 2, 3])
+        #expect(set(cache, "a", [9]))
+        #expect(try get(cache, "a") == [9])
+        #expect(set(cache, "empty", []))
+        #expect(try get(cache, "empty") == [])
+        #expect(key("a").withUnsafeBytes { cache.remove($0) })
+        #expect(try get(cache, "a") == nil)
+        #expect(cache.usage.entries == 1)
+    }
+
+    @Test func entriesExpireAtTheirOwnTTL() throws {
+        let cache = L1Cache(.init(maxBytes: 1 << 20, maxEntries: 1000))
+        set(cache, "short", [1], ttl: 1_000, now: 0)
+        set(cache, "long", [2], ttl: 1_000_000, now: 0)
+        set(cache, "forever", [3], ttl: 0, now: 0)
+        #expect(try get(cache, "short", now: 999) == [1])
+        #expect(try get(cache, "short", now: 1_000) == nil)
+        #expect(try get(cache, "long", now: 999_999) == [2])
+        #expect(try get(cache, "long", now: 1_000_000) == nil)
+        #expect(try get(cache, "forever", now: Int64.max - 1) == [3])
+        #expect(cache.usage.entries == 1)
+    }
+
+    @Test func boundedByBytes() throws {
+        let budget = 64 * 1024
+        let cache = L1Cache(.init(maxBytes: budget, maxEntries: 1_000_000))
+        for i in 0..<2000 { set(cache, "k\(i)", [UInt8](repeating: UInt8(i & 0xff), count: 200)) }
+        let usage = cache.usage
+        #expect(usage.bytes <= budget)
+        #expect(usage.entries > 100)
+        #expect(cache.evictions == 2000 - usage.entries)
+    }
+
+    @Test func boundedByEntryCount() throws {
+        let cache = L1Cache(.init(maxBytes: 1 << 30, maxEntries: 50))
+        for i in 0..<1000 { set(cache, "k\(i)", [1]) }
+        #expect(cache.usage.entries <= 50)
+        #expect(cache.usage.entries >= 40)
+    }
+
+    @Test func valueOverAnEighthOfTheBudgetIsNotKept() throws {
+        let cache = L1Cache(.init(maxBytes: 80_000, maxEntries: 1000))
+        #expect(set(cache, "small", [UInt8](repeating: 1, count: 5_000)))
+        #expect(!set(cache, "big", [UInt8](repeating: 1, count: 10_001)))
+        #expect(try get(cache, "big") == nil)
+        // A too-large write also drops an older value under the key.
+        #expect(!set(cache, "small", [UInt8](repeating: 2, count: 20_000)))
+        #expect(try get(cache, "small") == nil)
+    }
+
+    @Test func disabledCacheKeepsNothing() throws {
+        let cache = L1Cache(.init(maxBytes: 0, maxEntries: 1000))
+        #expect(!set(cache, "a", [1]))
+        #expect(try get(cache, "a") == nil)
+    }
+
+    @Test func prefixRemoval() throws {
+        let cache = L1Cache(.init(maxBytes: 1 << 20, maxEntries: 1000))
+        for i in 0..<100 { set(cache, "ns:a:\(i)", [1]); set(cache, "ns:b:\(i)", [2]) }
+        #expect(key("ns:a:").withUnsafeBytes { cache.removeAll(withPrefix: $0) } == 100)
+        #expect(try get(cache, "ns:a:5") == nil)
+        #expect(try get(cache, "ns:b:5") == [2])
+        #expect(cache.usage.entries == 100)
+    }
+
+    /// The point of W-TinyLFU: a hot set survives a scan that would flush an LRU.
+    @Test func hotEntriesSurviveAScan() throws {
+        let cache = L1Cache(.init(maxBytes: 100 * 300, maxEntries: 1_000_000, shardCount: 1))
+        let value = [UInt8](repeating: 0, count: 200)
+        for round in 0..<20 {
+            for i in 0..<50 {
+                if try get(cache, "hot\(i)") == nil { set(cache, "hot\(i)", value) }
+            }
+            _ = round
+        }
+        for i in 0..<5000 {
+            if try get(cache, "scan\(i)") == nil { set(cache, "scan\(i)", value) }
+        }
+        var survivors = 0
+        for i in 0..<50 where try get(cache, "hot\(i)") != nil { survivors += 1 }
+        #expect(survivors >= 45, "only \(survivors) of 50 hot entries survived the scan")
+    }
+
+    @Test func manyThreadsStayConsistent() async throws {
+        let cache = L1Cache(.init(maxBytes: 256 * 1024, maxEntries: 2000))
+        await withTaskGroup(of: Int.self) { group in
+            for worker in 0..<8 {
+                group.addTask {
+                    var wrong = 0
+                    for i in 0..<20_000 {
+                        let k = Array("k\((i &* 7919 &+ worker) % 3000)".utf8)
+                        let expected = [UInt8](k.suffix(4))
+                        if i % 3 == 0 {
+                            k.withUnsafeBytes { kb in expected.withUnsafeBytes { _ = cache.set(kb, $0, ttlNanoseconds: 0) } }
+                        } else if i % 97 == 0 {
+                            k.withUnsafeBytes { _ = cache.remove($0) }
+                        } else if let got = try? k.withUnsafeBytes({ try cache.get($0)?.array }), got != expected {
+                            wrong += 1
+                        }
+                    }
+                    return wrong
+                }
+            }
+            var wrong = 0
+            for await w in group { wrong += w }
+            #expect(wrong == 0)
+        }
+        let usage = cache.usage
+        #expect(usage.entries <= 2000)
+        #expect(usage.bytes <= 256 * 1024)
+    }
+
+    @Test func frequencySketchCountsAndAges() {
+        var sketch = FrequencySketch(expectedEntries: 64)
+        for _ in 0..<10 { sketch.increment(42) }
+        sketch.increment(7)
+        #expect(sketch.frequency(42) >= 9)
+        #expect(sketch.frequency(7) == 1) // doorkeeper only
+        #expect(sketch.frequency(12345) <= 1)
+        // Enough other traffic halves the counts.
+        for i in 0..<(sketch.sampleSize + 10) { sketch.increment(UInt64(1_000_000 + i)) }
+        #expect(sketch.frequency(42) <= 8)
+    }
+}
+
+@Suite struct CacheConfigTests {
+    @Test func parsesRedisURLs() throws {
+        var e = try RedisEndpoint.parse("redis://alice:p%40ss@cache.example:6380/4")
+        #expect(e.host == "cache.example" && e.port == 6380 && e.database == 4)
+        #expect(e.username == "alice" && e.password == "p@ss")
+        #expect(!e.redactedDescription.contains("p@ss"))
+        e = try RedisEndpoint.parse("redis://:secret@localhost")
+        #expect(e.username == nil && e.password == "secret" && e.port == 6379 && e.database == 0)
+        e = try RedisEndpoint.parse("unix:///var/run/redis.sock?db=2")
+        #expect(e.unixSocketPath == "/var/run/redis.sock" && e.database == 2)
+        e = try RedisEndpoint.parse("/tmp/r.sock")
+        #expect(e.unixSocketPath == "/tmp/r.sock")
+        #expect(throws: CacheKitError.self) { try RedisEndpoint.parse("memcached://x") }
+        #expect(throws: CacheKitError.self) { try RedisEndpoint.parse("redis://h:0/") }
+        #expect(throws: CacheKitError.self) { try RedisEndpoint.parse("redis://h/abc") }
+    }
+
+    @Test func environmentUsesCachekitNames() throws {
+        let env = [
+            "REDIS_URL": "redis://fallback:1/0",
+            "CACHEKIT_REDIS_URL": "redis://primary:2/1",
+            "CACHEKIT_DEFAULT_TTL": "42",
+            "CACHEKIT_L1_MAX_SIZE_MB": "3",
+            "CACHEKIT_MAX_VALUE_SIZE": "1000",
+            "CACHEKIT_SOCKET_TIMEOUT": "0.5",
+            "CACHEKIT_DEPLOYMENT_UUID": "123E4567-E89B-12D3-A456-426614174000",
+        ]
+        let config = CacheConfig()
+        try config.loadEnvironment { env[$0] }
+        #expect(config.endpoint?.host == "primary" && config.endpoint?.database == 1)
+        #expect(config.effectiveDefaultTTLSeconds == 42)
+        #expect(config.l1MaxBytes == 3 * 1_048_576)
+        #expect(config.maxValueSize == 1000)
+        #expect(config.commandTimeoutMilliseconds == 500)
+        #expect(config.tenant == "123e4567-e89b-12d3-a456-426614174000")
+        #expect(config.effectiveKeyPrefix == "t:123e4567-e89b-12d3-a456-426614174000:")
+
+        let fallback = CacheConfig()
+        try fallback.loadEnvironment { $0 == "REDIS_URL" ? "redis://fallback:1/0" : nil }
+        #expect(fallback.endpoint?.host == "fallback")
+        #expect(fallback.effectiveKeyPrefix == "t:default:")
+    }
+
+    @Test func secretsNeverInMessagesOrDescription() throws {
+        let key = String(repeating: "ab", count: 32)
+        let config = CacheConfig()
+        try config.set("master_key", key)
+        try config.set("redis_url", "redis://u:topsecretpw@h:1/0")
+        #expect(!config.description.contains(key))
+        #expect(!config.description.contains("topsecretpw"))
+        do {
+            try config.set("previous_master_keys", key)
+            Issue.record("the current key was accepted as a previous key")
+        } catch {
+            #expect(!error.message.contains(key))
+        }
+        do {
+            try config.loadEnvironment { $0 == "CACHEKIT_MASTER_KEY" ? "xyz" + key : nil }
+            Issue.record("a malformed master key was accepted")
+        } catch {
+            #expect(error.message.contains("CACHEKIT_MASTER_KEY"))
+            #expect(!error.message.contains(key))
+        }
+    }
+}

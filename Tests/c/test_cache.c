@@ -1,0 +1,372 @@
+/* The cache API from C, embedded (no Redis): configuration, get/set/delete/exists, TTL, batch
+ * get, get_or_compute (single-flight across threads), namespace invalidation, bounds, stats,
+ * health and misuse. */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cachekit.h"
+#include "check.h"
+
+static const uint8_t *B(const char *s) { return (const uint8_t *)s; }
+
+static cachekit_cache *make_cache(const char *const *options) {
+    cachekit_config *config = NULL;
+    cachekit_cache *cache = NULL;
+    CHECK_STATUS(cachekit_config_new(&config), CACHEKIT_OK);
+    for (; options && options[0]; options += 2) {
+        CHECK_STATUS(cachekit_config_set(config, options[0], options[1]), CACHEKIT_OK);
+    }
+    CHECK_STATUS(cachekit_cache_new(config, &cache), CACHEKIT_OK);
+    cachekit_config_free(config);
+    return cache;
+}
+
+static int expect_value(cachekit_cache *cache, const char *key, const char *value) {
+    cachekit_buffer out = {NULL, 0};
+    int rc = cachekit_cache_get(cache, B(key), strlen(key), &out);
+    int ok = rc == CACHEKIT_OK && out.len == strlen(value) && memcmp(out.data, value, out.len) == 0;
+    cachekit_buffer_free(&out);
+    return ok;
+}
+
+static void test_config(void) {
+    cachekit_config *config = NULL;
+    const char *secret = "zz00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    CHECK_STATUS(cachekit_config_new(&config), CACHEKIT_OK);
+    CHECK_STATUS(cachekit_config_set(config, "no_such_option", "1"), CACHEKIT_E_UNKNOWN_OPTION);
+    CHECK_STATUS(cachekit_config_set(config, "default_ttl", "-5"), CACHEKIT_E_INVALID_CONFIG);
+    CHECK_STATUS(cachekit_config_set(config, "default_ttl", "abc"), CACHEKIT_E_INVALID_CONFIG);
+    CHECK_STATUS(cachekit_config_set(config, "mode", "turbo"), CACHEKIT_E_INVALID_CONFIG);
+    CHECK_STATUS(cachekit_config_set(config, "redis_url", "http://x"), CACHEKIT_E_INVALID_CONFIG);
+    CHECK_STATUS(cachekit_config_set(config, "redis_url", "rediss://h:1/0"), CACHEKIT_E_INVALID_CONFIG);
+    CHECK_STATUS(cachekit_config_set(config, "redis_url", "redis://h:99999/0"), CACHEKIT_E_INVALID_CONFIG);
+    CHECK_STATUS(cachekit_config_set(config, "redis_url", "redis://user:s3cr3tpw@h:6380/2"), CACHEKIT_OK);
+    CHECK_STATUS(cachekit_config_set(config, "redis_url", "unix:///tmp/redis.sock?db=3"), CACHEKIT_OK);
+    CHECK_STATUS(cachekit_config_set(config, "redis_url", ""), CACHEKIT_OK);
+    /* A malformed secret: the message names the option, never the value. */
+    CHECK_STATUS(cachekit_config_set(config, "master_key", secret), CACHEKIT_E_INVALID_CONFIG);
+    CHECK(strstr(cachekit_last_error_message(), "master_key") != NULL);
+    CHECK(strstr(cachekit_last_error_message(), "00112233") == NULL);
+    CHECK_STATUS(cachekit_config_set(config, "master_key", "0011"), CACHEKIT_E_INVALID_CONFIG);
+    CHECK_STATUS(cachekit_config_set(config, "master_key",
+                                     "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"),
+                 CACHEKIT_OK);
+    CHECK_STATUS(cachekit_config_set(config, "previous_master_keys",
+                                     "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"),
+                 CACHEKIT_E_INVALID_CONFIG); /* the current key may not be a previous key */
+    CHECK_STATUS(cachekit_config_set(config, "previous_master_keys", "aa,bb,cc,dd"), CACHEKIT_E_INVALID_CONFIG);
+    CHECK_STATUS(cachekit_config_set(config, "deployment_uuid", "not-a-uuid"), CACHEKIT_E_INVALID_CONFIG);
+    CHECK_STATUS(cachekit_config_set(config, "deployment_uuid", "123e4567-e89b-12d3-a456-426614174000"), CACHEKIT_OK);
+    CHECK_STATUS(cachekit_config_set(NULL, "mode", "plain"), CACHEKIT_E_NULL_POINTER);
+    CHECK_STATUS(cachekit_config_set(config, NULL, "plain"), CACHEKIT_E_NULL_POINTER);
+    CHECK_STATUS(cachekit_config_set(config, "mode", NULL), CACHEKIT_E_NULL_POINTER);
+    cachekit_config_free(config);
+    cachekit_config_free(NULL);
+
+    /* Environment: cachekit-py's names; a bad value names the variable, not the value. */
+    CHECK_STATUS(cachekit_config_new(&config), CACHEKIT_OK);
+    setenv("CACHEKIT_DEFAULT_TTL", "oops", 1);
+    CHECK_STATUS(cachekit_config_load_env(config), CACHEKIT_E_INVALID_CONFIG);
+    CHECK(strstr(cachekit_last_error_message(), "CACHEKIT_DEFAULT_TTL") != NULL);
+    setenv("CACHEKIT_DEFAULT_TTL", "30", 1);
+    setenv("CACHEKIT_SOCKET_TIMEOUT", "0.25", 1);
+    CHECK_STATUS(cachekit_config_load_env(config), CACHEKIT_OK);
+    unsetenv("CACHEKIT_DEFAULT_TTL");
+    unsetenv("CACHEKIT_SOCKET_TIMEOUT");
+    cachekit_config_free(config);
+}
+
+static void test_basic_operations(void) {
+    cachekit_cache *cache = make_cache(NULL);
+    cachekit_buffer out = {NULL, 0};
+    CHECK_STATUS(cachekit_cache_get(cache, B("k1"), 2, &out), CACHEKIT_MISS);
+    CHECK(out.data == NULL);
+    CHECK_STATUS(cachekit_cache_set(cache, B("k1"), 2, B("value-1"), 7, CACHEKIT_TTL_DEFAULT), CACHEKIT_OK);
+    CHECK(expect_value(cache, "k1", "value-1"));
+    CHECK_STATUS(cachekit_cache_exists(cache, B("k1"), 2), CACHEKIT_OK);
+    CHECK_STATUS(cachekit_cache_set(cache, B("k1"), 2, B("value-2"), 7, CACHEKIT_TTL_NONE), CACHEKIT_OK);
+    CHECK(expect_value(cache, "k1", "value-2"));
+    CHECK_STATUS(cachekit_cache_set(cache, B("empty"), 5, NULL, 0, 60), CACHEKIT_OK);
+    CHECK(expect_value(cache, "empty", ""));
+    CHECK_STATUS(cachekit_cache_delete(cache, B("k1"), 2), CACHEKIT_OK);
+    CHECK_STATUS(cachekit_cache_get(cache, B("k1"), 2, &out), CACHEKIT_MISS);
+    CHECK_STATUS(cachekit_cache_exists(cache, B("k1"), 2), CACHEKIT_MISS);
+
+    /* Misuse: a status, never a crash. */
+    CHECK_STATUS(cachekit_cache_get(NULL, B("k"), 1, &out), CACHEKIT_E_NULL_POINTER);
+    CHECK_STATUS(cachekit_cache_get(cache, NULL, 1, &out), CACHEKIT_E_NULL_POINTER);
+    CHECK_STATUS(cachekit_cache_get(cache, B("k"), 1, NULL), CACHEKIT_E_NULL_POINTER);
+    CHECK_STATUS(cachekit_cache_get(cache, NULL, 0, &out), CACHEKIT_E_INVALID_KEY);
+    CHECK_STATUS(cachekit_cache_set(cache, B("k"), 1, B("v"), 1, -2), CACHEKIT_E_INVALID_ARGUMENT);
+    CHECK_STATUS(cachekit_cache_set(cache, B("k"), 1, NULL, 3, 0), CACHEKIT_E_NULL_POINTER);
+    {
+        static uint8_t long_key[5000];
+        memset(long_key, 'x', sizeof long_key);
+        CHECK_STATUS(cachekit_cache_set(cache, long_key, sizeof long_key, B("v"), 1, 0), CACHEKIT_E_INVALID_KEY);
+    }
+    CHECK_STATUS(cachekit_cache_delete(NULL, B("k"), 1), CACHEKIT_E_NULL_POINTER);
+    CHECK_STATUS(cachekit_cache_new(NULL, NULL), CACHEKIT_E_NULL_POINTER);
+    cachekit_cache_free(cache);
+    cachekit_cache_free(NULL);
+}
+
+static void test_ttl(void) {
+    cachekit_cache *cache = make_cache(NULL);
+    CHECK_STATUS(cachekit_cache_set(cache, B("short"), 5, B("v"), 1, 1), CACHEKIT_OK);
+    CHECK_STATUS(cachekit_cache_set(cache, B("long"), 4, B("v"), 1, 60), CACHEKIT_OK);
+    CHECK(expect_value(cache, "short", "v"));
+    sleep(2);
+    {
+        cachekit_buffer out = {NULL, 0};
+        CHECK_STATUS(cachekit_cache_get(cache, B("short"), 5, &out), CACHEKIT_MISS);
+    }
+    CHECK(expect_value(cache, "long", "v"));
+    cachekit_cache_free(cache);
+}
+
+static void test_get_many(void) {
+    cachekit_cache *cache = make_cache(NULL);
+    const uint8_t *keys[3] = {B("a"), B("missing"), B("c")};
+    size_t lens[3] = {1, 7, 1};
+    cachekit_buffer values[3];
+    int statuses[3];
+    CHECK_STATUS(cachekit_cache_set(cache, B("a"), 1, B("AAA"), 3, 0), CACHEKIT_OK);
+    CHECK_STATUS(cachekit_cache_set(cache, B("c"), 1, B("C"), 1, 0), CACHEKIT_OK);
+    CHECK_STATUS(cachekit_cache_get_many(cache, keys, lens, 3, values, statuses), CACHEKIT_OK);
+    CHECK(statuses[0] == CACHEKIT_OK && values[0].len == 3 && memcmp(values[0].data, "AAA", 3) == 0);
+    CHECK(statuses[1] == CACHEKIT_MISS && values[1].data == NULL);
+    CHECK(statuses[2] == CACHEKIT_OK && values[2].len == 1 && values[2].data[0] == 'C');
+    cachekit_buffer_free(&values[0]);
+    cachekit_buffer_free(&values[2]);
+    CHECK_STATUS(cachekit_cache_get_many(cache, NULL, NULL, 0, NULL, NULL), CACHEKIT_OK);
+    CHECK_STATUS(cachekit_cache_get_many(cache, NULL, lens, 3, values, statuses), CACHEKIT_E_NULL_POINTER);
+    lens[1] = 0;
+    CHECK_STATUS(cachekit_cache_get_many(cache, keys, lens, 3, values, statuses), CACHEKIT_E_INVALID_KEY);
+    CHECK(values[0].data == NULL && values[2].data == NULL);
+    cachekit_cache_free(cache);
+}
+
+/* get_or_compute */
+
+struct counter {
+    pthread_mutex_t lock;
+    int calls;
+    unsigned sleep_ms;
+};
+
+static int compute_value(void *userdata, const uint8_t *key, size_t key_len, cachekit_buffer *out) {
+    struct counter *counter = (struct counter *)userdata;
+    char value[64];
+    int n;
+    pthread_mutex_lock(&counter->lock);
+    counter->calls++;
+    pthread_mutex_unlock(&counter->lock);
+    if (counter->sleep_ms) {
+        struct timespec ts = {0, (long)counter->sleep_ms * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    n = snprintf(value, sizeof value, "computed:%.*s", (int)key_len, (const char *)key);
+    return cachekit_buffer_set(out, (const uint8_t *)value, (size_t)n);
+}
+
+static int compute_fails(void *userdata, const uint8_t *key, size_t key_len, cachekit_buffer *out) {
+    (void)userdata; (void)key; (void)key_len;
+    cachekit_buffer_set(out, B("partial"), 7);
+    return 42;
+}
+
+struct worker {
+    cachekit_cache *cache;
+    struct counter *counter;
+    int status;
+    int correct;
+};
+
+static void *worker_main(void *arg) {
+    struct worker *w = (struct worker *)arg;
+    cachekit_buffer out = {NULL, 0};
+    w->status = cachekit_cache_get_or_compute(w->cache, B("hot"), 3, 60, compute_value, w->counter, &out);
+    w->correct = out.len == 12 && memcmp(out.data, "computed:hot", 12) == 0;
+    cachekit_buffer_free(&out);
+    return NULL;
+}
+
+static void test_get_or_compute(void) {
+    cachekit_cache *cache = make_cache(NULL);
+    struct counter counter;
+    cachekit_buffer out = {NULL, 0};
+    pthread_t threads[8];
+    struct worker workers[8];
+    cachekit_cache_stats stats;
+    int i;
+    pthread_mutex_init(&counter.lock, NULL);
+    counter.calls = 0;
+    counter.sleep_ms = 0;
+
+    CHECK_STATUS(cachekit_cache_get_or_compute(cache, B("k"), 1, 60, compute_value, &counter, &out), CACHEKIT_OK);
+    CHECK(out.len == 10 && memcmp(out.data, "computed:k", 10) == 0);
+    cachekit_buffer_free(&out);
+    CHECK_STATUS(cachekit_cache_get_or_compute(cache, B("k"), 1, 60, compute_value, &counter, &out), CACHEKIT_OK);
+    cachekit_buffer_free(&out);
+    CHECK(counter.calls == 1);
+    CHECK(expect_value(cache, "k", "computed:k"));
+
+    CHECK_STATUS(cachekit_cache_get_or_compute(cache, B("bad"), 3, 60, compute_fails, NULL, &out), CACHEKIT_E_COMPUTE_FAILED);
+    CHECK(out.data == NULL);
+    CHECK_STATUS(cachekit_cache_exists(cache, B("bad"), 3), CACHEKIT_MISS);
+    CHECK_STATUS(cachekit_cache_get_or_compute(cache, B("k"), 1, 60, NULL, NULL, &out), CACHEKIT_E_NULL_POINTER);
+
+    /* Eight threads miss the same key at once: the callback runs once. */
+    counter.calls = 0;
+    counter.sleep_ms = 200;
+    for (i = 0; i < 8; i++) {
+        workers[i].cache = cache;
+        workers[i].counter = &counter;
+        pthread_create(&threads[i], NULL, worker_main, &workers[i]);
+    }
+    for (i = 0; i < 8; i++) {
+        pthread_join(threads[i], NULL);
+        CHECK_STATUS(workers[i].status, CACHEKIT_OK);
+        CHECK(workers[i].correct);
+    }
+    CHECK(counter.calls == 1);
+    CHECK_STATUS(cachekit_cache_stats_get(cache, &stats), CACHEKIT_OK);
+    CHECK(stats.computes == 3); /* k, bad, hot */
+    pthread_mutex_destroy(&counter.lock);
+    cachekit_cache_free(cache);
+}
+
+static void test_namespace_invalidation(void) {
+    cachekit_cache *cache = make_cache(NULL);
+    uint64_t removed = 99;
+    CHECK_STATUS(cachekit_cache_set(cache, B("ns:users:func:a"), 15, B("1"), 1, 0), CACHEKIT_OK);
+    CHECK_STATUS(cachekit_cache_set(cache, B("ns:users:func:b"), 15, B("2"), 1, 0), CACHEKIT_OK);
+    CHECK_STATUS(cachekit_cache_set(cache, B("ns:orders:func:a"), 16, B("3"), 1, 0), CACHEKIT_OK);
+    CHECK_STATUS(cachekit_cache_invalidate_namespace(cache, "users", &removed), CACHEKIT_OK);
+    CHECK(removed == 0); /* no Redis */
+    CHECK_STATUS(cachekit_cache_exists(cache, B("ns:users:func:a"), 15), CACHEKIT_MISS);
+    CHECK_STATUS(cachekit_cache_exists(cache, B("ns:users:func:b"), 15), CACHEKIT_MISS);
+    CHECK(expect_value(cache, "ns:orders:func:a", "3"));
+    CHECK_STATUS(cachekit_cache_invalidate_namespace(cache, "", NULL), CACHEKIT_E_INVALID_ARGUMENT);
+    CHECK_STATUS(cachekit_cache_invalidate_namespace(cache, NULL, NULL), CACHEKIT_E_NULL_POINTER);
+    cachekit_cache_free(cache);
+}
+
+static void test_bounds_and_stats(void) {
+    const char *options[] = {"l1_max_bytes", "65536", "l1_max_entries", "100", "max_value_size", "20000", NULL};
+    cachekit_cache *cache = make_cache(options);
+    cachekit_cache_stats stats;
+    uint8_t value[9000];
+    char key[32];
+    int i;
+    memset(value, 7, sizeof value);
+    for (i = 0; i < 500; i++) {
+        int n = snprintf(key, sizeof key, "key-%d", i);
+        CHECK_STATUS(cachekit_cache_set(cache, B(key), (size_t)n, value, 100, 0), CACHEKIT_OK);
+    }
+    CHECK_STATUS(cachekit_cache_stats_get(cache, &stats), CACHEKIT_OK);
+    CHECK(stats.l1_entries <= 100);
+    CHECK(stats.l1_bytes <= 65536);
+    CHECK(stats.evictions >= 400);
+    CHECK(stats.sets == 500);
+
+    /* Larger than 1/8 of the L1 budget: accepted but not kept in L1 (no Redis here). */
+    CHECK_STATUS(cachekit_cache_set(cache, B("big"), 3, value, sizeof value, 0), CACHEKIT_OK);
+    CHECK_STATUS(cachekit_cache_exists(cache, B("big"), 3), CACHEKIT_MISS);
+    /* An entry (the stored bytes, as cachekit-py measures it) over max_value_size: refused. */
+    {
+        uint8_t *huge = malloc(30000);
+        size_t j;
+        srand(7);
+        for (j = 0; j < 30000; j++) huge[j] = (uint8_t)(rand() >> 7);
+        CHECK_STATUS(cachekit_cache_set(cache, B("huge"), 4, huge, 30000, 0), CACHEKIT_E_VALUE_TOO_LARGE);
+        free(huge);
+    }
+    {
+        cachekit_buffer out = {NULL, 0};
+        CHECK_STATUS(cachekit_cache_get(cache, B("nope"), 4, &out), CACHEKIT_MISS);
+        CHECK_STATUS(cachekit_cache_stats_get(cache, &stats), CACHEKIT_OK);
+        CHECK(stats.misses >= 1);
+        CHECK(stats.errors == 0);
+    }
+    CHECK_STATUS(cachekit_cache_stats_get(cache, NULL), CACHEKIT_E_NULL_POINTER);
+    cachekit_cache_free(cache);
+
+    /* L1 disabled and no Redis: every get misses. */
+    {
+        const char *off[] = {"l1_max_size_mb", "0", NULL};
+        cachekit_buffer out = {NULL, 0};
+        cache = make_cache(off);
+        CHECK_STATUS(cachekit_cache_set(cache, B("k"), 1, B("v"), 1, 0), CACHEKIT_OK);
+        CHECK_STATUS(cachekit_cache_get(cache, B("k"), 1, &out), CACHEKIT_MISS);
+        cachekit_cache_free(cache);
+    }
+}
+
+static void test_health_and_modes(void) {
+    cachekit_cache *cache = make_cache(NULL);
+    cachekit_cache_health_report report;
+    CHECK_STATUS(cachekit_cache_health(cache, &report), CACHEKIT_OK);
+    CHECK(report.l2_configured == 0);
+    CHECK(report.l2_status == CACHEKIT_OK);
+    CHECK(strlen(report.detail) > 0);
+    CHECK_STATUS(cachekit_cache_health(cache, NULL), CACHEKIT_E_NULL_POINTER);
+    cachekit_cache_free(cache);
+
+    /* A configured but unreachable Redis: health says so, operations fail open. */
+    {
+        const char *options[] = {"redis_url", "redis://:hunter2pw@127.0.0.1:1/0", "connect_timeout_ms", "200",
+                                 "command_timeout_ms", "200", NULL};
+        cachekit_cache_stats stats;
+        cache = make_cache(options);
+        CHECK_STATUS(cachekit_cache_health(cache, &report), CACHEKIT_OK);
+        CHECK(report.l2_configured == 1);
+        CHECK(report.l2_status == CACHEKIT_E_BACKEND_UNAVAILABLE);
+        CHECK(strstr(report.detail, "hunter2pw") == NULL);
+        CHECK_STATUS(cachekit_cache_set(cache, B("k"), 1, B("v"), 1, 0), CACHEKIT_OK);
+        CHECK(expect_value(cache, "k", "v"));
+        CHECK_STATUS(cachekit_cache_stats_get(cache, &stats), CACHEKIT_OK);
+        CHECK(stats.errors >= 1);
+        CHECK_STATUS(cachekit_cache_delete(cache, B("k"), 1), CACHEKIT_E_BACKEND_UNAVAILABLE);
+        CHECK(strstr(cachekit_last_error_message(), "hunter2pw") == NULL);
+        cachekit_cache_free(cache);
+    }
+
+    /* Interop mode stores the value itself. */
+    {
+        const char *options[] = {"mode", "interop", NULL};
+        cache = make_cache(options);
+        CHECK_STATUS(cachekit_cache_set(cache, B("ns:op:h"), 7, B("\x81\xa1\x61\x01"), 4, 0), CACHEKIT_OK);
+        CHECK(expect_value(cache, "ns:op:h", "\x81\xa1\x61\x01"));
+        cachekit_cache_free(cache);
+    }
+    /* Secure mode needs a master key. */
+    {
+        cachekit_config *config = NULL;
+        cachekit_cache *secure = NULL;
+        CHECK_STATUS(cachekit_config_new(&config), CACHEKIT_OK);
+        CHECK_STATUS(cachekit_config_set(config, "mode", "secure"), CACHEKIT_OK);
+        CHECK_STATUS(cachekit_cache_new(config, &secure), CACHEKIT_E_MODE_UNAVAILABLE);
+        CHECK(secure == NULL);
+        cachekit_config_free(config);
+    }
+}
+
+int main(void) {
+    (void)check_from_hex; /* shared harness helper, unused here */
+    unsetenv("CACHEKIT_REDIS_URL");
+    unsetenv("REDIS_URL");
+    test_config();
+    test_basic_operations();
+    test_ttl();
+    test_get_many();
+    test_get_or_compute();
+    test_namespace_invalidation();
+    test_bounds_and_stats();
+    test_health_and_modes();
+    return check_finish("test_cache");
+}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import threading
-from ctypes import POINTER, c_char_p, c_int, c_size_t, c_uint, c_void_p
+from ctypes import CFUNCTYPE, POINTER, c_char_p, c_int, c_int64, c_size_t, c_uint, c_uint64, c_void_p, py_object
 
 from . import _loader
 from .errors import error_for_status
@@ -27,6 +27,24 @@ class Buffer(ctypes.Structure):
 BufferPointer = POINTER(Buffer)
 _STATUS = "status"  # restype marker: c_int checked by _check_status
 
+
+class CacheStats(ctypes.Structure):
+    """cachekit_cache_stats."""
+    _fields_ = [(name, c_uint64) for name in (
+        "hits", "misses", "l1_hits", "l2_hits", "sets", "deletes", "evictions", "errors", "l2_errors",
+        "l2_skipped", "computes", "coalesced", "decode_errors", "l1_entries", "l1_bytes", "l2_operations",
+        "l2_latency_total_ns", "l2_latency_max_ns")]
+
+
+class HealthReport(ctypes.Structure):
+    """cachekit_cache_health_report."""
+    _fields_ = [("l2_configured", c_int), ("l2_status", c_int), ("l2_ping_ns", c_uint64),
+                ("l1_entries", c_uint64), ("l1_bytes", c_uint64), ("detail", ctypes.c_char * 256)]
+
+
+# int (*cachekit_compute_fn)(void *userdata, const uint8_t *key, size_t key_len, cachekit_buffer *out)
+ComputeFunction = CFUNCTYPE(c_int, c_void_p, c_void_p, c_size_t, BufferPointer)
+
 # name: (restype, argtypes). c_char_p arguments are Python bytes we own (NUL-terminated by ctypes).
 SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "cachekit_version_number": (c_uint, []),
@@ -34,6 +52,24 @@ SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "cachekit_strerror": (c_void_p, [c_int]),
     "cachekit_last_error_message": (c_void_p, []),
     "cachekit_buffer_free": (None, [BufferPointer]),
+    "cachekit_buffer_set": (_STATUS, [BufferPointer, c_char_p, c_size_t]),
+    # cache section. Handles are c_void_p; keys and values are bytes we own.
+    "cachekit_config_new": (_STATUS, [POINTER(c_void_p)]),
+    "cachekit_config_free": (None, [c_void_p]),
+    "cachekit_config_set": (_STATUS, [c_void_p, c_char_p, c_char_p]),
+    "cachekit_config_load_env": (_STATUS, [c_void_p]),
+    "cachekit_cache_new": (_STATUS, [c_void_p, POINTER(c_void_p)]),
+    "cachekit_cache_free": (None, [c_void_p]),
+    "cachekit_cache_get": (_STATUS, [c_void_p, c_char_p, c_size_t, BufferPointer]),
+    "cachekit_cache_set": (_STATUS, [c_void_p, c_char_p, c_size_t, c_char_p, c_size_t, c_int64]),
+    "cachekit_cache_delete": (_STATUS, [c_void_p, c_char_p, c_size_t]),
+    "cachekit_cache_exists": (_STATUS, [c_void_p, c_char_p, c_size_t]),
+    # userdata is the Python object the compute trampoline reads back (alive for the whole call).
+    "cachekit_cache_get_or_compute": (_STATUS, [c_void_p, c_char_p, c_size_t, c_int64, ComputeFunction,
+                                                py_object, BufferPointer]),
+    "cachekit_cache_invalidate_namespace": (_STATUS, [c_void_p, c_char_p, POINTER(c_uint64)]),
+    "cachekit_cache_stats_get": (_STATUS, [c_void_p, POINTER(CacheStats)]),
+    "cachekit_cache_health": (_STATUS, [c_void_p, POINTER(HealthReport)]),
 }
 
 

@@ -67,6 +67,16 @@ class NonceExhaustedError(CryptoError): pass
 class MissingMasterKeyError(CryptoError, ValueError): pass
 class KeyFingerprintMismatchError(CryptoError): pass
 
+class BackendUnavailableError(BackendError, ConnectionError): pass
+class BackendTimeoutError(BackendError, TimeoutError): pass
+class BackendResponseError(BackendError): pass
+class ValueTooLargeError(BackendError, ValueError): pass
+class InvalidConfigError(BackendError, ValueError): pass
+class UnknownOptionError(BackendError, ValueError): pass
+class ComputeFailedError(BackendError): pass
+class ModeUnavailableError(BackendError, ValueError): pass
+class InvalidKeyError(BackendError, ValueError): pass
+
 
 _BY_STATUS: dict[int, type[CachekitError]] = {
     -1: NullPointerError,
@@ -88,6 +98,15 @@ _BY_STATUS: dict[int, type[CachekitError]] = {
     -24: NonceExhaustedError,
     -29: MissingMasterKeyError,
     -30: KeyFingerprintMismatchError,
+    -60: BackendUnavailableError,
+    -61: BackendTimeoutError,
+    -62: BackendResponseError,
+    -63: ValueTooLargeError,
+    -64: InvalidConfigError,
+    -65: UnknownOptionError,
+    -66: ComputeFailedError,
+    -67: ModeUnavailableError,
+    -68: InvalidKeyError,
 }
 
 _SECTIONS: tuple[tuple[int, int, type[CachekitError]], ...] = (

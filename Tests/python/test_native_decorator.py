@@ -1,0 +1,289 @@
+"""@cache from cachekit_native on its own: presets, statistics, invalidation, sync and async,
+unsupported types, against a real redis-server."""
+import asyncio
+import threading
+import time
+from datetime import date, datetime, timezone
+
+import pytest
+import redis
+
+import native_support  # noqa: F401  (puts the tree's package first on sys.path)
+from native_support import MASTER_KEY
+
+from cachekit_native import CacheInfo, ConfigurationError, InteropError, cache
+
+
+def test_l1_only_hits_and_cache_info():
+    calls = []
+
+    @cache(backend=None)
+    def square(x):
+        calls.append(x)
+        return x * x
+
+    assert square(4) == 16 and square(4) == 16 and square(5) == 25
+    assert calls == [4, 5]
+    info = square.cache_info()
+    assert isinstance(info, CacheInfo)
+    assert (info.hits, info.misses, info.l1_hits, info.l2_hits) == (1, 2, 1, 0)
+    assert info.maxsize is None and info.currsize is None
+    assert info.session_id.endswith(":test_native_decorator.test_l1_only_hits_and_cache_info._locals_.square")
+    assert info.last_operation_at is not None
+
+
+def test_hits_return_fresh_equal_copies():
+    @cache(backend=None)
+    def data():
+        return {"list": [1, 2], "when": datetime(2024, 1, 1, tzinfo=timezone.utc), "day": date(2024, 1, 2),
+                "tuple": (1, 2), "bytes": b"\x00"}
+
+    first = data()
+    assert first["tuple"] == (1, 2)  # the miss returns the function's own object
+    second = data()
+    assert second == {"list": [1, 2], "when": datetime(2024, 1, 1, tzinfo=timezone.utc), "day": date(2024, 1, 2),
+                      "tuple": [1, 2], "bytes": b"\x00"}  # a hit is the stored document, tuples as lists
+    second["list"].append(3)
+    assert data()["list"] == [1, 2]
+
+
+def test_redis_l2_hits_across_function_instances(redis_url):
+    calls = []
+
+    def make():
+        @cache(redis_url=redis_url, namespace="shared")
+        def lookup(user_id, *, verbose=False):
+            calls.append(user_id)
+            return {"id": user_id, "verbose": verbose}
+        return lookup
+
+    first, second = make(), make()
+    assert first(1) == {"id": 1, "verbose": False}
+    assert second(1) == {"id": 1, "verbose": False}
+    assert calls == [1]
+    info = second.cache_info()
+    assert (info.hits, info.l2_hits, info.l1_hits, info.misses) == (1, 1, 0, 0)
+    assert info.l2_avg_latency_ms > 0
+    assert second(1, verbose=True) == {"id": 1, "verbose": True}
+    assert calls == [1, 1]
+
+
+def test_ttl_sets_redis_expiry_and_presets_have_cachekits_defaults(redis_url):
+    client = redis.Redis.from_url(redis_url)
+
+    @cache(redis_url=redis_url, ttl=120)
+    def with_ttl(x):
+        return x
+
+    @cache.minimal(redis_url=redis_url)
+    def minimal(x):
+        return x
+
+    @cache.production(redis_url=redis_url)
+    def production(x):
+        return x
+
+    @cache(redis_url=redis_url)
+    def forever(x):
+        return x
+
+    for function in (with_ttl, minimal, production, forever):
+        function(1)
+    ttls = {key.decode(): client.ttl(key) for key in client.keys("*")}
+    assert len(ttls) == 4
+    by_name = {name: next(ttl for key, ttl in ttls.items() if f".{name}:" in key)
+               for name in ("with_ttl", "minimal", "production", "forever")}
+    assert 110 < by_name["with_ttl"] <= 120
+    assert 290 < by_name["minimal"] <= 300
+    assert 590 < by_name["production"] <= 600
+    assert by_name["forever"] == -1
+    minimal_key = next(key for key in ttls if ".minimal:" in key)
+    assert minimal_key.startswith("t:default:func:") and minimal_key.endswith(":0s")
+    production_key = next(key for key in ttls if ".production:" in key)
+    assert production_key.endswith(":1s")
+
+
+def test_invalidate_one_entry_and_the_whole_function(redis_url):
+    calls = []
+
+    @cache(redis_url=redis_url, namespace="inv")
+    def value(x):
+        calls.append(x)
+        return x
+
+    value(1), value(2), value(1)
+    assert calls == [1, 2]
+    value.invalidate_cache(1)
+    value(1), value(2)
+    assert calls == [1, 2, 1]
+    value.invalidate_cache()
+    value(1), value(2)
+    assert calls == [1, 2, 1, 1, 2]
+    assert redis.Redis.from_url(redis_url).keys("*ns:inv:*") != []
+
+
+def test_cache_clear_resets_statistics(redis_url):
+    @cache(redis_url=redis_url)
+    def value(x):
+        return x
+
+    value(1), value(1)
+    assert value.cache_info().hits == 1
+    value.cache_clear()
+    info = value.cache_info()
+    assert (info.hits, info.misses) == (0, 0)
+    assert info.session_id.endswith("#1")
+    value(1)
+    assert value.cache_info().misses == 1
+
+
+def test_exceptions_propagate_and_are_not_cached(redis_url):
+    calls = []
+
+    @cache(redis_url=redis_url)
+    def failing(x):
+        calls.append(x)
+        raise KeyError(x)
+
+    for _ in range(2):
+        with pytest.raises(KeyError):
+            failing(1)
+    assert calls == [1, 1]
+
+
+class Opaque:
+    pass
+
+
+def test_unsupported_results_are_returned_uncached_as_in_cachekit(redis_url, caplog):
+    calls = []
+
+    @cache(redis_url=redis_url)
+    def make(x):
+        calls.append(x)
+        return Opaque() if x else {1, 2}
+
+    assert isinstance(make(1), Opaque) and isinstance(make(1), Opaque)
+    assert make(0) == {1, 2} and make(0) == {1, 2}
+    assert calls == [1, 1, 0, 0]
+    assert "not cached" in caplog.text
+
+
+def test_unkeyable_arguments_run_uncached(redis_url, caplog):
+    calls = []
+
+    @cache(redis_url=redis_url)
+    def echo(x):
+        calls.append(1)
+        return 1
+
+    echo({1, 2}), echo({1, 2}), echo(Opaque())
+    assert len(calls) == 3
+    assert "uncached" in caplog.text
+
+
+def test_secure_round_trip_and_ciphertext_at_rest(redis_url):
+    calls = []
+
+    @cache.secure(master_key=MASTER_KEY, redis_url=redis_url)
+    def secret(x):
+        calls.append(x)
+        return {"ssn": "123-45-6789", "x": x}
+
+    assert secret(1) == secret(1) == {"ssn": "123-45-6789", "x": 1}
+    assert calls == [1]
+    client = redis.Redis.from_url(redis_url)
+    (key,) = client.keys("*")
+    assert b"123-45-6789" not in client.get(key)
+    assert 590 < client.ttl(key) <= 600
+
+
+def test_decorator_options_are_validated():
+    with pytest.raises(ValueError, match="master_key"):
+        cache.secure(redis_url="redis://127.0.0.1:1")(lambda: 1)
+    with pytest.raises(ConfigurationError, match="backend"):
+        cache.secure(master_key=MASTER_KEY, backend=None)
+    with pytest.raises(ConfigurationError, match="not bytes"):
+        cache.secure(master_key=bytes(32))
+    with pytest.raises(ConfigurationError, match="does not accept"):
+        cache(circuit_breakr=True)
+    with pytest.raises(ConfigurationError, match="ttl"):
+        cache(ttl=-1)
+    with pytest.raises(InteropError):
+        cache(interop="Bad Name", namespace="users")(lambda: 1)
+    with pytest.raises(InteropError, match="namespace"):
+        cache(interop="get_user")(lambda: 1)
+    with pytest.raises(ConfigurationError, match="interop"):
+        cache(interop="get_user", namespace="users", backend=None)
+
+
+def test_concurrent_misses_compute_once(redis_url):
+    calls = []
+    gate = threading.Event()
+
+    @cache(redis_url=redis_url)
+    def slow(x):
+        calls.append(x)
+        gate.wait(5)
+        return x
+
+    threads = [threading.Thread(target=slow, args=(7,)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.2)
+    gate.set()
+    for thread in threads:
+        thread.join()
+    assert calls == [7]
+
+
+def test_async_functions_hit_and_share_one_computation(redis_url):
+    calls = []
+
+    @cache(redis_url=redis_url, namespace="aio")
+    async def fetch(x):
+        calls.append(x)
+        await asyncio.sleep(0.05)
+        return {"x": x}
+
+    async def main():
+        results = await asyncio.gather(*(fetch(3) for _ in range(5)))
+        again = await fetch(3)
+        await fetch.invalidate_cache(3)
+        after = await fetch(3)
+        return results, again, after
+
+    results, again, after = asyncio.run(main())
+    assert results == [{"x": 3}] * 5 and again == {"x": 3} and after == {"x": 3}
+    assert calls == [3, 3]
+    assert fetch.cache_info().hits >= 1
+
+
+def test_async_calls_do_not_block_the_event_loop(redis_server):
+    # A paused redis-server answers nothing: cache calls wait out their timeout in worker threads
+    # while the loop keeps running.
+    server = redis_server
+    ticks = []
+
+    @cache(redis_url=server.url, namespace="blocked", command_timeout_ms=1000, connect_timeout_ms=1000)
+    async def fetch(x):
+        return x
+
+    async def ticker():
+        for _ in range(20):
+            ticks.append(time.monotonic())
+            await asyncio.sleep(0.01)
+
+    async def main():
+        return await asyncio.gather(fetch(1), ticker())
+
+    import os
+    import signal
+    os.kill(server.process.pid, signal.SIGSTOP)
+    try:
+        results, _ = asyncio.run(main())
+    finally:
+        os.kill(server.process.pid, signal.SIGCONT)
+    assert results == 1
+    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    assert max(gaps) < 0.5

@@ -1,0 +1,421 @@
+"""``@cache``: cachekit-py's decorator over a libcachekit cache.
+
+The same keys (keys.py), the same stored bytes (serializer.py for the MessagePack document, the
+library for the envelope, the CK frame and encryption) and the same Redis layout as cachekit
+0.24.1, so a function cached by one is a hit for the other. Each decorated function owns one
+library cache, created on its first call from the environment (CACHEKIT_REDIS_URL / REDIS_URL,
+CACHEKIT_MASTER_KEY, CACHEKIT_DEPLOYMENT_UUID, ...) and the decorator's options, so its
+statistics (``cache_info()``) are the library's own counters.
+
+Sync functions call the library directly (a hit is one C call; a miss runs the function inside
+cachekit_cache_get_or_compute, so concurrent misses in this process compute once). Async
+functions never block the event loop: every library call that may touch Redis runs in the loop's
+default executor, and concurrent misses for one key share one computation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import logging
+import os
+import threading
+import time
+import uuid
+from ctypes import byref
+from typing import Any, Callable, NamedTuple, TypeVar
+
+from . import _ffi, serializer
+from ._ffi import Buffer
+from .cache import TTL_NONE, Cache, _ComputeCall, _compute_trampoline
+from .errors import CachekitError, ComputeFailedError
+from .keys import AutoKeyBuilder, InteropKeyBuilder, function_id
+from .serializer import InteropError, SerializationError
+
+F = TypeVar("F", bound=Callable[..., Any])
+logger = logging.getLogger("cachekit_native")
+
+_SESSION = str(uuid.uuid4())
+_UNSET: Any = object()
+_TRACKED_KEYS_MAX = 100_000
+
+
+class ConfigurationError(ValueError):
+    """The decorator's options are inconsistent (raised at decoration time)."""
+
+
+class CacheInfo(NamedTuple):
+    """cachekit-py's CacheInfo: per-function statistics (here: the function's library counters)."""
+    hits: int
+    misses: int
+    l1_hits: int
+    l2_hits: int
+    maxsize: int | None
+    currsize: int | None
+    l2_avg_latency_ms: float
+    last_operation_at: float | None
+    session_id: str | None = None
+
+
+# Presets as cachekit 0.24.1 defines them: (mode, default ttl, integrity).
+_PRESETS = {
+    None: ("plain", None),
+    "minimal": ("minimal", 300),
+    "production": ("plain", 600),
+    "secure": ("secure", 600),
+}
+
+
+class _Settings:
+    """Everything resolved at decoration time."""
+
+    def __init__(self, intent: str | None, options: dict[str, Any]):
+        unknown = set(options) - {"ttl", "namespace", "backend", "redis_url", "interop", "master_key",
+                                  "integrity_checking", "l1_enabled", "encryption", "deployment_uuid",
+                                  "l1_max_size_mb", "l1_max_entries", "max_value_size"}
+        if unknown:
+            raise ConfigurationError(f"@cache{'.' + intent if intent else ''} does not accept "
+                                     f"{', '.join(sorted(unknown))}")
+        mode, ttl = _PRESETS[intent]
+        if intent is None and options.get("encryption") is True:
+            mode, ttl = "secure", ttl
+        if intent == "secure" and options.get("encryption") is False:
+            raise ConfigurationError("@cache.secure always encrypts: encryption=False is refused")
+        integrity = options.get("integrity_checking", _UNSET)
+        if integrity is not _UNSET:
+            if mode == "secure" and not integrity:
+                raise ConfigurationError("encrypted caching keeps integrity checking on: integrity_checking=False "
+                                         "is refused with @cache.secure")
+            if mode in ("plain", "minimal"):
+                mode = "plain" if integrity else "minimal"
+        self.ttl = options.get("ttl", ttl)
+        if self.ttl is not None and (isinstance(self.ttl, bool) or not isinstance(self.ttl, int) or self.ttl < 0):
+            raise ConfigurationError(f"ttl must be a non-negative int (seconds) or None, got {self.ttl!r}")
+        self.namespace = options.get("namespace")
+        self.encrypted = mode == "secure"
+        self.master_key = options.get("master_key")
+        if isinstance(self.master_key, (bytes, bytearray)):
+            raise ConfigurationError("master_key must be a hex string, not bytes (as cachekit-py requires)")
+        if self.master_key is not None and not self.encrypted and options.get("interop") is None:
+            raise ConfigurationError("master_key is only used by @cache.secure (or interop mode)")
+        if self.encrypted and not (self.master_key or os.environ.get("CACHEKIT_MASTER_KEY")):
+            raise ValueError("cache.secure requires master_key parameter or CACHEKIT_MASTER_KEY environment variable")
+        self.interop = options.get("interop")
+        backend = options.get("backend", _UNSET)
+        if backend is not _UNSET and backend is not None:
+            raise ConfigurationError("backend= takes only None (L1-only); give Redis as redis_url= or "
+                                     "CACHEKIT_REDIS_URL / REDIS_URL")
+        self.l1_only = backend is None
+        if self.l1_only and self.encrypted:
+            raise ConfigurationError("encryption requires a backend: backend=None (L1-only) would hold "
+                                     "values only in this process")
+        if self.interop is not None:
+            if self.l1_only:
+                raise ConfigurationError("interop mode requires a shared backend (backend=None is L1-only)")
+            mode = "interop"
+        self.mode = mode
+        self.redis_url = options.get("redis_url")
+        self.cache_options = {
+            "mode": mode,
+            "master_key": self.master_key,
+            "deployment_uuid": options.get("deployment_uuid"),
+            "l1_max_size_mb": options.get("l1_max_size_mb"),
+            "l1_max_entries": 0 if options.get("l1_enabled", True) is False else options.get("l1_max_entries"),
+            "max_value_size": options.get("max_value_size"),
+            # cachekit-py writes SETEX for ttl > 0 and SET otherwise: None and 0 both mean no expiry.
+            "default_ttl": self.ttl if self.ttl else TTL_NONE,
+        }
+        if mode == "interop":
+            self.cache_options["key_prefix"] = ""  # interop keys are bare: every SDK reads the same key
+        if self.l1_only:
+            self.cache_options["redis_url"] = ""
+        elif self.redis_url is not None:
+            self.cache_options["redis_url"] = self.redis_url
+
+    def open(self) -> Cache:
+        return Cache(from_env=True, **self.cache_options)
+
+
+class _CachedFunction:
+    """The state behind one decorated function: its key builder, its cache and its counters."""
+
+    def __init__(self, func: Callable[..., Any], settings: _Settings):
+        self.func = func
+        self.settings = settings
+        self.name = function_id(func)
+        if settings.interop is not None:
+            self.builder = InteropKeyBuilder(func, settings.namespace, settings.interop)
+            self.pack, self.unpack = serializer.pack_interop, serializer.unpack_interop
+        else:
+            self.builder = AutoKeyBuilder(func, settings.namespace, settings.mode != "minimal")
+            self.pack, self.unpack = serializer.pack, serializer.unpack
+        self.has_parameters = bool(inspect.signature(func).parameters)
+        self.cache: Cache | None = None
+        self.lock = threading.Lock()
+        self.tracked: dict[bytes, None] = {}  # keys this process stored, for whole-function invalidation
+        self.baseline: dict[str, int] = {}
+        self.clear_count = 0
+        self.last_operation_at: float | None = None
+
+    def open(self) -> Cache:
+        cache = self.cache
+        if cache is None:
+            with self.lock:
+                cache = self.cache
+                if cache is None:
+                    cache = self.cache = self.settings.open()
+        return cache
+
+    def key(self, args: tuple, kwargs: dict) -> bytes | None:
+        """The cache key, or None when the arguments cannot be keyed (the call then runs uncached)."""
+        try:
+            return self.builder.key(args, kwargs).encode("utf-8")
+        except InteropError:
+            raise  # interop fails loud, as cachekit-py does
+        except TypeError as error:
+            logger.warning("cachekit_native: cannot key a call to %s, running it uncached: %s", self.name, error)
+            return None
+
+    def track(self, key: bytes) -> None:
+        tracked = self.tracked
+        if key not in tracked:
+            if len(tracked) >= _TRACKED_KEYS_MAX:
+                tracked.pop(next(iter(tracked)))
+            tracked[key] = None
+
+    # -- sync path ----------------------------------------------------------------------------
+
+    def call_sync(self, args: tuple, kwargs: dict) -> Any:
+        key = self.key(args, kwargs)
+        if key is None:
+            return self.func(*args, **kwargs)
+        cache = self.cache or self.open()
+        lib = cache._lib
+        self.last_operation_at = time.time()
+        call = _Compute(self, args, kwargs, key)
+        out = Buffer()
+        try:
+            lib.cachekit_cache_get_or_compute(cache.handle, key, len(key), -1, _compute_trampoline, call, byref(out))
+        except ComputeFailedError:
+            if call.uncacheable:
+                return call.result
+            if call.error is not None:
+                raise call.error from None
+            # Another caller's compute for this key failed: compute for ourselves.
+            return self.func(*args, **kwargs)
+        document = lib.take(out)
+        if call.computed:
+            return call.result  # our own result: return it as is, as cachekit-py does on a miss
+        try:
+            return self.unpack(document)
+        except SerializationError as error:
+            logger.warning("cachekit_native: dropping an undecodable entry of %s: %s", self.name, error)
+            self.safe_delete(cache, key)
+            return self.call_sync(args, kwargs)
+
+    def safe_delete(self, cache: Cache, key: bytes) -> bool:
+        try:
+            cache.delete(key)
+            return True
+        except CachekitError as error:
+            logger.error("cachekit_native: invalidating a key of %s failed: %s", self.name, error)
+            return False
+
+    # -- async path ---------------------------------------------------------------------------
+
+    async def call_async(self, args: tuple, kwargs: dict) -> Any:
+        key = self.key(args, kwargs)
+        if key is None:
+            return await self.func(*args, **kwargs)
+        loop = asyncio.get_running_loop()
+        cache = self.cache or await loop.run_in_executor(None, self.open)
+        self.last_operation_at = time.time()
+        document = await loop.run_in_executor(None, cache.get, key)
+        if document is not None:
+            try:
+                return self.unpack(document)
+            except SerializationError as error:
+                logger.warning("cachekit_native: dropping an undecodable entry of %s: %s", self.name, error)
+                await loop.run_in_executor(None, self.safe_delete, cache, key)
+        # One computation per key across this process's concurrent awaiters.
+        flights = self.flights(loop)
+        flight = flights.get(key)
+        if flight is not None:
+            return await asyncio.shield(flight)
+        flight = loop.create_future()
+        flights[key] = flight
+        try:
+            result = await self.func(*args, **kwargs)
+            try:
+                document = self.pack(result)
+            except InteropError:
+                raise
+            except TypeError as error:
+                logger.warning("cachekit_native: %s returned a value cachekit cannot store; not cached: %s",
+                               self.name, error)
+            else:
+                self.track(key)
+                try:
+                    await loop.run_in_executor(None, cache.set, key, document, None)
+                except CachekitError as error:
+                    logger.warning("cachekit_native: storing a result of %s failed: %s", self.name, error)
+            flight.set_result(result)
+            return result
+        except BaseException as error:
+            flight.set_exception(error)
+            flight.exception()  # retrieved: no "never retrieved" warning when nobody else waits
+            raise
+        finally:
+            flights.pop(key, None)
+
+    def flights(self, loop) -> dict[bytes, asyncio.Future]:
+        per_loop = getattr(self, "_flights", None)
+        if per_loop is None or per_loop[0] is not loop:
+            per_loop = self._flights = (loop, {})
+        return per_loop[1]
+
+    # -- invalidation and statistics ------------------------------------------------------------
+
+    def invalidate(self, args: tuple, kwargs: dict) -> None:
+        cache = self.open()
+        if not args and not kwargs and self.has_parameters:
+            self.invalidate_all(cache)
+            return
+        key = self.key(args, kwargs)
+        if key is not None:
+            self.tracked.pop(key, None)
+            self.safe_delete(cache, key)
+
+    def invalidate_all(self, cache: Cache) -> None:
+        # Entries written by any process: the namespace sweep, where the key layout allows one.
+        sweep = self.sweep_namespace()
+        if sweep is not None:
+            try:
+                cache.invalidate_namespace(sweep)
+            except CachekitError as error:
+                logger.error("cachekit_native: invalidating %s failed: %s", self.name, error)
+        # Entries this process wrote (all of them when the function has no namespace).
+        for key in list(self.tracked):
+            self.safe_delete(cache, key)
+        self.tracked.clear()
+
+    def sweep_namespace(self) -> str | None:
+        """The namespace argument of cachekit_cache_invalidate_namespace that covers exactly this
+        function's keys: auto keys "ns:{namespace}:func:{id}:args:...", interop "{ns}:{op}:..."."""
+        if self.settings.interop is not None:
+            return self.builder.prefix[:-1]
+        if self.settings.namespace and not self.builder.needs_normalizing:
+            return self.builder.prefix[len("ns:"):-1]
+        return None
+
+    def info(self) -> CacheInfo:
+        stats = self.open().stats()
+        base = self.baseline
+        value = {name: stats[name] - base.get(name, 0) for name in stats}
+        operations = value["l2_operations"]
+        latency = value["l2_latency_total_ns"] / operations / 1e6 if operations else 0.0
+        session = f"{_SESSION}:{self.name}" + (f"#{self.clear_count}" if self.clear_count else "")
+        return CacheInfo(hits=value["hits"], misses=value["misses"], l1_hits=value["l1_hits"],
+                         l2_hits=value["l2_hits"], maxsize=None, currsize=None, l2_avg_latency_ms=latency,
+                         last_operation_at=self.last_operation_at, session_id=session)
+
+    def stats(self) -> dict[str, int]:
+        return self.open().stats()
+
+    def clear(self) -> None:
+        self.invalidate_all(self.open())
+        self.baseline = self.open().stats()
+        self.clear_count += 1
+        self.last_operation_at = None
+
+    def close(self) -> None:
+        with self.lock:
+            cache, self.cache = self.cache, None
+        if cache is not None:
+            cache.close()
+
+
+class _Compute(_ComputeCall):
+    """One miss computed inside get_or_compute: the result, and whether it could be stored."""
+    __slots__ = ("owner", "args", "kwargs", "key", "result", "computed", "uncacheable")
+
+    def __init__(self, owner: _CachedFunction, args: tuple, kwargs: dict, key: bytes):
+        self.owner, self.args, self.kwargs, self.key = owner, args, kwargs, key
+        self.error = None
+        self.computed = False
+        self.uncacheable = False
+        self.compute = self.run
+
+    def run(self) -> bytes:
+        owner = self.owner
+        self.result = owner.func(*self.args, **self.kwargs)
+        self.computed = True
+        try:
+            document = owner.pack(self.result)
+        except InteropError as error:
+            self.error = error
+            raise
+        except TypeError as error:
+            logger.warning("cachekit_native: %s returned a value cachekit cannot store; not cached: %s",
+                           owner.name, error)
+            self.uncacheable = True
+            raise
+        owner.track(self.key)
+        return document
+
+
+def _wrap(func: F, settings: _Settings) -> F:
+    state = _CachedFunction(func, settings)
+
+    if inspect.iscoroutinefunction(func):
+        @functools.wraps(func)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            return await state.call_async(args, kwargs)
+
+        async def ainvalidate_cache(*args: Any, **kwargs: Any) -> None:
+            await asyncio.get_running_loop().run_in_executor(None, lambda: state.invalidate(args, kwargs))
+
+        wrapper: Any = async_wrapper
+        wrapper.invalidate_cache = ainvalidate_cache
+        wrapper.ainvalidate_cache = ainvalidate_cache
+    else:
+        call_sync = state.call_sync
+
+        @functools.wraps(func)
+        def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
+            return call_sync(args, kwargs)
+
+        def invalidate_cache(*args: Any, **kwargs: Any) -> None:
+            state.invalidate(args, kwargs)
+
+        wrapper = sync_wrapper
+        wrapper.invalidate_cache = invalidate_cache
+    wrapper.cache_info = state.info
+    wrapper.cache_stats = state.stats
+    wrapper.cache_clear = state.clear
+    wrapper.cache_close = state.close
+    wrapper.__wrapped__ = func
+    wrapper._cachekit_native = state
+    return wrapper
+
+
+def _make(intent: str | None):
+    def decorator_factory(func: F | None = None, /, **options: Any):
+        settings = _Settings(intent, options)
+
+        def decorate(f: F) -> F:
+            if not callable(f):
+                raise TypeError(f"@cache expects a function, got {type(f).__name__}")
+            return _wrap(f, settings)
+
+        return decorate if func is None else decorate(func)
+
+    decorator_factory.__name__ = f"cache.{intent}" if intent else "cache"
+    return decorator_factory
+
+
+cache = _make(None)
+cache.minimal = _make("minimal")
+cache.production = _make("production")
+cache.secure = _make("secure")

@@ -431,8 +431,10 @@ CACHEKIT_API int cachekit_keyring_decrypt(cachekit_keyring *keyring, const char 
  *   "minimal" integrity off;
  *   "interop" the cross-language format: the MessagePack document itself (encrypted when a
  *             master key is set).
- * Keys are byte strings (1..4096 bytes, normally a cachekit cache key); in Redis and in L1 each
- * is prefixed with key_prefix, by default "t:{tenant}:" like cachekit-py's environment-configured
+ * Values given to set and get_or_compute must be one MessagePack document (refused otherwise,
+ * with the values section's status), as cachekit-py stores nothing else.
+ * Keys are UTF-8 strings of 1..4096 bytes (normally a cachekit cache key; they are bound into
+ * encrypted entries as text); in Redis and in L1 each is prefixed with key_prefix, by default "t:{tenant}:" like cachekit-py's environment-configured
  * backend, so both read the same entries.
  *
  * Fail-open: when Redis is down, paused, restarting or slow, reads and writes still succeed from
@@ -457,7 +459,7 @@ CACHEKIT_API int cachekit_keyring_decrypt(cachekit_keyring *keyring, const char 
 #define CACHEKIT_E_UNKNOWN_OPTION (-65)      /* cachekit_config_set was given an unknown name */
 #define CACHEKIT_E_COMPUTE_FAILED (-66)      /* the get-or-compute callback returned non-zero */
 #define CACHEKIT_E_MODE_UNAVAILABLE (-67)    /* the mode needs something missing (e.g. a master key) */
-#define CACHEKIT_E_INVALID_KEY (-68)         /* a cache key is empty or longer than 4096 bytes */
+#define CACHEKIT_E_INVALID_KEY (-68)         /* a cache key is empty, over 4096 bytes or not UTF-8 */
 
 /** Pass as ttl_seconds to use the cache's default TTL. */
 #define CACHEKIT_TTL_DEFAULT ((int64_t)-1)

@@ -13,6 +13,25 @@
 
 static const uint8_t *B(const char *s) { return (const uint8_t *)s; }
 
+/* Values are MessagePack documents (what cachekit stores); these helpers write a str or a bin. */
+static size_t mp_str(uint8_t *out, const char *s) {
+    size_t n = strlen(s);
+    if (n < 32) { out[0] = (uint8_t)(0xa0 | n); memcpy(out + 1, s, n); return n + 1; }
+    out[0] = 0xd9; out[1] = (uint8_t)n; memcpy(out + 2, s, n); return n + 2;
+}
+
+static size_t mp_bin(uint8_t *out, const uint8_t *data, size_t n) {
+    out[0] = 0xc5; out[1] = (uint8_t)(n >> 8); out[2] = (uint8_t)n;
+    memcpy(out + 3, data, n);
+    return n + 3;
+}
+
+static int set_str(cachekit_cache *cache, const char *key, const char *value, int64_t ttl) {
+    uint8_t doc[300];
+    size_t n = mp_str(doc, value);
+    return cachekit_cache_set(cache, B(key), strlen(key), doc, n, ttl);
+}
+
 static cachekit_cache *make_cache(const char *const *options) {
     cachekit_config *config = NULL;
     cachekit_cache *cache = NULL;
@@ -27,8 +46,10 @@ static cachekit_cache *make_cache(const char *const *options) {
 
 static int expect_value(cachekit_cache *cache, const char *key, const char *value) {
     cachekit_buffer out = {NULL, 0};
+    uint8_t doc[300];
+    size_t n = mp_str(doc, value);
     int rc = cachekit_cache_get(cache, B(key), strlen(key), &out);
-    int ok = rc == CACHEKIT_OK && out.len == strlen(value) && memcmp(out.data, value, out.len) == 0;
+    int ok = rc == CACHEKIT_OK && out.len == n && memcmp(out.data, doc, n) == 0;
     cachekit_buffer_free(&out);
     return ok;
 }
@@ -85,13 +106,18 @@ static void test_basic_operations(void) {
     cachekit_buffer out = {NULL, 0};
     CHECK_STATUS(cachekit_cache_get(cache, B("k1"), 2, &out), CACHEKIT_MISS);
     CHECK(out.data == NULL);
-    CHECK_STATUS(cachekit_cache_set(cache, B("k1"), 2, B("value-1"), 7, CACHEKIT_TTL_DEFAULT), CACHEKIT_OK);
+    CHECK_STATUS(set_str(cache, "k1", "value-1", CACHEKIT_TTL_DEFAULT), CACHEKIT_OK);
     CHECK(expect_value(cache, "k1", "value-1"));
     CHECK_STATUS(cachekit_cache_exists(cache, B("k1"), 2), CACHEKIT_OK);
-    CHECK_STATUS(cachekit_cache_set(cache, B("k1"), 2, B("value-2"), 7, CACHEKIT_TTL_NONE), CACHEKIT_OK);
+    CHECK_STATUS(set_str(cache, "k1", "value-2", CACHEKIT_TTL_NONE), CACHEKIT_OK);
     CHECK(expect_value(cache, "k1", "value-2"));
-    CHECK_STATUS(cachekit_cache_set(cache, B("empty"), 5, NULL, 0, 60), CACHEKIT_OK);
+    CHECK_STATUS(set_str(cache, "empty", "", 60), CACHEKIT_OK);
     CHECK(expect_value(cache, "empty", ""));
+    /* Not one MessagePack document: refused before anything is stored. */
+    CHECK(cachekit_cache_set(cache, B("raw"), 3, B("\xc1"), 1, 0) < 0);
+    CHECK(cachekit_cache_set(cache, B("raw"), 3, B("\x01\x02"), 2, 0) < 0);
+    /* Keys are bound into entries as text: they must be UTF-8. */
+    CHECK_STATUS(cachekit_cache_set(cache, B("\xff\xfe"), 2, B("\x01"), 1, 0), CACHEKIT_E_INVALID_KEY);
     CHECK_STATUS(cachekit_cache_delete(cache, B("k1"), 2), CACHEKIT_OK);
     CHECK_STATUS(cachekit_cache_get(cache, B("k1"), 2, &out), CACHEKIT_MISS);
     CHECK_STATUS(cachekit_cache_exists(cache, B("k1"), 2), CACHEKIT_MISS);
@@ -101,7 +127,7 @@ static void test_basic_operations(void) {
     CHECK_STATUS(cachekit_cache_get(cache, NULL, 1, &out), CACHEKIT_E_NULL_POINTER);
     CHECK_STATUS(cachekit_cache_get(cache, B("k"), 1, NULL), CACHEKIT_E_NULL_POINTER);
     CHECK_STATUS(cachekit_cache_get(cache, NULL, 0, &out), CACHEKIT_E_INVALID_KEY);
-    CHECK_STATUS(cachekit_cache_set(cache, B("k"), 1, B("v"), 1, -2), CACHEKIT_E_INVALID_ARGUMENT);
+    CHECK_STATUS(set_str(cache, "k", "v", -2), CACHEKIT_E_INVALID_ARGUMENT);
     CHECK_STATUS(cachekit_cache_set(cache, B("k"), 1, NULL, 3, 0), CACHEKIT_E_NULL_POINTER);
     {
         static uint8_t long_key[5000];
@@ -116,8 +142,8 @@ static void test_basic_operations(void) {
 
 static void test_ttl(void) {
     cachekit_cache *cache = make_cache(NULL);
-    CHECK_STATUS(cachekit_cache_set(cache, B("short"), 5, B("v"), 1, 1), CACHEKIT_OK);
-    CHECK_STATUS(cachekit_cache_set(cache, B("long"), 4, B("v"), 1, 60), CACHEKIT_OK);
+    CHECK_STATUS(set_str(cache, "short", "v", 1), CACHEKIT_OK);
+    CHECK_STATUS(set_str(cache, "long", "v", 60), CACHEKIT_OK);
     CHECK(expect_value(cache, "short", "v"));
     sleep(2);
     {
@@ -134,12 +160,12 @@ static void test_get_many(void) {
     size_t lens[3] = {1, 7, 1};
     cachekit_buffer values[3];
     int statuses[3];
-    CHECK_STATUS(cachekit_cache_set(cache, B("a"), 1, B("AAA"), 3, 0), CACHEKIT_OK);
-    CHECK_STATUS(cachekit_cache_set(cache, B("c"), 1, B("C"), 1, 0), CACHEKIT_OK);
+    CHECK_STATUS(set_str(cache, "a", "AAA", 0), CACHEKIT_OK);
+    CHECK_STATUS(set_str(cache, "c", "C", 0), CACHEKIT_OK);
     CHECK_STATUS(cachekit_cache_get_many(cache, keys, lens, 3, values, statuses), CACHEKIT_OK);
-    CHECK(statuses[0] == CACHEKIT_OK && values[0].len == 3 && memcmp(values[0].data, "AAA", 3) == 0);
+    CHECK(statuses[0] == CACHEKIT_OK && values[0].len == 4 && memcmp(values[0].data, "\xa3" "AAA", 4) == 0);
     CHECK(statuses[1] == CACHEKIT_MISS && values[1].data == NULL);
-    CHECK(statuses[2] == CACHEKIT_OK && values[2].len == 1 && values[2].data[0] == 'C');
+    CHECK(statuses[2] == CACHEKIT_OK && values[2].len == 2 && values[2].data[1] == 'C');
     cachekit_buffer_free(&values[0]);
     cachekit_buffer_free(&values[2]);
     CHECK_STATUS(cachekit_cache_get_many(cache, NULL, NULL, 0, NULL, NULL), CACHEKIT_OK);
@@ -169,8 +195,9 @@ static int compute_value(void *userdata, const uint8_t *key, size_t key_len, cac
         struct timespec ts = {0, (long)counter->sleep_ms * 1000000L};
         nanosleep(&ts, NULL);
     }
-    n = snprintf(value, sizeof value, "computed:%.*s", (int)key_len, (const char *)key);
-    return cachekit_buffer_set(out, (const uint8_t *)value, (size_t)n);
+    n = snprintf(value + 1, sizeof value - 1, "computed:%.*s", (int)key_len, (const char *)key);
+    value[0] = (char)(0xa0 | n); /* a MessagePack fixstr */
+    return cachekit_buffer_set(out, (const uint8_t *)value, (size_t)n + 1);
 }
 
 static int compute_fails(void *userdata, const uint8_t *key, size_t key_len, cachekit_buffer *out) {
@@ -190,7 +217,7 @@ static void *worker_main(void *arg) {
     struct worker *w = (struct worker *)arg;
     cachekit_buffer out = {NULL, 0};
     w->status = cachekit_cache_get_or_compute(w->cache, B("hot"), 3, 60, compute_value, w->counter, &out);
-    w->correct = out.len == 12 && memcmp(out.data, "computed:hot", 12) == 0;
+    w->correct = out.len == 13 && memcmp(out.data, "\xac" "computed:hot", 13) == 0;
     cachekit_buffer_free(&out);
     return NULL;
 }
@@ -208,7 +235,7 @@ static void test_get_or_compute(void) {
     counter.sleep_ms = 0;
 
     CHECK_STATUS(cachekit_cache_get_or_compute(cache, B("k"), 1, 60, compute_value, &counter, &out), CACHEKIT_OK);
-    CHECK(out.len == 10 && memcmp(out.data, "computed:k", 10) == 0);
+    CHECK(out.len == 11 && memcmp(out.data, "\xaa" "computed:k", 11) == 0);
     cachekit_buffer_free(&out);
     CHECK_STATUS(cachekit_cache_get_or_compute(cache, B("k"), 1, 60, compute_value, &counter, &out), CACHEKIT_OK);
     cachekit_buffer_free(&out);
@@ -243,9 +270,9 @@ static void test_get_or_compute(void) {
 static void test_namespace_invalidation(void) {
     cachekit_cache *cache = make_cache(NULL);
     uint64_t removed = 99;
-    CHECK_STATUS(cachekit_cache_set(cache, B("ns:users:func:a"), 15, B("1"), 1, 0), CACHEKIT_OK);
-    CHECK_STATUS(cachekit_cache_set(cache, B("ns:users:func:b"), 15, B("2"), 1, 0), CACHEKIT_OK);
-    CHECK_STATUS(cachekit_cache_set(cache, B("ns:orders:func:a"), 16, B("3"), 1, 0), CACHEKIT_OK);
+    CHECK_STATUS(set_str(cache, "ns:users:func:a", "1", 0), CACHEKIT_OK);
+    CHECK_STATUS(set_str(cache, "ns:users:func:b", "2", 0), CACHEKIT_OK);
+    CHECK_STATUS(set_str(cache, "ns:orders:func:a", "3", 0), CACHEKIT_OK);
     CHECK_STATUS(cachekit_cache_invalidate_namespace(cache, "users", &removed), CACHEKIT_OK);
     CHECK(removed == 0); /* no Redis */
     CHECK_STATUS(cachekit_cache_exists(cache, B("ns:users:func:a"), 15), CACHEKIT_MISS);
@@ -260,13 +287,15 @@ static void test_bounds_and_stats(void) {
     const char *options[] = {"l1_max_bytes", "65536", "l1_max_entries", "100", "max_value_size", "20000", NULL};
     cachekit_cache *cache = make_cache(options);
     cachekit_cache_stats stats;
-    uint8_t value[9000];
+    static uint8_t raw[30000], value[30003];
+    size_t value_len;
     char key[32];
     int i;
-    memset(value, 7, sizeof value);
+    memset(raw, 7, sizeof raw);
+    value_len = mp_bin(value, raw, 100);
     for (i = 0; i < 500; i++) {
         int n = snprintf(key, sizeof key, "key-%d", i);
-        CHECK_STATUS(cachekit_cache_set(cache, B(key), (size_t)n, value, 100, 0), CACHEKIT_OK);
+        CHECK_STATUS(cachekit_cache_set(cache, B(key), (size_t)n, value, value_len, 0), CACHEKIT_OK);
     }
     CHECK_STATUS(cachekit_cache_stats_get(cache, &stats), CACHEKIT_OK);
     CHECK(stats.l1_entries <= 100);
@@ -275,17 +304,14 @@ static void test_bounds_and_stats(void) {
     CHECK(stats.sets == 500);
 
     /* Larger than 1/8 of the L1 budget: accepted but not kept in L1 (no Redis here). */
-    CHECK_STATUS(cachekit_cache_set(cache, B("big"), 3, value, sizeof value, 0), CACHEKIT_OK);
+    srand(7);
+    for (i = 0; i < 30000; i++) raw[i] = (uint8_t)(rand() >> 7);
+    value_len = mp_bin(value, raw, 9000);
+    CHECK_STATUS(cachekit_cache_set(cache, B("big"), 3, value, value_len, 0), CACHEKIT_OK);
     CHECK_STATUS(cachekit_cache_exists(cache, B("big"), 3), CACHEKIT_MISS);
     /* An entry (the stored bytes, as cachekit-py measures it) over max_value_size: refused. */
-    {
-        uint8_t *huge = malloc(30000);
-        size_t j;
-        srand(7);
-        for (j = 0; j < 30000; j++) huge[j] = (uint8_t)(rand() >> 7);
-        CHECK_STATUS(cachekit_cache_set(cache, B("huge"), 4, huge, 30000, 0), CACHEKIT_E_VALUE_TOO_LARGE);
-        free(huge);
-    }
+    value_len = mp_bin(value, raw, 30000);
+    CHECK_STATUS(cachekit_cache_set(cache, B("huge"), 4, value, value_len, 0), CACHEKIT_E_VALUE_TOO_LARGE);
     {
         cachekit_buffer out = {NULL, 0};
         CHECK_STATUS(cachekit_cache_get(cache, B("nope"), 4, &out), CACHEKIT_MISS);
@@ -301,7 +327,7 @@ static void test_bounds_and_stats(void) {
         const char *off[] = {"l1_max_size_mb", "0", NULL};
         cachekit_buffer out = {NULL, 0};
         cache = make_cache(off);
-        CHECK_STATUS(cachekit_cache_set(cache, B("k"), 1, B("v"), 1, 0), CACHEKIT_OK);
+        CHECK_STATUS(set_str(cache, "k", "v", 0), CACHEKIT_OK);
         CHECK_STATUS(cachekit_cache_get(cache, B("k"), 1, &out), CACHEKIT_MISS);
         cachekit_cache_free(cache);
     }
@@ -327,7 +353,7 @@ static void test_health_and_modes(void) {
         CHECK(report.l2_configured == 1);
         CHECK(report.l2_status == CACHEKIT_E_BACKEND_UNAVAILABLE);
         CHECK(strstr(report.detail, "hunter2pw") == NULL);
-        CHECK_STATUS(cachekit_cache_set(cache, B("k"), 1, B("v"), 1, 0), CACHEKIT_OK);
+        CHECK_STATUS(set_str(cache, "k", "v", 0), CACHEKIT_OK);
         CHECK(expect_value(cache, "k", "v"));
         CHECK_STATUS(cachekit_cache_stats_get(cache, &stats), CACHEKIT_OK);
         CHECK(stats.errors >= 1);
@@ -340,11 +366,14 @@ static void test_health_and_modes(void) {
     {
         const char *options[] = {"mode", "interop", NULL};
         cache = make_cache(options);
+        cachekit_buffer out = {NULL, 0};
         CHECK_STATUS(cachekit_cache_set(cache, B("ns:op:h"), 7, B("\x81\xa1\x61\x01"), 4, 0), CACHEKIT_OK);
-        CHECK(expect_value(cache, "ns:op:h", "\x81\xa1\x61\x01"));
+        CHECK_STATUS(cachekit_cache_get(cache, B("ns:op:h"), 7, &out), CACHEKIT_OK);
+        CHECK(out.len == 4 && memcmp(out.data, "\x81\xa1\x61\x01", 4) == 0);
+        cachekit_buffer_free(&out);
         cachekit_cache_free(cache);
     }
-    /* Secure mode needs a master key. */
+    /* Secure mode needs a master key; with one, values round-trip through encryption. */
     {
         cachekit_config *config = NULL;
         cachekit_cache *secure = NULL;
@@ -352,7 +381,22 @@ static void test_health_and_modes(void) {
         CHECK_STATUS(cachekit_config_set(config, "mode", "secure"), CACHEKIT_OK);
         CHECK_STATUS(cachekit_cache_new(config, &secure), CACHEKIT_E_MODE_UNAVAILABLE);
         CHECK(secure == NULL);
+        CHECK_STATUS(cachekit_config_set(config, "master_key",
+                                         "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"),
+                     CACHEKIT_OK);
+        CHECK_STATUS(cachekit_cache_new(config, &secure), CACHEKIT_OK);
         cachekit_config_free(config);
+        CHECK_STATUS(set_str(secure, "func:m.f:args:00:1s", "secret value", 60), CACHEKIT_OK);
+        CHECK(expect_value(secure, "func:m.f:args:00:1s", "secret value"));
+        cachekit_cache_free(secure);
+    }
+    /* Minimal mode. */
+    {
+        const char *options[] = {"mode", "minimal", NULL};
+        cache = make_cache(options);
+        CHECK_STATUS(set_str(cache, "func:m.f:args:00:0s", "light", CACHEKIT_TTL_DEFAULT), CACHEKIT_OK);
+        CHECK(expect_value(cache, "func:m.f:args:00:0s", "light"));
+        cachekit_cache_free(cache);
     }
 }
 

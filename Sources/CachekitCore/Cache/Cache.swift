@@ -1,3 +1,5 @@
+import CCrypto
+
 /// The two-tier cache: an in-process L1 in front of an optional Redis L2, both holding the same
 /// stored bytes (the entry codec's output: ciphertext in secure mode). Reads try L1, then Redis
 /// (filling L1 for no longer than the entry has left in Redis); writes go to Redis, then L1.
@@ -40,19 +42,39 @@ public final class Cache: Sendable {
         configSummary = config.description
     }
 
-    /// The entry codec for the configured mode.
+    /// The entry codec for the configured mode; secure mode (and interop with a master key)
+    /// builds the keyring from the configured keys.
     static func defaultCodec(_ config: CacheConfig) throws(CacheKitError) -> any EntryCodec {
+        let prefixCount = config.effectiveKeyPrefix.utf8.count
         switch config.mode {
-        case .plain: return EnvelopeOnlyEntryCodec(integrity: true)
-        case .minimal: return EnvelopeOnlyEntryCodec(integrity: false)
+        case .plain: return CachekitEntryCodec(mode: .auto, security: nil, prefixCount: prefixCount)
+        case .minimal: return CachekitEntryCodec(mode: .minimal, security: nil, prefixCount: prefixCount)
         case .interop:
-            guard !config.hasMasterKey else {
-                throw CacheKitError(.modeUnavailable, "encrypted interop mode is not available in this build")
-            }
-            return InteropPlainEntryCodec()
+            let security = config.hasMasterKey ? try makeSecurity(config) : nil
+            return CachekitEntryCodec(mode: .interop, security: security, prefixCount: prefixCount)
         case .secure:
-            throw CacheKitError(.modeUnavailable, "secure mode is not available in this build")
+            guard config.hasMasterKey else {
+                throw CacheKitError(.modeUnavailable, "secure mode needs master_key (CACHEKIT_MASTER_KEY)")
+            }
+            return CachekitEntryCodec(mode: .auto, security: try makeSecurity(config), prefixCount: prefixCount)
         }
+    }
+
+    private static func makeSecurity(_ config: CacheConfig) throws(CacheKitError) -> EntrySecurity {
+        let keyring = try config.withMasterKeys { master, previous throws(CacheKitError) -> Keyring in
+            var list: [UInt8] = []
+            for (i, key) in previous.enumerated() {
+                if i > 0 { list.append(UInt8(ascii: ",")) }
+                list.append(contentsOf: key)
+            }
+            defer { list.withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) } }
+            return try withBytes(master) { masterBytes throws(CacheKitError) in
+                try withBytes(list) { listBytes throws(CacheKitError) in
+                    try Keyring.fromHex(master: masterBytes, previousList: previous.isEmpty ? nil : listBytes)
+                }
+            }
+        }
+        return EntrySecurity(keyring: keyring, tenant: config.tenant)
     }
 
     public var description: String { configSummary }
@@ -327,15 +349,3 @@ public final class Cache: Sendable {
     }
 }
 
-/// `Array.withUnsafeBytes` for a noncopyable result.
-@inline(__always)
-func withBytes<R: ~Copyable>(_ bytes: [UInt8], _ body: (UnsafeRawBufferPointer) throws(CacheKitError) -> R) throws(CacheKitError) -> R {
-    var result: R?
-    var failure: CacheKitError?
-    bytes.withUnsafeBytes { raw in
-        do throws(CacheKitError) { result = try body(raw) } catch { failure = error }
-    }
-    if let failure { throw failure }
-    guard let value = result.take() else { throw CacheKitError(.internal, "no result") }
-    return value
-}

@@ -14,32 +14,33 @@ extension EntryCodec {
     public var storesValueVerbatim: Bool { false }
 }
 
-/// Interop mode without encryption: the value is the MessagePack document, stored as is.
-struct InteropPlainEntryCodec: EntryCodec {
-    var storesValueVerbatim: Bool { true }
-    func encode(_ value: UnsafeRawBufferPointer, redisKey: [UInt8]) throws(CacheKitError) -> [UInt8] { Array(value) }
-    func decode(_ stored: UnsafeRawBufferPointer, redisKey: [UInt8]) throws(CacheKitError) -> OwnedBytes {
-        try OwnedBytes(copying: stored)
-    }
-}
+/// cachekit entries (the keys-and-entries codec): a CK v3 frame around a ByteStorage envelope
+/// (plain), around the bare document (minimal), or the bare document (interop); encrypted under
+/// the keyring when `security` is set. The AAD binds the full Redis key in framed modes and the
+/// key without the cache's prefix in interop mode, as cachekit-py does.
+struct CachekitEntryCodec: EntryCodec {
+    let mode: EntryMode
+    let security: EntrySecurity?
+    /// Bytes of key prefix in front of every Redis key (dropped for the interop AAD).
+    let prefixCount: Int
 
-/// INTERIM, until the CK entry codec of the keys branch is merged: plain mode stores the bare
-/// ByteStorage envelope of the value (no CK v3 frame header), minimal mode the bare value.
-/// Python's cachekit cannot read these; replace with the real entry codec.
-struct EnvelopeOnlyEntryCodec: EntryCodec {
-    let integrity: Bool
+    /// Interop without encryption stores the validated document itself.
+    var storesValueVerbatim: Bool { mode == .interop && security == nil }
+
+    private func aadKey(_ redisKey: [UInt8]) throws(CacheKitError) -> String {
+        let bytes = mode == .interop ? redisKey.dropFirst(min(prefixCount, redisKey.count)) : redisKey[...]
+        guard let key = String(validating: bytes, as: UTF8.self) else {
+            throw CacheKitError(.invalidKey, "cache keys must be UTF-8 (they are bound into entries as text)")
+        }
+        return key
+    }
 
     func encode(_ value: UnsafeRawBufferPointer, redisKey: [UInt8]) throws(CacheKitError) -> [UInt8] {
-        guard integrity else { return Array(value) }
-        let envelope = try Envelope.store(value, format: UnsafeRawBufferPointer(start: Self.format, count: 7))
-        return Array(envelope.bytes)
+        let entry = try Entry.encode(inner: value, mode: mode, key: try aadKey(redisKey), security: security)
+        return entry.array
     }
 
     func decode(_ stored: UnsafeRawBufferPointer, redisKey: [UInt8]) throws(CacheKitError) -> OwnedBytes {
-        guard integrity else { return try OwnedBytes(copying: stored) }
-        return try Envelope.retrieve(stored).takeData()
+        try Entry.decode(stored, mode: mode, key: try aadKey(redisKey), security: security)
     }
-
-    private static let formatBytes: StaticString = "msgpack"
-    private static var format: UnsafeRawPointer { UnsafeRawPointer(formatBytes.utf8Start) }
 }

@@ -20,7 +20,7 @@ extension Status {
         case .unknownOption: return "unknown cache configuration option"
         case .computeFailed: return "the get-or-compute callback failed"
         case .modeUnavailable: return "cache mode unavailable with this configuration"
-        case .invalidKey: return "invalid cache key"
+        case .invalidKey: return "invalid cache key (empty, too long or not UTF-8)"
         default: return nil
         }
     }

@@ -107,16 +107,16 @@ def test_error_classes_by_status_and_section():
 
 def test_handles_close_with_close_and_with():
     cache = Cache(from_env=False)
-    cache.set("k", b"v")
-    assert cache.get("k") == b"v"
+    cache.set("k", b"\xa1v")
+    assert cache.get("k") == b"\xa1v"
     cache.close()
     cache.close()
     assert cache.closed
     with pytest.raises(ValueError, match="closed"):
         cache.get("k")
     with Cache(from_env=False) as scoped:
-        scoped.set(b"k", b"")
-        assert scoped.get(b"k") == b""
+        scoped.set(b"k", b"\xc0")
+        assert scoped.get(b"k") == b"\xc0"
         assert scoped.get(b"other") is None
     assert scoped.closed
 
@@ -125,7 +125,7 @@ def test_open_handles_at_interpreter_exit_are_harmless():
     result = run_python("""
         import cachekit_native as n
         kept = n.Cache(from_env=False)
-        kept.set("k", b"v")
+        kept.set("k", bytes([0xC3]))
         cycle = [n.Cache(from_env=False)]
         cycle.append(cycle)
         @n.cache(backend=None)
@@ -142,9 +142,13 @@ def test_invalid_keys_and_ttls_are_errors_not_crashes():
         with pytest.raises(errors.InvalidKeyError):
             cache.get(b"")
         with pytest.raises(errors.InvalidKeyError):
-            cache.set(b"k" * 5000, b"v")
+            cache.set(b"k" * 5000, b"\xc0")
+        with pytest.raises(errors.InvalidKeyError):
+            cache.set(b"\xff\xfe", b"\xc0")
         with pytest.raises(ValueError):
-            cache.set("k", b"v", ttl=-5)
+            cache.set("k", b"\xc0", ttl=-5)
+        with pytest.raises(errors.CachekitError):
+            cache.set("k", b"\x92\x01")  # not one whole MessagePack document
 
 
 def test_pip_install_of_the_binding_works(tmp_path):

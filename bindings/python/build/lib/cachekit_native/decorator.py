@@ -73,7 +73,8 @@ class _Settings:
     def __init__(self, intent: str | None, options: dict[str, Any]):
         unknown = set(options) - {"ttl", "namespace", "backend", "redis_url", "interop", "master_key",
                                   "integrity_checking", "l1_enabled", "encryption", "deployment_uuid",
-                                  "l1_max_size_mb", "l1_max_entries", "max_value_size"}
+                                  "l1_max_size_mb", "l1_max_entries", "max_value_size", "connect_timeout_ms",
+                                  "command_timeout_ms"}
         if unknown:
             raise ConfigurationError(f"@cache{'.' + intent if intent else ''} does not accept "
                                      f"{', '.join(sorted(unknown))}")
@@ -123,6 +124,8 @@ class _Settings:
             "l1_max_size_mb": options.get("l1_max_size_mb"),
             "l1_max_entries": 0 if options.get("l1_enabled", True) is False else options.get("l1_max_entries"),
             "max_value_size": options.get("max_value_size"),
+            "connect_timeout_ms": options.get("connect_timeout_ms"),
+            "command_timeout_ms": options.get("command_timeout_ms"),
             # cachekit-py writes SETEX for ttl > 0 and SET otherwise: None and 0 both mean no expiry.
             "default_ttl": self.ttl if self.ttl else TTL_NONE,
         }

@@ -1,0 +1,168 @@
+"""Live interop with the real cachekit 0.24.1 through one redis-server: what cachekit-py caches
+in another process is a hit for cachekit_native and the other way round, plain, minimal,
+production, secure and interop mode, sync and async. Calls are counted on both sides."""
+import asyncio
+from datetime import date, datetime, time, timezone
+
+import pytest
+import redis
+
+import native_support
+from native_support import MASTER_KEY, run_peer, shared
+
+from cachekit_native import cache
+
+
+def value_for(user_id):
+    return {"id": user_id, "name": "Ada Lovelace", "when": datetime(2024, 5, 17, 8, 30, 15, 250, tzinfo=timezone.utc),
+            "day": date(2024, 5, 17), "at": time(23, 59, 1), "naive": datetime(2020, 1, 2, 3, 4, 5),
+            "blob": b"\x00\x01\xfe", "scores": [1.5, -2, None, True, 2**63], "pair": (1, "two"),
+            "nested": {"z": [], "a": {"deep": "é"}}}
+
+
+def hit_value(user_id):
+    """What a hit returns: the stored document, tuples read back as lists."""
+    value = value_for(user_id)
+    value["pair"] = list(value["pair"])
+    return value
+
+
+PEER_VALUE = """
+def value_for(user_id):
+    return {"id": user_id, "name": "Ada Lovelace", "when": datetime(2024, 5, 17, 8, 30, 15, 250, tzinfo=timezone.utc),
+            "day": date(2024, 5, 17), "at": time(23, 59, 1), "naive": datetime(2020, 1, 2, 3, 4, 5),
+            "blob": b"\\x00\\x01\\xfe", "scores": [1.5, -2, None, True, 2**63], "pair": (1, "two"),
+            "nested": {"z": [], "a": {"deep": "é"}}}
+"""
+
+# name: (cachekit_native decorator factory, cachekit-py decorator source)
+FLAVORS = {
+    "plain": (lambda url: cache(redis_url=url), "cache"),
+    "namespace-ttl": (lambda url: cache(redis_url=url, ttl=300, namespace="users"), "cache(ttl=300, namespace='users')"),
+    "minimal": (lambda url: cache.minimal(redis_url=url), "cache.minimal"),
+    "production": (lambda url: cache.production(redis_url=url), "cache.production"),
+    "secure": (lambda url: cache.secure(master_key=MASTER_KEY, redis_url=url),
+               f"cache.secure(master_key={MASTER_KEY!r})"),
+    "secure-namespace": (lambda url: cache.secure(master_key=MASTER_KEY, redis_url=url, namespace="vault", ttl=60),
+                         f"cache.secure(master_key={MASTER_KEY!r}, namespace='vault', ttl=60)"),
+    "interop": (lambda url: cache(redis_url=url, interop="get_user", namespace="users"),
+                "cache(interop='get_user', namespace='users', backend=__import__('cachekit.backends.redis', "
+                "fromlist=['RedisBackend']).RedisBackend(os.environ['REDIS_URL']))"),
+}
+
+
+def peer_calls(redis_url, decorator, user_ids, is_async=False):
+    """cachekit-py in a subprocess: decorate, call for each id, report calls and repr of results."""
+    if is_async:
+        body = PEER_VALUE + f"""
+async def get_user(user_id):
+    calls.append(user_id)
+    return value_for(user_id)
+get_user = {decorator}(shared(get_user))
+async def main():
+    return [await get_user(u) for u in {user_ids!r}]
+results = asyncio.run(main())
+out = {{"calls": calls, "results": [repr(r) for r in results]}}
+"""
+    else:
+        body = PEER_VALUE + f"""
+def get_user(user_id):
+    calls.append(user_id)
+    return value_for(user_id)
+get_user = {decorator}(shared(get_user))
+results = [get_user(u) for u in {user_ids!r}]
+out = {{"calls": calls, "results": [repr(r) for r in results]}}
+"""
+    return run_peer(redis_url, body)
+
+
+def native_function(decorator, calls, is_async=False):
+    if is_async:
+        async def get_user(user_id):
+            calls.append(user_id)
+            return value_for(user_id)
+    else:
+        def get_user(user_id):
+            calls.append(user_id)
+            return value_for(user_id)
+    return decorator(shared(get_user))
+
+
+def call_native(function, user_id, is_async):
+    return asyncio.run(function(user_id)) if is_async else function(user_id)
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("flavor", list(FLAVORS))
+def test_cachekit_py_writes_cachekit_native_hits(redis_url, flavor, is_async):
+    make_native, peer_decorator = FLAVORS[flavor]
+    peer = peer_calls(redis_url, peer_decorator, [11, 11], is_async)
+    assert peer["calls"] == [11]  # the peer's second call is its own hit
+    calls = []
+    function = native_function(make_native(redis_url), calls, is_async)
+    result = call_native(function, 11, is_async)
+    assert calls == []
+    assert result == hit_value(11)
+    assert repr(result) == peer["results"][1]
+    info = function.cache_info()
+    assert (info.hits, info.l2_hits, info.misses) == (1, 1, 0)
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("flavor", list(FLAVORS))
+def test_cachekit_native_writes_cachekit_py_hits(redis_url, flavor, is_async):
+    make_native, peer_decorator = FLAVORS[flavor]
+    calls = []
+    function = native_function(make_native(redis_url), calls, is_async)
+    assert call_native(function, 22, is_async) == value_for(22)
+    assert call_native(function, 22, is_async) == hit_value(22)
+    assert calls == [22]
+    peer = peer_calls(redis_url, peer_decorator, [22], is_async)
+    assert peer["calls"] == []
+    assert peer["results"] == [repr(hit_value(22))]
+
+
+@pytest.mark.parametrize("flavor", ["plain", "minimal", "namespace-ttl", "interop"])
+def test_stored_bytes_and_keys_are_identical_to_cachekit_pys(redis_url, flavor):
+    make_native, peer_decorator = FLAVORS[flavor]
+    client = redis.Redis.from_url(redis_url)
+    function = native_function(make_native(redis_url), [], False)
+    function(33)
+    (native_key,) = client.keys("*")
+    native_bytes = client.get(native_key)
+    native_ttl = client.ttl(native_key)
+    client.flushall()
+    peer_calls(redis_url, peer_decorator, [33])
+    peer_keys = [key for key in client.keys("*") if b":reg:" not in key]
+    assert peer_keys == [native_key]
+    assert client.get(native_key) == native_bytes
+    assert abs(client.ttl(native_key) - native_ttl) <= 2
+
+
+def test_secure_entries_need_the_same_master_key(redis_url):
+    other_key = "ff" * 32
+    peer_calls(redis_url, f"cache.secure(master_key={other_key!r})", [44])
+    calls = []
+    function = native_function(cache.secure(master_key=MASTER_KEY, redis_url=redis_url), calls)
+    assert function(44) == value_for(44)
+    assert calls == [44]  # undecryptable under our key: recomputed, never served
+
+
+def test_invalidation_by_cachekit_native_is_seen_by_cachekit_py(redis_url):
+    calls = []
+    function = native_function(cache(redis_url=redis_url, namespace="users"), calls)
+    function(55)
+    function.invalidate_cache(55)
+    peer = peer_calls(redis_url, "cache(namespace='users')", [55])
+    assert peer["calls"] == [55]
+
+
+def test_whole_function_invalidation_reaches_entries_cachekit_py_wrote(redis_url):
+    peer_calls(redis_url, "cache(namespace='users')", [61, 62])
+    calls = []
+    function = native_function(cache(redis_url=redis_url, namespace="users"), calls)
+    function(61)
+    assert calls == []
+    function.invalidate_cache()
+    function(61), function(62)
+    assert calls == [61, 62]

@@ -37,8 +37,12 @@ final class RedisReply {
     var type: Int32 { pointer.pointee.type }
     var isNil: Bool { type == REDIS_REPLY_NIL }
     var integer: Int64 { Int64(pointer.pointee.integer) }
-    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: pointer.pointee.str, count: pointer.pointee.len) }
-    var text: String { String(decoding: bytes, as: UTF8.self) }
+    /// The string payload, copied while the reply is alive (a computed pointer would let the
+    /// optimizer free the reply before the caller reads it).
+    func copyBytes() -> [UInt8] {
+        withExtendedLifetime(self) { Array(UnsafeRawBufferPointer(start: pointer.pointee.str, count: pointer.pointee.len)) }
+    }
+    var text: String { String(decoding: copyBytes(), as: UTF8.self) }
 
     /// The reply as an error, if Redis answered with one (the text never holds our secrets).
     func errorIfAny(_ operation: String) -> CacheKitError? {
@@ -227,7 +231,7 @@ public final class RedisL2: Sendable {
             if let error = reply.errorIfAny("GET") { throw error }
             if reply.isNil { return nil }
             guard reply.type == REDIS_REPLY_STRING else { throw CacheKitError(.backendError, "Redis GET: unexpected reply type") }
-            return Array(reply.bytes)
+            return reply.copyBytes()
         }
     }
 
@@ -239,7 +243,7 @@ public final class RedisL2: Sendable {
             if replies[0].isNil { return nil }
             guard replies[0].type == REDIS_REPLY_STRING else { throw CacheKitError(.backendError, "Redis GET: unexpected reply type") }
             let ttl: Int64? = replies[1].type == REDIS_REPLY_INTEGER && replies[1].integer >= 0 ? replies[1].integer : nil
-            return StoredValue(bytes: Array(replies[0].bytes), ttlMilliseconds: ttl)
+            return StoredValue(bytes: replies[0].copyBytes(), ttlMilliseconds: ttl)
         }
     }
 
@@ -250,6 +254,7 @@ public final class RedisL2: Sendable {
             var commands: [[[UInt8]]] = [[Array("MGET".utf8)] + keys]
             if withTTL { for key in keys { commands.append([Array("PTTL".utf8), key]) } }
             let replies = try pipeline(connection, commands, "MGET")
+            defer { withExtendedLifetime(replies) {} }
             if let error = replies[0].errorIfAny("MGET") { throw error }
             let array = replies[0].pointer.pointee
             guard array.type == REDIS_REPLY_ARRAY, array.elements == keys.count, let elements = array.element else {
@@ -314,6 +319,7 @@ public final class RedisL2: Sendable {
             repeat {
                 let reply = try command(connection, [Array("SCAN".utf8), cursor, Array("MATCH".utf8), pattern,
                                                      Array("COUNT".utf8), Array("1000".utf8)], "SCAN")
+                defer { withExtendedLifetime(reply) {} }
                 if let error = reply.errorIfAny("SCAN") { throw error }
                 let top = reply.pointer.pointee
                 guard top.type == REDIS_REPLY_ARRAY, top.elements == 2, let parts = top.element,

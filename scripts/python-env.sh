@@ -12,4 +12,8 @@ if ! "$venv/bin/python" -c "import cachekit, cryptography, msgpack, pytest, redi
     "$venv/bin/pip" install -q --disable-pip-version-check \
         "cachekit==0.24.1" cryptography msgpack pytest redis >&2
 fi
+# The Python binding (pure Python, so reinstalling it is quick); the tests import the tree's copy
+# first, this checks that `pip install ./bindings/python` works and brings its dependencies.
+"$venv/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps "$root/bindings/python" >&2
+"$venv/bin/python" -c "import msgpack" 2>/dev/null || "$venv/bin/pip" install -q --disable-pip-version-check msgpack >&2
 echo "$venv/bin/python"

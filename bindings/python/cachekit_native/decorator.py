@@ -16,6 +16,7 @@ default executor, and concurrent misses for one key share one computation.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import functools
 import inspect
 import logging
@@ -28,8 +29,8 @@ from typing import Any, Callable, NamedTuple, TypeVar
 
 from . import _ffi, serializer
 from ._ffi import Buffer
-from .cache import TTL_NONE, Cache, _ComputeCall, _compute_trampoline
-from .errors import CachekitError, ComputeFailedError
+from .cache import TTL_NONE, Cache
+from .errors import CachekitError
 from .keys import AutoKeyBuilder, InteropKeyBuilder, function_id
 from .serializer import InteropError, SerializationError
 
@@ -39,6 +40,12 @@ logger = logging.getLogger("cachekit_native")
 _SESSION = str(uuid.uuid4())
 _UNSET: Any = object()
 _TRACKED_KEYS_MAX = 100_000
+_MEMO_MAX = 4096
+_FLIGHT_WAIT_SECONDS = 60.0
+# Exact types whose cache key depends only on (type, value): memoizable.
+_SCALARS = frozenset({int, str, bytes, bool, float, type(None)})
+_now = time.time
+_string_at = ctypes.string_at
 
 
 class ConfigurationError(ValueError):
@@ -156,6 +163,12 @@ class _CachedFunction:
         self.has_parameters = bool(inspect.signature(func).parameters)
         self.cache: Cache | None = None
         self.lock = threading.Lock()
+        self.memo: dict[tuple, bytes] = {}
+        self.flights_lock = threading.Lock()
+        self.sync_flights: dict[bytes, threading.Event] = {}
+        library = _ffi.library()
+        self.get = library.cachekit_cache_get
+        self.free = library.cachekit_buffer_free
         self.tracked: dict[bytes, None] = {}  # keys this process stored, for whole-function invalidation
         self.baseline: dict[str, int] = {}
         self.clear_count = 0
@@ -171,14 +184,33 @@ class _CachedFunction:
         return cache
 
     def key(self, args: tuple, kwargs: dict) -> bytes | None:
-        """The cache key, or None when the arguments cannot be keyed (the call then runs uncached)."""
+        """The cache key, or None when the arguments cannot be keyed (the call then runs uncached).
+
+        Keys of calls whose arguments are all exact scalars are memoized by (types, values): the
+        key is a pure function of them, and 1, 1.0 and True differ in type, so never collide."""
+        types = tuple(map(type, args))
+        if kwargs:
+            kw_types = tuple(map(type, kwargs.values()))
+            memo_key = (types, args, kw_types, tuple(kwargs.items())) \
+                if _SCALARS.issuperset(types) and _SCALARS.issuperset(kw_types) else None
+        else:
+            memo_key = (types, args) if _SCALARS.issuperset(types) else None
+        if memo_key is not None:
+            key = self.memo.get(memo_key)
+            if key is not None:
+                return key
         try:
-            return self.builder.key(args, kwargs).encode("utf-8")
+            key = self.builder.key(args, kwargs).encode("utf-8")
         except InteropError:
             raise  # interop fails loud, as cachekit-py does
         except TypeError as error:
             logger.warning("cachekit_native: cannot key a call to %s, running it uncached: %s", self.name, error)
             return None
+        if memo_key is not None:
+            if len(self.memo) >= _MEMO_MAX:
+                self.memo.clear()
+            self.memo[memo_key] = key
+        return key
 
     def track(self, key: bytes) -> None:
         tracked = self.tracked
@@ -194,28 +226,58 @@ class _CachedFunction:
         if key is None:
             return self.func(*args, **kwargs)
         cache = self.cache or self.open()
-        lib = cache._lib
-        self.last_operation_at = time.time()
-        call = _Compute(self, args, kwargs, key)
+        self.last_operation_at = _now()
         out = Buffer()
+        # A hit is one library call; Redis may be asked, so the GIL is released (CDLL) meanwhile.
+        if self.get(cache.handle, key, len(key), byref(out)) == _ffi.OK:
+            document = _string_at(out.data, out.len)
+            self.free(byref(out))
+            try:
+                return self.unpack(document)
+            except SerializationError as error:
+                logger.warning("cachekit_native: dropping an undecodable entry of %s: %s", self.name, error)
+                self.safe_delete(cache, key)
+        return self.miss_sync(cache, key, args, kwargs)
+
+    def miss_sync(self, cache: Cache, key: bytes, args: tuple, kwargs: dict) -> Any:
+        """Computes and stores; concurrent misses for one key in this process compute once."""
+        with self.flights_lock:
+            flight = self.sync_flights.get(key)
+            leader = flight is None
+            if leader:
+                flight = self.sync_flights[key] = threading.Event()
+        if not leader:
+            flight.wait(_FLIGHT_WAIT_SECONDS)
+            document = cache.get(key)
+            if document is not None:
+                try:
+                    return self.unpack(document)
+                except SerializationError:
+                    pass
+            return self.func(*args, **kwargs)  # the leader failed or stored nothing: compute ourselves
         try:
-            lib.cachekit_cache_get_or_compute(cache.handle, key, len(key), -1, _compute_trampoline, call, byref(out))
-        except ComputeFailedError:
-            if call.uncacheable:
-                return call.result
-            if call.error is not None:
-                raise call.error from None
-            # Another caller's compute for this key failed: compute for ourselves.
-            return self.func(*args, **kwargs)
-        document = lib.take(out)
-        if call.computed:
-            return call.result  # our own result: return it as is, as cachekit-py does on a miss
+            result = self.func(*args, **kwargs)
+            self.store(cache, key, result)
+            return result
+        finally:
+            with self.flights_lock:
+                self.sync_flights.pop(key, None)
+            flight.set()
+
+    def store(self, cache: Cache, key: bytes, result: Any) -> None:
         try:
-            return self.unpack(document)
-        except SerializationError as error:
-            logger.warning("cachekit_native: dropping an undecodable entry of %s: %s", self.name, error)
-            self.safe_delete(cache, key)
-            return self.call_sync(args, kwargs)
+            document = self.pack(result)
+        except InteropError:
+            raise
+        except TypeError as error:
+            logger.warning("cachekit_native: %s returned a value cachekit cannot store; not cached: %s",
+                           self.name, error)
+            return
+        self.track(key)
+        try:
+            cache.set(key, document, None)
+        except CachekitError as error:
+            logger.warning("cachekit_native: storing a result of %s failed: %s", self.name, error)
 
     def safe_delete(self, cache: Cache, key: bytes) -> bool:
         try:
@@ -250,19 +312,7 @@ class _CachedFunction:
         flights[key] = flight
         try:
             result = await self.func(*args, **kwargs)
-            try:
-                document = self.pack(result)
-            except InteropError:
-                raise
-            except TypeError as error:
-                logger.warning("cachekit_native: %s returned a value cachekit cannot store; not cached: %s",
-                               self.name, error)
-            else:
-                self.track(key)
-                try:
-                    await loop.run_in_executor(None, cache.set, key, document, None)
-                except CachekitError as error:
-                    logger.warning("cachekit_native: storing a result of %s failed: %s", self.name, error)
+            await loop.run_in_executor(None, self.store, cache, key, result)
             flight.set_result(result)
             return result
         except BaseException as error:
@@ -337,35 +387,6 @@ class _CachedFunction:
             cache, self.cache = self.cache, None
         if cache is not None:
             cache.close()
-
-
-class _Compute(_ComputeCall):
-    """One miss computed inside get_or_compute: the result, and whether it could be stored."""
-    __slots__ = ("owner", "args", "kwargs", "key", "result", "computed", "uncacheable")
-
-    def __init__(self, owner: _CachedFunction, args: tuple, kwargs: dict, key: bytes):
-        self.owner, self.args, self.kwargs, self.key = owner, args, kwargs, key
-        self.error = None
-        self.computed = False
-        self.uncacheable = False
-        self.compute = self.run
-
-    def run(self) -> bytes:
-        owner = self.owner
-        self.result = owner.func(*self.args, **self.kwargs)
-        self.computed = True
-        try:
-            document = owner.pack(self.result)
-        except InteropError as error:
-            self.error = error
-            raise
-        except TypeError as error:
-            logger.warning("cachekit_native: %s returned a value cachekit cannot store; not cached: %s",
-                           owner.name, error)
-            self.uncacheable = True
-            raise
-        owner.track(self.key)
-        return document
 
 
 def _wrap(func: F, settings: _Settings) -> F:

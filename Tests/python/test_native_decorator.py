@@ -287,3 +287,62 @@ def test_async_calls_do_not_block_the_event_loop(redis_server):
     assert results == 1
     gaps = [b - a for a, b in zip(ticks, ticks[1:])]
     assert max(gaps) < 0.5
+
+
+def test_equal_arguments_of_different_types_are_different_entries():
+    # 1 == 1.0 == True in Python, but cachekit's keys (msgpack) tell them apart: so must the key memo.
+    @cache(backend=None)
+    def kind(x, flag=None):
+        return type(x).__name__
+
+    for _ in range(2):
+        assert [kind(1), kind(1.0), kind(True), kind(-0.0), kind(0.0)] == ["int", "float", "bool", "float", "float"]
+        assert kind(1, flag=1) == "int" and kind(1, flag=True) == "int"
+    info = kind.cache_info()
+    assert info.misses == 6  # -0.0 and 0.0 share cachekit's key (it normalizes -0.0)
+    from cachekit.key_generator import CacheKeyGenerator
+    generator = CacheKeyGenerator()
+    state = kind._cachekit_native
+    for args, kwargs in (((1,), {}), ((1.0,), {}), ((True,), {}), ((1,), {"flag": True})):
+        assert state.key(args, kwargs).decode() == generator.generate_key(kind.__wrapped__, args, kwargs)
+
+
+def test_cache_handle_get_or_compute_runs_once_and_propagates_errors(redis_url):
+    from cachekit_native import Cache
+    with Cache(redis_url=redis_url) as handle:
+        runs = []
+
+        def compute():
+            runs.append(1)
+            time.sleep(0.1)
+            return b"\x81\xa1v\x01"
+
+        threads = [threading.Thread(target=handle.get_or_compute, args=("shared-key", compute)) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert runs == [1]
+        assert handle.get_or_compute("shared-key", compute) == b"\x81\xa1v\x01"
+
+        def broken():
+            raise RuntimeError("boom")
+
+        with pytest.raises(RuntimeError, match="boom"):
+            handle.get_or_compute("other-key", broken)
+        assert handle.get("other-key") is None
+        assert handle.exists("shared-key") and not handle.exists("other-key")
+        stats = handle.stats()
+        assert stats["computes"] == 2 and stats["sets"] == 1
+        health = handle.health()
+        assert health["l2_configured"] and health["l2_status"] == 0
+
+
+def test_l1_hits_after_a_redis_write_are_counted_as_l1(redis_url):
+    @cache(redis_url=redis_url)
+    def value(x):
+        return [x]
+
+    value(1), value(1), value(1)
+    info = value.cache_info()
+    assert (info.misses, info.l1_hits, info.l2_hits, info.hits) == (1, 2, 0, 2)

@@ -67,6 +67,11 @@ FLAVORS = {
     "interop": (lambda url: cache(redis_url=url, interop="get_user", namespace="users"),
                 "cache(interop='get_user', namespace='users', backend=__import__('cachekit.backends.redis', "
                 "fromlist=['RedisBackend']).RedisBackend(os.environ['REDIS_URL']))"),
+    "secure-interop": (lambda url: cache.secure(master_key=MASTER_KEY, redis_url=url, interop="get_user",
+                                                namespace="users"),
+                       f"cache.secure(master_key={MASTER_KEY!r}, interop='get_user', namespace='users', "
+                       "backend=__import__('cachekit.backends.redis', fromlist=['RedisBackend'])"
+                       ".RedisBackend(os.environ['REDIS_URL']))"),
 }
 
 
@@ -166,6 +171,25 @@ def test_secure_entries_need_the_same_master_key(redis_url):
     function = native_function(cache.secure(master_key=MASTER_KEY, redis_url=redis_url), calls)
     assert function(44) == value_for(44)
     assert calls == [44]  # undecryptable under our key: recomputed, never served
+
+
+def test_interop_refuses_to_encrypt_silently_with_a_master_key_in_the_environment(monkeypatch):
+    from cachekit_native import ConfigurationError
+    monkeypatch.setenv("CACHEKIT_MASTER_KEY", MASTER_KEY)
+    with pytest.raises(ConfigurationError, match="CACHEKIT_MASTER_KEY"):
+        cache(interop="get_user", namespace="users", redis_url="redis://127.0.0.1:1")
+
+
+def test_interop_whole_function_invalidation_reaches_the_peers_entries(redis_url):
+    make_native, peer_decorator = FLAVORS["interop"]
+    peer_calls(redis_url, peer_decorator, [71, 72])
+    calls = []
+    function = native_function(make_native(redis_url), calls)
+    function(71)
+    assert calls == []
+    function.invalidate_cache()
+    function(71), function(72)
+    assert calls == [71, 72]
 
 
 def test_invalidation_by_cachekit_native_is_seen_by_cachekit_py(redis_url):

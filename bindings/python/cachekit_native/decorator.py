@@ -101,15 +101,19 @@ class _Settings:
         if self.ttl is not None and (isinstance(self.ttl, bool) or not isinstance(self.ttl, int) or self.ttl < 0):
             raise ConfigurationError(f"ttl must be a non-negative int (seconds) or None, got {self.ttl!r}")
         self.namespace = options.get("namespace")
-        self.encrypted = mode == "secure"
+        self.interop = options.get("interop")
         self.master_key = options.get("master_key")
         if isinstance(self.master_key, (bytes, bytearray)):
             raise ConfigurationError("master_key must be a hex string, not bytes (as cachekit-py requires)")
-        if self.master_key is not None and not self.encrypted and options.get("interop") is None:
+        if self.master_key is not None and mode != "secure" and self.interop is None:
             raise ConfigurationError("master_key is only used by @cache.secure (or interop mode)")
+        # Interop entries are encrypted exactly when a master key is in force (the library's rule).
+        self.encrypted = mode == "secure" or (self.interop is not None and self.master_key is not None)
         if self.encrypted and not (self.master_key or os.environ.get("CACHEKIT_MASTER_KEY")):
             raise ValueError("cache.secure requires master_key parameter or CACHEKIT_MASTER_KEY environment variable")
-        self.interop = options.get("interop")
+        if self.interop is not None and not self.encrypted and os.environ.get("CACHEKIT_MASTER_KEY"):
+            raise ConfigurationError("CACHEKIT_MASTER_KEY is set, so interop entries would be encrypted: use "
+                                     "@cache.secure(interop=...) to say so, or unset it for plaintext interop")
         backend = options.get("backend", _UNSET)
         if backend is not _UNSET and backend is not None:
             raise ConfigurationError("backend= takes only None (L1-only); give Redis as redis_url= or "

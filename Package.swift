@@ -51,5 +51,8 @@ let package = Package(
         ),
 
         .testTarget(name: "CachekitCoreTests", dependencies: ["CachekitCore"]),
+
+        // Benchmark helper: the L1 hit ratio against LRU and Belady (run by bench/bench_cache.c).
+        .executableTarget(name: "cachekit-bench-l1", dependencies: ["CachekitCore"], path: "bench/l1-hit-ratio"),
     ]
 )

@@ -6,7 +6,10 @@ import Testing
     private func key(_ text: String) -> [UInt8] { Array(text.utf8) }
 
     private func get(_ cache: L1Cache, _ text: String, now: Int64 = 0) throws -> [UInt8]? {
-        try key(text).withUnsafeBytes { k in try cache.get(k, now: now)?.array }
+        try key(text).withUnsafeBytes { k -> [UInt8]? in
+            guard let hit = try cache.get(k, now: now) else { return nil }
+            return hit.bytes.array
+        }
     }
 
     @discardableResult
@@ -68,6 +71,22 @@ import Testing
         #expect(try get(cache, "small") == nil)
     }
 
+    @Test func decodedViewIsServedAndCharged() throws {
+        let cache = L1Cache(.init(maxBytes: 1 << 20, maxEntries: 1000))
+        let stored: [UInt8] = [9, 9, 9, 9], view: [UInt8] = [1, 2]
+        let kept = key("k").withUnsafeBytes { k in
+            stored.withUnsafeBytes { s in view.withUnsafeBytes { cache.set(k, s, decoded: $0, ttlNanoseconds: 0, now: 0) } }
+        }
+        #expect(kept)
+        let hit = try key("k").withUnsafeBytes { k -> ([UInt8], Bool)? in
+            guard let hit = try cache.get(k, now: 0) else { return nil }
+            return (hit.bytes.array, hit.isDecoded)
+        }
+        #expect(hit?.0 == view && hit?.1 == true)
+        #expect(cache.usage.bytes == 1 + 4 + 2 + L1Cache.entryOverhead)
+        #expect(cache.usage.hits == 1)
+    }
+
     @Test func disabledCacheKeepsNothing() throws {
         let cache = L1Cache(.init(maxBytes: 0, maxEntries: 1000))
         #expect(!set(cache, "a", [1]))
@@ -114,7 +133,10 @@ import Testing
                             k.withUnsafeBytes { kb in expected.withUnsafeBytes { _ = cache.set(kb, $0, ttlNanoseconds: 0) } }
                         } else if i % 97 == 0 {
                             k.withUnsafeBytes { _ = cache.remove($0) }
-                        } else if let got = try? k.withUnsafeBytes({ try cache.get($0)?.array }), got != expected {
+                        } else if let got = try? k.withUnsafeBytes({ k -> [UInt8]? in
+                            guard let hit = try cache.get(k) else { return nil }
+                            return hit.bytes.array
+                        }), got != expected {
                             wrong += 1
                         }
                     }

@@ -9,7 +9,7 @@ import CCrypto
 /// consecutive failures Redis is skipped for `retryIntervalMilliseconds`. Only operations whose
 /// purpose is Redis itself (delete, invalidate, health) report a backend status.
 /// Thread-safe. Exported to C as `cachekit_cache`.
-public final class Cache: Sendable {
+public final class Cache: @unchecked Sendable {  // prefixBytes is written once, in init
     public let mode: CacheMode
     public let defaultTTLSeconds: Int
     public let maxValueSize: Int
@@ -17,6 +17,13 @@ public final class Cache: Sendable {
     let l1: L1Cache
     let l2: RedisL2?
     let codec: any EntryCodec
+    /// Stored bytes are the value (interop without encryption): L1 hits need no decode.
+    private let storesValueVerbatim: Bool
+    /// Unencrypted modes keep the decoded document next to the stored bytes in L1, so a hit is
+    /// a copy; secure mode keeps only ciphertext and decrypts at every read.
+    private let keepsDecodedView: Bool
+    /// The key prefix, in memory the hot path can copy from without reference counting.
+    private let prefixBytes: UnsafeMutableRawBufferPointer
     let stats = CacheStats()
     private let flights = SingleFlight()
     private let configSummary: String
@@ -40,7 +47,13 @@ public final class Cache: Sendable {
             self.codec = try Self.defaultCodec(config)
         }
         configSummary = config.description
+        storesValueVerbatim = self.codec.storesValueVerbatim
+        keepsDecodedView = !storesValueVerbatim && !config.encryptsEntries
+        prefixBytes = .allocate(byteCount: max(prefix.count, 1), alignment: 1)
+        prefixBytes.copyBytes(from: prefix)
     }
+
+    deinit { prefixBytes.deallocate() }
 
     /// The entry codec for the configured mode; secure mode (and interop with a master key)
     /// builds the keyring from the configured keys.
@@ -82,14 +95,41 @@ public final class Cache: Sendable {
 
     // MARK: Keys
 
-    private func fullKey(_ key: UnsafeRawBufferPointer) throws(CacheKitError) -> [UInt8] {
+    @inline(__always)
+    private func validateKey(_ key: UnsafeRawBufferPointer) throws(CacheKitError) {
         guard key.count > 0 else { throw CacheKitError(.invalidKey, "the cache key is empty") }
         guard key.count <= Self.maxKeyLength else {
             throw CacheKitError(.invalidKey, "the cache key is \(key.count) bytes; at most \(Self.maxKeyLength) are allowed")
         }
+    }
+
+    private func fullKey(_ key: UnsafeRawBufferPointer) throws(CacheKitError) -> [UInt8] {
+        try validateKey(key)
         var full = prefix
         full.append(contentsOf: key)
         return full
+    }
+
+    /// prefix + key in a stack buffer (the L1 hit path allocates nothing but the result).
+    @inline(__always)
+    private func withFullKey<R: ~Copyable>(_ key: UnsafeRawBufferPointer,
+                                           _ body: (UnsafeRawBufferPointer) throws(CacheKitError) -> R) throws(CacheKitError) -> R {
+        let prefixCount = prefix.count
+        var result: R?
+        var failure: CacheKitError?
+        withUnsafeTemporaryAllocation(byteCount: prefixCount &+ key.count, alignment: 1) { buffer in
+            guard let base = buffer.baseAddress else { return }
+            if prefixCount > 0, let p = prefixBytes.baseAddress { base.copyMemory(from: p, byteCount: prefixCount) }
+            if let k = key.baseAddress { (base + prefixCount).copyMemory(from: k, byteCount: key.count) }
+            do throws(CacheKitError) {
+                result = try body(UnsafeRawBufferPointer(start: base, count: prefixCount &+ key.count))
+            } catch { failure = error }
+        }
+        if let failure { throw failure }
+        switch consume result {
+        case .some(let value): return value
+        case .none: throw CacheKitError(.internal, "no result")
+        }
     }
 
     private func ttlSeconds(_ requested: Int?) -> Int { requested.map { max($0, 0) } ?? defaultTTLSeconds }
@@ -103,12 +143,12 @@ public final class Cache: Sendable {
 
     /// The value under `key`, or nil on a miss. Undecodable entries are dropped and read as misses.
     public func get(_ key: UnsafeRawBufferPointer) throws(CacheKitError) -> OwnedBytes? {
-        let full = try fullKey(key)
-        if let value = try getFromL1(full) {
-            CacheStats.bump(stats.hits)
+        try validateKey(key)
+        if l1.isEnabled, let value = try withFullKey(key, { full throws(CacheKitError) in try getFromL1(full) }) {
             return value
         }
         if let l2 {
+            let full = try fullKey(key)
             do throws(CacheKitError) {
                 let fetched: StoredValue?
                 if l1.isEnabled {
@@ -117,7 +157,6 @@ public final class Cache: Sendable {
                     fetched = try l2.get(full).map { StoredValue(bytes: $0, ttlMilliseconds: nil) }
                 }
                 if let fetched, let value = try decodeFromL2(full, fetched) {
-                    CacheStats.bump(stats.hits)
                     CacheStats.bump(stats.l2Hits)
                     return value
                 }
@@ -131,22 +170,18 @@ public final class Cache: Sendable {
         return nil
     }
 
-    private func getFromL1(_ full: [UInt8]) throws(CacheKitError) -> OwnedBytes? {
-        guard l1.isEnabled else { return nil }
-        guard let stored = try withBytes(full, { key throws(CacheKitError) in try l1.get(key) }) else { return nil }
-        if codec.storesValueVerbatim {
-            CacheStats.bump(stats.l1Hits)
-            return stored
-        }
+    /// An L1 hit, decoded (L1 counts its own hits; a hit that does not decode is uncounted here).
+    private func getFromL1(_ full: UnsafeRawBufferPointer) throws(CacheKitError) -> OwnedBytes? {
+        guard l1.isEnabled, let hit = try l1.get(full) else { return nil }
+        if hit.isDecoded || storesValueVerbatim { return hit.takeBytes() }
         do throws(CacheKitError) {
-            let value = try codec.decode(stored.bytes, redisKey: full)
-            CacheStats.bump(stats.l1Hits)
-            return value
+            return try codec.decode(hit.bytes.bytes, redisKey: Array(full))
         } catch where error.status == .outOfMemory {
             throw error
         } catch {
             CacheStats.bump(stats.decodeErrors)
-            full.withUnsafeBytes { _ = l1.remove($0) }
+            CacheStats.bump(stats.l1DecodeFailures)
+            _ = l1.remove(full)
             return nil
         }
     }
@@ -168,8 +203,11 @@ public final class Cache: Sendable {
         }
         if l1.isEnabled {
             let ttl: Int64 = fetched.ttlMilliseconds.map { max($0, 1) &* 1_000_000 } ?? 0
+            let view: UnsafeRawBufferPointer? = keepsDecodedView ? value.bytes : nil  // value outlives the closure
             full.withUnsafeBytes { key in
-                fetched.bytes.withUnsafeBytes { _ = l1.set(key, $0, ttlNanoseconds: ttl) }
+                fetched.bytes.withUnsafeBytes { stored in
+                    _ = l1.set(key, stored, decoded: view, ttlNanoseconds: ttl)
+                }
             }
         }
         return value
@@ -187,7 +225,7 @@ public final class Cache: Sendable {
         var missing: [Int] = []
         var hits = 0
         for (i, full) in fulls.enumerated() {
-            if let value = try getFromL1(full) {
+            if let value = try withBytes(full, { key throws(CacheKitError) in try getFromL1(key) }) {
                 hits += 1
                 found(i, value)
             } else {
@@ -210,7 +248,6 @@ public final class Cache: Sendable {
                 CacheStats.bump(stats.errors)
             }
         }
-        CacheStats.bump(stats.hits, by: hits)
         CacheStats.bump(stats.misses, by: keys.count - hits)
         return hits
     }
@@ -235,10 +272,10 @@ public final class Cache: Sendable {
     public func set(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, ttlSeconds requested: Int?) throws(CacheKitError) {
         let full = try fullKey(key)
         let stored = try codec.encode(value, redisKey: full)
-        try store(full, stored, ttlSeconds: ttlSeconds(requested))
+        try store(full, stored, value: value, ttlSeconds: ttlSeconds(requested))
     }
 
-    private func store(_ full: [UInt8], _ stored: [UInt8], ttlSeconds: Int) throws(CacheKitError) {
+    private func store(_ full: [UInt8], _ stored: [UInt8], value: UnsafeRawBufferPointer, ttlSeconds: Int) throws(CacheKitError) {
         guard stored.count <= maxValueSize else {
             full.withUnsafeBytes { _ = l1.remove($0) }
             throw CacheKitError(.valueTooLarge, "the entry is \(stored.count) bytes; the maximum value size is \(maxValueSize)")
@@ -251,7 +288,9 @@ public final class Cache: Sendable {
             }
         }
         full.withUnsafeBytes { key in
-            stored.withUnsafeBytes { _ = l1.set(key, $0, ttlNanoseconds: Self.nanoseconds(seconds: ttlSeconds)) }
+            stored.withUnsafeBytes {
+                _ = l1.set(key, $0, decoded: keepsDecodedView ? value : nil, ttlNanoseconds: Self.nanoseconds(seconds: ttlSeconds))
+            }
         }
         CacheStats.bump(stats.sets)
     }
@@ -301,12 +340,14 @@ public final class Cache: Sendable {
         let ttl = ttlSeconds(requested)
         let (value, computed) = try flights.run(full) { () throws(CacheKitError) -> [UInt8] in
             // A leader that finished just before this flight started has filled L1.
-            if let fresh = try getFromL1(full) { return fresh.array }
+            if let fresh = try withBytes(full, { key throws(CacheKitError) in try getFromL1(key) }) { return fresh.array }
             CacheStats.bump(stats.computes)
             let value = try compute()
             do throws(CacheKitError) {
-                let stored = try withBytes(value) { bytes throws(CacheKitError) in try codec.encode(bytes, redisKey: full) }
-                try store(full, stored, ttlSeconds: ttl)
+                try withBytes(value) { bytes throws(CacheKitError) in
+                    let stored = try codec.encode(bytes, redisKey: full)
+                    try store(full, stored, value: bytes, ttlSeconds: ttl)
+                }
             } catch where error.status == .valueTooLarge {
                 // Too large to cache, but the caller still gets its value.
             }

@@ -185,6 +185,9 @@ public final class CacheConfig: @unchecked Sendable {
     }
 
     public var tenant: String { deploymentUUID ?? "default" }
+
+    /// Whether the mode stores ciphertext (secure, or interop with a master key).
+    public var encryptsEntries: Bool { mode == .secure || (mode == .interop && hasMasterKey) }
     public var hasMasterKey: Bool { !masterKeyHex.isEmpty }
 
     public var effectiveKeyPrefix: String {

@@ -3,9 +3,9 @@ import Synchronization
 /// Counters of one cache, updated with relaxed atomics (they are statistics, not
 /// synchronization). Exported to C through `cachekit_cache_stats`.
 public final class CacheStats: Sendable {
-    let hits = Atomic<Int>(0)
+    // Hits are L1's own count (kept under its shard locks, no shared cache line) plus l2Hits.
     let misses = Atomic<Int>(0)
-    let l1Hits = Atomic<Int>(0)
+    let l1DecodeFailures = Atomic<Int>(0)
     let l2Hits = Atomic<Int>(0)
     let sets = Atomic<Int>(0)
     let deletes = Atomic<Int>(0)
@@ -48,10 +48,11 @@ public final class CacheStats: Sendable {
 
     func snapshot(l1: L1Cache) -> Snapshot {
         var s = Snapshot()
-        s.hits = hits.load(ordering: .relaxed)
+        let usage = l1.usage
         s.misses = misses.load(ordering: .relaxed)
-        s.l1Hits = l1Hits.load(ordering: .relaxed)
+        s.l1Hits = max(usage.hits - l1DecodeFailures.load(ordering: .relaxed), 0)
         s.l2Hits = l2Hits.load(ordering: .relaxed)
+        s.hits = s.l1Hits + s.l2Hits
         s.sets = sets.load(ordering: .relaxed)
         s.deletes = deletes.load(ordering: .relaxed)
         s.evictions = l1.evictions
@@ -61,7 +62,6 @@ public final class CacheStats: Sendable {
         s.computes = computes.load(ordering: .relaxed)
         s.coalesced = coalesced.load(ordering: .relaxed)
         s.decodeErrors = decodeErrors.load(ordering: .relaxed)
-        let usage = l1.usage
         s.l1Entries = usage.entries
         s.l1Bytes = usage.bytes
         s.l2Operations = l2Operations.load(ordering: .relaxed)

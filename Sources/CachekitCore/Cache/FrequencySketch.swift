@@ -11,9 +11,15 @@ struct FrequencySketch {
     let sampleSize: Int
 
     private static let depth = 4
-    private static let seeds: [UInt64] = [
-        0x9E37_79B9_7F4A_7C15, 0xC2B2_AE3D_27D4_EB4F, 0x1656_67B1_9E37_79F9, 0xD6E8_FEB8_6659_FD93,
-    ]
+    @inline(__always)
+    private static func seed(_ row: Int) -> UInt64 {
+        switch row {
+        case 0: 0x9E37_79B9_7F4A_7C15
+        case 1: 0xC2B2_AE3D_27D4_EB4F
+        case 2: 0x1656_67B1_9E37_79F9
+        default: 0xD6E8_FEB8_6659_FD93
+        }
+    }
 
     /// `expectedEntries`: about how many entries the owner holds; it sizes the sketch.
     init(expectedEntries: Int) {
@@ -37,7 +43,7 @@ struct FrequencySketch {
 
     @inline(__always)
     private func counterIndex(_ hash: UInt64, row: Int) -> Int {
-        row &* width &+ Int(truncatingIfNeeded: Self.mix(hash, Self.seeds[row])) & (width &- 1)
+        row &* width &+ Int(truncatingIfNeeded: Self.mix(hash, Self.seed(row))) & (width &- 1)
     }
 
     @inline(__always)

@@ -13,7 +13,7 @@ import Synchronization
 /// The cache is split into `shardCount` shards by key hash, each behind its own `Mutex`, so
 /// threads touching different keys rarely meet. A value larger than 1/8 of the byte budget is not
 /// kept (it would evict a large part of the working set for one entry). Thread-safe.
-public final class L1Cache: Sendable {
+public final class L1Cache: @unchecked Sendable {  // shards are only touched under their Mutex
     public struct Options: Sendable {
         public var maxBytes: Int
         public var maxEntries: Int
@@ -26,53 +26,64 @@ public final class L1Cache: Sendable {
         }
     }
 
+    /// What a hit returns: a copy of the decoded view when the entry has one, else of the
+    /// stored bytes.
+    public struct Hit: ~Copyable, @unchecked Sendable {  // owns its bytes
+        public var bytes: OwnedBytes
+        public let isDecoded: Bool
+
+        public consuming func takeBytes() -> OwnedBytes { bytes }
+    }
+
     /// Bytes charged per entry on top of its key and value: slot, index and allocator overhead.
     public static let entryOverhead = 64
 
     public let maxBytes: Int
     public let maxEntries: Int
-    /// Values larger than this are not kept.
+    /// Stored values larger than this are not kept.
     public let maxValueBytes: Int
-    private let shards: [ShardBox]
+    public let isEnabled: Bool
+    // A plain allocation of mutexes rather than an array of boxes: no reference counting per call.
+    private let shards: UnsafeMutablePointer<Mutex<L1Shard>>
+    private let shardCount: Int
     private let shardShift: UInt64
     private let evictionCounter = Atomic<Int>(0)
-
-    private final class ShardBox: Sendable {
-        let state: Mutex<L1Shard>
-        init(_ shard: consuming L1Shard) { state = Mutex(shard) }
-    }
 
     public init(_ options: Options) {
         maxBytes = max(options.maxBytes, 0)
         maxEntries = max(options.maxEntries, 0)
         maxValueBytes = maxBytes / 8
+        isEnabled = maxBytes > 0 && maxEntries > 0
         // A power of two, and no more shards than entries so that per-shard bounds sum to at most the total.
         var count = 1
         while count * 2 <= min(max(options.shardCount, 1), 64, max(maxEntries, 1)) { count <<= 1 }
+        shardCount = count
         shardShift = UInt64(64 - count.trailingZeroBitCount)
         let shardBytes = maxBytes / count
         let shardEntries = maxEntries / count
-        var boxes: [ShardBox] = []
-        for _ in 0..<count {
-            boxes.append(ShardBox(L1Shard(maxBytes: shardBytes, maxEntries: shardEntries)))
+        shards = .allocate(capacity: count)
+        for i in 0..<count {
+            (shards + i).initialize(to: Mutex(L1Shard(maxBytes: shardBytes, maxEntries: shardEntries)))
         }
-        shards = boxes
     }
 
-    public var isEnabled: Bool { maxBytes > 0 && maxEntries > 0 }
+    deinit {
+        shards.deinitialize(count: shardCount)
+        shards.deallocate()
+    }
 
     @inline(__always)
     public static func hash(_ key: UnsafeRawBufferPointer) -> UInt64 { XXH3.hash64(key) }
 
     @inline(__always)
-    private func shard(_ hash: UInt64) -> ShardBox {
-        shards.count == 1 ? shards[0] : shards[Int(truncatingIfNeeded: hash >> shardShift) & (shards.count - 1)]
+    private func shard(_ hash: UInt64) -> UnsafeMutablePointer<Mutex<L1Shard>> {
+        shards + (shardCount == 1 ? 0 : Int(truncatingIfNeeded: hash >> shardShift) & (shardCount &- 1))
     }
 
-    /// A copy of the value stored under `key`, or nil when absent or expired.
-    public func get(_ key: UnsafeRawBufferPointer, now: Int64 = MonotonicClock.nowNanoseconds()) throws(CacheKitError) -> OwnedBytes? {
+    /// A copy of the entry under `key` (its decoded view if it has one), or nil when absent or expired.
+    public func get(_ key: UnsafeRawBufferPointer, now: Int64 = MonotonicClock.nowNanoseconds()) throws(CacheKitError) -> Hit? {
         let hash = Self.hash(key)
-        return try shard(hash).state.withLock { shard throws(CacheKitError) -> OwnedBytes? in
+        return try shard(hash).pointee.withLock { shard throws(CacheKitError) -> Hit? in
             try shard.get(key, hash: hash, now: now)
         }
     }
@@ -80,89 +91,103 @@ public final class L1Cache: Sendable {
     /// Whether an unexpired value is stored under `key` (not counted as an access).
     public func contains(_ key: UnsafeRawBufferPointer, now: Int64 = MonotonicClock.nowNanoseconds()) -> Bool {
         let hash = Self.hash(key)
-        return shard(hash).state.withLock { $0.contains(key, hash: hash, now: now) }
+        return shard(hash).pointee.withLock { $0.contains(key, hash: hash, now: now) }
     }
 
-    /// Stores a copy of `value` under `key`, expiring `ttlNanoseconds` after `now` (0: never).
-    /// Returns false when the value is not kept (too large, or the cache is disabled); any older
-    /// value under the key is removed then, so a stale copy never outlives a write.
+    /// Stores a copy of `stored` (and of `decoded`, a view served on hits instead, when given)
+    /// under `key`, expiring `ttlNanoseconds` after `now` (0: never). Returns false when the
+    /// entry is not kept (too large, or the cache is disabled); any older entry under the key is
+    /// removed then, so a stale copy never outlives a write.
     @discardableResult
-    public func set(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, ttlNanoseconds: Int64,
-                    now: Int64 = MonotonicClock.nowNanoseconds()) -> Bool {
+    public func set(_ key: UnsafeRawBufferPointer, _ stored: UnsafeRawBufferPointer, decoded: UnsafeRawBufferPointer? = nil,
+                    ttlNanoseconds: Int64, now: Int64 = MonotonicClock.nowNanoseconds()) -> Bool {
         let hash = Self.hash(key)
         let box = shard(hash)
-        guard isEnabled, value.count <= maxValueBytes,
-              key.count <= Int(Int32.max), value.count <= Int(Int32.max) else {
-            box.state.withLock { _ = $0.remove(key, hash: hash) }
+        let decodedCount = decoded?.count ?? 0
+        guard isEnabled, stored.count <= maxValueBytes, key.count <= Int(Int32.max),
+              stored.count <= Int(Int32.max), decodedCount <= Int(Int32.max) else {
+            box.pointee.withLock { _ = $0.remove(key, hash: hash) }
             return false
         }
         let expiry = now.addingReportingOverflow(ttlNanoseconds)
         let expiresAt = ttlNanoseconds <= 0 || expiry.overflow ? Int64.max : expiry.partialValue
-        let (stored, evicted) = box.state.withLock { $0.insert(key, value, hash: hash, expiresAt: expiresAt) }
+        let (kept, evicted) = box.pointee.withLock {
+            $0.insert(key, stored, decoded: decoded, hash: hash, expiresAt: expiresAt)
+        }
         if evicted > 0 { evictionCounter.add(evicted, ordering: .relaxed) }
-        return stored
+        return kept
     }
 
     /// Removes `key`; returns whether it was present.
     @discardableResult
     public func remove(_ key: UnsafeRawBufferPointer) -> Bool {
         let hash = Self.hash(key)
-        return shard(hash).state.withLock { $0.remove(key, hash: hash) }
+        return shard(hash).pointee.withLock { $0.remove(key, hash: hash) }
     }
 
     /// Removes every key that starts with `prefix`; returns how many.
     @discardableResult
     public func removeAll(withPrefix prefix: UnsafeRawBufferPointer) -> Int {
         var removed = 0
-        for box in shards { removed += box.state.withLock { $0.removeAll(withPrefix: prefix) } }
+        for i in 0..<shardCount { removed += shards[i].withLock { $0.removeAll(withPrefix: prefix) } }
         return removed
     }
 
     public func removeAll() {
-        for box in shards { box.state.withLock { $0.removeAll() } }
+        for i in 0..<shardCount { shards[i].withLock { $0.removeAll() } }
     }
 
-    /// Entries and bytes currently held (expired entries count until they are found or evicted).
-    public var usage: (entries: Int, bytes: Int) {
-        var entries = 0, bytes = 0
-        for box in shards {
-            let (e, b) = box.state.withLock { ($0.count, $0.totalBytes) }
+    /// Entries and bytes currently held (expired entries count until they are found or
+    /// evicted), and hits served since creation.
+    public var usage: (entries: Int, bytes: Int, hits: Int) {
+        var entries = 0, bytes = 0, hits = 0
+        for i in 0..<shardCount {
+            let (e, b, h) = shards[i].withLock { ($0.count, $0.totalBytes, $0.hits) }
             entries += e
             bytes += b
+            hits += h
         }
-        return (entries, bytes)
+        return (entries, bytes, hits)
     }
 
     /// Entries dropped by the eviction policy (not by delete or expiry).
     public var evictions: Int { evictionCounter.load(ordering: .relaxed) }
 }
 
-/// One shard: slots in parallel arrays linked into three LRU lists, an open-addressing index,
-/// and a frequency sketch. Each entry's key and value live in one malloc block. No reference
-/// counting on the hot path.
+/// One shard: slots in one array, linked into three LRU lists, an open-addressing index and a
+/// frequency sketch. Each entry's key, stored bytes and optional decoded view live in one
+/// malloc block. No reference counting on the hot path.
 struct L1Shard: ~Copyable, @unchecked Sendable {  // only touched under its shard's Mutex
     private enum Region: UInt8 { case free = 0, window, probation, protected }
+
+    private struct Slot {
+        var hash: UInt64
+        var block: UnsafeMutableRawPointer?
+        var expiresAt: Int64
+        var keyCount: Int32
+        var storedCount: Int32
+        var decodedCount: Int32   // -1: no decoded view
+        var previous: Int32
+        var next: Int32
+        var region: Region
+
+        var cost: Int {
+            Int(keyCount) &+ Int(storedCount) &+ max(Int(decodedCount), 0) &+ L1Cache.entryOverhead
+        }
+    }
 
     private let maxBytes: Int
     private let maxEntries: Int
     private let windowMaxBytes: Int
     private let protectedMaxBytes: Int
 
-    // Slots.
-    private var hashes: [UInt64] = []
-    private var blocks: [UnsafeMutableRawPointer?] = []
-    private var keyCounts: [Int32] = []
-    private var valueCounts: [Int32] = []
-    private var expiries: [Int64] = []
-    private var previous: [Int32] = []
-    private var next: [Int32] = []
-    private var regions: [Region] = []
+    private var slots: [Slot] = []
     private var freeSlots: [Int32] = []
 
-    // Lists, indexed by Region.rawValue (0 unused).
-    private var heads: [Int32] = [-1, -1, -1, -1]
-    private var tails: [Int32] = [-1, -1, -1, -1]
-    private var regionBytes: [Int] = [0, 0, 0, 0]
+    // Lists by region (window, probation, protected).
+    private var heads: (Int32, Int32, Int32) = (-1, -1, -1)
+    private var tails: (Int32, Int32, Int32) = (-1, -1, -1)
+    private var regionBytes: (Int, Int, Int) = (0, 0, 0)
 
     // Open-addressing index (linear probing, backward-shift deletion) of slot numbers; -1 empty.
     private var index: [Int32]
@@ -171,6 +196,7 @@ struct L1Shard: ~Copyable, @unchecked Sendable {  // only touched under its shar
     private var sketch: FrequencySketch
     private(set) var count = 0
     private(set) var totalBytes = 0
+    private(set) var hits = 0
 
     init(maxBytes: Int, maxEntries: Int) {
         self.maxBytes = maxBytes
@@ -179,28 +205,54 @@ struct L1Shard: ~Copyable, @unchecked Sendable {  // only touched under its shar
         protectedMaxBytes = (maxBytes - maxBytes / 100) / 5 * 4
         index = [Int32](repeating: -1, count: 16)
         indexMask = 15
-        let expected = min(maxEntries, maxBytes / 256)
-        sketch = FrequencySketch(expectedEntries: expected)
+        sketch = FrequencySketch(expectedEntries: min(maxEntries, maxBytes / 256))
     }
 
     deinit {
-        for block in blocks { free(block) }
+        for slot in slots { free(slot.block) }
+    }
+
+    // MARK: Region bookkeeping
+
+    @inline(__always)
+    private func head(_ region: Region) -> Int32 {
+        switch region { case .window: heads.0; case .probation: heads.1; case .protected: heads.2; case .free: -1 }
     }
 
     @inline(__always)
-    private static func cost(keyCount: Int, valueCount: Int) -> Int {
-        keyCount &+ valueCount &+ L1Cache.entryOverhead
+    private func tail(_ region: Region) -> Int32 {
+        switch region { case .window: tails.0; case .probation: tails.1; case .protected: tails.2; case .free: -1 }
     }
 
     @inline(__always)
-    private func cost(_ slot: Int) -> Int {
-        Self.cost(keyCount: Int(keyCounts[slot]), valueCount: Int(valueCounts[slot]))
+    private mutating func setHead(_ region: Region, _ value: Int32) {
+        switch region { case .window: heads.0 = value; case .probation: heads.1 = value; case .protected: heads.2 = value; case .free: break }
+    }
+
+    @inline(__always)
+    private mutating func setTail(_ region: Region, _ value: Int32) {
+        switch region { case .window: tails.0 = value; case .probation: tails.1 = value; case .protected: tails.2 = value; case .free: break }
+    }
+
+    @inline(__always)
+    private func bytes(_ region: Region) -> Int {
+        switch region { case .window: regionBytes.0; case .probation: regionBytes.1; case .protected: regionBytes.2; case .free: 0 }
+    }
+
+    @inline(__always)
+    private mutating func addBytes(_ region: Region, _ delta: Int) {
+        switch region {
+        case .window: regionBytes.0 &+= delta
+        case .probation: regionBytes.1 &+= delta
+        case .protected: regionBytes.2 &+= delta
+        case .free: break
+        }
     }
 
     // MARK: Index
 
     @inline(__always)
-    private func startsWith(_ block: UnsafeMutableRawPointer?, _ bytes: UnsafeRawBufferPointer) -> Bool {
+    private static func startsWith(_ block: UnsafeMutableRawPointer?, _ bytes: UnsafeRawBufferPointer) -> Bool {
         guard bytes.count > 0 else { return true }
         guard let block, let base = bytes.baseAddress else { return false }
         return memcmp(block, base, bytes.count) == 0
@@ -213,12 +265,18 @@ struct L1Shard: ~Copyable, @unchecked Sendable {  // only touched under its shar
         while true {
             let slot = Int(index[position])
             if slot < 0 { return (position, -1) }
-            if hashes[slot] == hash, Int(keyCounts[slot]) == key.count,
-               startsWith(blocks[slot], key) {
+            let candidate = slots[slot]
+            if candidate.hash == hash, Int(candidate.keyCount) == key.count, Self.startsWith(candidate.block, key) {
                 return (position, slot)
             }
             position = (position &+ 1) & indexMask
         }
+    }
+
+    private func position(of slot: Int) -> Int {
+        var position = Int(truncatingIfNeeded: slots[slot].hash) & indexMask
+        while Int(index[position]) != slot { position = (position &+ 1) & indexMask }
+        return position
     }
 
     private mutating func unindex(at position: Int) {
@@ -228,7 +286,7 @@ struct L1Shard: ~Copyable, @unchecked Sendable {  // only touched under its shar
             probe = (probe &+ 1) & indexMask
             let slot = Int(index[probe])
             if slot < 0 { break }
-            let ideal = Int(truncatingIfNeeded: hashes[slot]) & indexMask
+            let ideal = Int(truncatingIfNeeded: slots[slot].hash) & indexMask
             // The entry at `probe` may move into the hole unless its ideal position lies
             // cyclically in (hole, probe].
             let staysPut = hole <= probe ? (ideal > hole && ideal <= probe) : (ideal > hole || ideal <= probe)
@@ -245,8 +303,8 @@ struct L1Shard: ~Copyable, @unchecked Sendable {  // only touched under its shar
         let capacity = index.count * 2
         index = [Int32](repeating: -1, count: capacity)
         indexMask = capacity - 1
-        for slot in 0..<regions.count where regions[slot] != .free {
-            var position = Int(truncatingIfNeeded: hashes[slot]) & indexMask
+        for slot in 0..<slots.count where slots[slot].region != .free {
+            var position = Int(truncatingIfNeeded: slots[slot].hash) & indexMask
             while index[position] >= 0 { position = (position &+ 1) & indexMask }
             index[position] = Int32(truncatingIfNeeded: slot)
         }
@@ -255,58 +313,64 @@ struct L1Shard: ~Copyable, @unchecked Sendable {  // only touched under its shar
     // MARK: Lists
 
     private mutating func unlink(_ slot: Int) {
-        let region = Int(regions[slot].rawValue)
-        let p = previous[slot], n = next[slot]
-        if p >= 0 { next[Int(p)] = n } else { heads[region] = n }
-        if n >= 0 { previous[Int(n)] = p } else { tails[region] = p }
-        regionBytes[region] &-= cost(slot)
+        let entry = slots[slot]
+        if entry.previous >= 0 { slots[Int(entry.previous)].next = entry.next } else { setHead(entry.region, entry.next) }
+        if entry.next >= 0 { slots[Int(entry.next)].previous = entry.previous } else { setTail(entry.region, entry.previous) }
+        addBytes(entry.region, -entry.cost)
     }
 
     private mutating func pushHead(_ slot: Int, _ region: Region) {
-        let r = Int(region.rawValue)
-        regions[slot] = region
-        previous[slot] = -1
-        next[slot] = heads[r]
-        if heads[r] >= 0 { previous[Int(heads[r])] = Int32(truncatingIfNeeded: slot) } else { tails[r] = Int32(truncatingIfNeeded: slot) }
-        heads[r] = Int32(truncatingIfNeeded: slot)
-        regionBytes[r] &+= cost(slot)
+        let oldHead = head(region)
+        let me = Int32(truncatingIfNeeded: slot)
+        slots[slot].region = region
+        slots[slot].previous = -1
+        slots[slot].next = oldHead
+        if oldHead >= 0 { slots[Int(oldHead)].previous = me } else { setTail(region, me) }
+        setHead(region, me)
+        addBytes(region, slots[slot].cost)
     }
 
     // MARK: Operations
 
-    mutating func get(_ key: UnsafeRawBufferPointer, hash: UInt64, now: Int64) throws(CacheKitError) -> OwnedBytes? {
+    mutating func get(_ key: UnsafeRawBufferPointer, hash: UInt64, now: Int64) throws(CacheKitError) -> L1Cache.Hit? {
         let (position, slot) = find(key, hash: hash)
         guard slot >= 0 else {
             sketch.increment(hash)
             return nil
         }
-        if expiries[slot] <= now {
+        let entry = slots[slot]
+        if entry.expiresAt <= now {
             delete(slot, position: position)
             return nil
         }
         sketch.increment(hash)
         touch(slot)
-        let valueCount = Int(valueCounts[slot])
-        guard let block = blocks[slot] else { return try OwnedBytes(uninitializedCount: 0) }
-        return try OwnedBytes(copying: UnsafeRawBufferPointer(start: block + Int(keyCounts[slot]), count: valueCount))
+        hits &+= 1
+        guard let block = entry.block else { return L1Cache.Hit(bytes: try OwnedBytes(uninitializedCount: 0), isDecoded: false) }
+        let storedStart = block + Int(entry.keyCount)
+        if entry.decodedCount >= 0 {
+            let view = UnsafeRawBufferPointer(start: storedStart + Int(entry.storedCount), count: Int(entry.decodedCount))
+            return L1Cache.Hit(bytes: try OwnedBytes(copying: view), isDecoded: true)
+        }
+        let stored = UnsafeRawBufferPointer(start: storedStart, count: Int(entry.storedCount))
+        return L1Cache.Hit(bytes: try OwnedBytes(copying: stored), isDecoded: false)
     }
 
     func contains(_ key: UnsafeRawBufferPointer, hash: UInt64, now: Int64) -> Bool {
         let slot = find(key, hash: hash).slot
-        return slot >= 0 && expiries[slot] > now
+        return slot >= 0 && slots[slot].expiresAt > now
     }
 
     /// A hit: window and protected entries move to their list's head; a probation entry is
     /// promoted to protected, demoting protected's tail when protected is over its share.
     private mutating func touch(_ slot: Int) {
-        switch regions[slot] {
+        switch slots[slot].region {
         case .window:
             unlink(slot); pushHead(slot, .window)
         case .probation:
             unlink(slot); pushHead(slot, .protected)
-            let p = Int(Region.protected.rawValue)
-            while regionBytes[p] > protectedMaxBytes, tails[p] >= 0, Int(tails[p]) != slot {
-                let demoted = Int(tails[p])
+            while bytes(.protected) > protectedMaxBytes, tail(.protected) >= 0, Int(tail(.protected)) != slot {
+                let demoted = Int(tail(.protected))
                 unlink(demoted); pushHead(demoted, .probation)
             }
         case .protected:
@@ -316,99 +380,89 @@ struct L1Shard: ~Copyable, @unchecked Sendable {  // only touched under its shar
         }
     }
 
-    /// Returns (stored, evictions).
-    mutating func insert(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, hash: UInt64,
-                         expiresAt: Int64) -> (Bool, Int) {
-        let newCost = Self.cost(keyCount: key.count, valueCount: value.count)
-        guard newCost <= maxBytes, maxEntries > 0,
-              let block = malloc(max(key.count &+ value.count, 1)) else {
+    /// Returns (kept, evictions).
+    mutating func insert(_ key: UnsafeRawBufferPointer, _ stored: UnsafeRawBufferPointer, decoded: UnsafeRawBufferPointer?,
+                         hash: UInt64, expiresAt: Int64) -> (Bool, Int) {
+        let decodedCount = decoded?.count ?? 0
+        let total = key.count &+ stored.count &+ decodedCount
+        guard total &+ L1Cache.entryOverhead <= maxBytes, maxEntries > 0, let block = malloc(max(total, 1)) else {
             _ = remove(key, hash: hash)
             return (false, 0)
         }
         if let k = key.baseAddress, key.count > 0 { memcpy(block, k, key.count) }
-        if let v = value.baseAddress, value.count > 0 { memcpy(block + key.count, v, value.count) }
+        if let v = stored.baseAddress, stored.count > 0 { memcpy(block + key.count, v, stored.count) }
+        if let d = decoded?.baseAddress, decodedCount > 0 { memcpy(block + key.count + stored.count, d, decodedCount) }
+        let fresh = Slot(hash: hash, block: block, expiresAt: expiresAt,
+                         keyCount: Int32(truncatingIfNeeded: key.count),
+                         storedCount: Int32(truncatingIfNeeded: stored.count),
+                         decodedCount: decoded == nil ? -1 : Int32(truncatingIfNeeded: decodedCount),
+                         previous: -1, next: -1, region: .free)
 
         sketch.increment(hash)
-        let (position, existing) = find(key, hash: hash)
+        let existing = find(key, hash: hash).slot
         if existing >= 0 {
             // Replace in place, keeping the entry's place in the policy.
-            let region = regions[existing]
+            let region = slots[existing].region
             unlink(existing)
-            totalBytes &-= cost(existing)
-            free(blocks[existing])
-            blocks[existing] = block
-            keyCounts[existing] = Int32(truncatingIfNeeded: key.count)
-            valueCounts[existing] = Int32(truncatingIfNeeded: value.count)
-            expiries[existing] = expiresAt
+            totalBytes &-= slots[existing].cost
+            free(slots[existing].block)
+            slots[existing] = fresh
             pushHead(existing, region)
-            totalBytes &+= newCost
-            return (true, evictAsNeeded(candidate: -1))
+            totalBytes &+= fresh.cost
+            return (true, evictAsNeeded())
         }
-        _ = position
         growIndexIfNeeded()
         let slot: Int
         if let reused = freeSlots.popLast() {
             slot = Int(reused)
-            hashes[slot] = hash; blocks[slot] = block
-            keyCounts[slot] = Int32(truncatingIfNeeded: key.count)
-            valueCounts[slot] = Int32(truncatingIfNeeded: value.count)
-            expiries[slot] = expiresAt
+            slots[slot] = fresh
         } else {
-            slot = hashes.count
-            hashes.append(hash); blocks.append(block)
-            keyCounts.append(Int32(truncatingIfNeeded: key.count))
-            valueCounts.append(Int32(truncatingIfNeeded: value.count))
-            expiries.append(expiresAt)
-            previous.append(-1); next.append(-1); regions.append(.free)
+            slot = slots.count
+            slots.append(fresh)
         }
-        let target = find(key, hash: hash).position
-        index[target] = Int32(truncatingIfNeeded: slot)
+        index[find(key, hash: hash).position] = Int32(truncatingIfNeeded: slot)
         pushHead(slot, .window)
         count &+= 1
-        totalBytes &+= newCost
-        return (true, evictAsNeeded(candidate: slot))
+        totalBytes &+= fresh.cost
+        return (true, evictAsNeeded())
     }
 
     /// Moves window overflow into probation, then evicts from the main region until both bounds
     /// hold. The last entry to leave the window is the admission candidate: it stays only if the
     /// sketch rates it above the main region's victim.
-    private mutating func evictAsNeeded(candidate newest: Int) -> Int {
-        let w = Int(Region.window.rawValue), pr = Int(Region.probation.rawValue), pt = Int(Region.protected.rawValue)
+    private mutating func evictAsNeeded() -> Int {
         var candidate = -1
-        while regionBytes[w] > windowMaxBytes, tails[w] >= 0 {
-            let moved = Int(tails[w])
+        while bytes(.window) > windowMaxBytes, tail(.window) >= 0 {
+            let moved = Int(tail(.window))
             unlink(moved); pushHead(moved, .probation)
             candidate = moved
         }
         var evicted = 0
         while totalBytes > maxBytes || count > maxEntries {
             let victim: Int
-            if tails[pr] >= 0 { victim = Int(tails[pr]) }
-            else if tails[pt] >= 0 { victim = Int(tails[pt]) }
-            else if tails[w] >= 0 { victim = Int(tails[w]) }
+            if tail(.probation) >= 0 { victim = Int(tail(.probation)) }
+            else if tail(.protected) >= 0 { victim = Int(tail(.protected)) }
+            else if tail(.window) >= 0 { victim = Int(tail(.window)) }
             else { break }
             var loser = victim
-            if candidate >= 0, candidate != victim, regions[candidate] != .free {
-                if sketch.frequency(hashes[candidate]) <= sketch.frequency(hashes[victim]) { loser = candidate }
+            if candidate >= 0, candidate != victim, slots[candidate].region != .free {
+                if sketch.frequency(slots[candidate].hash) <= sketch.frequency(slots[victim].hash) { loser = candidate }
                 candidate = -1
             }
-            let position = find(UnsafeRawBufferPointer(start: blocks[loser], count: Int(keyCounts[loser])),
-                                hash: hashes[loser]).position
-            delete(loser, position: position)
+            delete(loser, position: position(of: loser))
             evicted &+= 1
         }
-        _ = newest
         return evicted
     }
 
     private mutating func delete(_ slot: Int, position: Int) {
         unlink(slot)
         unindex(at: position)
-        totalBytes &-= cost(slot)
+        totalBytes &-= slots[slot].cost
         count &-= 1
-        free(blocks[slot])
-        blocks[slot] = nil
-        regions[slot] = .free
+        free(slots[slot].block)
+        slots[slot].block = nil
+        slots[slot].region = .free
         freeSlots.append(Int32(truncatingIfNeeded: slot))
     }
 
@@ -421,26 +475,15 @@ struct L1Shard: ~Copyable, @unchecked Sendable {  // only touched under its shar
 
     mutating func removeAll(withPrefix prefix: UnsafeRawBufferPointer) -> Int {
         var doomed: [Int] = []
-        for slot in 0..<regions.count where regions[slot] != .free {
-            if Int(keyCounts[slot]) >= prefix.count,
-               startsWith(blocks[slot], prefix) {
-                doomed.append(slot)
-            }
+        for slot in 0..<slots.count where slots[slot].region != .free {
+            if Int(slots[slot].keyCount) >= prefix.count, Self.startsWith(slots[slot].block, prefix) { doomed.append(slot) }
         }
-        for slot in doomed {
-            let key = UnsafeRawBufferPointer(start: blocks[slot], count: Int(keyCounts[slot]))
-            let position = find(key, hash: hashes[slot]).position
-            delete(slot, position: position)
-        }
+        for slot in doomed { delete(slot, position: position(of: slot)) }
         return doomed.count
     }
 
     mutating func removeAll() {
-        for slot in 0..<regions.count where regions[slot] != .free {
-            let key = UnsafeRawBufferPointer(start: blocks[slot], count: Int(keyCounts[slot]))
-            let position = find(key, hash: hashes[slot]).position
-            delete(slot, position: position)
-        }
+        for slot in 0..<slots.count where slots[slot].region != .free { delete(slot, position: position(of: slot)) }
     }
 }
 

@@ -1,0 +1,371 @@
+/* Benchmarks of the cache, each against a baseline measured in the same run:
+ *  1. L1 hit latency (p50) of cachekit_cache_get for a hot 100 B and 1 KiB value, per mode,
+ *     against a hand-written C hash map that returns a malloc'd copy (target: <= 100 ns, 1 KiB);
+ *  2. L1 hit throughput with 1 and 2 threads;
+ *  3. an L2 hit (L1 disabled) against a raw hiredis GET of the same bytes plus decode (the CK
+ *     frame skipped, then cachekit_envelope_retrieve) (target: <= 1.15x);
+ *  4. a batch get of 100 keys against 100 single gets (both from Redis);
+ *  5. the L1 hit ratio against LRU and Belady on a Zipf(0.9) trace with scans: run by the Swift
+ *     executable cachekit-bench-l1 (it drives the core L1 directly; see docs/cache.md).
+ * Redis: CACHEKIT_BENCH_REDIS_URL (redis://127.0.0.1:PORT/DB), else a private redis-server is
+ * started on a free loopback port and stopped at the end. */
+#define _GNU_SOURCE
+#include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "cachekit.h"
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+#define SAMPLES 2001
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return v[n / 2];
+}
+
+static void die(const char *what, int rc) {
+    fprintf(stderr, "%s failed: %d (%s)\n", what, rc, cachekit_last_error_message());
+    exit(1);
+}
+
+/* A MessagePack bin document of n random bytes (incompressible, like most cached payloads). */
+static size_t make_doc(uint8_t *out, size_t n) {
+    size_t i;
+    out[0] = 0xc5; out[1] = (uint8_t)(n >> 8); out[2] = (uint8_t)n;
+    for (i = 0; i < n; i++) out[3 + i] = (uint8_t)(rand() >> 5);
+    return n + 3;
+}
+
+static cachekit_cache *make_cache(const char *mode, const char *redis_url, int l1) {
+    cachekit_config *config;
+    cachekit_cache *cache;
+    int rc;
+    if ((rc = cachekit_config_new(&config)) != 0) die("config_new", rc);
+    cachekit_config_set(config, "mode", mode);
+    if (strcmp(mode, "secure") == 0) {
+        cachekit_config_set(config, "master_key", "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f");
+    }
+    if (redis_url) cachekit_config_set(config, "redis_url", redis_url);
+    if (!l1) cachekit_config_set(config, "l1_max_size_mb", "0");
+    if ((rc = cachekit_cache_new(config, &cache)) != 0) die("cache_new", rc);
+    cachekit_config_free(config);
+    return cache;
+}
+
+/* ---- 1. the baseline: a hand-written C hash map (open addressing, xxh3, copy out) ---- */
+
+struct cmap_entry { uint64_t hash; char *key; size_t key_len; uint8_t *value; size_t value_len; };
+struct cmap { struct cmap_entry *slots; size_t mask; pthread_mutex_t lock; };
+
+static void cmap_init(struct cmap *m, size_t capacity) {
+    m->slots = calloc(capacity, sizeof *m->slots);
+    m->mask = capacity - 1;
+    pthread_mutex_init(&m->lock, NULL);
+}
+
+static void cmap_put(struct cmap *m, const char *key, size_t key_len, const uint8_t *v, size_t n) {
+    uint64_t h = XXH3_64bits(key, key_len);
+    size_t i = h & m->mask;
+    while (m->slots[i].key && !(m->slots[i].hash == h && m->slots[i].key_len == key_len &&
+                                memcmp(m->slots[i].key, key, key_len) == 0)) i = (i + 1) & m->mask;
+    m->slots[i].hash = h;
+    m->slots[i].key = strndup(key, key_len);
+    m->slots[i].key_len = key_len;
+    m->slots[i].value = malloc(n);
+    memcpy(m->slots[i].value, v, n);
+    m->slots[i].value_len = n;
+}
+
+static int cmap_get(struct cmap *m, const char *key, size_t key_len, cachekit_buffer *out) {
+    uint64_t h = XXH3_64bits(key, key_len);
+    size_t i = h & m->mask;
+    pthread_mutex_lock(&m->lock);
+    while (m->slots[i].key) {
+        if (m->slots[i].hash == h && m->slots[i].key_len == key_len && memcmp(m->slots[i].key, key, key_len) == 0) {
+            out->data = malloc(m->slots[i].value_len);
+            memcpy(out->data, m->slots[i].value, m->slots[i].value_len);
+            out->len = m->slots[i].value_len;
+            pthread_mutex_unlock(&m->lock);
+            return 0;
+        }
+        i = (i + 1) & m->mask;
+    }
+    pthread_mutex_unlock(&m->lock);
+    return 1;
+}
+
+#define BATCH 200
+static const char HOT_KEY[] = "ns:bench:func:app.hot:args:3870b2ea5735ae639ded9450ef117768:1s";
+
+static double p50_cache_get(cachekit_cache *cache) {
+    static double samples[SAMPLES];
+    int s, i;
+    cachekit_buffer out;
+    for (s = 0; s < SAMPLES; s++) {
+        uint64_t t0 = now_ns();
+        for (i = 0; i < BATCH; i++) {
+            if (cachekit_cache_get(cache, (const uint8_t *)HOT_KEY, sizeof HOT_KEY - 1, &out) != 0) die("get", -1);
+            cachekit_buffer_free(&out);
+        }
+        samples[s] = (double)(now_ns() - t0) / BATCH;
+    }
+    return median(samples, SAMPLES);
+}
+
+static double p50_cmap_get(struct cmap *m) {
+    static double samples[SAMPLES];
+    int s, i;
+    cachekit_buffer out = {NULL, 0};
+    for (s = 0; s < SAMPLES; s++) {
+        uint64_t t0 = now_ns();
+        for (i = 0; i < BATCH; i++) {
+            cmap_get(m, HOT_KEY, sizeof HOT_KEY - 1, &out);
+            free(out.data);
+        }
+        samples[s] = (double)(now_ns() - t0) / BATCH;
+    }
+    return median(samples, SAMPLES);
+}
+
+static void bench_l1_latency(void) {
+    static uint8_t doc[2048];
+    static const size_t sizes[2] = {100, 1024};
+    static const char *modes[4] = {"plain", "interop", "minimal", "secure"};
+    int si, mi;
+    printf("\n[1] L1 hit latency, p50 of batches of %d gets (ns per get)\n", BATCH);
+    printf("%-10s %8s %12s %12s %8s\n", "mode", "value", "libcachekit", "C hash map", "ratio");
+    for (si = 0; si < 2; si++) {
+        size_t n = make_doc(doc, sizes[si]);
+        struct cmap m;
+        double base;
+        cmap_init(&m, 1024);
+        cmap_put(&m, HOT_KEY, sizeof HOT_KEY - 1, doc, n);
+        base = p50_cmap_get(&m);
+        for (mi = 0; mi < 4; mi++) {
+            cachekit_cache *cache = make_cache(modes[mi], NULL, 1);
+            double ours;
+            int rc = cachekit_cache_set(cache, (const uint8_t *)HOT_KEY, sizeof HOT_KEY - 1, doc, n, 0);
+            if (rc != 0) die("set", rc);
+            ours = p50_cache_get(cache);
+            printf("%-10s %6zu B %9.1f ns %9.1f ns %7.2fx\n", modes[mi], sizes[si], ours, base, ours / base);
+            cachekit_cache_free(cache);
+        }
+    }
+}
+
+/* ---- 2. throughput ---- */
+
+#define HOT_KEYS 1000
+struct tp_arg { cachekit_cache *cache; char (*keys)[64]; size_t *lens; uint64_t ops; double seconds; };
+
+static void *tp_worker(void *p) {
+    struct tp_arg *a = (struct tp_arg *)p;
+    uint64_t t0 = now_ns(), ops = 0;
+    unsigned seed = (unsigned)(uintptr_t)p;
+    cachekit_buffer out;
+    while (now_ns() - t0 < (uint64_t)(a->seconds * 1e9)) {
+        int i;
+        for (i = 0; i < 256; i++) {
+            int k = rand_r(&seed) % HOT_KEYS;
+            if (cachekit_cache_get(a->cache, (const uint8_t *)a->keys[k], a->lens[k], &out) == 0) cachekit_buffer_free(&out);
+        }
+        ops += 256;
+    }
+    a->ops = ops;
+    return NULL;
+}
+
+static void bench_throughput(void) {
+    static uint8_t doc[2048];
+    static char keys[HOT_KEYS][64];
+    static size_t lens[HOT_KEYS];
+    size_t n = make_doc(doc, 1024);
+    cachekit_cache *cache = make_cache("plain", NULL, 1);
+    double single = 0;
+    int threads, i;
+    for (i = 0; i < HOT_KEYS; i++) {
+        lens[i] = (size_t)snprintf(keys[i], sizeof keys[i], "func:app.f:args:%08d:1s", i);
+        cachekit_cache_set(cache, (const uint8_t *)keys[i], lens[i], doc, n, 0);
+    }
+    printf("\n[2] L1 hit throughput, 1 KiB values, %d hot keys, plain mode\n", HOT_KEYS);
+    for (threads = 1; threads <= 2; threads++) {
+        pthread_t t[2];
+        struct tp_arg args[2];
+        uint64_t total = 0;
+        for (i = 0; i < threads; i++) {
+            args[i].cache = cache; args[i].keys = keys; args[i].lens = lens; args[i].seconds = 1.0;
+            pthread_create(&t[i], NULL, tp_worker, &args[i]);
+        }
+        for (i = 0; i < threads; i++) { pthread_join(t[i], NULL); total += args[i].ops; }
+        printf("%d thread%s: %.2f M gets/s", threads, threads > 1 ? "s" : " ", (double)total / 1e6);
+        if (threads == 1) { single = (double)total; printf("\n"); }
+        else printf("  (%.2fx one thread, on a 2-core machine shared with other work)\n", (double)total / single);
+    }
+    cachekit_cache_free(cache);
+}
+
+/* ---- 3 and 4. Redis ---- */
+
+static pid_t redis_pid = 0;
+static char redis_url_buf[128];
+static char redis_host[64] = "127.0.0.1";
+static int redis_port = 0, redis_db = 0;
+
+static const char *start_redis(void) {
+    const char *env = getenv("CACHEKIT_BENCH_REDIS_URL");
+    if (env && sscanf(env, "redis://%63[^:]:%d/%d", redis_host, &redis_port, &redis_db) >= 2) return env;
+    redis_port = 20000 + (int)(getpid() % 20000);
+    fflush(stdout);
+    redis_pid = fork();
+    if (redis_pid == 0) {
+        char port[16];
+        snprintf(port, sizeof port, "%d", redis_port);
+        if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr)) _exit(127);
+        execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
+               "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning", (char *)NULL);
+        _exit(127);
+    }
+    {
+        int tries;
+        for (tries = 0; tries < 100; tries++) {
+            struct timeval tv = {0, 200000};
+            redisContext *c = redisConnectWithTimeout("127.0.0.1", redis_port, tv);
+            if (c && !c->err) { redisFree(c); break; }
+            if (c) redisFree(c);
+            usleep(50000);
+        }
+    }
+    snprintf(redis_url_buf, sizeof redis_url_buf, "redis://127.0.0.1:%d/0", redis_port);
+    return redis_url_buf;
+}
+
+static void stop_redis(void) {
+    if (redis_pid > 0) { kill(redis_pid, SIGTERM); waitpid(redis_pid, NULL, 0); }
+}
+
+/* The raw path: GET with hiredis, skip the CK v3 frame header, validate the envelope. */
+static int raw_get_decode(redisContext *c, const char *key, cachekit_buffer *out) {
+    redisReply *r = redisCommand(c, "GET %s", key);
+    uint32_t header_len;
+    int rc;
+    if (!r || r->type != REDIS_REPLY_STRING || r->len < 7) die("raw GET", -1);
+    header_len = ((uint32_t)(uint8_t)r->str[3] << 24) | ((uint32_t)(uint8_t)r->str[4] << 16) |
+                 ((uint32_t)(uint8_t)r->str[5] << 8) | (uint32_t)(uint8_t)r->str[6];
+    rc = cachekit_envelope_retrieve((const uint8_t *)r->str + 7 + header_len, r->len - 7 - header_len, out, NULL, 0);
+    freeReplyObject(r);
+    return rc;
+}
+
+static void bench_redis(void) {
+    static uint8_t doc[2048];
+    static double ours[SAMPLES], raw[SAMPLES];
+    const char *url = start_redis();
+    cachekit_cache *cache = make_cache("plain", url, 0);
+    struct timeval tv = {1, 0};
+    redisContext *c = redisConnectWithTimeout(redis_host, redis_port, tv);
+    size_t n = make_doc(doc, 1024);
+    char full_key[256];
+    int s, i, rc;
+    cachekit_buffer out;
+    if (!c || c->err) { printf("\n[3] skipped: no Redis at %s\n", url); return; }
+    if (redis_db) { redisReply *r = redisCommand(c, "SELECT %d", redis_db); freeReplyObject(r); }
+    if ((rc = cachekit_cache_set(cache, (const uint8_t *)HOT_KEY, sizeof HOT_KEY - 1, doc, n, 300)) != 0) die("set", rc);
+    snprintf(full_key, sizeof full_key, "t:default:%s", HOT_KEY);
+    for (i = 0; i < 2000; i++) {  /* warm up both paths */
+        cachekit_cache_get(cache, (const uint8_t *)HOT_KEY, sizeof HOT_KEY - 1, &out); cachekit_buffer_free(&out);
+        raw_get_decode(c, full_key, &out); cachekit_buffer_free(&out);
+    }
+    for (s = 0; s < SAMPLES; s++) {  /* interleaved so both see the same machine */
+        uint64_t t0 = now_ns();
+        if (cachekit_cache_get(cache, (const uint8_t *)HOT_KEY, sizeof HOT_KEY - 1, &out) != 0) die("L2 get", -1);
+        ours[s] = (double)(now_ns() - t0);
+        cachekit_buffer_free(&out);
+        t0 = now_ns();
+        if (raw_get_decode(c, full_key, &out) != 0) die("raw decode", -1);
+        raw[s] = (double)(now_ns() - t0);
+        cachekit_buffer_free(&out);
+    }
+    {
+        double a = median(ours, SAMPLES), b = median(raw, SAMPLES);
+        printf("\n[3] L2 hit, 1 KiB value, plain mode, L1 disabled (p50 of %d)\n", SAMPLES);
+        printf("libcachekit get: %8.1f us\nraw hiredis GET + frame skip + envelope retrieve: %8.1f us\nratio: %.3fx (target <= 1.15x)\n",
+               a / 1e3, b / 1e3, a / b);
+    }
+
+    /* 4. batch of 100 vs 100 singles */
+    {
+        static char keys[100][64];
+        static const char *key_ptrs[100];
+        static size_t lens[100];
+        static cachekit_buffer values[100];
+        static int statuses[100];
+        static double batch[201], singles[201];
+        for (i = 0; i < 100; i++) {
+            lens[i] = (size_t)snprintf(keys[i], sizeof keys[i], "func:app.batch:args:%04d:1s", i);
+            key_ptrs[i] = keys[i];
+            cachekit_cache_set(cache, (const uint8_t *)keys[i], lens[i], doc, n, 300);
+        }
+        for (s = 0; s < 201; s++) {
+            uint64_t t0 = now_ns();
+            if (cachekit_cache_get_many(cache, (const uint8_t *const *)key_ptrs, lens, 100, values, statuses) != 0) die("get_many", -1);
+            batch[s] = (double)(now_ns() - t0);
+            for (i = 0; i < 100; i++) { if (statuses[i] != 0) die("batch miss", statuses[i]); cachekit_buffer_free(&values[i]); }
+            t0 = now_ns();
+            for (i = 0; i < 100; i++) {
+                if (cachekit_cache_get(cache, (const uint8_t *)keys[i], lens[i], &out) != 0) die("single", -1);
+                cachekit_buffer_free(&out);
+            }
+            singles[s] = (double)(now_ns() - t0);
+        }
+        {
+            double a = median(batch, 201), b = median(singles, 201);
+            printf("\n[4] 100 keys from Redis (1 KiB values, L1 disabled), p50 of 201\n");
+            printf("get_many (one MGET): %8.1f us\n100 single gets:     %8.1f us\nbatch speed-up: %.1fx\n", a / 1e3, b / 1e3, b / a);
+        }
+    }
+    redisFree(c);
+    cachekit_cache_free(cache);
+}
+
+static void run_hit_ratio(void) {
+    const char *candidates[] = {getenv("CACHEKIT_BENCH_L1"), ".build/release/cachekit-bench-l1", NULL};
+    int i;
+    printf("\n[5] L1 hit ratio vs LRU and Belady (cachekit-bench-l1)\n");
+    fflush(stdout);
+    for (i = 0; i < 2; i++) {
+        if (candidates[i] && access(candidates[i], X_OK) == 0) {
+            if (system(candidates[i]) != 0) printf("cachekit-bench-l1 failed\n");
+            return;
+        }
+    }
+    printf("not built: swift build -c release --product cachekit-bench-l1\n");
+}
+
+int main(void) {
+    srand(1);
+    printf("libcachekit %s cache benchmark\n", cachekit_version_string());
+    bench_l1_latency();
+    bench_throughput();
+    bench_redis();
+    stop_redis();
+    run_hit_ratio();
+    return 0;
+}

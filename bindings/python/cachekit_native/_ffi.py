@@ -88,6 +88,17 @@ class Library:
             else:
                 function.restype = restype
             setattr(self, name, function)
+        # Hot-path twins of two table entries, with the same signatures: the decorator's hit path
+        # checks the status inline (one Python-level errcheck call less per hit) and frees through a
+        # PyDLL handle, which keeps the GIL for a call that never blocks. Everything else is checked.
+        restype, argtypes = SIGNATURES["cachekit_cache_get"]
+        self.cache_get_unchecked = cdll["cachekit_cache_get"]
+        self.cache_get_unchecked.argtypes = argtypes
+        self.cache_get_unchecked.restype = c_int
+        restype, argtypes = SIGNATURES["cachekit_buffer_free"]
+        self.buffer_free_holding_gil = ctypes.PyDLL(path)["cachekit_buffer_free"]
+        self.buffer_free_holding_gil.argtypes = argtypes
+        self.buffer_free_holding_gil.restype = restype
 
     def _check_status(self, status, function, arguments):
         if status < 0:

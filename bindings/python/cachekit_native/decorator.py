@@ -170,9 +170,8 @@ class _CachedFunction:
         self.memo: dict[tuple, bytes] = {}
         self.flights_lock = threading.Lock()
         self.sync_flights: dict[bytes, threading.Event] = {}
-        library = _ffi.library()
-        self.get = library.cachekit_cache_get
-        self.free = library.cachekit_buffer_free
+        self.library = _ffi.library()
+        self.handle = None  # the cache's c_void_p once open (read without a lock on the hit path)
         self.tracked: dict[bytes, None] = {}  # keys this process stored, for whole-function invalidation
         self.baseline: dict[str, int] = {}
         self.clear_count = 0
@@ -185,6 +184,7 @@ class _CachedFunction:
                 cache = self.cache
                 if cache is None:
                     cache = self.cache = self.settings.open()
+                    self.handle = cache.handle
         return cache
 
     def key(self, args: tuple, kwargs: dict) -> bytes | None:
@@ -224,24 +224,6 @@ class _CachedFunction:
             tracked[key] = None
 
     # -- sync path ----------------------------------------------------------------------------
-
-    def call_sync(self, args: tuple, kwargs: dict) -> Any:
-        key = self.key(args, kwargs)
-        if key is None:
-            return self.func(*args, **kwargs)
-        cache = self.cache or self.open()
-        self.last_operation_at = _now()
-        out = Buffer()
-        # A hit is one library call; Redis may be asked, so the GIL is released (CDLL) meanwhile.
-        if self.get(cache.handle, key, len(key), byref(out)) == _ffi.OK:
-            document = _string_at(out.data, out.len)
-            self.free(byref(out))
-            try:
-                return self.unpack(document)
-            except SerializationError as error:
-                logger.warning("cachekit_native: dropping an undecodable entry of %s: %s", self.name, error)
-                self.safe_delete(cache, key)
-        return self.miss_sync(cache, key, args, kwargs)
 
     def miss_sync(self, cache: Cache, key: bytes, args: tuple, kwargs: dict) -> Any:
         """Computes and stores; concurrent misses for one key in this process compute once."""
@@ -388,7 +370,7 @@ class _CachedFunction:
 
     def close(self) -> None:
         with self.lock:
-            cache, self.cache = self.cache, None
+            cache, self.cache, self.handle = self.cache, None, None
         if cache is not None:
             cache.close()
 
@@ -408,11 +390,42 @@ def _wrap(func: F, settings: _Settings) -> F:
         wrapper.invalidate_cache = ainvalidate_cache
         wrapper.ainvalidate_cache = ainvalidate_cache
     else:
-        call_sync = state.call_sync
+        # The hit path, kept flat: every attribute it needs is a local of this closure.
+        key_for, memo, scalars = state.key, state.memo, _SCALARS
+        cache_get = state.library.cache_get_unchecked
+        buffer_free = state.library.buffer_free_holding_gil
+        string_at, now, Buffer_, unpack = _string_at, _now, Buffer, state.unpack
 
         @functools.wraps(func)
         def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
-            return call_sync(args, kwargs)
+            key = None
+            if not kwargs:
+                types = tuple(map(type, args))
+                if scalars.issuperset(types):
+                    key = memo.get((types, args))
+            if key is None:
+                key = key_for(args, kwargs)
+                if key is None:
+                    return func(*args, **kwargs)
+            handle = state.handle
+            if handle is None:
+                handle = state.open().handle
+            state.last_operation_at = now()
+            out = Buffer_()
+            out_ref = byref(out)
+            # A hit is this one library call (the GIL is released: an L1 miss asks Redis).
+            status = cache_get(handle, key, len(key), out_ref)
+            if status == 0:
+                document = string_at(out.data, out.len)
+                buffer_free(out_ref)
+                try:
+                    return unpack(document)
+                except SerializationError as error:
+                    logger.warning("cachekit_native: dropping an undecodable entry of %s: %s", state.name, error)
+                    state.safe_delete(state.open(), key)
+            elif status < 0:
+                raise state.library.error(status)
+            return state.miss_sync(state.open(), key, args, kwargs)
 
         def invalidate_cache(*args: Any, **kwargs: Any) -> None:
             state.invalidate(args, kwargs)

@@ -124,12 +124,16 @@ def pack(value: Any) -> bytes:
         raise TypeError(f"Failed to serialize object to MessagePack: {error}") from error
 
 
+_unpackb = msgpack.unpackb
+
+
 def unpack(document: bytes) -> Any:
-    """Decodes one document; each container is capped at the input length (no pre-allocation bombs)."""
-    n = len(document)
+    """Decodes one document as cachekit's StandardSerializer does.
+
+    msgpack >= 1.0 caps every declared string, binary, array and map length at the input length,
+    so a hostile header cannot make it pre-allocate more than the document could back."""
     try:
-        return msgpack.unpackb(document, use_list=True, raw=False, object_hook=_object_hook,
-                               max_str_len=n, max_bin_len=n, max_array_len=n, max_map_len=n, max_ext_len=n)
+        return _unpackb(document, object_hook=_object_hook)
     except SerializationError:
         raise
     except (ValueError, TypeError, KeyError, AttributeError, OverflowError, BufferError, SyntaxError) as error:
@@ -296,10 +300,8 @@ def unpack_interop(document: bytes) -> Any:
     if document[:2] == b"CK":
         raise SerializationError("stored value is a cachekit-py auto-mode entry (CK v3 frame), not an "
                                  "interop value: every writer for this key must use interop mode")
-    n = len(document)
     try:
-        return msgpack.unpackb(document, raw=False, strict_map_key=False, object_pairs_hook=_interop_pairs,
-                               max_str_len=n, max_bin_len=n, max_array_len=n, max_map_len=n, max_ext_len=n)
+        return msgpack.unpackb(document, raw=False, strict_map_key=False, object_pairs_hook=_interop_pairs)
     except SerializationError:
         raise
     except Exception as error:

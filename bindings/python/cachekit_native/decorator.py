@@ -400,9 +400,14 @@ def _wrap(func: F, settings: _Settings) -> F:
         def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
             key = None
             if not kwargs:
-                types = tuple(map(type, args))
-                if scalars.issuperset(types):
-                    key = memo.get((types, args))
+                if len(args) == 1:
+                    kind = type(args[0])
+                    if kind in scalars:
+                        key = memo.get(((kind,), args))
+                else:
+                    types = tuple(map(type, args))
+                    if scalars.issuperset(types):
+                        key = memo.get((types, args))
             if key is None:
                 key = key_for(args, kwargs)
                 if key is None:

@@ -346,3 +346,30 @@ def test_l1_hits_after_a_redis_write_are_counted_as_l1(redis_url):
     value(1), value(1), value(1)
     info = value.cache_info()
     assert (info.misses, info.l1_hits, info.l2_hits, info.hits) == (1, 2, 0, 2)
+
+
+def test_a_master_key_in_the_environment_needs_a_stated_intent_as_in_cachekit(monkeypatch, redis_url):
+    monkeypatch.setenv("CACHEKIT_MASTER_KEY", MASTER_KEY)
+    for form in (cache, cache.minimal, cache.production):
+        with pytest.raises(ConfigurationError, match="encryption intent"):
+            form(redis_url=redis_url)
+    calls = []
+
+    @cache(redis_url=redis_url, encryption=False)
+    def plain(x):
+        calls.append(x)
+        return x
+
+    @cache(redis_url=redis_url, encryption=True)
+    def sealed(x):
+        calls.append(x)
+        return {"secret": x}
+
+    assert plain(1) == plain(1) == 1 and sealed(2) == sealed(2) == {"secret": 2}
+    assert calls == [1, 2]
+    client = redis.Redis.from_url(redis_url)
+    stored = {key.decode(): client.get(key) for key in client.keys("*")}
+    assert any(b'"encrypted": true' in value for value in stored.values())
+    assert any(b'"encrypted"' not in value for value in stored.values())
+    with pytest.raises(ConfigurationError, match="integrity"):
+        cache.minimal(encryption=True)

@@ -86,10 +86,23 @@ class _Settings:
             raise ConfigurationError(f"@cache{'.' + intent if intent else ''} does not accept "
                                      f"{', '.join(sorted(unknown))}")
         mode, ttl = _PRESETS[intent]
-        if intent is None and options.get("encryption") is True:
-            mode, ttl = "secure", ttl
-        if intent == "secure" and options.get("encryption") is False:
+        encryption = options.get("encryption")
+        if encryption not in (None, True, False):
+            raise ConfigurationError(f"encryption must be True, False or None, got {encryption!r}")
+        if intent == "secure" and encryption is False:
             raise ConfigurationError("@cache.secure always encrypts: encryption=False is refused")
+        if encryption is True and mode != "secure":
+            if mode == "minimal":
+                raise ConfigurationError("@cache.minimal has integrity checking off, which encryption does not allow")
+            if options.get("interop") is None:
+                mode = "secure"
+        # cachekit-py refuses to guess: with a master key in the environment, a cache must say
+        # whether it encrypts (encryption=False keeps plaintext).
+        if mode != "secure" and encryption is None and options.get("interop") is None \
+                and options.get("backend", _UNSET) is not None and os.environ.get("CACHEKIT_MASTER_KEY"):
+            raise ConfigurationError("A master key is present (CACHEKIT_MASTER_KEY) but this cache states no "
+                                     "encryption intent: pass encryption=False for plaintext, or use "
+                                     "@cache.secure / encryption=True to encrypt")
         integrity = options.get("integrity_checking", _UNSET)
         if integrity is not _UNSET:
             if mode == "secure" and not integrity:
@@ -108,7 +121,8 @@ class _Settings:
         if self.master_key is not None and mode != "secure" and self.interop is None:
             raise ConfigurationError("master_key is only used by @cache.secure (or interop mode)")
         # Interop entries are encrypted exactly when a master key is in force (the library's rule).
-        self.encrypted = mode == "secure" or (self.interop is not None and self.master_key is not None)
+        self.encrypted = mode == "secure" or (self.interop is not None
+                                              and (self.master_key is not None or encryption is True))
         if self.encrypted and not (self.master_key or os.environ.get("CACHEKIT_MASTER_KEY")):
             raise ValueError("cache.secure requires master_key parameter or CACHEKIT_MASTER_KEY environment variable")
         if self.interop is not None and not self.encrypted and os.environ.get("CACHEKIT_MASTER_KEY"):

@@ -1,5 +1,10 @@
 // swift-tools-version:6.1
 import PackageDescription
+import Foundation
+
+// CACHEKIT_FUZZ=1 builds the libFuzzer harness, which links the ABI layer into an executable:
+// the shared-library linker flags (static runtime, version script, soname) are left out then.
+let fuzzing = ProcessInfo.processInfo.environment["CACHEKIT_FUZZ"] != nil
 
 // Absolute path of this package, for the linker version script below.
 let packageRoot = String(#filePath.dropLast("Package.swift".count))
@@ -15,6 +20,7 @@ let package = Package(
         // libcachekit.so: the C ABI. The Swift runtime is linked statically so hosts need no
         // toolchain, and the version script exports only the `cachekit_*` functions of the header.
         .library(name: "cachekit", type: .dynamic, targets: ["CachekitABI"]),
+        .executable(name: "cachekit-cli", targets: ["cachekit-cli"]),
     ],
     targets: [
         // System libraries (Debian -dev packages), found through pkg-config.
@@ -41,7 +47,7 @@ let package = Package(
             dependencies: ["CachekitCore", "CCachekitHeader", "CCachekitShims", "CCrypto"],
             exclude: ["exports.map"],
             swiftSettings: strictSwift,
-            linkerSettings: [
+            linkerSettings: fuzzing ? [] : [
                 .unsafeFlags([
                     "-static-stdlib",
                     "-Xlinker", "-soname=libcachekit.so.0",
@@ -50,9 +56,23 @@ let package = Package(
             ]
         ),
 
+        // The operator CLI: reads, writes and inspects cache entries in a Redis (hiredis).
+        .executableTarget(
+            name: "cachekit-cli",
+            dependencies: ["CachekitCore", "CHiredis"],
+            swiftSettings: [.unsafeFlags(["-warnings-as-errors"])]
+        ),
+
         .testTarget(name: "CachekitCoreTests", dependencies: ["CachekitCore"]),
 
         // Benchmark helper: the L1 hit ratio against LRU and Belady (run by bench/bench_cache.c).
         .executableTarget(name: "cachekit-bench-l1", dependencies: ["CachekitCore"], path: "bench/l1-hit-ratio"),
-    ]
+        ] + (fuzzing ? [
+        // libFuzzer harness over the exported functions: scripts/fuzz.sh.
+        .executableTarget(
+            name: "cachekit-fuzz",
+            dependencies: ["CachekitABI", "CCachekitHeader"],
+            swiftSettings: [.unsafeFlags(["-sanitize=fuzzer,address", "-parse-as-library"])]
+        ),
+    ] : [])
 )

@@ -231,6 +231,11 @@ CACHEKIT_API int cachekit_envelope_retrieve(const uint8_t *envelope, size_t enve
  *    ("True"/"False") and an optional original_type.
  * Keys are held in memory wiped with OPENSSL_cleanse when released; no error message, status
  * description or log line ever contains a key or a master key.
+ *
+ * Shape: encryption goes through a keyring handle rather than raw-key functions, so derived keys,
+ * cipher contexts and nonce counters stay inside the library (a caller cannot reuse a nonce) and
+ * HKDF runs once per tenant, not per call. Tenants, domains and AAD components are NUL-terminated
+ * UTF-8 strings, as they are Python str in cachekit; payloads and AAD are pointer + length.
  */
 
 /* Crypto status codes (-20 .. -39). */
@@ -409,11 +414,275 @@ CACHEKIT_API int cachekit_keyring_decrypt(cachekit_keyring *keyring, const char 
 
 /* (section: keys) */
 
+/*
+ * MessagePack for hosts, and cache keys exactly as cachekit-py 0.24.1 builds them.
+ *
+ * A host builds values and call arguments with a cachekit_msgpack_writer and reads documents back
+ * with a cachekit_msgpack_reader, so it needs no MessagePack library of its own. The writer emits
+ * the shortest encodings (as msgpack-python and rmp do); the reader validates a whole document up
+ * front (one document, no trailing bytes, nesting at most CACHEKIT_MSGPACK_MAX_DEPTH, strings valid
+ * UTF-8) and then hands out items one by one without recursion.
+ *
+ * Keys:
+ *  - auto mode (the Python SDK's default): [ns:{namespace}:]func:{function}:args:{hash}:{ic}{ser},
+ *    hash = Blake2b-256 (libb2) of msgpack [positional args, keyword args] after cachekit's
+ *    normalization (maps sorted by key, -0.0 -> 0.0, floats as float64, ints shortest), spaces and
+ *    line breaks replaced by '_', and a key over 250 characters cut to its first 50 characters +
+ *    ":" + 32 hex digits of its Blake2b-256;
+ *  - interop mode (cross-language): {namespace}:{operation}:{hash}, both segments matching
+ *    ^[a-z0-9][a-z0-9._-]{0,63}$ (no "..", namespace not "ns"/"nsapi"), hash over the canonical
+ *    msgpack of the argument array (integral floats become ints, NaN/Infinity refused);
+ *  - the Redis key of the Python SDK's default backend: "t:" + percent-encoded tenant + ":" + key.
+ * Arguments may hold nil, bool, ints, floats, str, bin, arrays and maps with unique string keys;
+ * ext values and other map keys are refused, since no peer could hash them the same way.
+ */
+
+/* Value and key status codes (-40 .. -49). */
+#define CACHEKIT_E_NESTING_TOO_DEEP (-40)  /* MessagePack or JSON nested deeper than the limit */
+#define CACHEKIT_E_UNSUPPORTED_VALUE (-41) /* a value type not allowed here (ext in arguments, NaN in interop) */
+#define CACHEKIT_E_INVALID_UTF8 (-42)      /* a string, key or name is not valid UTF-8 */
+#define CACHEKIT_E_INVALID_MAP_KEY (-43)   /* a map key that is not allowed: not a string, or duplicated */
+#define CACHEKIT_E_INVALID_SEGMENT (-44)   /* an interop namespace or operation is not a valid segment */
+#define CACHEKIT_E_WRITER_STATE (-45)      /* writer misuse: an item outside any container, or open containers */
+#define CACHEKIT_E_TYPE_MISMATCH (-46)     /* an argument document has the wrong top-level type */
+
+/** Deepest nesting the reader and writer accept (cachekit-py's reader limit). */
+#define CACHEKIT_MSGPACK_MAX_DEPTH 1024
+/** Deepest nesting accepted in key arguments. */
+#define CACHEKIT_KEY_ARGS_MAX_DEPTH 256
+
+/** A MessagePack writer. Not thread-safe: use one writer from one thread at a time. */
+typedef struct cachekit_msgpack_writer cachekit_msgpack_writer;
+
+/**
+ * Creates an empty writer in *out (release with cachekit_msgpack_writer_free).
+ * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER or CACHEKIT_E_OUT_OF_MEMORY. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_msgpack_writer_new(cachekit_msgpack_writer **out);
+
+/** Releases a writer. NULL is a no-op. Since 0.1.0. */
+CACHEKIT_API void cachekit_msgpack_writer_free(cachekit_msgpack_writer *writer);
+
+/** Empties a writer so it can build another document. NULL is a no-op. Since 0.1.0. */
+CACHEKIT_API void cachekit_msgpack_writer_reset(cachekit_msgpack_writer *writer);
+
+/*
+ * Each write appends one item: a scalar, or a container header that the next `count` items
+ * (arrays) or 2 x `count` items (maps: key, value, key, value, ...) fill. A document is exactly one
+ * top-level item. Every write returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER (writer NULL, or data
+ * NULL with a non-zero length), CACHEKIT_E_WRITER_STATE (the document is already complete, or a
+ * container would nest deeper than CACHEKIT_MSGPACK_MAX_DEPTH), CACHEKIT_E_INVALID_UTF8 (str),
+ * CACHEKIT_E_INVALID_MAP_KEY (an array or map as a map key, or more than 32 keys that are not
+ * str/bin in a map of more than 32 entries: cachekit's reader refuses both),
+ * CACHEKIT_E_TOO_LARGE (a length or count over 2^32 - 1) or CACHEKIT_E_INVALID_INPUT (raw that is
+ * not one valid document, or a timestamp ext (-1) not of 4, 8 or 12 bytes).
+ * After an error the writer is unchanged. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_msgpack_write_nil(cachekit_msgpack_writer *writer);
+/** value: zero is false, anything else true. */
+CACHEKIT_API int cachekit_msgpack_write_bool(cachekit_msgpack_writer *writer, int value);
+CACHEKIT_API int cachekit_msgpack_write_int(cachekit_msgpack_writer *writer, int64_t value);
+CACHEKIT_API int cachekit_msgpack_write_uint(cachekit_msgpack_writer *writer, uint64_t value);
+/** Always float64 (cachekit stores Python floats as float64). */
+CACHEKIT_API int cachekit_msgpack_write_float64(cachekit_msgpack_writer *writer, double value);
+CACHEKIT_API int cachekit_msgpack_write_float32(cachekit_msgpack_writer *writer, float value);
+/** UTF-8 text of len bytes (need not be NUL-terminated; may contain NUL). */
+CACHEKIT_API int cachekit_msgpack_write_str(cachekit_msgpack_writer *writer, const char *text, size_t len);
+CACHEKIT_API int cachekit_msgpack_write_bin(cachekit_msgpack_writer *writer, const uint8_t *data, size_t len);
+CACHEKIT_API int cachekit_msgpack_write_ext(cachekit_msgpack_writer *writer, int8_t type, const uint8_t *data,
+                                            size_t len);
+/** An array header: the next `count` items are its elements. */
+CACHEKIT_API int cachekit_msgpack_write_array(cachekit_msgpack_writer *writer, size_t count);
+/** A map header: the next 2 x `count` items are its keys and values, alternating. */
+CACHEKIT_API int cachekit_msgpack_write_map(cachekit_msgpack_writer *writer, size_t count);
+/** One complete, valid MessagePack document, appended as one item (validated first). */
+CACHEKIT_API int cachekit_msgpack_write_raw(cachekit_msgpack_writer *writer, const uint8_t *msgpack, size_t len);
+
+/**
+ * Copies the finished document into *out (release with cachekit_buffer_free); the writer keeps
+ * it until reset. Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_WRITER_STATE (no item,
+ * or containers still open) or CACHEKIT_E_OUT_OF_MEMORY. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_msgpack_writer_finish(cachekit_msgpack_writer *writer, cachekit_buffer *out);
+
+/* Item types of cachekit_msgpack_item. */
+#define CACHEKIT_MSGPACK_END (-1)  /* the document has no more items */
+#define CACHEKIT_MSGPACK_NIL 0
+#define CACHEKIT_MSGPACK_BOOL 1    /* boolean */
+#define CACHEKIT_MSGPACK_INT 2     /* a negative integer, in i64 */
+#define CACHEKIT_MSGPACK_UINT 3    /* a non-negative integer, in u64 */
+#define CACHEKIT_MSGPACK_FLOAT32 4 /* in f64, widened */
+#define CACHEKIT_MSGPACK_FLOAT64 5 /* in f64 */
+#define CACHEKIT_MSGPACK_STR 6     /* data/len: UTF-8, not NUL-terminated */
+#define CACHEKIT_MSGPACK_BIN 7     /* data/len */
+#define CACHEKIT_MSGPACK_ARRAY 8   /* count elements follow */
+#define CACHEKIT_MSGPACK_MAP 9     /* count key/value pairs follow (2 x count items) */
+#define CACHEKIT_MSGPACK_EXT 10    /* ext_type, data/len */
+
+/** One item of a document, as cachekit_msgpack_reader_next returns it. */
+typedef struct cachekit_msgpack_item {
+    int type;             /* CACHEKIT_MSGPACK_* */
+    int boolean;          /* BOOL: 0 or 1 */
+    int64_t i64;          /* INT */
+    uint64_t u64;         /* UINT */
+    double f64;           /* FLOAT32, FLOAT64 */
+    const uint8_t *data;  /* STR, BIN, EXT: owned by the reader, valid until it is freed */
+    size_t len;           /* STR, BIN, EXT: bytes at data */
+    size_t count;         /* ARRAY: elements; MAP: pairs */
+    int8_t ext_type;      /* EXT */
+} cachekit_msgpack_item;
+
+/** A pull reader over one MessagePack document. Not thread-safe. */
+typedef struct cachekit_msgpack_reader cachekit_msgpack_reader;
+
+/**
+ * Validates data as exactly one MessagePack document and creates a reader over a copy of it in
+ * *out (release with cachekit_msgpack_reader_free), so the caller may free data at once.
+ * Map keys may be any scalar (arrays and maps as keys are refused). Returns CACHEKIT_OK,
+ * CACHEKIT_E_NULL_POINTER, CACHEKIT_E_INVALID_INPUT (malformed, truncated or trailing bytes),
+ * CACHEKIT_E_NESTING_TOO_DEEP, CACHEKIT_E_INVALID_UTF8, CACHEKIT_E_INVALID_MAP_KEY,
+ * CACHEKIT_E_TOO_LARGE (over 512 MiB) or CACHEKIT_E_OUT_OF_MEMORY. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_msgpack_reader_new(const uint8_t *data, size_t len, cachekit_msgpack_reader **out);
+
+/** Releases a reader. NULL is a no-op. Since 0.1.0. */
+CACHEKIT_API void cachekit_msgpack_reader_free(cachekit_msgpack_reader *reader);
+
+/**
+ * Reads the next item in document order (depth first) into *item; after the last item,
+ * item->type is CACHEKIT_MSGPACK_END. Returns CACHEKIT_OK or CACHEKIT_E_NULL_POINTER. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_msgpack_reader_next(cachekit_msgpack_reader *reader, cachekit_msgpack_item *item);
+
+/**
+ * Skips the next complete item (an array or map with everything inside it). At the end of the
+ * document it does nothing. Returns CACHEKIT_OK or CACHEKIT_E_NULL_POINTER. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_msgpack_reader_skip(cachekit_msgpack_reader *reader);
+
+/**
+ * The auto-mode cache key of a call, exactly as cachekit-py computes it, in *out as NUL-terminated
+ * UTF-8 (out->len excludes the NUL; release with cachekit_buffer_free).
+ *  - namespace_: NULL or "" for none;
+ *  - function_id: "module.qualname" as Python spells the function (required; sanitized here);
+ *  - args/args_len: a MessagePack array of the positional arguments (NULL/0: none);
+ *  - kwargs/kwargs_len: a MessagePack map of the keyword arguments, string keys (NULL/0: none);
+ *  - integrity: non-zero for the default (ByteStorage) entries, zero for minimal ones (":0s");
+ *  - serializer: NULL for "default"; aliases and other names as cachekit-py codes them.
+ * Strings are NUL-terminated UTF-8. Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER,
+ * CACHEKIT_E_INVALID_UTF8, CACHEKIT_E_INVALID_INPUT (malformed arguments), CACHEKIT_E_TYPE_MISMATCH
+ * (args not an array, kwargs not a map), CACHEKIT_E_INVALID_MAP_KEY, CACHEKIT_E_UNSUPPORTED_VALUE,
+ * CACHEKIT_E_NESTING_TOO_DEEP (over CACHEKIT_KEY_ARGS_MAX_DEPTH) or CACHEKIT_E_OUT_OF_MEMORY.
+ * Thread-safe. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_key_auto(const char *namespace_, const char *function_id, const uint8_t *args,
+                                   size_t args_len, const uint8_t *kwargs, size_t kwargs_len, int integrity,
+                                   const char *serializer, cachekit_buffer *out);
+
+/**
+ * The interop-mode key {namespace}:{operation}:{hash} in *out as NUL-terminated ASCII (at most
+ * 194 characters). args/args_len: a MessagePack array of the call's bound arguments in declared
+ * order (NULL/0: none). Returns what cachekit_key_auto returns, and CACHEKIT_E_INVALID_SEGMENT.
+ * Thread-safe. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_key_interop(const char *namespace_, const char *operation, const uint8_t *args,
+                                      size_t args_len, cachekit_buffer *out);
+
+/**
+ * "t:" + percent-encoded tenant + ":" + key (the Redis key cachekit-py's default backend uses;
+ * tenant "default" unless CACHEKIT_DEPLOYMENT_UUID is set) in *out, NUL-terminated. Both strings
+ * NUL-terminated UTF-8; tenant non-empty. Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER,
+ * CACHEKIT_E_INVALID_UTF8, CACHEKIT_E_TENANT_LENGTH or CACHEKIT_E_OUT_OF_MEMORY. Thread-safe.
+ * Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_key_tenant_prefixed(const char *tenant, const char *key, cachekit_buffer *out);
+
 /* ============================================================================================
  * Entries: the cachekit entry formats stored in Redis
  * ========================================================================================== */
 
 /* (section: entries) */
+
+/*
+ * The values cachekit-py stores in Redis, byte for byte:
+ *  - CACHEKIT_MODE_AUTO (its default): "CK" | 0x03 | u32be(header length) | JSON header | payload,
+ *    payload = the ByteStorage envelope of the MessagePack document;
+ *  - CACHEKIT_MODE_MINIMAL (integrity off, key suffix ":0s"): the same frame, payload = the bare
+ *    document, header "compressed": false;
+ *  - CACHEKIT_MODE_INTEROP: the bare document (no frame, no envelope).
+ * Encrypted (with a keyring): the payload becomes nonce || AES-256-GCM(payload) || tag. In auto
+ * and minimal mode the header adds "encrypted", "tenant_id", "encryption_algorithm" and
+ * "key_fingerprint", and the AAD binds tenant, the FULL Redis key (with its "t:{tenant}:" prefix),
+ * "msgpack", "True"/"False" and "msgpack". In interop mode the AAD has 4 components (compressed
+ * "False", no original_type) over the bare key, and decryption tries the keyring's keys in order.
+ *
+ * Reading accepts what cachekit-py's reader accepts (compact JSON, any key order, trailing header
+ * padding) and refuses what it refuses, each with its own status. An encrypting reader (keyring
+ * given) refuses a plaintext header (the header is not authenticated, so a downgrade is never
+ * trusted). Decoded documents are checked as cachekit-py decodes them: one document, nesting at
+ * most 1024, valid UTF-8; auto/minimal maps keyed by str or bin only. Legacy (pre-v3) base64 JSON
+ * envelopes are refused (CACHEKIT_E_INVALID_FRAME).
+ */
+
+/* Entry status codes (-50 .. -59). */
+#define CACHEKIT_E_INVALID_FRAME (-50)          /* not a CK v3 frame: magic, truncation, header length */
+#define CACHEKIT_E_UNSUPPORTED_FRAME_VERSION (-51) /* CK frame version other than 3 */
+#define CACHEKIT_E_INVALID_HEADER (-52)         /* header not JSON, too large (16 KiB), too deep, or fields of the wrong type */
+#define CACHEKIT_E_SERIALIZER_MISMATCH (-53)    /* header "s" is not "default" or m.format is not "msgpack" */
+#define CACHEKIT_E_MODE_MISMATCH (-54)          /* written in another mode (integrity on/off, or a CK frame read as interop) */
+#define CACHEKIT_E_NOT_ENCRYPTED (-55)          /* an encrypting reader got an entry without "encrypted": true */
+#define CACHEKIT_E_ENCRYPTED_ENTRY (-56)        /* the entry is encrypted and no keyring was given */
+#define CACHEKIT_E_TENANT_MISMATCH (-57)        /* CACHEKIT_ENTRY_REQUIRE_TENANT: encrypted for another tenant */
+#define CACHEKIT_E_INVALID_VALUE (-59)          /* the stored document is not one well-formed MessagePack document */
+
+/* Entry modes. */
+#define CACHEKIT_MODE_AUTO 0
+#define CACHEKIT_MODE_MINIMAL 1
+#define CACHEKIT_MODE_INTEROP 2
+
+/* Entry flags. */
+/**
+ * Decoding: refuse an auto/minimal entry encrypted for a tenant other than `tenant`
+ * (CACHEKIT_E_TENANT_MISMATCH). Without it the header's tenant selects the key, as cachekit-py's
+ * single-tenant reader does (the AAD binds it, so a forged tenant fails authentication).
+ */
+#define CACHEKIT_ENTRY_REQUIRE_TENANT 1u
+
+/**
+ * Encodes the MessagePack document inner/inner_len as the Redis value cachekit-py would store.
+ *  - mode: CACHEKIT_MODE_*;
+ *  - key: the key the AAD binds (NUL-terminated UTF-8): the full Redis key in auto and minimal
+ *    mode, the bare interop key in interop mode. Required when keyring is not NULL; may be NULL
+ *    otherwise;
+ *  - keyring: NULL for a plaintext entry; else the entry is encrypted with its current key;
+ *  - tenant: NULL for "default"; the tenant the key is derived for;
+ *  - flags: 0 (reserved).
+ * On success *out holds the value (release with cachekit_buffer_free). Returns CACHEKIT_OK,
+ * CACHEKIT_E_NULL_POINTER, CACHEKIT_E_INVALID_ARGUMENT (unknown mode, empty key), the reader's
+ * validation statuses for inner (CACHEKIT_E_INVALID_INPUT, CACHEKIT_E_INVALID_UTF8, ...),
+ * CACHEKIT_E_TOO_LARGE, a crypto status, or CACHEKIT_E_OUT_OF_MEMORY. Thread-safe (the keyring is).
+ * Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_entry_encode(const uint8_t *inner, size_t inner_len, int mode, const char *key,
+                                       const cachekit_keyring *keyring, const char *tenant, unsigned flags,
+                                       cachekit_buffer *out);
+
+/**
+ * Decodes a stored value into its MessagePack document in *out (release with cachekit_buffer_free).
+ * Arguments as for cachekit_entry_encode; flags may hold CACHEKIT_ENTRY_REQUIRE_TENANT. With a
+ * keyring, plaintext entries are refused (CACHEKIT_E_NOT_ENCRYPTED); without one, encrypted
+ * entries are (CACHEKIT_E_ENCRYPTED_ENTRY). Returns CACHEKIT_OK or the status naming the first
+ * failed check: CACHEKIT_E_INVALID_FRAME, CACHEKIT_E_UNSUPPORTED_FRAME_VERSION,
+ * CACHEKIT_E_INVALID_HEADER, CACHEKIT_E_SERIALIZER_MISMATCH, CACHEKIT_E_MODE_MISMATCH,
+ * CACHEKIT_E_NOT_ENCRYPTED, CACHEKIT_E_ENCRYPTED_ENTRY, CACHEKIT_E_TENANT_MISMATCH,
+ * CACHEKIT_E_AUTHENTICATION_FAILED (wrong key, tenant or Redis key), the envelope statuses
+ * (-10 .. -15), CACHEKIT_E_INVALID_VALUE, CACHEKIT_E_INVALID_UTF8, CACHEKIT_E_INVALID_MAP_KEY,
+ * CACHEKIT_E_NESTING_TOO_DEEP, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_INVALID_ARGUMENT or
+ * CACHEKIT_E_OUT_OF_MEMORY. Thread-safe. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_entry_decode(const uint8_t *value, size_t value_len, int mode, const char *key,
+                                       const cachekit_keyring *keyring, const char *tenant, unsigned flags,
+                                       cachekit_buffer *out);
 
 /* ============================================================================================
  * Cache: L1 + Redis L2, get-or-compute (status codes -60 .. -79)

@@ -18,6 +18,10 @@ if [ ${#names[@]} -eq 0 ]; then
         names+=("$(basename "$source" | sed 's/^bench_//; s/\.[a-z]*$//')")
     done
 fi
+# bench_cache runs the L1 hit-ratio simulator, a Swift executable over the core (docs/cache.md).
+if [[ " ${names[*]} " == *" cache "* ]]; then
+    swift build -c release --product cachekit-bench-l1 2>&1 | grep -v "prohibited flag" || true
+fi
 for name in "${names[@]}"; do
     if [ -f "bench/bench_$name.py" ]; then
         echo "=== bench: $name ==="
@@ -27,7 +31,7 @@ for name in "${names[@]}"; do
     source="bench/bench_$name.c"
     cc -std=c11 -O2 -Wall -Wextra -I"$root/include" -o "$bin_dir/$name" "$source" \
         -L"$lib_dir" -Wl,-rpath,"$lib_dir" -lcachekit \
-        $(pkg-config --libs liblz4 libxxhash libcrypto hiredis) -lpthread -lm
+        $(pkg-config --libs liblz4 libxxhash libcrypto hiredis libb2) -lpthread -lm
     echo "=== bench: $name ==="
     "$bin_dir/$name"
 done

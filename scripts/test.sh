@@ -2,7 +2,7 @@
 # Runs every libcachekit test on a fresh machine: installs the Debian and PyPI packages it needs,
 # builds the library, then runs the Swift core tests, the C ABI tests, the export check, the
 # Python tests (ctypes, and live interop with the real cachekit package through a redis-server
-# the tests start themselves) and the CMake/pkg-config install check.
+# the tests start themselves), the CMake/pkg-config install check and a libFuzzer run.
 # Ends with one line: "tests: N passed, N failed".
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,8 +31,10 @@ export CACHEKIT_LIBRARY_PATH="$root/.build/release/libcachekit.so"
 run_stage "swift test" swift test --xunit-output "$results/swift.xml"
 run_stage "C ABI tests" scripts/test-c.sh "$results/c.txt"
 run_stage "exported symbols" scripts/check-symbols.sh "$results/symbols.txt"
+run_stage "header drift fails the build" scripts/check-drift.sh "$results/drift.txt"
 run_stage "python tests" "$python" -m pytest -q Tests/python --junitxml "$results/python.xml"
 run_stage "install: CMake, pkg-config" scripts/check-install.sh "$results/install.txt"
+run_stage "fuzz the exported functions (libFuzzer + ASan)" scripts/fuzz.sh "$results/fuzz.txt"
 
 stage "summary"
 "$python" scripts/summarize-tests.py "$results"

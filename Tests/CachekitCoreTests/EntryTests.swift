@@ -32,7 +32,7 @@ struct EntryRow: CustomStringConvertible {
     }
 
     static func all() throws -> [EntryRow] {
-        try Vectors.jsonLines("cachekit-py-0.24.1-entries.jsonl").map(EntryRow.init).filter { $0.mode != "_meta" }
+        try KeyVectors.jsonLines("cachekit-py-0.24.1-entries.jsonl").map(EntryRow.init).filter { $0.mode != "_meta" }
     }
 }
 
@@ -118,7 +118,7 @@ struct EntryRow: CustomStringConvertible {
     }
 }
 
-@Suite(.serialized) struct EncryptedEntryTests {
+@Suite struct EncryptedEntryTests {
     static let masterHex = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 
     static func security(tenant: String = "default", strict: Bool = false) throws -> EntrySecurity {
@@ -131,7 +131,6 @@ struct EntryRow: CustomStringConvertible {
         let security = try Self.security()
         let gcm = try GCMKey(key: try KeyDerivation.deriveDomainKey(
             masterKey: try Hex.decodeSecret(Self.masterHex, what: "master"), domain: .encryption, tenant: "default"))
-        defer { Entry.sealOverride = nil }
         for row in rows {
             let inner = try withBytes(row.value) { raw throws(CacheKitError) in
                 try Entry.decode(raw, mode: row.entryMode, key: row.aadKey, security: security).array
@@ -141,14 +140,14 @@ struct EntryRow: CustomStringConvertible {
             let recordedPlaintext = bytes(hex: row.json["plaintext_hex"]?.string ?? "")
             let expectedAAD = bytes(hex: row.json["aad_hex"]?.string ?? "")
             var seenAAD: [UInt8] = []
-            Entry.sealOverride = { plaintext, aad, _ throws(CacheKitError) in
+            let sealer: Entry.Sealer = { plaintext, aad, _ throws(CacheKitError) in
                 seenAAD = aad
                 let sealed = try AESGCM.seal(key: gcm, nonce: nonce, plaintext: Array(plaintext), aad: aad)
                 return Keyring.Sealed(payload: try withBytes(sealed) { raw throws(CacheKitError) in try OwnedBytes(copying: raw) },
                                       fingerprint: "1f42496441f47a81c6957e116519f95b")
             }
             let encoded = try withBytes(row.inner) { raw throws(CacheKitError) in
-                try Entry.encode(inner: raw, mode: row.entryMode, key: row.aadKey, security: security).array
+                try Entry.encode(inner: raw, mode: row.entryMode, key: row.aadKey, security: security, sealer: sealer).array
             }
             #expect(seenAAD == expectedAAD, "\(row)")
             if row.caseName.hasSuffix("large_compressible") {

@@ -3,7 +3,7 @@ import Testing
 
 @Suite struct KeyTests {
     @Test func allCacheKeyVectorsMatch() throws {
-        let vectors = try #require(try Vectors.json("cache-keys.json")["vectors"]?.array)
+        let vectors = try #require(try KeyVectors.json("cache-keys.json")["vectors"]?.array)
         #expect(vectors.count == 10)
         for vector in vectors {
             let module = try #require(vector["function_module"]?.string)

@@ -2,7 +2,7 @@ import Foundation
 @testable import CachekitCore
 
 /// Shared vectors: ../shared/vectors relative to the package (CACHEKIT_SHARED_DIR overrides).
-enum Vectors {
+enum KeyVectors {
     static var directory: String {
         if let shared = ProcessInfo.processInfo.environment["CACHEKIT_SHARED_DIR"] { return shared + "/vectors" }
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

@@ -501,3 +501,30 @@ def test_many_threads_compute_once_even_with_redis_down(make_cache):
         assert up.exists("fails") == MISS
     finally:
         server.cleanup()
+
+
+def test_configuration_from_cachekit_environment(ck, redis_url, monkeypatch):
+    """cachekit_cache_new(NULL) reads cachekit-py's variables: CACHEKIT_REDIS_URL before REDIS_URL."""
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")  # unreachable: must lose to the next line
+    monkeypatch.setenv("CACHEKIT_REDIS_URL", redis_url)
+    monkeypatch.setenv("CACHEKIT_DEFAULT_TTL", "77")
+    monkeypatch.setenv("CACHEKIT_MAX_VALUE_SIZE", "5000")
+    monkeypatch.setenv("CACHEKIT_SOCKET_TIMEOUT", "0.5")
+    monkeypatch.setenv("CACHEKIT_DEPLOYMENT_UUID", "123e4567-e89b-12d3-a456-426614174000")
+    handle = ctypes.c_void_p()
+    assert ck.cachekit_cache_new(None, ctypes.byref(handle)) == OK, ck.cachekit_last_error_message()
+    cache = Cache.__new__(Cache)
+    cache.ck, cache.handle = ck, handle
+    try:
+        assert cache.set("k", "v") == OK  # default TTL from the environment
+        client = redis.Redis.from_url(redis_url)
+        key = "t:123e4567-e89b-12d3-a456-426614174000:k"
+        assert 70 <= client.ttl(key) <= 77
+        assert cache.set("big", os.urandom(6000)) == E_VALUE_TOO_LARGE
+    finally:
+        cache.close()
+    # A bad value names the variable, never the value.
+    monkeypatch.setenv("CACHEKIT_MASTER_KEY", "not-hex-" + "ab" * 32)
+    assert ck.cachekit_cache_new(None, ctypes.byref(handle)) == -64
+    message = ck.cachekit_last_error_message()
+    assert b"CACHEKIT_MASTER_KEY" in message and b"abab" not in message

@@ -76,8 +76,8 @@ func keyBytes(_ id: Int32) -> [UInt8] {
     return text
 }
 
-func simulateL1(_ trace: [Int32], budgetBytes: Int, valueSize: Int) -> Double {
-    let cache = L1Cache(.init(maxBytes: budgetBytes, maxEntries: Int(Int32.max)))
+func simulateL1(_ trace: [Int32], budgetBytes: Int, valueSize: Int, shards: Int = 8) -> Double {
+    let cache = L1Cache(.init(maxBytes: budgetBytes, maxEntries: Int(Int32.max), shardCount: shards))
     let value = [UInt8](repeating: 0xAB, count: valueSize)
     var hits = 0
     for id in trace {
@@ -88,7 +88,7 @@ func simulateL1(_ trace: [Int32], budgetBytes: Int, valueSize: Int) -> Double {
             return true
         }
         if hit { hits += 1 } else {
-            key.withUnsafeBytes { k in value.withUnsafeBytes { _ = cache.set(k, $0, ttlNanoseconds: 0, now: 0) } }
+            key.withUnsafeBytes { k in value.withUnsafeBytes { _ = cache.set(k, $0, ttlNanoseconds: 0, countsAsAccess: false, now: 0) } }
         }
     }
     return Double(hits) / Double(trace.count)
@@ -202,7 +202,7 @@ print("budget            entries   W-TinyLFU       LRU    ratio    Belady   (no-
 for entries in [1_000, 2_500, 5_000, 10_000] {
     let budget = entries * entryCost
     let trace = makeTrace(universe: universe, length: length, exponent: 0.9, scanEvery: 50_000, scanLength: 10_000, seed: 42)
-    let ours = simulateL1(trace, budgetBytes: budget, valueSize: valueSize)
+    let ours = simulateL1(trace, budgetBytes: budget, valueSize: valueSize, shards: Int(CommandLine.arguments.dropFirst().first ?? "8") ?? 8)
     let lru = simulateLRU(trace, capacity: entries)
     let optimal = simulateBelady(trace, capacity: entries)
     let plain = makeTrace(universe: universe, length: length / 2, exponent: 0.9, scanEvery: 0, scanLength: 0, seed: 7)

@@ -154,7 +154,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
                 if l1.isEnabled {
                     fetched = try l2.getWithTTL(full)
                 } else {
-                    fetched = try l2.get(full).map { StoredValue(bytes: $0, ttlMilliseconds: nil) }
+                    fetched = try l2.get(full)
                 }
                 if let fetched, let value = try decodeFromL2(full, fetched) {
                     CacheStats.bump(stats.l2Hits)
@@ -191,7 +191,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     private func decodeFromL2(_ full: [UInt8], _ fetched: StoredValue) throws(CacheKitError) -> OwnedBytes? {
         let value: OwnedBytes
         do throws(CacheKitError) {
-            value = try withBytes(fetched.bytes) { stored throws(CacheKitError) in
+            value = try fetched.withBytes { stored throws(CacheKitError) in
                 try codec.decode(stored, redisKey: full)
             }
         } catch where error.status == .outOfMemory {
@@ -205,8 +205,8 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
             let ttl: Int64 = fetched.ttlMilliseconds.map { max($0, 1) &* 1_000_000 } ?? 0
             let view: UnsafeRawBufferPointer? = keepsDecodedView ? value.bytes : nil  // value outlives the closure
             full.withUnsafeBytes { key in
-                fetched.bytes.withUnsafeBytes { stored in
-                    _ = l1.set(key, stored, decoded: view, ttlNanoseconds: ttl)
+                fetched.withBytes { stored in
+                    _ = l1.set(key, stored, decoded: view, ttlNanoseconds: ttl, countsAsAccess: false)
                 }
             }
         }
@@ -272,25 +272,25 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     public func set(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, ttlSeconds requested: Int?) throws(CacheKitError) {
         let full = try fullKey(key)
         let stored = try codec.encode(value, redisKey: full)
-        try store(full, stored, value: value, ttlSeconds: ttlSeconds(requested))
+        try store(full, stored.bytes, value: value, ttlSeconds: ttlSeconds(requested))
     }
 
-    private func store(_ full: [UInt8], _ stored: [UInt8], value: UnsafeRawBufferPointer, ttlSeconds: Int) throws(CacheKitError) {
+    private func store(_ full: [UInt8], _ stored: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, ttlSeconds: Int,
+                       fillsMiss: Bool = false) throws(CacheKitError) {
         guard stored.count <= maxValueSize else {
             full.withUnsafeBytes { _ = l1.remove($0) }
             throw CacheKitError(.valueTooLarge, "the entry is \(stored.count) bytes; the maximum value size is \(maxValueSize)")
         }
         if let l2 {
             do throws(CacheKitError) {
-                try withBytes(stored) { bytes throws(CacheKitError) in try l2.set(full, bytes, ttlSeconds: ttlSeconds) }
+                try l2.set(full, stored, ttlSeconds: ttlSeconds)
             } catch {
                 CacheStats.bump(stats.errors)
             }
         }
         full.withUnsafeBytes { key in
-            stored.withUnsafeBytes {
-                _ = l1.set(key, $0, decoded: keepsDecodedView ? value : nil, ttlNanoseconds: Self.nanoseconds(seconds: ttlSeconds))
-            }
+            _ = l1.set(key, stored, decoded: keepsDecodedView ? value : nil, ttlNanoseconds: Self.nanoseconds(seconds: ttlSeconds),
+                       countsAsAccess: !fillsMiss)
         }
         CacheStats.bump(stats.sets)
     }
@@ -346,7 +346,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
             do throws(CacheKitError) {
                 try withBytes(value) { bytes throws(CacheKitError) in
                     let stored = try codec.encode(bytes, redisKey: full)
-                    try store(full, stored, value: bytes, ttlSeconds: ttl)
+                    try store(full, stored.bytes, value: bytes, ttlSeconds: ttl, fillsMiss: true)
                 }
             } catch where error.status == .valueTooLarge {
                 // Too large to cache, but the caller still gets its value.

@@ -2,7 +2,7 @@
 /// both tiers, and back. The cache never looks inside stored bytes itself.
 public protocol EntryCodec: Sendable {
     /// The bytes to store for `value` under the full Redis key.
-    func encode(_ value: UnsafeRawBufferPointer, redisKey: [UInt8]) throws(CacheKitError) -> [UInt8]
+    func encode(_ value: UnsafeRawBufferPointer, redisKey: [UInt8]) throws(CacheKitError) -> OwnedBytes
     /// The value stored in `stored` under the full Redis key; throws on anything malformed,
     /// tampered or undecryptable.
     func decode(_ stored: UnsafeRawBufferPointer, redisKey: [UInt8]) throws(CacheKitError) -> OwnedBytes
@@ -35,9 +35,8 @@ struct CachekitEntryCodec: EntryCodec {
         return key
     }
 
-    func encode(_ value: UnsafeRawBufferPointer, redisKey: [UInt8]) throws(CacheKitError) -> [UInt8] {
-        let entry = try Entry.encode(inner: value, mode: mode, key: try aadKey(redisKey), security: security)
-        return entry.array
+    func encode(_ value: UnsafeRawBufferPointer, redisKey: [UInt8]) throws(CacheKitError) -> OwnedBytes {
+        try Entry.encode(inner: value, mode: mode, key: try aadKey(redisKey), security: security)
     }
 
     func decode(_ stored: UnsafeRawBufferPointer, redisKey: [UInt8]) throws(CacheKitError) -> OwnedBytes {

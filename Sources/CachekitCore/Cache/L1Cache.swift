@@ -43,8 +43,10 @@ public final class L1Cache: @unchecked Sendable {  // shards are only touched un
     /// Stored values larger than this are not kept.
     public let maxValueBytes: Int
     public let isEnabled: Bool
-    // A plain allocation of mutexes rather than an array of boxes: no reference counting per call.
-    private let shards: UnsafeMutablePointer<Mutex<L1Shard>>
+    // A plain allocation of mutexes rather than an array of boxes (no reference counting per
+    // call), each shard on its own cache lines so two threads never share one.
+    private let shardMemory: UnsafeMutableRawPointer
+    private let shardStride: Int
     private let shardCount: Int
     private let shardShift: UInt64
     private let evictionCounter = Atomic<Int>(0)
@@ -61,15 +63,22 @@ public final class L1Cache: @unchecked Sendable {  // shards are only touched un
         shardShift = UInt64(64 - count.trailingZeroBitCount)
         let shardBytes = maxBytes / count
         let shardEntries = maxEntries / count
-        shards = .allocate(capacity: count)
+        shardStride = (MemoryLayout<Mutex<L1Shard>>.stride + 127) & ~127
+        shardMemory = .allocate(byteCount: shardStride * count, alignment: 128)
         for i in 0..<count {
-            (shards + i).initialize(to: Mutex(L1Shard(maxBytes: shardBytes, maxEntries: shardEntries)))
+            (shardMemory + i * shardStride).bindMemory(to: Mutex<L1Shard>.self, capacity: 1)
+                .initialize(to: Mutex(L1Shard(maxBytes: shardBytes, maxEntries: shardEntries)))
         }
     }
 
     deinit {
-        shards.deinitialize(count: shardCount)
-        shards.deallocate()
+        for i in 0..<shardCount { shardAt(i).deinitialize(count: 1) }
+        shardMemory.deallocate()
+    }
+
+    @inline(__always)
+    private func shardAt(_ i: Int) -> UnsafeMutablePointer<Mutex<L1Shard>> {
+        (shardMemory + i &* shardStride).assumingMemoryBound(to: Mutex<L1Shard>.self)
     }
 
     @inline(__always)
@@ -77,7 +86,7 @@ public final class L1Cache: @unchecked Sendable {  // shards are only touched un
 
     @inline(__always)
     private func shard(_ hash: UInt64) -> UnsafeMutablePointer<Mutex<L1Shard>> {
-        shards + (shardCount == 1 ? 0 : Int(truncatingIfNeeded: hash >> shardShift) & (shardCount &- 1))
+        shardAt(shardCount == 1 ? 0 : Int(truncatingIfNeeded: hash >> shardShift) & (shardCount &- 1))
     }
 
     /// A copy of the entry under `key` (its decoded view if it has one), or nil when absent or expired.
@@ -97,10 +106,12 @@ public final class L1Cache: @unchecked Sendable {  // shards are only touched un
     /// Stores a copy of `stored` (and of `decoded`, a view served on hits instead, when given)
     /// under `key`, expiring `ttlNanoseconds` after `now` (0: never). Returns false when the
     /// entry is not kept (too large, or the cache is disabled); any older entry under the key is
-    /// removed then, so a stale copy never outlives a write.
+    /// removed then, so a stale copy never outlives a write. `countsAsAccess`: false when the
+    /// write fills a miss that `get` has just recorded, so one request is counted once.
     @discardableResult
     public func set(_ key: UnsafeRawBufferPointer, _ stored: UnsafeRawBufferPointer, decoded: UnsafeRawBufferPointer? = nil,
-                    ttlNanoseconds: Int64, now: Int64 = MonotonicClock.nowNanoseconds()) -> Bool {
+                    ttlNanoseconds: Int64, countsAsAccess: Bool = true,
+                    now: Int64 = MonotonicClock.nowNanoseconds()) -> Bool {
         let hash = Self.hash(key)
         let box = shard(hash)
         let decodedCount = decoded?.count ?? 0
@@ -112,7 +123,7 @@ public final class L1Cache: @unchecked Sendable {  // shards are only touched un
         let expiry = now.addingReportingOverflow(ttlNanoseconds)
         let expiresAt = ttlNanoseconds <= 0 || expiry.overflow ? Int64.max : expiry.partialValue
         let (kept, evicted) = box.pointee.withLock {
-            $0.insert(key, stored, decoded: decoded, hash: hash, expiresAt: expiresAt)
+            $0.insert(key, stored, decoded: decoded, hash: hash, expiresAt: expiresAt, countsAsAccess: countsAsAccess)
         }
         if evicted > 0 { evictionCounter.add(evicted, ordering: .relaxed) }
         return kept
@@ -129,12 +140,12 @@ public final class L1Cache: @unchecked Sendable {  // shards are only touched un
     @discardableResult
     public func removeAll(withPrefix prefix: UnsafeRawBufferPointer) -> Int {
         var removed = 0
-        for i in 0..<shardCount { removed += shards[i].withLock { $0.removeAll(withPrefix: prefix) } }
+        for i in 0..<shardCount { removed += shardAt(i).pointee.withLock { $0.removeAll(withPrefix: prefix) } }
         return removed
     }
 
     public func removeAll() {
-        for i in 0..<shardCount { shards[i].withLock { $0.removeAll() } }
+        for i in 0..<shardCount { shardAt(i).pointee.withLock { $0.removeAll() } }
     }
 
     /// Entries and bytes currently held (expired entries count until they are found or
@@ -142,7 +153,7 @@ public final class L1Cache: @unchecked Sendable {  // shards are only touched un
     public var usage: (entries: Int, bytes: Int, hits: Int) {
         var entries = 0, bytes = 0, hits = 0
         for i in 0..<shardCount {
-            let (e, b, h) = shards[i].withLock { ($0.count, $0.totalBytes, $0.hits) }
+            let (e, b, h) = shardAt(i).pointee.withLock { ($0.count, $0.totalBytes, $0.hits) }
             entries += e
             bytes += b
             hits += h
@@ -382,7 +393,7 @@ struct L1Shard: ~Copyable, @unchecked Sendable {  // only touched under its shar
 
     /// Returns (kept, evictions).
     mutating func insert(_ key: UnsafeRawBufferPointer, _ stored: UnsafeRawBufferPointer, decoded: UnsafeRawBufferPointer?,
-                         hash: UInt64, expiresAt: Int64) -> (Bool, Int) {
+                         hash: UInt64, expiresAt: Int64, countsAsAccess: Bool) -> (Bool, Int) {
         let decodedCount = decoded?.count ?? 0
         let total = key.count &+ stored.count &+ decodedCount
         guard total &+ L1Cache.entryOverhead <= maxBytes, maxEntries > 0, let block = malloc(max(total, 1)) else {
@@ -398,7 +409,7 @@ struct L1Shard: ~Copyable, @unchecked Sendable {  // only touched under its shar
                          decodedCount: decoded == nil ? -1 : Int32(truncatingIfNeeded: decodedCount),
                          previous: -1, next: -1, region: .free)
 
-        sketch.increment(hash)
+        if countsAsAccess { sketch.increment(hash) }
         let existing = find(key, hash: hash).slot
         if existing >= 0 {
             // Replace in place, keeping the entry's place in the policy.

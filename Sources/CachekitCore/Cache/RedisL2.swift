@@ -2,6 +2,24 @@ import CHiredis
 import Glibc
 import Synchronization
 
+/// Command names, built once.
+private enum Command {
+    static let auth: [UInt8] = Array("AUTH".utf8)
+    static let count: [UInt8] = Array("COUNT".utf8)
+    static let del: [UInt8] = Array("DEL".utf8)
+    static let exists: [UInt8] = Array("EXISTS".utf8)
+    static let get: [UInt8] = Array("GET".utf8)
+    static let match: [UInt8] = Array("MATCH".utf8)
+    static let mget: [UInt8] = Array("MGET".utf8)
+    static let ping: [UInt8] = Array("PING".utf8)
+    static let pttl: [UInt8] = Array("PTTL".utf8)
+    static let scan: [UInt8] = Array("SCAN".utf8)
+    static let select: [UInt8] = Array("SELECT".utf8)
+    static let set: [UInt8] = Array("SET".utf8)
+    static let setex: [UInt8] = Array("SETEX".utf8)
+    static let unlink: [UInt8] = Array("UNLINK".utf8)
+}
+
 /// One hiredis connection, used by one thread at a time (the pool hands it out).
 final class RedisConnection: @unchecked Sendable {
     let context: UnsafeMutablePointer<redisContext>
@@ -22,10 +40,25 @@ final class RedisConnection: @unchecked Sendable {
     }
 }
 
-/// A value read from Redis and its remaining lifetime in milliseconds (nil: none or unknown).
+/// A value read from Redis, read in place from hiredis's reply (kept alive here), and its
+/// remaining lifetime in milliseconds (nil: none or unknown).
 struct StoredValue {
-    var bytes: [UInt8]
-    var ttlMilliseconds: Int64?
+    private let owner: RedisReply
+    private let element: UnsafeMutablePointer<redisReply>
+    let ttlMilliseconds: Int64?
+
+    /// `element` must be a string reply inside `owner`'s tree.
+    init(owner: RedisReply, element: UnsafeMutablePointer<redisReply>, ttlMilliseconds: Int64?) {
+        self.owner = owner
+        self.element = element
+        self.ttlMilliseconds = ttlMilliseconds
+    }
+
+    func withBytes<R: ~Copyable, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        try withExtendedLifetime(owner) { () throws(E) -> R in
+            try body(UnsafeRawBufferPointer(start: element.pointee.str, count: element.pointee.len))
+        }
+    }
 }
 
 /// A Redis reply, freed on deinit.
@@ -40,7 +73,10 @@ final class RedisReply {
     /// The string payload, copied while the reply is alive (a computed pointer would let the
     /// optimizer free the reply before the caller reads it).
     func copyBytes() -> [UInt8] {
-        withExtendedLifetime(self) { Array(UnsafeRawBufferPointer(start: pointer.pointee.str, count: pointer.pointee.len)) }
+        withExtendedLifetime(self) {
+            guard let str = pointer.pointee.str else { return [] }
+            return Array(UnsafeRawBufferPointer(start: str, count: pointer.pointee.len))
+        }
     }
     var text: String { String(decoding: copyBytes(), as: UTF8.self) }
 
@@ -97,7 +133,7 @@ public final class RedisL2: Sendable {
         if connection.failed { throw connection.failure("connect to \(endpoint.redactedDescription)") }
         guard redisSetTimeout(raw, commandTimeout) == REDIS_OK else { throw connection.failure("set timeout") }
         if let password = endpoint.password {
-            var args: [[UInt8]] = [Array("AUTH".utf8)]
+            var args: [[UInt8]] = [Command.auth]
             if let user = endpoint.username { args.append(Array(user.utf8)) }
             args.append(Array(password.utf8))
             let reply = try command(connection, args, "AUTH")
@@ -107,7 +143,7 @@ public final class RedisL2: Sendable {
             }
         }
         if endpoint.database != 0 {
-            let reply = try command(connection, [Array("SELECT".utf8), Array(String(endpoint.database).utf8)], "SELECT")
+            let reply = try command(connection, [Command.select, Array(String(endpoint.database).utf8)], "SELECT")
             if let error = reply.errorIfAny("SELECT") { throw error }
         }
         return connection
@@ -177,14 +213,19 @@ public final class RedisL2: Sendable {
     /// Builds hiredis's argv/argvlen over one contiguous copy of the arguments; `last`, when
     /// given, is appended as the final argument without an intermediate copy.
     private func withArgv<R>(_ args: [[UInt8]], last: UnsafeRawBufferPointer? = nil,
-                             _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> R) -> R {
+                             _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> R) throws(CacheKitError) -> R {
         let count = args.count + (last == nil ? 0 : 1)
         var total = last?.count ?? 0
         for arg in args { total &+= arg.count }
-        let storage = UnsafeMutableRawPointer.allocate(byteCount: max(total, 1), alignment: 1)
-        let pointers = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: count)
-        let lengths = UnsafeMutablePointer<Int>.allocate(capacity: count)
-        defer { storage.deallocate(); pointers.deallocate(); lengths.deallocate() }
+        // malloc, not allocate: a value near the size limit must fail as a status, not a trap.
+        guard let storage = malloc(max(total, 1)),
+              let pointerMemory = malloc(count &* MemoryLayout<UnsafePointer<CChar>?>.stride),
+              let lengthMemory = malloc(count &* MemoryLayout<Int>.stride) else {
+            throw CacheKitError(.outOfMemory, "could not allocate a Redis command of \(total) bytes")
+        }
+        let pointers = pointerMemory.bindMemory(to: UnsafePointer<CChar>?.self, capacity: count)
+        let lengths = lengthMemory.bindMemory(to: Int.self, capacity: count)
+        defer { free(storage); free(pointerMemory); free(lengthMemory) }
         var offset = 0
         func append(_ bytes: UnsafeRawBufferPointer, at i: Int) {
             if let base = bytes.baseAddress, bytes.count > 0 { (storage + offset).copyMemory(from: base, byteCount: bytes.count) }
@@ -199,7 +240,7 @@ public final class RedisL2: Sendable {
 
     private func command(_ connection: RedisConnection, _ args: [[UInt8]], last: UnsafeRawBufferPointer? = nil,
                          _ operation: String) throws(CacheKitError) -> RedisReply {
-        let raw = withArgv(args, last: last) { argc, argv, lengths in
+        let raw = try withArgv(args, last: last) { argc, argv, lengths in
             redisCommandArgv(connection.context, argc, argv, lengths)
         }
         guard let raw else { throw connection.failure(operation) }
@@ -209,7 +250,7 @@ public final class RedisL2: Sendable {
     /// Pipelines several commands: one write, one round trip.
     private func pipeline(_ connection: RedisConnection, _ commands: [[[UInt8]]], _ operation: String) throws(CacheKitError) -> [RedisReply] {
         for args in commands {
-            let status = withArgv(args) { argc, argv, lengths in
+            let status = try withArgv(args) { argc, argv, lengths in
                 redisAppendCommandArgv(connection.context, argc, argv, lengths)
             }
             guard status == REDIS_OK else { throw connection.failure(operation) }
@@ -225,25 +266,30 @@ public final class RedisL2: Sendable {
     }
 
     /// GET; nil when absent.
-    func get(_ key: [UInt8]) throws(CacheKitError) -> [UInt8]? {
-        try run("GET") { connection throws(CacheKitError) -> [UInt8]? in
-            let reply = try command(connection, [Array("GET".utf8), key], "GET")
+    func get(_ key: [UInt8]) throws(CacheKitError) -> StoredValue? {
+        try run("GET") { connection throws(CacheKitError) -> StoredValue? in
+            let reply = try command(connection, [Command.get, key], "GET")
             if let error = reply.errorIfAny("GET") { throw error }
             if reply.isNil { return nil }
-            guard reply.type == REDIS_REPLY_STRING else { throw CacheKitError(.backendError, "Redis GET: unexpected reply type") }
-            return reply.copyBytes()
+            guard reply.type == REDIS_REPLY_STRING, reply.pointer.pointee.str != nil || reply.pointer.pointee.len == 0 else {
+                throw CacheKitError(.backendError, "Redis GET: unexpected reply type")
+            }
+            return StoredValue(owner: reply, element: reply.pointer, ttlMilliseconds: nil)
         }
     }
 
     /// GET and PTTL in one round trip: the value and its remaining lifetime in ms (nil: none).
     func getWithTTL(_ key: [UInt8]) throws(CacheKitError) -> StoredValue? {
         try run("GET") { connection throws(CacheKitError) -> StoredValue? in
-            let replies = try pipeline(connection, [[Array("GET".utf8), key], [Array("PTTL".utf8), key]], "GET")
+            let replies = try pipeline(connection, [[Command.get, key], [Command.pttl, key]], "GET")
             if let error = replies[0].errorIfAny("GET") { throw error }
             if replies[0].isNil { return nil }
-            guard replies[0].type == REDIS_REPLY_STRING else { throw CacheKitError(.backendError, "Redis GET: unexpected reply type") }
+            guard replies[0].type == REDIS_REPLY_STRING,
+                  replies[0].pointer.pointee.str != nil || replies[0].pointer.pointee.len == 0 else {
+                throw CacheKitError(.backendError, "Redis GET: unexpected reply type")
+            }
             let ttl: Int64? = replies[1].type == REDIS_REPLY_INTEGER && replies[1].integer >= 0 ? replies[1].integer : nil
-            return StoredValue(bytes: replies[0].copyBytes(), ttlMilliseconds: ttl)
+            return StoredValue(owner: replies[0], element: replies[0].pointer, ttlMilliseconds: ttl)
         }
     }
 
@@ -251,8 +297,8 @@ public final class RedisL2: Sendable {
     func getMany(_ keys: [[UInt8]], withTTL: Bool) throws(CacheKitError) -> [StoredValue?] {
         guard !keys.isEmpty else { return [] }
         return try run("MGET") { connection throws(CacheKitError) -> [StoredValue?] in
-            var commands: [[[UInt8]]] = [[Array("MGET".utf8)] + keys]
-            if withTTL { for key in keys { commands.append([Array("PTTL".utf8), key]) } }
+            var commands: [[[UInt8]]] = [[Command.mget] + keys]
+            if withTTL { for key in keys { commands.append([Command.pttl, key]) } }
             let replies = try pipeline(connection, commands, "MGET")
             defer { withExtendedLifetime(replies) {} }
             if let error = replies[0].errorIfAny("MGET") { throw error }
@@ -262,11 +308,11 @@ public final class RedisL2: Sendable {
             }
             var out: [StoredValue?] = []
             for i in 0..<keys.count {
-                guard let element = elements[i], element.pointee.type == REDIS_REPLY_STRING else { out.append(nil); continue }
+                guard let element = elements[i], element.pointee.type == REDIS_REPLY_STRING,
+                      element.pointee.str != nil || element.pointee.len == 0 else { out.append(nil); continue }
                 var ttl: Int64?
                 if withTTL, replies[i + 1].type == REDIS_REPLY_INTEGER, replies[i + 1].integer >= 0 { ttl = replies[i + 1].integer }
-                out.append(StoredValue(bytes: Array(UnsafeRawBufferPointer(start: element.pointee.str, count: element.pointee.len)),
-                                       ttlMilliseconds: ttl))
+                out.append(StoredValue(owner: replies[0], element: element, ttlMilliseconds: ttl))
             }
             return out
         }
@@ -276,8 +322,8 @@ public final class RedisL2: Sendable {
     func set(_ key: [UInt8], _ value: UnsafeRawBufferPointer, ttlSeconds: Int) throws(CacheKitError) {
         try run("SET") { connection throws(CacheKitError) in
             let args: [[UInt8]] = ttlSeconds > 0
-                ? [Array("SETEX".utf8), key, Array(String(ttlSeconds).utf8)]
-                : [Array("SET".utf8), key]
+                ? [Command.setex, key, Array(String(ttlSeconds).utf8)]
+                : [Command.set, key]
             let reply = try command(connection, args, last: value, "SET")
             if let error = reply.errorIfAny("SET") { throw error }
         }
@@ -287,7 +333,7 @@ public final class RedisL2: Sendable {
     func delete(_ keys: [[UInt8]]) throws(CacheKitError) -> Int {
         guard !keys.isEmpty else { return 0 }
         return try run("DEL") { connection throws(CacheKitError) -> Int in
-            let reply = try command(connection, [Array("DEL".utf8)] + keys, "DEL")
+            let reply = try command(connection, [Command.del] + keys, "DEL")
             if let error = reply.errorIfAny("DEL") { throw error }
             return Int(reply.integer)
         }
@@ -295,7 +341,7 @@ public final class RedisL2: Sendable {
 
     func exists(_ key: [UInt8]) throws(CacheKitError) -> Bool {
         try run("EXISTS") { connection throws(CacheKitError) -> Bool in
-            let reply = try command(connection, [Array("EXISTS".utf8), key], "EXISTS")
+            let reply = try command(connection, [Command.exists, key], "EXISTS")
             if let error = reply.errorIfAny("EXISTS") { throw error }
             return reply.integer > 0
         }
@@ -317,20 +363,23 @@ public final class RedisL2: Sendable {
             var cursor: [UInt8] = Array("0".utf8)
             var deleted = 0
             repeat {
-                let reply = try command(connection, [Array("SCAN".utf8), cursor, Array("MATCH".utf8), pattern,
-                                                     Array("COUNT".utf8), Array("1000".utf8)], "SCAN")
+                let reply = try command(connection, [Command.scan, cursor, Command.match, pattern,
+                                                     Command.count, Array("1000".utf8)], "SCAN")
                 defer { withExtendedLifetime(reply) {} }
                 if let error = reply.errorIfAny("SCAN") { throw error }
                 let top = reply.pointer.pointee
                 guard top.type == REDIS_REPLY_ARRAY, top.elements == 2, let parts = top.element,
-                      let next = parts[0], let keysReply = parts[1] else {
+                      let next = parts[0], let keysReply = parts[1],
+                      next.pointee.type == REDIS_REPLY_STRING, next.pointee.str != nil,
+                      keysReply.pointee.type == REDIS_REPLY_ARRAY else {
                     throw CacheKitError(.backendError, "Redis SCAN: unexpected reply")
                 }
                 cursor = Array(UnsafeRawBufferPointer(start: next.pointee.str, count: next.pointee.len))
-                var keys: [[UInt8]] = [Array("UNLINK".utf8)]
+                var keys: [[UInt8]] = [Command.unlink]
                 if let elements = keysReply.pointee.element {
                     for i in 0..<keysReply.pointee.elements {
-                        guard let element = elements[i] else { continue }
+                        guard let element = elements[i], element.pointee.type == REDIS_REPLY_STRING,
+                              element.pointee.str != nil else { continue }
                         keys.append(Array(UnsafeRawBufferPointer(start: element.pointee.str, count: element.pointee.len)))
                     }
                 }
@@ -348,7 +397,7 @@ public final class RedisL2: Sendable {
     func ping() throws(CacheKitError) -> Int {
         let start = MonotonicClock.preciseNanoseconds()
         try run("PING") { connection throws(CacheKitError) in
-            let reply = try command(connection, [Array("PING".utf8)], "PING")
+            let reply = try command(connection, [Command.ping], "PING")
             if let error = reply.errorIfAny("PING") { throw error }
         }
         return Int(MonotonicClock.preciseNanoseconds() &- start)

@@ -7,15 +7,19 @@ public enum Envelope {
     public struct Header: ~Copyable {
         /// compressed_data when stored as bin: a range of the envelope.
         public let compressedRange: Range<Int>
-        /// compressed_data when stored as the legacy array of integers: its bytes (else empty).
-        public let legacyCompressed: OwnedBytes
-        public let isLegacy: Bool
+        /// compressed_data when stored as the legacy array of integers: its bytes.
+        public let legacyCompressed: OwnedBytes?
         public let checksum: UInt64
         public let originalSize: UInt64
         /// The format tag: a range of the envelope holding valid UTF-8.
         public let format: Range<Int>
 
-        public var compressedCount: Int { isLegacy ? legacyCompressed.count : compressedRange.count }
+        public var compressedCount: Int {
+            switch legacyCompressed {
+            case .some(let bytes): return bytes.count
+            case .none: return compressedRange.count
+            }
+        }
     }
 
     public struct Retrieved: ~Copyable {
@@ -113,14 +117,12 @@ public enum Envelope {
             throw CacheKitError(.invalidInput, "envelope is not a MessagePack array of 4 elements")
         }
         var compressedRange: Range<Int> = 0..<0
-        var legacy = try OwnedBytes(uninitializedCount: 0)
-        var isLegacy = false
+        var legacy: OwnedBytes? = nil
         switch try reader.next() {
         case .bin(let range):
             compressedRange = range
         case .array(let count):
             legacy = try readLegacyBytes(&reader, count: count)
-            isLegacy = true
         default:
             throw CacheKitError(.invalidInput, "envelope compressed_data is neither bin nor an array of bytes")
         }
@@ -146,7 +148,7 @@ public enum Envelope {
         guard reader.isAtEnd else {
             throw CacheKitError(.invalidInput, "\(reader.remaining) trailing bytes after the envelope")
         }
-        return Header(compressedRange: compressedRange, legacyCompressed: legacy, isLegacy: isLegacy,
+        return Header(compressedRange: compressedRange, legacyCompressed: legacy,
                       checksum: checksum, originalSize: originalSize, format: format)
     }
 
@@ -175,9 +177,10 @@ public enum Envelope {
         let originalSize = Int(header.originalSize) // <= 512 MiB, checked above
         var output = try OwnedBytes(uninitializedCount: originalSize)
         let decoded: Int
-        if header.isLegacy {
-            decoded = try LZ4Block.decompress(header.legacyCompressed.bytes, into: output.mutableBytes)
-        } else {
+        switch header.legacyCompressed {
+        case .some(let legacy):
+            decoded = try LZ4Block.decompress(legacy.bytes, into: output.mutableBytes)
+        case .none:
             decoded = try LZ4Block.decompress(UnsafeRawBufferPointer(rebasing: envelope[header.compressedRange]),
                                               into: output.mutableBytes)
         }
@@ -228,6 +231,7 @@ public enum Envelope {
 
 /// Whether `bytes` are well-formed UTF-8.
 public func validUTF8(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    if !bytes.contains(where: { $0 >= 0x80 }) { return true } // ASCII, the usual case
     var iterator = bytes.makeIterator()
     var decoder = UTF8()
     while true {

@@ -135,8 +135,11 @@ public enum KeyDerivation {
             if key.count > 0, let base = key.baseAddress, EVP_DigestUpdate(context, base, key.count) != 1 { return false }
             return EVP_DigestFinal_ex(context, out.baseAddress?.assumingMemoryBound(to: UInt8.self), nil) == 1
         }
+        let fingerprint = Array(digest.prefix(fingerprintLength))
+        // The unpublished half of the digest is still a function of the key: wipe it.
+        digest.withUnsafeMutableBytes { if let base = $0.baseAddress { OPENSSL_cleanse(base, $0.count) } }
         guard ok else { throw CacheKitError(.internal, "OpenSSL SHA-256 failed") }
-        return Array(digest.prefix(fingerprintLength))
+        return fingerprint
     }
 
     /// The fingerprint as 32 lowercase hex digits, as cachekit-py stores it in frame headers.

@@ -229,7 +229,7 @@ public final class Keyring: Sendable {
             && text.utf8.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }
     }
 
-    private func state(for tenant: String) throws(CacheKitError) -> TenantState {
+    func state(for tenant: String) throws(CacheKitError) -> TenantState {
         if let cached = tenants.withLock({ $0[tenant] }) { return cached }
         try Keyring.validateTenant(tenant)
         // Derive outside the lock; if two threads race, one state wins and the other is dropped.

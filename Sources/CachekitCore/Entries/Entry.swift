@@ -63,6 +63,15 @@ public enum Entry {
     public static func encode(
         inner: UnsafeRawBufferPointer, mode: EntryMode, key: String, security: EntrySecurity?
     ) throws(CacheKitError) -> OwnedBytes {
+        try encode(inner: inner, mode: mode, key: key, security: security, sealer: nil)
+    }
+
+    /// Seals a plaintext under an AAD; tests pass one that uses a recorded nonce.
+    typealias Sealer = (UnsafeRawBufferPointer, [UInt8], EntrySecurity) throws(CacheKitError) -> Keyring.Sealed
+
+    static func encode(
+        inner: UnsafeRawBufferPointer, mode: EntryMode, key: String, security: EntrySecurity?, sealer: Sealer?
+    ) throws(CacheKitError) -> OwnedBytes {
         guard inner.count <= Limits.maxUncompressedSize else {
             throw CacheKitError(.tooLarge, "value of \(inner.count) bytes exceeds the 512 MiB limit")
         }
@@ -71,25 +80,25 @@ public enum Entry {
         case .interop:
             guard let security else { return try OwnedBytes(copying: inner) }
             let aad = try entryAAD(tenant: security.tenant, key: key, compressed: false, originalType: nil)
-            let sealed = try seal(inner, aad: aad, security: security)
+            let sealed = try seal(inner, aad: aad, security: security, sealer: sealer)
             return sealed.takePayload()
         case .auto, .minimal:
             let integrity = mode == .auto
             if integrity {
                 let envelope = try Envelope.store(inner, format: formatBytes)
-                return try frame(envelope.bytes, integrity: true, key: key, security: security)
+                return try frame(envelope.bytes, integrity: true, key: key, security: security, sealer: sealer)
             }
-            return try frame(inner, integrity: false, key: key, security: security)
+            return try frame(inner, integrity: false, key: key, security: security, sealer: sealer)
         }
     }
 
     private static func frame(
-        _ plaintext: UnsafeRawBufferPointer, integrity: Bool, key: String, security: EntrySecurity?
+        _ plaintext: UnsafeRawBufferPointer, integrity: Bool, key: String, security: EntrySecurity?, sealer: Sealer?
     ) throws(CacheKitError) -> OwnedBytes {
         var metadata = Frame.Metadata(compressed: integrity)
         guard let security else { return try Frame.encode(metadata: metadata, payload: plaintext) }
         let aad = try entryAAD(tenant: security.tenant, key: key, compressed: integrity, originalType: "msgpack")
-        let sealed = try seal(plaintext, aad: aad, security: security)
+        let sealed = try seal(plaintext, aad: aad, security: security, sealer: sealer)
         metadata.encrypted = true
         metadata.tenantID = security.tenant
         metadata.encryptionAlgorithm = algorithm
@@ -97,13 +106,10 @@ public enum Entry {
         return try Frame.encode(metadata: metadata, payload: sealed.payload.bytes)
     }
 
-    /// Tests reproduce stored vectors by sealing with their recorded nonce; never set otherwise.
-    nonisolated(unsafe) static var sealOverride: ((UnsafeRawBufferPointer, [UInt8], EntrySecurity) throws(CacheKitError) -> Keyring.Sealed)?
-
     private static func seal(
-        _ plaintext: UnsafeRawBufferPointer, aad: [UInt8], security: EntrySecurity
+        _ plaintext: UnsafeRawBufferPointer, aad: [UInt8], security: EntrySecurity, sealer: Sealer?
     ) throws(CacheKitError) -> Keyring.Sealed {
-        if let sealOverride { return try sealOverride(plaintext, aad, security) }
+        if let sealer { return try sealer(plaintext, aad, security) }
         return try withBytes(aad) { aadBytes throws(CacheKitError) in
             try security.keyring.encrypt(plaintext: plaintext, aad: aadBytes, tenant: security.tenant)
         }
@@ -167,23 +173,23 @@ public enum Entry {
     private static func unwrapPayload(
         _ plaintext: UnsafeRawBufferPointer, metadata: Frame.Metadata, integrity: Bool
     ) throws(CacheKitError) -> OwnedBytes {
-            let inner: OwnedBytes
-            if integrity {
-                do {
-                    inner = try Envelope.retrieve(plaintext).takeData()
-                } catch where !metadata.compressed {
-                    throw CacheKitError(.modeMismatch,
-                                        "entry was written with integrity checking off (minimal); this reader has it on")
-                }
-            } else {
-                if looksLikeEnvelope(plaintext, legacyOnly: metadata.encrypted) {
-                    throw CacheKitError(.modeMismatch,
-                                        "entry payload is a ByteStorage envelope; this reader has integrity checking off")
-                }
-                inner = try OwnedBytes(copying: plaintext)
+        let inner: OwnedBytes
+        if integrity {
+            do {
+                inner = try Envelope.retrieve(plaintext).takeData()
+            } catch where !metadata.compressed {
+                throw CacheKitError(.modeMismatch,
+                                    "entry was written with integrity checking off (minimal); this reader has it on")
             }
-            try validateInner(inner.bytes, keys: .stringOrBinary)
-            return inner
+        } else {
+            if looksLikeEnvelope(plaintext, legacyOnly: metadata.encrypted) {
+                throw CacheKitError(.modeMismatch,
+                                    "entry payload is a ByteStorage envelope; this reader has integrity checking off")
+            }
+            inner = try OwnedBytes(copying: plaintext)
+        }
+        try validateInner(inner.bytes, keys: .stringOrBinary)
+        return inner
     }
 
     // MARK: Inspect

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The CK v3 frame cachekit-py stores in its default mode:
 /// `"CK" | 0x03 | u32be(header length) | header (UTF-8 JSON) | payload`.
 public enum Frame {
@@ -47,7 +49,7 @@ public enum Frame {
 
     /// Frames `payload` under a header for `metadata`.
     public static func encode(metadata: Metadata, payload: UnsafeRawBufferPointer) throws(CacheKitError) -> OwnedBytes {
-        let header = Array(headerJSON(metadata).utf8)
+        let header = knownHeaders.first(where: { $0.header.metadata == metadata })?.bytes ?? Array(headerJSON(metadata).utf8)
         let total = prefixLength &+ header.count &+ payload.count
         var out = try OwnedBytes(uninitializedCount: total)
         let base = out.base
@@ -96,6 +98,34 @@ public enum Frame {
     /// Parses a header as cachekit-py does (any key order, compact or spaced JSON, trailing
     /// padding spaces): `s` a non-empty string, `m` an object (default {}) with a `format`.
     public static func parseHeader(_ header: UnsafeRawBufferPointer) throws(CacheKitError) -> Header {
+        // The two plaintext headers Python writes are by far the most common: no parse for them.
+        for known in knownHeaders where known.bytes.count == header.count && known.bytes.elementsEqual(header) {
+            return known.header
+        }
+        let memoizable = header.count <= maxMemoizedHeaderLength
+        if memoizable, let memoized = headerMemo.withLock({ memo in
+            memo.first(where: { $0.bytes.count == header.count && $0.bytes.elementsEqual(header) })?.header
+        }) {
+            return memoized
+        }
+        let parsed = try parseHeaderUncached(header)
+        if memoizable {
+            let entry = KnownHeader(bytes: Array(header), header: parsed)
+            headerMemo.withLock { memo in
+                if memo.count >= maxMemoizedHeaders { memo.removeFirst() }
+                memo.append(entry)
+            }
+        }
+        return parsed
+    }
+
+    /// Like cachekit-py, parsed headers are memoized (only valid ones, at most 512 bytes each):
+    /// a process sees a handful of distinct encrypted headers (tenant + key fingerprint).
+    static let maxMemoizedHeaders = 32
+    static let maxMemoizedHeaderLength = 512
+    private static let headerMemo = Mutex<[KnownHeader]>([])
+
+    private static func parseHeaderUncached(_ header: UnsafeRawBufferPointer) throws(CacheKitError) -> Header {
         guard header.count <= maxHeaderLength else {
             throw CacheKitError(.invalidHeader, "CK header of \(header.count) bytes exceeds the \(maxHeaderLength)-byte limit")
         }
@@ -125,6 +155,17 @@ public enum Frame {
         var version: String?
         if case .string(let v)? = json["v"] { version = v }
         return Header(serializer: serializer, metadata: metadata, version: version)
+    }
+
+    private struct KnownHeader: Sendable {
+        let bytes: [UInt8]
+        let header: Header
+    }
+
+    private static let knownHeaders: [KnownHeader] = [true, false].map { compressed in
+        let metadata = Metadata(compressed: compressed)
+        return KnownHeader(bytes: Array(headerJSON(metadata).utf8),
+                           header: Header(serializer: "default", metadata: metadata, version: "2.0"))
     }
 
     /// A boolean member; missing or null is false. Other types are refused (no writer emits them).

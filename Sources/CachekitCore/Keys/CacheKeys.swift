@@ -45,6 +45,13 @@ public enum CacheKeys {
 
     /// Python: `[^A-Za-z0-9_.]` -> `_` per character, runs of dots collapsed, cut to 200.
     public static func sanitizeFunctionName(_ raw: String) -> String {
+        // Fast path, as in Python: an ASCII identifier path with no ".." is kept (cut to 200).
+        var previous: UInt8 = 0
+        let clean = raw.utf8.allSatisfy { byte in
+            defer { previous = byte }
+            return isIdentifierByte(byte) && !(byte == UInt8(ascii: ".") && previous == byte)
+        }
+        if clean { return raw.utf8.count <= functionNameMaxLength ? raw : String(raw.prefix(functionNameMaxLength)) }
         var out: [UInt8] = []
         out.reserveCapacity(raw.utf8.count)
         for scalar in raw.unicodeScalars {
@@ -59,8 +66,21 @@ public enum CacheKeys {
         return String(decoding: out, as: UTF8.self)
     }
 
+    private static func isIdentifierByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+             UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"), UInt8(ascii: "."): return true
+        default: return false
+        }
+    }
+
     /// Python's `_normalize_key`: lengths are counted in characters (code points), as Python does.
     public static func normalizeKey(_ key: String) throws(CacheKitError) -> String {
+        // Fast path: short ASCII keys without spaces or line breaks are already normal.
+        if key.utf8.count <= maxKeyLength,
+           key.utf8.allSatisfy({ $0 < 0x80 && $0 != 0x20 && $0 != 0x0a && $0 != 0x0d }) {
+            return key
+        }
         var scalars = String.UnicodeScalarView()
         var count = 0
         for scalar in key.unicodeScalars {

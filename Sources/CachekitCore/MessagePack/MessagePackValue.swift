@@ -103,7 +103,8 @@ extension MessagePackValue {
                 if count > 0 {
                     guard stack.count < depthLimit else { throw tooDeep(depthLimit) }
                     var items: [MessagePackValue] = []
-                    items.reserveCapacity(count)
+                    // Bounded: hostile nested headers must not multiply reservations.
+                    items.reserveCapacity(min(count, 64))
                     stack.append(.array(remaining: count, items: items))
                     continue
                 }
@@ -112,7 +113,7 @@ extension MessagePackValue {
                 if count > 0 {
                     guard stack.count < depthLimit else { throw tooDeep(depthLimit) }
                     var pairs: [Pair] = []
-                    pairs.reserveCapacity(count)
+                    pairs.reserveCapacity(min(count, 64))
                     stack.append(.map(remaining: count, pairs: pairs, key: nil))
                     continue
                 }

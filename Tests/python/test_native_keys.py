@@ -132,3 +132,36 @@ def test_interop_segments_are_validated(namespace, operation):
 def test_interop_refuses_out_of_model_arguments(bad):
     with pytest.raises(InteropError):
         InteropKeyBuilder(interop_target, "users", "get_user").key((bad,), {})
+
+
+def test_keys_are_computed_by_the_library_with_a_fallback_only_for_non_string_map_keys():
+    builder = AutoKeyBuilder(plain, "users", True)
+    seen = []
+    library_function = builder.key_auto
+
+    def spy(*arguments):
+        seen.append(arguments[:2])
+        return library_function(*arguments)
+
+    builder.key_auto = spy
+    expected = GENERATOR.generate_key(plain, (1, "x"), {"b": 2}, namespace="users")
+    assert builder.key((1, "x"), {"b": 2}) == expected
+    assert seen == [(b"users", f"{__name__}.plain".encode())]
+    # cachekit-py hashes int-keyed maps; the library refuses them, so the binding hashes them itself.
+    expected = GENERATOR.generate_key(plain, ({2: "b", 1: "a"},), {}, namespace="users")
+    assert builder.key(({2: "b", 1: "a"},), {}) == expected
+    assert len(seen) == 2
+
+
+def test_interop_keys_are_computed_by_the_library():
+    builder = InteropKeyBuilder(interop_target, "users", "get_user")
+    seen = []
+    library_function = builder.key_interop
+
+    def spy(*arguments):
+        seen.append(arguments[:2])
+        return library_function(*arguments)
+
+    builder.key_interop = spy
+    builder.key((42,), {})
+    assert seen == [(b"users", b"get_user")]

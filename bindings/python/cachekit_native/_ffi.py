@@ -53,6 +53,10 @@ SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "cachekit_last_error_message": (c_void_p, []),
     "cachekit_buffer_free": (None, [BufferPointer]),
     "cachekit_buffer_set": (_STATUS, [BufferPointer, c_char_p, c_size_t]),
+    # keys section: arguments are MessagePack documents we pack; the key comes back in a buffer.
+    "cachekit_key_auto": (_STATUS, [c_char_p, c_char_p, c_char_p, c_size_t, c_char_p, c_size_t, c_int, c_char_p,
+                                    BufferPointer]),
+    "cachekit_key_interop": (_STATUS, [c_char_p, c_char_p, c_char_p, c_size_t, BufferPointer]),
     # cache section. Handles are c_void_p; keys and values are bytes we own.
     "cachekit_config_new": (_STATUS, [POINTER(c_void_p)]),
     "cachekit_config_free": (None, [c_void_p]),

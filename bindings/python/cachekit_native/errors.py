@@ -67,6 +67,14 @@ class NonceExhaustedError(CryptoError): pass
 class MissingMasterKeyError(CryptoError, ValueError): pass
 class KeyFingerprintMismatchError(CryptoError): pass
 
+class NestingTooDeepError(ValueKeyError, ValueError): pass
+class UnsupportedValueError(ValueKeyError, TypeError): pass
+class InvalidUTF8Error(ValueKeyError, ValueError): pass
+class InvalidMapKeyError(ValueKeyError, TypeError): pass
+class InvalidSegmentError(ValueKeyError, ValueError): pass
+class WriterStateError(ValueKeyError): pass
+class TypeMismatchError(ValueKeyError, TypeError): pass
+
 class BackendUnavailableError(BackendError, ConnectionError): pass
 class BackendTimeoutError(BackendError, TimeoutError): pass
 class BackendResponseError(BackendError): pass
@@ -98,6 +106,13 @@ _BY_STATUS: dict[int, type[CachekitError]] = {
     -24: NonceExhaustedError,
     -29: MissingMasterKeyError,
     -30: KeyFingerprintMismatchError,
+    -40: NestingTooDeepError,
+    -41: UnsupportedValueError,
+    -42: InvalidUTF8Error,
+    -43: InvalidMapKeyError,
+    -44: InvalidSegmentError,
+    -45: WriterStateError,
+    -46: TypeMismatchError,
     -60: BackendUnavailableError,
     -61: BackendTimeoutError,
     -62: BackendResponseError,

@@ -5,12 +5,18 @@ Auto mode (key_generator.py):
 over msgpack [positional, sorted kwargs] after cachekit's normalization (maps sorted by key,
 tuples as lists, -0.0 -> 0.0, Path/UUID/Decimal/Enum/aware datetime as cachekit maps them).
 Interop mode (interop.py): {namespace}:{operation}:{blake2b-256 hex of the canonical flat
-argument array}. Python-only types are normalized here; see docs/python.md for why hashing stays
-in Python (hashlib's Blake2b over one msgpack buffer) rather than crossing into the library.
+argument array}.
+
+The library computes the keys (cachekit_key_auto, cachekit_key_interop): this module maps the
+Python-only types to what cachekit hashes for them, binds interop arguments to the signature and
+packs MessagePack. One case stays here: the library refuses maps with non-string keys, which
+cachekit-py sorts and hashes, so such arguments are hashed by ``args_hash`` below (the same
+algorithm, checked against cachekit-py in the tests).
 """
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import inspect
 import re
@@ -23,6 +29,8 @@ from uuid import UUID
 
 import msgpack
 
+from . import _ffi
+from .errors import InvalidMapKeyError, ValueKeyError
 from .serializer import InteropError, PreEncoded, encode_canonical
 
 MAX_KEY_LENGTH = 250
@@ -110,10 +118,16 @@ def normalize_key(key: str) -> str:
     return normalized
 
 
-class AutoKeyBuilder:
-    """Keys for one decorated function: the constant prefix and suffix are computed once."""
+def _library_key(function, *arguments) -> str:
+    out = _ffi.Buffer()
+    function(*arguments, ctypes.byref(out))
+    return _ffi.library().take(out).decode("utf-8")
 
-    __slots__ = ("prefix", "suffix", "needs_normalizing")
+
+class AutoKeyBuilder:
+    """Keys for one decorated function (through cachekit_key_auto)."""
+
+    __slots__ = ("prefix", "suffix", "needs_normalizing", "namespace", "function_id", "integrity", "key_auto")
 
     def __init__(self, function: Callable[..., Any], namespace: str | None, integrity: bool):
         self.prefix = (f"ns:{namespace}:" if namespace else "") + f"func:{function_id(function)}:args:"
@@ -121,10 +135,31 @@ class AutoKeyBuilder:
         # Spaces, line breaks and over-long keys only come from the constant parts (the hash is hex).
         sample = self.prefix + "0" * 64 + self.suffix
         self.needs_normalizing = normalize_key(sample) != sample
+        self.namespace = namespace.encode("utf-8") if namespace else None
+        # The library sanitizes module.qualname itself, as cachekit-py does.
+        self.function_id = f"{function.__module__}.{function.__qualname__}".encode("utf-8", "surrogatepass")
+        self.integrity = 1 if integrity else 0
+        self.key_auto = _ffi.library().cachekit_key_auto
 
     def key(self, args: tuple, kwargs: dict) -> str:
-        key = self.prefix + args_hash(args, kwargs) + self.suffix
-        return normalize_key(key) if self.needs_normalizing else key
+        if not kwargs and _is_plain(args):
+            packed_args, packed_kwargs = _packb(list(args), use_bin_type=True), b"\x80"
+        else:
+            try:
+                packed_args = _packb([_normalize(arg) for arg in args], use_bin_type=True, strict_types=True)
+                packed_kwargs = _packb({key: _normalize(value) for key, value in sorted(kwargs.items())},
+                                       use_bin_type=True, strict_types=True)
+            except TypeError as error:
+                raise TypeError(f"Unsupported type for cache key generation: {error}") from error
+        try:
+            return _library_key(self.key_auto, self.namespace, self.function_id, packed_args, len(packed_args),
+                                packed_kwargs, len(packed_kwargs), self.integrity, None)
+        except InvalidMapKeyError:
+            # A map keyed by ints (say): cachekit-py sorts and hashes it; the library refuses it.
+            key = self.prefix + args_hash(args, kwargs) + self.suffix
+            return normalize_key(key) if self.needs_normalizing else key
+        except ValueKeyError as error:
+            raise TypeError(f"Unsupported arguments for cache key generation: {error.message}") from error
 
 
 # ----------------------------------------------------------------------------------------------
@@ -199,18 +234,21 @@ def _normalize_interop_arg(value: object) -> object:
 
 
 class InteropKeyBuilder:
-    """{namespace}:{operation}:{hash of the flat bound argument array}."""
+    """{namespace}:{operation}:{hash of the flat bound argument array} (through cachekit_key_interop)."""
 
-    __slots__ = ("prefix", "signature")
+    __slots__ = ("prefix", "signature", "namespace", "operation", "key_interop")
 
     def __init__(self, function: Callable[..., Any], namespace: object, operation: object):
+        # Checked here too, so a bad segment fails at decoration time, as in cachekit-py.
         operation = validate_segment("operation", operation)
         if namespace is None:
             raise InteropError('interop mode requires an explicit namespace: @cache(interop="get_user", '
                                'namespace="users")')
         namespace = validate_segment("namespace", namespace)
         self.prefix = f"{namespace}:{operation}:"
+        self.namespace, self.operation = namespace.encode("ascii"), operation.encode("ascii")
         self.signature = inspect.signature(function)
+        self.key_interop = _ffi.library().cachekit_key_interop
 
     def flat_arguments(self, args: tuple, kwargs: dict) -> list:
         try:
@@ -229,7 +267,13 @@ class InteropKeyBuilder:
         return flat
 
     def key(self, args: tuple, kwargs: dict) -> str:
+        # Python-only types (sets, datetimes, UUIDs, ...) become the interop data model here; the
+        # library canonicalizes and hashes the array.
         out = bytearray()
         encode_canonical([_normalize_interop_arg(arg) for arg in self.flat_arguments(args, kwargs)], out,
                          collapse_floats=True)
-        return self.prefix + _blake2b(bytes(out), digest_size=32).hexdigest()
+        packed = bytes(out)
+        try:
+            return _library_key(self.key_interop, self.namespace, self.operation, packed, len(packed))
+        except ValueKeyError as error:
+            raise InteropError(f"interop key: {error.message}") from error

@@ -373,3 +373,47 @@ def test_a_master_key_in_the_environment_needs_a_stated_intent_as_in_cachekit(mo
     assert any(b'"encrypted"' not in value for value in stored.values())
     with pytest.raises(ConfigurationError, match="integrity"):
         cache.minimal(encryption=True)
+
+
+def test_invalidate_cache_reports_its_outcome_like_cachekit(redis_url):
+    from cachekit_native import InvalidationOutcome
+
+    @cache(redis_url=redis_url)
+    def shared_value(x):
+        return x
+
+    @cache(backend=None)
+    def local_value(x):
+        return x
+
+    shared_value(1), local_value(1)
+    assert shared_value.invalidate_cache(1) is InvalidationOutcome.SUCCEEDED
+    assert local_value.invalidate_cache(1) is InvalidationOutcome.NO_L2
+    assert shared_value.invalidate_cache() is None
+
+
+def test_a_forked_child_opens_its_own_cache(redis_url):
+    import os
+    calls = []
+
+    @cache(redis_url=redis_url, namespace="fork")
+    def value(x):
+        calls.append(x)
+        return {"x": x, "pid": os.getpid()}
+
+    parent = value(1)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            hit = value(1)  # an L2 (or inherited L1) hit through the child's own handle
+            fresh = value(2)
+            ok = hit == parent and fresh["pid"] == os.getpid() and value._cachekit_native.cache is not None
+            os.write(write, b"1" if ok else b"0")
+        finally:
+            os._exit(0)
+    os.close(write)
+    assert os.read(read, 1) == b"1"
+    os.waitpid(pid, 0)
+    assert value(2)["pid"] == pid  # what the child stored is a hit here
+    assert calls == [1]

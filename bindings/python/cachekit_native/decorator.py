@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import enum
 import functools
 import inspect
 import logging
@@ -24,6 +25,7 @@ import os
 import threading
 import time
 import uuid
+import weakref
 from ctypes import byref
 from typing import Any, Callable, NamedTuple, TypeVar
 
@@ -50,6 +52,13 @@ _string_at = ctypes.string_at
 
 class ConfigurationError(ValueError):
     """The decorator's options are inconsistent (raised at decoration time)."""
+
+
+class InvalidationOutcome(enum.Enum):
+    """What one exact-key invalidate_cache(*args) did in L2, as cachekit-py reports it."""
+    SUCCEEDED = "succeeded"  # the Redis delete returned normally
+    FAILED = "failed"        # the Redis delete failed (logged); the entry may still be in Redis
+    NO_L2 = "no_l2"          # there is no Redis to delete from (L1 only)
 
 
 class CacheInfo(NamedTuple):
@@ -160,8 +169,13 @@ class _Settings:
             self.cache_options["redis_url"] = ""
         elif self.redis_url is not None:
             self.cache_options["redis_url"] = self.redis_url
+        self.has_l2 = False
 
     def open(self) -> Cache:
+        # Where the library finds Redis: the option, else the environment (cachekit_config_load_env).
+        self.has_l2 = not self.l1_only and bool(
+            self.redis_url if self.redis_url is not None
+            else os.environ.get("CACHEKIT_REDIS_URL") or os.environ.get("REDIS_URL"))
         return Cache(from_env=True, **self.cache_options)
 
 
@@ -330,15 +344,20 @@ class _CachedFunction:
 
     # -- invalidation and statistics ------------------------------------------------------------
 
-    def invalidate(self, args: tuple, kwargs: dict) -> None:
+    def invalidate(self, args: tuple, kwargs: dict) -> InvalidationOutcome | None:
+        """One entry (its outcome in L2), or with no arguments every entry of the function (None)."""
         cache = self.open()
         if not args and not kwargs and self.has_parameters:
             self.invalidate_all(cache)
-            return
+            return None
         key = self.key(args, kwargs)
-        if key is not None:
-            self.tracked.pop(key, None)
-            self.safe_delete(cache, key)
+        if key is None:
+            return InvalidationOutcome.FAILED
+        self.tracked.pop(key, None)
+        deleted = self.safe_delete(cache, key)
+        if not self.settings.has_l2:
+            return InvalidationOutcome.NO_L2
+        return InvalidationOutcome.SUCCEEDED if deleted else InvalidationOutcome.FAILED
 
     def invalidate_all(self, cache: Cache) -> None:
         # Entries written by any process: the namespace sweep, where the key layout allows one.
@@ -389,16 +408,39 @@ class _CachedFunction:
             cache.close()
 
 
+_live_states: "weakref.WeakSet[_CachedFunction]" = weakref.WeakSet()
+_inherited_caches: list[Cache] = []
+
+
+def _forget_handles_after_fork() -> None:
+    # A forked child must not share the parent's Redis connections or locks: each function opens
+    # its own cache on its next call. The inherited handles are kept, never freed: freeing one
+    # could wait on a lock some parent thread held at fork time.
+    for state in list(_live_states):
+        if state.cache is not None:
+            _inherited_caches.append(state.cache)
+        state.cache = state.handle = None
+        state.lock = threading.Lock()
+        state.flights_lock = threading.Lock()
+        state.sync_flights = {}
+        state.baseline = {}
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_handles_after_fork)
+
+
 def _wrap(func: F, settings: _Settings) -> F:
     state = _CachedFunction(func, settings)
+    _live_states.add(state)
 
     if inspect.iscoroutinefunction(func):
         @functools.wraps(func)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
             return await state.call_async(args, kwargs)
 
-        async def ainvalidate_cache(*args: Any, **kwargs: Any) -> None:
-            await asyncio.get_running_loop().run_in_executor(None, lambda: state.invalidate(args, kwargs))
+        async def ainvalidate_cache(*args: Any, **kwargs: Any) -> InvalidationOutcome | None:
+            return await asyncio.get_running_loop().run_in_executor(None, lambda: state.invalidate(args, kwargs))
 
         wrapper: Any = async_wrapper
         wrapper.invalidate_cache = ainvalidate_cache
@@ -446,8 +488,8 @@ def _wrap(func: F, settings: _Settings) -> F:
                 raise state.library.error(status)
             return state.miss_sync(state.open(), key, args, kwargs)
 
-        def invalidate_cache(*args: Any, **kwargs: Any) -> None:
-            state.invalidate(args, kwargs)
+        def invalidate_cache(*args: Any, **kwargs: Any) -> InvalidationOutcome | None:
+            return state.invalidate(args, kwargs)
 
         wrapper = sync_wrapper
         wrapper.invalidate_cache = invalidate_cache

@@ -210,3 +210,45 @@ def test_whole_function_invalidation_reaches_entries_cachekit_py_wrote(redis_url
     function.invalidate_cache()
     function(61), function(62)
     assert calls == [61, 62]
+
+
+def test_secure_entries_with_a_deployment_tenant_are_shared(redis_url, monkeypatch):
+    tenant = "7f3c5b1e-9a2d-4c8e-b6f0-123456789abc"
+    peer = run_peer(redis_url, PEER_VALUE + f"""
+def get_user(user_id):
+    calls.append(user_id)
+    return value_for(user_id)
+get_user = cache.secure(master_key={MASTER_KEY!r})(shared(get_user))
+get_user(81)
+out = {{"calls": calls}}
+""", extra_env={"CACHEKIT_DEPLOYMENT_UUID": tenant})
+    assert peer["calls"] == [81]
+    # The deployment UUID is the encryption tenant (HKDF salt, AAD); cachekit-py's Redis prefix stays t:default:.
+    keys = [key.decode() for key in redis.Redis.from_url(redis_url).keys("*") if b":reg:" not in key]
+    assert keys and all(key.startswith("t:default:") for key in keys)
+    monkeypatch.setenv("CACHEKIT_DEPLOYMENT_UUID", tenant)
+    calls = []
+    function = native_function(cache.secure(master_key=MASTER_KEY, redis_url=redis_url), calls)
+    assert function(81) == hit_value(81)
+    assert calls == []
+
+
+def test_entries_sealed_under_a_previous_master_key_still_hit_after_rotation(redis_url, monkeypatch):
+    old_key = "aa" * 32
+    peer_calls(redis_url, f"cache.secure(master_key={old_key!r})", [91])
+    monkeypatch.setenv("CACHEKIT_PREVIOUS_MASTER_KEYS", old_key)
+    calls = []
+    function = native_function(cache.secure(master_key=MASTER_KEY, redis_url=redis_url), calls)
+    assert function(91) == hit_value(91)
+    assert calls == []
+
+
+def test_rotation_with_both_keys_from_the_environment(redis_url, monkeypatch):
+    old_key = "bb" * 32
+    peer_calls(redis_url, f"cache.secure(master_key={old_key!r})", [92])
+    monkeypatch.setenv("CACHEKIT_MASTER_KEY", MASTER_KEY)
+    monkeypatch.setenv("CACHEKIT_PREVIOUS_MASTER_KEYS", old_key)
+    calls = []
+    function = native_function(cache.secure(redis_url=redis_url), calls)
+    assert function(92) == hit_value(92)
+    assert calls == []

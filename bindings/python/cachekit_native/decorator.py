@@ -90,6 +90,7 @@ class _Settings:
         unknown = set(options) - {"ttl", "namespace", "backend", "redis_url", "interop", "master_key",
                                   "integrity_checking", "l1_enabled", "encryption", "deployment_uuid",
                                   "l1_max_size_mb", "l1_max_entries", "max_value_size", "connect_timeout_ms",
+                                  "previous_master_keys",
                                   "command_timeout_ms"}
         if unknown:
             raise ConfigurationError(f"@cache{'.' + intent if intent else ''} does not accept "
@@ -153,7 +154,15 @@ class _Settings:
         self.redis_url = options.get("redis_url")
         self.cache_options = {
             "mode": mode,
+            # cachekit-py's Redis prefix is its backend tenant, "default" for single-tenant use; the
+            # deployment UUID only names the encryption tenant. (libcachekit 0.1.0 would otherwise
+            # prefix with the deployment UUID.)
+            "key_prefix": "t:default:",
             "master_key": self.master_key,
+            # Applied after master_key: in libcachekit 0.1.0 setting master_key wipes previously set
+            # previous keys (CACHEKIT_PREVIOUS_MASTER_KEYS is read before CACHEKIT_MASTER_KEY).
+            "previous_master_keys": options.get("previous_master_keys",
+                                                os.environ.get("CACHEKIT_PREVIOUS_MASTER_KEYS") or None),
             "deployment_uuid": options.get("deployment_uuid"),
             "l1_max_size_mb": options.get("l1_max_size_mb"),
             "l1_max_entries": 0 if options.get("l1_enabled", True) is False else options.get("l1_max_entries"),

@@ -859,7 +859,9 @@ CACHEKIT_API int cachekit_cache_get_many(cachekit_cache *cache, const uint8_t *c
  * Computes the value of key on a miss (see cachekit_cache_get_or_compute). Write the value
  * with cachekit_buffer_set(out, data, len) and return 0; any other return value means failure
  * (nothing is cached). The key is the caller's key (without key_prefix). The callback runs on
- * the calling thread and may call the cache, but not get_or_compute for the same key.
+ * the calling thread and may call the cache, but not get_or_compute for the same key (refused
+ * with CACHEKIT_E_INVALID_ARGUMENT); two callbacks on different threads that each wait for the
+ * other's key deadlock, as with any lock order inversion.
  */
 typedef int (*cachekit_compute_fn)(void *userdata, const uint8_t *key, size_t key_len,
                                    cachekit_buffer *out);

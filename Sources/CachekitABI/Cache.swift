@@ -14,6 +14,18 @@ private func cacheObject(_ handle: OpaquePointer?) throws(CacheKitError) -> Cach
     Unmanaged<Cache>.fromOpaque(UnsafeRawPointer(try required(handle, "cache"))).takeUnretainedValue()
 }
 
+/// Runs `body` with the cache borrowed from its handle: no reference-count traffic on the
+/// shared object, which two threads would otherwise bounce between their cores on every call.
+@inline(__always)
+private func withCache(_ handle: OpaquePointer?, _ body: (Cache) throws(CacheKitError) -> Status) throws(CacheKitError) -> Status {
+    let raw = UnsafeRawPointer(try required(handle, "cache"))
+    var outcome: Result<Status, CacheKitError> = .success(.ok)
+    Unmanaged<Cache>.fromOpaque(raw)._withUnsafeGuaranteedRef { cache in
+        do throws(CacheKitError) { outcome = .success(try body(cache)) } catch { outcome = .failure(error) }
+    }
+    return try outcome.get()
+}
+
 private func text(_ pointer: UnsafePointer<CChar>?, _ name: StaticString) throws(CacheKitError) -> String {
     let pointer = try required(pointer, name)
     let length = strnlen(pointer, 1 << 20)
@@ -97,12 +109,13 @@ public func cachekit_cache_free(_ cache: OpaquePointer?) {
 public func cachekit_cache_get(_ cache: OpaquePointer?, _ key: UnsafePointer<UInt8>?, _ keyCount: Int,
                                _ out: UnsafeMutablePointer<cachekit_buffer>?) -> Int32 {
     boundary { () throws(CacheKitError) -> Status in
-        let object = try cacheObject(cache)
-        let keyBytes = try inputBytes(key, keyCount, "key")
-        let out = try required(out, "out")
-        guard let value = try object.get(keyBytes) else { return .miss }
-        deliver(value, to: out)
-        return .ok
+        try withCache(cache) { object throws(CacheKitError) -> Status in
+            let keyBytes = try inputBytes(key, keyCount, "key")
+            let out = try required(out, "out")
+            guard let value = try object.get(keyBytes) else { return .miss }
+            deliver(value, to: out)
+            return .ok
+        }
     }
 }
 
@@ -111,11 +124,12 @@ public func cachekit_cache_get(_ cache: OpaquePointer?, _ key: UnsafePointer<UIn
 public func cachekit_cache_set(_ cache: OpaquePointer?, _ key: UnsafePointer<UInt8>?, _ keyCount: Int,
                                _ value: UnsafePointer<UInt8>?, _ valueCount: Int, _ ttlSeconds: Int64) -> Int32 {
     boundary { () throws(CacheKitError) -> Status in
-        let object = try cacheObject(cache)
-        let keyBytes = try inputBytes(key, keyCount, "key")
-        let valueBytes = try inputBytes(value, valueCount, "value")
-        try object.set(keyBytes, valueBytes, ttlSeconds: try ttl(ttlSeconds))
-        return .ok
+        try withCache(cache) { object throws(CacheKitError) -> Status in
+            let keyBytes = try inputBytes(key, keyCount, "key")
+            let valueBytes = try inputBytes(value, valueCount, "value")
+            try object.set(keyBytes, valueBytes, ttlSeconds: try ttl(ttlSeconds))
+            return .ok
+        }
     }
 }
 
@@ -132,7 +146,9 @@ public func cachekit_cache_delete(_ cache: OpaquePointer?, _ key: UnsafePointer<
 @_cdecl("cachekit_cache_exists") @implementation
 public func cachekit_cache_exists(_ cache: OpaquePointer?, _ key: UnsafePointer<UInt8>?, _ keyCount: Int) -> Int32 {
     boundary { () throws(CacheKitError) -> Status in
-        try cacheObject(cache).exists(try inputBytes(key, keyCount, "key")) ? .ok : .miss
+        try withCache(cache) { object throws(CacheKitError) -> Status in
+            try object.exists(try inputBytes(key, keyCount, "key")) ? .ok : .miss
+        }
     }
 }
 

@@ -191,20 +191,35 @@ func simulateBelady(_ trace: [Int32], capacity: Int) -> Double {
     return Double(hits) / Double(n)
 }
 
+/// The best any online policy can do on an independent-reference trace (the A0 policy: hold the
+/// k most probable keys): the probability mass of the top k ranks, diluted by the scan requests.
+func topKBound(universe: Int, exponent: Double, entries: Int, zipfShare: Double) -> Double {
+    var total = 0.0, top = 0.0
+    for rank in 0..<universe {
+        let p = 1.0 / pow(Double(rank + 1), exponent)
+        total += p
+        if rank < entries { top += p }
+    }
+    return top / total * zipfShare
+}
+
 let universe = 100_000
 let length = 2_000_000
 let valueSize = 1024
 let entryCost = keyBytes(0).count + valueSize + L1Cache.entryOverhead
 print("Zipf(0.9) over \(universe) keys, \(length) requests, 1 KiB values (\(entryCost) bytes charged per entry)")
 print("scans: every 50 000 requests, 10 000 one-time keys (\(length / 50_000 * 10_000) scan requests)")
-print(String(repeating: "-", count: 78))
-print("budget            entries   W-TinyLFU       LRU    ratio    Belady   (no-scan: ours / LRU)")
+print("top-k: the online optimum for independent references (hold the k most probable keys)")
+print(String(repeating: "-", count: 88))
+print("budget            entries   W-TinyLFU       LRU    ratio    Belady    top-k   (no scans: ours / LRU)")
 for entries in [1_000, 2_500, 5_000, 10_000] {
     let budget = entries * entryCost
     let trace = makeTrace(universe: universe, length: length, exponent: 0.9, scanEvery: 50_000, scanLength: 10_000, seed: 42)
     let ours = simulateL1(trace, budgetBytes: budget, valueSize: valueSize, shards: Int(CommandLine.arguments.dropFirst().first ?? "8") ?? 8)
     let lru = simulateLRU(trace, capacity: entries)
     let optimal = simulateBelady(trace, capacity: entries)
+    let zipfShare = Double(length) / Double(trace.count)
+    let bound = topKBound(universe: universe, exponent: 0.9, entries: entries, zipfShare: zipfShare)
     let plain = makeTrace(universe: universe, length: length / 2, exponent: 0.9, scanEvery: 0, scanLength: 0, seed: 7)
     let oursPlain = simulateL1(plain, budgetBytes: budget, valueSize: valueSize)
     let lruPlain = simulateLRU(plain, capacity: entries)
@@ -216,7 +231,7 @@ for entries in [1_000, 2_500, 5_000, 10_000] {
     let ratio = (ours / lru * 100).rounded() / 100
     let mib = (Double(budget) / 1_048_576 * 10).rounded() / 10
     print("\(mib) MiB".padding(12) + "\(entries)".padding(12, left: true) + "  " + pct(ours) + "  " + pct(lru)
-          + "   \(ratio)x".padding(9, left: true) + "  " + pct(optimal)
+          + "   \(ratio)x".padding(9, left: true) + "  " + pct(optimal) + " " + pct(bound)
           + "   (" + pct(oursPlain) + " /" + pct(lruPlain) + ")")
 }
 

@@ -201,8 +201,11 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
             _ = try? l2?.delete([full])
             return nil
         }
-        if l1.isEnabled {
-            let ttl: Int64 = fetched.ttlMilliseconds.map { max($0, 1) &* 1_000_000 } ?? 0
+        // PTTL: >= 0 ms left, -1 no expiry; anything else (-2: expired since the GET, or not
+        // asked) leaves L1 alone rather than guess a lifetime.
+        if l1.isEnabled, let pttl = fetched.ttlMilliseconds, pttl >= -1 {
+            let scaled = max(pttl, 1).multipliedReportingOverflow(by: 1_000_000)
+            let ttl: Int64 = pttl == -1 ? 0 : (scaled.overflow ? Int64.max : scaled.partialValue)
             let view: UnsafeRawBufferPointer? = keepsDecodedView ? value.bytes : nil  // value outlives the closure
             full.withUnsafeBytes { key in
                 fetched.withBytes { stored in

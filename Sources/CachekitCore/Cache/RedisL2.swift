@@ -41,7 +41,8 @@ final class RedisConnection: @unchecked Sendable {
 }
 
 /// A value read from Redis, read in place from hiredis's reply (kept alive here), and its
-/// remaining lifetime in milliseconds (nil: none or unknown).
+/// remaining lifetime: PTTL's answer in milliseconds (-1: no expiry, -2: the key expired
+/// between GET and PTTL), or nil when not asked.
 struct StoredValue {
     private let owner: RedisReply
     private let element: UnsafeMutablePointer<redisReply>
@@ -288,7 +289,7 @@ public final class RedisL2: Sendable {
                   replies[0].pointer.pointee.str != nil || replies[0].pointer.pointee.len == 0 else {
                 throw CacheKitError(.backendError, "Redis GET: unexpected reply type")
             }
-            let ttl: Int64? = replies[1].type == REDIS_REPLY_INTEGER && replies[1].integer >= 0 ? replies[1].integer : nil
+            let ttl: Int64? = replies[1].type == REDIS_REPLY_INTEGER ? replies[1].integer : nil
             return StoredValue(owner: replies[0], element: replies[0].pointer, ttlMilliseconds: ttl)
         }
     }
@@ -311,7 +312,7 @@ public final class RedisL2: Sendable {
                 guard let element = elements[i], element.pointee.type == REDIS_REPLY_STRING,
                       element.pointee.str != nil || element.pointee.len == 0 else { out.append(nil); continue }
                 var ttl: Int64?
-                if withTTL, replies[i + 1].type == REDIS_REPLY_INTEGER, replies[i + 1].integer >= 0 { ttl = replies[i + 1].integer }
+                if withTTL, replies[i + 1].type == REDIS_REPLY_INTEGER { ttl = replies[i + 1].integer }
                 out.append(StoredValue(owner: replies[0], element: element, ttlMilliseconds: ttl))
             }
             return out

@@ -417,3 +417,25 @@ def test_a_forked_child_opens_its_own_cache(redis_url):
     os.waitpid(pid, 0)
     assert value(2)["pid"] == pid  # what the child stored is a hit here
     assert calls == [1]
+
+
+def test_worker_threads_hand_back_results_errors_and_survive_cancellation():
+    from cachekit_native import _workers
+    errors = []
+
+    async def main():
+        asyncio.get_running_loop().set_exception_handler(lambda loop, context: errors.append(context))
+        assert await _workers.submit(lambda a, b: a + b, 2, 3) == 5
+        with pytest.raises(ZeroDivisionError):
+            await _workers.submit(lambda: 1 / 0)
+        slow = asyncio.ensure_future(_workers.submit(time.sleep, 0.1))
+        await asyncio.sleep(0.01)
+        slow.cancel()
+        await asyncio.sleep(0.2)  # the worker finishes and resolves a cancelled future: ignored
+        results = await asyncio.gather(*(_workers.submit(time.sleep, 0.05) for _ in range(8)))
+        return results
+
+    started = time.monotonic()
+    assert asyncio.run(main()) == [None] * 8
+    assert time.monotonic() - started < 1.0  # eight blocking calls ran side by side
+    assert errors == []

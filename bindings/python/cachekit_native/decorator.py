@@ -30,6 +30,7 @@ from ctypes import byref
 from typing import Any, Callable, NamedTuple, TypeVar
 
 from . import _ffi, serializer
+from ._workers import submit as _submit
 from ._ffi import Buffer
 from .cache import TTL_NONE, Cache
 from .errors import CachekitError
@@ -317,15 +318,15 @@ class _CachedFunction:
         if key is None:
             return await self.func(*args, **kwargs)
         loop = asyncio.get_running_loop()
-        cache = self.cache or await loop.run_in_executor(None, self.open)
-        self.last_operation_at = time.time()
-        document = await loop.run_in_executor(None, cache.get, key)
+        cache = self.cache or await _submit(self.open)
+        self.last_operation_at = _now()
+        document = await _submit(cache.get, key)
         if document is not None:
             try:
                 return self.unpack(document)
             except SerializationError as error:
                 logger.warning("cachekit_native: dropping an undecodable entry of %s: %s", self.name, error)
-                await loop.run_in_executor(None, self.safe_delete, cache, key)
+                await _submit(self.safe_delete, cache, key)
         # One computation per key across this process's concurrent awaiters.
         flights = self.flights(loop)
         flight = flights.get(key)
@@ -335,7 +336,7 @@ class _CachedFunction:
         flights[key] = flight
         try:
             result = await self.func(*args, **kwargs)
-            await loop.run_in_executor(None, self.store, cache, key, result)
+            await _submit(self.store, cache, key, result)
             flight.set_result(result)
             return result
         except BaseException as error:
@@ -449,7 +450,7 @@ def _wrap(func: F, settings: _Settings) -> F:
             return await state.call_async(args, kwargs)
 
         async def ainvalidate_cache(*args: Any, **kwargs: Any) -> InvalidationOutcome | None:
-            return await asyncio.get_running_loop().run_in_executor(None, lambda: state.invalidate(args, kwargs))
+            return await _submit(state.invalidate, args, kwargs)
 
         wrapper: Any = async_wrapper
         wrapper.invalidate_cache = ainvalidate_cache

@@ -439,3 +439,13 @@ def test_worker_threads_hand_back_results_errors_and_survive_cancellation():
     assert asyncio.run(main()) == [None] * 8
     assert time.monotonic() - started < 1.0  # eight blocking calls ran side by side
     assert errors == []
+
+
+def test_cache_clear_refuses_async_functions_with_redis_as_cachekit_does(redis_url):
+    @cache(redis_url=redis_url)
+    async def fetch(x):
+        return x
+
+    assert asyncio.run(fetch(1)) == 1
+    with pytest.raises(TypeError, match="ainvalidate_cache"):
+        fetch.cache_clear()

@@ -503,9 +503,17 @@ def _wrap(func: F, settings: _Settings) -> F:
 
         wrapper = sync_wrapper
         wrapper.invalidate_cache = invalidate_cache
+    def cache_clear() -> None:
+        """Invalidates every entry of the function and restarts its statistics."""
+        if inspect.iscoroutinefunction(func) and state.settings.has_l2:
+            # As cachekit-py: this would block the event loop on Redis.
+            raise TypeError("cache_clear() cannot clear cache for async functions with a backend. "
+                            "Use 'await fn.ainvalidate_cache()' instead.")
+        state.clear()
+
     wrapper.cache_info = state.info
     wrapper.cache_stats = state.stats
-    wrapper.cache_clear = state.clear
+    wrapper.cache_clear = cache_clear
     wrapper.cache_close = state.close
     wrapper.__wrapped__ = func
     wrapper._cachekit_native = state

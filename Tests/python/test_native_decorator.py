@@ -449,3 +449,27 @@ def test_cache_clear_refuses_async_functions_with_redis_as_cachekit_does(redis_u
     assert asyncio.run(fetch(1)) == 1
     with pytest.raises(TypeError, match="ainvalidate_cache"):
         fetch.cache_clear()
+
+
+def test_async_waiters_get_their_own_copies_and_survive_a_cancelled_leader(redis_url):
+    calls = []
+
+    @cache(redis_url=redis_url, namespace="aio2")
+    async def fetch(x):
+        calls.append(x)
+        await asyncio.sleep(0.1)
+        return {"items": [x]}
+
+    async def main():
+        first = await asyncio.gather(*(fetch(1) for _ in range(3)))
+        assert first[0] == first[1] == first[2] == {"items": [1]}
+        assert first[1] is not first[2]
+        leader = asyncio.ensure_future(fetch(2))
+        await asyncio.sleep(0.01)
+        waiter = asyncio.ensure_future(fetch(2))
+        await asyncio.sleep(0.01)
+        leader.cancel()
+        return await waiter
+
+    assert asyncio.run(main()) == {"items": [2]}
+    assert calls == [1, 2, 2]

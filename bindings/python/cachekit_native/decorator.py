@@ -7,10 +7,11 @@ library cache, created on its first call from the environment (CACHEKIT_REDIS_UR
 CACHEKIT_MASTER_KEY, CACHEKIT_DEPLOYMENT_UUID, ...) and the decorator's options, so its
 statistics (``cache_info()``) are the library's own counters.
 
-Sync functions call the library directly (a hit is one C call; a miss runs the function inside
-cachekit_cache_get_or_compute, so concurrent misses in this process compute once). Async
-functions never block the event loop: every library call that may touch Redis runs in the loop's
-default executor, and concurrent misses for one key share one computation.
+Sync functions call the library directly: a hit is one cachekit_cache_get; a miss runs the
+function and cachekit_cache_set stores the result, and concurrent misses for one key in this
+process compute once. Async functions never block the event loop: every library call that may
+touch Redis runs on a worker thread (_workers.py), and concurrent misses for one key share one
+computation.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ from ctypes import byref
 from typing import Any, Callable, NamedTuple, TypeVar
 
 from . import _ffi, serializer
-from ._workers import submit as _submit
 from ._ffi import Buffer
+from ._workers import submit as _submit
 from .cache import TTL_NONE, Cache
 from .errors import CachekitError
 from .keys import AutoKeyBuilder, InteropKeyBuilder, function_id
@@ -48,6 +49,7 @@ _FLIGHT_WAIT_SECONDS = 60.0
 # Exact types whose cache key depends only on (type, value): memoizable.
 _SCALARS = frozenset({int, str, bytes, bool, float, type(None)})
 _now = time.time
+_LEADER_CANCELLED = object()
 _string_at = ctypes.string_at
 
 
@@ -288,7 +290,8 @@ class _CachedFunction:
                 self.sync_flights.pop(key, None)
             flight.set()
 
-    def store(self, cache: Cache, key: bytes, result: Any) -> None:
+    def store(self, cache: Cache, key: bytes, result: Any) -> bytes | None:
+        """Packs and stores result; returns the document, or None when it cannot be stored."""
         try:
             document = self.pack(result)
         except InteropError:
@@ -296,12 +299,13 @@ class _CachedFunction:
         except TypeError as error:
             logger.warning("cachekit_native: %s returned a value cachekit cannot store; not cached: %s",
                            self.name, error)
-            return
+            return None
         self.track(key)
         try:
             cache.set(key, document, None)
         except CachekitError as error:
             logger.warning("cachekit_native: storing a result of %s failed: %s", self.name, error)
+        return document
 
     def safe_delete(self, cache: Cache, key: bytes) -> bool:
         try:
@@ -331,14 +335,22 @@ class _CachedFunction:
         flights = self.flights(loop)
         flight = flights.get(key)
         if flight is not None:
-            return await asyncio.shield(flight)
+            outcome = await asyncio.shield(flight)
+            if outcome is _LEADER_CANCELLED:
+                return await self.call_async(args, kwargs)
+            result, document = outcome
+            # A fresh decode for each waiter, as a hit would give: nobody shares the leader's object.
+            return result if document is None else self.unpack(document)
         flight = loop.create_future()
         flights[key] = flight
         try:
             result = await self.func(*args, **kwargs)
-            await _submit(self.store, cache, key, result)
-            flight.set_result(result)
+            document = await _submit(self.store, cache, key, result)
+            flight.set_result((result, document))
             return result
+        except asyncio.CancelledError:
+            flight.set_result(_LEADER_CANCELLED)  # the waiters were not cancelled: they retry
+            raise
         except BaseException as error:
             flight.set_exception(error)
             flight.exception()  # retrieved: no "never retrieved" warning when nobody else waits

@@ -165,3 +165,18 @@ def test_pip_install_of_the_binding_works(tmp_path):
                            env={**os.environ, "CACHEKIT_LIBRARY_PATH": library_path(), "PYTHONPATH": ""})
     assert check.returncode == 0, check.stderr
     assert str(venv) in check.stdout and cachekit_native.__version__ in check.stdout
+
+
+def test_without_the_variable_or_a_package_copy_pkg_config_is_asked(tmp_path):
+    if shutil.which("pkg-config") is None:
+        pytest.fail("pkg-config not installed (the test command installs it)")
+    libdir = tmp_path / "prefix" / "lib"
+    (libdir / "pkgconfig").mkdir(parents=True)
+    shutil.copy(library_path(), libdir / "libcachekit.so.0")
+    (libdir / "pkgconfig" / "cachekit.pc").write_text(
+        f"prefix={tmp_path / 'prefix'}\nlibdir=${{prefix}}/lib\nincludedir=${{prefix}}/include\n\n"
+        "Name: cachekit\nDescription: test\nVersion: 0.1.0\nLibs: -L${libdir} -lcachekit\nCflags: -I${includedir}\n")
+    result = run_python("import cachekit_native as n; print(n.library_path())",
+                        {"PKG_CONFIG_PATH": str(libdir / "pkgconfig")})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(libdir / "libcachekit.so.0")

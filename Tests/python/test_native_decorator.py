@@ -473,3 +473,30 @@ def test_async_waiters_get_their_own_copies_and_survive_a_cancelled_leader(redis
 
     assert asyncio.run(main()) == {"items": [2]}
     assert calls == [1, 2, 2]
+
+
+def test_many_threads_share_one_function_correctly(redis_url):
+    calls = []
+
+    @cache(redis_url=redis_url, namespace="threads")
+    def square(x):
+        calls.append(x)
+        return {"x": x, "square": x * x}
+
+    failures = []
+
+    def worker(offset):
+        for i in range(300):
+            x = (i + offset) % 25
+            if square(x) != {"x": x, "square": x * x}:
+                failures.append(x)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert sorted(calls) == list(range(25))  # each value computed once across all threads
+    info = square.cache_info()
+    assert info.misses >= 25 and info.hits >= 8 * 300 - info.misses

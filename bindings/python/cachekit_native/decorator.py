@@ -210,6 +210,8 @@ class _CachedFunction:
         self.memo: dict[tuple, bytes] = {}
         self.flights_lock = threading.Lock()
         self.sync_flights: dict[bytes, threading.Event] = {}
+        self.completions = 0  # computations finished (under flights_lock), for miss_sync
+        self.completed: dict[bytes, int] = {}  # key -> completions when it last finished
         self.library = _ffi.library()
         self.handle = None  # the cache's c_void_p once open (read without a lock on the hit path)
         self.tracked: dict[bytes, None] = {}  # keys this process stored, for whole-function invalidation
@@ -265,30 +267,42 @@ class _CachedFunction:
 
     # -- sync path ----------------------------------------------------------------------------
 
-    def miss_sync(self, cache: Cache, key: bytes, args: tuple, kwargs: dict) -> Any:
-        """Computes and stores; concurrent misses for one key in this process compute once."""
+    def miss_sync(self, cache: Cache, key: bytes, args: tuple, kwargs: dict, seen: int) -> Any:
+        """Computes and stores; concurrent misses for one key in this process compute once.
+
+        ``seen`` is ``self.completions`` read before the caller's lookup: a computation of this key
+        that completed after it stored what the lookup missed, so the caller reads again."""
         with self.flights_lock:
             flight = self.sync_flights.get(key)
             leader = flight is None
+            recheck = leader and self.completed.get(key, -1) > seen
             if leader:
                 flight = self.sync_flights[key] = threading.Event()
         if not leader:
             flight.wait(_FLIGHT_WAIT_SECONDS)
-            document = cache.get(key)
-            if document is not None:
-                try:
-                    return self.unpack(document)
-                except SerializationError:
-                    pass
-            return self.func(*args, **kwargs)  # the leader failed or stored nothing: compute ourselves
+            recheck = True
         try:
+            if recheck:
+                document = cache.get(key)
+                if document is not None:
+                    try:
+                        return self.unpack(document)
+                    except SerializationError:
+                        pass
+            if not leader:
+                return self.func(*args, **kwargs)  # the leader failed or stored nothing: compute ourselves
             result = self.func(*args, **kwargs)
             self.store(cache, key, result)
             return result
         finally:
-            with self.flights_lock:
-                self.sync_flights.pop(key, None)
-            flight.set()
+            if leader:
+                with self.flights_lock:
+                    self.sync_flights.pop(key, None)
+                    self.completions += 1
+                    if len(self.completed) >= _MEMO_MAX:
+                        self.completed.clear()
+                    self.completed[key] = self.completions
+                flight.set()
 
     def store(self, cache: Cache, key: bytes, result: Any) -> bytes | None:
         """Packs and stores result; returns the document, or None when it cannot be stored."""
@@ -445,6 +459,7 @@ def _forget_handles_after_fork() -> None:
         state.lock = threading.Lock()
         state.flights_lock = threading.Lock()
         state.sync_flights = {}
+        state.completed = {}
         state.baseline = {}
 
 
@@ -493,6 +508,7 @@ def _wrap(func: F, settings: _Settings) -> F:
             handle = state.handle
             if handle is None:
                 handle = state.open().handle
+            seen = state.completions
             state.last_operation_at = now()
             out = Buffer_()
             out_ref = byref(out)
@@ -508,7 +524,7 @@ def _wrap(func: F, settings: _Settings) -> F:
                     state.safe_delete(state.open(), key)
             elif status < 0:
                 raise state.library.error(status)
-            return state.miss_sync(state.open(), key, args, kwargs)
+            return state.miss_sync(state.open(), key, args, kwargs, seen)
 
         def invalidate_cache(*args: Any, **kwargs: Any) -> InvalidationOutcome | None:
             return state.invalidate(args, kwargs)

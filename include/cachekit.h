@@ -716,7 +716,7 @@ CACHEKIT_API int cachekit_entry_decode(const uint8_t *value, size_t value_len, i
  *
  * L1 eviction is W-TinyLFU (a small LRU window, then admission by a count-min frequency sketch
  * into a segmented LRU), bounded by bytes and by entry count; an entry larger than 1/8 of the
- * L1 byte budget is not kept in L1. L1 entries never outlive their Redis TTL.
+ * L1 byte budget is not kept in L1. L1 entries never outlive their Redis TTL, nor l1_ttl.
  */
 
 /* Cache and backend status codes (-60 .. -79). */
@@ -743,7 +743,7 @@ typedef struct cachekit_cache cachekit_cache;
 /**
  * Creates a configuration holding the defaults: no Redis (L1 only), mode "plain", default TTL
  * of the mode (plain/interop none, minimal 300 s, secure 600 s), max_value_size 100 MiB,
- * L1 100 MiB and 1 000 000 entries, connect and command timeouts 5000 ms, pool of 50
+ * L1 100 MiB, 1 000 000 entries and at most 300 s per entry, connect and command timeouts 5000 ms, pool of 50
  * connections, failure_threshold 3, retry_interval_ms 1000, key_prefix "t:{tenant}:".
  * *out receives the handle (release with cachekit_config_free). Returns CACHEKIT_OK,
  * CACHEKIT_E_NULL_POINTER or CACHEKIT_E_OUT_OF_MEMORY. Thread-safe. Since 0.1.0.
@@ -764,11 +764,14 @@ CACHEKIT_API void cachekit_config_free(cachekit_config *config);
  *   max_value_size       bytes, >= 1: larger entries are refused (CACHEKIT_E_VALUE_TOO_LARGE)
  *   l1_max_size_mb       L1 byte budget in MiB (0 disables L1); l1_max_bytes: the same in bytes
  *   l1_max_entries       L1 entry bound (0 disables L1)
+ *   l1_ttl               the longest an entry stays in L1, seconds (default 300, as cachekit-py's
+ *                        L1; 0: as long as its TTL). Bounds how long this process can serve a
+ *                        copy that another process has since changed or deleted in Redis
  *   connect_timeout_ms   Redis connect timeout; command_timeout_ms: per-command timeout
  *   pool_size            most Redis connections open at once
  *   failure_threshold    consecutive Redis failures before Redis is skipped for a while
  *   retry_interval_ms    how long Redis is skipped then
- *   key_prefix           prefix of every key in both tiers ("" for none)
+ *   key_prefix           prefix of every key in both tiers, at most 1024 bytes ("" for none)
  *   master_key           hex, at least 32 bytes decoded (secret)
  *   previous_master_keys comma-separated hex, at most 3, decrypt-only (secret)
  *   deployment_uuid      the encryption tenant (8-4-4-4-12 hex UUID); unset: "default"

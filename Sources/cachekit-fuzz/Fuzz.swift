@@ -140,7 +140,82 @@ let targets: [FuzzTarget] = [
         cachekit_buffer_free(&document)
         cachekit_msgpack_writer_free(writer)
     },
+    // Cache configuration (cache section): "name\0value" for any option, and the input as a Redis URL.
+    { input in
+        var config: OpaquePointer?
+        guard cachekit_config_new(&config) == CACHEKIT_OK else { fatalError("config_new failed") }
+        defer { cachekit_config_free(config) }
+        let bytes = Array(input)
+        let split = bytes.firstIndex(of: 0) ?? bytes.count
+        let name: [UInt8] = Array(bytes[..<split]) + [0]
+        let rest: [UInt8] = split < bytes.count ? Array(bytes[(split + 1)...]) : []
+        let value: [UInt8] = rest.map { $0 == 0 ? 1 : $0 } + [0]
+        name.withUnsafeBufferPointer { n in
+            value.withUnsafeBufferPointer { v in
+                n.withMemoryRebound(to: CChar.self) { n in
+                    v.withMemoryRebound(to: CChar.self) { v in
+                        _ = cachekit_config_set(config, n.baseAddress, v.baseAddress)
+                        _ = cachekit_config_set(config, "redis_url", v.baseAddress)
+                    }
+                }
+            }
+        }
+    },
+    // Cache operations on one small L1-only cache: the bytes are a program of gets, sets,
+    // deletes, batch gets and namespace invalidations; the bounds must always hold.
+    { input in
+        guard let cache = fuzzCache else { return }
+        var i = input.startIndex
+        func take(_ n: Int) -> ArraySlice<UInt8> {
+            let end = min(i + n, input.endIndex)
+            defer { i = end }
+            return ArraySlice(input[i..<end])
+        }
+        while i < input.endIndex {
+            let op = input[i]; i += 1
+            let key = Array("ns:\(op & 3):".utf8) + Array(take(Int(op >> 4) + 1))
+            var out = cachekit_buffer(data: nil, len: 0)
+            switch op & 7 {
+            case 0, 1:
+                let raw = take(Int(op >> 3) * 13)
+                let document = [0xc5, UInt8(raw.count >> 8), UInt8(raw.count & 0xff)] + raw
+                _ = cachekit_cache_set(cache, key, key.count, document, document.count, Int64(op & 1) - 1)
+            case 2: _ = cachekit_cache_get(cache, key, key.count, &out)
+            case 3: _ = cachekit_cache_delete(cache, key, key.count)
+            case 4: _ = cachekit_cache_exists(cache, key, key.count)
+            case 5:
+                key.withUnsafeBufferPointer { k in
+                    var keys: [UnsafePointer<UInt8>?] = [k.baseAddress, k.baseAddress]
+                    var lengths = [k.count, 0]
+                    var values = [cachekit_buffer](repeating: cachekit_buffer(data: nil, len: 0), count: 2)
+                    var statuses = [Int32](repeating: 0, count: 2)
+                    _ = cachekit_cache_get_many(cache, &keys, &lengths, 2, &values, &statuses)
+                    for j in 0..<2 { cachekit_buffer_free(&values[j]) }
+                }
+            case 6: _ = cachekit_cache_invalidate_namespace(cache, "\(op & 3)", nil)
+            default:
+                let raw = Array(take(3))  // arbitrary bytes as a value: usually refused as not MessagePack
+                _ = cachekit_cache_set(cache, key, key.count, raw, raw.count, 0)
+            }
+            cachekit_buffer_free(&out)
+        }
+        var stats = cachekit_cache_stats()
+        _ = cachekit_cache_stats_get(cache, &stats)
+        if stats.l1_bytes > 8192 || stats.l1_entries > 32 { fatalError("L1 bounds broken") }
+    },
 ]
+
+/// One small L1-only cache for the whole run.
+nonisolated(unsafe) let fuzzCache: OpaquePointer? = {
+    var config: OpaquePointer?
+    var cache: OpaquePointer?
+    _ = cachekit_config_new(&config)
+    _ = cachekit_config_set(config, "l1_max_bytes", "8192")
+    _ = cachekit_config_set(config, "l1_max_entries", "32")
+    _ = cachekit_cache_new(config, &cache)
+    cachekit_config_free(config)
+    return cache
+}()
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {

@@ -61,6 +61,8 @@ static void test_config(void) {
     CHECK_STATUS(cachekit_config_set(config, "no_such_option", "1"), CACHEKIT_E_UNKNOWN_OPTION);
     CHECK_STATUS(cachekit_config_set(config, "default_ttl", "-5"), CACHEKIT_E_INVALID_CONFIG);
     CHECK_STATUS(cachekit_config_set(config, "default_ttl", "abc"), CACHEKIT_E_INVALID_CONFIG);
+    CHECK_STATUS(cachekit_config_set(config, "l1_ttl", "-1"), CACHEKIT_E_INVALID_CONFIG);
+    CHECK_STATUS(cachekit_config_set(config, "l1_ttl", "0"), CACHEKIT_OK);
     CHECK_STATUS(cachekit_config_set(config, "mode", "turbo"), CACHEKIT_E_INVALID_CONFIG);
     CHECK_STATUS(cachekit_config_set(config, "redis_url", "http://x"), CACHEKIT_E_INVALID_CONFIG);
     CHECK_STATUS(cachekit_config_set(config, "redis_url", "rediss://h:1/0"), CACHEKIT_E_INVALID_CONFIG);
@@ -141,11 +143,21 @@ static void test_basic_operations(void) {
 }
 
 static void test_ttl(void) {
+    const char *capped_options[] = {"l1_ttl", "1", NULL};
     cachekit_cache *cache = make_cache(NULL);
+    cachekit_cache *capped = make_cache(capped_options);
     CHECK_STATUS(set_str(cache, "short", "v", 1), CACHEKIT_OK);
     CHECK_STATUS(set_str(cache, "long", "v", 60), CACHEKIT_OK);
     CHECK(expect_value(cache, "short", "v"));
+    /* l1_ttl bounds every L1 entry, also one without a TTL. */
+    CHECK_STATUS(set_str(capped, "forever", "v", CACHEKIT_TTL_NONE), CACHEKIT_OK);
+    CHECK(expect_value(capped, "forever", "v"));
     sleep(2);
+    {
+        cachekit_buffer out = {NULL, 0};
+        CHECK_STATUS(cachekit_cache_get(capped, B("forever"), 7, &out), CACHEKIT_MISS);
+    }
+    cachekit_cache_free(capped);
     {
         cachekit_buffer out = {NULL, 0};
         CHECK_STATUS(cachekit_cache_get(cache, B("short"), 5, &out), CACHEKIT_MISS);

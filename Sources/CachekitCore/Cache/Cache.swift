@@ -13,6 +13,9 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     public let mode: CacheMode
     public let defaultTTLSeconds: Int
     public let maxValueSize: Int
+    /// The longest an entry stays in L1 (0: as long as its TTL), so a copy another process has
+    /// since changed in Redis is not served for ever.
+    let l1LifetimeNanoseconds: Int64
     let prefix: [UInt8]
     let l1: L1Cache
     let l2: RedisL2?
@@ -33,6 +36,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     public init(config: CacheConfig, codec: (any EntryCodec)? = nil) throws(CacheKitError) {
         mode = config.mode
         defaultTTLSeconds = config.effectiveDefaultTTLSeconds
+        l1LifetimeNanoseconds = Self.nanoseconds(seconds: config.l1TTLSeconds)
         maxValueSize = config.maxValueSize
         prefix = Array(config.effectiveKeyPrefix.utf8)
         l1 = L1Cache(.init(maxBytes: config.l1MaxBytes, maxEntries: config.l1MaxEntries))
@@ -134,6 +138,13 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
 
     private func ttlSeconds(_ requested: Int?) -> Int { requested.map { max($0, 0) } ?? defaultTTLSeconds }
 
+    /// An entry's L1 lifetime: its TTL (0: none), capped at the L1 lifetime when one is set.
+    @inline(__always)
+    private func l1Lifetime(_ ttlNanoseconds: Int64) -> Int64 {
+        guard l1LifetimeNanoseconds > 0 else { return ttlNanoseconds }
+        return ttlNanoseconds > 0 ? min(ttlNanoseconds, l1LifetimeNanoseconds) : l1LifetimeNanoseconds
+    }
+
     private static func nanoseconds(seconds: Int) -> Int64 {
         let (value, overflow) = Int64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
         return overflow ? Int64.max : value
@@ -205,7 +216,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         // asked) leaves L1 alone rather than guess a lifetime.
         if l1.isEnabled, let pttl = fetched.ttlMilliseconds, pttl >= -1 {
             let scaled = max(pttl, 1).multipliedReportingOverflow(by: 1_000_000)
-            let ttl: Int64 = pttl == -1 ? 0 : (scaled.overflow ? Int64.max : scaled.partialValue)
+            let ttl = l1Lifetime(pttl == -1 ? 0 : (scaled.overflow ? Int64.max : scaled.partialValue))
             let view: UnsafeRawBufferPointer? = keepsDecodedView ? value.bytes : nil  // value outlives the closure
             full.withUnsafeBytes { key in
                 fetched.withBytes { stored in
@@ -292,7 +303,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
             }
         }
         full.withUnsafeBytes { key in
-            _ = l1.set(key, stored, decoded: keepsDecodedView ? value : nil, ttlNanoseconds: Self.nanoseconds(seconds: ttlSeconds),
+            _ = l1.set(key, stored, decoded: keepsDecodedView ? value : nil, ttlNanoseconds: l1Lifetime(Self.nanoseconds(seconds: ttlSeconds)),
                        countsAsAccess: !fillsMiss)
         }
         CacheStats.bump(stats.sets)

@@ -152,6 +152,9 @@ public final class CacheConfig: @unchecked Sendable {
     public var maxValueSize = 104_857_600
     public var l1MaxBytes = 100 * 1_048_576
     public var l1MaxEntries = 1_000_000
+    /// The longest an entry stays in L1, seconds (0: its TTL alone). cachekit-py's L1 uses 300 s
+    /// for entries without a TTL and never longer than the TTL.
+    public var l1TTLSeconds = 300
     public var connectTimeoutMilliseconds = 5000
     public var commandTimeoutMilliseconds = 5000
     public var poolSize = 50
@@ -169,7 +172,7 @@ public final class CacheConfig: @unchecked Sendable {
 
     public static let optionNames = [
         "redis_url", "mode", "default_ttl", "max_value_size", "l1_max_size_mb", "l1_max_bytes",
-        "l1_max_entries", "connect_timeout_ms", "command_timeout_ms", "pool_size", "failure_threshold",
+        "l1_max_entries", "l1_ttl", "connect_timeout_ms", "command_timeout_ms", "pool_size", "failure_threshold",
         "retry_interval_ms", "key_prefix", "master_key", "previous_master_keys", "deployment_uuid",
     ]
 
@@ -213,12 +216,15 @@ public final class CacheConfig: @unchecked Sendable {
             l1MaxBytes = mb * 1_048_576
         case "l1_max_bytes": l1MaxBytes = try Self.integer(value, name, min: 0)
         case "l1_max_entries": l1MaxEntries = try Self.integer(value, name, min: 0, max: Int(Int32.max))
+        case "l1_ttl": l1TTLSeconds = try Self.integer(value, name, min: 0, max: 1 << 40)
         case "connect_timeout_ms": connectTimeoutMilliseconds = try Self.integer(value, name, min: 1, max: 3_600_000)
         case "command_timeout_ms": commandTimeoutMilliseconds = try Self.integer(value, name, min: 1, max: 3_600_000)
         case "pool_size": poolSize = try Self.integer(value, name, min: 1, max: 10_000)
         case "failure_threshold": failureThreshold = try Self.integer(value, name, min: 1, max: 1_000_000)
         case "retry_interval_ms": retryIntervalMilliseconds = try Self.integer(value, name, min: 0, max: 3_600_000)
-        case "key_prefix": keyPrefix = value
+        case "key_prefix":
+            guard value.utf8.count <= 1024 else { throw CacheKitError(.invalidConfig, "key_prefix must be at most 1024 bytes") }
+            keyPrefix = value
         case "master_key":
             let bytes = Array(value.utf8)
             try Self.validateMasterKey(bytes, name: name)

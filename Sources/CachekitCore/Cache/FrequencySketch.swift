@@ -23,7 +23,7 @@ struct FrequencySketch {
 
     /// `expectedEntries`: about how many entries the owner holds; it sizes the sketch.
     init(expectedEntries: Int) {
-        let entries = min(max(expectedEntries, 16), 1 << 24)
+        let entries = min(max(expectedEntries, 16), 1 << 20)  // at most 2 MiB of counters per sketch
         var width = 16
         while width < entries { width <<= 1 }
         self.width = width

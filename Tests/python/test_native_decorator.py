@@ -500,3 +500,28 @@ def test_many_threads_share_one_function_correctly(redis_url):
     assert sorted(calls) == list(range(25))  # each value computed once across all threads
     info = square.cache_info()
     assert info.misses >= 25 and info.hits >= 8 * 300 - info.misses
+
+
+def test_async_functions_without_redis_run_on_the_loop(monkeypatch):
+    from cachekit_native import _workers
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.delenv("CACHEKIT_REDIS_URL", raising=False)
+    handed_off = []
+    original = _workers.pool.submit
+
+    def spy(function, *arguments):
+        handed_off.append(function)
+        return original(function, *arguments)
+
+    monkeypatch.setattr("cachekit_native.decorator._submit", spy)
+
+    @cache(backend=None)
+    async def local(x):
+        return [x]
+
+    async def main():
+        return [await local(1), await local(1)]
+
+    assert asyncio.run(main()) == [[1], [1]]
+    assert len(handed_off) == 1  # only opening the cache; gets and sets ran inline
+    assert local.cache_info().l1_hits == 1

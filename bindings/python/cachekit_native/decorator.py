@@ -338,13 +338,18 @@ class _CachedFunction:
         loop = asyncio.get_running_loop()
         cache = self.cache or await _submit(self.open)
         self.last_operation_at = _now()
-        document = await _submit(cache.get, key)
+        # Without Redis no library call can wait on the network: run them on the loop.
+        inline = not self.settings.has_l2
+        document = cache.get(key) if inline else await _submit(cache.get, key)
         if document is not None:
             try:
                 return self.unpack(document)
             except SerializationError as error:
                 logger.warning("cachekit_native: dropping an undecodable entry of %s: %s", self.name, error)
-                await _submit(self.safe_delete, cache, key)
+                if inline:
+                    self.safe_delete(cache, key)
+                else:
+                    await _submit(self.safe_delete, cache, key)
         # One computation per key across this process's concurrent awaiters.
         flights = self.flights(loop)
         flight = flights.get(key)
@@ -359,7 +364,7 @@ class _CachedFunction:
         flights[key] = flight
         try:
             result = await self.func(*args, **kwargs)
-            document = await _submit(self.store, cache, key, result)
+            document = self.store(cache, key, result) if inline else await _submit(self.store, cache, key, result)
             flight.set_result((result, document))
             return result
         except asyncio.CancelledError:

@@ -180,3 +180,20 @@ def test_without_the_variable_or_a_package_copy_pkg_config_is_asked(tmp_path):
                         {"PKG_CONFIG_PATH": str(libdir / "pkgconfig")})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(libdir / "libcachekit.so.0")
+
+
+def test_the_ctypes_table_matches_the_header():
+    import re
+    from cachekit_native import _ffi
+    header = (native_support.ROOT / "include" / "cachekit.h").read_text()
+    declared = set(re.findall(r"CACHEKIT_API\s+[^;(]*?\**\s*(cachekit_\w+)\s*\(", header))
+    assert set(_ffi.SIGNATURES) <= declared
+    for name, (_, argtypes) in _ffi.SIGNATURES.items():
+        declaration = re.search(r"CACHEKIT_API[^;]*\b" + name + r"\s*\(([^)]*)\)", header).group(1)
+        parameters = [] if declaration.strip() == "void" else declaration.split(",")
+        assert len(parameters) == len(argtypes), name
+    for struct, ctypes_struct in (("cachekit_cache_stats", _ffi.CacheStats),
+                                  ("cachekit_cache_health_report", _ffi.HealthReport)):
+        body = re.search(r"typedef struct " + struct + r" \{(.*?)\} " + struct + ";", header, re.S).group(1)
+        fields = re.findall(r"^\s*[\w ]+?\s(\w+)(?:\[\d+\])?;", body, re.M)
+        assert fields == [name for name, _ in ctypes_struct._fields_], struct

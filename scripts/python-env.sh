@@ -12,4 +12,9 @@ if ! "$venv/bin/python" -c "import cachekit, cryptography, msgpack, pytest, redi
     "$venv/bin/pip" install -q --disable-pip-version-check \
         "cachekit==0.24.1" cryptography msgpack pytest redis >&2
 fi
+# The Python binding, installed once (the tests import the tree's copy first, so a stale install
+# does not matter; test_native_loader.py checks `pip install ./bindings/python` in a fresh venv).
+if ! (cd / && "$venv/bin/python" -c "import cachekit_native") 2>/dev/null; then
+    "$venv/bin/pip" install -q --disable-pip-version-check "$root/bindings/python" >&2
+fi
 echo "$venv/bin/python"

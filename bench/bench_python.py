@@ -1,0 +1,131 @@
+"""cachekit_native against cachekit-py 0.24.1, side by side in one process, on one private
+redis-server: decorator + L1 hit, L2 hit (L1 disabled on both sides) and miss + store, for a
+small dict and a ~10 KB dict. Prints microseconds per call (best of several rounds) and the
+ratio cachekit-py / cachekit_native (> 1: cachekit_native is faster).
+
+Run with scripts/bench.sh python (it builds the release library and sets CACHEKIT_LIBRARY_PATH).
+"""
+import itertools
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bindings" / "python"))
+
+SMALL = {"id": 42, "name": "Ada", "tags": ["a", "b"], "active": True}
+LARGE = {f"field_{i:03d}": f"value {i} " + "lorem ipsum dolor sit amet " * 3 for i in range(100)}
+
+
+def start_redis():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    directory = tempfile.mkdtemp(prefix="cachekit-bench-")
+    process = subprocess.Popen([shutil.which("redis-server"), "--port", str(port), "--bind", "127.0.0.1",
+                                "--save", "", "--appendonly", "no", "--dir", directory],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            return process, f"redis://127.0.0.1:{port}/0", directory
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("redis-server did not start")
+
+
+def per_call_us(function, argument_source, iterations, rounds):
+    best = float("inf")
+    for _ in range(rounds):
+        arguments = [next(argument_source) for _ in range(iterations)]
+        start = time.perf_counter()
+        for argument in arguments:
+            function(argument)
+        best = min(best, (time.perf_counter() - start) / iterations * 1e6)
+    return best
+
+
+def main():
+    process, url, directory = start_redis()
+    os.environ["REDIS_URL"] = url  # cachekit-py's environment-configured backend
+    try:
+        import cachekit
+        import cachekit_native
+        from cachekit import cache as py_cache
+        from cachekit_native import cache as native_cache
+
+        print(f"cachekit {cachekit.__version__ if hasattr(cachekit, '__version__') else '0.24.1'} vs "
+              f"cachekit_native {cachekit_native.__version__} on libcachekit {cachekit_native.library_version()} "
+              f"({cachekit_native.library_path()})")
+        print(f"small dict: {len(cachekit_native.serializer.pack(SMALL))} B msgpack; "
+              f"large dict: {len(cachekit_native.serializer.pack(LARGE))} B msgpack\n")
+
+        def decorate(side, value, **options):
+            def function(x):
+                return value
+            function.__qualname__ = f"bench_{side}_{id(options)}_{len(value)}"
+            if side == "py":
+                return py_cache(ttl=600, **options)(function)
+            return native_cache(ttl=600, redis_url=url, **options)(function)
+
+        rows = []
+        for label, value in (("small", SMALL), ("10KB", LARGE)):
+            cases = []
+            # decorator + L1 hit: one argument, called again and again
+            for side in ("py", "native"):
+                function = decorate(side, value)
+                function(1)
+                cases.append(per_call_us(function, itertools.repeat(1), 20000, 5))
+            rows.append((f"decorator + L1 hit, {label}", *cases))
+            # L2 hit: L1 disabled on both sides, the entry is read from Redis each call
+            cases = []
+            for side in ("py", "native"):
+                function = decorate(side, value, l1_enabled=False)
+                function(1)
+                cases.append(per_call_us(function, itertools.repeat(1), 3000, 5))
+            rows.append((f"L2 hit (Redis), {label}", *cases))
+            # miss + store: a new argument every call (GET miss, compute, SETEX, L1 fill)
+            cases = []
+            for side in ("py", "native"):
+                function = decorate(side, value)
+                cases.append(per_call_us(function, itertools.count(10_000_000), 2000, 5))
+            rows.append((f"miss + store, {label}", *cases))
+
+        # async decorator + L1 hit: cachekit-py answers from its Python L1 on the loop; cachekit_native
+        # runs every library call in the executor (cachekit_cache_get may block on Redis).
+        import asyncio
+        cases = []
+        for side in ("py", "native"):
+            async def function(x):
+                return SMALL
+            function.__qualname__ = f"bench_async_{side}"
+            wrapped = py_cache(ttl=600)(function) if side == "py" else native_cache(ttl=600, redis_url=url)(function)
+
+            async def run(wrapped=wrapped):
+                await wrapped(1)
+                best = float("inf")
+                for _ in range(5):
+                    start = time.perf_counter()
+                    for _ in range(2000):
+                        await wrapped(1)
+                    best = min(best, (time.perf_counter() - start) / 2000 * 1e6)
+                return best
+            cases.append(asyncio.run(run()))
+        rows.append(("async decorator + L1 hit, small", *cases))
+
+        print(f"{'case':32s} {'cachekit-py us':>15s} {'native us':>10s} {'ratio':>7s}")
+        for name, py_us, native_us in rows:
+            print(f"{name:32s} {py_us:15.2f} {native_us:10.2f} {py_us / native_us:6.2f}x")
+    finally:
+        process.terminate()
+        process.wait()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""The one table of libcachekit functions this package calls, with their C signatures.
+
+Every int-returning function gets an errcheck that turns a negative status into the exception
+registered for it (errors.py), carrying the library's message; non-negative statuses (CACHEKIT_OK,
+CACHEKIT_MISS) are returned. Pointers the library owns (static strings, buffer data, handles) are
+typed c_void_p, so ctypes never copies or frees them behind our back.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from ctypes import CFUNCTYPE, POINTER, c_char_p, c_int, c_int64, c_size_t, c_uint, c_uint64, c_void_p, py_object
+
+from . import _loader
+from .errors import error_for_status
+
+OK = 0
+MISS = 1
+
+
+class Buffer(ctypes.Structure):
+    """cachekit_buffer: data allocated by the library, released with cachekit_buffer_free."""
+    _fields_ = [("data", c_void_p), ("len", c_size_t)]
+
+
+BufferPointer = POINTER(Buffer)
+_STATUS = "status"  # restype marker: c_int checked by _check_status
+
+
+class CacheStats(ctypes.Structure):
+    """cachekit_cache_stats."""
+    _fields_ = [(name, c_uint64) for name in (
+        "hits", "misses", "l1_hits", "l2_hits", "sets", "deletes", "evictions", "errors", "l2_errors",
+        "l2_skipped", "computes", "coalesced", "decode_errors", "l1_entries", "l1_bytes", "l2_operations",
+        "l2_latency_total_ns", "l2_latency_max_ns")]
+
+
+class HealthReport(ctypes.Structure):
+    """cachekit_cache_health_report."""
+    _fields_ = [("l2_configured", c_int), ("l2_status", c_int), ("l2_ping_ns", c_uint64),
+                ("l1_entries", c_uint64), ("l1_bytes", c_uint64), ("detail", ctypes.c_char * 256)]
+
+
+# int (*cachekit_compute_fn)(void *userdata, const uint8_t *key, size_t key_len, cachekit_buffer *out)
+ComputeFunction = CFUNCTYPE(c_int, c_void_p, c_void_p, c_size_t, BufferPointer)
+
+# name: (restype, argtypes). c_char_p arguments are Python bytes we own (NUL-terminated by ctypes).
+SIGNATURES: dict[str, tuple[object, list[object]]] = {
+    "cachekit_version_number": (c_uint, []),
+    "cachekit_version_string": (c_void_p, []),
+    "cachekit_strerror": (c_void_p, [c_int]),
+    "cachekit_last_error_message": (c_void_p, []),
+    "cachekit_buffer_free": (None, [BufferPointer]),
+    "cachekit_buffer_set": (_STATUS, [BufferPointer, c_char_p, c_size_t]),
+    # keys section: arguments are MessagePack documents we pack; the key comes back in a buffer.
+    "cachekit_key_auto": (_STATUS, [c_char_p, c_char_p, c_char_p, c_size_t, c_char_p, c_size_t, c_int, c_char_p,
+                                    BufferPointer]),
+    "cachekit_key_interop": (_STATUS, [c_char_p, c_char_p, c_char_p, c_size_t, BufferPointer]),
+    # cache section. Handles are c_void_p; keys and values are bytes we own.
+    "cachekit_config_new": (_STATUS, [POINTER(c_void_p)]),
+    "cachekit_config_free": (None, [c_void_p]),
+    "cachekit_config_set": (_STATUS, [c_void_p, c_char_p, c_char_p]),
+    "cachekit_config_load_env": (_STATUS, [c_void_p]),
+    "cachekit_cache_new": (_STATUS, [c_void_p, POINTER(c_void_p)]),
+    "cachekit_cache_free": (None, [c_void_p]),
+    "cachekit_cache_get": (_STATUS, [c_void_p, c_char_p, c_size_t, BufferPointer]),
+    "cachekit_cache_set": (_STATUS, [c_void_p, c_char_p, c_size_t, c_char_p, c_size_t, c_int64]),
+    "cachekit_cache_delete": (_STATUS, [c_void_p, c_char_p, c_size_t]),
+    "cachekit_cache_exists": (_STATUS, [c_void_p, c_char_p, c_size_t]),
+    # userdata is the Python object the compute trampoline reads back (alive for the whole call).
+    "cachekit_cache_get_or_compute": (_STATUS, [c_void_p, c_char_p, c_size_t, c_int64, ComputeFunction,
+                                                py_object, BufferPointer]),
+    "cachekit_cache_invalidate_namespace": (_STATUS, [c_void_p, c_char_p, POINTER(c_uint64)]),
+    "cachekit_cache_stats_get": (_STATUS, [c_void_p, POINTER(CacheStats)]),
+    "cachekit_cache_health": (_STATUS, [c_void_p, POINTER(HealthReport)]),
+}
+
+
+class Library:
+    """The loaded library with the table applied. Attribute access gives the configured function."""
+
+    def __init__(self, cdll: ctypes.CDLL, path: str):
+        self.cdll = cdll
+        self.path = path
+        for name, (restype, argtypes) in SIGNATURES.items():
+            function = getattr(cdll, name)
+            function.argtypes = argtypes
+            if restype is _STATUS:
+                function.restype = c_int
+                function.errcheck = self._check_status
+            else:
+                function.restype = restype
+            setattr(self, name, function)
+        # Hot-path twins of two table entries, with the same signatures: the decorator's hit path
+        # checks the status inline (one Python-level errcheck call less per hit) and frees through a
+        # PyDLL handle, which keeps the GIL for a call that never blocks. Everything else is checked.
+        restype, argtypes = SIGNATURES["cachekit_cache_get"]
+        self.cache_get_unchecked = cdll["cachekit_cache_get"]
+        self.cache_get_unchecked.argtypes = argtypes
+        self.cache_get_unchecked.restype = c_int
+        restype, argtypes = SIGNATURES["cachekit_buffer_free"]
+        self.buffer_free_holding_gil = ctypes.PyDLL(path)["cachekit_buffer_free"]
+        self.buffer_free_holding_gil.argtypes = argtypes
+        self.buffer_free_holding_gil.restype = restype
+
+    def _check_status(self, status, function, arguments):
+        if status < 0:
+            raise self.error(status)
+        return status
+
+    def error(self, status: int):
+        """The exception for a status, with this thread's last error message."""
+        description = self.string(self.cdll.cachekit_strerror(status))
+        message = self.string(self.cdll.cachekit_last_error_message())
+        return error_for_status(status, description, message)
+
+    @staticmethod
+    def string(pointer: int | None) -> str:
+        return ctypes.string_at(pointer).decode("utf-8", "replace") if pointer else ""
+
+    def take(self, buffer: Buffer) -> bytes:
+        """Copies a library-filled buffer into bytes and releases it."""
+        try:
+            return ctypes.string_at(buffer.data, buffer.len) if buffer.len else b""
+        finally:
+            self.cachekit_buffer_free(ctypes.byref(buffer))
+
+    def version_string(self) -> str:
+        return self.string(self.cachekit_version_string())
+
+
+_library: Library | None = None
+_lock = threading.Lock()
+
+
+def library() -> Library:
+    """The process-wide library, loaded on first use."""
+    global _library
+    if _library is None:
+        with _lock:
+            if _library is None:
+                cdll, path = _loader.load(list(SIGNATURES))
+                _library = Library(cdll, path)
+    return _library

@@ -1,0 +1,190 @@
+"""A libcachekit cache handle: an in-process L1 in front of an optional Redis L2.
+
+``Cache`` owns one ``cachekit_cache``. Keys are str (UTF-8) or bytes; values are bytes (for
+interop with cachekit services, a MessagePack document: see serializer.py). Every call may block
+on Redis (within the configured timeouts); from asyncio, run them in an executor, as the
+decorator does. The handle is thread-safe; ``close()`` must not race with calls in flight.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+from ctypes import byref, c_uint64, c_void_p
+from typing import Any, Callable
+
+from . import _ffi
+from ._ffi import Buffer, CacheStats, HealthReport, ComputeFunction
+from .errors import ComputeFailedError
+
+TTL_DEFAULT = -1
+TTL_NONE = 0
+
+_SECRET_OPTIONS = frozenset({"master_key", "previous_master_keys"})
+
+
+def _text(value: Any) -> bytes:
+    if isinstance(value, bool):
+        return b"1" if value else b"0"
+    return str(value).encode("utf-8")
+
+
+def _key_bytes(key: str | bytes) -> bytes:
+    return key.encode("utf-8") if isinstance(key, str) else bytes(key)
+
+
+def _ttl(ttl: int | None) -> int:
+    if ttl is None:
+        return TTL_DEFAULT
+    if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 0:
+        raise ValueError(f"ttl must be a non-negative int number of seconds or None, got {ttl!r}")
+    return ttl
+
+
+class _ComputeCall:
+    """What the compute trampoline needs for one get_or_compute call, and what it leaves behind."""
+    __slots__ = ("compute", "error")
+
+    def __init__(self, compute: Callable[[], bytes]):
+        self.compute = compute
+        self.error: BaseException | None = None
+
+
+@ComputeFunction
+def _compute_trampoline(userdata, key, key_len, out):
+    # Runs on the calling thread with the GIL held; the call object is alive for the whole call.
+    call = ctypes.cast(userdata, ctypes.py_object).value
+    try:
+        value = call.compute()
+        _ffi.library().cachekit_buffer_set(out, value, len(value))
+        return 0
+    except BaseException as error:  # handed back to the caller of get_or_compute, never lost
+        call.error = error
+        return 1
+
+
+class Cache:
+    """One libcachekit cache. Options are libcachekit's (cachekit_config_set names)::
+
+        with Cache(redis_url="redis://127.0.0.1:6379/0", mode="plain") as cache:
+            cache.set("k", b"v", ttl=60)
+            assert cache.get("k") == b"v"
+
+    ``from_env=True`` first reads cachekit-py's environment variables (CACHEKIT_REDIS_URL or
+    REDIS_URL, CACHEKIT_MASTER_KEY, ...); explicit options override them. With no redis_url the
+    cache is L1-only. Option values never appear in messages when they are secrets.
+    """
+
+    def __init__(self, *, from_env: bool = True, **options: Any):
+        lib = _ffi.library()
+        self._lib = lib
+        self._free = lib.cachekit_cache_free  # kept on the instance: __del__ may run at shutdown
+        self._handle: c_void_p | None = None
+        config = c_void_p()
+        lib.cachekit_config_new(byref(config))
+        try:
+            if from_env:
+                lib.cachekit_config_load_env(config)
+            for name, value in options.items():
+                if value is None:
+                    continue
+                lib.cachekit_config_set(config, name.encode("utf-8"), _text(value))
+            handle = c_void_p()
+            lib.cachekit_cache_new(config, byref(handle))
+        finally:
+            lib.cachekit_config_free(config)
+        self._handle = handle
+
+    # -- lifetime ----------------------------------------------------------------------------
+
+    @property
+    def handle(self) -> c_void_p:
+        handle = self._handle
+        if handle is None:
+            raise ValueError("the cache is closed")
+        return handle
+
+    @property
+    def closed(self) -> bool:
+        return self._handle is None
+
+    def close(self) -> None:
+        """Frees the cache (L1 and Redis connections). Idempotent."""
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            self._free(handle)
+
+    def __enter__(self) -> "Cache":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # At interpreter shutdown module globals may already be gone; only instance state is used.
+        if sys is None or getattr(sys, "is_finalizing", lambda: False)():
+            return
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    # -- operations --------------------------------------------------------------------------
+
+    def get(self, key: str | bytes) -> bytes | None:
+        """The value under key, or None on a miss."""
+        data = _key_bytes(key)
+        out = Buffer()
+        if self._lib.cachekit_cache_get(self.handle, data, len(data), byref(out)) == _ffi.MISS:
+            return None
+        return self._lib.take(out)
+
+    def set(self, key: str | bytes, value: bytes, ttl: int | None = None) -> None:
+        """Stores value under key; ttl None means the cache's default, 0 no expiry."""
+        data = _key_bytes(key)
+        value = bytes(value)
+        self._lib.cachekit_cache_set(self.handle, data, len(data), value, len(value), _ttl(ttl))
+
+    def delete(self, key: str | bytes) -> None:
+        """Removes key from L1 and Redis (raises a BackendError if Redis could not be reached)."""
+        data = _key_bytes(key)
+        self._lib.cachekit_cache_delete(self.handle, data, len(data))
+
+    def exists(self, key: str | bytes) -> bool:
+        data = _key_bytes(key)
+        return self._lib.cachekit_cache_exists(self.handle, data, len(data)) == _ffi.OK
+
+    def get_or_compute(self, key: str | bytes, compute: Callable[[], bytes], ttl: int | None = None) -> bytes:
+        """The value under key; on a miss compute() (run once per key across this process's
+        concurrent callers) is stored and returned. An exception from compute propagates."""
+        data = _key_bytes(key)
+        call = _ComputeCall(compute)
+        out = Buffer()
+        try:
+            self._lib.cachekit_cache_get_or_compute(self.handle, data, len(data), _ttl(ttl), _compute_trampoline,
+                                                    call, byref(out))
+        except ComputeFailedError:
+            if call.error is not None:
+                raise call.error from None
+            raise
+        return self._lib.take(out)
+
+    def invalidate_namespace(self, namespace: str) -> int:
+        """Removes every key of a namespace from L1 and Redis; returns the Redis keys removed."""
+        removed = c_uint64()
+        self._lib.cachekit_cache_invalidate_namespace(self.handle, namespace.encode("utf-8"), byref(removed))
+        return removed.value
+
+    def stats(self) -> dict[str, int]:
+        """A snapshot of the cache's counters (cachekit_cache_stats)."""
+        snapshot = CacheStats()
+        self._lib.cachekit_cache_stats_get(self.handle, byref(snapshot))
+        return {name: getattr(snapshot, name) for name, _ in CacheStats._fields_}
+
+    def health(self) -> dict[str, Any]:
+        """PINGs Redis and reports both tiers."""
+        report = HealthReport()
+        self._lib.cachekit_cache_health(self.handle, byref(report))
+        return {"l2_configured": bool(report.l2_configured), "l2_status": report.l2_status,
+                "l2_ping_ns": report.l2_ping_ns, "l1_entries": report.l1_entries, "l1_bytes": report.l1_bytes,
+                "detail": report.detail.decode("utf-8", "replace")}

@@ -1,0 +1,152 @@
+"""Exceptions raised for libcachekit status codes.
+
+Every negative status from the library becomes an instance of the class registered for that code
+(or, for a code this package does not know yet, of its section's base class), carrying the status,
+the library's static description (cachekit_strerror) and the calling thread's detail message
+(cachekit_last_error_message). Messages never contain key material: the library guarantees it.
+"""
+
+from __future__ import annotations
+
+
+class CachekitError(Exception):
+    """A libcachekit call failed. ``status`` is the pinned status code, ``message`` the detail."""
+
+    def __init__(self, status: int, description: str = "", message: str = ""):
+        self.status = status
+        self.description = description
+        self.message = message
+        text = f"{description} (status {status})" if description else f"status {status}"
+        super().__init__(f"{text}: {message}" if message else text)
+
+
+class LibraryNotFoundError(ImportError):
+    """No loadable libcachekit of the required version was found; the message lists every attempt."""
+
+
+# Sections of the status space (see include/cachekit.h).
+class MisuseError(CachekitError):
+    """-1 .. -9: a NULL pointer, a bad argument, an allocation or an underlying library failed."""
+
+
+class CodecError(CachekitError):
+    """-10 .. -19: the ByteStorage envelope, LZ4 or the checksum."""
+
+
+class CryptoError(CachekitError):
+    """-20 .. -39: keys, AES-256-GCM, HKDF."""
+
+
+class ValueKeyError(CachekitError):
+    """-40 .. -59: MessagePack values, cache keys and entries."""
+
+
+class BackendError(CachekitError):
+    """-60 .. -79: the cache and its Redis backend."""
+
+
+class NullPointerError(MisuseError): pass
+class InvalidArgumentError(MisuseError, ValueError): pass
+class BufferTooSmallError(MisuseError): pass
+class OutOfMemoryError(MisuseError, MemoryError): pass
+class InternalError(MisuseError): pass
+
+class TooLargeError(CodecError): pass
+class InvalidInputError(CodecError): pass
+class DecompressionBombError(CodecError): pass
+class DecompressionFailedError(CodecError): pass
+class ChecksumMismatchError(CodecError): pass
+class SizeValidationError(CodecError): pass
+class CompressionFailedError(CodecError): pass
+
+class AuthenticationFailedError(CryptoError): pass
+class CiphertextTooShortError(CryptoError): pass
+class KeyLengthError(CryptoError, ValueError): pass
+class InvalidHexError(CryptoError, ValueError): pass
+class NonceExhaustedError(CryptoError): pass
+class MissingMasterKeyError(CryptoError, ValueError): pass
+class KeyFingerprintMismatchError(CryptoError): pass
+
+class NestingTooDeepError(ValueKeyError, ValueError): pass
+class UnsupportedValueError(ValueKeyError, TypeError): pass
+class InvalidUTF8Error(ValueKeyError, ValueError): pass
+class InvalidMapKeyError(ValueKeyError, TypeError): pass
+class InvalidSegmentError(ValueKeyError, ValueError): pass
+class WriterStateError(ValueKeyError): pass
+class TypeMismatchError(ValueKeyError, TypeError): pass
+
+class BackendUnavailableError(BackendError, ConnectionError): pass
+class BackendTimeoutError(BackendError, TimeoutError): pass
+class BackendResponseError(BackendError): pass
+class ValueTooLargeError(BackendError, ValueError): pass
+class InvalidConfigError(BackendError, ValueError): pass
+class UnknownOptionError(BackendError, ValueError): pass
+class ComputeFailedError(BackendError): pass
+class ModeUnavailableError(BackendError, ValueError): pass
+class InvalidKeyError(BackendError, ValueError): pass
+
+
+_BY_STATUS: dict[int, type[CachekitError]] = {
+    -1: NullPointerError,
+    -2: InvalidArgumentError,
+    -3: BufferTooSmallError,
+    -4: OutOfMemoryError,
+    -5: InternalError,
+    -10: TooLargeError,
+    -11: InvalidInputError,
+    -12: DecompressionBombError,
+    -13: DecompressionFailedError,
+    -14: ChecksumMismatchError,
+    -15: SizeValidationError,
+    -16: CompressionFailedError,
+    -20: AuthenticationFailedError,
+    -21: CiphertextTooShortError,
+    -22: KeyLengthError,
+    -23: InvalidHexError,
+    -24: NonceExhaustedError,
+    -29: MissingMasterKeyError,
+    -30: KeyFingerprintMismatchError,
+    -40: NestingTooDeepError,
+    -41: UnsupportedValueError,
+    -42: InvalidUTF8Error,
+    -43: InvalidMapKeyError,
+    -44: InvalidSegmentError,
+    -45: WriterStateError,
+    -46: TypeMismatchError,
+    -60: BackendUnavailableError,
+    -61: BackendTimeoutError,
+    -62: BackendResponseError,
+    -63: ValueTooLargeError,
+    -64: InvalidConfigError,
+    -65: UnknownOptionError,
+    -66: ComputeFailedError,
+    -67: ModeUnavailableError,
+    -68: InvalidKeyError,
+}
+
+_SECTIONS: tuple[tuple[int, int, type[CachekitError]], ...] = (
+    (-9, -1, MisuseError),
+    (-19, -10, CodecError),
+    (-39, -20, CryptoError),
+    (-59, -40, ValueKeyError),
+    (-79, -60, BackendError),
+)
+
+
+def register(status: int, cls: type[CachekitError]) -> None:
+    """Associates a status code with an exception class (used as sections gain codes)."""
+    _BY_STATUS[status] = cls
+
+
+def class_for_status(status: int) -> type[CachekitError]:
+    cls = _BY_STATUS.get(status)
+    if cls is not None:
+        return cls
+    for low, high, section in _SECTIONS:
+        if low <= status <= high:
+            return section
+    return CachekitError
+
+
+def error_for_status(status: int, description: str = "", message: str = "") -> CachekitError:
+    return class_for_status(status)(status, description, message)

@@ -233,7 +233,8 @@ public final class CacheConfig: @unchecked Sendable {
             for previous in previousMasterKeysHex where Self.sameKey(previous, bytes) {
                 throw CacheKitError(.invalidConfig, "master_key must not appear in previous_master_keys")
             }
-            wipeSecrets()
+            // Replaces only the current key: previous keys set earlier stay.
+            masterKeyHex.withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) }
             masterKeyHex = bytes
         case "previous_master_keys":
             let keys = value.split(separator: ",").map { Array($0.utf8).filter { $0 != 0x20 } }.filter { !$0.isEmpty }

@@ -211,6 +211,24 @@ import Testing
         #expect(fallback.effectiveKeyPrefix == "t:default:")
     }
 
+    /// CACHEKIT_PREVIOUS_MASTER_KEYS is read before CACHEKIT_MASTER_KEY; setting the current key
+    /// must keep the previous keys intact (a regression: it used to wipe them).
+    @Test func masterKeyAfterPreviousKeysKeepsThem() throws {
+        let current = String(repeating: "ab", count: 32)
+        let previous = String(repeating: "cd", count: 32)
+        let config = CacheConfig()
+        try config.set("previous_master_keys", previous)
+        try config.set("master_key", current)
+        #expect(config.previousMasterKeysHex == [Array(previous.utf8)])
+        #expect(config.masterKeyHex == Array(current.utf8))
+
+        let fromEnvironment = CacheConfig()
+        try fromEnvironment.loadEnvironment {
+            ["CACHEKIT_MASTER_KEY": current, "CACHEKIT_PREVIOUS_MASTER_KEYS": previous][$0]
+        }
+        #expect(fromEnvironment.previousMasterKeysHex == [Array(previous.utf8)])
+    }
+
     @Test func secretsNeverInMessagesOrDescription() throws {
         let key = String(repeating: "ab", count: 32)
         let config = CacheConfig()

@@ -824,6 +824,18 @@ CACHEKIT_API int cachekit_cache_get(cachekit_cache *cache, const uint8_t *key, s
                                     cachekit_buffer *out);
 
 /**
+ * Reads key from L1 only, never from Redis: it never waits on the network, so an event-loop host
+ * (Python asyncio, libuv) can call it on its loop thread and hand only misses to a worker that
+ * calls cachekit_cache_get. Returns CACHEKIT_OK and fills *out (release with
+ * cachekit_buffer_free) on an L1 hit, CACHEKIT_MISS otherwise (not counted as a miss in the
+ * stats: the caller's cachekit_cache_get will count it). In secure mode a hit decrypts, which is
+ * CPU work only. Errors: CACHEKIT_E_NULL_POINTER, CACHEKIT_E_INVALID_KEY, CACHEKIT_E_OUT_OF_MEMORY.
+ * Thread-safe. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_cache_get_local(cachekit_cache *cache, const uint8_t *key, size_t key_len,
+                                          cachekit_buffer *out);
+
+/**
  * Stores value (value_len bytes; NULL only with length 0) under key for ttl_seconds
  * (CACHEKIT_TTL_DEFAULT: the cache's default; CACHEKIT_TTL_NONE: no expiry). Redis is written
  * with SETEX when the TTL is > 0, else SET, then L1. Returns CACHEKIT_OK (also when Redis

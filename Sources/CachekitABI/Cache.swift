@@ -119,6 +119,21 @@ public func cachekit_cache_get(_ cache: OpaquePointer?, _ key: UnsafePointer<UIn
     }
 }
 
+/// Exported to C as `cachekit_cache_get_local`.
+@_cdecl("cachekit_cache_get_local") @implementation
+public func cachekit_cache_get_local(_ cache: OpaquePointer?, _ key: UnsafePointer<UInt8>?, _ keyCount: Int,
+                                     _ out: UnsafeMutablePointer<cachekit_buffer>?) -> Int32 {
+    boundary { () throws(CacheKitError) -> Status in
+        try withCache(cache) { object throws(CacheKitError) -> Status in
+            let keyBytes = try inputBytes(key, keyCount, "key")
+            let out = try required(out, "out")
+            guard let value = try object.getLocal(keyBytes) else { return .miss }
+            deliver(value, to: out)
+            return .ok
+        }
+    }
+}
+
 /// Exported to C as `cachekit_cache_set`.
 @_cdecl("cachekit_cache_set") @implementation
 public func cachekit_cache_set(_ cache: OpaquePointer?, _ key: UnsafePointer<UInt8>?, _ keyCount: Int,

@@ -142,6 +142,25 @@ static void test_basic_operations(void) {
     cachekit_cache_free(NULL);
 }
 
+/* L1-only reads: a hit counts as an L1 hit, a miss is not counted. */
+static void test_get_local(void) {
+    cachekit_cache *cache = make_cache(NULL);
+    cachekit_buffer out = {NULL, 0};
+    cachekit_cache_stats stats;
+    CHECK_STATUS(cachekit_cache_get_local(cache, B("local"), 5, &out), CACHEKIT_MISS);
+    CHECK(out.data == NULL);
+    CHECK_STATUS(set_str(cache, "local", "here", 60), CACHEKIT_OK);
+    CHECK_STATUS(cachekit_cache_get_local(cache, B("local"), 5, &out), CACHEKIT_OK);
+    CHECK(out.len == 5 && out.data != NULL && memcmp(out.data, "\xa4here", 5) == 0);
+    cachekit_buffer_free(&out);
+    CHECK_STATUS(cachekit_cache_stats_get(cache, &stats), CACHEKIT_OK);
+    CHECK(stats.l1_hits == 1 && stats.hits == 1 && stats.misses == 0);
+    CHECK_STATUS(cachekit_cache_get_local(NULL, B("k"), 1, &out), CACHEKIT_E_NULL_POINTER);
+    CHECK_STATUS(cachekit_cache_get_local(cache, B("k"), 1, NULL), CACHEKIT_E_NULL_POINTER);
+    CHECK_STATUS(cachekit_cache_get_local(cache, NULL, 0, &out), CACHEKIT_E_INVALID_KEY);
+    cachekit_cache_free(cache);
+}
+
 static void test_ttl(void) {
     const char *capped_options[] = {"l1_ttl", "1", NULL};
     cachekit_cache *cache = make_cache(NULL);
@@ -418,6 +437,7 @@ int main(void) {
     unsetenv("REDIS_URL");
     test_config();
     test_basic_operations();
+    test_get_local();
     test_ttl();
     test_get_many();
     test_get_or_compute();

@@ -52,6 +52,7 @@ def ck(lib):
         "cachekit_cache_new": [P, ctypes.POINTER(P)],
         "cachekit_cache_free": [P],
         "cachekit_cache_get": [P, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(Buffer)],
+        "cachekit_cache_get_local": [P, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(Buffer)],
         "cachekit_cache_set": [P, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_int64],
         "cachekit_cache_delete": [P, ctypes.c_char_p, ctypes.c_size_t],
         "cachekit_cache_exists": [P, ctypes.c_char_p, ctypes.c_size_t],
@@ -94,6 +95,15 @@ class Cache:
     def get(self, key: str):
         out = Buffer()
         rc = self.ck.cachekit_cache_get(self.handle, key.encode(), len(key.encode()), ctypes.byref(out))
+        if rc != OK:
+            return rc, None
+        value = ctypes.string_at(out.data, out.len)
+        self.ck.cachekit_buffer_free(ctypes.byref(out))
+        return rc, msgpack.unpackb(value)
+
+    def get_local(self, key: str):
+        out = Buffer()
+        rc = self.ck.cachekit_cache_get_local(self.handle, key.encode(), len(key.encode()), ctypes.byref(out))
         if rc != OK:
             return rc, None
         value = ctypes.string_at(out.data, out.len)
@@ -570,3 +580,30 @@ def test_configuration_from_cachekit_environment(ck, redis_url, monkeypatch):
     assert ck.cachekit_cache_new(None, ctypes.byref(handle)) == -64
     message = ck.cachekit_last_error_message()
     assert b"CACHEKIT_MASTER_KEY" in message and b"abab" not in message
+
+
+def test_get_local_reads_l1_only_and_never_waits_on_redis(make_cache, redis_url):
+    writer = make_cache(redis_url=redis_url)
+    assert writer.set("shared", {"v": 1}, ttl=60) == OK
+    reader = make_cache(redis_url=redis_url, command_timeout_ms=2000, connect_timeout_ms=2000)
+    assert reader.get_local("shared") == (MISS, None)  # only in Redis: not looked up there
+    assert reader.get("shared") == (OK, {"v": 1})      # fills L1
+    assert reader.get_local("shared") == (OK, {"v": 1})
+    stats = reader.stats()
+    assert stats["l1_hits"] == 1 and stats["l2_hits"] == 1 and stats["misses"] == 0
+
+    server = RedisServer().start()
+    try:
+        paused = make_cache(redis_url=server.url, command_timeout_ms=2000, connect_timeout_ms=2000)
+        assert paused.set("held", "in L1", ttl=60) == OK
+        os.kill(server.process.pid, signal.SIGSTOP)
+        try:
+            # A Redis read would wait out the 2 s command timeout; L1-only reads never touch it.
+            (result, elapsed) = timed(paused.get_local, "held")
+            assert result == (OK, "in L1") and elapsed < 0.5
+            (result, elapsed) = timed(paused.get_local, "absent")
+            assert result == (MISS, None) and elapsed < 0.5
+        finally:
+            os.kill(server.process.pid, signal.SIGCONT)
+    finally:
+        server.cleanup()

@@ -181,6 +181,15 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         return nil
     }
 
+    /// An L1-only lookup: never touches Redis, so it never waits on the network (async hosts call
+    /// it on their event loop before handing a miss to a worker). A hit counts as an L1 hit; a
+    /// miss is not counted, since the caller goes on to `get`.
+    public func getLocal(_ key: UnsafeRawBufferPointer) throws(CacheKitError) -> OwnedBytes? {
+        try validateKey(key)
+        guard l1.isEnabled else { return nil }
+        return try withFullKey(key, { full throws(CacheKitError) in try getFromL1(full) })
+    }
+
     /// An L1 hit, decoded (L1 counts its own hits; a hit that does not decode is uncounted here).
     private func getFromL1(_ full: UnsafeRawBufferPointer) throws(CacheKitError) -> OwnedBytes? {
         guard l1.isEnabled, let hit = try l1.get(full) else { return nil }

@@ -525,3 +525,33 @@ def test_async_functions_without_redis_run_on_the_loop(monkeypatch):
     assert asyncio.run(main()) == [[1], [1]]
     assert len(handed_off) == 1  # only opening the cache; gets and sets ran inline
     assert local.cache_info().l1_hits == 1
+
+
+def test_async_l1_hits_with_redis_run_on_the_loop(monkeypatch, redis_url):
+    # With Redis configured, a miss goes to a worker thread, but an L1 hit is answered on the loop
+    # by cachekit_cache_get_local, which never touches the network.
+    from cachekit_native import _workers
+    handed_off = []
+    original = _workers.pool.submit
+
+    def spy(function, *arguments):
+        handed_off.append(getattr(function, "__name__", repr(function)))
+        return original(function, *arguments)
+
+    monkeypatch.setattr("cachekit_native.decorator._submit", spy)
+
+    @cache(redis_url=redis_url, namespace="aio-local")
+    async def remote(x):
+        return {"x": x}
+
+    async def main():
+        first = await remote(5)
+        before_hits = list(handed_off)
+        hits = [await remote(5) for _ in range(3)]
+        return first, hits, before_hits
+
+    first, hits, before_hits = asyncio.run(main())
+    assert first == {"x": 5} and hits == [{"x": 5}] * 3
+    assert "get" in before_hits and "store" in before_hits  # the miss: Redis read and write off the loop
+    assert handed_off == before_hits  # the three hits handed nothing off
+    assert remote.cache_info().l1_hits == 3

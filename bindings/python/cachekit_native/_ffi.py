@@ -65,6 +65,7 @@ SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "cachekit_cache_new": (_STATUS, [c_void_p, POINTER(c_void_p)]),
     "cachekit_cache_free": (None, [c_void_p]),
     "cachekit_cache_get": (_STATUS, [c_void_p, c_char_p, c_size_t, BufferPointer]),
+    "cachekit_cache_get_local": (_STATUS, [c_void_p, c_char_p, c_size_t, BufferPointer]),
     "cachekit_cache_set": (_STATUS, [c_void_p, c_char_p, c_size_t, c_char_p, c_size_t, c_int64]),
     "cachekit_cache_delete": (_STATUS, [c_void_p, c_char_p, c_size_t]),
     "cachekit_cache_exists": (_STATUS, [c_void_p, c_char_p, c_size_t]),

@@ -139,6 +139,15 @@ class Cache:
             return None
         return self._lib.take(out)
 
+    def get_local(self, key: str | bytes) -> bytes | None:
+        """The value under key from L1 only, or None: never waits on Redis, so event loops may
+        call it inline."""
+        data = _key_bytes(key)
+        out = Buffer()
+        if self._lib.cachekit_cache_get_local(self.handle, data, len(data), byref(out)) == _ffi.MISS:
+            return None
+        return self._lib.take(out)
+
     def set(self, key: str | bytes, value: bytes, ttl: int | None = None) -> None:
         """Stores value under key; ttl None means the cache's default, 0 no expiry."""
         data = _key_bytes(key)

@@ -338,9 +338,13 @@ class _CachedFunction:
         loop = asyncio.get_running_loop()
         cache = self.cache or await _submit(self.open)
         self.last_operation_at = _now()
-        # Without Redis no library call can wait on the network: run them on the loop.
+        # Without Redis no library call can wait on the network: run them on the loop. With Redis,
+        # an L1 hit is still answered on the loop (L1-only reads never touch the network); only
+        # an L1 miss goes to a worker thread.
         inline = not self.settings.has_l2
-        document = cache.get(key) if inline else await _submit(cache.get, key)
+        document = cache.get_local(key)
+        if document is None:
+            document = cache.get(key) if inline else await _submit(cache.get, key)
         if document is not None:
             try:
                 return self.unpack(document)

@@ -239,7 +239,7 @@ public final class RedisL2: Sendable {
         }
         for (i, arg) in args.enumerated() { arg.withUnsafeBytes { append($0, at: i) } }
         if let last { append(last, at: args.count) }
-        return body(Int32(count), pointers, lengths)
+        return body(Int32(clamping: count), pointers, lengths)
     }
 
     private func command(_ connection: RedisConnection, _ args: [[UInt8]], last: UnsafeRawBufferPointer? = nil,
@@ -390,7 +390,7 @@ public final class RedisL2: Sendable {
                 if keys.count > 1 {
                     let unlinked = try command(connection, keys, "UNLINK")
                     if let error = unlinked.errorIfAny("UNLINK") { throw error }
-                    deleted += Int(unlinked.integer)
+                    deleted &+= max(Int(unlinked.integer), 0) // a reply is foreign data: no trap on overflow
                 }
             } while cursor != Array("0".utf8)
             return deleted

@@ -108,26 +108,26 @@ public func cachekit_cache_free(_ cache: OpaquePointer?) {
 @_cdecl("cachekit_cache_get") @implementation
 public func cachekit_cache_get(_ cache: OpaquePointer?, _ key: UnsafePointer<UInt8>?, _ keyCount: Int,
                                _ out: UnsafeMutablePointer<cachekit_buffer>?) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
-        try withCache(cache) { object throws(CacheKitError) -> Status in
-            let keyBytes = try inputBytes(key, keyCount, "key")
-            let out = try required(out, "out")
-            guard let value = try object.get(keyBytes) else { return .miss }
-            deliver(value, to: out)
-            return .ok
-        }
-    }
+    read(cache, key, keyCount, out) { object, keyBytes throws(CacheKitError) in try object.get(keyBytes) }
 }
 
 /// Exported to C as `cachekit_cache_get_local`.
 @_cdecl("cachekit_cache_get_local") @implementation
 public func cachekit_cache_get_local(_ cache: OpaquePointer?, _ key: UnsafePointer<UInt8>?, _ keyCount: Int,
                                      _ out: UnsafeMutablePointer<cachekit_buffer>?) -> Int32 {
+    read(cache, key, keyCount, out) { object, keyBytes throws(CacheKitError) in try object.getLocal(keyBytes) }
+}
+
+/// One key's read into a caller's buffer: CACHEKIT_OK with the value, or CACHEKIT_MISS.
+private func read(
+    _ cache: OpaquePointer?, _ key: UnsafePointer<UInt8>?, _ keyCount: Int, _ out: UnsafeMutablePointer<cachekit_buffer>?,
+    _ lookup: (Cache, UnsafeRawBufferPointer) throws(CacheKitError) -> OwnedBytes?
+) -> Int32 {
     boundary { () throws(CacheKitError) -> Status in
         try withCache(cache) { object throws(CacheKitError) -> Status in
             let keyBytes = try inputBytes(key, keyCount, "key")
             let out = try required(out, "out")
-            guard let value = try object.getLocal(keyBytes) else { return .miss }
+            guard let value = try lookup(object, keyBytes) else { return .miss }
             deliver(value, to: out)
             return .ok
         }

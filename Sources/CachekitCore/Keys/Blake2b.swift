@@ -25,12 +25,19 @@ public enum Blake2b {
 
 /// Lowercase hex.
 public func hexString<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
-    let digits: [UInt8] = Array("0123456789abcdef".utf8)
-    var out: [UInt8] = []
-    out.reserveCapacity(bytes.count &* 2)
-    for byte in bytes {
-        out.append(digits[Int(byte >> 4)])
-        out.append(digits[Int(byte & 0x0f)])
+    // Written straight into the string's storage: no digit table or intermediate array per call.
+    String(unsafeUninitializedCapacity: bytes.count &* 2) { out in
+        var index = 0
+        for byte in bytes {
+            out[index] = hexDigit(byte >> 4)
+            out[index &+ 1] = hexDigit(byte & 0x0f)
+            index &+= 2
+        }
+        return index
     }
-    return String(decoding: out, as: UTF8.self)
+}
+
+@inline(__always)
+private func hexDigit(_ nibble: UInt8) -> UInt8 {
+    nibble < 10 ? nibble &+ 0x30 : nibble &+ 0x57
 }

@@ -46,10 +46,14 @@ public enum CacheKeys {
     /// Python: `[^A-Za-z0-9_.]` -> `_` per character, runs of dots collapsed, cut to 200.
     public static func sanitizeFunctionName(_ raw: String) -> String {
         // Fast path, as in Python: an ASCII identifier path with no ".." is kept (cut to 200).
-        var previous: UInt8 = 0
-        let clean = raw.utf8.allSatisfy { byte in
-            defer { previous = byte }
-            return isIdentifierByte(byte) && !(byte == UInt8(ascii: ".") && previous == byte)
+        var copy = raw
+        let clean = copy.withUTF8 { utf8 -> Bool in
+            var previous: UInt8 = 0
+            for byte in utf8 {
+                if !isIdentifierByte(byte) || (byte == UInt8(ascii: ".") && previous == byte) { return false }
+                previous = byte
+            }
+            return true
         }
         if clean { return raw.utf8.count <= functionNameMaxLength ? raw : String(raw.prefix(functionNameMaxLength)) }
         var out: [UInt8] = []
@@ -77,8 +81,7 @@ public enum CacheKeys {
     /// Python's `_normalize_key`: lengths are counted in characters (code points), as Python does.
     public static func normalizeKey(_ key: String) throws(CacheKitError) -> String {
         // Fast path: short ASCII keys without spaces or line breaks are already normal.
-        if key.utf8.count <= maxKeyLength,
-           key.utf8.allSatisfy({ $0 < 0x80 && $0 != 0x20 && $0 != 0x0a && $0 != 0x0d }) {
+        if key.utf8.count <= maxKeyLength, Self.isPlainASCII(key) {
             return key
         }
         var scalars = String.UnicodeScalarView()
@@ -94,13 +97,34 @@ public enum CacheKeys {
         return prefix + ":" + hash.prefix(32)
     }
 
+    /// ASCII without spaces or line breaks, checked over contiguous UTF-8 (a byte loop, not an
+    /// iterator per character).
+    private static func isPlainASCII(_ key: String) -> Bool {
+        var copy = key
+        return copy.withUTF8 { utf8 in
+            for byte in utf8 where byte >= 0x80 || byte == 0x20 || byte == 0x0a || byte == 0x0d { return false }
+            return true
+        }
+    }
+
     /// The key's serializer code: one character for the built-in serializers, else "x" + 4 hex.
     public static func serializerCode(_ serializer: String) throws(CacheKitError) -> String {
         guard !serializer.isEmpty else { throw CacheKitError(.invalidArgument, "serializer name is empty") }
-        let aliases = ["std": "default", "standard": "default", "pythonic": "auto"]
-        let codes = ["default": "s", "auto": "a", "orjson": "o", "arrow": "w", "local": "l"]
-        let canonical = aliases[serializer] ?? serializer
-        if let code = codes[canonical] { return code }
+        // A switch, not dictionaries: this runs on every key.
+        let canonical: String
+        switch serializer {
+        case "std", "standard": canonical = "default"
+        case "pythonic": canonical = "auto"
+        default: canonical = serializer
+        }
+        switch canonical {
+        case "default": return "s"
+        case "auto": return "a"
+        case "orjson": return "o"
+        case "arrow": return "w"
+        case "local": return "l"
+        default: break
+        }
         return "x" + (try Blake2b.hex(Array(canonical.utf8), digestSize: 2))
     }
 

@@ -10,10 +10,10 @@ import Synchronization
 /// region is a segmented LRU (probation 20%, protected 80%). Scans and one-hit wonders therefore
 /// pass through the window without flushing the popular working set, which plain LRU cannot do.
 ///
-/// The cache is split into `shardCount` shards by key hash, each behind its own `Mutex`, so
+/// The cache is split into `shardCount` shards by key hash, each behind its own lock, so
 /// threads touching different keys rarely meet. A value larger than 1/8 of the byte budget is not
 /// kept (it would evict a large part of the working set for one entry). Thread-safe.
-public final class L1Cache: @unchecked Sendable {  // shards are only touched under their Mutex
+public final class L1Cache: @unchecked Sendable {  // shards are only touched under their lock
     public struct Options: Sendable {
         public var maxBytes: Int
         public var maxEntries: Int
@@ -43,8 +43,8 @@ public final class L1Cache: @unchecked Sendable {  // shards are only touched un
     /// Stored values larger than this are not kept.
     public let maxValueBytes: Int
     public let isEnabled: Bool
-    // A plain allocation of mutexes rather than an array of boxes (no reference counting per
-    // call), each shard on its own cache lines so two threads never share one.
+    // A plain allocation of locks rather than an array of boxes (no reference counting per
+    // call); each lock keeps its shard on cache lines of its own (see `Locked`).
     private let shardMemory: UnsafeMutableRawPointer
     private let shardStride: Int
     private let shardCount: Int
@@ -63,11 +63,11 @@ public final class L1Cache: @unchecked Sendable {  // shards are only touched un
         shardShift = UInt64(64 - count.trailingZeroBitCount)
         let shardBytes = maxBytes / count
         let shardEntries = maxEntries / count
-        shardStride = (MemoryLayout<Mutex<L1Shard>>.stride + 127) & ~127
+        shardStride = (MemoryLayout<Locked<L1Shard>>.stride + 127) & ~127
         shardMemory = .allocate(byteCount: shardStride * count, alignment: 128)
         for i in 0..<count {
-            (shardMemory + i * shardStride).bindMemory(to: Mutex<L1Shard>.self, capacity: 1)
-                .initialize(to: Mutex(L1Shard(maxBytes: shardBytes, maxEntries: shardEntries)))
+            (shardMemory + i * shardStride).bindMemory(to: Locked<L1Shard>.self, capacity: 1)
+                .initialize(to: Locked(L1Shard(maxBytes: shardBytes, maxEntries: shardEntries)))
         }
     }
 
@@ -77,15 +77,15 @@ public final class L1Cache: @unchecked Sendable {  // shards are only touched un
     }
 
     @inline(__always)
-    private func shardAt(_ i: Int) -> UnsafeMutablePointer<Mutex<L1Shard>> {
-        (shardMemory + i &* shardStride).assumingMemoryBound(to: Mutex<L1Shard>.self)
+    private func shardAt(_ i: Int) -> UnsafeMutablePointer<Locked<L1Shard>> {
+        (shardMemory + i &* shardStride).assumingMemoryBound(to: Locked<L1Shard>.self)
     }
 
     @inline(__always)
     public static func hash(_ key: UnsafeRawBufferPointer) -> UInt64 { XXH3.hash64(key) }
 
     @inline(__always)
-    private func shard(_ hash: UInt64) -> UnsafeMutablePointer<Mutex<L1Shard>> {
+    private func shard(_ hash: UInt64) -> UnsafeMutablePointer<Locked<L1Shard>> {
         shardAt(shardCount == 1 ? 0 : Int(truncatingIfNeeded: hash >> shardShift) & (shardCount &- 1))
     }
 
@@ -168,7 +168,7 @@ public final class L1Cache: @unchecked Sendable {  // shards are only touched un
 /// One shard: slots in one array, linked into three LRU lists, an open-addressing index and a
 /// frequency sketch. Each entry's key, stored bytes and optional decoded view live in one
 /// malloc block. No reference counting on the hot path.
-struct L1Shard: ~Copyable, @unchecked Sendable {  // only touched under its shard's Mutex
+struct L1Shard: ~Copyable, @unchecked Sendable {  // only touched under its shard's lock
     private enum Region: UInt8 { case free = 0, window, probation, protected }
 
     private struct Slot {

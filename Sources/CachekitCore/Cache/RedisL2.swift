@@ -100,7 +100,7 @@ public final class RedisL2: Sendable {
     private let poolSize: Int
     private let failureThreshold: Int
     private let retryIntervalNanoseconds: Int64
-    private let idle = Mutex<[RedisConnection]>([])
+    private let idle = Locked<[RedisConnection]>([])
     private let openConnections = Atomic<Int>(0)
     private let consecutiveFailures = Atomic<Int>(0)
     private let skipUntil = Atomic<Int64>(0)

@@ -5,7 +5,7 @@ import Synchronization
 /// computes, callers arriving meanwhile wait for its result instead of computing again (the
 /// stampede protection of cachekit's `@cache`, without Redis locks). Thread-safe.
 final class SingleFlight: Sendable {
-    private let flights = Mutex<[[UInt8]: Flight]>([:])
+    private let flights = Locked<[[UInt8]: Flight]>([:])
 
     /// One computation in progress; waiters block on a condition variable until it finishes.
     private final class Flight: @unchecked Sendable {

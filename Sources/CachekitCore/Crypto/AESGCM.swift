@@ -17,7 +17,7 @@ public final class GCMKey: Sendable {
     private static let maxIdleContexts = 16
 
     private let key: SecretBytes
-    private let idle = Mutex<[ContextBox]>([])
+    private let idle = Locked<[ContextBox]>([])
 
     /// Rejects anything but a 32-byte key.
     public init(key: SecretBytes) throws(CacheKitError) {
@@ -179,7 +179,7 @@ private struct ContextBox: @unchecked Sendable {
 /// Process-wide instance ids: seeded once from 8 random bytes, +1 per encryptor, so no two
 /// encryptors in a process share one, and processes almost surely differ.
 enum InstanceIDs {
-    private static let next = Mutex<UInt64?>(nil)
+    private static let next = Locked<UInt64?>(nil)
 
     static func take() throws(CacheKitError) -> UInt64 {
         let id: UInt64? = next.withLock { state in

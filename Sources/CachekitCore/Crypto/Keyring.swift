@@ -37,7 +37,7 @@ public final class Keyring: Sendable {
     /// Index 0 is the current key.
     private let masterKeys: [SecretBytes]
     private let failClosedFlag: Atomic<Bool>
-    private let tenants = Mutex<[String: TenantState]>([:])
+    private let tenants = Locked<[String: TenantState]>([:])
 
     /// Fail-closed: an entry naming a key fingerprint that no keyring key has is refused
     /// (`.keyFingerprintMismatch`). Fail-open (default, cachekit-py's default): the current key is
@@ -258,14 +258,14 @@ final class DerivedKey: Sendable {
 /// Everything a keyring caches for one tenant.
 final class TenantState: Sendable {
     let entries: [DerivedKey]
-    let encryptor: Mutex<Encryptor>
+    let encryptor: Locked<Encryptor>
 
     init(masterKeys: [SecretBytes], tenant: String) throws(CacheKitError) {
         var entries: [DerivedKey] = []
         for master in masterKeys { entries.append(try DerivedKey(masterKey: master, tenant: tenant)) }
         guard let current = entries.first else { throw CacheKitError(.internal, "keyring has no keys") }
         self.entries = entries
-        encryptor = Mutex(try Encryptor(key: current.cipher))
+        encryptor = Locked(try Encryptor(key: current.cipher))
     }
 
     func replaceExhausted(_ exhausted: Encryptor) throws(CacheKitError) -> Encryptor {

@@ -123,7 +123,7 @@ public enum Frame {
     /// a process sees a handful of distinct encrypted headers (tenant + key fingerprint).
     static let maxMemoizedHeaders = 32
     static let maxMemoizedHeaderLength = 512
-    private static let headerMemo = Mutex<[KnownHeader]>([])
+    private static let headerMemo = Locked<[KnownHeader]>([])
 
     private static func parseHeaderUncached(_ header: UnsafeRawBufferPointer) throws(CacheKitError) -> Header {
         guard header.count <= maxHeaderLength else {

@@ -29,6 +29,7 @@ if [ ! -f .build/release/libcachekit.so ]; then echo "release build failed"; exi
 export CACHEKIT_LIBRARY_PATH="$root/.build/release/libcachekit.so"
 
 run_stage "swift test" swift test --xunit-output "$results/swift.xml"
+run_stage "swift test under ThreadSanitizer" scripts/check-tsan.sh "$results/tsan.txt"
 run_stage "C ABI tests" scripts/test-c.sh "$results/c.txt"
 run_stage "exported symbols" scripts/check-symbols.sh "$results/symbols.txt"
 run_stage "header drift fails the build" scripts/check-drift.sh "$results/drift.txt"

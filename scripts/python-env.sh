@@ -7,10 +7,16 @@ venv="$root/.venv-test"
 if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv" >&2
 fi
-if ! "$venv/bin/python" -c "import cachekit, cryptography, msgpack, pytest, redis" 2>/dev/null \
-   || [ "$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("cachekit"))')" != "0.24.1" ]; then
-    "$venv/bin/pip" install -q --disable-pip-version-check \
-        "cachekit==0.24.1" cryptography msgpack pytest redis >&2
+# Pinned: the peer under test, and the versions of the test helpers this suite was verified with.
+requirements=("cachekit==0.24.1" "cryptography==50.0.2" "msgpack==1.2.4" "pytest==9.2.0" "redis==8.1.0")
+if ! "$venv/bin/python" - "${requirements[@]}" <<'PY' 2>/dev/null; then
+import importlib.metadata as metadata, sys
+for requirement in sys.argv[1:]:
+    name, version = requirement.split("==")
+    if metadata.version(name) != version:
+        sys.exit(1)
+PY
+    "$venv/bin/pip" install -q --disable-pip-version-check "${requirements[@]}" >&2
 fi
 # The Python binding, installed once (the tests import the tree's copy first, so a stale install
 # does not matter; test_native_loader.py checks `pip install ./bindings/python` in a fresh venv).

@@ -209,6 +209,7 @@ public enum Envelope {
     private static func readByteElement(
         _ reader: inout MessagePackReader, field: StaticString
     ) throws(CacheKitError) -> UInt8 {
+        if let byte = reader.readByteFast() { return byte }
         guard case .uint(let value) = try reader.next(), value <= 0xff else {
             throw CacheKitError(.invalidInput, "envelope \(field) holds a value that is not a byte")
         }

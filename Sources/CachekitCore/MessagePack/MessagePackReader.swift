@@ -129,6 +129,25 @@ public struct MessagePackReader {
         }
     }
 
+    /// Reads an integer 0...255 in either of its two shortest encodings (fixint or uint8) without
+    /// going through `next()`; anything else is left to `next()` to classify. Checksums and
+    /// legacy byte arrays are made of these.
+    @inline(__always)
+    public mutating func readByteFast() -> UInt8? {
+        guard offset < buffer.count else { return nil }
+        let byte = buffer[offset]
+        if byte < 0x80 {
+            offset &+= 1
+            return byte
+        }
+        if byte == 0xcc, offset &+ 1 < buffer.count {
+            let value = buffer[offset &+ 1]
+            offset &+= 2
+            return value
+        }
+        return nil
+    }
+
     /// Skips one complete item (containers recursively, to at most `depthLimit` levels).
     public mutating func skip(depthLimit: Int = 512) throws(CacheKitError) {
         var pending = 1

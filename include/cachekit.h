@@ -947,6 +947,19 @@ CACHEKIT_API int cachekit_cache_track_key(cachekit_cache *cache, const char *reg
                                           const uint8_t *key, size_t key_len);
 
 /**
+ * cachekit_cache_set and cachekit_cache_track_key in one Redis round trip: SETEX (or SET), SADD
+ * of key to the tracking set of registry_id and EXPIRE of the set to 604800 s, pipelined; then
+ * L1. key must be UTF-8 (members are text to cachekit-py). Fail-open exactly as
+ * cachekit_cache_set: returns CACHEKIT_OK also when Redis failed (counted in the stats), else
+ * CACHEKIT_E_NULL_POINTER, CACHEKIT_E_INVALID_KEY, CACHEKIT_E_INVALID_ARGUMENT (ttl_seconds below
+ * -1, registry_id malformed), CACHEKIT_E_VALUE_TOO_LARGE (nothing stored or recorded) or an
+ * encoding error. Without Redis it is cachekit_cache_set. Thread-safe. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_cache_set_tracked(cachekit_cache *cache, const char *registry_id,
+                                            const uint8_t *key, size_t key_len, const uint8_t *value,
+                                            size_t value_len, int64_t ttl_seconds);
+
+/**
  * Whole-function invalidation through the registry, as cachekit-py's drain_tracked: runs
  * cachekit-py's Lua drain script (EVAL; each call takes at most 10 000 members with
  * SRANDMEMBER and, per member, UNLINKs key_prefix + member, then SREMs it) until a call returns

@@ -320,6 +320,22 @@ public func cachekit_cache_track_key(_ cache: OpaquePointer?, _ registry: Unsafe
     }
 }
 
+/// Exported to C as `cachekit_cache_set_tracked`.
+@_cdecl("cachekit_cache_set_tracked") @implementation
+public func cachekit_cache_set_tracked(_ cache: OpaquePointer?, _ registry: UnsafePointer<CChar>?,
+                                       _ key: UnsafePointer<UInt8>?, _ keyCount: Int,
+                                       _ value: UnsafePointer<UInt8>?, _ valueCount: Int, _ ttlSeconds: Int64) -> Int32 {
+    boundary { () throws(CacheKitError) -> Status in
+        try withCache(cache) { object throws(CacheKitError) -> Status in
+            let id = try registryId(registry)
+            let keyBytes = try inputBytes(key, keyCount, "key")
+            let valueBytes = try inputBytes(value, valueCount, "value")
+            try object.setTracked(keyBytes, valueBytes, ttlSeconds: try ttl(ttlSeconds), registryId: id)
+            return .ok
+        }
+    }
+}
+
 /// Exported to C as `cachekit_cache_drain_registry`.
 @_cdecl("cachekit_cache_drain_registry") @implementation
 public func cachekit_cache_drain_registry(_ cache: OpaquePointer?, _ registry: UnsafePointer<CChar>?,

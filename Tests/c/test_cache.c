@@ -329,6 +329,20 @@ static void test_key_registry(void) {
     CHECK_STATUS(cachekit_cache_track_key(cache, id, keys[0], lens[0]), CACHEKIT_MISS);
     CHECK_STATUS(cachekit_cache_publish_invalidation(cache, id, NULL, 0), CACHEKIT_MISS);
     CHECK_STATUS(cachekit_cache_publish_invalidation(cache, id, keys[0], lens[0]), CACHEKIT_MISS);
+    /* set_tracked without Redis is set. */
+    {
+        uint8_t doc[8];
+        size_t n = mp_str(doc, "t");
+        CHECK_STATUS(cachekit_cache_set_tracked(cache, id, B("func:m.f:args:t:1s"), 18, doc, n, 0), CACHEKIT_OK);
+        CHECK(expect_value(cache, "func:m.f:args:t:1s", "t"));
+        CHECK_STATUS(cachekit_cache_set_tracked(cache, "ck:reg", B("func:m.f:args:t:1s"), 18, doc, n, 0),
+                     CACHEKIT_E_INVALID_ARGUMENT);
+        CHECK_STATUS(cachekit_cache_set_tracked(cache, id, B("\xff\xfe"), 2, doc, n, 0), CACHEKIT_E_INVALID_KEY);
+        CHECK_STATUS(cachekit_cache_set_tracked(cache, id, B("k"), 1, doc, n, -2), CACHEKIT_E_INVALID_ARGUMENT);
+        CHECK_STATUS(cachekit_cache_set_tracked(cache, id, B("k"), 1, NULL, 3, 0), CACHEKIT_E_NULL_POINTER);
+        CHECK_STATUS(cachekit_cache_set_tracked(NULL, id, B("k"), 1, doc, n, 0), CACHEKIT_E_NULL_POINTER);
+        CHECK_STATUS(cachekit_cache_set_tracked(cache, NULL, B("k"), 1, doc, n, 0), CACHEKIT_E_NULL_POINTER);
+    }
     /* The drain still clears the local keys from L1 (duplicates counted once). */
     CHECK_STATUS(cachekit_cache_drain_registry(cache, id, keys, lens, 3, &removed), CACHEKIT_OK);
     CHECK(removed == 2);
@@ -377,6 +391,12 @@ static void test_key_registry(void) {
         cache = make_cache(options);
         CHECK_STATUS(set_str(cache, "func:m.f:args:a:1s", "1", 0), CACHEKIT_OK);
         CHECK_STATUS(cachekit_cache_track_key(cache, id, keys[0], lens[0]), CACHEKIT_E_BACKEND_UNAVAILABLE);
+        {   /* fail-open, as cachekit_cache_set */
+            uint8_t doc[8];
+            size_t n = mp_str(doc, "1");
+            CHECK_STATUS(cachekit_cache_set_tracked(cache, id, keys[0], lens[0], doc, n, 0), CACHEKIT_OK);
+            CHECK(expect_value(cache, "func:m.f:args:a:1s", "1"));
+        }
         removed = 99;
         CHECK_STATUS(cachekit_cache_drain_registry(cache, id, keys, lens, 1, &removed), CACHEKIT_E_BACKEND_UNAVAILABLE);
         CHECK(removed == 99);

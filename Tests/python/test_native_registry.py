@@ -176,6 +176,23 @@ def test_drain_reaches_members_local_keys_and_stays_within_the_prefix(redis_url)
     assert client.get(members[0]) == b"outside the prefix"  # a member never names a key outside t:default:
 
 
+def test_cache_level_tracking_calls(redis_url):
+    client = redis.Redis.from_url(redis_url)
+    rid = registry_id(qualname="direct")
+    with Cache(from_env=False, redis_url=redis_url) as handle:
+        assert handle.track_key(rid, "func:m.direct:args:a:1s") is True
+        handle.set_tracked(rid, "func:m.direct:args:b:1s", b"\xa1v", ttl=30)
+        assert client.get("t:default:func:m.direct:args:b:1s") is not None
+        assert 25 <= client.ttl("t:default:func:m.direct:args:b:1s") <= 30
+        assert client.smembers(f"t:default:{rid}") == {b"func:m.direct:args:a:1s", b"func:m.direct:args:b:1s"}
+        assert 604_790 <= client.ttl(f"t:default:{rid}") <= 604_800
+        with pytest.raises(ValueError):
+            handle.track_key("t:default:other", "func:m.direct:args:a:1s")
+    with Cache(from_env=False, redis_url="") as local:
+        assert local.track_key(rid, "func:m.direct:args:a:1s") is False
+        assert local.publish_invalidation(rid) is False
+
+
 LISTENER_PEER = native_support.PEER_PRELUDE + textwrap.dedent("""
     import time as clock  # the prelude's time is datetime.time
 

@@ -298,15 +298,32 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         try store(full, stored.bytes, value: value, ttlSeconds: ttlSeconds(requested))
     }
 
+    /// As `set`, and records `key` in the registry's tracking set in the same round trip
+    /// (SET, SADD, EXPIRE pipelined): cachekit-py's write plus track_key, one round trip less.
+    public func setTracked(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, ttlSeconds requested: Int?,
+                           registryId: String) throws(CacheKitError) {
+        let full = try fullKey(key)
+        guard validUTF8(key) else { throw CacheKitError(.invalidKey, "the cache key is not UTF-8") }
+        let set = try registrySet(registryId)
+        let stored = try codec.encode(value, redisKey: full)
+        try store(full, stored.bytes, value: value, ttlSeconds: ttlSeconds(requested), tracking: (key, set))
+    }
+
     private func store(_ full: [UInt8], _ stored: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, ttlSeconds: Int,
-                       fillsMiss: Bool = false) throws(CacheKitError) {
+                       fillsMiss: Bool = false,
+                       tracking: (member: UnsafeRawBufferPointer, set: [UInt8])? = nil) throws(CacheKitError) {
         guard stored.count <= maxValueSize else {
             full.withUnsafeBytes { _ = l1.remove($0) }
             throw CacheKitError(.valueTooLarge, "the entry is \(stored.count) bytes; the maximum value size is \(maxValueSize)")
         }
         if let l2 {
             do throws(CacheKitError) {
-                try l2.set(full, stored, ttlSeconds: ttlSeconds)
+                if let tracking {
+                    try l2.set(full, stored, ttlSeconds: ttlSeconds, tracking: tracking.member, in: tracking.set,
+                               setTTLSeconds: Self.registryTTLSeconds)
+                } else {
+                    try l2.set(full, stored, ttlSeconds: ttlSeconds)
+                }
             } catch {
                 CacheStats.bump(stats.errors)
             }

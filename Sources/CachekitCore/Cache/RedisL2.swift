@@ -337,6 +337,37 @@ public final class RedisL2: Sendable {
         }
     }
 
+    /// SETEX/SET, then SADD of `member` to `set` and EXPIRE of the set, pipelined: a write and
+    /// its key-registry record in one round trip.
+    func set(_ key: [UInt8], _ value: UnsafeRawBufferPointer, ttlSeconds: Int,
+             tracking member: UnsafeRawBufferPointer, in set: [UInt8], setTTLSeconds: Int) throws(CacheKitError) {
+        try run("SET") { connection throws(CacheKitError) in
+            let args: [[UInt8]] = ttlSeconds > 0
+                ? [Command.setex, key, Array(String(ttlSeconds).utf8)]
+                : [Command.set, key]
+            let appended = try withArgv(args, last: value) { argc, argv, lengths in
+                redisAppendCommandArgv(connection.context, argc, argv, lengths)
+            }
+            guard appended == REDIS_OK else { throw connection.failure("SET") }
+            let tracking: [[[UInt8]]] = [[Command.sadd, set, Array(member)],
+                                         [Command.expire, set, Array(String(setTTLSeconds).utf8)]]
+            for trackArgs in tracking {
+                let status = try withArgv(trackArgs) { argc, argv, lengths in
+                    redisAppendCommandArgv(connection.context, argc, argv, lengths)
+                }
+                guard status == REDIS_OK else { throw connection.failure("SADD") }
+            }
+            var failure: CacheKitError?
+            for operation in ["SET", "SADD", "EXPIRE"] {
+                var raw: UnsafeMutableRawPointer?
+                guard redisGetReply(connection.context, &raw) == REDIS_OK, let raw else { throw connection.failure(operation) }
+                let reply = RedisReply(pointer: raw.assumingMemoryBound(to: redisReply.self))
+                if failure == nil { failure = reply.errorIfAny(operation) }  // read every reply first
+            }
+            if let failure { throw failure }
+        }
+    }
+
     /// DEL; returns how many keys existed.
     func delete(_ keys: [[UInt8]]) throws(CacheKitError) -> Int {
         guard !keys.isEmpty else { return 0 }

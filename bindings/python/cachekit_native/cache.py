@@ -193,6 +193,13 @@ class Cache:
         return self._lib.cachekit_cache_track_key(self.handle, registry_id.encode("utf-8"), data,
                                                   len(data)) == _ffi.OK
 
+    def set_tracked(self, registry_id: str, key: str | bytes, value: bytes, ttl: int | None = None) -> None:
+        """set() and track_key() in one Redis round trip (fail-open, as set)."""
+        data = _key_bytes(key)
+        value = bytes(value)
+        self._lib.cachekit_cache_set_tracked(self.handle, registry_id.encode("utf-8"), data, len(data), value,
+                                             len(value), _ttl(ttl))
+
     def drain_registry(self, registry_id: str, local_keys: "list[str | bytes]" = ()) -> int:
         """Deletes every key the registry tracks, then local_keys the drain missed, from Redis and
         L1; returns how many distinct keys were reached."""

@@ -53,8 +53,6 @@ _SCALARS = frozenset({int, str, bytes, bool, float, type(None)})
 _now = time.time
 _LEADER_CANCELLED = object()
 _string_at = ctypes.string_at
-# One WARNING a minute per function when recording keys in the registry fails; DEBUG between.
-_TRACK_WARN_SECONDS = 60.0
 
 
 class ConfigurationError(ValueError):
@@ -224,8 +222,6 @@ class _CachedFunction:
         # an empty segment for no namespace.
         function_hash = blake3(f"{func.__module__}.{func.__qualname__}".encode("utf-8")).hexdigest()[:16]
         self.registry_id = f"ck:reg:{settings.namespace if settings.namespace is not None else ''}:{function_hash}"
-        self.track_warned_at = 0.0
-        self.track_failures = 0
         self.cache: Cache | None = None
         self.lock = threading.Lock()
         self.memo: dict[tuple, bytes] = {}
@@ -337,31 +333,14 @@ class _CachedFunction:
             return None
         self.track(key)
         try:
-            cache.set(key, document, None)
+            if self.settings.uses_registry:
+                # The write and its key-registry record (cachekit-py's track_key) in one round trip.
+                cache.set_tracked(self.registry_id, key, document, None)
+            else:
+                cache.set(key, document, None)
         except CachekitError as error:
             logger.warning("cachekit_native: storing a result of %s failed: %s", self.name, error)
-            return document
-        if self.settings.uses_registry:
-            self.track_in_registry(cache, key)
         return document
-
-    def track_in_registry(self, cache: Cache, key: bytes) -> None:
-        """Records a stored key in cachekit-py's registry, so any process's invalidate_cache()
-        reaches it. A failure only costs other processes' drains this key (this process still
-        deletes it): a WARNING a minute with the count, DEBUG between."""
-        try:
-            cache.track_key(self.registry_id, key)
-        except CachekitError as error:
-            self.track_failures += 1
-            now = time.monotonic()
-            if now - self.track_warned_at < _TRACK_WARN_SECONDS:
-                logger.debug("cachekit_native: key tracking failed for %s: %s", self.name, error)
-                return
-            self.track_warned_at = now
-            failures, self.track_failures = self.track_failures, 0
-            logger.warning("cachekit_native: key tracking failed in registry of %s (failures since the last "
-                           "warning: %d); other processes' invalidations miss those keys until their TTL: %s",
-                           self.name, failures, error)
 
     def safe_delete(self, cache: Cache, key: bytes) -> bool:
         try:

@@ -714,7 +714,7 @@ CACHEKIT_API int cachekit_entry_decode(const uint8_t *value, size_t value_len, i
  * failure_threshold consecutive Redis failures Redis is skipped for retry_interval_ms, so a dead
  * server costs one timeout, not one per call; the connection is re-established automatically
  * once the server answers again. Only calls about Redis itself (delete, namespace invalidation,
- * health) report a backend status.
+ * the key registry's track, drain and publish, health) report a backend status.
  *
  * L1 eviction is W-TinyLFU (a small LRU window, then admission by a count-min frequency sketch
  * into a segmented LRU), bounded by bytes and by entry count; an entry larger than 1/8 of the

@@ -714,7 +714,7 @@ CACHEKIT_API int cachekit_entry_decode(const uint8_t *value, size_t value_len, i
  * failure_threshold consecutive Redis failures Redis is skipped for retry_interval_ms, so a dead
  * server costs one timeout, not one per call; the connection is re-established automatically
  * once the server answers again. Only calls about Redis itself (delete, namespace invalidation,
- * health) report a backend status.
+ * the key registry's track, drain and publish, health) report a backend status.
  *
  * L1 eviction is W-TinyLFU (a small LRU window, then admission by a count-min frequency sketch
  * into a segmented LRU), bounded by bytes and by entry count; an entry larger than 1/8 of the
@@ -920,6 +920,80 @@ CACHEKIT_API int cachekit_cache_get_or_compute(cachekit_cache *cache, const uint
  */
 CACHEKIT_API int cachekit_cache_invalidate_namespace(cachekit_cache *cache, const char *namespace_,
                                                      uint64_t *removed);
+
+/*
+ * Key registry: cachekit-py 0.24.1's per-function tracking set, so whole-function invalidation
+ * reaches entries any process wrote, with either SDK. A registry id is the text
+ * "ck:reg:{namespace}:{function hash}" (cachekit-py: namespace "" when none, the hash the first
+ * 16 hex digits of BLAKE3 over "{module}.{qualname}"); the host computes it. These calls take
+ * only ids that start with "ck:reg:", at most 4096 bytes, NUL-terminated UTF-8. The set is the
+ * Redis key key_prefix + registry id; its members are raw cache keys (without key_prefix).
+ * Redis Cluster and sharding proxies are unsupported, as in cachekit-py (the drain script
+ * unlinks keys it does not declare).
+ */
+
+/**
+ * Records key (key_len bytes, a cache key as given to cachekit_cache_set) in the tracking set
+ * of registry_id: SADD, then EXPIRE of the set to 604800 s (7 days after its last write),
+ * pipelined in one round trip, as cachekit-py does after each successful write. Call it after
+ * cachekit_cache_set. Returns CACHEKIT_OK when recorded, CACHEKIT_MISS when the cache has no
+ * Redis (nothing to record), CACHEKIT_E_NULL_POINTER, CACHEKIT_E_INVALID_KEY,
+ * CACHEKIT_E_INVALID_ARGUMENT (registry_id malformed), or a backend status. A backend status
+ * is not fatal to the write it follows: the entry is stored, only other processes' drains miss
+ * it until its TTL (counted in the stats' errors; the caller decides whether to log it).
+ * Thread-safe. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_cache_track_key(cachekit_cache *cache, const char *registry_id,
+                                          const uint8_t *key, size_t key_len);
+
+/**
+ * cachekit_cache_set and cachekit_cache_track_key in one Redis round trip: SETEX (or SET), SADD
+ * of key to the tracking set of registry_id and EXPIRE of the set to 604800 s, pipelined; then
+ * L1. key must be UTF-8 (members are text to cachekit-py). Fail-open exactly as
+ * cachekit_cache_set: returns CACHEKIT_OK also when Redis failed (counted in the stats), else
+ * CACHEKIT_E_NULL_POINTER, CACHEKIT_E_INVALID_KEY, CACHEKIT_E_INVALID_ARGUMENT (ttl_seconds below
+ * -1, registry_id malformed), CACHEKIT_E_VALUE_TOO_LARGE (nothing stored or recorded) or an
+ * encoding error. Without Redis it is cachekit_cache_set. Thread-safe. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_cache_set_tracked(cachekit_cache *cache, const char *registry_id,
+                                            const uint8_t *key, size_t key_len, const uint8_t *value,
+                                            size_t value_len, int64_t ttl_seconds);
+
+/**
+ * Whole-function invalidation through the registry, as cachekit-py's drain_tracked: runs
+ * cachekit-py's Lua drain script (EVAL; each call takes at most 10 000 members with
+ * SRANDMEMBER and, per member, UNLINKs key_prefix + member, then SREMs it) until a call returns
+ * a short chunk (at most 1000 calls; members left after that wait for the next drain), then
+ * UNLINKs the local keys no call returned, 10 000 per command. local_keys[i] / local_key_lens[i]
+ * are count cache keys the caller wrote (1..4096 bytes each; count may be 0, then both arrays
+ * may be NULL; at most 1 048 576). Every key reached, and every local key, is removed from L1.
+ * Without Redis only L1 is cleared. If removed is not NULL it receives the number of distinct
+ * keys reached (drained members plus local keys), not how many existed.
+ * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_INVALID_KEY,
+ * CACHEKIT_E_INVALID_ARGUMENT (registry_id malformed, count too large), or a backend status:
+ * keys already unlinked stay deleted, members whose key was not unlinked stay in the set, and
+ * L1 is cleared of the local keys regardless (*removed is then left untouched).
+ * Thread-safe. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_cache_drain_registry(cachekit_cache *cache, const char *registry_id,
+                                               const uint8_t *const *local_keys,
+                                               const size_t *local_key_lens, size_t count,
+                                               uint64_t *removed);
+
+/**
+ * Announces an invalidation to cachekit-py processes, so their listeners drop L1 copies: one
+ * PUBLISH on channel "cachekit:py:invalidate:v1" of the MessagePack map {"r": registry_id}
+ * (every key of the function: key NULL and key_len 0) or {"r": registry_id, "k": key} (one
+ * cache key, UTF-8, 1..4096 bytes), byte for byte as cachekit-py encodes it: a key over 1024
+ * bytes widens the event to the whole function. Call it only after the invalidation succeeded
+ * in Redis. Returns CACHEKIT_OK when Redis accepted the PUBLISH (whether or not anyone
+ * listens), CACHEKIT_MISS when nothing was published (no Redis, or registry_id over 1024 bytes,
+ * which no receiver accepts), CACHEKIT_E_NULL_POINTER (key NULL with a length),
+ * CACHEKIT_E_INVALID_KEY, CACHEKIT_E_INVALID_ARGUMENT (registry_id malformed), or a backend
+ * status (e.g. an ACL without the channel: CACHEKIT_E_BACKEND_ERROR). Thread-safe. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_cache_publish_invalidation(cachekit_cache *cache, const char *registry_id,
+                                                     const uint8_t *key, size_t key_len);
 
 /** Counters of one cache since it was created (see cachekit_cache_stats). */
 typedef struct cachekit_cache_stats {

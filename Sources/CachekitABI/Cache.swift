@@ -301,3 +301,75 @@ public func cachekit_cache_health(_ cache: OpaquePointer?, _ out: UnsafeMutableP
         return .ok
     }
 }
+
+// MARK: Key registry
+
+/// A registry id: NUL-terminated UTF-8 (its shape and length are checked by the cache).
+private func registryId(_ pointer: UnsafePointer<CChar>?) throws(CacheKitError) -> String {
+    try text(pointer, "registry_id")
+}
+
+/// Exported to C as `cachekit_cache_track_key`.
+@_cdecl("cachekit_cache_track_key") @implementation
+public func cachekit_cache_track_key(_ cache: OpaquePointer?, _ registry: UnsafePointer<CChar>?,
+                                     _ key: UnsafePointer<UInt8>?, _ keyCount: Int) -> Int32 {
+    boundary { () throws(CacheKitError) -> Status in
+        try withCache(cache) { object throws(CacheKitError) -> Status in
+            try object.trackKey(registryId: try registryId(registry), key: try inputBytes(key, keyCount, "key")) ? .ok : .miss
+        }
+    }
+}
+
+/// Exported to C as `cachekit_cache_set_tracked`.
+@_cdecl("cachekit_cache_set_tracked") @implementation
+public func cachekit_cache_set_tracked(_ cache: OpaquePointer?, _ registry: UnsafePointer<CChar>?,
+                                       _ key: UnsafePointer<UInt8>?, _ keyCount: Int,
+                                       _ value: UnsafePointer<UInt8>?, _ valueCount: Int, _ ttlSeconds: Int64) -> Int32 {
+    boundary { () throws(CacheKitError) -> Status in
+        try withCache(cache) { object throws(CacheKitError) -> Status in
+            let id = try registryId(registry)
+            let keyBytes = try inputBytes(key, keyCount, "key")
+            let valueBytes = try inputBytes(value, valueCount, "value")
+            try object.setTracked(keyBytes, valueBytes, ttlSeconds: try ttl(ttlSeconds), registryId: id)
+            return .ok
+        }
+    }
+}
+
+/// Exported to C as `cachekit_cache_drain_registry`.
+@_cdecl("cachekit_cache_drain_registry") @implementation
+public func cachekit_cache_drain_registry(_ cache: OpaquePointer?, _ registry: UnsafePointer<CChar>?,
+                                          _ localKeys: UnsafePointer<UnsafePointer<UInt8>?>?,
+                                          _ localKeyCounts: UnsafePointer<Int>?, _ count: Int,
+                                          _ removed: UnsafeMutablePointer<UInt64>?) -> Int32 {
+    boundary { () throws(CacheKitError) -> Status in
+        let object = try cacheObject(cache)
+        let id = try registryId(registry)
+        guard count >= 0, count <= 1 << 20 else {
+            throw CacheKitError(.invalidArgument, "count must be at most 1048576")
+        }
+        var keys: [UnsafeRawBufferPointer] = []
+        if count > 0 {
+            let localKeys = try required(localKeys, "local_keys")
+            let localKeyCounts = try required(localKeyCounts, "local_key_lens")
+            keys.reserveCapacity(count)
+            for i in 0..<count { keys.append(try inputBytes(localKeys[i], localKeyCounts[i], "local_keys[i]")) }
+        }
+        let reached = try object.drainRegistry(id, localKeys: keys)
+        removed?.pointee = UInt64(max(reached, 0))
+        return .ok
+    }
+}
+
+/// Exported to C as `cachekit_cache_publish_invalidation`.
+@_cdecl("cachekit_cache_publish_invalidation") @implementation
+public func cachekit_cache_publish_invalidation(_ cache: OpaquePointer?, _ registry: UnsafePointer<CChar>?,
+                                                _ key: UnsafePointer<UInt8>?, _ keyCount: Int) -> Int32 {
+    boundary { () throws(CacheKitError) -> Status in
+        try withCache(cache) { object throws(CacheKitError) -> Status in
+            let id = try registryId(registry)
+            let keyBytes: UnsafeRawBufferPointer? = key == nil && keyCount == 0 ? nil : try inputBytes(key, keyCount, "key")
+            return try object.publishInvalidation(registryId: id, key: keyBytes) ? .ok : .miss
+        }
+    }
+}

@@ -1,6 +1,6 @@
 /* The cache API from C, embedded (no Redis): configuration, get/set/delete/exists, TTL, batch
- * get, get_or_compute (single-flight across threads), namespace invalidation, bounds, stats,
- * health and misuse. */
+ * get, get_or_compute (single-flight across threads), namespace invalidation, the key registry
+ * calls without Redis, bounds, stats, health and misuse. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <stdlib.h>
@@ -314,6 +314,100 @@ static void test_namespace_invalidation(void) {
     cachekit_cache_free(cache);
 }
 
+/* The key registry calls without Redis (L1 only), with an unreachable Redis, and their misuse. */
+static void test_key_registry(void) {
+    const char *id = "ck:reg::12e41c1f46e328d5";
+    const uint8_t *keys[3] = {B("func:m.f:args:a:1s"), B("func:m.f:args:b:1s"), B("func:m.f:args:a:1s")};
+    size_t lens[3] = {18, 18, 18};
+    uint64_t removed = 99;
+    char long_id[4200];
+    cachekit_cache *cache = make_cache(NULL);
+    CHECK_STATUS(set_str(cache, "func:m.f:args:a:1s", "1", 0), CACHEKIT_OK);
+    CHECK_STATUS(set_str(cache, "func:m.f:args:b:1s", "2", 0), CACHEKIT_OK);
+    CHECK_STATUS(set_str(cache, "func:m.g:args:a:1s", "3", 0), CACHEKIT_OK);
+    /* No Redis: nothing to record or announce. */
+    CHECK_STATUS(cachekit_cache_track_key(cache, id, keys[0], lens[0]), CACHEKIT_MISS);
+    CHECK_STATUS(cachekit_cache_publish_invalidation(cache, id, NULL, 0), CACHEKIT_MISS);
+    CHECK_STATUS(cachekit_cache_publish_invalidation(cache, id, keys[0], lens[0]), CACHEKIT_MISS);
+    /* set_tracked without Redis is set. */
+    {
+        uint8_t doc[8];
+        size_t n = mp_str(doc, "t");
+        CHECK_STATUS(cachekit_cache_set_tracked(cache, id, B("func:m.f:args:t:1s"), 18, doc, n, 0), CACHEKIT_OK);
+        CHECK(expect_value(cache, "func:m.f:args:t:1s", "t"));
+        CHECK_STATUS(cachekit_cache_set_tracked(cache, "ck:reg", B("func:m.f:args:t:1s"), 18, doc, n, 0),
+                     CACHEKIT_E_INVALID_ARGUMENT);
+        CHECK_STATUS(cachekit_cache_set_tracked(cache, id, B("\xff\xfe"), 2, doc, n, 0), CACHEKIT_E_INVALID_KEY);
+        CHECK_STATUS(cachekit_cache_set_tracked(cache, id, B("k"), 1, doc, n, -2), CACHEKIT_E_INVALID_ARGUMENT);
+        CHECK_STATUS(cachekit_cache_set_tracked(cache, id, B("k"), 1, NULL, 3, 0), CACHEKIT_E_NULL_POINTER);
+        CHECK_STATUS(cachekit_cache_set_tracked(NULL, id, B("k"), 1, doc, n, 0), CACHEKIT_E_NULL_POINTER);
+        CHECK_STATUS(cachekit_cache_set_tracked(cache, NULL, B("k"), 1, doc, n, 0), CACHEKIT_E_NULL_POINTER);
+    }
+    /* The drain still clears the local keys from L1 (duplicates counted once). */
+    CHECK_STATUS(cachekit_cache_drain_registry(cache, id, keys, lens, 3, &removed), CACHEKIT_OK);
+    CHECK(removed == 2);
+    CHECK_STATUS(cachekit_cache_exists(cache, keys[0], lens[0]), CACHEKIT_MISS);
+    CHECK_STATUS(cachekit_cache_exists(cache, keys[1], lens[1]), CACHEKIT_MISS);
+    CHECK(expect_value(cache, "func:m.g:args:a:1s", "3"));
+    CHECK_STATUS(cachekit_cache_drain_registry(cache, id, NULL, NULL, 0, &removed), CACHEKIT_OK);
+    CHECK(removed == 0);
+    CHECK_STATUS(cachekit_cache_drain_registry(cache, id, NULL, NULL, 0, NULL), CACHEKIT_OK);
+
+    /* Misuse: NULLs, ids outside "ck:reg:", overlong ids, bad keys and counts. */
+    CHECK_STATUS(cachekit_cache_track_key(NULL, id, keys[0], lens[0]), CACHEKIT_E_NULL_POINTER);
+    CHECK_STATUS(cachekit_cache_track_key(cache, NULL, keys[0], lens[0]), CACHEKIT_E_NULL_POINTER);
+    CHECK_STATUS(cachekit_cache_track_key(cache, id, NULL, 5), CACHEKIT_E_NULL_POINTER);
+    CHECK_STATUS(cachekit_cache_track_key(cache, id, keys[0], 0), CACHEKIT_E_INVALID_KEY);
+    CHECK_STATUS(cachekit_cache_track_key(cache, "t:default:secret", keys[0], lens[0]), CACHEKIT_E_INVALID_ARGUMENT);
+    CHECK(strstr(cachekit_last_error_message(), "ck:reg:") != NULL);
+    CHECK_STATUS(cachekit_cache_track_key(cache, "ck:reg:", keys[0], lens[0]), CACHEKIT_E_INVALID_ARGUMENT);
+    CHECK_STATUS(cachekit_cache_track_key(cache, "ck:reg:\xff", keys[0], lens[0]), CACHEKIT_E_INVALID_ARGUMENT);
+    memcpy(long_id, "ck:reg:", 7);
+    memset(long_id + 7, 'x', sizeof long_id - 8);
+    long_id[sizeof long_id - 1] = 0;
+    CHECK_STATUS(cachekit_cache_track_key(cache, long_id, keys[0], lens[0]), CACHEKIT_E_INVALID_ARGUMENT);
+    CHECK_STATUS(cachekit_cache_drain_registry(cache, long_id, NULL, NULL, 0, NULL), CACHEKIT_E_INVALID_ARGUMENT);
+    CHECK_STATUS(cachekit_cache_drain_registry(NULL, id, NULL, NULL, 0, NULL), CACHEKIT_E_NULL_POINTER);
+    CHECK_STATUS(cachekit_cache_drain_registry(cache, id, NULL, lens, 1, NULL), CACHEKIT_E_NULL_POINTER);
+    CHECK_STATUS(cachekit_cache_drain_registry(cache, id, keys, NULL, 1, NULL), CACHEKIT_E_NULL_POINTER);
+    CHECK_STATUS(cachekit_cache_drain_registry(cache, id, keys, lens, (size_t)1 << 21, NULL), CACHEKIT_E_INVALID_ARGUMENT);
+    CHECK_STATUS(cachekit_cache_drain_registry(cache, id, keys, lens, (size_t)-1, NULL), CACHEKIT_E_INVALID_ARGUMENT);
+    {
+        size_t bad_lens[2] = {18, 0};
+        CHECK_STATUS(cachekit_cache_drain_registry(cache, id, keys, bad_lens, 2, NULL), CACHEKIT_E_INVALID_KEY);
+    }
+    CHECK_STATUS(cachekit_cache_publish_invalidation(NULL, id, NULL, 0), CACHEKIT_E_NULL_POINTER);
+    CHECK_STATUS(cachekit_cache_publish_invalidation(cache, NULL, NULL, 0), CACHEKIT_E_NULL_POINTER);
+    CHECK_STATUS(cachekit_cache_publish_invalidation(cache, id, NULL, 3), CACHEKIT_E_NULL_POINTER);
+    CHECK_STATUS(cachekit_cache_publish_invalidation(cache, id, B("\xff\xfe"), 2), CACHEKIT_E_INVALID_KEY);
+    CHECK_STATUS(cachekit_cache_publish_invalidation(cache, "other", NULL, 0), CACHEKIT_E_INVALID_ARGUMENT);
+    cachekit_cache_free(cache);
+
+    /* An unreachable Redis: each call reports the backend status, and the drain still clears L1. */
+    {
+        const char *options[] = {"redis_url", "redis://127.0.0.1:1/0", "connect_timeout_ms", "200",
+                                 "command_timeout_ms", "200", NULL};
+        cachekit_cache_stats stats;
+        cache = make_cache(options);
+        CHECK_STATUS(set_str(cache, "func:m.f:args:a:1s", "1", 0), CACHEKIT_OK);
+        CHECK_STATUS(cachekit_cache_track_key(cache, id, keys[0], lens[0]), CACHEKIT_E_BACKEND_UNAVAILABLE);
+        {   /* fail-open, as cachekit_cache_set */
+            uint8_t doc[8];
+            size_t n = mp_str(doc, "1");
+            CHECK_STATUS(cachekit_cache_set_tracked(cache, id, keys[0], lens[0], doc, n, 0), CACHEKIT_OK);
+            CHECK(expect_value(cache, "func:m.f:args:a:1s", "1"));
+        }
+        removed = 99;
+        CHECK_STATUS(cachekit_cache_drain_registry(cache, id, keys, lens, 1, &removed), CACHEKIT_E_BACKEND_UNAVAILABLE);
+        CHECK(removed == 99);
+        CHECK_STATUS(cachekit_cache_get_local(cache, keys[0], lens[0], &(cachekit_buffer){NULL, 0}), CACHEKIT_MISS);
+        CHECK_STATUS(cachekit_cache_publish_invalidation(cache, id, keys[0], lens[0]), CACHEKIT_E_BACKEND_UNAVAILABLE);
+        CHECK_STATUS(cachekit_cache_stats_get(cache, &stats), CACHEKIT_OK);
+        CHECK(stats.errors >= 3);
+        cachekit_cache_free(cache);
+    }
+}
+
 static void test_bounds_and_stats(void) {
     const char *options[] = {"l1_max_bytes", "65536", "l1_max_entries", "100", "max_value_size", "20000", NULL};
     cachekit_cache *cache = make_cache(options);
@@ -442,6 +536,7 @@ int main(void) {
     test_get_many();
     test_get_or_compute();
     test_namespace_invalidation();
+    test_key_registry();
     test_bounds_and_stats();
     test_health_and_modes();
     return check_finish("test_cache");

@@ -298,15 +298,32 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         try store(full, stored.bytes, value: value, ttlSeconds: ttlSeconds(requested))
     }
 
+    /// As `set`, and records `key` in the registry's tracking set in the same round trip
+    /// (SET, SADD, EXPIRE pipelined): cachekit-py's write plus track_key, one round trip less.
+    public func setTracked(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, ttlSeconds requested: Int?,
+                           registryId: String) throws(CacheKitError) {
+        let full = try fullKey(key)
+        guard validUTF8(key) else { throw CacheKitError(.invalidKey, "the cache key is not UTF-8") }
+        let set = try registrySet(registryId)
+        let stored = try codec.encode(value, redisKey: full)
+        try store(full, stored.bytes, value: value, ttlSeconds: ttlSeconds(requested), tracking: (key, set))
+    }
+
     private func store(_ full: [UInt8], _ stored: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, ttlSeconds: Int,
-                       fillsMiss: Bool = false) throws(CacheKitError) {
+                       fillsMiss: Bool = false,
+                       tracking: (member: UnsafeRawBufferPointer, set: [UInt8])? = nil) throws(CacheKitError) {
         guard stored.count <= maxValueSize else {
             full.withUnsafeBytes { _ = l1.remove($0) }
             throw CacheKitError(.valueTooLarge, "the entry is \(stored.count) bytes; the maximum value size is \(maxValueSize)")
         }
         if let l2 {
             do throws(CacheKitError) {
-                try l2.set(full, stored, ttlSeconds: ttlSeconds)
+                if let tracking {
+                    try l2.set(full, stored, ttlSeconds: ttlSeconds, tracking: tracking.member, in: tracking.set,
+                               setTTLSeconds: Self.registryTTLSeconds)
+                } else {
+                    try l2.set(full, stored, ttlSeconds: ttlSeconds)
+                }
             } catch {
                 CacheStats.bump(stats.errors)
             }
@@ -349,6 +366,108 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
             CacheStats.bump(stats.errors)
             throw error
         }
+    }
+
+    // MARK: Key registry (cachekit-py 0.24.1's per-function tracking set)
+
+    /// How long a tracking set lives after its last write, as cachekit-py's.
+    public static let registryTTLSeconds = 604_800
+    public static let maxRegistryIdLength = 4096
+    /// cachekit-py's invalidation channel and its per-field cap: a longer field is never sent.
+    public static let invalidationChannel: [UInt8] = Array("cachekit:py:invalidate:v1".utf8)
+    public static let maxEventFieldBytes = 1024
+
+    /// The tracking set's Redis name: key_prefix + registry id. Only "ck:reg:..." ids are taken,
+    /// so these calls cannot write into or drain an arbitrary key.
+    private func registrySet(_ registryId: String) throws(CacheKitError) -> [UInt8] {
+        let bytes = Array(registryId.utf8)
+        guard bytes.count > "ck:reg:".utf8.count, bytes.count <= Self.maxRegistryIdLength,
+              bytes.starts(with: "ck:reg:".utf8) else {
+            throw CacheKitError(.invalidArgument,
+                                "the registry id must start with \"ck:reg:\" and be at most \(Self.maxRegistryIdLength) bytes")
+        }
+        return prefix + bytes
+    }
+
+    /// Records `key` (raw, without the prefix) in the registry's tracking set: SADD + EXPIRE,
+    /// one round trip. Returns false without Redis. A Redis failure is counted and thrown.
+    @discardableResult
+    public func trackKey(registryId: String, key: UnsafeRawBufferPointer) throws(CacheKitError) -> Bool {
+        try validateKey(key)
+        guard validUTF8(key) else { throw CacheKitError(.invalidKey, "the cache key is not UTF-8") }
+        let set = try registrySet(registryId)
+        guard let l2 else { return false }
+        do throws(CacheKitError) {
+            try l2.track(set: set, member: key, ttlSeconds: Self.registryTTLSeconds)
+        } catch {
+            CacheStats.bump(stats.errors)
+            throw error
+        }
+        return true
+    }
+
+    /// Deletes every key the registry tracks (any process, either SDK) and then `localKeys` the
+    /// drain did not reach, from Redis and from L1. Returns how many distinct keys were reached:
+    /// the popped members plus `localKeys`, as cachekit-py's drain_tracked. On a Redis failure
+    /// the keys reached so far and all of `localKeys` are still dropped from L1.
+    public func drainRegistry(_ registryId: String, localKeys: [UnsafeRawBufferPointer]) throws(CacheKitError) -> Int {
+        for key in localKeys { try validateKey(key) }
+        let set = try registrySet(registryId)
+        var reached = Set<[UInt8]>()
+        defer {
+            for key in localKeys { _ = try? withFullKey(key) { full throws(CacheKitError) in l1.remove(full) } }
+        }
+        guard let l2 else {
+            for key in localKeys { reached.insert(Array(key)) }
+            CacheStats.bump(stats.deletes, by: reached.count)
+            return reached.count
+        }
+        do throws(CacheKitError) {
+            _ = try l2.drain(set: set, keyPrefix: prefix) { member in
+                reached.insert(member)
+                (prefix + member).withUnsafeBytes { _ = l1.remove($0) }
+            }
+            var stragglers: [[UInt8]] = []
+            for key in localKeys {
+                let raw = Array(key)
+                if reached.insert(raw).inserted { stragglers.append(prefix + raw) }
+            }
+            _ = try l2.unlink(stragglers)
+        } catch {
+            CacheStats.bump(stats.errors)
+            throw error
+        }
+        CacheStats.bump(stats.deletes, by: reached.count)
+        return reached.count
+    }
+
+    /// Announces an invalidation on cachekit-py's channel, encoded as cachekit-py encodes it:
+    /// MessagePack {"r": registry id} or {"r": registry id, "k": key}; a key over 1024 bytes
+    /// widens the event to the whole function. Returns false when nothing was published: no
+    /// Redis, or a registry id over 1024 bytes (no receiver accepts it).
+    public func publishInvalidation(registryId: String, key: UnsafeRawBufferPointer?) throws(CacheKitError) -> Bool {
+        _ = try registrySet(registryId)
+        if let key {
+            try validateKey(key)
+            guard validUTF8(key) else { throw CacheKitError(.invalidKey, "the cache key is not UTF-8") }
+        }
+        guard let l2, registryId.utf8.count <= Self.maxEventFieldBytes else { return false }
+        let eventKey = key.flatMap { $0.count <= Self.maxEventFieldBytes ? $0 : nil }
+        var writer = MessagePackWriter(reservingCapacity: 16 + registryId.utf8.count + (eventKey?.count ?? 0))
+        writer.writeMapHeader(eventKey == nil ? 1 : 2)
+        writer.writeString("r")
+        writer.writeString(registryId)
+        if let eventKey {
+            writer.writeString("k")
+            writer.writeStringBytes(eventKey)
+        }
+        do throws(CacheKitError) {
+            _ = try l2.publish(channel: Self.invalidationChannel, message: writer.bytes)
+        } catch {
+            CacheStats.bump(stats.errors)
+            throw error
+        }
+        return true
     }
 
     // MARK: Get or compute

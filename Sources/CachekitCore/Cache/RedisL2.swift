@@ -7,12 +7,16 @@ private enum Command {
     static let auth: [UInt8] = Array("AUTH".utf8)
     static let count: [UInt8] = Array("COUNT".utf8)
     static let del: [UInt8] = Array("DEL".utf8)
+    static let eval: [UInt8] = Array("EVAL".utf8)
+    static let expire: [UInt8] = Array("EXPIRE".utf8)
     static let exists: [UInt8] = Array("EXISTS".utf8)
     static let get: [UInt8] = Array("GET".utf8)
     static let match: [UInt8] = Array("MATCH".utf8)
     static let mget: [UInt8] = Array("MGET".utf8)
     static let ping: [UInt8] = Array("PING".utf8)
     static let pttl: [UInt8] = Array("PTTL".utf8)
+    static let publish: [UInt8] = Array("PUBLISH".utf8)
+    static let sadd: [UInt8] = Array("SADD".utf8)
     static let scan: [UInt8] = Array("SCAN".utf8)
     static let select: [UInt8] = Array("SELECT".utf8)
     static let set: [UInt8] = Array("SET".utf8)
@@ -333,6 +337,37 @@ public final class RedisL2: Sendable {
         }
     }
 
+    /// SETEX/SET, then SADD of `member` to `set` and EXPIRE of the set, pipelined: a write and
+    /// its key-registry record in one round trip.
+    func set(_ key: [UInt8], _ value: UnsafeRawBufferPointer, ttlSeconds: Int,
+             tracking member: UnsafeRawBufferPointer, in set: [UInt8], setTTLSeconds: Int) throws(CacheKitError) {
+        try run("SET") { connection throws(CacheKitError) in
+            let args: [[UInt8]] = ttlSeconds > 0
+                ? [Command.setex, key, Array(String(ttlSeconds).utf8)]
+                : [Command.set, key]
+            let appended = try withArgv(args, last: value) { argc, argv, lengths in
+                redisAppendCommandArgv(connection.context, argc, argv, lengths)
+            }
+            guard appended == REDIS_OK else { throw connection.failure("SET") }
+            let tracking: [[[UInt8]]] = [[Command.sadd, set, Array(member)],
+                                         [Command.expire, set, Array(String(setTTLSeconds).utf8)]]
+            for trackArgs in tracking {
+                let status = try withArgv(trackArgs) { argc, argv, lengths in
+                    redisAppendCommandArgv(connection.context, argc, argv, lengths)
+                }
+                guard status == REDIS_OK else { throw connection.failure("SADD") }
+            }
+            var failure: CacheKitError?
+            for operation in ["SET", "SADD", "EXPIRE"] {
+                var raw: UnsafeMutableRawPointer?
+                guard redisGetReply(connection.context, &raw) == REDIS_OK, let raw else { throw connection.failure(operation) }
+                let reply = RedisReply(pointer: raw.assumingMemoryBound(to: redisReply.self))
+                if failure == nil { failure = reply.errorIfAny(operation) }  // read every reply first
+            }
+            if let failure { throw failure }
+        }
+    }
+
     /// DEL; returns how many keys existed.
     func delete(_ keys: [[UInt8]]) throws(CacheKitError) -> Int {
         guard !keys.isEmpty else { return 0 }
@@ -394,6 +429,85 @@ public final class RedisL2: Sendable {
                 }
             } while cursor != Array("0".utf8)
             return deleted
+        }
+    }
+
+    // MARK: Key registry (cachekit-py's KeyTrackableBackend)
+
+    /// SADD the member and EXPIRE the set, pipelined: one round trip, as cachekit-py's track_key.
+    func track(set: [UInt8], member: UnsafeRawBufferPointer, ttlSeconds: Int) throws(CacheKitError) {
+        try run("SADD") { connection throws(CacheKitError) in
+            let replies = try pipeline(connection, [[Command.sadd, set, Array(member)],
+                                                    [Command.expire, set, Array(String(ttlSeconds).utf8)]], "SADD")
+            for reply in replies { if let error = reply.errorIfAny("SADD") { throw error } }
+        }
+    }
+
+    /// cachekit-py's drain script, verbatim: pops at most ARGV[2] members, unlinking
+    /// ARGV[1] .. member before removing each, so a member never leaves before its key.
+    static let drainScript: [UInt8] = Array("""
+
+        redis.replicate_commands()
+        local members = redis.call('SRANDMEMBER', KEYS[1], ARGV[2])
+        for i = 1, #members do
+            redis.call('UNLINK', ARGV[1] .. members[i])
+            redis.call('SREM', KEYS[1], members[i])
+        end
+        return members
+
+        """.utf8)
+    static let drainChunk = 10_000
+    static let drainMaxRounds = 1_000
+
+    /// Runs the drain script until a call pops a short chunk (at most `drainMaxRounds` calls),
+    /// handing each popped member to `popped`. Returns whether the set was emptied (false: the
+    /// round limit stopped it; the rest waits for the next drain).
+    func drain(set: [UInt8], keyPrefix: [UInt8], popped: ([UInt8]) -> Void) throws(CacheKitError) -> Bool {
+        let chunk = Array(String(Self.drainChunk).utf8)
+        for _ in 0..<Self.drainMaxRounds {
+            let count = try run("EVAL") { connection throws(CacheKitError) -> Int in
+                let reply = try command(connection, [Command.eval, Self.drainScript, Array("1".utf8), set, keyPrefix, chunk],
+                                        "EVAL")
+                defer { withExtendedLifetime(reply) {} }
+                if let error = reply.errorIfAny("EVAL (key registry drain)") { throw error }
+                let top = reply.pointer.pointee
+                guard top.type == REDIS_REPLY_ARRAY else { throw CacheKitError(.backendError, "Redis EVAL: unexpected reply") }
+                if let elements = top.element {
+                    for i in 0..<top.elements {
+                        guard let element = elements[i], element.pointee.type == REDIS_REPLY_STRING,
+                              element.pointee.str != nil || element.pointee.len == 0 else { continue }
+                        popped(Array(UnsafeRawBufferPointer(start: element.pointee.str, count: element.pointee.len)))
+                    }
+                }
+                return top.elements
+            }
+            if count < Self.drainChunk { return true }
+        }
+        return false
+    }
+
+    /// UNLINK in batches of `drainChunk` keys. Returns how many existed.
+    func unlink(_ keys: [[UInt8]]) throws(CacheKitError) -> Int {
+        var unlinked = 0
+        var start = 0
+        while start < keys.count {
+            let end = min(start + Self.drainChunk, keys.count)
+            unlinked &+= try run("UNLINK") { connection throws(CacheKitError) -> Int in
+                let reply = try command(connection, [Command.unlink] + keys[start..<end], "UNLINK")
+                if let error = reply.errorIfAny("UNLINK") { throw error }
+                return max(Int(reply.integer), 0)
+            }
+            start = end
+        }
+        return unlinked
+    }
+
+    /// PUBLISH; returns how many subscribers received it.
+    func publish(channel: [UInt8], message: [UInt8]) throws(CacheKitError) -> Int {
+        try run("PUBLISH") { connection throws(CacheKitError) -> Int in
+            let reply = try command(connection, [Command.publish, channel, message], "PUBLISH")
+            if let error = reply.errorIfAny("PUBLISH") { throw error }
+            return max(Int(reply.integer), 0)
         }
     }
 

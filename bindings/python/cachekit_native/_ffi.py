@@ -73,6 +73,12 @@ SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "cachekit_cache_get_or_compute": (_STATUS, [c_void_p, c_char_p, c_size_t, c_int64, ComputeFunction,
                                                 py_object, BufferPointer]),
     "cachekit_cache_invalidate_namespace": (_STATUS, [c_void_p, c_char_p, POINTER(c_uint64)]),
+    # key registry: the registry id is NUL-terminated UTF-8; a NULL key publishes the whole function.
+    "cachekit_cache_track_key": (_STATUS, [c_void_p, c_char_p, c_char_p, c_size_t]),
+    "cachekit_cache_set_tracked": (_STATUS, [c_void_p, c_char_p, c_char_p, c_size_t, c_char_p, c_size_t, c_int64]),
+    "cachekit_cache_drain_registry": (_STATUS, [c_void_p, c_char_p, POINTER(c_char_p), POINTER(c_size_t), c_size_t,
+                                                POINTER(c_uint64)]),
+    "cachekit_cache_publish_invalidation": (_STATUS, [c_void_p, c_char_p, c_char_p, c_size_t]),
     "cachekit_cache_stats_get": (_STATUS, [c_void_p, POINTER(CacheStats)]),
     "cachekit_cache_health": (_STATUS, [c_void_p, POINTER(HealthReport)]),
 }

@@ -184,6 +184,41 @@ class Cache:
         self._lib.cachekit_cache_invalidate_namespace(self.handle, namespace.encode("utf-8"), byref(removed))
         return removed.value
 
+    # -- cachekit-py's key registry -------------------------------------------------------------
+
+    def track_key(self, registry_id: str, key: str | bytes) -> bool:
+        """Records key in the registry's tracking set (SADD + EXPIRE, one round trip); False
+        without Redis. Raises a BackendError when Redis fails."""
+        data = _key_bytes(key)
+        return self._lib.cachekit_cache_track_key(self.handle, registry_id.encode("utf-8"), data,
+                                                  len(data)) == _ffi.OK
+
+    def set_tracked(self, registry_id: str, key: str | bytes, value: bytes, ttl: int | None = None) -> None:
+        """set() and track_key() in one Redis round trip (fail-open, as set)."""
+        data = _key_bytes(key)
+        value = bytes(value)
+        self._lib.cachekit_cache_set_tracked(self.handle, registry_id.encode("utf-8"), data, len(data), value,
+                                             len(value), _ttl(ttl))
+
+    def drain_registry(self, registry_id: str, local_keys: "list[str | bytes]" = ()) -> int:
+        """Deletes every key the registry tracks, then local_keys the drain missed, from Redis and
+        L1; returns how many distinct keys were reached."""
+        keys = [_key_bytes(key) for key in local_keys]
+        count = len(keys)
+        pointers = (ctypes.c_char_p * count)(*keys)
+        lengths = (ctypes.c_size_t * count)(*map(len, keys))
+        removed = c_uint64()
+        self._lib.cachekit_cache_drain_registry(self.handle, registry_id.encode("utf-8"), pointers, lengths, count,
+                                                byref(removed))
+        return removed.value
+
+    def publish_invalidation(self, registry_id: str, key: str | bytes | None = None) -> bool:
+        """Announces an invalidation on cachekit-py's channel (key None: every key of the
+        function); False when nothing was published (no Redis, or an id over 1024 bytes)."""
+        data = None if key is None else _key_bytes(key)
+        return self._lib.cachekit_cache_publish_invalidation(self.handle, registry_id.encode("utf-8"), data,
+                                                             0 if data is None else len(data)) == _ffi.OK
+
     def stats(self) -> dict[str, int]:
         """A snapshot of the cache's counters (cachekit_cache_stats)."""
         snapshot = CacheStats()

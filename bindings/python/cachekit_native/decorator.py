@@ -30,6 +30,8 @@ import weakref
 from ctypes import byref
 from typing import Any, Callable, NamedTuple, TypeVar
 
+from blake3 import blake3
+
 from . import _ffi, serializer
 from ._ffi import Buffer
 from ._workers import submit as _submit
@@ -127,6 +129,11 @@ class _Settings:
         if self.ttl is not None and (isinstance(self.ttl, bool) or not isinstance(self.ttl, int) or self.ttl < 0):
             raise ConfigurationError(f"ttl must be a non-negative int (seconds) or None, got {self.ttl!r}")
         self.namespace = options.get("namespace")
+        if isinstance(self.namespace, str):
+            self.namespace = str.__str__(self.namespace)  # cachekit-py rebinds str subclasses too
+        # cachekit-py reserves it: a key under it could take a tracking set's name.
+        if self.namespace == "ck" or (self.namespace or "").startswith("ck:"):
+            raise ConfigurationError("namespace 'ck' (and 'ck:*') is reserved for cachekit's key registry")
         self.interop = options.get("interop")
         self.master_key = options.get("master_key")
         if isinstance(self.master_key, (bytes, bytearray)):
@@ -183,6 +190,12 @@ class _Settings:
             self.cache_options["redis_url"] = self.redis_url
         self.has_l2 = False
 
+    @property
+    def uses_registry(self) -> bool:
+        """Whether cachekit-py keeps a key registry for this function: a tenant-scoped Redis
+        backend does; interop mode's bare RedisBackend (and L1-only) does not."""
+        return self.has_l2 and self.mode != "interop"
+
     def open(self) -> Cache:
         # Where the library finds Redis: the option, else the environment (cachekit_config_load_env).
         self.has_l2 = not self.l1_only and bool(
@@ -205,6 +218,10 @@ class _CachedFunction:
             self.builder = AutoKeyBuilder(func, settings.namespace, settings.mode != "minimal")
             self.pack, self.unpack = serializer.pack, serializer.unpack
         self.has_parameters = bool(inspect.signature(func).parameters)
+        # cachekit-py's registry id: the raw module.qualname (not the sanitized function id), and
+        # an empty segment for no namespace.
+        function_hash = blake3(f"{func.__module__}.{func.__qualname__}".encode("utf-8")).hexdigest()[:16]
+        self.registry_id = f"ck:reg:{settings.namespace if settings.namespace is not None else ''}:{function_hash}"
         self.cache: Cache | None = None
         self.lock = threading.Lock()
         self.memo: dict[tuple, bytes] = {}
@@ -316,7 +333,11 @@ class _CachedFunction:
             return None
         self.track(key)
         try:
-            cache.set(key, document, None)
+            if self.settings.uses_registry:
+                # The write and its key-registry record (cachekit-py's track_key) in one round trip.
+                cache.set_tracked(self.registry_id, key, document, None)
+            else:
+                cache.set(key, document, None)
         except CachekitError as error:
             logger.warning("cachekit_native: storing a result of %s failed: %s", self.name, error)
         return document
@@ -402,7 +423,17 @@ class _CachedFunction:
         deleted = self.safe_delete(cache, key)
         if not self.settings.has_l2:
             return InvalidationOutcome.NO_L2
+        if deleted and self.settings.uses_registry:
+            self.publish(cache, key)
         return InvalidationOutcome.SUCCEEDED if deleted else InvalidationOutcome.FAILED
+
+    def publish(self, cache: Cache, key: bytes | None) -> None:
+        """Tells cachekit-py processes to drop their L1 copies (after the Redis change succeeded)."""
+        try:
+            cache.publish_invalidation(self.registry_id, key)
+        except CachekitError as error:
+            logger.warning("cachekit_native: announcing an invalidation of %s failed; other processes keep their "
+                           "L1 copies until the L1 TTL: %s", self.name, error)
 
     def invalidate_all(self, cache: Cache) -> None:
         # Entries written by any process: the namespace sweep, where the key layout allows one.
@@ -412,10 +443,23 @@ class _CachedFunction:
                 cache.invalidate_namespace(sweep)
             except CachekitError as error:
                 logger.error("cachekit_native: invalidating %s failed: %s", self.name, error)
-        # Entries this process wrote (all of them when the function has no namespace).
-        for key in list(self.tracked):
+        mine = list(self.tracked)
+        if self.settings.uses_registry:
+            # Every key any process (either SDK) recorded, then this process's own keys.
+            try:
+                cache.drain_registry(self.registry_id, mine)
+            except CachekitError as error:
+                logger.warning("cachekit_native: key registry drain of %s failed, invalidating local keys only: %s",
+                               self.name, error)
+            else:
+                for key in mine:
+                    self.tracked.pop(key, None)  # keys stored while the drain ran stay for the next one
+                self.publish(cache, None)
+                return
+        # Entries this process wrote.
+        for key in mine:
             self.safe_delete(cache, key)
-        self.tracked.clear()
+            self.tracked.pop(key, None)
 
     def sweep_namespace(self) -> str | None:
         """The namespace argument of cachekit_cache_invalidate_namespace that covers exactly this

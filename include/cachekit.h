@@ -124,6 +124,15 @@ typedef struct cachekit_buffer {
  */
 CACHEKIT_API void cachekit_buffer_free(cachekit_buffer *buf);
 
+/**
+ * Copies len bytes of data into buf, which the library owns from then on (release with
+ * cachekit_buffer_free); any previous content of buf is released first. For compute callbacks (cachekit_cache_get_or_compute) and any caller that hands bytes to the
+ * library.
+ * data may be NULL only when len is 0. Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER or
+ * CACHEKIT_E_OUT_OF_MEMORY. Not thread-safe for the same buffer. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_buffer_set(cachekit_buffer *buf, const uint8_t *data, size_t len);
+
 /* ============================================================================================
  * Codec: LZ4 block, xxHash3-64 and the ByteStorage envelope
  *
@@ -213,8 +222,6 @@ CACHEKIT_API int cachekit_envelope_retrieve(const uint8_t *envelope, size_t enve
 /* ============================================================================================
  * Crypto: HKDF tenant keys, AES-256-GCM, AAD v0x03, keyrings (status codes -20 .. -39)
  * ========================================================================================== */
-
-/* (section: crypto) */
 
 /*
  * cachekit's zero-knowledge encryption (the `@cache.secure` of the Python SDK), byte-compatible
@@ -412,8 +419,6 @@ CACHEKIT_API int cachekit_keyring_decrypt(cachekit_keyring *keyring, const char 
  * Values and keys: MessagePack for hosts, cache keys (status codes -40 .. -59)
  * ========================================================================================== */
 
-/* (section: keys) */
-
 /*
  * MessagePack for hosts, and cache keys exactly as cachekit-py 0.24.1 builds them.
  *
@@ -601,8 +606,6 @@ CACHEKIT_API int cachekit_key_tenant_prefixed(const char *tenant, const char *ke
  * Entries: the cachekit entry formats stored in Redis
  * ========================================================================================== */
 
-/* (section: entries) */
-
 /*
  * The values cachekit-py stores in Redis, byte for byte:
  *  - CACHEKIT_MODE_AUTO (its default): "CK" | 0x03 | u32be(header length) | JSON header | payload,
@@ -687,8 +690,6 @@ CACHEKIT_API int cachekit_entry_decode(const uint8_t *value, size_t value_len, i
 /* ============================================================================================
  * Cache: L1 + Redis L2, get-or-compute (status codes -60 .. -79)
  * ========================================================================================== */
-
-/* (section: cache) */
 
 /*
  * A cache is an in-process L1 in front of an optional Redis L2, shared across threads. Values
@@ -886,14 +887,6 @@ typedef int (*cachekit_compute_fn)(void *userdata, const uint8_t *key, size_t ke
                                    cachekit_buffer *out);
 
 /**
- * Copies len bytes of data into buf, which the library owns from then on (release with
- * cachekit_buffer_free); any previous content of buf is released first. For compute callbacks.
- * data may be NULL only when len is 0. Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER or
- * CACHEKIT_E_OUT_OF_MEMORY. Not thread-safe for the same buffer. Since 0.1.0.
- */
-CACHEKIT_API int cachekit_buffer_set(cachekit_buffer *buf, const uint8_t *data, size_t len);
-
-/**
  * Reads key; on a miss calls compute(userdata, key, key_len, &buffer), stores the value for
  * ttl_seconds (as cachekit_cache_set) and returns it. Concurrent misses for one key within this
  * process call compute once: the other callers wait for that value. With Redis down the value
@@ -995,6 +988,16 @@ CACHEKIT_API int cachekit_cache_drain_registry(cachekit_cache *cache, const char
 CACHEKIT_API int cachekit_cache_publish_invalidation(cachekit_cache *cache, const char *registry_id,
                                                      const uint8_t *key, size_t key_len);
 
+/* ============================================================================================
+ * Observability: stats and health
+ * ========================================================================================== */
+
+/*
+ * Per-cache counters and a health probe, for dashboards and readiness checks. Neither ever
+ * contains a key, a credential or a value. The structs are fixed: later counters will come in
+ * a `_v2` struct and function, never by growing these.
+ */
+
 /** Counters of one cache since it was created (see cachekit_cache_stats). */
 typedef struct cachekit_cache_stats {
     uint64_t hits;                /* gets (and get_many keys) answered from L1 or Redis */
@@ -1039,12 +1042,6 @@ typedef struct cachekit_cache_health_report {
  * Since 0.1.0.
  */
 CACHEKIT_API int cachekit_cache_health(cachekit_cache *cache, cachekit_cache_health_report *out);
-
-/* ============================================================================================
- * Observability: stats and health
- * ========================================================================================== */
-
-/* (section: observability) */
 
 #ifdef __cplusplus
 }

@@ -36,8 +36,7 @@ private func utf8String(_ pointer: UnsafePointer<CChar>?, _ name: StaticString) 
 }
 
 private func keyring(_ handle: OpaquePointer?) throws(CacheKitError) -> Keyring {
-    let handle = try required(handle, "keyring")
-    return Unmanaged<Keyring>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
+    try object(handle, as: Keyring.self, "keyring")
 }
 
 private func writeFingerprint(_ fingerprint: String, to out: UnsafeMutablePointer<CChar>) {
@@ -47,10 +46,6 @@ private func writeFingerprint(_ fingerprint: String, to out: UnsafeMutablePointe
         index &+= 1
     }
     out[index] = 0
-}
-
-private func handOut(_ keyring: Keyring, to out: UnsafeMutablePointer<OpaquePointer?>) {
-    out.pointee = OpaquePointer(Unmanaged.passRetained(keyring).toOpaque())
 }
 
 /// Exported to C as `cachekit_hkdf_sha256`.
@@ -157,8 +152,7 @@ public func cachekit_keyring_from_env(_ out: UnsafeMutablePointer<OpaquePointer?
 /// Exported to C as `cachekit_keyring_free`.
 @_cdecl("cachekit_keyring_free") @implementation
 public func cachekit_keyring_free(_ handle: OpaquePointer?) {
-    guard let handle else { return }
-    Unmanaged<Keyring>.fromOpaque(UnsafeRawPointer(handle)).release()
+    releaseHandle(handle, as: Keyring.self)
 }
 
 /// Exported to C as `cachekit_keyring_set_fail_closed`.

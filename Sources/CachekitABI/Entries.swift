@@ -16,7 +16,7 @@ private func entryArguments(
     }
     let keyText = try optionalUTF8(key, "key") ?? ""
     guard let handle else { return (entryMode, keyText, nil) }
-    let keyring = Unmanaged<Keyring>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
+    let keyring = try object(handle, as: Keyring.self, "keyring")
     let tenantText = try optionalUTF8(tenant, "tenant") ?? "default"
     guard !tenantText.isEmpty, tenantText.utf8.count <= KeyDerivation.maxTenantLength else {
         throw CacheKitError(.tenantLength, "tenant must be 1..\(KeyDerivation.maxTenantLength) bytes")

@@ -47,8 +47,7 @@ private func argumentTree(
 // MARK: Writer
 
 private func builder(_ handle: OpaquePointer?) throws(CacheKitError) -> MessagePackBuilder {
-    let handle = try required(handle, "writer")
-    return Unmanaged<MessagePackBuilder>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
+    try object(handle, as: MessagePackBuilder.self, "writer")
 }
 
 private func write(_ handle: OpaquePointer?, _ body: (MessagePackBuilder) throws(CacheKitError) -> Void) -> Int32 {
@@ -63,7 +62,7 @@ private func write(_ handle: OpaquePointer?, _ body: (MessagePackBuilder) throws
 public func cachekit_msgpack_writer_new(_ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
     boundary { () throws(CacheKitError) -> Status in
         let out = try required(out, "out")
-        out.pointee = OpaquePointer(Unmanaged.passRetained(MessagePackBuilder()).toOpaque())
+        handOut(MessagePackBuilder(), to: out)
         return .ok
     }
 }
@@ -71,8 +70,7 @@ public func cachekit_msgpack_writer_new(_ out: UnsafeMutablePointer<OpaquePointe
 /// Exported to C as `cachekit_msgpack_writer_free`.
 @_cdecl("cachekit_msgpack_writer_free") @implementation
 public func cachekit_msgpack_writer_free(_ handle: OpaquePointer?) {
-    guard let handle else { return }
-    Unmanaged<MessagePackBuilder>.fromOpaque(UnsafeRawPointer(handle)).release()
+    releaseHandle(handle, as: MessagePackBuilder.self)
 }
 
 /// Exported to C as `cachekit_msgpack_writer_reset`.
@@ -189,8 +187,7 @@ final class DocumentReader {
 }
 
 private func documentReader(_ handle: OpaquePointer?) throws(CacheKitError) -> DocumentReader {
-    let handle = try required(handle, "reader")
-    return Unmanaged<DocumentReader>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue()
+    try object(handle, as: DocumentReader.self, "reader")
 }
 
 /// Exported to C as `cachekit_msgpack_reader_new`.
@@ -202,7 +199,7 @@ public func cachekit_msgpack_reader_new(
         let input = try inputBytes(data, count, "data")
         let out = try required(out, "out")
         let reader = try DocumentReader(copying: input)
-        out.pointee = OpaquePointer(Unmanaged.passRetained(reader).toOpaque())
+        handOut(reader, to: out)
         return .ok
     }
 }
@@ -210,8 +207,7 @@ public func cachekit_msgpack_reader_new(
 /// Exported to C as `cachekit_msgpack_reader_free`.
 @_cdecl("cachekit_msgpack_reader_free") @implementation
 public func cachekit_msgpack_reader_free(_ handle: OpaquePointer?) {
-    guard let handle else { return }
-    Unmanaged<DocumentReader>.fromOpaque(UnsafeRawPointer(handle)).release()
+    releaseHandle(handle, as: DocumentReader.self)
 }
 
 /// Exported to C as `cachekit_msgpack_reader_next`.

@@ -3,6 +3,8 @@
  * calls without Redis, bounds, stats, health and misuse. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -569,6 +571,28 @@ static void test_invalidation_listener_options(void) {
     CHECK(stats.running == 1 && stats.subscribed == 0);
     CHECK_STATUS(set_str(cache, "k", "v", 0), CACHEKIT_OK); /* fail-open as ever */
     CHECK(expect_value(cache, "k", "v"));
+    {
+        /* A forked child has no listener thread: freeing the cache there must not wait for one. */
+        int child_status = -1;
+        double start = now_seconds();
+        pid_t child = fork();
+        if (child == 0) {
+            cachekit_cache_free(cache);
+            _exit(0);
+        }
+        CHECK(child > 0);
+        while (child > 0 && now_seconds() - start < 10.0) {
+            if (waitpid(child, &child_status, WNOHANG) == child) break;
+            {
+                struct timespec pause = {0, 10000000};
+                nanosleep(&pause, NULL);
+            }
+        }
+        if (child > 0 && child_status == -1) { kill(child, SIGKILL); waitpid(child, NULL, 0); }
+        CHECK(child_status == 0);
+        CHECK_STATUS(cachekit_cache_listener_stats(cache, &stats), CACHEKIT_OK);
+        CHECK(stats.running == 1); /* the parent's listener is untouched */
+    }
     {
         double start = now_seconds();
         cachekit_cache_free(cache);

@@ -151,6 +151,8 @@ final class InvalidationListener: @unchecked Sendable {  // the thread handle is
     private let state = Locked(State())
     private var thread = pthread_t()
     private var started = false
+    /// The process that started the thread: a forked child has no such thread to join.
+    private var startedIn: pid_t = 0
 
     init(endpoint: RedisEndpoint, connectTimeoutMilliseconds: Int, commandTimeoutMilliseconds: Int,
          apply: @escaping @Sendable (InvalidationEvent) -> Void) {
@@ -183,6 +185,7 @@ final class InvalidationListener: @unchecked Sendable {  // the thread handle is
             throw CacheKitError(.outOfMemory, "could not start the invalidation listener thread (error \(status))")
         }
         started = true
+        startedIn = getpid()
     }
 
     /// Asks the thread to stop and waits for it: at most about one poll slice or connect timeout.
@@ -190,6 +193,7 @@ final class InvalidationListener: @unchecked Sendable {  // the thread handle is
         guard started else { return }
         started = false
         state.withLock { $0.stopping = true }
+        guard startedIn == getpid() else { return }  // fork() copies no threads
         pthread_join(thread, nil)
     }
 

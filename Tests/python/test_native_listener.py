@@ -178,6 +178,25 @@ def test_restarted_redis_is_subscribed_to_again(server):
         wait_until(lambda: not in_l1(listener, key), what="an event after the restart")
 
 
+def test_listener_authenticates_and_selects_as_the_url_says(server):
+    client = redis.Redis.from_url(server.url)
+    client.config_set("requirepass", "s3cret")
+    client.close()
+    url = f"redis://:s3cret@127.0.0.1:{server.port}/3"
+    key = "func:m.f:args:a:1s"
+    with listening(url) as listener, Cache(from_env=False, redis_url=url) as publisher:
+        listener.set_tracked(RID, key, VALUE)
+        assert redis.Redis.from_url(url).get(f"t:default:{key}") is not None  # db 3, authenticated
+        assert publisher.publish_invalidation(RID) is True
+        wait_until(lambda: not in_l1(listener, key), what="the event over an authenticated connection")
+    with Cache(from_env=False, redis_url=f"redis://:wrong@127.0.0.1:{server.port}/0",
+               invalidation_listener="1") as refused:
+        # AUTH refused: the listener keeps retrying, never subscribed, and still stops promptly.
+        wait_until(lambda: refused.listener_stats()["running"] == 1, what="the listener thread")
+        assert refused.listener_stats()["subscribed"] == 0
+        assert closes_within(refused, 3.0)
+
+
 def closes_within(handle, seconds):
     start = time.monotonic()
     handle.close()

@@ -779,6 +779,24 @@ CACHEKIT_API void cachekit_config_free(cachekit_config *config);
  *   master_key           hex, at least 32 bytes decoded (secret)
  *   previous_master_keys comma-separated hex, at most 3, decrypt-only (secret)
  *   deployment_uuid      the encryption tenant (8-4-4-4-12 hex UUID); unset: "default"
+ *   invalidation_listener "1" runs the invalidation listener, "0" (the default) does not; also
+ *                        true/false, yes/no, on/off, t/f, y/n, any case, as cachekit-py reads
+ *                        CACHEKIT_INVALIDATION_LISTENER_ENABLED. Meaningful only with a Redis
+ *                        URL and an L1: cachekit_cache_new then starts one background thread with
+ *                        its own Redis connection (same URL, AUTH and database; connect timeout
+ *                        capped at 1000 ms) subscribed to cachekit-py's channel
+ *                        "cachekit:py:invalidate:v1". Each well-formed event drops L1 copies:
+ *                        {"r", "k"} the key key_prefix + k; {"r"} every key this cache stored
+ *                        with cachekit_cache_set_tracked or recorded with cachekit_cache_track_key
+ *                        under registry id r (all of L1 once more than 100 000 such keys were
+ *                        recorded). Entries that reached L1 only by a read from Redis are not
+ *                        indexed: a whole-function event leaves them to l1_ttl. Events are
+ *                        untrusted and decoded under cachekit-py's bounds (at most 4096 bytes, a
+ *                        map of at most 4 scalar entries, strings of at most 1024 bytes); anything
+ *                        else is counted and dropped. After any failure the thread reconnects
+ *                        and subscribes again, backing off from 100 ms to 2 s. Delivery is at
+ *                        most once: an event sent while it is not subscribed is lost, and the
+ *                        copy expires by l1_ttl. See cachekit_cache_listener_stats.
  * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_UNKNOWN_OPTION or
  * CACHEKIT_E_INVALID_CONFIG (the message names the option, never a secret value); on error the
  * option keeps its previous value. Not thread-safe for the same config. Since 0.1.0.
@@ -790,7 +808,8 @@ CACHEKIT_API int cachekit_config_set(cachekit_config *config, const char *name, 
  * are: CACHEKIT_REDIS_URL (else REDIS_URL), CACHEKIT_DEFAULT_TTL, CACHEKIT_MAX_VALUE_SIZE,
  * CACHEKIT_L1_MAX_SIZE_MB, CACHEKIT_L1_MAX_ENTRIES, CACHEKIT_CONNECTION_POOL_SIZE,
  * CACHEKIT_SOCKET_TIMEOUT and CACHEKIT_SOCKET_CONNECT_TIMEOUT (seconds, may be fractional),
- * CACHEKIT_MODE, CACHEKIT_MASTER_KEY, CACHEKIT_PREVIOUS_MASTER_KEYS, CACHEKIT_DEPLOYMENT_UUID.
+ * CACHEKIT_MODE, CACHEKIT_MASTER_KEY, CACHEKIT_PREVIOUS_MASTER_KEYS, CACHEKIT_DEPLOYMENT_UUID,
+ * CACHEKIT_INVALIDATION_LISTENER_ENABLED (invalidation_listener).
  * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER or CACHEKIT_E_INVALID_CONFIG (the message names
  * the variable, never its value). Not thread-safe (reads the environment). Since 0.1.0.
  */
@@ -799,7 +818,8 @@ CACHEKIT_API int cachekit_config_load_env(cachekit_config *config);
 /**
  * Creates a cache from config, or, when config is NULL, from the defaults plus the environment
  * (as cachekit_config_load_env). The cache keeps no reference to config. No connection is made
- * here: Redis is contacted on first use (see cachekit_cache_health to check it).
+ * here: Redis is contacted on first use (see cachekit_cache_health to check it), except by the
+ * invalidation listener's thread when invalidation_listener is on (it connects in the background).
  * *out receives the handle (release with cachekit_cache_free). Returns CACHEKIT_OK,
  * CACHEKIT_E_NULL_POINTER, CACHEKIT_E_INVALID_CONFIG, CACHEKIT_E_MODE_UNAVAILABLE (secure mode
  * without master_key), a crypto status from building the keyring, or CACHEKIT_E_OUT_OF_MEMORY.
@@ -808,8 +828,11 @@ CACHEKIT_API int cachekit_config_load_env(cachekit_config *config);
 CACHEKIT_API int cachekit_cache_new(const cachekit_config *config, cachekit_cache **out);
 
 /**
- * Releases a cache: frees L1 and closes its Redis connections. NULL is a no-op. No other call
- * may be using the cache at the same time. Since 0.1.0.
+ * Releases a cache: frees L1 and closes its Redis connections. With the invalidation listener
+ * running it first stops and joins its thread, which takes at most about 200 ms (one poll
+ * slice), or up to the listener's connect timeout (at most 1000 ms) while it is connecting, also
+ * when Redis is unresponsive. NULL is a no-op. No other call may be using the cache at the same
+ * time. Since 0.1.0.
  */
 CACHEKIT_API void cachekit_cache_free(cachekit_cache *cache);
 
@@ -1042,6 +1065,23 @@ typedef struct cachekit_cache_health_report {
  * Since 0.1.0.
  */
 CACHEKIT_API int cachekit_cache_health(cachekit_cache *cache, cachekit_cache_health_report *out);
+
+/** The invalidation listener's state and counters (see cachekit_cache_listener_stats). */
+typedef struct cachekit_listener_stats {
+    int running;              /* 1 while the listener thread runs (invalidation_listener on) */
+    int subscribed;           /* 1 while Redis has confirmed its subscription */
+    uint64_t received;        /* messages received on the channel */
+    uint64_t applied;         /* events decoded and applied to L1 */
+    uint64_t dropped;         /* messages dropped as malformed, oversized or of the wrong shape */
+    uint64_t resubscriptions; /* subscriptions after the first (after a failure or a restart) */
+} cachekit_listener_stats;
+
+/**
+ * Fills *out with the invalidation listener's state and counters; all zero when the cache runs
+ * no listener (invalidation_listener off, or no Redis URL or no L1). Returns CACHEKIT_OK or
+ * CACHEKIT_E_NULL_POINTER. Thread-safe. Since 0.1.0.
+ */
+CACHEKIT_API int cachekit_cache_listener_stats(cachekit_cache *cache, cachekit_listener_stats *out);
 
 #ifdef __cplusplus
 }

@@ -302,6 +302,20 @@ public func cachekit_cache_health(_ cache: OpaquePointer?, _ out: UnsafeMutableP
     }
 }
 
+/// Exported to C as `cachekit_cache_listener_stats`.
+@_cdecl("cachekit_cache_listener_stats") @implementation
+public func cachekit_cache_listener_stats(_ cache: OpaquePointer?, _ out: UnsafeMutablePointer<cachekit_listener_stats>?) -> Int32 {
+    boundary { () throws(CacheKitError) -> Status in
+        let counters = try cacheObject(cache).listenerCounters
+        let out = try required(out, "out")
+        func u(_ v: Int) -> UInt64 { UInt64(max(v, 0)) }
+        out.pointee = cachekit_listener_stats(
+            running: counters.running ? 1 : 0, subscribed: counters.subscribed ? 1 : 0, received: u(counters.received),
+            applied: u(counters.applied), dropped: u(counters.dropped), resubscriptions: u(counters.resubscriptions))
+        return .ok
+    }
+}
+
 // MARK: Key registry
 
 /// A registry id: NUL-terminated UTF-8 (its shape and length are checked by the cache).

@@ -3,6 +3,8 @@
  * calls without Redis, bounds, stats, health and misuse. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -525,6 +527,80 @@ static void test_health_and_modes(void) {
     }
 }
 
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void test_invalidation_listener_options(void) {
+    cachekit_config *config = NULL;
+    cachekit_cache *cache = NULL;
+    cachekit_listener_stats stats;
+    const char *accepted[] = {"0", "1", "true", "FALSE", "yes", "no", "on", "Off", "t", "f", "y", "n", NULL};
+    const char *refused[] = {"", "2", "maybe", "enabled", NULL};
+    int i;
+    CHECK_STATUS(cachekit_config_new(&config), CACHEKIT_OK);
+    for (i = 0; accepted[i]; i++) CHECK_STATUS(cachekit_config_set(config, "invalidation_listener", accepted[i]), CACHEKIT_OK);
+    for (i = 0; refused[i]; i++) {
+        CHECK_STATUS(cachekit_config_set(config, "invalidation_listener", refused[i]), CACHEKIT_E_INVALID_CONFIG);
+    }
+    CHECK(strstr(cachekit_last_error_message(), "invalidation_listener") != NULL);
+
+    /* From the environment, with cachekit-py's variable and truthiness. */
+    setenv("CACHEKIT_INVALIDATION_LISTENER_ENABLED", "maybe", 1);
+    CHECK_STATUS(cachekit_config_load_env(config), CACHEKIT_E_INVALID_CONFIG);
+    CHECK(strstr(cachekit_last_error_message(), "CACHEKIT_INVALIDATION_LISTENER_ENABLED") != NULL);
+    setenv("CACHEKIT_INVALIDATION_LISTENER_ENABLED", "True", 1);
+    CHECK_STATUS(cachekit_config_load_env(config), CACHEKIT_OK);
+    unsetenv("CACHEKIT_INVALIDATION_LISTENER_ENABLED");
+
+    /* On, but no Redis: no listener runs. */
+    CHECK_STATUS(cachekit_cache_new(config, &cache), CACHEKIT_OK);
+    memset(&stats, 0xff, sizeof stats);
+    CHECK_STATUS(cachekit_cache_listener_stats(cache, &stats), CACHEKIT_OK);
+    CHECK(stats.running == 0 && stats.subscribed == 0 && stats.received == 0 && stats.applied == 0);
+    CHECK_STATUS(cachekit_cache_listener_stats(cache, NULL), CACHEKIT_E_NULL_POINTER);
+    CHECK_STATUS(cachekit_cache_listener_stats(NULL, &stats), CACHEKIT_E_NULL_POINTER);
+    cachekit_cache_free(cache);
+
+    /* On, with a Redis URL nothing answers: the thread runs and retries, and free stops it. */
+    CHECK_STATUS(cachekit_config_set(config, "redis_url", "redis://127.0.0.1:1/0"), CACHEKIT_OK);
+    CHECK_STATUS(cachekit_cache_new(config, &cache), CACHEKIT_OK);
+    CHECK_STATUS(cachekit_cache_listener_stats(cache, &stats), CACHEKIT_OK);
+    CHECK(stats.running == 1 && stats.subscribed == 0);
+    CHECK_STATUS(set_str(cache, "k", "v", 0), CACHEKIT_OK); /* fail-open as ever */
+    CHECK(expect_value(cache, "k", "v"));
+    {
+        /* A forked child has no listener thread: freeing the cache there must not wait for one. */
+        int child_status = -1;
+        double start = now_seconds();
+        pid_t child = fork();
+        if (child == 0) {
+            cachekit_cache_free(cache);
+            _exit(0);
+        }
+        CHECK(child > 0);
+        while (child > 0 && now_seconds() - start < 10.0) {
+            if (waitpid(child, &child_status, WNOHANG) == child) break;
+            {
+                struct timespec pause = {0, 10000000};
+                nanosleep(&pause, NULL);
+            }
+        }
+        if (child > 0 && child_status == -1) { kill(child, SIGKILL); waitpid(child, NULL, 0); }
+        CHECK(child_status == 0);
+        CHECK_STATUS(cachekit_cache_listener_stats(cache, &stats), CACHEKIT_OK);
+        CHECK(stats.running == 1); /* the parent's listener is untouched */
+    }
+    {
+        double start = now_seconds();
+        cachekit_cache_free(cache);
+        CHECK(now_seconds() - start < 5.0); /* a bound on a hang, not a speed claim */
+    }
+    cachekit_config_free(config);
+}
+
 int main(void) {
     (void)check_from_hex; /* shared harness helper, unused here */
     unsetenv("CACHEKIT_REDIS_URL");
@@ -539,5 +615,6 @@ int main(void) {
     test_key_registry();
     test_bounds_and_stats();
     test_health_and_modes();
+    test_invalidation_listener_options();
     return check_finish("test_cache");
 }

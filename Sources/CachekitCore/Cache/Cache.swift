@@ -30,6 +30,10 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     let stats = CacheStats()
     private let flights = SingleFlight()
     private let configSummary: String
+    /// Keys written or tracked per registry id, for whole-function invalidation events.
+    private let registryIndex = SharedRegistryIndex()
+    /// Set when the config enables the invalidation listener (Redis and L1 both present).
+    private let listener: InvalidationListener?
 
     public static let maxKeyLength = 4096
 
@@ -55,9 +59,25 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         keepsDecodedView = !storesValueVerbatim && !config.encryptsEntries
         prefixBytes = .allocate(byteCount: max(prefix.count, 1), alignment: 1)
         prefixBytes.copyBytes(from: prefix)
+        if config.invalidationListener, let endpoint = config.endpoint, l1.isEnabled {
+            // The thread holds L1 and the index, never the cache, so freeing the cache stops it.
+            let (l1, index, prefix) = (l1, registryIndex, prefix)
+            let listener = InvalidationListener(
+                endpoint: endpoint, connectTimeoutMilliseconds: config.connectTimeoutMilliseconds,
+                commandTimeoutMilliseconds: config.commandTimeoutMilliseconds) { event in
+                    Self.apply(event, l1: l1, index: index, prefix: prefix)
+                }
+            self.listener = listener
+            try listener.start()  // a throw here runs deinit, which frees prefixBytes
+        } else {
+            listener = nil
+        }
     }
 
-    deinit { prefixBytes.deallocate() }
+    deinit {
+        listener?.stop()
+        prefixBytes.deallocate()
+    }
 
     /// The entry codec for the configured mode; secure mode (and interop with a master key)
     /// builds the keyring from the configured keys.
@@ -307,6 +327,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         let set = try registrySet(registryId)
         let stored = try codec.encode(value, redisKey: full)
         try store(full, stored.bytes, value: value, ttlSeconds: ttlSeconds(requested), tracking: (key, set))
+        recordTracked(registryId, key)
     }
 
     private func store(_ full: [UInt8], _ stored: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, ttlSeconds: Int,
@@ -397,6 +418,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         guard validUTF8(key) else { throw CacheKitError(.invalidKey, "the cache key is not UTF-8") }
         let set = try registrySet(registryId)
         guard let l2 else { return false }
+        recordTracked(registryId, key)  // in L1 whether or not Redis records it
         do throws(CacheKitError) {
             try l2.track(set: set, member: key, ttlSeconds: Self.registryTTLSeconds)
         } catch {
@@ -413,6 +435,10 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     public func drainRegistry(_ registryId: String, localKeys: [UnsafeRawBufferPointer]) throws(CacheKitError) -> Int {
         for key in localKeys { try validateKey(key) }
         let set = try registrySet(registryId)
+        if listener != nil {
+            let id = Array(registryId.utf8)
+            registryIndex.state.withLock { $0.forgetAll(id) }
+        }
         var reached = Set<[UInt8]>()
         defer {
             for key in localKeys { _ = try? withFullKey(key) { full throws(CacheKitError) in l1.remove(full) } }
@@ -469,6 +495,33 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         }
         return true
     }
+
+    // MARK: Invalidation listener
+
+    /// Applies one event to L1: {"r","k"} drops key_prefix + k; {"r"} drops every key this cache
+    /// wrote or tracked under r, or all of L1 when the index overflowed.
+    static func apply(_ event: InvalidationEvent, l1: L1Cache, index: SharedRegistryIndex, prefix: [UInt8]) {
+        if let key = event.key {
+            guard !key.isEmpty else { return }
+            index.state.withLock { $0.forget(event.registryId, key) }
+            (prefix + key).withUnsafeBytes { _ = l1.remove($0) }
+            return
+        }
+        guard let keys = index.state.withLock({ $0.take(event.registryId) }) else {
+            l1.removeAll()
+            return
+        }
+        for key in keys { (prefix + key).withUnsafeBytes { _ = l1.remove($0) } }
+    }
+
+    private func recordTracked(_ registryId: String, _ key: UnsafeRawBufferPointer) {
+        guard listener != nil else { return }
+        let id = Array(registryId.utf8), raw = Array(key)
+        registryIndex.state.withLock { $0.record(id, raw) }
+    }
+
+    /// The listener's counters (`running` false when this cache runs none).
+    public var listenerCounters: ListenerCounters { listener?.counters ?? ListenerCounters() }
 
     // MARK: Get or compute
 

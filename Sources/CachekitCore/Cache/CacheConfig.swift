@@ -171,11 +171,15 @@ public final class CacheConfig: @unchecked Sendable {
     /// Hex of up to 3 decrypt-only previous master keys (secret).
     public private(set) var previousMasterKeysHex: [[UInt8]] = []
     public var deploymentUUID: String?
+    /// Run the invalidation listener (cachekit-py's CACHEKIT_INVALIDATION_LISTENER_ENABLED):
+    /// one thread and one Redis connection that drop L1 copies other processes invalidate.
+    public var invalidationListener = false
 
     public static let optionNames = [
         "redis_url", "mode", "default_ttl", "max_value_size", "l1_max_size_mb", "l1_max_bytes",
         "l1_max_entries", "l1_ttl", "connect_timeout_ms", "command_timeout_ms", "pool_size", "failure_threshold",
         "retry_interval_ms", "key_prefix", "master_key", "previous_master_keys", "deployment_uuid",
+        "invalidation_listener",
     ]
 
     public init() {}
@@ -257,6 +261,11 @@ public final class CacheConfig: @unchecked Sendable {
                 throw CacheKitError(.invalidConfig, "deployment_uuid must be a UUID (8-4-4-4-12 hex digits)")
             }
             deploymentUUID = value.lowercased()
+        case "invalidation_listener":
+            guard let enabled = Self.boolean(value) else {
+                throw CacheKitError(.invalidConfig, "invalidation_listener must be 0 or 1 (or true/false, yes/no, on/off)")
+            }
+            invalidationListener = enabled
         default:
             throw CacheKitError(.unknownOption, "unknown cache option '\(name.prefix(64))'")
         }
@@ -274,6 +283,7 @@ public final class CacheConfig: @unchecked Sendable {
             ("CACHEKIT_DEPLOYMENT_UUID", "deployment_uuid"),
             ("CACHEKIT_PREVIOUS_MASTER_KEYS", "previous_master_keys"),
             ("CACHEKIT_MASTER_KEY", "master_key"),
+            ("CACHEKIT_INVALIDATION_LISTENER_ENABLED", "invalidation_listener"),
         ]
         if let url = lookup("CACHEKIT_REDIS_URL") ?? lookup("REDIS_URL") {
             do { try set("redis_url", url) } catch { throw Self.fromEnvironment(error, "CACHEKIT_REDIS_URL or REDIS_URL") }
@@ -301,13 +311,23 @@ public final class CacheConfig: @unchecked Sendable {
     /// Options and where Redis is, never a secret.
     public var description: String {
         "mode \(mode.rawValue), redis \(endpoint?.redactedDescription ?? "none"), default ttl \(effectiveDefaultTTLSeconds) s, " +
-            "L1 \(l1MaxBytes) bytes / \(l1MaxEntries) entries, master key \(hasMasterKey ? "set" : "unset")"
+            "L1 \(l1MaxBytes) bytes / \(l1MaxEntries) entries, master key \(hasMasterKey ? "set" : "unset")" +
+            (invalidationListener ? ", invalidation listener on" : "")
     }
 
     // MARK: Validation
 
     private static func fromEnvironment(_ error: CacheKitError, _ variable: String) -> CacheKitError {
         CacheKitError(error.status, "\(variable): \(error.message)")
+    }
+
+    /// pydantic's boolean words, as cachekit-py reads its flags (case-insensitive).
+    static func boolean(_ text: String) -> Bool? {
+        switch text.trimmingSpaces.lowercased() {
+        case "1", "true", "t", "yes", "y", "on": return true
+        case "0", "false", "f", "no", "n", "off": return false
+        default: return nil
+        }
     }
 
     private static func integer(_ text: String, _ name: String, min: Int, max: Int = Int.max) throws(CacheKitError) -> Int {

@@ -42,6 +42,12 @@ class HealthReport(ctypes.Structure):
                 ("l1_entries", c_uint64), ("l1_bytes", c_uint64), ("detail", ctypes.c_char * 256)]
 
 
+class ListenerStats(ctypes.Structure):
+    """cachekit_listener_stats."""
+    _fields_ = [("running", c_int), ("subscribed", c_int), ("received", c_uint64), ("applied", c_uint64),
+                ("dropped", c_uint64), ("resubscriptions", c_uint64)]
+
+
 # int (*cachekit_compute_fn)(void *userdata, const uint8_t *key, size_t key_len, cachekit_buffer *out)
 ComputeFunction = CFUNCTYPE(c_int, c_void_p, c_void_p, c_size_t, BufferPointer)
 
@@ -81,6 +87,7 @@ SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "cachekit_cache_publish_invalidation": (_STATUS, [c_void_p, c_char_p, c_char_p, c_size_t]),
     "cachekit_cache_stats_get": (_STATUS, [c_void_p, POINTER(CacheStats)]),
     "cachekit_cache_health": (_STATUS, [c_void_p, POINTER(HealthReport)]),
+    "cachekit_cache_listener_stats": (_STATUS, [c_void_p, POINTER(ListenerStats)]),
 }
 
 

@@ -14,7 +14,7 @@ from ctypes import byref, c_uint64, c_void_p
 from typing import Any, Callable
 
 from . import _ffi
-from ._ffi import Buffer, CacheStats, HealthReport, ComputeFunction
+from ._ffi import Buffer, CacheStats, HealthReport, ComputeFunction, ListenerStats
 from .errors import ComputeFailedError
 
 TTL_DEFAULT = -1
@@ -224,6 +224,13 @@ class Cache:
         snapshot = CacheStats()
         self._lib.cachekit_cache_stats_get(self.handle, byref(snapshot))
         return {name: getattr(snapshot, name) for name, _ in CacheStats._fields_}
+
+    def listener_stats(self) -> dict[str, int]:
+        """The invalidation listener's state and counters (cachekit_cache_listener_stats); all
+        zero when the cache runs no listener."""
+        snapshot = ListenerStats()
+        self._lib.cachekit_cache_listener_stats(self.handle, byref(snapshot))
+        return {name: getattr(snapshot, name) for name, _ in ListenerStats._fields_}
 
     def health(self) -> dict[str, Any]:
         """PINGs Redis and reports both tiers."""

@@ -6,12 +6,12 @@ import Glibc
 
 @inline(__always)
 private func configObject(_ handle: OpaquePointer?) throws(CacheKitError) -> CacheConfig {
-    Unmanaged<CacheConfig>.fromOpaque(UnsafeRawPointer(try required(handle, "config"))).takeUnretainedValue()
+    try object(handle, as: CacheConfig.self, "config")
 }
 
 @inline(__always)
 private func cacheObject(_ handle: OpaquePointer?) throws(CacheKitError) -> Cache {
-    Unmanaged<Cache>.fromOpaque(UnsafeRawPointer(try required(handle, "cache"))).takeUnretainedValue()
+    try object(handle, as: Cache.self, "cache")
 }
 
 /// Runs `body` with the cache borrowed from its handle: no reference-count traffic on the
@@ -48,7 +48,7 @@ private func ttl(_ seconds: Int64) throws(CacheKitError) -> Int? {
 public func cachekit_config_new(_ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
     boundary { () throws(CacheKitError) -> Status in
         let out = try required(out, "out")
-        out.pointee = OpaquePointer(Unmanaged.passRetained(CacheConfig()).toOpaque())
+        handOut(CacheConfig(), to: out)
         return .ok
     }
 }
@@ -56,8 +56,7 @@ public func cachekit_config_new(_ out: UnsafeMutablePointer<OpaquePointer?>?) ->
 /// Exported to C as `cachekit_config_free`.
 @_cdecl("cachekit_config_free") @implementation
 public func cachekit_config_free(_ config: OpaquePointer?) {
-    guard let config else { return }
-    Unmanaged<CacheConfig>.fromOpaque(UnsafeRawPointer(config)).release()
+    releaseHandle(config, as: CacheConfig.self)
 }
 
 /// Exported to C as `cachekit_config_set`.
@@ -86,13 +85,13 @@ public func cachekit_cache_new(_ config: OpaquePointer?, _ out: UnsafeMutablePoi
         let out = try required(out, "out")
         let source: CacheConfig
         if let config {
-            source = Unmanaged<CacheConfig>.fromOpaque(UnsafeRawPointer(config)).takeUnretainedValue()
+            source = try configObject(config)
         } else {
             source = CacheConfig()
             try source.loadEnvironment()
         }
         let cache = try Cache(config: source)
-        out.pointee = OpaquePointer(Unmanaged.passRetained(cache).toOpaque())
+        handOut(cache, to: out)
         return .ok
     }
 }
@@ -100,8 +99,7 @@ public func cachekit_cache_new(_ config: OpaquePointer?, _ out: UnsafeMutablePoi
 /// Exported to C as `cachekit_cache_free`.
 @_cdecl("cachekit_cache_free") @implementation
 public func cachekit_cache_free(_ cache: OpaquePointer?) {
-    guard let cache else { return }
-    Unmanaged<Cache>.fromOpaque(UnsafeRawPointer(cache)).release()
+    releaseHandle(cache, as: Cache.self)
 }
 
 /// Exported to C as `cachekit_cache_get`.

@@ -82,16 +82,8 @@ public enum Hex {
         try withUTF8Bytes(text) { utf8 throws(CacheKitError) in try decodeSecret(utf8, what: what) }
     }
 
-    public static func encode(_ bytes: UnsafeRawBufferPointer) -> String {
-        let digits: [UInt8] = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        out.reserveCapacity(bytes.count &* 2)
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0f)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    /// Lowercase hex, through the one encoder the keys use (`hexString`).
+    public static func encode(_ bytes: UnsafeRawBufferPointer) -> String { hexString(bytes) }
 
     public static func encode(_ bytes: [UInt8]) -> String {
         bytes.withUnsafeBytes { encode($0) }

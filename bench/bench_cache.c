@@ -23,6 +23,7 @@
 #include <xxhash.h>
 
 #include "cachekit.h"
+#include "common.h"
 
 static uint64_t now_ns(void) {
     struct timespec ts;
@@ -39,11 +40,6 @@ static int cmp_double(const void *a, const void *b) {
 static double median(double *v, int n) {
     qsort(v, (size_t)n, sizeof *v, cmp_double);
     return v[n / 2];
-}
-
-static void die(const char *what, int rc) {
-    fprintf(stderr, "%s failed: %d (%s)\n", what, rc, cachekit_last_error_message());
-    exit(1);
 }
 
 /* A MessagePack bin document of n random bytes (incompressible, like most cached payloads). */

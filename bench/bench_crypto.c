@@ -12,19 +12,10 @@
 #include <time.h>
 
 #include "cachekit.h"
+#include "common.h"
 
 #define MASTER_HEX "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void die(const char *what, int status) {
-    fprintf(stderr, "%s failed: %d %s\n", what, status, cachekit_last_error_message());
-    exit(1);
-}
 
 /* Cache-like data: repetitive msgpack-ish text with some noise, so LZ4 has work to do. */
 static void fill(uint8_t *data, size_t len) {

@@ -16,17 +16,8 @@
 #include <xxhash.h>
 
 #include "cachekit.h"
+#include "common.h"
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void die(const char *what, int status) {
-    fprintf(stderr, "%s failed: %d %s\n", what, status, cachekit_last_error_message());
-    exit(1);
-}
 
 /* A msgpack array of ASCII strings of 48 bytes each: cache-like, compressible, valid UTF-8. */
 static uint8_t *document(size_t strings, size_t *len) {

@@ -165,12 +165,11 @@ class _Settings:
         self.cache_options = {
             "mode": mode,
             # cachekit-py's Redis prefix is its backend tenant, "default" for single-tenant use; the
-            # deployment UUID only names the encryption tenant. (libcachekit 0.1.0 would otherwise
-            # prefix with the deployment UUID.)
+            # deployment UUID only names the encryption tenant. Stated here, not left to the
+            # library default, because the decorator's keys must match cachekit-py's exactly.
             "key_prefix": "t:default:",
             "master_key": self.master_key,
-            # Applied after master_key: in libcachekit 0.1.0 setting master_key wipes previously set
-            # previous keys (CACHEKIT_PREVIOUS_MASTER_KEYS is read before CACHEKIT_MASTER_KEY).
+            # Decrypt-only keys for rotation: the decorator's own, else cachekit-py's variable.
             "previous_master_keys": options.get("previous_master_keys",
                                                 os.environ.get("CACHEKIT_PREVIOUS_MASTER_KEYS") or None),
             "deployment_uuid": options.get("deployment_uuid"),

@@ -29,6 +29,7 @@ let package = Package(
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
         .systemLibrary(name: "CBlake2", pkgConfig: "libb2", providers: [.apt(["libb2-dev"])]),
+        .systemLibrary(name: "CSSL", pkgConfig: "libssl", providers: [.apt(["libssl-dev"])]),
 
         // The public header as a Clang module, so the compiler holds the exports to it.
         .systemLibrary(name: "CCachekitHeader"),
@@ -39,6 +40,14 @@ let package = Package(
         .target(
             name: "CachekitCore",
             dependencies: ["CLZ4", "CXXHash", "CCrypto", "CHiredis", "CBlake2"],
+            swiftSettings: strictSwift
+        ),
+        // The Redis client: URL grammar, TCP/unix/TLS transport with deadlines, RESP through
+        // hiredis's reader and formatter, pool, breaker, backpressure, Sentinel. The only target
+        // that speaks to Redis (and, with the core's crypto, the only one linking libssl).
+        .target(
+            name: "CachekitRedis",
+            dependencies: ["CachekitCore", "CHiredis", "CSSL", "CCrypto"],
             swiftSettings: strictSwift
         ),
         // Thin ABI layer: converts and validates arguments, calls the core, maps errors.
@@ -64,6 +73,7 @@ let package = Package(
         ),
 
         .testTarget(name: "CachekitCoreTests", dependencies: ["CachekitCore"]),
+        .testTarget(name: "CachekitRedisTests", dependencies: ["CachekitRedis", "CachekitCore"]),
 
         // Benchmark helper: the L1 hit ratio against LRU and Belady (run by bench/bench_cache.c).
         .executableTarget(name: "cachekit-bench-l1", dependencies: ["CachekitCore"], path: "bench/l1-hit-ratio"),

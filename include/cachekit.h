@@ -732,6 +732,13 @@ CACHEKIT_API int cachekit_entry_decode(const uint8_t *value, size_t value_len, i
 #define CACHEKIT_E_COMPUTE_FAILED (-66)      /* the get-or-compute callback returned non-zero */
 #define CACHEKIT_E_MODE_UNAVAILABLE (-67)    /* the mode needs something missing (e.g. a master key) */
 #define CACHEKIT_E_INVALID_KEY (-68)         /* a cache key is empty, over 4096 bytes or not UTF-8 */
+#define CACHEKIT_E_TLS (-69)                 /* TLS handshake or certificate verification failed */
+#define CACHEKIT_E_BACKEND_OVERLOADED (-70)  /* shed: too many Redis operations in flight and queued */
+#define CACHEKIT_E_CIRCUIT_OPEN (-71)        /* Redis skipped: the circuit breaker is open */
+#define CACHEKIT_E_REPLY_TOO_LARGE (-72)     /* a Redis reply declared more than the command's limit */
+#define CACHEKIT_E_BACKEND_AUTH (-73)        /* Redis refused the credentials (AUTH, ACL) */
+#define CACHEKIT_E_SWEEP_INCOMPLETE (-74)    /* a SCAN or drain stopped at its bound before the end */
+#define CACHEKIT_E_POOL_TIMEOUT (-75)        /* no pooled connection came free within pool_timeout_ms */
 
 /** Pass as ttl_seconds to use the cache's default TTL. */
 #define CACHEKIT_TTL_DEFAULT ((int64_t)-1)

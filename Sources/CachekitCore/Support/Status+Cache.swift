@@ -9,6 +9,13 @@ extension Status {
     public static let computeFailed = Status(rawValue: -66)
     public static let modeUnavailable = Status(rawValue: -67)
     public static let invalidKey = Status(rawValue: -68)
+    public static let tls = Status(rawValue: -69)
+    public static let backendOverloaded = Status(rawValue: -70)
+    public static let circuitOpen = Status(rawValue: -71)
+    public static let replyTooLarge = Status(rawValue: -72)
+    public static let backendAuth = Status(rawValue: -73)
+    public static let sweepIncomplete = Status(rawValue: -74)
+    public static let poolTimeout = Status(rawValue: -75)
 
     static func describeCache(_ status: Status) -> StaticString? {
         switch status {
@@ -21,6 +28,13 @@ extension Status {
         case .computeFailed: return "the get-or-compute callback failed"
         case .modeUnavailable: return "cache mode unavailable with this configuration"
         case .invalidKey: return "invalid cache key (empty, too long or not UTF-8)"
+        case .tls: return "TLS handshake or certificate verification with Redis failed"
+        case .backendOverloaded: return "Redis operation shed: too many in flight"
+        case .circuitOpen: return "Redis skipped: circuit breaker open"
+        case .replyTooLarge: return "Redis reply exceeds the limit for the command"
+        case .backendAuth: return "Redis refused the credentials"
+        case .sweepIncomplete: return "Redis sweep stopped at its bound before the end"
+        case .poolTimeout: return "no Redis connection came free within pool_timeout_ms"
         default: return nil
         }
     }

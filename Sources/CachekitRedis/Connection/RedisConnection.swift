@@ -75,7 +75,12 @@ public final class RedisConnection: PooledConnection, @unchecked Sendable {  // 
         }
         let connection = RedisConnection(transport: transport, reader: reader, address: options.address)
         do throws(CacheKitError) {
-            try connection.authenticate(options, deadline: deadline)
+            let authenticated = try connection.authenticate(options, deadline: deadline)
+            if options.tls != nil, !authenticated, options.database == 0 {
+                // Under TLS 1.3 a server refusing the client certificate says so only after the
+                // handshake: one round trip here reports it as `.tls` at open, not at first use.
+                _ = try connection.call(["PING"], limits: .small, deadline: deadline)
+            }
             if options.database != 0 {
                 let reply = try connection.call(["SELECT", .integer(Int64(options.database))], limits: .small, deadline: deadline)
                 if case .error(let text) = reply {
@@ -91,8 +96,9 @@ public final class RedisConnection: PooledConnection, @unchecked Sendable {  // 
 
     /// redis-py's order: `AUTH username password` when there is a username (the password may
     /// be empty), `AUTH password` otherwise, nothing when neither is set.
-    private func authenticate(_ options: RedisConnectionOptions, deadline: Deadline) throws(CacheKitError) {
-        guard options.username != nil || options.password != nil else { return }
+    /// True when AUTH was sent.
+    private func authenticate(_ options: RedisConnectionOptions, deadline: Deadline) throws(CacheKitError) -> Bool {
+        guard options.username != nil || options.password != nil else { return false }
         let empty = UnsafeRawBufferPointer(start: nil, count: 0)
         let reply: RedisValue = try withPassword(options.password) { secret throws(CacheKitError) in
             var arguments: [RedisArgument] = ["AUTH"]
@@ -105,6 +111,7 @@ public final class RedisConnection: PooledConnection, @unchecked Sendable {  // 
             let who = options.username.map { " for user '\(escapedForMessage($0, limit: 64))'" } ?? ""
             throw CacheKitError(.backendAuth, "Redis at \(options.address) refused the credentials\(who)")
         }
+        return true
     }
 
     private func withPassword<R>(

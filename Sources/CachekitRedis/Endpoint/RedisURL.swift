@@ -227,8 +227,8 @@ public struct RedisURL: Sendable {
         var seen = Set<String>()
         for item in query.split(separator: "&") {
             guard let equals = item.firstIndex(of: "=") else {
-                throw CacheKitError(.invalidConfig,
-                    "redis URL: query item '\(Self.parameterNameForMessage(item))' has no '=' and value")
+                // Not echoed: a stray item could be a misplaced password.
+                throw CacheKitError(.invalidConfig, "redis URL: a query item has no '=' and value")
             }
             let name = try Self.percentDecodedText(item[..<equals], what: "query parameter name", plusIsSpace: true)
             let rawValue = item[item.index(after: equals)...]
@@ -238,7 +238,7 @@ public struct RedisURL: Sendable {
                 if password == nil { password = try Self.percentDecodedSecret(rawValue, plusIsSpace: true) }
                 continue
             }
-            let value = try Self.percentDecodedText(rawValue, what: "value of '\(Self.parameterNameForMessage(Substring(name)))'", plusIsSpace: true)
+            let value = try Self.percentDecodedText(rawValue, what: "value of '\(parameterNameForMessage(name))'", plusIsSpace: true)
             try apply(name: name, value: value)
         }
     }
@@ -260,8 +260,7 @@ public struct RedisURL: Sendable {
             try settings.apply(name: name, value: value)
             tls = settings
         default:
-            throw CacheKitError(.invalidConfig,
-                "redis URL: unknown query parameter '\(Self.parameterNameForMessage(Substring(name)))'")
+            throw CacheKitError(.invalidConfig, "redis URL: unknown query parameter '\(parameterNameForMessage(name))'")
         }
     }
 
@@ -272,10 +271,19 @@ public struct RedisURL: Sendable {
         return max(1, Int((seconds * 1000).rounded(.up)))
     }
 
-    /// A parameter name as a message may show it: escaped and short (it is not a secret, but
-    /// it is text from outside).
-    private static func parameterNameForMessage(_ name: Substring) -> String {
-        escapedForMessage(String(name.prefix(32)))
+    /// A parameter name as a message may show it: escaped and short, and withheld if it
+    /// carries the URL's password (a password pasted in the wrong place).
+    private func parameterNameForMessage(_ name: String) -> String {
+        let carriesPassword = password.map { secret in
+            secret.count > 0 && secret.withUnsafeBytes { needle in
+                let haystack = Array(name.utf8)
+                guard haystack.count >= needle.count else { return false }
+                return (0...(haystack.count &- needle.count)).contains { start in
+                    (0..<needle.count).allSatisfy { haystack[start &+ $0] == needle[$0] }
+                }
+            }
+        } ?? false
+        return carriesPassword ? "(withheld)" : escapedForMessage(String(name.prefix(32)))
     }
 
     private static func percentDecodedText(

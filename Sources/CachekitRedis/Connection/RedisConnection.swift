@@ -89,6 +89,12 @@ public final class RedisConnection: PooledConnection, @unchecked Sendable {  // 
             }
         } catch {
             connection.close()
+            if options.tls != nil, error.status == .backendUnavailable {
+                // A TLS 1.3 server refusing the client's certificate (or its absence) sends its
+                // alert after the handshake and resets; the reset often wins over the alert.
+                throw CacheKitError(.tls, "Redis at \(options.address) dropped the TLS connection right after the handshake "
+                    + "(does it require a client certificate? ssl_certfile/ssl_keyfile): \(error.message)")
+            }
             throw error
         }
         return connection

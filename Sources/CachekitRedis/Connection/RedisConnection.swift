@@ -52,7 +52,6 @@ public final class RedisConnection: PooledConnection, @unchecked Sendable {  // 
     private let state: Locked<ReplyReader>
     private let broken = Atomic<Bool>(false)
     private let closed = Atomic<Bool>(false)
-    private static let readChunk = 65_536
 
     private init(transport: Transport, reader: ReplyReader, address: RedisAddress) {
         self.transport = transport
@@ -189,20 +188,13 @@ public final class RedisConnection: PooledConnection, @unchecked Sendable {  // 
     private func readOne(
         _ reader: ReplyReader, answering name: [UInt8]?, limits: ReplyLimits, deadline: Deadline, idleIsNil: Bool
     ) throws(CacheKitError) -> RedisValue? {
-        var buffer = [UInt8](repeating: 0, count: Self.readChunk)
         while true {
             if let reply = try reader.nextReply(answering: name) { return reply }
-            let received = buffer.withUnsafeMutableBytes { raw in
-                Result { () throws(CacheKitError) -> Int? in
-                    guard let count = try transport.read(into: raw, deadline: deadline) else { return nil }
-                    try reader.feed(UnsafeRawBufferPointer(rebasing: raw[0..<count]), limits: limits)
-                    return count
-                }
-            }
-            guard try received.get() != nil else {
+            guard let received = try transport.read(deadline: deadline) else {
                 if idleIsNil && reader.isAtReplyBoundary { return nil }
                 throw CacheKitError(.backendTimeout, "Redis at \(address) did not send a whole reply before the deadline")
             }
+            try reader.feed(received, limits: limits)
         }
     }
 

@@ -13,15 +13,33 @@ final class Transport {
     private var session: OpaquePointer?  // SSL*
     private var incoming: OpaquePointer?  // BIO* the socket's bytes go into
     private var outgoing: OpaquePointer?  // BIO* OpenSSL's records come out of
-    private static let chunkSize = 16_384
+    /// Replies are read into `incomingBuffer`; TLS records move through `recordBuffer`. Both
+    /// are allocated once per connection, not per call.
+    private let incomingBuffer: UnsafeMutableRawBufferPointer
+    private let recordBuffer: UnsafeMutableRawBufferPointer
+    private static let bufferSize = 65_536
 
-    private init(socket: StreamSocket) { self.socket = socket }
+    private init(socket: StreamSocket, incomingBuffer: UnsafeMutableRawBufferPointer, recordBuffer: UnsafeMutableRawBufferPointer) {
+        self.socket = socket
+        self.incomingBuffer = incomingBuffer
+        self.recordBuffer = recordBuffer
+    }
 
     /// Connects, and for TLS completes the handshake, all before `deadline`.
     static func open(
         to address: RedisAddress, tls: TLSContext?, serverName: String?, deadline: Deadline
     ) throws(CacheKitError) -> Transport {
-        let transport = Transport(socket: try StreamSocket.connect(to: address, deadline: deadline))
+        guard let buffers = malloc(bufferSize &* 2) else {
+            throw CacheKitError(.outOfMemory, "could not allocate a connection's buffers")
+        }
+        let socket: StreamSocket
+        do throws(CacheKitError) { socket = try StreamSocket.connect(to: address, deadline: deadline) } catch {
+            free(buffers)
+            throw error
+        }
+        let transport = Transport(
+            socket: socket, incomingBuffer: UnsafeMutableRawBufferPointer(start: buffers, count: bufferSize),
+            recordBuffer: UnsafeMutableRawBufferPointer(start: buffers + bufferSize, count: bufferSize))
         guard let tls else { return transport }
         do throws(CacheKitError) {
             try transport.startTLS(tls, serverName: serverName, deadline: deadline)
@@ -98,7 +116,7 @@ final class Transport {
             var offset = 0
             while offset < buffer.count {
                 // Encrypt a chunk at a time, so the ciphertext waiting in memory stays small.
-                let length = min(buffer.count &- offset, Self.chunkSize &* 4)
+                let length = min(buffer.count &- offset, Self.bufferSize)
                 var written = 0
                 ERR_clear_error()
                 let result = SSL_write_ex(ssl, buffer.baseAddress.map { $0 + offset }, length, &written)
@@ -113,9 +131,14 @@ final class Transport {
         try flushOutgoing(deadline: deadline, during: "a write")
     }
 
-    /// Reads what is available into `buffer`, waiting up to the deadline: the count, or nil
-    /// when the deadline passed with nothing read.
-    func read(into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline) throws(CacheKitError) -> Int? {
+    /// Reads what is available, waiting up to the deadline: the bytes (valid until the next
+    /// read), or nil when the deadline passed with nothing read.
+    func read(deadline: Deadline) throws(CacheKitError) -> UnsafeRawBufferPointer? {
+        guard let count = try read(into: incomingBuffer, deadline: deadline) else { return nil }
+        return UnsafeRawBufferPointer(rebasing: incomingBuffer[0..<count])
+    }
+
+    private func read(into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline) throws(CacheKitError) -> Int? {
         guard let ssl = session else { return try socket.receive(into: buffer, deadline: deadline) }
         while true {
             var count = 0
@@ -155,33 +178,20 @@ final class Transport {
 
     /// Moves bytes from the socket into OpenSSL's input: nil when the deadline passed first.
     private func fillIncoming(deadline: Deadline) throws(CacheKitError) -> Int? {
-        var scratch = [UInt8](repeating: 0, count: Self.chunkSize)
-        let outcome = scratch.withUnsafeMutableBytes { raw in
-            Result { () throws(CacheKitError) -> Int? in
-                guard let received = try socket.receive(into: raw, deadline: deadline) else { return nil }
-                guard BIO_write(incoming, raw.baseAddress, Int32(received)) == Int32(received) else {
-                    throw CacheKitError(.outOfMemory, "could not buffer \(received) TLS bytes")
-                }
-                return received
-            }
+        guard let received = try socket.receive(into: recordBuffer, deadline: deadline) else { return nil }
+        guard BIO_write(incoming, recordBuffer.baseAddress, Int32(received)) == Int32(received) else {
+            throw CacheKitError(.outOfMemory, "could not buffer \(received) TLS bytes")
         }
-        return try outcome.get()
+        return received
     }
 
     /// Sends what OpenSSL has produced (records, alerts, handshake messages).
     private func flushOutgoing(deadline: Deadline, during what: String) throws(CacheKitError) {
         guard let outgoing else { return }
-        var scratch = [UInt8](repeating: 0, count: Self.chunkSize &* 4)
         while BIO_ctrl_pending(outgoing) > 0 {
-            let outcome = scratch.withUnsafeMutableBytes { raw in
-                Result { () throws(CacheKitError) -> Bool in
-                    let count = BIO_read(outgoing, raw.baseAddress, Int32(raw.count))
-                    guard count > 0 else { return false }
-                    try socket.sendAll([UnsafeRawBufferPointer(rebasing: raw[0..<Int(count)])], deadline: deadline)
-                    return true
-                }
-            }
-            guard try outcome.get() else { return }
+            let count = BIO_read(outgoing, recordBuffer.baseAddress, Int32(recordBuffer.count))
+            guard count > 0 else { return }
+            try socket.sendAll([UnsafeRawBufferPointer(rebasing: recordBuffer[0..<Int(count)])], deadline: deadline)
         }
     }
 
@@ -205,6 +215,7 @@ final class Transport {
     deinit {
         // Frees the session's memory only (memory BIOs: nothing reaches the socket).
         if let session { SSL_free(session) }
+        free(incomingBuffer.baseAddress)
     }
 
     static func isIPAddress(_ text: String) -> Bool {

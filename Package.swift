@@ -53,7 +53,7 @@ let package = Package(
         // Thin ABI layer: converts and validates arguments, calls the core, maps errors.
         .target(
             name: "CachekitABI",
-            dependencies: ["CachekitCore", "CCachekitHeader", "CCachekitShims", "CCrypto"],
+            dependencies: ["CachekitCore", "CCachekitHeader", "CCachekitShims"],
             exclude: ["exports.map"],
             swiftSettings: strictSwift,
             linkerSettings: fuzzing ? [] : [
@@ -74,6 +74,8 @@ let package = Package(
 
         .testTarget(name: "CachekitCoreTests", dependencies: ["CachekitCore"]),
         .testTarget(name: "CachekitRedisTests", dependencies: ["CachekitRedis", "CachekitCore"]),
+        // Every Swift status against its CACHEKIT_E_* macro in the header.
+        .testTarget(name: "CachekitABITests", dependencies: ["CachekitCore", "CCachekitHeader"]),
 
         // Benchmark helper: the L1 hit ratio against LRU and Belady (run by bench/bench_cache.c).
         .executableTarget(name: "cachekit-bench-l1", dependencies: ["CachekitCore"], path: "bench/l1-hit-ratio"),

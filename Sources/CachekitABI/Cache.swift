@@ -26,23 +26,6 @@ private func withCache(_ handle: OpaquePointer?, _ body: (Cache) throws(CacheKit
     return try outcome.get()
 }
 
-private func text(_ pointer: UnsafePointer<CChar>?, _ name: StaticString) throws(CacheKitError) -> String {
-    let pointer = try required(pointer, name)
-    let length = strnlen(pointer, 1 << 20)
-    let bytes = UnsafeRawBufferPointer(start: pointer, count: length)
-    guard length < 1 << 20, validUTF8(bytes) else {
-        throw CacheKitError(.invalidArgument, "\(name) is not NUL-terminated UTF-8 of at most 1 MiB")
-    }
-    return String(decoding: bytes, as: UTF8.self)
-}
-
-private func ttl(_ seconds: Int64) throws(CacheKitError) -> Int? {
-    guard seconds >= -1 else { throw CacheKitError(.invalidArgument, "ttl_seconds must be >= -1") }
-    guard seconds != -1 else { return nil }
-    guard let value = Int(exactly: seconds) else { throw CacheKitError(.invalidArgument, "ttl_seconds out of range") }
-    return value
-}
-
 /// Exported to C as `cachekit_config_new`.
 @_cdecl("cachekit_config_new") @implementation
 public func cachekit_config_new(_ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
@@ -64,7 +47,7 @@ public func cachekit_config_free(_ config: OpaquePointer?) {
 public func cachekit_config_set(_ config: OpaquePointer?, _ name: UnsafePointer<CChar>?, _ value: UnsafePointer<CChar>?) -> Int32 {
     boundary { () throws(CacheKitError) -> Status in
         let object = try configObject(config)
-        try object.set(try text(name, "name"), try text(value, "value"))
+        try object.set(try boundedUTF8(name, "name"), try boundedUTF8(value, "value"))
         return .ok
     }
 }
@@ -173,21 +156,14 @@ public func cachekit_cache_get_many(_ cache: OpaquePointer?, _ keys: UnsafePoint
                                     _ statuses: UnsafeMutablePointer<Int32>?) -> Int32 {
     boundary { () throws(CacheKitError) -> Status in
         let object = try cacheObject(cache)
-        guard count >= 0, count <= 1 << 20 else {
-            throw CacheKitError(.invalidArgument, "count must be at most 1048576")
-        }
-        guard count > 0 else { return .ok }
-        let keys = try required(keys, "keys")
-        let keyCounts = try required(keyCounts, "key_lens")
+        guard try batchCount(count) > 0 else { return .ok }
+        let keyBuffers = try keyList(keys, keyCounts, count: count, "keys", "key_lens", "keys[i]")
         let values = try required(values, "values")
         let statuses = try required(statuses, "statuses")
         for i in 0..<count {
             values[i] = cachekit_buffer(data: nil, len: 0)
             statuses[i] = Status.miss.rawValue
         }
-        var keyBuffers: [UnsafeRawBufferPointer] = []
-        keyBuffers.reserveCapacity(count)
-        for i in 0..<count { keyBuffers.append(try inputBytes(keys[i], keyCounts[i], "keys[i]")) }
         do throws(CacheKitError) {
             try object.getMany(keyBuffers) { index, value in
                 deliver(value, to: values + index)
@@ -201,18 +177,6 @@ public func cachekit_cache_get_many(_ cache: OpaquePointer?, _ keys: UnsafePoint
             }
             throw error
         }
-        return .ok
-    }
-}
-
-/// Exported to C as `cachekit_buffer_set`.
-@_cdecl("cachekit_buffer_set") @implementation
-public func cachekit_buffer_set(_ buffer: UnsafeMutablePointer<cachekit_buffer>?, _ data: UnsafePointer<UInt8>?, _ count: Int) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
-        let buffer = try required(buffer, "buf")
-        let copy = try OwnedBytes(copying: try inputBytes(data, count, "data"))
-        free(buffer.pointee.data)
-        deliver(copy, to: buffer)
         return .ok
     }
 }
@@ -253,7 +217,7 @@ public func cachekit_cache_invalidate_namespace(_ cache: OpaquePointer?, _ names
                                                 _ removed: UnsafeMutablePointer<UInt64>?) -> Int32 {
     boundary { () throws(CacheKitError) -> Status in
         let object = try cacheObject(cache)
-        let count = try object.invalidateNamespace(try text(namespace, "namespace"))
+        let count = try object.invalidateNamespace(try boundedUTF8(namespace, "namespace"))
         removed?.pointee = UInt64(max(count, 0))
         return .ok
     }
@@ -316,11 +280,6 @@ public func cachekit_cache_listener_stats(_ cache: OpaquePointer?, _ out: Unsafe
 
 // MARK: Key registry
 
-/// A registry id: NUL-terminated UTF-8 (its shape and length are checked by the cache).
-private func registryId(_ pointer: UnsafePointer<CChar>?) throws(CacheKitError) -> String {
-    try text(pointer, "registry_id")
-}
-
 /// Exported to C as `cachekit_cache_track_key`.
 @_cdecl("cachekit_cache_track_key") @implementation
 public func cachekit_cache_track_key(_ cache: OpaquePointer?, _ registry: UnsafePointer<CChar>?,
@@ -357,16 +316,8 @@ public func cachekit_cache_drain_registry(_ cache: OpaquePointer?, _ registry: U
     boundary { () throws(CacheKitError) -> Status in
         let object = try cacheObject(cache)
         let id = try registryId(registry)
-        guard count >= 0, count <= 1 << 20 else {
-            throw CacheKitError(.invalidArgument, "count must be at most 1048576")
-        }
-        var keys: [UnsafeRawBufferPointer] = []
-        if count > 0 {
-            let localKeys = try required(localKeys, "local_keys")
-            let localKeyCounts = try required(localKeyCounts, "local_key_lens")
-            keys.reserveCapacity(count)
-            for i in 0..<count { keys.append(try inputBytes(localKeys[i], localKeyCounts[i], "local_keys[i]")) }
-        }
+        let keys = try keyList(localKeys, localKeyCounts, count: try batchCount(count),
+                               "local_keys", "local_key_lens", "local_keys[i]")
         let reached = try object.drainRegistry(id, localKeys: keys)
         removed?.pointee = UInt64(max(reached, 0))
         return .ok

@@ -1,39 +1,9 @@
 import CachekitCore
 import CCachekitHeader
-import CCrypto
 import Glibc
 
 // The crypto section of include/cachekit.h. Key text is read straight from the caller's memory
 // into wiped key storage (never through a Swift String), and no message names a key.
-
-/// A NUL-terminated C string read as at most `limit` bytes; a longer one throws `status`.
-private func cStringBytes(
-    _ pointer: UnsafePointer<CChar>?, _ name: StaticString, limit: Int, status: Status
-) throws(CacheKitError) -> UnsafeRawBufferPointer {
-    let pointer = try required(pointer, name)
-    let length = strnlen(pointer, limit &+ 1)
-    guard length <= limit else { throw CacheKitError(status, "\(name) is longer than \(limit) bytes") }
-    return UnsafeRawBufferPointer(start: pointer, count: length)
-}
-
-/// A tenant id: NUL-terminated UTF-8, 1..1024 bytes.
-private func tenantString(_ pointer: UnsafePointer<CChar>?) throws(CacheKitError) -> String {
-    let bytes = try cStringBytes(pointer, "tenant", limit: KeyDerivation.maxTenantLength, status: .tenantLength)
-    guard bytes.count > 0 else { throw CacheKitError(.tenantLength, "tenant is empty") }
-    guard let tenant = String(validating: bytes, as: UTF8.self) else {
-        throw CacheKitError(.tenantLength, "tenant is not valid UTF-8")
-    }
-    return tenant
-}
-
-/// A NUL-terminated UTF-8 string argument.
-private func utf8String(_ pointer: UnsafePointer<CChar>?, _ name: StaticString) throws(CacheKitError) -> String {
-    let length = strlen(try required(pointer, name))
-    guard let pointer, let text = String(validating: UnsafeRawBufferPointer(start: pointer, count: length), as: UTF8.self) else {
-        throw CacheKitError(.invalidArgument, "\(name) is not valid UTF-8")
-    }
-    return text
-}
 
 private func keyring(_ handle: OpaquePointer?) throws(CacheKitError) -> Keyring {
     try object(handle, as: Keyring.self, "keyring")
@@ -41,7 +11,7 @@ private func keyring(_ handle: OpaquePointer?) throws(CacheKitError) -> Keyring 
 
 private func writeFingerprint(_ fingerprint: String, to out: UnsafeMutablePointer<CChar>) {
     var index = 0
-    for byte in fingerprint.utf8.prefix(32) {
+    for byte in fingerprint.utf8.prefix(KeyDerivation.fingerprintHexLength) {
         out[index] = CChar(bitPattern: byte)
         index &+= 1
     }
@@ -59,9 +29,7 @@ public func cachekit_hkdf_sha256(
         let saltBytes = try inputBytes(salt, saltCount, "salt")
         let infoBytes = try inputBytes(info, infoCount, "info")
         let out = try required(out, "out")
-        guard outCount >= 1, outCount <= HKDF.maxOutputLength else {
-            throw CacheKitError(.invalidArgument, "out_len must be 1..8160, got \(outCount)")
-        }
+        try HKDF.checkOutputLength(outCount)
         try HKDF.sha256(ikm: ikmBytes, salt: saltBytes, info: infoBytes,
                         into: UnsafeMutableRawBufferPointer(start: out, count: outCount))
         return .ok
@@ -77,8 +45,7 @@ public func cachekit_derive_domain_key(
     boundary { () throws(CacheKitError) -> Status in
         let master = try inputBytes(masterKey, masterKeyCount, "master_key")
         let domainBytes = try cStringBytes(domain, "domain", limit: KeyDerivation.maxDomainLength, status: .domainLength)
-        _ = try tenantString(tenant)
-        let tenantBytes = try cStringBytes(tenant, "tenant", limit: KeyDerivation.maxTenantLength, status: .tenantLength)
+        let tenantBytes = try tenantBytes(tenant)
         let out = try required(outKey, "out_key")
         let key = try KeyDerivation.deriveDomainKey(masterKey: master, domain: domainBytes, tenant: tenantBytes)
         key.withUnsafeBytes { bytes in
@@ -108,10 +75,10 @@ public func cachekit_aad_v3(
     _ compressed: Int32, _ originalType: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<cachekit_buffer>?
 ) -> Int32 {
     boundary { () throws(CacheKitError) -> Status in
-        let tenantText = try utf8String(tenant, "tenant")
-        let keyText = try utf8String(cacheKey, "cache_key")
-        let formatText = format == nil ? Envelope.defaultFormat : try utf8String(format, "format")
-        let originalText: String? = originalType == nil ? nil : try utf8String(originalType, "original_type")
+        let tenantText = try requiredUTF8(tenant, "tenant")
+        let keyText = try requiredUTF8(cacheKey, "cache_key")
+        let formatText = format == nil ? Envelope.defaultFormat : try requiredUTF8(format, "format")
+        let originalText: String? = originalType == nil ? nil : try requiredUTF8(originalType, "original_type")
         let out = try required(out, "out")
         let aad = try AAD.v3(tenant: tenantText, cacheKey: keyText, format: formatText,
                              compressed: compressed != 0, originalType: originalText)

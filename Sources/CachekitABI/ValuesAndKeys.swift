@@ -4,22 +4,6 @@ import Glibc
 
 // The keys section of include/cachekit.h: MessagePack writer and reader for hosts, cache keys.
 
-/// A NUL-terminated UTF-8 argument (required).
-func requiredUTF8(_ pointer: UnsafePointer<CChar>?, _ name: StaticString) throws(CacheKitError) -> String {
-    let pointer = try required(pointer, name)
-    let bytes = UnsafeRawBufferPointer(start: pointer, count: strlen(pointer))
-    guard let text = String(validating: bytes, as: UTF8.self) else {
-        throw CacheKitError(.invalidUTF8, "\(name) is not valid UTF-8")
-    }
-    return text
-}
-
-/// An optional NUL-terminated UTF-8 argument (NULL -> nil).
-func optionalUTF8(_ pointer: UnsafePointer<CChar>?, _ name: StaticString) throws(CacheKitError) -> String? {
-    guard let pointer else { return nil }
-    return try requiredUTF8(pointer, name)
-}
-
 /// A string handed to C in a cachekit_buffer, NUL-terminated (len excludes the NUL).
 func deliverString(_ text: String, to out: UnsafeMutablePointer<cachekit_buffer>) throws(CacheKitError) {
     let utf8 = Array(text.utf8)
@@ -171,21 +155,6 @@ public func cachekit_msgpack_writer_finish(_ handle: OpaquePointer?, _ out: Unsa
 
 // MARK: Reader
 
-/// A validated document and a pull reader over it. Exported to C as `cachekit_msgpack_reader`.
-final class DocumentReader {
-    let storage: OwnedBytes
-    var reader: MessagePackReader
-
-    init(copying data: UnsafeRawBufferPointer) throws(CacheKitError) {
-        guard data.count <= Limits.maxCompressedSize else {
-            throw CacheKitError(.tooLarge, "document of \(data.count) bytes exceeds the 512 MiB limit")
-        }
-        try MessagePackValidator.validate(data, keys: .hashable)
-        storage = try OwnedBytes(copying: data)
-        reader = MessagePackReader(storage.bytes)
-    }
-}
-
 private func documentReader(_ handle: OpaquePointer?) throws(CacheKitError) -> DocumentReader {
     try object(handle, as: DocumentReader.self, "reader")
 }
@@ -305,10 +274,7 @@ public func cachekit_key_tenant_prefixed(
     _ tenant: UnsafePointer<CChar>?, _ key: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<cachekit_buffer>?
 ) -> Int32 {
     boundary { () throws(CacheKitError) -> Status in
-        let tenant = try requiredUTF8(tenant, "tenant")
-        guard !tenant.isEmpty, tenant.utf8.count <= KeyDerivation.maxTenantLength else {
-            throw CacheKitError(.tenantLength, "tenant must be 1..\(KeyDerivation.maxTenantLength) bytes")
-        }
+        let tenant = try tenantString(tenant)
         let key = try requiredUTF8(key, "key")
         let out = try required(out, "out")
         try deliverString(CacheKeys.tenantPrefixed(key, tenant: tenant), to: out)

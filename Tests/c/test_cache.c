@@ -363,7 +363,7 @@ static void test_key_registry(void) {
     CHECK_STATUS(cachekit_cache_track_key(cache, "t:default:secret", keys[0], lens[0]), CACHEKIT_E_INVALID_ARGUMENT);
     CHECK(strstr(cachekit_last_error_message(), "ck:reg:") != NULL);
     CHECK_STATUS(cachekit_cache_track_key(cache, "ck:reg:", keys[0], lens[0]), CACHEKIT_E_INVALID_ARGUMENT);
-    CHECK_STATUS(cachekit_cache_track_key(cache, "ck:reg:\xff", keys[0], lens[0]), CACHEKIT_E_INVALID_ARGUMENT);
+    CHECK_STATUS(cachekit_cache_track_key(cache, "ck:reg:\xff", keys[0], lens[0]), CACHEKIT_E_INVALID_UTF8);
     memcpy(long_id, "ck:reg:", 7);
     memset(long_id + 7, 'x', sizeof long_id - 8);
     long_id[sizeof long_id - 1] = 0;

@@ -75,7 +75,7 @@ static void test_aad(void) {
     CHECK_STATUS(cachekit_aad_v3(NULL, "k", NULL, 1, NULL, &aad), CACHEKIT_E_NULL_POINTER);
     CHECK_STATUS(cachekit_aad_v3("", "k", NULL, 1, NULL, &aad), CACHEKIT_E_TENANT_LENGTH);
     CHECK_STATUS(cachekit_aad_v3("t", "", NULL, 1, NULL, &aad), CACHEKIT_E_INVALID_ARGUMENT);
-    CHECK_STATUS(cachekit_aad_v3("t", "\xff\xfe", NULL, 1, NULL, &aad), CACHEKIT_E_INVALID_ARGUMENT);
+    CHECK_STATUS(cachekit_aad_v3("t", "\xff\xfe", NULL, 1, NULL, &aad), CACHEKIT_E_INVALID_UTF8);
     CHECK(aad.data == NULL);
 }
 

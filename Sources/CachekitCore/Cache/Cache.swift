@@ -1,13 +1,9 @@
-import CCrypto
-
 /// The two-tier cache: an in-process L1 in front of an optional Redis L2, both holding the same
 /// stored bytes (the entry codec's output: ciphertext in secure mode). Reads try L1, then Redis
 /// (filling L1 for no longer than the entry has left in Redis); writes go to Redis, then L1.
 ///
-/// Fail-open: a Redis failure (down, paused, restarting, timing out) never fails a read or a
-/// write; it is counted in the stats, the L1 keeps serving, and after `failureThreshold`
-/// consecutive failures Redis is skipped for `retryIntervalMilliseconds`. Only operations whose
-/// purpose is Redis itself (delete, invalidate, health) report a backend status.
+/// Fail-open (FailOpen.swift): a Redis failure never fails a read or a write. The second tier is
+/// any `L2Store`: `RedisL2` from the config's redis_url, or one a host or test injects.
 /// Thread-safe. Exported to C as `cachekit_cache`.
 public final class Cache: @unchecked Sendable {  // prefixBytes is written once, in init
     public let mode: CacheMode
@@ -18,7 +14,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     let l1LifetimeNanoseconds: Int64
     let prefix: [UInt8]
     let l1: L1Cache
-    let l2: RedisL2?
+    let l2: (any L2Store)?
     let codec: any EntryCodec
     /// Stored bytes are the value (interop without encryption): L1 hits need no decode.
     private let storesValueVerbatim: Bool
@@ -35,20 +31,24 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     /// Set when the config enables the invalidation listener (Redis and L1 both present).
     private let listener: InvalidationListener?
 
-    public static let maxKeyLength = 4096
+    /// A cache on the config's Redis (redis_url), or L1 alone without one.
+    public convenience init(config: CacheConfig, codec: (any EntryCodec)? = nil) throws(CacheKitError) {
+        try self.init(config: config, codec: codec) { stats in
+            config.endpoint.map { RedisL2(config: config, endpoint: $0, stats: stats) }
+        }
+    }
 
-    public init(config: CacheConfig, codec: (any EntryCodec)? = nil) throws(CacheKitError) {
+    /// A cache on the second tier `makeL2` builds (nil: L1 alone); it is handed the cache's
+    /// stats, which RedisL2 feeds with its latencies, errors and skips.
+    public init(config: CacheConfig, codec: (any EntryCodec)? = nil,
+                makeL2: (CacheStats) -> (any L2Store)?) throws(CacheKitError) {
         mode = config.mode
         defaultTTLSeconds = config.effectiveDefaultTTLSeconds
         l1LifetimeNanoseconds = Self.nanoseconds(seconds: config.l1TTLSeconds)
         maxValueSize = config.maxValueSize
         prefix = Array(config.effectiveKeyPrefix.utf8)
         l1 = L1Cache(.init(maxBytes: config.l1MaxBytes, maxEntries: config.l1MaxEntries))
-        if let endpoint = config.endpoint {
-            l2 = RedisL2(config: config, endpoint: endpoint, stats: stats)
-        } else {
-            l2 = nil
-        }
+        l2 = makeL2(stats)
         if let codec {
             self.codec = codec
         } else {
@@ -65,7 +65,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
             let listener = InvalidationListener(
                 endpoint: endpoint, connectTimeoutMilliseconds: config.connectTimeoutMilliseconds,
                 commandTimeoutMilliseconds: config.commandTimeoutMilliseconds) { event in
-                    Self.apply(event, l1: l1, index: index, prefix: prefix)
+                    KeyRegistry.apply(event, l1: l1, index: index, prefix: prefix)
                 }
             self.listener = listener
             try listener.start()  // a throw here runs deinit, which frees prefixBytes
@@ -82,34 +82,23 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     /// The entry codec for the configured mode; secure mode (and interop with a master key)
     /// builds the keyring from the configured keys.
     static func defaultCodec(_ config: CacheConfig) throws(CacheKitError) -> any EntryCodec {
-        let prefixCount = config.effectiveKeyPrefix.utf8.count
-        switch config.mode {
-        case .plain: return CachekitEntryCodec(mode: .auto, security: nil, prefixCount: prefixCount)
-        case .minimal: return CachekitEntryCodec(mode: .minimal, security: nil, prefixCount: prefixCount)
-        case .interop:
-            let security = config.hasMasterKey ? try makeSecurity(config) : nil
-            return CachekitEntryCodec(mode: .interop, security: security, prefixCount: prefixCount)
-        case .secure:
-            guard config.hasMasterKey else {
-                throw CacheKitError(.modeUnavailable, "secure mode needs master_key (CACHEKIT_MASTER_KEY)")
-            }
-            return CachekitEntryCodec(mode: .auto, security: try makeSecurity(config), prefixCount: prefixCount)
+        if config.mode == .secure, !config.hasMasterKey {
+            throw CacheKitError(.modeUnavailable, "secure mode needs master_key (CACHEKIT_MASTER_KEY)")
         }
+        let security = config.encryptsEntries ? try makeSecurity(config) : nil
+        return CachekitEntryCodec(mode: config.mode.entryMode, security: security,
+                                  prefixCount: config.effectiveKeyPrefix.utf8.count)
     }
 
     private static func makeSecurity(_ config: CacheConfig) throws(CacheKitError) -> EntrySecurity {
         let keyring = try config.withMasterKeys { master, previous throws(CacheKitError) -> Keyring in
-            var list: [UInt8] = []
-            for (i, key) in previous.enumerated() {
-                if i > 0 { list.append(UInt8(ascii: ",")) }
-                list.append(contentsOf: key)
+            guard let master else { throw CacheKitError(.missingMasterKey, "no master_key is set") }
+            let masterKey = try Hex.decodeSecret(master.bytes, what: "master key")
+            var previousKeys: [SecretBytes] = []
+            for (position, key) in previous.enumerated() {
+                previousKeys.append(try Hex.decodeSecret(key.bytes, what: "previous master key \(position)"))
             }
-            defer { list.withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) } }
-            return try withBytes(master) { masterBytes throws(CacheKitError) in
-                try withBytes(list) { listBytes throws(CacheKitError) in
-                    try Keyring.fromHex(master: masterBytes, previousList: previous.isEmpty ? nil : listBytes)
-                }
-            }
+            return try Keyring(masterKey: masterKey, previousKeys: previousKeys, failClosed: false)
         }
         return EntrySecurity(keyring: keyring, tenant: config.tenant)
     }
@@ -122,8 +111,8 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     @inline(__always)
     private func validateKey(_ key: UnsafeRawBufferPointer) throws(CacheKitError) {
         guard key.count > 0 else { throw CacheKitError(.invalidKey, "the cache key is empty") }
-        guard key.count <= Self.maxKeyLength else {
-            throw CacheKitError(.invalidKey, "the cache key is \(key.count) bytes; at most \(Self.maxKeyLength) are allowed")
+        guard key.count <= Limits.maxCacheKeyLength else {
+            throw CacheKitError(.invalidKey, "the cache key is \(key.count) bytes; at most \(Limits.maxCacheKeyLength) are allowed")
         }
     }
 
@@ -180,21 +169,14 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         }
         if let l2 {
             let full = try fullKey(key)
-            do throws(CacheKitError) {
-                let fetched: StoredValue?
-                if l1.isEnabled {
-                    fetched = try l2.getWithTTL(full)
-                } else {
-                    fetched = try l2.get(full)
-                }
-                if let fetched, let value = try decodeFromL2(full, fetched) {
-                    CacheStats.bump(stats.l2Hits)
-                    return value
-                }
-            } catch where error.status == .outOfMemory {
-                throw error
-            } catch {
-                CacheStats.bump(stats.errors)
+            let hit = try FailOpen.read(stats) { () throws(CacheKitError) -> OwnedBytes? in
+                let fetched = l1.isEnabled ? try l2.getWithTTL(full) : try l2.get(full)
+                guard let fetched else { return nil }
+                return try decodeFromL2(full, fetched)
+            }
+            if let hit {
+                CacheStats.bump(stats.l2Hits)
+                return hit
             }
         }
         CacheStats.bump(stats.misses)
@@ -276,7 +258,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
             }
         }
         if let l2, !missing.isEmpty {
-            do throws(CacheKitError) {
+            _ = try FailOpen.read(stats) { () throws(CacheKitError) -> Void? in
                 let fetched = try l2.getMany(missing.map { fulls[$0] }, withTTL: l1.isEnabled)
                 for (j, i) in missing.enumerated() {
                     guard j < fetched.count, let stored = fetched[j],
@@ -285,10 +267,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
                     CacheStats.bump(stats.l2Hits)
                     found(i, value)
                 }
-            } catch where error.status == .outOfMemory {
-                throw error
-            } catch {
-                CacheStats.bump(stats.errors)
+                return ()
             }
         }
         CacheStats.bump(stats.misses, by: keys.count - hits)
@@ -300,12 +279,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         let full = try fullKey(key)
         if full.withUnsafeBytes({ l1.contains($0) }) { return true }
         guard let l2 else { return false }
-        do throws(CacheKitError) {
-            return try l2.exists(full)
-        } catch {
-            CacheStats.bump(stats.errors)
-            return false
-        }
+        return FailOpen.absorb(stats, fallback: false) { () throws(CacheKitError) -> Bool in try l2.exists(full) }
     }
 
     // MARK: Writes
@@ -338,15 +312,13 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
             throw CacheKitError(.valueTooLarge, "the entry is \(stored.count) bytes; the maximum value size is \(maxValueSize)")
         }
         if let l2 {
-            do throws(CacheKitError) {
+            FailOpen.absorb(stats, fallback: ()) { () throws(CacheKitError) in
                 if let tracking {
                     try l2.set(full, stored, ttlSeconds: ttlSeconds, tracking: tracking.member, in: tracking.set,
-                               setTTLSeconds: Self.registryTTLSeconds)
+                               setTTLSeconds: KeyRegistry.setTTLSeconds)
                 } else {
                     try l2.set(full, stored, ttlSeconds: ttlSeconds)
                 }
-            } catch {
-                CacheStats.bump(stats.errors)
             }
         }
         full.withUnsafeBytes { key in
@@ -362,52 +334,27 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         full.withUnsafeBytes { _ = l1.remove($0) }
         CacheStats.bump(stats.deletes)
         guard let l2 else { return }
-        do throws(CacheKitError) {
-            _ = try l2.delete([full])
-        } catch {
-            CacheStats.bump(stats.errors)
-            throw error
-        }
+        _ = try FailOpen.report(stats) { () throws(CacheKitError) -> Int in try l2.delete([full]) }
     }
 
     /// Removes every entry of a namespace from both tiers: keys starting with `ns:{namespace}:`
     /// (cachekit-py's auto-mode keys) or, in interop mode, `{namespace}:`. Redis is swept with
     /// SCAN + UNLINK. Returns how many Redis keys were removed.
     public func invalidateNamespace(_ namespace: String) throws(CacheKitError) -> Int {
-        guard !namespace.isEmpty, namespace.utf8.count <= 1024 else {
-            throw CacheKitError(.invalidArgument, "the namespace must be 1..1024 bytes")
+        guard !namespace.isEmpty, namespace.utf8.count <= Limits.maxNamespaceLength else {
+            throw CacheKitError(.invalidArgument, "the namespace must be 1..\(Limits.maxNamespaceLength) bytes")
         }
         var namespacePrefix = prefix
         namespacePrefix.append(contentsOf: mode == .interop ? Array("\(namespace):".utf8) : Array("ns:\(namespace):".utf8))
         namespacePrefix.withUnsafeBytes { _ = l1.removeAll(withPrefix: $0) }
         guard let l2 else { return 0 }
-        do throws(CacheKitError) {
-            return try l2.deleteAll(withPrefix: namespacePrefix)
-        } catch {
-            CacheStats.bump(stats.errors)
-            throw error
-        }
+        return try FailOpen.report(stats) { () throws(CacheKitError) -> Int in try l2.deleteAll(withPrefix: namespacePrefix) }
     }
 
     // MARK: Key registry (cachekit-py 0.24.1's per-function tracking set)
 
-    /// How long a tracking set lives after its last write, as cachekit-py's.
-    public static let registryTTLSeconds = 604_800
-    public static let maxRegistryIdLength = 4096
-    /// cachekit-py's invalidation channel and its per-field cap: a longer field is never sent.
-    public static let invalidationChannel: [UInt8] = Array("cachekit:py:invalidate:v1".utf8)
-    public static let maxEventFieldBytes = 1024
-
-    /// The tracking set's Redis name: key_prefix + registry id. Only "ck:reg:..." ids are taken,
-    /// so these calls cannot write into or drain an arbitrary key.
     private func registrySet(_ registryId: String) throws(CacheKitError) -> [UInt8] {
-        let bytes = Array(registryId.utf8)
-        guard bytes.count > "ck:reg:".utf8.count, bytes.count <= Self.maxRegistryIdLength,
-              bytes.starts(with: "ck:reg:".utf8) else {
-            throw CacheKitError(.invalidArgument,
-                                "the registry id must start with \"ck:reg:\" and be at most \(Self.maxRegistryIdLength) bytes")
-        }
-        return prefix + bytes
+        try KeyRegistry.setName(registryId, keyPrefix: prefix)
     }
 
     /// Records `key` (raw, without the prefix) in the registry's tracking set: SADD + EXPIRE,
@@ -419,11 +366,8 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         let set = try registrySet(registryId)
         guard let l2 else { return false }
         recordTracked(registryId, key)  // in L1 whether or not Redis records it
-        do throws(CacheKitError) {
-            try l2.track(set: set, member: key, ttlSeconds: Self.registryTTLSeconds)
-        } catch {
-            CacheStats.bump(stats.errors)
-            throw error
+        try FailOpen.report(stats) { () throws(CacheKitError) in
+            try l2.track(set: set, member: key, ttlSeconds: KeyRegistry.setTTLSeconds)
         }
         return true
     }
@@ -448,7 +392,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
             CacheStats.bump(stats.deletes, by: reached.count)
             return reached.count
         }
-        do throws(CacheKitError) {
+        try FailOpen.report(stats) { () throws(CacheKitError) in
             _ = try l2.drain(set: set, keyPrefix: prefix) { member in
                 reached.insert(member)
                 (prefix + member).withUnsafeBytes { _ = l1.remove($0) }
@@ -459,60 +403,30 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
                 if reached.insert(raw).inserted { stragglers.append(prefix + raw) }
             }
             _ = try l2.unlink(stragglers)
-        } catch {
-            CacheStats.bump(stats.errors)
-            throw error
         }
         CacheStats.bump(stats.deletes, by: reached.count)
         return reached.count
     }
 
-    /// Announces an invalidation on cachekit-py's channel, encoded as cachekit-py encodes it:
-    /// MessagePack {"r": registry id} or {"r": registry id, "k": key}; a key over 1024 bytes
-    /// widens the event to the whole function. Returns false when nothing was published: no
-    /// Redis, or a registry id over 1024 bytes (no receiver accepts it).
+    /// Announces an invalidation on cachekit-py's channel, encoded as cachekit-py encodes it
+    /// (InvalidationEvent.encode). Returns false when nothing was published: no Redis, or a
+    /// registry id over 1024 bytes (no receiver accepts it).
     public func publishInvalidation(registryId: String, key: UnsafeRawBufferPointer?) throws(CacheKitError) -> Bool {
         _ = try registrySet(registryId)
         if let key {
             try validateKey(key)
             guard validUTF8(key) else { throw CacheKitError(.invalidKey, "the cache key is not UTF-8") }
         }
-        guard let l2, registryId.utf8.count <= Self.maxEventFieldBytes else { return false }
-        let eventKey = key.flatMap { $0.count <= Self.maxEventFieldBytes ? $0 : nil }
-        var writer = MessagePackWriter(reservingCapacity: 16 + registryId.utf8.count + (eventKey?.count ?? 0))
-        writer.writeMapHeader(eventKey == nil ? 1 : 2)
-        writer.writeString("r")
-        writer.writeString(registryId)
-        if let eventKey {
-            writer.writeString("k")
-            writer.writeStringBytes(eventKey)
+        guard let l2, let message = InvalidationEvent.encode(registryId: Array(registryId.utf8), key: key) else {
+            return false
         }
-        do throws(CacheKitError) {
-            _ = try l2.publish(channel: Self.invalidationChannel, message: writer.bytes)
-        } catch {
-            CacheStats.bump(stats.errors)
-            throw error
+        _ = try FailOpen.report(stats) { () throws(CacheKitError) -> Int in
+            try l2.publish(channel: InvalidationEvent.channel, message: message)
         }
         return true
     }
 
     // MARK: Invalidation listener
-
-    /// Applies one event to L1: {"r","k"} drops key_prefix + k; {"r"} drops every key this cache
-    /// wrote or tracked under r, or all of L1 when the index overflowed.
-    static func apply(_ event: InvalidationEvent, l1: L1Cache, index: SharedRegistryIndex, prefix: [UInt8]) {
-        if let key = event.key {
-            guard !key.isEmpty else { return }
-            index.state.withLock { $0.forget(event.registryId, key) }
-            (prefix + key).withUnsafeBytes { _ = l1.remove($0) }
-            return
-        }
-        guard let keys = index.state.withLock({ $0.take(event.registryId) }) else {
-            l1.removeAll()
-            return
-        }
-        for key in keys { (prefix + key).withUnsafeBytes { _ = l1.remove($0) } }
-    }
 
     private func recordTracked(_ registryId: String, _ key: UnsafeRawBufferPointer) {
         guard listener != nil else { return }
@@ -575,7 +489,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         if let l2 {
             do throws(CacheKitError) {
                 report.l2PingNanoseconds = try l2.ping()
-                report.detail = "Redis \(l2.endpoint.redactedDescription) answered PING"
+                report.detail = "\(l2.redactedDescription) answered PING"
             } catch {
                 report.l2Status = error.status
                 report.detail = error.message

@@ -1,144 +1,4 @@
-import CCrypto
 import Glibc
-
-/// How values are stored, as in cachekit-py's presets.
-public enum CacheMode: String, Sendable, CaseIterable {
-    /// Integrity on (ByteStorage envelope: LZ4 + xxHash3-64), no encryption.
-    case plain
-    /// Encrypted with AES-256-GCM under a tenant key derived from the master key; ciphertext in
-    /// both tiers, decrypted at read.
-    case secure
-    /// Integrity off: the bare MessagePack document.
-    case minimal
-    /// The cross-language format: one plain MessagePack document (encrypted when a master key is set).
-    case interop
-
-    /// cachekit-py's default TTL for the preset (seconds, 0 = none).
-    var defaultTTLSeconds: Int {
-        switch self {
-        case .plain, .interop: return 0
-        case .minimal: return 300
-        case .secure: return 600
-        }
-    }
-}
-
-/// Where Redis is: parsed from `redis://[user[:password]@]host[:port][/db]`,
-/// `unix://[user[:password]@]/path?db=N` or a bare socket path.
-public struct RedisEndpoint: Sendable, Equatable {
-    public var host: String = "127.0.0.1"
-    public var port: Int = 6379
-    public var unixSocketPath: String?
-    public var username: String?
-    public var password: String?
-    public var database: Int = 0
-
-    /// A description without credentials, for messages and health output.
-    public var redactedDescription: String {
-        let target = unixSocketPath.map { "unix:\($0)" } ?? "\(host):\(port)"
-        return "\(target) db \(database)\(password != nil ? " (with password)" : "")"
-    }
-
-    public static func parse(_ url: String) throws(CacheKitError) -> RedisEndpoint {
-        var endpoint = RedisEndpoint()
-        if url.hasPrefix("/") {
-            endpoint.unixSocketPath = url
-            return endpoint
-        }
-        let isUnix: Bool
-        var rest: Substring
-        if url.hasPrefix("redis://") {
-            isUnix = false; rest = url.dropFirst("redis://".count)
-        } else if url.hasPrefix("unix://") {
-            isUnix = true; rest = url.dropFirst("unix://".count)
-        } else if url.hasPrefix("rediss://") {
-            throw CacheKitError(.invalidConfig, "redis URL: TLS (rediss://) is not supported")
-        } else {
-            throw CacheKitError(.invalidConfig, "redis URL must start with redis:// or unix:// or be a socket path")
-        }
-        var query: Substring = ""
-        if let q = rest.firstIndex(of: "?") {
-            query = rest[rest.index(after: q)...]
-            rest = rest[..<q]
-        }
-        // Credentials end at the last '@' (a password may contain '@' only percent-encoded, but be lenient).
-        if let at = rest.lastIndex(of: "@") {
-            let credentials = rest[..<at]
-            rest = rest[rest.index(after: at)...]
-            if let colon = credentials.firstIndex(of: ":") {
-                let user = try percentDecoded(credentials[..<colon])
-                endpoint.username = user.isEmpty ? nil : user
-                endpoint.password = try percentDecoded(credentials[credentials.index(after: colon)...])
-            } else if !credentials.isEmpty {
-                // redis-py reads a lone userinfo as the username; Redis then needs no password.
-                endpoint.username = try percentDecoded(credentials)
-            }
-        }
-        if isUnix {
-            guard rest.hasPrefix("/") else {
-                throw CacheKitError(.invalidConfig, "redis URL: unix:// needs an absolute socket path")
-            }
-            endpoint.unixSocketPath = try percentDecoded(rest)
-        } else {
-            var hostPort = rest
-            if let slash = rest.firstIndex(of: "/") {
-                hostPort = rest[..<slash]
-                let db = rest[rest.index(after: slash)...]
-                if !db.isEmpty {
-                    guard let n = Int(db), n >= 0, n < 1 << 16 else {
-                        throw CacheKitError(.invalidConfig, "redis URL: database must be a number")
-                    }
-                    endpoint.database = n
-                }
-            }
-            if let colon = hostPort.lastIndex(of: ":"), !hostPort.hasSuffix("]") {
-                let portText = hostPort[hostPort.index(after: colon)...]
-                guard let port = Int(portText), port > 0, port < 65536 else {
-                    throw CacheKitError(.invalidConfig, "redis URL: port must be 1..65535")
-                }
-                endpoint.port = port
-                hostPort = hostPort[..<colon]
-            }
-            if hostPort.hasPrefix("["), hostPort.hasSuffix("]") { hostPort = hostPort.dropFirst().dropLast() }
-            if !hostPort.isEmpty { endpoint.host = String(hostPort) }
-        }
-        for item in query.split(separator: "&") {
-            let parts = item.split(separator: "=", maxSplits: 1)
-            guard parts.count == 2 else { continue }
-            switch parts[0] {
-            case "db":
-                guard let n = Int(parts[1]), n >= 0, n < 1 << 16 else {
-                    throw CacheKitError(.invalidConfig, "redis URL: db must be a number")
-                }
-                endpoint.database = n
-            case "password":
-                endpoint.password = try percentDecoded(parts[1])
-            default:
-                continue
-            }
-        }
-        return endpoint
-    }
-
-    private static func percentDecoded(_ text: Substring) throws(CacheKitError) -> String {
-        guard text.contains("%") else { return String(text) }
-        var bytes: [UInt8] = []
-        var utf8 = text.utf8[...]
-        while let byte = utf8.first {
-            utf8 = utf8.dropFirst()
-            if byte == UInt8(ascii: "%") {
-                guard utf8.count >= 2, let value = UInt8(String(decoding: utf8.prefix(2), as: UTF8.self), radix: 16) else {
-                    throw CacheKitError(.invalidConfig, "redis URL: malformed percent-encoding")
-                }
-                bytes.append(value)
-                utf8 = utf8.dropFirst(2)
-            } else {
-                bytes.append(byte)
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
-}
 
 /// Everything a cache is built from. Options come from `set(_:_:)` (the names below) and/or the
 /// environment (`loadEnvironment`, cachekit-py's variable names). Secrets are kept only here and
@@ -166,10 +26,10 @@ public final class CacheConfig: @unchecked Sendable {
     /// deployment UUID, which only selects the encryption key), none in interop mode (cachekit-py
     /// refuses a prefixing backend there: other SDKs read bare interop keys).
     public var keyPrefix: String?
-    /// Hex of the master key (secret).
-    public private(set) var masterKeyHex: [UInt8] = []
-    /// Hex of up to 3 decrypt-only previous master keys (secret).
-    public private(set) var previousMasterKeysHex: [[UInt8]] = []
+    /// Hex of the master key (secret, wiped when replaced or released).
+    private var masterKeyHex: SecretBytes?
+    /// Hex of up to 3 decrypt-only previous master keys (secret, wiped likewise).
+    private var previousMasterKeysHex: [SecretBytes] = []
     public var deploymentUUID: String?
     /// Run the invalidation listener (cachekit-py's CACHEKIT_INVALIDATION_LISTENER_ENABLED):
     /// one thread and one Redis connection that drop L1 copies other processes invalidate.
@@ -184,20 +44,11 @@ public final class CacheConfig: @unchecked Sendable {
 
     public init() {}
 
-    deinit { wipeSecrets() }
-
-    private func wipeSecrets() {
-        masterKeyHex.withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) }
-        for i in previousMasterKeysHex.indices {
-            previousMasterKeysHex[i].withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) }
-        }
-    }
-
     public var tenant: String { deploymentUUID ?? "default" }
 
     /// Whether the mode stores ciphertext (secure, or interop with a master key).
     public var encryptsEntries: Bool { mode == .secure || (mode == .interop && hasMasterKey) }
-    public var hasMasterKey: Bool { !masterKeyHex.isEmpty }
+    public var hasMasterKey: Bool { masterKeyHex != nil }
 
     public var effectiveKeyPrefix: String {
         keyPrefix ?? (mode == .interop ? "" : "t:default:")
@@ -232,29 +83,29 @@ public final class CacheConfig: @unchecked Sendable {
             guard value.utf8.count <= 1024 else { throw CacheKitError(.invalidConfig, "key_prefix must be at most 1024 bytes") }
             keyPrefix = value
         case "master_key":
-            let bytes = Array(value.utf8)
+            var bytes = Array(value.utf8)
+            defer { SecretBytes.wipe(&bytes) }
             try Self.validateMasterKey(bytes, name: name)
-            for previous in previousMasterKeysHex where Self.sameKey(previous, bytes) {
+            for previous in previousMasterKeysHex where Self.sameKey(previous.bytes, bytes) {
                 throw CacheKitError(.invalidConfig, "master_key must not appear in previous_master_keys")
             }
-            // Replaces only the current key: previous keys set earlier stay.
-            masterKeyHex.withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) }
-            masterKeyHex = bytes
+            // Replaces only the current key (the old one is wiped on release): previous keys stay.
+            masterKeyHex = try SecretBytes(copying: bytes)
         case "previous_master_keys":
-            let keys = value.split(separator: ",").map { Array($0.utf8).filter { $0 != 0x20 } }.filter { !$0.isEmpty }
+            var keys = value.split(separator: ",").map { Array($0.utf8).filter { $0 != 0x20 } }.filter { !$0.isEmpty }
+            defer { for i in keys.indices { SecretBytes.wipe(&keys[i]) } }
             guard keys.count <= 3 else {
                 throw CacheKitError(.invalidConfig, "previous_master_keys holds \(keys.count) keys; at most 3 decrypt-only keys are allowed")
             }
             for key in keys {
                 try Self.validateMasterKey(key, name: name)
-                if Self.sameKey(key, masterKeyHex) {
+                if let master = masterKeyHex, Self.sameKey(master.bytes, key) {
                     throw CacheKitError(.invalidConfig, "master_key must not appear in previous_master_keys")
                 }
             }
-            for i in previousMasterKeysHex.indices {
-                previousMasterKeysHex[i].withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) }
-            }
-            previousMasterKeysHex = keys
+            var secrets: [SecretBytes] = []
+            for key in keys { secrets.append(try SecretBytes(copying: key)) }
+            previousMasterKeysHex = secrets
         case "deployment_uuid":
             if value.isEmpty { deploymentUUID = nil; return }
             guard Self.isCanonicalUUID(value) else {
@@ -303,8 +154,9 @@ public final class CacheConfig: @unchecked Sendable {
         }
     }
 
-    /// Hands the secrets to `body` (for building a keyring) without copying them elsewhere.
-    public func withMasterKeys<R>(_ body: ([UInt8], [[UInt8]]) throws(CacheKitError) -> R) throws(CacheKitError) -> R {
+    /// Hands the hex of the master key and of the previous keys to `body` (for building a
+    /// keyring) without copying them elsewhere; nil when no master key is set.
+    public func withMasterKeys<R>(_ body: (SecretBytes?, [SecretBytes]) throws(CacheKitError) -> R) throws(CacheKitError) -> R {
         try body(masterKeyHex, previousMasterKeysHex)
     }
 
@@ -350,7 +202,7 @@ public final class CacheConfig: @unchecked Sendable {
         (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46)
     }
 
-    private static func sameKey(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    private static func sameKey(_ a: UnsafeRawBufferPointer, _ b: [UInt8]) -> Bool {
         a.count == b.count && zip(a, b).allSatisfy { $0 | 0x20 == $1 | 0x20 }
     }
 

@@ -108,10 +108,3 @@ public enum LZ4Block {
         return UnsafePointer(pointer)
     }()
 }
-
-/// The limits of cachekit-core, shared by every layer.
-public enum Limits {
-    public static let maxUncompressedSize = 536_870_912
-    public static let maxCompressedSize = 536_870_912
-    public static let maxCompressionRatio = 1000
-}

@@ -6,6 +6,13 @@ public enum HKDF {
     /// The largest output HKDF-SHA256 can produce (255 x 32 bytes).
     public static let maxOutputLength = 255 * 32
 
+    /// RFC 5869's bound on the output: 1..255 hash lengths.
+    public static func checkOutputLength(_ count: Int) throws(CacheKitError) {
+        guard count >= 1, count <= maxOutputLength else {
+            throw CacheKitError(.invalidArgument, "HKDF-SHA256 output length must be 1..8160 bytes, got \(count)")
+        }
+    }
+
     /// Writes HKDF-SHA256(ikm, salt, info) into `output` (1...8160 bytes). `ikm` must not be empty
     /// (OpenSSL's HKDF refuses an empty key); `salt` and `info` may be.
     public static func sha256(
@@ -15,7 +22,8 @@ public enum HKDF {
         guard ikm.count > 0, let ikmBase = ikm.baseAddress else {
             throw CacheKitError(.keyLength, "HKDF input key material is empty")
         }
-        guard output.count >= 1, output.count <= maxOutputLength, let outBase = output.baseAddress else {
+        try checkOutputLength(output.count)
+        guard let outBase = output.baseAddress else {
             throw CacheKitError(.invalidArgument, "HKDF-SHA256 output length must be 1..8160 bytes, got \(output.count)")
         }
         guard let algorithm = HKDFAlgorithm.shared.kdf, let context = EVP_KDF_CTX_new(algorithm) else {
@@ -76,6 +84,16 @@ public enum KeyDerivation {
     /// cachekit-core's floor for a raw HKDF master key. Keyrings ask for 32 (the SDK's hex rule).
     public static let minMasterKeyLength = 16
     public static let fingerprintLength = 16
+    /// A fingerprint as text: 32 lowercase hex digits.
+    public static let fingerprintHexLength = 32
+
+    /// A tenant id: 1..1024 bytes of UTF-8 (cachekit-core's rule).
+    public static func checkTenant(_ tenant: UnsafeRawBufferPointer) throws(CacheKitError) {
+        guard tenant.count >= 1, tenant.count <= maxTenantLength else {
+            throw CacheKitError(.tenantLength, "tenant id must be 1..\(maxTenantLength) bytes, got \(tenant.count)")
+        }
+        guard validUTF8(tenant) else { throw CacheKitError(.invalidUTF8, "tenant is not valid UTF-8") }
+    }
 
     public enum Domain: String, CaseIterable, Sendable {
         case encryption, authentication

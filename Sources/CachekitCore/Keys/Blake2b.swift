@@ -22,22 +22,3 @@ public enum Blake2b {
         try withBytes(bytes) { raw throws(CacheKitError) in try hex(raw, digestSize: digestSize) }
     }
 }
-
-/// Lowercase hex.
-public func hexString<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
-    // Written straight into the string's storage: no digit table or intermediate array per call.
-    String(unsafeUninitializedCapacity: bytes.count &* 2) { out in
-        var index = 0
-        for byte in bytes {
-            out[index] = hexDigit(byte >> 4)
-            out[index &+ 1] = hexDigit(byte & 0x0f)
-            index &+= 2
-        }
-        return index
-    }
-}
-
-@inline(__always)
-private func hexDigit(_ nibble: UInt8) -> UInt8 {
-    nibble < 10 ? nibble &+ 0x30 : nibble &+ 0x57
-}

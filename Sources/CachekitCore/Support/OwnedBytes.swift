@@ -67,3 +67,6 @@ public func withBytes<R: ~Copyable>(
     case .none: throw CacheKitError(.internal, "withBytes produced no result")
     }
 }
+
+// Uniquely owned malloc bytes: moving them to another thread is safe.
+extension OwnedBytes: @unchecked Sendable {}

@@ -44,28 +44,6 @@ final class RedisConnection: @unchecked Sendable {
     }
 }
 
-/// A value read from Redis, read in place from hiredis's reply (kept alive here), and its
-/// remaining lifetime: PTTL's answer in milliseconds (-1: no expiry, -2: the key expired
-/// between GET and PTTL), or nil when not asked.
-struct StoredValue {
-    private let owner: RedisReply
-    private let element: UnsafeMutablePointer<redisReply>
-    let ttlMilliseconds: Int64?
-
-    /// `element` must be a string reply inside `owner`'s tree.
-    init(owner: RedisReply, element: UnsafeMutablePointer<redisReply>, ttlMilliseconds: Int64?) {
-        self.owner = owner
-        self.element = element
-        self.ttlMilliseconds = ttlMilliseconds
-    }
-
-    func withBytes<R: ~Copyable, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
-        try withExtendedLifetime(owner) { () throws(E) -> R in
-            try body(UnsafeRawBufferPointer(start: element.pointee.str, count: element.pointee.len))
-        }
-    }
-}
-
 /// A Redis reply, freed on deinit.
 final class RedisReply {
     let pointer: UnsafeMutablePointer<redisReply>
@@ -84,6 +62,8 @@ final class RedisReply {
         }
     }
     var text: String { String(decoding: copyBytes(), as: UTF8.self) }
+    /// The string payload in place: valid only while this reply is alive (StoredValue keeps it).
+    var payload: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: pointer.pointee.str, count: pointer.pointee.len) }
 
     /// The reply as an error, if Redis answered with one (the text never holds our secrets).
     func errorIfAny(_ operation: String) -> CacheKitError? {
@@ -97,8 +77,9 @@ final class RedisReply {
 /// repeated failures so a dead or paused server costs one timeout, not one per call.
 /// Connections that fail are dropped; the next call reconnects, so a restarted server is
 /// picked up without intervention. Thread-safe.
-public final class RedisL2: Sendable {
+public final class RedisL2: L2Store {
     let endpoint: RedisEndpoint
+    public var redactedDescription: String { "Redis \(endpoint.redactedDescription)" }
     private let connectTimeout: timeval
     private let commandTimeout: timeval
     private let poolSize: Int
@@ -110,7 +91,7 @@ public final class RedisL2: Sendable {
     private let skipUntil = Atomic<Int64>(0)
     let stats: CacheStats
 
-    init(config: CacheConfig, endpoint: RedisEndpoint, stats: CacheStats) {
+    public init(config: CacheConfig, endpoint: RedisEndpoint, stats: CacheStats) {
         self.endpoint = endpoint
         connectTimeout = Self.timeval(milliseconds: config.connectTimeoutMilliseconds)
         commandTimeout = Self.timeval(milliseconds: config.commandTimeoutMilliseconds)
@@ -274,7 +255,7 @@ public final class RedisL2: Sendable {
     }
 
     /// GET; nil when absent.
-    func get(_ key: [UInt8]) throws(CacheKitError) -> StoredValue? {
+    public func get(_ key: [UInt8]) throws(CacheKitError) -> StoredValue? {
         try run("GET") { connection throws(CacheKitError) -> StoredValue? in
             let reply = try command(connection, [Command.get, key], "GET")
             if let error = reply.errorIfAny("GET") { throw error }
@@ -282,12 +263,12 @@ public final class RedisL2: Sendable {
             guard reply.type == REDIS_REPLY_STRING, reply.pointer.pointee.str != nil || reply.pointer.pointee.len == 0 else {
                 throw CacheKitError(.backendError, "Redis GET: unexpected reply type")
             }
-            return StoredValue(owner: reply, element: reply.pointer, ttlMilliseconds: nil)
+            return StoredValue(owner: reply, bytes: reply.payload, ttlMilliseconds: nil)
         }
     }
 
     /// GET and PTTL in one round trip: the value and its remaining lifetime in ms (nil: none).
-    func getWithTTL(_ key: [UInt8]) throws(CacheKitError) -> StoredValue? {
+    public func getWithTTL(_ key: [UInt8]) throws(CacheKitError) -> StoredValue? {
         try run("GET") { connection throws(CacheKitError) -> StoredValue? in
             let replies = try pipeline(connection, [[Command.get, key], [Command.pttl, key]], "GET")
             if let error = replies[0].errorIfAny("GET") { throw error }
@@ -297,12 +278,12 @@ public final class RedisL2: Sendable {
                 throw CacheKitError(.backendError, "Redis GET: unexpected reply type")
             }
             let ttl: Int64? = replies[1].type == REDIS_REPLY_INTEGER ? replies[1].integer : nil
-            return StoredValue(owner: replies[0], element: replies[0].pointer, ttlMilliseconds: ttl)
+            return StoredValue(owner: replies[0], bytes: replies[0].payload, ttlMilliseconds: ttl)
         }
     }
 
     /// MGET (plus PTTL per key when `withTTL`), one round trip.
-    func getMany(_ keys: [[UInt8]], withTTL: Bool) throws(CacheKitError) -> [StoredValue?] {
+    public func getMany(_ keys: [[UInt8]], withTTL: Bool) throws(CacheKitError) -> [StoredValue?] {
         guard !keys.isEmpty else { return [] }
         return try run("MGET") { connection throws(CacheKitError) -> [StoredValue?] in
             var commands: [[[UInt8]]] = [[Command.mget] + keys]
@@ -320,14 +301,14 @@ public final class RedisL2: Sendable {
                       element.pointee.str != nil || element.pointee.len == 0 else { out.append(nil); continue }
                 var ttl: Int64?
                 if withTTL, replies[i + 1].type == REDIS_REPLY_INTEGER { ttl = replies[i + 1].integer }
-                out.append(StoredValue(owner: replies[0], element: element, ttlMilliseconds: ttl))
+                out.append(StoredValue(owner: replies[0], bytes: UnsafeRawBufferPointer(start: element.pointee.str, count: element.pointee.len), ttlMilliseconds: ttl))
             }
             return out
         }
     }
 
     /// SETEX when ttl > 0, else SET (as cachekit-py).
-    func set(_ key: [UInt8], _ value: UnsafeRawBufferPointer, ttlSeconds: Int) throws(CacheKitError) {
+    public func set(_ key: [UInt8], _ value: UnsafeRawBufferPointer, ttlSeconds: Int) throws(CacheKitError) {
         try run("SET") { connection throws(CacheKitError) in
             let args: [[UInt8]] = ttlSeconds > 0
                 ? [Command.setex, key, Array(String(ttlSeconds).utf8)]
@@ -339,7 +320,7 @@ public final class RedisL2: Sendable {
 
     /// SETEX/SET, then SADD of `member` to `set` and EXPIRE of the set, pipelined: a write and
     /// its key-registry record in one round trip.
-    func set(_ key: [UInt8], _ value: UnsafeRawBufferPointer, ttlSeconds: Int,
+    public func set(_ key: [UInt8], _ value: UnsafeRawBufferPointer, ttlSeconds: Int,
              tracking member: UnsafeRawBufferPointer, in set: [UInt8], setTTLSeconds: Int) throws(CacheKitError) {
         try run("SET") { connection throws(CacheKitError) in
             let args: [[UInt8]] = ttlSeconds > 0
@@ -369,7 +350,7 @@ public final class RedisL2: Sendable {
     }
 
     /// DEL; returns how many keys existed.
-    func delete(_ keys: [[UInt8]]) throws(CacheKitError) -> Int {
+    public func delete(_ keys: [[UInt8]]) throws(CacheKitError) -> Int {
         guard !keys.isEmpty else { return 0 }
         return try run("DEL") { connection throws(CacheKitError) -> Int in
             let reply = try command(connection, [Command.del] + keys, "DEL")
@@ -378,7 +359,7 @@ public final class RedisL2: Sendable {
         }
     }
 
-    func exists(_ key: [UInt8]) throws(CacheKitError) -> Bool {
+    public func exists(_ key: [UInt8]) throws(CacheKitError) -> Bool {
         try run("EXISTS") { connection throws(CacheKitError) -> Bool in
             let reply = try command(connection, [Command.exists, key], "EXISTS")
             if let error = reply.errorIfAny("EXISTS") { throw error }
@@ -388,7 +369,7 @@ public final class RedisL2: Sendable {
 
     /// Deletes every key matching `prefix*` with SCAN + UNLINK in batches (never KEYS, which
     /// blocks the server). Glob characters in the prefix are escaped. Returns how many.
-    func deleteAll(withPrefix prefix: [UInt8]) throws(CacheKitError) -> Int {
+    public func deleteAll(withPrefix prefix: [UInt8]) throws(CacheKitError) -> Int {
         var pattern: [UInt8] = []
         for byte in prefix {
             if byte == UInt8(ascii: "*") || byte == UInt8(ascii: "?") || byte == UInt8(ascii: "[")
@@ -435,7 +416,7 @@ public final class RedisL2: Sendable {
     // MARK: Key registry (cachekit-py's KeyTrackableBackend)
 
     /// SADD the member and EXPIRE the set, pipelined: one round trip, as cachekit-py's track_key.
-    func track(set: [UInt8], member: UnsafeRawBufferPointer, ttlSeconds: Int) throws(CacheKitError) {
+    public func track(set: [UInt8], member: UnsafeRawBufferPointer, ttlSeconds: Int) throws(CacheKitError) {
         try run("SADD") { connection throws(CacheKitError) in
             let replies = try pipeline(connection, [[Command.sadd, set, Array(member)],
                                                     [Command.expire, set, Array(String(ttlSeconds).utf8)]], "SADD")
@@ -462,7 +443,7 @@ public final class RedisL2: Sendable {
     /// Runs the drain script until a call pops a short chunk (at most `drainMaxRounds` calls),
     /// handing each popped member to `popped`. Returns whether the set was emptied (false: the
     /// round limit stopped it; the rest waits for the next drain).
-    func drain(set: [UInt8], keyPrefix: [UInt8], popped: ([UInt8]) -> Void) throws(CacheKitError) -> Bool {
+    public func drain(set: [UInt8], keyPrefix: [UInt8], popped: ([UInt8]) -> Void) throws(CacheKitError) -> Bool {
         let chunk = Array(String(Self.drainChunk).utf8)
         for _ in 0..<Self.drainMaxRounds {
             let count = try run("EVAL") { connection throws(CacheKitError) -> Int in
@@ -487,7 +468,7 @@ public final class RedisL2: Sendable {
     }
 
     /// UNLINK in batches of `drainChunk` keys. Returns how many existed.
-    func unlink(_ keys: [[UInt8]]) throws(CacheKitError) -> Int {
+    public func unlink(_ keys: [[UInt8]]) throws(CacheKitError) -> Int {
         var unlinked = 0
         var start = 0
         while start < keys.count {
@@ -503,7 +484,7 @@ public final class RedisL2: Sendable {
     }
 
     /// PUBLISH; returns how many subscribers received it.
-    func publish(channel: [UInt8], message: [UInt8]) throws(CacheKitError) -> Int {
+    public func publish(channel: [UInt8], message: [UInt8]) throws(CacheKitError) -> Int {
         try run("PUBLISH") { connection throws(CacheKitError) -> Int in
             let reply = try command(connection, [Command.publish, channel, message], "PUBLISH")
             if let error = reply.errorIfAny("PUBLISH") { throw error }
@@ -512,7 +493,7 @@ public final class RedisL2: Sendable {
     }
 
     /// PING round trip in nanoseconds.
-    func ping() throws(CacheKitError) -> Int {
+    public func ping() throws(CacheKitError) -> Int {
         let start = MonotonicClock.preciseNanoseconds()
         try run("PING") { connection throws(CacheKitError) in
             let reply = try command(connection, [Command.ping], "PING")

@@ -1,118 +1,6 @@
 import CHiredis
 import Glibc
 
-/// One event on cachekit-py's invalidation channel: a registry id and a raw cache key (nil:
-/// every key of the function).
-public struct InvalidationEvent: Equatable, Sendable {
-    public var registryId: [UInt8]
-    public var key: [UInt8]?
-
-    /// cachekit-py's caps (decode_event): the whole event, and each string in it.
-    public static let maxEventBytes = 4096
-    public static let maxFieldBytes = 1024
-    static let maxMapEntries = 4
-
-    /// Decodes an event as strictly as cachekit-py's decode_event: at most 4096 bytes, one
-    /// MessagePack map of at most 4 entries with a string "r" and, if present, a string "k";
-    /// strings at most 1024 bytes of UTF-8; no bin, array, ext or nested map; nothing after the
-    /// map. The bytes are untrusted (anyone allowed to PUBLISH sends them): nil for anything else.
-    public static func decode(_ data: UnsafeRawBufferPointer) -> InvalidationEvent? {
-        guard data.count <= maxEventBytes else { return nil }
-        var reader = MessagePackReader(data)
-        do throws(CacheKitError) {
-            guard case .map(let count) = try reader.next(), count <= maxMapEntries else { return nil }
-            var registryId: [UInt8]?
-            var key: [UInt8]?
-            var sawKey = false
-            for _ in 0..<count {
-                let name = try scalar(&reader)
-                let value = try scalar(&reader)
-                guard case .text(let nameBytes)? = name else { continue }  // a non-string name is no field of ours
-                if nameBytes == [UInt8(ascii: "r")] {
-                    guard case .text(let bytes)? = value else { return nil }
-                    registryId = bytes
-                } else if nameBytes == [UInt8(ascii: "k")] {
-                    guard case .text(let bytes)? = value else { return nil }
-                    key = bytes
-                    sawKey = true
-                }
-            }
-            guard reader.isAtEnd, let registryId else { return nil }
-            return InvalidationEvent(registryId: registryId, key: sawKey ? key : nil)
-        } catch {
-            return nil
-        }
-    }
-
-    private enum Scalar { case text([UInt8]), other }
-
-    /// One scalar item; throws on containers, bin, ext, oversized or non-UTF-8 strings.
-    private static func scalar(_ reader: inout MessagePackReader) throws(CacheKitError) -> Scalar? {
-        switch try reader.next() {
-        case .str(let range):
-            let bytes = UnsafeRawBufferPointer(rebasing: reader.buffer[range])
-            guard bytes.count <= maxFieldBytes, validUTF8(bytes) else {
-                throw CacheKitError(.invalidInput, "string over the cap or not UTF-8")
-            }
-            return .text(Array(bytes))
-        case .nil, .bool, .int, .uint, .float32, .float64:
-            return .other
-        case .bin, .array, .map, .ext:
-            throw CacheKitError(.invalidInput, "not a scalar")
-        }
-    }
-}
-
-/// Which keys this cache wrote or tracked under each registry id, so a whole-function event can
-/// drop exactly those from L1. Bounded: past `maxKeys` keys it stops recording and marks itself
-/// overflowed, and a whole-function event then clears all of L1 (always safe).
-struct RegistryIndex {
-    let maxKeys: Int
-    private(set) var keysByRegistry: [[UInt8]: Set<[UInt8]>] = [:]
-    private(set) var count = 0
-    private(set) var overflowed = false
-
-    init(maxKeys: Int = 100_000) { self.maxKeys = maxKeys }
-
-    mutating func record(_ registryId: [UInt8], _ key: [UInt8]) {
-        if keysByRegistry[registryId]?.contains(key) == true { return }
-        guard count < maxKeys else { overflowed = true; return }
-        keysByRegistry[registryId, default: []].insert(key)
-        count += 1
-    }
-
-    mutating func forget(_ registryId: [UInt8], _ key: [UInt8]) {
-        if keysByRegistry[registryId]?.remove(key) != nil {
-            count -= 1
-            if keysByRegistry[registryId]?.isEmpty == true { keysByRegistry[registryId] = nil }
-        }
-    }
-
-    mutating func forgetAll(_ registryId: [UInt8]) {
-        count -= keysByRegistry.removeValue(forKey: registryId)?.count ?? 0
-    }
-
-    /// Removes and returns the keys of `registryId`; nil when the index overflowed (the caller
-    /// must then clear all of L1, after which the index starts over).
-    mutating func take(_ registryId: [UInt8]) -> Set<[UInt8]>? {
-        if overflowed {
-            keysByRegistry = [:]
-            count = 0
-            overflowed = false
-            return nil
-        }
-        let keys = keysByRegistry.removeValue(forKey: registryId) ?? []
-        count -= keys.count
-        return keys
-    }
-}
-
-/// The index, shared by a cache and its listener thread.
-final class SharedRegistryIndex: Sendable {
-    let state: Locked<RegistryIndex>
-    init(maxKeys: Int = 100_000) { state = Locked(RegistryIndex(maxKeys: maxKeys)) }
-}
-
 /// Counters of a cache's invalidation listener.
 public struct ListenerCounters: Sendable, Equatable {
     public var running = false
@@ -258,7 +146,7 @@ final class InvalidationListener: @unchecked Sendable {  // the thread handle is
             commands.append(auth)
         }
         if endpoint.database != 0 { commands.append([Array("SELECT".utf8), Array(String(endpoint.database).utf8)]) }
-        commands.append([Array("SUBSCRIBE".utf8), Cache.invalidationChannel])
+        commands.append([Array("SUBSCRIBE".utf8), InvalidationEvent.channel])
         for args in commands where !append(context, args) { return false }
         var done: Int32 = 0
         while done == 0 {

@@ -8,7 +8,7 @@ import CCachekitHeader
 // later call.
 
 @inline(__always)
-func boundary(_ body: () throws(CacheKitError) -> Status) -> Int32 {
+func boundary(_ body: () throws(CachekitError) -> Status) -> Int32 {
     do {
         let status = try body()
         ckshim_error_clear()
@@ -19,7 +19,7 @@ func boundary(_ body: () throws(CacheKitError) -> Status) -> Int32 {
     }
 }
 
-func recordError(_ error: CacheKitError) {
+func recordError(_ error: CachekitError) {
     var message = error.message
     message.withUTF8 { utf8 in
         utf8.withMemoryRebound(to: CChar.self) { ckshim_error_set($0.baseAddress, $0.count) }
@@ -50,7 +50,7 @@ func handOut<T: AnyObject>(_ object: T, to out: UnsafeMutablePointer<OpaquePoint
 }
 
 /// The object behind a handle the caller passed in (NULL is `.nullPointer`).
-func object<T: AnyObject>(_ handle: OpaquePointer?, as _: T.Type, _ name: StaticString) throws(CacheKitError) -> T {
+func object<T: AnyObject>(_ handle: OpaquePointer?, as _: T.Type, _ name: StaticString) throws(CachekitError) -> T {
     Unmanaged<T>.fromOpaque(UnsafeRawPointer(try required(handle, name))).takeUnretainedValue()
 }
 

@@ -13,7 +13,7 @@ public func cachekit_buffer_free(_ buffer: UnsafeMutablePointer<cachekit_buffer>
 /// Exported to C as `cachekit_buffer_set`.
 @_cdecl("cachekit_buffer_set") @implementation
 public func cachekit_buffer_set(_ buffer: UnsafeMutablePointer<cachekit_buffer>?, _ data: UnsafePointer<UInt8>?, _ count: Int) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let buffer = try required(buffer, "buf")
         let copy = try OwnedBytes(copying: try inputBytes(data, count, "data"))
         free(buffer.pointee.data)

@@ -5,23 +5,23 @@ import Glibc
 // The cache section of include/cachekit.h: argument conversion and handle bookkeeping only.
 
 @inline(__always)
-private func configObject(_ handle: OpaquePointer?) throws(CacheKitError) -> CacheConfig {
+private func configObject(_ handle: OpaquePointer?) throws(CachekitError) -> CacheConfig {
     try object(handle, as: CacheConfig.self, "config")
 }
 
 @inline(__always)
-private func cacheObject(_ handle: OpaquePointer?) throws(CacheKitError) -> Cache {
+private func cacheObject(_ handle: OpaquePointer?) throws(CachekitError) -> Cache {
     try object(handle, as: Cache.self, "cache")
 }
 
 /// Runs `body` with the cache borrowed from its handle: no reference-count traffic on the
 /// shared object, which two threads would otherwise bounce between their cores on every call.
 @inline(__always)
-private func withCache(_ handle: OpaquePointer?, _ body: (Cache) throws(CacheKitError) -> Status) throws(CacheKitError) -> Status {
+private func withCache(_ handle: OpaquePointer?, _ body: (Cache) throws(CachekitError) -> Status) throws(CachekitError) -> Status {
     let raw = UnsafeRawPointer(try required(handle, "cache"))
-    var outcome: Result<Status, CacheKitError> = .success(.ok)
+    var outcome: Result<Status, CachekitError> = .success(.ok)
     Unmanaged<Cache>.fromOpaque(raw)._withUnsafeGuaranteedRef { cache in
-        do throws(CacheKitError) { outcome = .success(try body(cache)) } catch { outcome = .failure(error) }
+        do throws(CachekitError) { outcome = .success(try body(cache)) } catch { outcome = .failure(error) }
     }
     return try outcome.get()
 }
@@ -29,7 +29,7 @@ private func withCache(_ handle: OpaquePointer?, _ body: (Cache) throws(CacheKit
 /// Exported to C as `cachekit_config_new`.
 @_cdecl("cachekit_config_new") @implementation
 public func cachekit_config_new(_ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let out = try required(out, "out")
         handOut(CacheConfig(), to: out)
         return .ok
@@ -45,7 +45,7 @@ public func cachekit_config_free(_ config: OpaquePointer?) {
 /// Exported to C as `cachekit_config_set`.
 @_cdecl("cachekit_config_set") @implementation
 public func cachekit_config_set(_ config: OpaquePointer?, _ name: UnsafePointer<CChar>?, _ value: UnsafePointer<CChar>?) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let object = try configObject(config)
         try object.set(try boundedUTF8(name, "name"), try boundedUTF8(value, "value"))
         return .ok
@@ -55,7 +55,7 @@ public func cachekit_config_set(_ config: OpaquePointer?, _ name: UnsafePointer<
 /// Exported to C as `cachekit_config_load_env`.
 @_cdecl("cachekit_config_load_env") @implementation
 public func cachekit_config_load_env(_ config: OpaquePointer?) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         try configObject(config).loadEnvironment()
         return .ok
     }
@@ -64,7 +64,7 @@ public func cachekit_config_load_env(_ config: OpaquePointer?) -> Int32 {
 /// Exported to C as `cachekit_cache_new`.
 @_cdecl("cachekit_cache_new") @implementation
 public func cachekit_cache_new(_ config: OpaquePointer?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let out = try required(out, "out")
         let source: CacheConfig
         if let config {
@@ -89,23 +89,23 @@ public func cachekit_cache_free(_ cache: OpaquePointer?) {
 @_cdecl("cachekit_cache_get") @implementation
 public func cachekit_cache_get(_ cache: OpaquePointer?, _ key: UnsafePointer<UInt8>?, _ keyCount: Int,
                                _ out: UnsafeMutablePointer<cachekit_buffer>?) -> Int32 {
-    read(cache, key, keyCount, out) { object, keyBytes throws(CacheKitError) in try object.get(keyBytes) }
+    read(cache, key, keyCount, out) { object, keyBytes throws(CachekitError) in try object.get(keyBytes) }
 }
 
 /// Exported to C as `cachekit_cache_get_local`.
 @_cdecl("cachekit_cache_get_local") @implementation
 public func cachekit_cache_get_local(_ cache: OpaquePointer?, _ key: UnsafePointer<UInt8>?, _ keyCount: Int,
                                      _ out: UnsafeMutablePointer<cachekit_buffer>?) -> Int32 {
-    read(cache, key, keyCount, out) { object, keyBytes throws(CacheKitError) in try object.getLocal(keyBytes) }
+    read(cache, key, keyCount, out) { object, keyBytes throws(CachekitError) in try object.getLocal(keyBytes) }
 }
 
 /// One key's read into a caller's buffer: CACHEKIT_OK with the value, or CACHEKIT_MISS.
 private func read(
     _ cache: OpaquePointer?, _ key: UnsafePointer<UInt8>?, _ keyCount: Int, _ out: UnsafeMutablePointer<cachekit_buffer>?,
-    _ lookup: (Cache, UnsafeRawBufferPointer) throws(CacheKitError) -> OwnedBytes?
+    _ lookup: (Cache, UnsafeRawBufferPointer) throws(CachekitError) -> OwnedBytes?
 ) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
-        try withCache(cache) { object throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
+        try withCache(cache) { object throws(CachekitError) -> Status in
             let keyBytes = try inputBytes(key, keyCount, "key")
             let out = try required(out, "out")
             guard let value = try lookup(object, keyBytes) else { return .miss }
@@ -119,8 +119,8 @@ private func read(
 @_cdecl("cachekit_cache_set") @implementation
 public func cachekit_cache_set(_ cache: OpaquePointer?, _ key: UnsafePointer<UInt8>?, _ keyCount: Int,
                                _ value: UnsafePointer<UInt8>?, _ valueCount: Int, _ ttlSeconds: Int64) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
-        try withCache(cache) { object throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
+        try withCache(cache) { object throws(CachekitError) -> Status in
             let keyBytes = try inputBytes(key, keyCount, "key")
             let valueBytes = try inputBytes(value, valueCount, "value")
             try object.set(keyBytes, valueBytes, ttlSeconds: try ttl(ttlSeconds))
@@ -132,7 +132,7 @@ public func cachekit_cache_set(_ cache: OpaquePointer?, _ key: UnsafePointer<UIn
 /// Exported to C as `cachekit_cache_delete`.
 @_cdecl("cachekit_cache_delete") @implementation
 public func cachekit_cache_delete(_ cache: OpaquePointer?, _ key: UnsafePointer<UInt8>?, _ keyCount: Int) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         try cacheObject(cache).delete(try inputBytes(key, keyCount, "key"))
         return .ok
     }
@@ -141,8 +141,8 @@ public func cachekit_cache_delete(_ cache: OpaquePointer?, _ key: UnsafePointer<
 /// Exported to C as `cachekit_cache_exists`.
 @_cdecl("cachekit_cache_exists") @implementation
 public func cachekit_cache_exists(_ cache: OpaquePointer?, _ key: UnsafePointer<UInt8>?, _ keyCount: Int) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
-        try withCache(cache) { object throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
+        try withCache(cache) { object throws(CachekitError) -> Status in
             try object.exists(try inputBytes(key, keyCount, "key")) ? .ok : .miss
         }
     }
@@ -154,7 +154,7 @@ public func cachekit_cache_get_many(_ cache: OpaquePointer?, _ keys: UnsafePoint
                                     _ keyCounts: UnsafePointer<Int>?, _ count: Int,
                                     _ values: UnsafeMutablePointer<cachekit_buffer>?,
                                     _ statuses: UnsafeMutablePointer<Int32>?) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let object = try cacheObject(cache)
         guard try batchCount(count) > 0 else { return .ok }
         let keyBuffers = try keyList(keys, keyCounts, count: count, "keys", "key_lens", "keys[i]")
@@ -164,7 +164,7 @@ public func cachekit_cache_get_many(_ cache: OpaquePointer?, _ keys: UnsafePoint
             values[i] = cachekit_buffer(data: nil, len: 0)
             statuses[i] = Status.miss.rawValue
         }
-        do throws(CacheKitError) {
+        do throws(CachekitError) {
             try object.getMany(keyBuffers) { index, value in
                 deliver(value, to: values + index)
                 statuses[index] = Status.ok.rawValue
@@ -188,21 +188,21 @@ public func cachekit_cache_get_or_compute(_ cache: OpaquePointer?, _ key: Unsafe
                                           _ ttlSeconds: Int64, _ compute: cachekit_compute_fn?,
                                           _ userdata: UnsafeMutableRawPointer?,
                                           _ out: UnsafeMutablePointer<cachekit_buffer>?) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let object = try cacheObject(cache)
         let keyBytes = try inputBytes(key, keyCount, "key")
         let compute = try required(compute, "compute")
         let out = try required(out, "out")
         let seconds = try ttl(ttlSeconds)
-        let value = try object.getOrCompute(keyBytes, ttlSeconds: seconds) { () throws(CacheKitError) -> [UInt8] in
+        let value = try object.getOrCompute(keyBytes, ttlSeconds: seconds) { () throws(CachekitError) -> [UInt8] in
             var produced = cachekit_buffer(data: nil, len: 0)
             let rc = compute(userdata, key, keyCount, &produced)
             defer { free(produced.data) }
             guard rc == 0 else {
-                throw CacheKitError(.computeFailed, "the compute callback returned \(rc)")
+                throw CachekitError(.computeFailed, "the compute callback returned \(rc)")
             }
             guard produced.len >= 0, produced.data != nil || produced.len == 0 else {
-                throw CacheKitError(.computeFailed, "the compute callback produced a NULL buffer with a non-zero length")
+                throw CachekitError(.computeFailed, "the compute callback produced a NULL buffer with a non-zero length")
             }
             return Array(UnsafeRawBufferPointer(start: produced.data, count: produced.len))
         }
@@ -215,7 +215,7 @@ public func cachekit_cache_get_or_compute(_ cache: OpaquePointer?, _ key: Unsafe
 @_cdecl("cachekit_cache_invalidate_namespace") @implementation
 public func cachekit_cache_invalidate_namespace(_ cache: OpaquePointer?, _ namespace: UnsafePointer<CChar>?,
                                                 _ removed: UnsafeMutablePointer<UInt64>?) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let object = try cacheObject(cache)
         let count = try object.invalidateNamespace(try boundedUTF8(namespace, "namespace"))
         removed?.pointee = UInt64(max(count, 0))
@@ -226,7 +226,7 @@ public func cachekit_cache_invalidate_namespace(_ cache: OpaquePointer?, _ names
 /// Exported to C as `cachekit_cache_stats_get`.
 @_cdecl("cachekit_cache_stats_get") @implementation
 public func cachekit_cache_stats_get(_ cache: OpaquePointer?, _ out: UnsafeMutablePointer<cachekit_cache_stats>?) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let s = try cacheObject(cache).statsSnapshot()
         let out = try required(out, "out")
         func u(_ v: Int) -> UInt64 { UInt64(max(v, 0)) }
@@ -244,7 +244,7 @@ public func cachekit_cache_stats_get(_ cache: OpaquePointer?, _ out: UnsafeMutab
 /// Exported to C as `cachekit_cache_health`.
 @_cdecl("cachekit_cache_health") @implementation
 public func cachekit_cache_health(_ cache: OpaquePointer?, _ out: UnsafeMutablePointer<cachekit_cache_health_report>?) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let object = try cacheObject(cache)
         let out = try required(out, "out")
         let report = object.health()
@@ -267,7 +267,7 @@ public func cachekit_cache_health(_ cache: OpaquePointer?, _ out: UnsafeMutableP
 /// Exported to C as `cachekit_cache_listener_stats`.
 @_cdecl("cachekit_cache_listener_stats") @implementation
 public func cachekit_cache_listener_stats(_ cache: OpaquePointer?, _ out: UnsafeMutablePointer<cachekit_listener_stats>?) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let counters = try cacheObject(cache).listenerCounters
         let out = try required(out, "out")
         func u(_ v: Int) -> UInt64 { UInt64(max(v, 0)) }
@@ -284,8 +284,8 @@ public func cachekit_cache_listener_stats(_ cache: OpaquePointer?, _ out: Unsafe
 @_cdecl("cachekit_cache_track_key") @implementation
 public func cachekit_cache_track_key(_ cache: OpaquePointer?, _ registry: UnsafePointer<CChar>?,
                                      _ key: UnsafePointer<UInt8>?, _ keyCount: Int) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
-        try withCache(cache) { object throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
+        try withCache(cache) { object throws(CachekitError) -> Status in
             try object.trackKey(registryId: try registryId(registry), key: try inputBytes(key, keyCount, "key")) ? .ok : .miss
         }
     }
@@ -296,8 +296,8 @@ public func cachekit_cache_track_key(_ cache: OpaquePointer?, _ registry: Unsafe
 public func cachekit_cache_set_tracked(_ cache: OpaquePointer?, _ registry: UnsafePointer<CChar>?,
                                        _ key: UnsafePointer<UInt8>?, _ keyCount: Int,
                                        _ value: UnsafePointer<UInt8>?, _ valueCount: Int, _ ttlSeconds: Int64) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
-        try withCache(cache) { object throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
+        try withCache(cache) { object throws(CachekitError) -> Status in
             let id = try registryId(registry)
             let keyBytes = try inputBytes(key, keyCount, "key")
             let valueBytes = try inputBytes(value, valueCount, "value")
@@ -313,7 +313,7 @@ public func cachekit_cache_drain_registry(_ cache: OpaquePointer?, _ registry: U
                                           _ localKeys: UnsafePointer<UnsafePointer<UInt8>?>?,
                                           _ localKeyCounts: UnsafePointer<Int>?, _ count: Int,
                                           _ removed: UnsafeMutablePointer<UInt64>?) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let object = try cacheObject(cache)
         let id = try registryId(registry)
         let keys = try keyList(localKeys, localKeyCounts, count: try batchCount(count),
@@ -328,8 +328,8 @@ public func cachekit_cache_drain_registry(_ cache: OpaquePointer?, _ registry: U
 @_cdecl("cachekit_cache_publish_invalidation") @implementation
 public func cachekit_cache_publish_invalidation(_ cache: OpaquePointer?, _ registry: UnsafePointer<CChar>?,
                                                 _ key: UnsafePointer<UInt8>?, _ keyCount: Int) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
-        try withCache(cache) { object throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
+        try withCache(cache) { object throws(CachekitError) -> Status in
             let id = try registryId(registry)
             let keyBytes: UnsafeRawBufferPointer? = key == nil && keyCount == 0 ? nil : try inputBytes(key, keyCount, "key")
             return try object.publishInvalidation(registryId: id, key: keyBytes) ? .ok : .miss

@@ -5,7 +5,7 @@ import Glibc
 // The crypto section of include/cachekit.h. Key text is read straight from the caller's memory
 // into wiped key storage (never through a Swift String), and no message names a key.
 
-private func keyring(_ handle: OpaquePointer?) throws(CacheKitError) -> Keyring {
+private func keyring(_ handle: OpaquePointer?) throws(CachekitError) -> Keyring {
     try object(handle, as: Keyring.self, "keyring")
 }
 
@@ -24,7 +24,7 @@ public func cachekit_hkdf_sha256(
     _ ikm: UnsafePointer<UInt8>?, _ ikmCount: Int, _ salt: UnsafePointer<UInt8>?, _ saltCount: Int,
     _ info: UnsafePointer<UInt8>?, _ infoCount: Int, _ out: UnsafeMutablePointer<UInt8>?, _ outCount: Int
 ) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let ikmBytes = try inputBytes(ikm, ikmCount, "ikm")
         let saltBytes = try inputBytes(salt, saltCount, "salt")
         let infoBytes = try inputBytes(info, infoCount, "info")
@@ -42,7 +42,7 @@ public func cachekit_derive_domain_key(
     _ masterKey: UnsafePointer<UInt8>?, _ masterKeyCount: Int, _ domain: UnsafePointer<CChar>?,
     _ tenant: UnsafePointer<CChar>?, _ outKey: UnsafeMutablePointer<UInt8>?
 ) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let master = try inputBytes(masterKey, masterKeyCount, "master_key")
         let domainBytes = try cStringBytes(domain, "domain", limit: KeyDerivation.maxDomainLength, status: .domainLength)
         let tenantBytes = try tenantBytes(tenant)
@@ -60,7 +60,7 @@ public func cachekit_derive_domain_key(
 public func cachekit_key_fingerprint(
     _ key: UnsafePointer<UInt8>?, _ keyCount: Int, _ outHex: UnsafeMutablePointer<CChar>?
 ) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let keyBytes = try inputBytes(key, keyCount, "key")
         let out = try required(outHex, "out_hex")
         writeFingerprint(Hex.encode(try KeyDerivation.fingerprintBytes(keyBytes)), to: out)
@@ -74,7 +74,7 @@ public func cachekit_aad_v3(
     _ tenant: UnsafePointer<CChar>?, _ cacheKey: UnsafePointer<CChar>?, _ format: UnsafePointer<CChar>?,
     _ compressed: Int32, _ originalType: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<cachekit_buffer>?
 ) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let tenantText = try requiredUTF8(tenant, "tenant")
         let keyText = try requiredUTF8(cacheKey, "cache_key")
         let formatText = format == nil ? Envelope.defaultFormat : try requiredUTF8(format, "format")
@@ -95,7 +95,7 @@ public func cachekit_keyring_new(
     _ masterKeyHex: UnsafePointer<CChar>?, _ previousKeysHex: UnsafePointer<CChar>?,
     _ out: UnsafeMutablePointer<OpaquePointer?>?
 ) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let master = try required(masterKeyHex, "master_key_hex")
         let out = try required(out, "out")
         let previous = previousKeysHex.map { UnsafeRawBufferPointer(start: $0, count: strlen($0)) }
@@ -109,7 +109,7 @@ public func cachekit_keyring_new(
 /// Exported to C as `cachekit_keyring_from_env`.
 @_cdecl("cachekit_keyring_from_env") @implementation
 public func cachekit_keyring_from_env(_ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let out = try required(out, "out")
         handOut(try Keyring.fromEnvironment(), to: out)
         return .ok
@@ -125,7 +125,7 @@ public func cachekit_keyring_free(_ handle: OpaquePointer?) {
 /// Exported to C as `cachekit_keyring_set_fail_closed`.
 @_cdecl("cachekit_keyring_set_fail_closed") @implementation
 public func cachekit_keyring_set_fail_closed(_ handle: OpaquePointer?, _ failClosed: Int32) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         try keyring(handle).failClosed = failClosed != 0
         return .ok
     }
@@ -134,7 +134,7 @@ public func cachekit_keyring_set_fail_closed(_ handle: OpaquePointer?, _ failClo
 /// Exported to C as `cachekit_keyring_key_count`.
 @_cdecl("cachekit_keyring_key_count") @implementation
 public func cachekit_keyring_key_count(_ handle: OpaquePointer?, _ out: UnsafeMutablePointer<Int>?) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let count = try keyring(handle).keyCount
         try required(out, "out").pointee = count
         return .ok
@@ -146,13 +146,13 @@ public func cachekit_keyring_key_count(_ handle: OpaquePointer?, _ out: UnsafeMu
 public func cachekit_keyring_fingerprint(
     _ handle: OpaquePointer?, _ tenant: UnsafePointer<CChar>?, _ index: Int, _ outHex: UnsafeMutablePointer<CChar>?
 ) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let ring = try keyring(handle)
         let tenantText = try tenantString(tenant)
         let out = try required(outHex, "out_hex")
         let fingerprints = try ring.fingerprints(tenant: tenantText)
         guard index >= 0, index < fingerprints.count else {
-            throw CacheKitError(.invalidArgument, "index \(index) is out of range: the keyring has \(fingerprints.count) keys")
+            throw CachekitError(.invalidArgument, "index \(index) is out of range: the keyring has \(fingerprints.count) keys")
         }
         writeFingerprint(fingerprints[index], to: out)
         return .ok
@@ -166,7 +166,7 @@ public func cachekit_keyring_encrypt(
     _ aad: UnsafePointer<UInt8>?, _ aadCount: Int, _ out: UnsafeMutablePointer<cachekit_buffer>?,
     _ fingerprintOut: UnsafeMutablePointer<CChar>?
 ) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let ring = try keyring(handle)
         let tenantText = try tenantString(tenant)
         let plain = try inputBytes(plaintext, plaintextCount, "plaintext")
@@ -186,7 +186,7 @@ public func cachekit_keyring_decrypt(
     _ aad: UnsafePointer<UInt8>?, _ aadCount: Int, _ fingerprint: UnsafePointer<CChar>?,
     _ out: UnsafeMutablePointer<cachekit_buffer>?
 ) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let ring = try keyring(handle)
         let tenantText = try tenantString(tenant)
         let sealed = try inputBytes(payload, payloadCount, "payload")
@@ -196,7 +196,7 @@ public func cachekit_keyring_decrypt(
         if let fingerprint {
             let bytes = UnsafeRawBufferPointer(start: fingerprint, count: strnlen(fingerprint, 33))
             guard bytes.count == 32, let text = String(validating: bytes, as: UTF8.self) else {
-                throw CacheKitError(.invalidFingerprint, "fingerprint must be 32 lowercase hex digits")
+                throw CachekitError(.invalidFingerprint, "fingerprint must be 32 lowercase hex digits")
             }
             fingerprintText = text
         }

@@ -122,7 +122,7 @@ func write(_ text: String, to descriptor: Int32) {
     }
 }
 
-func core<T>(_ body: () throws(CacheKitError) -> T) throws(CLIError) -> T {
+func core<T>(_ body: () throws(CachekitError) -> T) throws(CLIError) -> T {
     do { return try body() } catch { throw CLIError(error.message) }
 }
 
@@ -138,15 +138,15 @@ func run(_ options: Options) throws(CLIError) -> Int32 {
     switch options.command {
     case "get":
         guard case .string(let value) = try redis.command([Array("GET".utf8), options.key]) else { return 1 }
-        let inner = try core { () throws(CacheKitError) in
-            try withBytes(value) { raw throws(CacheKitError) in
+        let inner = try core { () throws(CachekitError) in
+            try withBytes(value) { raw throws(CachekitError) in
                 try Entry.decode(raw, mode: options.mode, key: keyText, security: security).array
             }
         }
         if options.raw {
             write(hexString(inner), to: 1)
         } else {
-            let tree = try core { () throws(CacheKitError) in try MessagePackValue.decode(inner) }
+            let tree = try core { () throws(CachekitError) in try MessagePackValue.decode(inner) }
             write(JSONWriter.write(JSONBridge.json(tree)), to: 1)
         }
         return 0
@@ -158,15 +158,15 @@ func run(_ options: Options) throws(CLIError) -> Int32 {
             inner = decoded
         } else {
             let text = options.json ?? String(decoding: readStandardInput(), as: UTF8.self)
-            let json = try core { () throws(CacheKitError) in try JSONParser.parse(text, depthLimit: MessagePackValue.defaultTreeDepthLimit) }
-            let value = try core { () throws(CacheKitError) in try JSONBridge.messagePack(json) }
+            let json = try core { () throws(CachekitError) in try JSONParser.parse(text, depthLimit: MessagePackValue.defaultTreeDepthLimit) }
+            let value = try core { () throws(CachekitError) in try JSONBridge.messagePack(json) }
             // Interop writers store canonical documents (sorted keys), as cachekit-py does.
             inner = options.mode == .interop
-                ? try core { () throws(CacheKitError) in try Canonical.encode(value, profile: .interopValue) }
+                ? try core { () throws(CachekitError) in try Canonical.encode(value, profile: .interopValue) }
                 : value.encoded
         }
-        let stored = try core { () throws(CacheKitError) in
-            try withBytes(inner) { raw throws(CacheKitError) in
+        let stored = try core { () throws(CachekitError) in
+            try withBytes(inner) { raw throws(CachekitError) in
                 try Entry.encode(inner: raw, mode: options.mode, key: keyText, security: security).array
             }
         }
@@ -181,8 +181,8 @@ func run(_ options: Options) throws(CLIError) -> Int32 {
         guard case .string(let value) = try redis.command([Array("GET".utf8), options.key]) else { return 1 }
         var ttl: Int64 = -2
         if case .integer(let seconds) = try redis.command([Array("TTL".utf8), options.key]) { ttl = seconds }
-        let info = try core { () throws(CacheKitError) in
-            try withBytes(value) { raw throws(CacheKitError) in try Entry.inspect(raw, mode: options.mode) }
+        let info = try core { () throws(CachekitError) in
+            try withBytes(value) { raw throws(CachekitError) in try Entry.inspect(raw, mode: options.mode) }
         }
         write(JSONWriter.write(inspection(info, ttl: ttl)), to: 1)
         return 0

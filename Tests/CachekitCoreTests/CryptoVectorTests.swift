@@ -122,7 +122,7 @@ func ckFrame(_ value: [UInt8]) throws -> (header: [String: Any], payload: [UInt8
                 + "00000004" + "54727565" + "00000007" + "6d73677061636b")
         let four = try AAD.v3(tenant: "t", cacheKey: "k", format: "msgpack", compressed: false, originalType: nil)
         #expect(Hex.encode(four).hasSuffix("0000000546616c7365"))
-        #expect(throws: CacheKitError.self) { try AAD.v3(tenant: "", cacheKey: "k", format: "msgpack", compressed: false, originalType: nil) }
-        #expect(throws: CacheKitError.self) { try AAD.v3(components: [[1], [2], [3]]) }
+        #expect(throws: CachekitError.self) { try AAD.v3(tenant: "", cacheKey: "k", format: "msgpack", compressed: false, originalType: nil) }
+        #expect(throws: CachekitError.self) { try AAD.v3(components: [[1], [2], [3]]) }
     }
 }

@@ -10,7 +10,7 @@ import Testing
     }
 
     private func event(_ fields: [(String, String)]) -> [UInt8] {
-        var writer = MessagePackWriter()
+        var writer = MessagePackEncoder()
         writer.writeMapHeader(fields.count)
         for (name, value) in fields { writer.writeString(name); writer.writeString(value) }
         return writer.bytes
@@ -82,7 +82,7 @@ import Testing
         #expect(config.invalidationListener)
         try config.set("invalidation_listener", "off")
         #expect(!config.invalidationListener)
-        #expect(throws: CacheKitError.self) { try config.set("invalidation_listener", "2") }
+        #expect(throws: CachekitError.self) { try config.set("invalidation_listener", "2") }
         try config.loadEnvironment { $0 == "CACHEKIT_INVALIDATION_LISTENER_ENABLED" ? "YES" : nil }
         #expect(config.invalidationListener)
     }

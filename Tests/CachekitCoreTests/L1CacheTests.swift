@@ -177,9 +177,9 @@ import Testing
         #expect(e.unixSocketPath == "/var/run/redis.sock" && e.database == 2)
         e = try RedisEndpoint.parse("/tmp/r.sock")
         #expect(e.unixSocketPath == "/tmp/r.sock")
-        #expect(throws: CacheKitError.self) { try RedisEndpoint.parse("memcached://x") }
-        #expect(throws: CacheKitError.self) { try RedisEndpoint.parse("redis://h:0/") }
-        #expect(throws: CacheKitError.self) { try RedisEndpoint.parse("redis://h/abc") }
+        #expect(throws: CachekitError.self) { try RedisEndpoint.parse("memcached://x") }
+        #expect(throws: CachekitError.self) { try RedisEndpoint.parse("redis://h:0/") }
+        #expect(throws: CachekitError.self) { try RedisEndpoint.parse("redis://h/abc") }
     }
 
     @Test func environmentUsesCachekitNames() throws {

@@ -32,7 +32,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     private let listener: InvalidationListener?
 
     /// A cache on the config's Redis (redis_url), or L1 alone without one.
-    public convenience init(config: CacheConfig, codec: (any EntryCodec)? = nil) throws(CacheKitError) {
+    public convenience init(config: CacheConfig, codec: (any EntryCodec)? = nil) throws(CachekitError) {
         try self.init(config: config, codec: codec) { stats in
             config.endpoint.map { RedisL2(config: config, endpoint: $0, stats: stats) }
         }
@@ -41,7 +41,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     /// A cache on the second tier `makeL2` builds (nil: L1 alone); it is handed the cache's
     /// stats, which RedisL2 feeds with its latencies, errors and skips.
     public init(config: CacheConfig, codec: (any EntryCodec)? = nil,
-                makeL2: (CacheStats) -> (any L2Store)?) throws(CacheKitError) {
+                makeL2: (CacheStats) -> (any L2Store)?) throws(CachekitError) {
         mode = config.mode
         defaultTTLSeconds = config.effectiveDefaultTTLSeconds
         l1LifetimeNanoseconds = Self.nanoseconds(seconds: config.l1TTLSeconds)
@@ -81,18 +81,18 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
 
     /// The entry codec for the configured mode; secure mode (and interop with a master key)
     /// builds the keyring from the configured keys.
-    static func defaultCodec(_ config: CacheConfig) throws(CacheKitError) -> any EntryCodec {
+    static func defaultCodec(_ config: CacheConfig) throws(CachekitError) -> any EntryCodec {
         if config.mode == .secure, !config.hasMasterKey {
-            throw CacheKitError(.modeUnavailable, "secure mode needs master_key (CACHEKIT_MASTER_KEY)")
+            throw CachekitError(.modeUnavailable, "secure mode needs master_key (CACHEKIT_MASTER_KEY)")
         }
         let security = config.encryptsEntries ? try makeSecurity(config) : nil
         return CachekitEntryCodec(mode: config.mode.entryMode, security: security,
                                   prefixCount: config.effectiveKeyPrefix.utf8.count)
     }
 
-    private static func makeSecurity(_ config: CacheConfig) throws(CacheKitError) -> EntrySecurity {
-        let keyring = try config.withMasterKeys { master, previous throws(CacheKitError) -> Keyring in
-            guard let master else { throw CacheKitError(.missingMasterKey, "no master_key is set") }
+    private static func makeSecurity(_ config: CacheConfig) throws(CachekitError) -> EntrySecurity {
+        let keyring = try config.withMasterKeys { master, previous throws(CachekitError) -> Keyring in
+            guard let master else { throw CachekitError(.missingMasterKey, "no master_key is set") }
             let masterKey = try Hex.decodeSecret(master.bytes, what: "master key")
             var previousKeys: [SecretBytes] = []
             for (position, key) in previous.enumerated() {
@@ -109,14 +109,14 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     // MARK: Keys
 
     @inline(__always)
-    private func validateKey(_ key: UnsafeRawBufferPointer) throws(CacheKitError) {
-        guard key.count > 0 else { throw CacheKitError(.invalidKey, "the cache key is empty") }
+    private func validateKey(_ key: UnsafeRawBufferPointer) throws(CachekitError) {
+        guard key.count > 0 else { throw CachekitError(.invalidKey, "the cache key is empty") }
         guard key.count <= Limits.maxCacheKeyLength else {
-            throw CacheKitError(.invalidKey, "the cache key is \(key.count) bytes; at most \(Limits.maxCacheKeyLength) are allowed")
+            throw CachekitError(.invalidKey, "the cache key is \(key.count) bytes; at most \(Limits.maxCacheKeyLength) are allowed")
         }
     }
 
-    private func fullKey(_ key: UnsafeRawBufferPointer) throws(CacheKitError) -> [UInt8] {
+    private func fullKey(_ key: UnsafeRawBufferPointer) throws(CachekitError) -> [UInt8] {
         try validateKey(key)
         var full = prefix
         full.append(contentsOf: key)
@@ -126,22 +126,22 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     /// prefix + key in a stack buffer (the L1 hit path allocates nothing but the result).
     @inline(__always)
     private func withFullKey<R: ~Copyable>(_ key: UnsafeRawBufferPointer,
-                                           _ body: (UnsafeRawBufferPointer) throws(CacheKitError) -> R) throws(CacheKitError) -> R {
+                                           _ body: (UnsafeRawBufferPointer) throws(CachekitError) -> R) throws(CachekitError) -> R {
         let prefixCount = prefix.count
         var result: R?
-        var failure: CacheKitError?
+        var failure: CachekitError?
         withUnsafeTemporaryAllocation(byteCount: prefixCount &+ key.count, alignment: 1) { buffer in
             guard let base = buffer.baseAddress else { return }
             if prefixCount > 0, let p = prefixBytes.baseAddress { base.copyMemory(from: p, byteCount: prefixCount) }
             if let k = key.baseAddress { (base + prefixCount).copyMemory(from: k, byteCount: key.count) }
-            do throws(CacheKitError) {
+            do throws(CachekitError) {
                 result = try body(UnsafeRawBufferPointer(start: base, count: prefixCount &+ key.count))
             } catch { failure = error }
         }
         if let failure { throw failure }
         switch consume result {
         case .some(let value): return value
-        case .none: throw CacheKitError(.internal, "no result")
+        case .none: throw CachekitError(.internal, "no result")
         }
     }
 
@@ -162,14 +162,14 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     // MARK: Reads
 
     /// The value under `key`, or nil on a miss. Undecodable entries are dropped and read as misses.
-    public func get(_ key: UnsafeRawBufferPointer) throws(CacheKitError) -> OwnedBytes? {
+    public func get(_ key: UnsafeRawBufferPointer) throws(CachekitError) -> OwnedBytes? {
         try validateKey(key)
-        if l1.isEnabled, let value = try withFullKey(key, { full throws(CacheKitError) in try getFromL1(full) }) {
+        if l1.isEnabled, let value = try withFullKey(key, { full throws(CachekitError) in try getFromL1(full) }) {
             return value
         }
         if let l2 {
             let full = try fullKey(key)
-            let hit = try FailOpen.read(stats) { () throws(CacheKitError) -> OwnedBytes? in
+            let hit = try FailOpen.read(stats) { () throws(CachekitError) -> OwnedBytes? in
                 let fetched = l1.isEnabled ? try l2.getWithTTL(full) : try l2.get(full)
                 guard let fetched else { return nil }
                 return try decodeFromL2(full, fetched)
@@ -186,17 +186,17 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     /// An L1-only lookup: never touches Redis, so it never waits on the network (async hosts call
     /// it on their event loop before handing a miss to a worker). A hit counts as an L1 hit; a
     /// miss is not counted, since the caller goes on to `get`.
-    public func getLocal(_ key: UnsafeRawBufferPointer) throws(CacheKitError) -> OwnedBytes? {
+    public func getLocal(_ key: UnsafeRawBufferPointer) throws(CachekitError) -> OwnedBytes? {
         try validateKey(key)
         guard l1.isEnabled else { return nil }
-        return try withFullKey(key, { full throws(CacheKitError) in try getFromL1(full) })
+        return try withFullKey(key, { full throws(CachekitError) in try getFromL1(full) })
     }
 
     /// An L1 hit, decoded (L1 counts its own hits; a hit that does not decode is uncounted here).
-    private func getFromL1(_ full: UnsafeRawBufferPointer) throws(CacheKitError) -> OwnedBytes? {
+    private func getFromL1(_ full: UnsafeRawBufferPointer) throws(CachekitError) -> OwnedBytes? {
         guard l1.isEnabled, let hit = try l1.get(full) else { return nil }
         if hit.isDecoded || storesValueVerbatim { return hit.takeBytes() }
-        do throws(CacheKitError) {
+        do throws(CachekitError) {
             return try codec.decode(hit.bytes.bytes, redisKey: Array(full))
         } catch where error.status == .outOfMemory {
             throw error
@@ -210,10 +210,10 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
 
     /// Decodes an entry read from Redis and keeps it in L1 no longer than Redis will. An entry
     /// that does not decode is deleted from Redis (as cachekit-py does) and reads as a miss.
-    private func decodeFromL2(_ full: [UInt8], _ fetched: StoredValue) throws(CacheKitError) -> OwnedBytes? {
+    private func decodeFromL2(_ full: [UInt8], _ fetched: StoredValue) throws(CachekitError) -> OwnedBytes? {
         let value: OwnedBytes
-        do throws(CacheKitError) {
-            value = try fetched.withBytes { stored throws(CacheKitError) in
+        do throws(CachekitError) {
+            value = try fetched.withBytes { stored throws(CachekitError) in
                 try codec.decode(stored, redisKey: full)
             }
         } catch where error.status == .outOfMemory {
@@ -243,14 +243,14 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     /// Returns the number of hits.
     @discardableResult
     public func getMany(_ keys: [UnsafeRawBufferPointer],
-                        found: (Int, consuming OwnedBytes) -> Void) throws(CacheKitError) -> Int {
+                        found: (Int, consuming OwnedBytes) -> Void) throws(CachekitError) -> Int {
         var fulls: [[UInt8]] = []
         fulls.reserveCapacity(keys.count)
         for key in keys { fulls.append(try fullKey(key)) }
         var missing: [Int] = []
         var hits = 0
         for (i, full) in fulls.enumerated() {
-            if let value = try withBytes(full, { key throws(CacheKitError) in try getFromL1(key) }) {
+            if let value = try withBytes(full, { key throws(CachekitError) in try getFromL1(key) }) {
                 hits += 1
                 found(i, value)
             } else {
@@ -258,7 +258,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
             }
         }
         if let l2, !missing.isEmpty {
-            _ = try FailOpen.read(stats) { () throws(CacheKitError) -> Void? in
+            _ = try FailOpen.read(stats) { () throws(CachekitError) -> Void? in
                 let fetched = try l2.getMany(missing.map { fulls[$0] }, withTTL: l1.isEnabled)
                 for (j, i) in missing.enumerated() {
                     guard j < fetched.count, let stored = fetched[j],
@@ -275,18 +275,18 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     }
 
     /// Whether `key` holds an entry (L1, else Redis; a Redis failure answers from L1 alone).
-    public func exists(_ key: UnsafeRawBufferPointer) throws(CacheKitError) -> Bool {
+    public func exists(_ key: UnsafeRawBufferPointer) throws(CachekitError) -> Bool {
         let full = try fullKey(key)
         if full.withUnsafeBytes({ l1.contains($0) }) { return true }
         guard let l2 else { return false }
-        return FailOpen.absorb(stats, fallback: false) { () throws(CacheKitError) -> Bool in try l2.exists(full) }
+        return FailOpen.absorb(stats, fallback: false) { () throws(CachekitError) -> Bool in try l2.exists(full) }
     }
 
     // MARK: Writes
 
     /// Stores `value` under `key` for `ttlSeconds` (nil: the default; 0: no expiry).
     /// A value whose entry exceeds `maxValueSize` is refused with `.valueTooLarge`.
-    public func set(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, ttlSeconds requested: Int?) throws(CacheKitError) {
+    public func set(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, ttlSeconds requested: Int?) throws(CachekitError) {
         let full = try fullKey(key)
         let stored = try codec.encode(value, redisKey: full)
         try store(full, stored.bytes, value: value, ttlSeconds: ttlSeconds(requested))
@@ -295,9 +295,9 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     /// As `set`, and records `key` in the registry's tracking set in the same round trip
     /// (SET, SADD, EXPIRE pipelined): cachekit-py's write plus track_key, one round trip less.
     public func setTracked(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, ttlSeconds requested: Int?,
-                           registryId: String) throws(CacheKitError) {
+                           registryId: String) throws(CachekitError) {
         let full = try fullKey(key)
-        guard validUTF8(key) else { throw CacheKitError(.invalidKey, "the cache key is not UTF-8") }
+        guard validUTF8(key) else { throw CachekitError(.invalidKey, "the cache key is not UTF-8") }
         let set = try registrySet(registryId)
         let stored = try codec.encode(value, redisKey: full)
         try store(full, stored.bytes, value: value, ttlSeconds: ttlSeconds(requested), tracking: (key, set))
@@ -306,13 +306,13 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
 
     private func store(_ full: [UInt8], _ stored: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, ttlSeconds: Int,
                        fillsMiss: Bool = false,
-                       tracking: (member: UnsafeRawBufferPointer, set: [UInt8])? = nil) throws(CacheKitError) {
+                       tracking: (member: UnsafeRawBufferPointer, set: [UInt8])? = nil) throws(CachekitError) {
         guard stored.count <= maxValueSize else {
             full.withUnsafeBytes { _ = l1.remove($0) }
-            throw CacheKitError(.valueTooLarge, "the entry is \(stored.count) bytes; the maximum value size is \(maxValueSize)")
+            throw CachekitError(.valueTooLarge, "the entry is \(stored.count) bytes; the maximum value size is \(maxValueSize)")
         }
         if let l2 {
-            FailOpen.absorb(stats, fallback: ()) { () throws(CacheKitError) in
+            FailOpen.absorb(stats, fallback: ()) { () throws(CachekitError) in
                 if let tracking {
                     try l2.set(full, stored, ttlSeconds: ttlSeconds, tracking: tracking.member, in: tracking.set,
                                setTTLSeconds: KeyRegistry.setTTLSeconds)
@@ -329,44 +329,44 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     }
 
     /// Removes `key` from both tiers. L1 is always cleared; a Redis failure is reported.
-    public func delete(_ key: UnsafeRawBufferPointer) throws(CacheKitError) {
+    public func delete(_ key: UnsafeRawBufferPointer) throws(CachekitError) {
         let full = try fullKey(key)
         full.withUnsafeBytes { _ = l1.remove($0) }
         CacheStats.bump(stats.deletes)
         guard let l2 else { return }
-        _ = try FailOpen.report(stats) { () throws(CacheKitError) -> Int in try l2.delete([full]) }
+        _ = try FailOpen.report(stats) { () throws(CachekitError) -> Int in try l2.delete([full]) }
     }
 
     /// Removes every entry of a namespace from both tiers: keys starting with `ns:{namespace}:`
     /// (cachekit-py's auto-mode keys) or, in interop mode, `{namespace}:`. Redis is swept with
     /// SCAN + UNLINK. Returns how many Redis keys were removed.
-    public func invalidateNamespace(_ namespace: String) throws(CacheKitError) -> Int {
+    public func invalidateNamespace(_ namespace: String) throws(CachekitError) -> Int {
         guard !namespace.isEmpty, namespace.utf8.count <= Limits.maxNamespaceLength else {
-            throw CacheKitError(.invalidArgument, "the namespace must be 1..\(Limits.maxNamespaceLength) bytes")
+            throw CachekitError(.invalidArgument, "the namespace must be 1..\(Limits.maxNamespaceLength) bytes")
         }
         var namespacePrefix = prefix
         namespacePrefix.append(contentsOf: mode == .interop ? Array("\(namespace):".utf8) : Array("ns:\(namespace):".utf8))
         namespacePrefix.withUnsafeBytes { _ = l1.removeAll(withPrefix: $0) }
         guard let l2 else { return 0 }
-        return try FailOpen.report(stats) { () throws(CacheKitError) -> Int in try l2.deleteAll(withPrefix: namespacePrefix) }
+        return try FailOpen.report(stats) { () throws(CachekitError) -> Int in try l2.deleteAll(withPrefix: namespacePrefix) }
     }
 
     // MARK: Key registry (cachekit-py 0.24.1's per-function tracking set)
 
-    private func registrySet(_ registryId: String) throws(CacheKitError) -> [UInt8] {
+    private func registrySet(_ registryId: String) throws(CachekitError) -> [UInt8] {
         try KeyRegistry.setName(registryId, keyPrefix: prefix)
     }
 
     /// Records `key` (raw, without the prefix) in the registry's tracking set: SADD + EXPIRE,
     /// one round trip. Returns false without Redis. A Redis failure is counted and thrown.
     @discardableResult
-    public func trackKey(registryId: String, key: UnsafeRawBufferPointer) throws(CacheKitError) -> Bool {
+    public func trackKey(registryId: String, key: UnsafeRawBufferPointer) throws(CachekitError) -> Bool {
         try validateKey(key)
-        guard validUTF8(key) else { throw CacheKitError(.invalidKey, "the cache key is not UTF-8") }
+        guard validUTF8(key) else { throw CachekitError(.invalidKey, "the cache key is not UTF-8") }
         let set = try registrySet(registryId)
         guard let l2 else { return false }
         recordTracked(registryId, key)  // in L1 whether or not Redis records it
-        try FailOpen.report(stats) { () throws(CacheKitError) in
+        try FailOpen.report(stats) { () throws(CachekitError) in
             try l2.track(set: set, member: key, ttlSeconds: KeyRegistry.setTTLSeconds)
         }
         return true
@@ -376,7 +376,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     /// drain did not reach, from Redis and from L1. Returns how many distinct keys were reached:
     /// the popped members plus `localKeys`, as cachekit-py's drain_tracked. On a Redis failure
     /// the keys reached so far and all of `localKeys` are still dropped from L1.
-    public func drainRegistry(_ registryId: String, localKeys: [UnsafeRawBufferPointer]) throws(CacheKitError) -> Int {
+    public func drainRegistry(_ registryId: String, localKeys: [UnsafeRawBufferPointer]) throws(CachekitError) -> Int {
         for key in localKeys { try validateKey(key) }
         let set = try registrySet(registryId)
         if listener != nil {
@@ -385,14 +385,14 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         }
         var reached = Set<[UInt8]>()
         defer {
-            for key in localKeys { _ = try? withFullKey(key) { full throws(CacheKitError) in l1.remove(full) } }
+            for key in localKeys { _ = try? withFullKey(key) { full throws(CachekitError) in l1.remove(full) } }
         }
         guard let l2 else {
             for key in localKeys { reached.insert(Array(key)) }
             CacheStats.bump(stats.deletes, by: reached.count)
             return reached.count
         }
-        try FailOpen.report(stats) { () throws(CacheKitError) in
+        try FailOpen.report(stats) { () throws(CachekitError) in
             _ = try l2.drain(set: set, keyPrefix: prefix) { member in
                 reached.insert(member)
                 (prefix + member).withUnsafeBytes { _ = l1.remove($0) }
@@ -411,16 +411,16 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     /// Announces an invalidation on cachekit-py's channel, encoded as cachekit-py encodes it
     /// (InvalidationEvent.encode). Returns false when nothing was published: no Redis, or a
     /// registry id over 1024 bytes (no receiver accepts it).
-    public func publishInvalidation(registryId: String, key: UnsafeRawBufferPointer?) throws(CacheKitError) -> Bool {
+    public func publishInvalidation(registryId: String, key: UnsafeRawBufferPointer?) throws(CachekitError) -> Bool {
         _ = try registrySet(registryId)
         if let key {
             try validateKey(key)
-            guard validUTF8(key) else { throw CacheKitError(.invalidKey, "the cache key is not UTF-8") }
+            guard validUTF8(key) else { throw CachekitError(.invalidKey, "the cache key is not UTF-8") }
         }
         guard let l2, let message = InvalidationEvent.encode(registryId: Array(registryId.utf8), key: key) else {
             return false
         }
-        _ = try FailOpen.report(stats) { () throws(CacheKitError) -> Int in
+        _ = try FailOpen.report(stats) { () throws(CachekitError) -> Int in
             try l2.publish(channel: InvalidationEvent.channel, message: message)
         }
         return true
@@ -443,17 +443,17 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     /// and returned. Concurrent misses for one key in this process run `compute` once; the
     /// others wait for its value. With Redis down the value is still computed and returned.
     public func getOrCompute(_ key: UnsafeRawBufferPointer, ttlSeconds requested: Int?,
-                             _ compute: () throws(CacheKitError) -> [UInt8]) throws(CacheKitError) -> OwnedBytes {
+                             _ compute: () throws(CachekitError) -> [UInt8]) throws(CachekitError) -> OwnedBytes {
         if let hit = try get(key) { return hit }
         let full = try fullKey(key)
         let ttl = ttlSeconds(requested)
-        let (value, computed) = try flights.run(full) { () throws(CacheKitError) -> [UInt8] in
+        let (value, computed) = try flights.run(full) { () throws(CachekitError) -> [UInt8] in
             // A leader that finished just before this flight started has filled L1.
-            if let fresh = try withBytes(full, { key throws(CacheKitError) in try getFromL1(key) }) { return fresh.array }
+            if let fresh = try withBytes(full, { key throws(CachekitError) in try getFromL1(key) }) { return fresh.array }
             CacheStats.bump(stats.computes)
             let value = try compute()
-            do throws(CacheKitError) {
-                try withBytes(value) { bytes throws(CacheKitError) in
+            do throws(CachekitError) {
+                try withBytes(value) { bytes throws(CachekitError) in
                     let stored = try codec.encode(bytes, redisKey: full)
                     try store(full, stored.bytes, value: bytes, ttlSeconds: ttl, fillsMiss: true)
                 }
@@ -463,7 +463,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
             return value
         }
         if !computed { CacheStats.bump(stats.coalesced) }
-        return try withBytes(value) { bytes throws(CacheKitError) in try OwnedBytes(copying: bytes) }
+        return try withBytes(value) { bytes throws(CachekitError) in try OwnedBytes(copying: bytes) }
     }
 
     // MARK: Observability
@@ -487,7 +487,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         var report = Health(l2Configured: l2 != nil, l2Status: .ok, l2PingNanoseconds: 0,
                             l1Entries: usage.entries, l1Bytes: usage.bytes, detail: "L1 only")
         if let l2 {
-            do throws(CacheKitError) {
+            do throws(CachekitError) {
                 report.l2PingNanoseconds = try l2.ping()
                 report.detail = "\(l2.redactedDescription) answered PING"
             } catch {

@@ -57,13 +57,13 @@ public final class CacheConfig: @unchecked Sendable {
     public var effectiveDefaultTTLSeconds: Int { defaultTTLSeconds ?? mode.defaultTTLSeconds }
 
     /// Sets one option from its text form. Messages name the option, never a secret value.
-    public func set(_ name: String, _ value: String) throws(CacheKitError) {
+    public func set(_ name: String, _ value: String) throws(CachekitError) {
         switch name {
         case "redis_url":
             endpoint = value.isEmpty ? nil : try RedisEndpoint.parse(value)
         case "mode":
             guard let parsed = CacheMode(rawValue: value.lowercased()) else {
-                throw CacheKitError(.invalidConfig, "mode must be plain, secure, minimal or interop")
+                throw CachekitError(.invalidConfig, "mode must be plain, secure, minimal or interop")
             }
             mode = parsed
         case "default_ttl": defaultTTLSeconds = try Self.integer(value, name, min: 0)
@@ -80,14 +80,14 @@ public final class CacheConfig: @unchecked Sendable {
         case "failure_threshold": failureThreshold = try Self.integer(value, name, min: 1, max: 1_000_000)
         case "retry_interval_ms": retryIntervalMilliseconds = try Self.integer(value, name, min: 0, max: 3_600_000)
         case "key_prefix":
-            guard value.utf8.count <= 1024 else { throw CacheKitError(.invalidConfig, "key_prefix must be at most 1024 bytes") }
+            guard value.utf8.count <= 1024 else { throw CachekitError(.invalidConfig, "key_prefix must be at most 1024 bytes") }
             keyPrefix = value
         case "master_key":
             var bytes = Array(value.utf8)
             defer { SecretBytes.wipe(&bytes) }
             try Self.validateMasterKey(bytes, name: name)
             for previous in previousMasterKeysHex where Self.sameKey(previous.bytes, bytes) {
-                throw CacheKitError(.invalidConfig, "master_key must not appear in previous_master_keys")
+                throw CachekitError(.invalidConfig, "master_key must not appear in previous_master_keys")
             }
             // Replaces only the current key (the old one is wiped on release): previous keys stay.
             masterKeyHex = try SecretBytes(copying: bytes)
@@ -95,12 +95,12 @@ public final class CacheConfig: @unchecked Sendable {
             var keys = value.split(separator: ",").map { Array($0.utf8).filter { $0 != 0x20 } }.filter { !$0.isEmpty }
             defer { for i in keys.indices { SecretBytes.wipe(&keys[i]) } }
             guard keys.count <= 3 else {
-                throw CacheKitError(.invalidConfig, "previous_master_keys holds \(keys.count) keys; at most 3 decrypt-only keys are allowed")
+                throw CachekitError(.invalidConfig, "previous_master_keys holds \(keys.count) keys; at most 3 decrypt-only keys are allowed")
             }
             for key in keys {
                 try Self.validateMasterKey(key, name: name)
                 if let master = masterKeyHex, Self.sameKey(master.bytes, key) {
-                    throw CacheKitError(.invalidConfig, "master_key must not appear in previous_master_keys")
+                    throw CachekitError(.invalidConfig, "master_key must not appear in previous_master_keys")
                 }
             }
             var secrets: [SecretBytes] = []
@@ -109,21 +109,21 @@ public final class CacheConfig: @unchecked Sendable {
         case "deployment_uuid":
             if value.isEmpty { deploymentUUID = nil; return }
             guard Self.isCanonicalUUID(value) else {
-                throw CacheKitError(.invalidConfig, "deployment_uuid must be a UUID (8-4-4-4-12 hex digits)")
+                throw CachekitError(.invalidConfig, "deployment_uuid must be a UUID (8-4-4-4-12 hex digits)")
             }
             deploymentUUID = value.lowercased()
         case "invalidation_listener":
             guard let enabled = Self.boolean(value) else {
-                throw CacheKitError(.invalidConfig, "invalidation_listener must be 0 or 1 (or true/false, yes/no, on/off)")
+                throw CachekitError(.invalidConfig, "invalidation_listener must be 0 or 1 (or true/false, yes/no, on/off)")
             }
             invalidationListener = enabled
         default:
-            throw CacheKitError(.unknownOption, "unknown cache option '\(name.prefix(64))'")
+            throw CachekitError(.unknownOption, "unknown cache option '\(name.prefix(64))'")
         }
     }
 
     /// Reads cachekit-py's environment variables (unset ones leave the option as it is).
-    public func loadEnvironment(_ lookup: (String) -> String? = { getenv($0).map { String(cString: $0) } }) throws(CacheKitError) {
+    public func loadEnvironment(_ lookup: (String) -> String? = { getenv($0).map { String(cString: $0) } }) throws(CachekitError) {
         let table: [(String, String)] = [
             ("CACHEKIT_DEFAULT_TTL", "default_ttl"),
             ("CACHEKIT_MAX_VALUE_SIZE", "max_value_size"),
@@ -148,7 +148,7 @@ public final class CacheConfig: @unchecked Sendable {
                                    ("CACHEKIT_SOCKET_CONNECT_TIMEOUT", "connect_timeout_ms")] {
             guard let text = lookup(variable) else { continue }
             guard let seconds = Double(text), seconds > 0, seconds <= 3600 else {
-                throw CacheKitError(.invalidConfig, "\(variable) must be a positive number of seconds")
+                throw CachekitError(.invalidConfig, "\(variable) must be a positive number of seconds")
             }
             try set(option, String(max(Int((seconds * 1000).rounded()), 1)))
         }
@@ -156,7 +156,7 @@ public final class CacheConfig: @unchecked Sendable {
 
     /// Hands the hex of the master key and of the previous keys to `body` (for building a
     /// keyring) without copying them elsewhere; nil when no master key is set.
-    public func withMasterKeys<R>(_ body: (SecretBytes?, [SecretBytes]) throws(CacheKitError) -> R) throws(CacheKitError) -> R {
+    public func withMasterKeys<R>(_ body: (SecretBytes?, [SecretBytes]) throws(CachekitError) -> R) throws(CachekitError) -> R {
         try body(masterKeyHex, previousMasterKeysHex)
     }
 
@@ -169,8 +169,8 @@ public final class CacheConfig: @unchecked Sendable {
 
     // MARK: Validation
 
-    private static func fromEnvironment(_ error: CacheKitError, _ variable: String) -> CacheKitError {
-        CacheKitError(error.status, "\(variable): \(error.message)")
+    private static func fromEnvironment(_ error: CachekitError, _ variable: String) -> CachekitError {
+        CachekitError(error.status, "\(variable): \(error.message)")
     }
 
     /// pydantic's boolean words, as cachekit-py reads its flags (case-insensitive).
@@ -182,19 +182,19 @@ public final class CacheConfig: @unchecked Sendable {
         }
     }
 
-    private static func integer(_ text: String, _ name: String, min: Int, max: Int = Int.max) throws(CacheKitError) -> Int {
+    private static func integer(_ text: String, _ name: String, min: Int, max: Int = Int.max) throws(CachekitError) -> Int {
         guard let value = Int(text.trimmingSpaces), value >= min, value <= max else {
-            throw CacheKitError(.invalidConfig, "\(name) must be an integer in \(min)...\(max)")
+            throw CachekitError(.invalidConfig, "\(name) must be an integer in \(min)...\(max)")
         }
         return value
     }
 
-    private static func validateMasterKey(_ hex: [UInt8], name: String) throws(CacheKitError) {
+    private static func validateMasterKey(_ hex: [UInt8], name: String) throws(CachekitError) {
         guard hex.count % 2 == 0, hex.allSatisfy(isHexDigit) else {
-            throw CacheKitError(.invalidConfig, "\(name) must be hex-encoded")
+            throw CachekitError(.invalidConfig, "\(name) must be hex-encoded")
         }
         guard hex.count >= 64 else {
-            throw CacheKitError(.invalidConfig, "\(name) must decode to at least 32 bytes")
+            throw CachekitError(.invalidConfig, "\(name) must decode to at least 32 bytes")
         }
     }
 

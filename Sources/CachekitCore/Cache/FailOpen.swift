@@ -6,8 +6,8 @@ enum FailOpen {
     /// Reads (get, get_many): a failure is counted and reads as a miss (nil). Running out of
     /// memory is no Redis failure and is thrown.
     @inline(__always)
-    static func read<R: ~Copyable>(_ stats: CacheStats, _ body: () throws(CacheKitError) -> R?) throws(CacheKitError) -> R? {
-        do throws(CacheKitError) {
+    static func read<R: ~Copyable>(_ stats: CacheStats, _ body: () throws(CachekitError) -> R?) throws(CachekitError) -> R? {
+        do throws(CachekitError) {
             return try body()
         } catch where error.status == .outOfMemory {
             throw error
@@ -20,8 +20,8 @@ enum FailOpen {
     /// Writes and existence checks: any failure is counted and `fallback` answers instead (a
     /// write still lands in L1).
     @inline(__always)
-    static func absorb<R>(_ stats: CacheStats, fallback: R, _ body: () throws(CacheKitError) -> R) -> R {
-        do throws(CacheKitError) {
+    static func absorb<R>(_ stats: CacheStats, fallback: R, _ body: () throws(CachekitError) -> R) -> R {
+        do throws(CachekitError) {
             return try body()
         } catch {
             CacheStats.bump(stats.errors)
@@ -31,8 +31,8 @@ enum FailOpen {
 
     /// Calls about Redis itself: the failure is counted and reported to the caller.
     @inline(__always)
-    static func report<R>(_ stats: CacheStats, _ body: () throws(CacheKitError) -> R) throws(CacheKitError) -> R {
-        do throws(CacheKitError) {
+    static func report<R>(_ stats: CacheStats, _ body: () throws(CachekitError) -> R) throws(CachekitError) -> R {
+        do throws(CachekitError) {
             return try body()
         } catch {
             CacheStats.bump(stats.errors)

@@ -3,31 +3,31 @@
 /// status; what such a failure means to the cache's caller is decided in FailOpen.swift.
 public protocol L2Store: Sendable {
     /// GET; nil when absent (`ttlMilliseconds` nil).
-    func get(_ key: [UInt8]) throws(CacheKitError) -> StoredValue?
+    func get(_ key: [UInt8]) throws(CachekitError) -> StoredValue?
     /// GET and PTTL in one round trip.
-    func getWithTTL(_ key: [UInt8]) throws(CacheKitError) -> StoredValue?
+    func getWithTTL(_ key: [UInt8]) throws(CachekitError) -> StoredValue?
     /// One value (or nil) per key, in order, with PTTL when `withTTL`.
-    func getMany(_ keys: [[UInt8]], withTTL: Bool) throws(CacheKitError) -> [StoredValue?]
+    func getMany(_ keys: [[UInt8]], withTTL: Bool) throws(CachekitError) -> [StoredValue?]
     /// Stores for `ttlSeconds` (0: no expiry).
-    func set(_ key: [UInt8], _ value: UnsafeRawBufferPointer, ttlSeconds: Int) throws(CacheKitError)
+    func set(_ key: [UInt8], _ value: UnsafeRawBufferPointer, ttlSeconds: Int) throws(CachekitError)
     /// Stores, adds `member` to the tracking `set` and refreshes the set's TTL, in one round trip.
     func set(_ key: [UInt8], _ value: UnsafeRawBufferPointer, ttlSeconds: Int,
-             tracking member: UnsafeRawBufferPointer, in set: [UInt8], setTTLSeconds: Int) throws(CacheKitError)
+             tracking member: UnsafeRawBufferPointer, in set: [UInt8], setTTLSeconds: Int) throws(CachekitError)
     /// Deletes `keys`; returns how many existed.
-    func delete(_ keys: [[UInt8]]) throws(CacheKitError) -> Int
-    func exists(_ key: [UInt8]) throws(CacheKitError) -> Bool
+    func delete(_ keys: [[UInt8]]) throws(CachekitError) -> Int
+    func exists(_ key: [UInt8]) throws(CachekitError) -> Bool
     /// Deletes every key starting with `prefix`; returns how many were removed.
-    func deleteAll(withPrefix prefix: [UInt8]) throws(CacheKitError) -> Int
+    func deleteAll(withPrefix prefix: [UInt8]) throws(CachekitError) -> Int
     /// Adds `member` to the tracking `set` and refreshes its TTL.
-    func track(set: [UInt8], member: UnsafeRawBufferPointer, ttlSeconds: Int) throws(CacheKitError)
+    func track(set: [UInt8], member: UnsafeRawBufferPointer, ttlSeconds: Int) throws(CachekitError)
     /// Pops every member of `set`, deletes `keyPrefix + member` for each and hands it to `popped`.
-    func drain(set: [UInt8], keyPrefix: [UInt8], popped: ([UInt8]) -> Void) throws(CacheKitError) -> Bool
+    func drain(set: [UInt8], keyPrefix: [UInt8], popped: ([UInt8]) -> Void) throws(CachekitError) -> Bool
     /// UNLINKs `keys`; returns how many existed.
-    func unlink(_ keys: [[UInt8]]) throws(CacheKitError) -> Int
+    func unlink(_ keys: [[UInt8]]) throws(CachekitError) -> Int
     /// Publishes `message` on `channel`; returns the number of receivers.
-    func publish(channel: [UInt8], message: [UInt8]) throws(CacheKitError) -> Int
+    func publish(channel: [UInt8], message: [UInt8]) throws(CachekitError) -> Int
     /// A round trip; returns its duration in nanoseconds.
-    func ping() throws(CacheKitError) -> Int
+    func ping() throws(CachekitError) -> Int
     /// Where the store is, without credentials (for the health report).
     var redactedDescription: String { get }
 }

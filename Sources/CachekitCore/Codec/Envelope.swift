@@ -38,15 +38,15 @@ public enum Envelope {
     /// Wraps `data` in an envelope exactly as cachekit-core writes it.
     public static func store(
         _ data: UnsafeRawBufferPointer, format: UnsafeRawBufferPointer
-    ) throws(CacheKitError) -> OwnedBytes {
+    ) throws(CachekitError) -> OwnedBytes {
         guard data.count <= Limits.maxUncompressedSize else {
-            throw CacheKitError(.tooLarge, "value of \(data.count) bytes exceeds the 512 MiB limit")
+            throw CachekitError(.tooLarge, "value of \(data.count) bytes exceeds the 512 MiB limit")
         }
         guard format.count >= 1, format.count <= maxFormatLength, validUTF8(format) else {
-            throw CacheKitError(.invalidArgument, "format must be 1..255 bytes of UTF-8")
+            throw CachekitError(.invalidArgument, "format must be 1..255 bytes of UTF-8")
         }
         guard let bound = LZ4Block.compressBound(data.count) else {
-            throw CacheKitError(.tooLarge, "value of \(data.count) bytes exceeds the 512 MiB limit")
+            throw CachekitError(.tooLarge, "value of \(data.count) bytes exceeds the 512 MiB limit")
         }
         // 0x94 + bin header, the block, 0x98 + 8 x (0xcc xx), uint32, str header + format.
         let headerGuess = 1 &+ binHeaderLength(bound)
@@ -72,7 +72,7 @@ public enum Envelope {
         var cursor = 0
         base[0] = 0x94
         cursor = 1
-        MessagePackWriter.binaryHeader(compressedCount) { byte in
+        MessagePackEncoder.binaryHeader(compressedCount) { byte in
             base[cursor] = byte
             cursor &+= 1
         }
@@ -111,10 +111,10 @@ public enum Envelope {
 
     /// Parses an envelope's structure (check 2 of cachekit-core's order) without validating sizes.
     /// Trailing bytes after the four fields are refused.
-    public static func parse(_ envelope: UnsafeRawBufferPointer) throws(CacheKitError) -> Header {
-        var reader = MessagePackReader(envelope)
+    public static func parse(_ envelope: UnsafeRawBufferPointer) throws(CachekitError) -> Header {
+        var reader = MessagePackDecoder(envelope)
         guard case .array(4) = try reader.next() else {
-            throw CacheKitError(.invalidInput, "envelope is not a MessagePack array of 4 elements")
+            throw CachekitError(.invalidInput, "envelope is not a MessagePack array of 4 elements")
         }
         var compressedRange: Range<Int> = 0..<0
         var legacy: OwnedBytes? = nil
@@ -124,10 +124,10 @@ public enum Envelope {
         case .array(let count):
             legacy = try readLegacyBytes(&reader, count: count)
         default:
-            throw CacheKitError(.invalidInput, "envelope compressed_data is neither bin nor an array of bytes")
+            throw CachekitError(.invalidInput, "envelope compressed_data is neither bin nor an array of bytes")
         }
         guard case .array(8) = try reader.next() else {
-            throw CacheKitError(.invalidInput, "envelope checksum is not an array of 8 integers")
+            throw CachekitError(.invalidInput, "envelope checksum is not an array of 8 integers")
         }
         var checksum: UInt64 = 0
         for _ in 0..<8 {
@@ -137,41 +137,41 @@ public enum Envelope {
         do {
             originalSize = try reader.readUnsigned()
         } catch {
-            throw CacheKitError(.invalidInput, "envelope original_size is not an unsigned integer")
+            throw CachekitError(.invalidInput, "envelope original_size is not an unsigned integer")
         }
         guard case .str(let format) = try reader.next() else {
-            throw CacheKitError(.invalidInput, "envelope format is not a string")
+            throw CachekitError(.invalidInput, "envelope format is not a string")
         }
         guard validUTF8(UnsafeRawBufferPointer(rebasing: envelope[format])) else {
-            throw CacheKitError(.invalidInput, "envelope format is not valid UTF-8")
+            throw CachekitError(.invalidInput, "envelope format is not valid UTF-8")
         }
         guard reader.isAtEnd else {
-            throw CacheKitError(.invalidInput, "\(reader.remaining) trailing bytes after the envelope")
+            throw CachekitError(.invalidInput, "\(reader.remaining) trailing bytes after the envelope")
         }
         return Header(compressedRange: compressedRange, legacyCompressed: legacy,
                       checksum: checksum, originalSize: originalSize, format: format)
     }
 
     /// Validates and decodes an envelope, in cachekit-core's order of checks.
-    public static func retrieve(_ envelope: UnsafeRawBufferPointer) throws(CacheKitError) -> Retrieved {
+    public static func retrieve(_ envelope: UnsafeRawBufferPointer) throws(CachekitError) -> Retrieved {
         guard envelope.count <= Limits.maxCompressedSize else {
-            throw CacheKitError(.tooLarge, "envelope of \(envelope.count) bytes exceeds the 512 MiB limit")
+            throw CachekitError(.tooLarge, "envelope of \(envelope.count) bytes exceeds the 512 MiB limit")
         }
         let header = try parse(envelope)
         let compressedCount = header.compressedCount
         guard compressedCount <= Limits.maxCompressedSize else {
-            throw CacheKitError(.tooLarge, "compressed data of \(compressedCount) bytes exceeds the 512 MiB limit")
+            throw CachekitError(.tooLarge, "compressed data of \(compressedCount) bytes exceeds the 512 MiB limit")
         }
         guard header.originalSize <= UInt64(Limits.maxUncompressedSize) else {
-            throw CacheKitError(.tooLarge, "original_size \(header.originalSize) exceeds the 512 MiB limit")
+            throw CachekitError(.tooLarge, "original_size \(header.originalSize) exceeds the 512 MiB limit")
         }
         guard compressedCount > 0 else {
-            throw CacheKitError(.decompressionBomb, "empty compressed data")
+            throw CachekitError(.decompressionBomb, "empty compressed data")
         }
         let (allowed, overflow) = UInt64(compressedCount).multipliedReportingOverflow(
             by: UInt64(Limits.maxCompressionRatio))
         guard !overflow, header.originalSize <= allowed else {
-            throw CacheKitError(.decompressionBomb,
+            throw CachekitError(.decompressionBomb,
                                 "original_size \(header.originalSize) is over 1000x the \(compressedCount) compressed bytes")
         }
         let originalSize = Int(header.originalSize) // <= 512 MiB, checked above
@@ -186,10 +186,10 @@ public enum Envelope {
         }
         output.truncate(to: decoded)
         guard XXH3.hash64(output.bytes) == header.checksum else {
-            throw CacheKitError(.checksumMismatch, "xxHash3-64 of the decoded data does not match the envelope")
+            throw CachekitError(.checksumMismatch, "xxHash3-64 of the decoded data does not match the envelope")
         }
         guard decoded == originalSize else {
-            throw CacheKitError(.sizeValidation, "decoded \(decoded) bytes, envelope says \(originalSize)")
+            throw CachekitError(.sizeValidation, "decoded \(decoded) bytes, envelope says \(originalSize)")
         }
         return Retrieved(data: output, format: header.format)
     }
@@ -197,8 +197,8 @@ public enum Envelope {
     // MARK: Helpers
 
     private static func readLegacyBytes(
-        _ reader: inout MessagePackReader, count: Int
-    ) throws(CacheKitError) -> OwnedBytes {
+        _ reader: inout MessagePackDecoder, count: Int
+    ) throws(CachekitError) -> OwnedBytes {
         let bytes = try OwnedBytes(uninitializedCount: count)
         for index in 0..<count {
             bytes.base[index] = try readByteElement(&reader, field: "compressed_data")
@@ -207,11 +207,11 @@ public enum Envelope {
     }
 
     private static func readByteElement(
-        _ reader: inout MessagePackReader, field: StaticString
-    ) throws(CacheKitError) -> UInt8 {
+        _ reader: inout MessagePackDecoder, field: StaticString
+    ) throws(CachekitError) -> UInt8 {
         if let byte = reader.readByteFast() { return byte }
         guard case .uint(let value) = try reader.next(), value <= 0xff else {
-            throw CacheKitError(.invalidInput, "envelope \(field) holds a value that is not a byte")
+            throw CachekitError(.invalidInput, "envelope \(field) holds a value that is not a byte")
         }
         return UInt8(value)
     }
@@ -222,7 +222,7 @@ public enum Envelope {
 
     private static func writeUnsigned(_ value: UInt64, to base: UnsafeMutablePointer<UInt8>, at start: Int) -> Int {
         var cursor = start
-        MessagePackWriter.unsigned(value) { byte in
+        MessagePackEncoder.unsigned(value) { byte in
             base[cursor] = byte
             cursor &+= 1
         }

@@ -9,23 +9,23 @@ public final class SecretBytes: @unchecked Sendable {
     public let count: Int
 
     /// `count` zero bytes, to be filled by the creator before the object is shared.
-    init(zeroedCount count: Int) throws(CacheKitError) {
-        guard count >= 0 else { throw CacheKitError(.invalidArgument, "negative key size") }
+    init(zeroedCount count: Int) throws(CachekitError) {
+        guard count >= 0 else { throw CachekitError(.invalidArgument, "negative key size") }
         guard let raw = calloc(max(count, 1), 1) else {
-            throw CacheKitError(.outOfMemory, "could not allocate \(count) bytes for key material")
+            throw CachekitError(.outOfMemory, "could not allocate \(count) bytes for key material")
         }
         base = raw.assumingMemoryBound(to: UInt8.self)
         self.count = count
     }
 
-    public convenience init(copying bytes: UnsafeRawBufferPointer) throws(CacheKitError) {
+    public convenience init(copying bytes: UnsafeRawBufferPointer) throws(CachekitError) {
         try self.init(zeroedCount: bytes.count)
         if let source = bytes.baseAddress, bytes.count > 0 {
             UnsafeMutableRawPointer(base).copyMemory(from: source, byteCount: bytes.count)
         }
     }
 
-    public convenience init(copying bytes: [UInt8]) throws(CacheKitError) {
+    public convenience init(copying bytes: [UInt8]) throws(CachekitError) {
         try self.init(zeroedCount: bytes.count)
         let destination = UnsafeMutableRawPointer(base)
         bytes.withUnsafeBytes { source in

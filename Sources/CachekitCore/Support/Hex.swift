@@ -2,14 +2,14 @@
 public enum Hex {
     /// Decodes `text` (ASCII hex digits, either case; surrounding ASCII whitespace ignored).
     /// Errors name the position of a bad digit but never echo the input: it is key material.
-    public static func decodeSecret(_ text: UnsafeRawBufferPointer, what: String) throws(CacheKitError) -> SecretBytes {
+    public static func decodeSecret(_ text: UnsafeRawBufferPointer, what: String) throws(CachekitError) -> SecretBytes {
         var start = 0
         var end = text.count
         while start < end, isSpace(text[start]) { start &+= 1 }
         while end > start, isSpace(text[end &- 1]) { end &-= 1 }
         let digits = end &- start
         guard digits % 2 == 0 else {
-            throw CacheKitError(.invalidHex, "\(what) has an odd number of hex digits (\(digits))")
+            throw CachekitError(.invalidHex, "\(what) has an odd number of hex digits (\(digits))")
         }
         let secret = try SecretBytes(zeroedCount: digits / 2)
         var index = 0
@@ -17,7 +17,7 @@ public enum Hex {
             let position = start &+ 2 &* index
             guard let high = nibble(text[position]), let low = nibble(text[position &+ 1]) else {
                 let bad = nibble(text[position]) == nil ? position &- start : position &- start &+ 1
-                throw CacheKitError(.invalidHex, "\(what) has a non-hex character at position \(bad)")
+                throw CachekitError(.invalidHex, "\(what) has a non-hex character at position \(bad)")
             }
             secret.base[index] = high << 4 | low
             index &+= 1
@@ -25,8 +25,8 @@ public enum Hex {
         return secret
     }
 
-    public static func decodeSecret(_ text: String, what: String) throws(CacheKitError) -> SecretBytes {
-        try withUTF8Bytes(text) { utf8 throws(CacheKitError) in try decodeSecret(utf8, what: what) }
+    public static func decodeSecret(_ text: String, what: String) throws(CachekitError) -> SecretBytes {
+        try withUTF8Bytes(text) { utf8 throws(CachekitError) in try decodeSecret(utf8, what: what) }
     }
 
     /// Lowercase hex, through the one encoder the keys use (`hexString`).

@@ -93,10 +93,10 @@ import Testing
         #expect(stats.errors == 4 && stats.misses == 2 && stats.sets == 1)
 
         // Calls about Redis itself report the status.
-        let delete = #expect(throws: CacheKitError.self) { try Array("written".utf8).withUnsafeBytes { try cache.delete($0) } }
+        let delete = #expect(throws: CachekitError.self) { try Array("written".utf8).withUnsafeBytes { try cache.delete($0) } }
         #expect(delete?.status == status)
         #expect(try Self.getLocal(cache, "written") == nil)  // L1 is cleared anyway
-        let invalidate = #expect(throws: CacheKitError.self) { _ = try cache.invalidateNamespace("ns") }
+        let invalidate = #expect(throws: CachekitError.self) { _ = try cache.invalidateNamespace("ns") }
         #expect(invalidate?.status == status)
         #expect(cache.health().l2Status == status)
     }
@@ -125,6 +125,6 @@ import Testing
         #expect(try Self.getLocal(cache, "a") == nil)
         #expect(store.calls.suffix(2) == ["drain", "unlink"])
 
-        #expect(throws: CacheKitError.self) { _ = try cache.drainRegistry("not-a-registry", localKeys: []) }
+        #expect(throws: CachekitError.self) { _ = try cache.drainRegistry("not-a-registry", localKeys: []) }
     }
 }

@@ -39,12 +39,12 @@ final class FakeL2Store: L2Store, @unchecked Sendable {  // all state behind `st
     var calls: [String] { state.withLock { $0.calls } }
 
     /// Records the call and throws the configured failure, if any.
-    private func enter(_ name: String) throws(CacheKitError) {
+    private func enter(_ name: String) throws(CachekitError) {
         let failure = state.withLock { state -> Status? in
             state.calls.append(name)
             return state.failure
         }
-        if let failure { throw CacheKitError(failure, "fake L2 \(name) failed") }
+        if let failure { throw CachekitError(failure, "fake L2 \(name) failed") }
     }
 
     private func value(_ key: [UInt8], withTTL: Bool) -> StoredValue? {
@@ -55,29 +55,29 @@ final class FakeL2Store: L2Store, @unchecked Sendable {  // all state behind `st
         }
     }
 
-    func get(_ key: [UInt8]) throws(CacheKitError) -> StoredValue? {
+    func get(_ key: [UInt8]) throws(CachekitError) -> StoredValue? {
         try enter("get")
         return value(key, withTTL: false)
     }
 
-    func getWithTTL(_ key: [UInt8]) throws(CacheKitError) -> StoredValue? {
+    func getWithTTL(_ key: [UInt8]) throws(CachekitError) -> StoredValue? {
         try enter("getWithTTL")
         return value(key, withTTL: true)
     }
 
-    func getMany(_ keys: [[UInt8]], withTTL: Bool) throws(CacheKitError) -> [StoredValue?] {
+    func getMany(_ keys: [[UInt8]], withTTL: Bool) throws(CachekitError) -> [StoredValue?] {
         try enter("getMany")
         return keys.map { value($0, withTTL: withTTL) }
     }
 
-    func set(_ key: [UInt8], _ value: UnsafeRawBufferPointer, ttlSeconds: Int) throws(CacheKitError) {
+    func set(_ key: [UInt8], _ value: UnsafeRawBufferPointer, ttlSeconds: Int) throws(CachekitError) {
         try enter("set")
         let bytes = Bytes(value)
         state.withLock { $0.values[key] = (bytes, ttlSeconds > 0 ? Int64(ttlSeconds) * 1000 : -1) }
     }
 
     func set(_ key: [UInt8], _ value: UnsafeRawBufferPointer, ttlSeconds: Int,
-             tracking member: UnsafeRawBufferPointer, in set: [UInt8], setTTLSeconds: Int) throws(CacheKitError) {
+             tracking member: UnsafeRawBufferPointer, in set: [UInt8], setTTLSeconds: Int) throws(CachekitError) {
         try enter("setTracked")
         let bytes = Bytes(value)
         state.withLock {
@@ -86,17 +86,17 @@ final class FakeL2Store: L2Store, @unchecked Sendable {  // all state behind `st
         }
     }
 
-    func delete(_ keys: [[UInt8]]) throws(CacheKitError) -> Int {
+    func delete(_ keys: [[UInt8]]) throws(CachekitError) -> Int {
         try enter("delete")
         return state.withLock { state in keys.filter { state.values.removeValue(forKey: $0) != nil }.count }
     }
 
-    func exists(_ key: [UInt8]) throws(CacheKitError) -> Bool {
+    func exists(_ key: [UInt8]) throws(CachekitError) -> Bool {
         try enter("exists")
         return state.withLock { $0.values[key] != nil }
     }
 
-    func deleteAll(withPrefix prefix: [UInt8]) throws(CacheKitError) -> Int {
+    func deleteAll(withPrefix prefix: [UInt8]) throws(CachekitError) -> Int {
         try enter("deleteAll")
         return state.withLock { state in
             let doomed = state.values.keys.filter { $0.starts(with: prefix) }
@@ -105,12 +105,12 @@ final class FakeL2Store: L2Store, @unchecked Sendable {  // all state behind `st
         }
     }
 
-    func track(set: [UInt8], member: UnsafeRawBufferPointer, ttlSeconds: Int) throws(CacheKitError) {
+    func track(set: [UInt8], member: UnsafeRawBufferPointer, ttlSeconds: Int) throws(CachekitError) {
         try enter("track")
         state.withLock { _ = $0.sets[set, default: []].insert(Array(member)) }
     }
 
-    func drain(set: [UInt8], keyPrefix: [UInt8], popped: ([UInt8]) -> Void) throws(CacheKitError) -> Bool {
+    func drain(set: [UInt8], keyPrefix: [UInt8], popped: ([UInt8]) -> Void) throws(CachekitError) -> Bool {
         try enter("drain")
         let members = state.withLock { state -> Set<[UInt8]> in
             let members = state.sets.removeValue(forKey: set) ?? []
@@ -121,18 +121,18 @@ final class FakeL2Store: L2Store, @unchecked Sendable {  // all state behind `st
         return true
     }
 
-    func unlink(_ keys: [[UInt8]]) throws(CacheKitError) -> Int {
+    func unlink(_ keys: [[UInt8]]) throws(CachekitError) -> Int {
         try enter("unlink")
         return state.withLock { state in keys.filter { state.values.removeValue(forKey: $0) != nil }.count }
     }
 
-    func publish(channel: [UInt8], message: [UInt8]) throws(CacheKitError) -> Int {
+    func publish(channel: [UInt8], message: [UInt8]) throws(CachekitError) -> Int {
         try enter("publish")
         state.withLock { $0.published.append((channel, message)) }
         return 1
     }
 
-    func ping() throws(CacheKitError) -> Int {
+    func ping() throws(CachekitError) -> Int {
         try enter("ping")
         return 1000
     }

@@ -90,9 +90,9 @@ public final class L1Cache: @unchecked Sendable {  // shards are only touched un
     }
 
     /// A copy of the entry under `key` (its decoded view if it has one), or nil when absent or expired.
-    public func get(_ key: UnsafeRawBufferPointer, now: Int64 = MonotonicClock.nowNanoseconds()) throws(CacheKitError) -> Hit? {
+    public func get(_ key: UnsafeRawBufferPointer, now: Int64 = MonotonicClock.nowNanoseconds()) throws(CachekitError) -> Hit? {
         let hash = Self.hash(key)
-        return try shard(hash).pointee.withLock { shard throws(CacheKitError) -> Hit? in
+        return try shard(hash).pointee.withLock { shard throws(CachekitError) -> Hit? in
             try shard.get(key, hash: hash, now: now)
         }
     }

@@ -178,7 +178,7 @@ struct L1Shard: ~Copyable, @unchecked Sendable {  // only touched under its shar
 
     // MARK: Operations
 
-    mutating func get(_ key: UnsafeRawBufferPointer, hash: UInt64, now: Int64) throws(CacheKitError) -> L1Cache.Hit? {
+    mutating func get(_ key: UnsafeRawBufferPointer, hash: UInt64, now: Int64) throws(CachekitError) -> L1Cache.Hit? {
         let (position, slot) = find(key, hash: hash)
         guard slot >= 0 else {
             sketch.increment(hash)

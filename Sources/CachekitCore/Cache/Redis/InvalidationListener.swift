@@ -56,7 +56,7 @@ final class InvalidationListener: @unchecked Sendable {  // the thread handle is
         init(_ run: @escaping () -> Void) { self.run = run }
     }
 
-    func start() throws(CacheKitError) {
+    func start() throws(CachekitError) {
         state.withLock { $0.counters.running = true }
         let body = Unmanaged.passRetained(Body { [self] in self.run() })
         let status = pthread_create(&thread, nil, { raw in
@@ -70,7 +70,7 @@ final class InvalidationListener: @unchecked Sendable {  // the thread handle is
         guard status == 0 else {
             body.release()
             state.withLock { $0.counters.running = false }
-            throw CacheKitError(.outOfMemory, "could not start the invalidation listener thread (error \(status))")
+            throw CachekitError(.outOfMemory, "could not start the invalidation listener thread (error \(status))")
         }
         started = true
         startedIn = getpid()

@@ -14,7 +14,7 @@ public struct RedisEndpoint: Sendable, Equatable {
         return "\(target) db \(database)\(password != nil ? " (with password)" : "")"
     }
 
-    public static func parse(_ url: String) throws(CacheKitError) -> RedisEndpoint {
+    public static func parse(_ url: String) throws(CachekitError) -> RedisEndpoint {
         var endpoint = RedisEndpoint()
         if url.hasPrefix("/") {
             endpoint.unixSocketPath = url
@@ -27,9 +27,9 @@ public struct RedisEndpoint: Sendable, Equatable {
         } else if url.hasPrefix("unix://") {
             isUnix = true; rest = url.dropFirst("unix://".count)
         } else if url.hasPrefix("rediss://") {
-            throw CacheKitError(.invalidConfig, "redis URL: TLS (rediss://) is not supported")
+            throw CachekitError(.invalidConfig, "redis URL: TLS (rediss://) is not supported")
         } else {
-            throw CacheKitError(.invalidConfig, "redis URL must start with redis:// or unix:// or be a socket path")
+            throw CachekitError(.invalidConfig, "redis URL must start with redis:// or unix:// or be a socket path")
         }
         var query: Substring = ""
         if let q = rest.firstIndex(of: "?") {
@@ -51,7 +51,7 @@ public struct RedisEndpoint: Sendable, Equatable {
         }
         if isUnix {
             guard rest.hasPrefix("/") else {
-                throw CacheKitError(.invalidConfig, "redis URL: unix:// needs an absolute socket path")
+                throw CachekitError(.invalidConfig, "redis URL: unix:// needs an absolute socket path")
             }
             endpoint.unixSocketPath = try percentDecoded(rest)
         } else {
@@ -61,7 +61,7 @@ public struct RedisEndpoint: Sendable, Equatable {
                 let db = rest[rest.index(after: slash)...]
                 if !db.isEmpty {
                     guard let n = Int(db), n >= 0, n < 1 << 16 else {
-                        throw CacheKitError(.invalidConfig, "redis URL: database must be a number")
+                        throw CachekitError(.invalidConfig, "redis URL: database must be a number")
                     }
                     endpoint.database = n
                 }
@@ -69,7 +69,7 @@ public struct RedisEndpoint: Sendable, Equatable {
             if let colon = hostPort.lastIndex(of: ":"), !hostPort.hasSuffix("]") {
                 let portText = hostPort[hostPort.index(after: colon)...]
                 guard let port = Int(portText), port > 0, port < 65536 else {
-                    throw CacheKitError(.invalidConfig, "redis URL: port must be 1..65535")
+                    throw CachekitError(.invalidConfig, "redis URL: port must be 1..65535")
                 }
                 endpoint.port = port
                 hostPort = hostPort[..<colon]
@@ -83,7 +83,7 @@ public struct RedisEndpoint: Sendable, Equatable {
             switch parts[0] {
             case "db":
                 guard let n = Int(parts[1]), n >= 0, n < 1 << 16 else {
-                    throw CacheKitError(.invalidConfig, "redis URL: db must be a number")
+                    throw CachekitError(.invalidConfig, "redis URL: db must be a number")
                 }
                 endpoint.database = n
             case "password":
@@ -95,7 +95,7 @@ public struct RedisEndpoint: Sendable, Equatable {
         return endpoint
     }
 
-    private static func percentDecoded(_ text: Substring) throws(CacheKitError) -> String {
+    private static func percentDecoded(_ text: Substring) throws(CachekitError) -> String {
         guard text.contains("%") else { return String(text) }
         var bytes: [UInt8] = []
         var utf8 = text.utf8[...]
@@ -103,7 +103,7 @@ public struct RedisEndpoint: Sendable, Equatable {
             utf8 = utf8.dropFirst()
             if byte == UInt8(ascii: "%") {
                 guard utf8.count >= 2, let value = UInt8(String(decoding: utf8.prefix(2), as: UTF8.self), radix: 16) else {
-                    throw CacheKitError(.invalidConfig, "redis URL: malformed percent-encoding")
+                    throw CachekitError(.invalidConfig, "redis URL: malformed percent-encoding")
                 }
                 bytes.append(value)
                 utf8 = utf8.dropFirst(2)

@@ -33,14 +33,14 @@ final class RedisConnection: @unchecked Sendable {
     var failed: Bool { context.pointee.err != 0 }
 
     /// The failure as a status: EAGAIN from a socket timeout is a timeout, the rest unavailability.
-    func failure(_ operation: String) -> CacheKitError {
+    func failure(_ operation: String) -> CachekitError {
         let text = withUnsafeBytes(of: context.pointee.errstr) { raw in
             String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
         }
         if text.contains("temporarily unavailable") || text.contains("timed out") {
-            return CacheKitError(.backendTimeout, "Redis \(operation) timed out")
+            return CachekitError(.backendTimeout, "Redis \(operation) timed out")
         }
-        return CacheKitError(.backendUnavailable, "Redis \(operation) failed: \(text)")
+        return CachekitError(.backendUnavailable, "Redis \(operation) failed: \(text)")
     }
 }
 
@@ -66,9 +66,9 @@ final class RedisReply {
     var payload: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: pointer.pointee.str, count: pointer.pointee.len) }
 
     /// The reply as an error, if Redis answered with one (the text never holds our secrets).
-    func errorIfAny(_ operation: String) -> CacheKitError? {
+    func errorIfAny(_ operation: String) -> CachekitError? {
         guard type == REDIS_REPLY_ERROR else { return nil }
-        return CacheKitError(.backendError, "Redis \(operation): \(text.prefix(200))")
+        return CachekitError(.backendError, "Redis \(operation): \(text.prefix(200))")
     }
 }
 
@@ -107,14 +107,14 @@ public final class RedisL2: L2Store {
 
     // MARK: Connections
 
-    private func connect() throws(CacheKitError) -> RedisConnection {
+    private func connect() throws(CachekitError) -> RedisConnection {
         let raw: UnsafeMutablePointer<redisContext>?
         if let path = endpoint.unixSocketPath {
             raw = redisConnectUnixWithTimeout(path, connectTimeout)
         } else {
             raw = redisConnectWithTimeout(endpoint.host, Int32(endpoint.port), connectTimeout)
         }
-        guard let raw else { throw CacheKitError(.outOfMemory, "could not allocate a Redis connection") }
+        guard let raw else { throw CachekitError(.outOfMemory, "could not allocate a Redis connection") }
         let connection = RedisConnection(raw)
         if connection.failed { throw connection.failure("connect to \(endpoint.redactedDescription)") }
         guard redisSetTimeout(raw, commandTimeout) == REDIS_OK else { throw connection.failure("set timeout") }
@@ -128,7 +128,7 @@ public final class RedisL2: L2Store {
             let reply = try command(connection, args, "AUTH")
             if reply.type == REDIS_REPLY_ERROR {
                 // Redis's own text (WRONGPASS/NOAUTH) never repeats the password.
-                throw CacheKitError(.backendError, "Redis AUTH refused: \(reply.text.prefix(120))")
+                throw CachekitError(.backendError, "Redis AUTH refused: \(reply.text.prefix(120))")
             }
         }
         if endpoint.database != 0 {
@@ -138,11 +138,11 @@ public final class RedisL2: L2Store {
         return connection
     }
 
-    private func acquire() throws(CacheKitError) -> (RedisConnection, reused: Bool) {
+    private func acquire() throws(CachekitError) -> (RedisConnection, reused: Bool) {
         if let connection = idle.withLock({ $0.popLast() }) { return (connection, true) }
         guard openConnections.add(1, ordering: .relaxed).newValue <= poolSize else {
             openConnections.subtract(1, ordering: .relaxed)
-            throw CacheKitError(.backendUnavailable, "all \(poolSize) Redis connections are busy")
+            throw CachekitError(.backendUnavailable, "all \(poolSize) Redis connections are busy")
         }
         do {
             return (try connect(), false)
@@ -162,17 +162,17 @@ public final class RedisL2: L2Store {
 
     /// Runs `body` on a pooled connection, timing it and feeding the breaker. A stale pooled
     /// connection (the server restarted) is retried once on a fresh one.
-    func run<R>(_ operation: String, _ body: (RedisConnection) throws(CacheKitError) -> R) throws(CacheKitError) -> R {
+    func run<R>(_ operation: String, _ body: (RedisConnection) throws(CachekitError) -> R) throws(CachekitError) -> R {
         let start = MonotonicClock.preciseNanoseconds()
         if start < skipUntil.load(ordering: .relaxed) {
             CacheStats.bump(stats.l2Skipped)
-            throw CacheKitError(.backendUnavailable, "Redis skipped after \(failureThreshold) consecutive failures; retrying shortly")
+            throw CachekitError(.backendUnavailable, "Redis skipped after \(failureThreshold) consecutive failures; retrying shortly")
         }
-        do throws(CacheKitError) {
+        do throws(CachekitError) {
             var attempt = 0
             while true {
                 let (connection, reused) = try acquire()
-                do throws(CacheKitError) {
+                do throws(CachekitError) {
                     let result = try body(connection)
                     release(connection)
                     consecutiveFailures.store(0, ordering: .relaxed)
@@ -202,7 +202,7 @@ public final class RedisL2: L2Store {
     /// Builds hiredis's argv/argvlen over one contiguous copy of the arguments; `last`, when
     /// given, is appended as the final argument without an intermediate copy.
     private func withArgv<R>(_ args: [[UInt8]], last: UnsafeRawBufferPointer? = nil,
-                             _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> R) throws(CacheKitError) -> R {
+                             _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> R) throws(CachekitError) -> R {
         let count = args.count + (last == nil ? 0 : 1)
         var total = last?.count ?? 0
         for arg in args { total &+= arg.count }
@@ -210,7 +210,7 @@ public final class RedisL2: L2Store {
         guard let storage = malloc(max(total, 1)),
               let pointerMemory = malloc(count &* MemoryLayout<UnsafePointer<CChar>?>.stride),
               let lengthMemory = malloc(count &* MemoryLayout<Int>.stride) else {
-            throw CacheKitError(.outOfMemory, "could not allocate a Redis command of \(total) bytes")
+            throw CachekitError(.outOfMemory, "could not allocate a Redis command of \(total) bytes")
         }
         let pointers = pointerMemory.bindMemory(to: UnsafePointer<CChar>?.self, capacity: count)
         let lengths = lengthMemory.bindMemory(to: Int.self, capacity: count)
@@ -228,7 +228,7 @@ public final class RedisL2: L2Store {
     }
 
     private func command(_ connection: RedisConnection, _ args: [[UInt8]], last: UnsafeRawBufferPointer? = nil,
-                         _ operation: String) throws(CacheKitError) -> RedisReply {
+                         _ operation: String) throws(CachekitError) -> RedisReply {
         let raw = try withArgv(args, last: last) { argc, argv, lengths in
             redisCommandArgv(connection.context, argc, argv, lengths)
         }
@@ -237,7 +237,7 @@ public final class RedisL2: L2Store {
     }
 
     /// Pipelines several commands: one write, one round trip.
-    private func pipeline(_ connection: RedisConnection, _ commands: [[[UInt8]]], _ operation: String) throws(CacheKitError) -> [RedisReply] {
+    private func pipeline(_ connection: RedisConnection, _ commands: [[[UInt8]]], _ operation: String) throws(CachekitError) -> [RedisReply] {
         for args in commands {
             let status = try withArgv(args) { argc, argv, lengths in
                 redisAppendCommandArgv(connection.context, argc, argv, lengths)
@@ -255,27 +255,27 @@ public final class RedisL2: L2Store {
     }
 
     /// GET; nil when absent.
-    public func get(_ key: [UInt8]) throws(CacheKitError) -> StoredValue? {
-        try run("GET") { connection throws(CacheKitError) -> StoredValue? in
+    public func get(_ key: [UInt8]) throws(CachekitError) -> StoredValue? {
+        try run("GET") { connection throws(CachekitError) -> StoredValue? in
             let reply = try command(connection, [Command.get, key], "GET")
             if let error = reply.errorIfAny("GET") { throw error }
             if reply.isNil { return nil }
             guard reply.type == REDIS_REPLY_STRING, reply.pointer.pointee.str != nil || reply.pointer.pointee.len == 0 else {
-                throw CacheKitError(.backendError, "Redis GET: unexpected reply type")
+                throw CachekitError(.backendError, "Redis GET: unexpected reply type")
             }
             return StoredValue(owner: reply, bytes: reply.payload, ttlMilliseconds: nil)
         }
     }
 
     /// GET and PTTL in one round trip: the value and its remaining lifetime in ms (nil: none).
-    public func getWithTTL(_ key: [UInt8]) throws(CacheKitError) -> StoredValue? {
-        try run("GET") { connection throws(CacheKitError) -> StoredValue? in
+    public func getWithTTL(_ key: [UInt8]) throws(CachekitError) -> StoredValue? {
+        try run("GET") { connection throws(CachekitError) -> StoredValue? in
             let replies = try pipeline(connection, [[Command.get, key], [Command.pttl, key]], "GET")
             if let error = replies[0].errorIfAny("GET") { throw error }
             if replies[0].isNil { return nil }
             guard replies[0].type == REDIS_REPLY_STRING,
                   replies[0].pointer.pointee.str != nil || replies[0].pointer.pointee.len == 0 else {
-                throw CacheKitError(.backendError, "Redis GET: unexpected reply type")
+                throw CachekitError(.backendError, "Redis GET: unexpected reply type")
             }
             let ttl: Int64? = replies[1].type == REDIS_REPLY_INTEGER ? replies[1].integer : nil
             return StoredValue(owner: replies[0], bytes: replies[0].payload, ttlMilliseconds: ttl)
@@ -283,9 +283,9 @@ public final class RedisL2: L2Store {
     }
 
     /// MGET (plus PTTL per key when `withTTL`), one round trip.
-    public func getMany(_ keys: [[UInt8]], withTTL: Bool) throws(CacheKitError) -> [StoredValue?] {
+    public func getMany(_ keys: [[UInt8]], withTTL: Bool) throws(CachekitError) -> [StoredValue?] {
         guard !keys.isEmpty else { return [] }
-        return try run("MGET") { connection throws(CacheKitError) -> [StoredValue?] in
+        return try run("MGET") { connection throws(CachekitError) -> [StoredValue?] in
             var commands: [[[UInt8]]] = [[Command.mget] + keys]
             if withTTL { for key in keys { commands.append([Command.pttl, key]) } }
             let replies = try pipeline(connection, commands, "MGET")
@@ -293,7 +293,7 @@ public final class RedisL2: L2Store {
             if let error = replies[0].errorIfAny("MGET") { throw error }
             let array = replies[0].pointer.pointee
             guard array.type == REDIS_REPLY_ARRAY, array.elements == keys.count, let elements = array.element else {
-                throw CacheKitError(.backendError, "Redis MGET: unexpected reply")
+                throw CachekitError(.backendError, "Redis MGET: unexpected reply")
             }
             var out: [StoredValue?] = []
             for i in 0..<keys.count {
@@ -308,8 +308,8 @@ public final class RedisL2: L2Store {
     }
 
     /// SETEX when ttl > 0, else SET (as cachekit-py).
-    public func set(_ key: [UInt8], _ value: UnsafeRawBufferPointer, ttlSeconds: Int) throws(CacheKitError) {
-        try run("SET") { connection throws(CacheKitError) in
+    public func set(_ key: [UInt8], _ value: UnsafeRawBufferPointer, ttlSeconds: Int) throws(CachekitError) {
+        try run("SET") { connection throws(CachekitError) in
             let args: [[UInt8]] = ttlSeconds > 0
                 ? [Command.setex, key, Array(String(ttlSeconds).utf8)]
                 : [Command.set, key]
@@ -321,8 +321,8 @@ public final class RedisL2: L2Store {
     /// SETEX/SET, then SADD of `member` to `set` and EXPIRE of the set, pipelined: a write and
     /// its key-registry record in one round trip.
     public func set(_ key: [UInt8], _ value: UnsafeRawBufferPointer, ttlSeconds: Int,
-             tracking member: UnsafeRawBufferPointer, in set: [UInt8], setTTLSeconds: Int) throws(CacheKitError) {
-        try run("SET") { connection throws(CacheKitError) in
+             tracking member: UnsafeRawBufferPointer, in set: [UInt8], setTTLSeconds: Int) throws(CachekitError) {
+        try run("SET") { connection throws(CachekitError) in
             let args: [[UInt8]] = ttlSeconds > 0
                 ? [Command.setex, key, Array(String(ttlSeconds).utf8)]
                 : [Command.set, key]
@@ -338,7 +338,7 @@ public final class RedisL2: L2Store {
                 }
                 guard status == REDIS_OK else { throw connection.failure("SADD") }
             }
-            var failure: CacheKitError?
+            var failure: CachekitError?
             for operation in ["SET", "SADD", "EXPIRE"] {
                 var raw: UnsafeMutableRawPointer?
                 guard redisGetReply(connection.context, &raw) == REDIS_OK, let raw else { throw connection.failure(operation) }
@@ -350,17 +350,17 @@ public final class RedisL2: L2Store {
     }
 
     /// DEL; returns how many keys existed.
-    public func delete(_ keys: [[UInt8]]) throws(CacheKitError) -> Int {
+    public func delete(_ keys: [[UInt8]]) throws(CachekitError) -> Int {
         guard !keys.isEmpty else { return 0 }
-        return try run("DEL") { connection throws(CacheKitError) -> Int in
+        return try run("DEL") { connection throws(CachekitError) -> Int in
             let reply = try command(connection, [Command.del] + keys, "DEL")
             if let error = reply.errorIfAny("DEL") { throw error }
             return Int(reply.integer)
         }
     }
 
-    public func exists(_ key: [UInt8]) throws(CacheKitError) -> Bool {
-        try run("EXISTS") { connection throws(CacheKitError) -> Bool in
+    public func exists(_ key: [UInt8]) throws(CachekitError) -> Bool {
+        try run("EXISTS") { connection throws(CachekitError) -> Bool in
             let reply = try command(connection, [Command.exists, key], "EXISTS")
             if let error = reply.errorIfAny("EXISTS") { throw error }
             return reply.integer > 0
@@ -369,7 +369,7 @@ public final class RedisL2: L2Store {
 
     /// Deletes every key matching `prefix*` with SCAN + UNLINK in batches (never KEYS, which
     /// blocks the server). Glob characters in the prefix are escaped. Returns how many.
-    public func deleteAll(withPrefix prefix: [UInt8]) throws(CacheKitError) -> Int {
+    public func deleteAll(withPrefix prefix: [UInt8]) throws(CachekitError) -> Int {
         var pattern: [UInt8] = []
         for byte in prefix {
             if byte == UInt8(ascii: "*") || byte == UInt8(ascii: "?") || byte == UInt8(ascii: "[")
@@ -379,7 +379,7 @@ public final class RedisL2: L2Store {
             pattern.append(byte)
         }
         pattern.append(UInt8(ascii: "*"))
-        return try run("SCAN") { connection throws(CacheKitError) -> Int in
+        return try run("SCAN") { connection throws(CachekitError) -> Int in
             var cursor: [UInt8] = Array("0".utf8)
             var deleted = 0
             repeat {
@@ -392,7 +392,7 @@ public final class RedisL2: L2Store {
                       let next = parts[0], let keysReply = parts[1],
                       next.pointee.type == REDIS_REPLY_STRING, next.pointee.str != nil,
                       keysReply.pointee.type == REDIS_REPLY_ARRAY else {
-                    throw CacheKitError(.backendError, "Redis SCAN: unexpected reply")
+                    throw CachekitError(.backendError, "Redis SCAN: unexpected reply")
                 }
                 cursor = Array(UnsafeRawBufferPointer(start: next.pointee.str, count: next.pointee.len))
                 var keys: [[UInt8]] = [Command.unlink]
@@ -416,8 +416,8 @@ public final class RedisL2: L2Store {
     // MARK: Key registry (cachekit-py's KeyTrackableBackend)
 
     /// SADD the member and EXPIRE the set, pipelined: one round trip, as cachekit-py's track_key.
-    public func track(set: [UInt8], member: UnsafeRawBufferPointer, ttlSeconds: Int) throws(CacheKitError) {
-        try run("SADD") { connection throws(CacheKitError) in
+    public func track(set: [UInt8], member: UnsafeRawBufferPointer, ttlSeconds: Int) throws(CachekitError) {
+        try run("SADD") { connection throws(CachekitError) in
             let replies = try pipeline(connection, [[Command.sadd, set, Array(member)],
                                                     [Command.expire, set, Array(String(ttlSeconds).utf8)]], "SADD")
             for reply in replies { if let error = reply.errorIfAny("SADD") { throw error } }
@@ -443,16 +443,16 @@ public final class RedisL2: L2Store {
     /// Runs the drain script until a call pops a short chunk (at most `drainMaxRounds` calls),
     /// handing each popped member to `popped`. Returns whether the set was emptied (false: the
     /// round limit stopped it; the rest waits for the next drain).
-    public func drain(set: [UInt8], keyPrefix: [UInt8], popped: ([UInt8]) -> Void) throws(CacheKitError) -> Bool {
+    public func drain(set: [UInt8], keyPrefix: [UInt8], popped: ([UInt8]) -> Void) throws(CachekitError) -> Bool {
         let chunk = Array(String(Self.drainChunk).utf8)
         for _ in 0..<Self.drainMaxRounds {
-            let count = try run("EVAL") { connection throws(CacheKitError) -> Int in
+            let count = try run("EVAL") { connection throws(CachekitError) -> Int in
                 let reply = try command(connection, [Command.eval, Self.drainScript, Array("1".utf8), set, keyPrefix, chunk],
                                         "EVAL")
                 defer { withExtendedLifetime(reply) {} }
                 if let error = reply.errorIfAny("EVAL (key registry drain)") { throw error }
                 let top = reply.pointer.pointee
-                guard top.type == REDIS_REPLY_ARRAY else { throw CacheKitError(.backendError, "Redis EVAL: unexpected reply") }
+                guard top.type == REDIS_REPLY_ARRAY else { throw CachekitError(.backendError, "Redis EVAL: unexpected reply") }
                 if let elements = top.element {
                     for i in 0..<top.elements {
                         guard let element = elements[i], element.pointee.type == REDIS_REPLY_STRING,
@@ -468,12 +468,12 @@ public final class RedisL2: L2Store {
     }
 
     /// UNLINK in batches of `drainChunk` keys. Returns how many existed.
-    public func unlink(_ keys: [[UInt8]]) throws(CacheKitError) -> Int {
+    public func unlink(_ keys: [[UInt8]]) throws(CachekitError) -> Int {
         var unlinked = 0
         var start = 0
         while start < keys.count {
             let end = min(start + Self.drainChunk, keys.count)
-            unlinked &+= try run("UNLINK") { connection throws(CacheKitError) -> Int in
+            unlinked &+= try run("UNLINK") { connection throws(CachekitError) -> Int in
                 let reply = try command(connection, [Command.unlink] + keys[start..<end], "UNLINK")
                 if let error = reply.errorIfAny("UNLINK") { throw error }
                 return max(Int(reply.integer), 0)
@@ -484,8 +484,8 @@ public final class RedisL2: L2Store {
     }
 
     /// PUBLISH; returns how many subscribers received it.
-    public func publish(channel: [UInt8], message: [UInt8]) throws(CacheKitError) -> Int {
-        try run("PUBLISH") { connection throws(CacheKitError) -> Int in
+    public func publish(channel: [UInt8], message: [UInt8]) throws(CachekitError) -> Int {
+        try run("PUBLISH") { connection throws(CachekitError) -> Int in
             let reply = try command(connection, [Command.publish, channel, message], "PUBLISH")
             if let error = reply.errorIfAny("PUBLISH") { throw error }
             return max(Int(reply.integer), 0)
@@ -493,9 +493,9 @@ public final class RedisL2: L2Store {
     }
 
     /// PING round trip in nanoseconds.
-    public func ping() throws(CacheKitError) -> Int {
+    public func ping() throws(CachekitError) -> Int {
         let start = MonotonicClock.preciseNanoseconds()
-        try run("PING") { connection throws(CacheKitError) in
+        try run("PING") { connection throws(CachekitError) in
             let reply = try command(connection, [Command.ping], "PING")
             if let error = reply.errorIfAny("PING") { throw error }
         }

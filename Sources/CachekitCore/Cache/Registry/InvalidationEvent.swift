@@ -24,7 +24,7 @@ public struct InvalidationEvent: Equatable, Sendable {
     public static func encode(registryId: [UInt8], key: UnsafeRawBufferPointer?) -> [UInt8]? {
         guard registryId.count <= maxFieldBytes else { return nil }
         let eventKey = key.flatMap { $0.count <= maxFieldBytes ? $0 : nil }
-        var writer = MessagePackWriter(reservingCapacity: 16 + registryId.count + (eventKey?.count ?? 0))
+        var writer = MessagePackEncoder(reservingCapacity: 16 + registryId.count + (eventKey?.count ?? 0))
         writer.writeMapHeader(eventKey == nil ? 1 : 2)
         writer.writeString("r")
         registryId.withUnsafeBytes { writer.writeStringBytes($0) }
@@ -41,8 +41,8 @@ public struct InvalidationEvent: Equatable, Sendable {
     /// map. The bytes are untrusted (anyone allowed to PUBLISH sends them): nil for anything else.
     public static func decode(_ data: UnsafeRawBufferPointer) -> InvalidationEvent? {
         guard data.count <= maxEventBytes else { return nil }
-        var reader = MessagePackReader(data)
-        do throws(CacheKitError) {
+        var reader = MessagePackDecoder(data)
+        do throws(CachekitError) {
             guard case .map(let count) = try reader.next(), count <= maxMapEntries else { return nil }
             var registryId: [UInt8]?
             var key: [UInt8]?
@@ -70,18 +70,18 @@ public struct InvalidationEvent: Equatable, Sendable {
     private enum Scalar { case text([UInt8]), other }
 
     /// One scalar item; throws on containers, bin, ext, oversized or non-UTF-8 strings.
-    private static func scalar(_ reader: inout MessagePackReader) throws(CacheKitError) -> Scalar? {
+    private static func scalar(_ reader: inout MessagePackDecoder) throws(CachekitError) -> Scalar? {
         switch try reader.next() {
         case .str(let range):
             let bytes = UnsafeRawBufferPointer(rebasing: reader.buffer[range])
             guard bytes.count <= maxFieldBytes, validUTF8(bytes) else {
-                throw CacheKitError(.invalidInput, "string over the cap or not UTF-8")
+                throw CachekitError(.invalidInput, "string over the cap or not UTF-8")
             }
             return .text(Array(bytes))
         case .nil, .bool, .int, .uint, .float32, .float64:
             return .other
         case .bin, .array, .map, .ext:
-            throw CacheKitError(.invalidInput, "not a scalar")
+            throw CachekitError(.invalidInput, "not a scalar")
         }
     }
 }

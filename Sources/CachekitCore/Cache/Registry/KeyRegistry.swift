@@ -58,10 +58,10 @@ public enum KeyRegistry {
 
     /// The tracking set's Redis name: key_prefix + registry id. Only "ck:reg:..." ids are taken,
     /// so the registry calls cannot write into or drain an arbitrary key.
-    static func setName(_ registryId: String, keyPrefix: [UInt8]) throws(CacheKitError) -> [UInt8] {
+    static func setName(_ registryId: String, keyPrefix: [UInt8]) throws(CachekitError) -> [UInt8] {
         let bytes = Array(registryId.utf8)
         guard bytes.count > idPrefix.utf8.count, bytes.count <= maxIdLength, bytes.starts(with: idPrefix.utf8) else {
-            throw CacheKitError(.invalidArgument,
+            throw CachekitError(.invalidArgument,
                                 "the registry id must start with \"\(idPrefix)\" and be at most \(maxIdLength) bytes")
         }
         return keyPrefix + bytes

@@ -308,7 +308,8 @@ CACHEKIT_API int cachekit_hkdf_sha256(const uint8_t *ikm, size_t ikm_len, const 
  * floor; keyrings require 32). domain and tenant are NUL-terminated: domain 1..255 bytes,
  * tenant 1..1024 bytes of UTF-8. Stateless and thread-safe.
  * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_KEY_LENGTH, CACHEKIT_E_DOMAIN_LENGTH,
- * CACHEKIT_E_TENANT_LENGTH or CACHEKIT_E_INTERNAL. Since 0.1.0.
+ * CACHEKIT_E_TENANT_LENGTH, CACHEKIT_E_INVALID_UTF8 (tenant not UTF-8; changed before 1.0: was
+ * CACHEKIT_E_TENANT_LENGTH) or CACHEKIT_E_INTERNAL. Since 0.1.0.
  */
 CACHEKIT_API int cachekit_derive_domain_key(const uint8_t *master_key, size_t master_key_len,
                                             const char *domain, const char *tenant,
@@ -330,8 +331,9 @@ CACHEKIT_API int cachekit_key_fingerprint(const uint8_t *key, size_t key_len, ch
  * 4-component AAD (interop mode); cachekit-py's auto mode passes "msgpack" (5 components).
  * All strings are NUL-terminated UTF-8. Stateless and thread-safe.
  * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_TENANT_LENGTH (empty tenant),
- * CACHEKIT_E_INVALID_ARGUMENT (empty cache key, or a string that is not UTF-8) or
- * CACHEKIT_E_OUT_OF_MEMORY. Since 0.1.0.
+ * CACHEKIT_E_INVALID_ARGUMENT (empty cache key), CACHEKIT_E_INVALID_UTF8 (a string that is not
+ * UTF-8; changed before 1.0: was CACHEKIT_E_INVALID_ARGUMENT) or CACHEKIT_E_OUT_OF_MEMORY.
+ * Since 0.1.0.
  */
 CACHEKIT_API int cachekit_aad_v3(const char *tenant, const char *cache_key, const char *format,
                                  int compressed, const char *original_type, cachekit_buffer *out);
@@ -390,8 +392,9 @@ CACHEKIT_API int cachekit_keyring_key_count(cachekit_keyring *keyring, size_t *o
 /**
  * The fingerprint of master key `index` (0 = current) derived for tenant (NUL-terminated,
  * 1..1024 bytes of UTF-8), as 32 hex digits and a NUL in out_hex (CACHEKIT_FINGERPRINT_HEX_SIZE
- * bytes). Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_TENANT_LENGTH or
- * CACHEKIT_E_INVALID_ARGUMENT (index out of range). Thread-safe. Since 0.1.0.
+ * bytes). Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_TENANT_LENGTH,
+ * CACHEKIT_E_INVALID_UTF8 (tenant not UTF-8; changed before 1.0: was CACHEKIT_E_TENANT_LENGTH)
+ * or CACHEKIT_E_INVALID_ARGUMENT (index out of range). Thread-safe. Since 0.1.0.
  */
 CACHEKIT_API int cachekit_keyring_fingerprint(cachekit_keyring *keyring, const char *tenant,
                                               size_t index, char *out_hex);
@@ -403,7 +406,8 @@ CACHEKIT_API int cachekit_keyring_fingerprint(cachekit_keyring *keyring, const c
  * writes into its frame header. aad is the AAD v0x03 (cachekit_aad_v3); plaintext and aad may be
  * NULL when their length is 0. On failure *out and fingerprint_out are left untouched.
  * Security: each call takes a fresh nonce; never re-encrypt with a nonce of your own.
- * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_TENANT_LENGTH, CACHEKIT_E_TOO_LARGE
+ * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_TENANT_LENGTH, CACHEKIT_E_INVALID_UTF8
+ * (tenant not UTF-8; changed before 1.0: was CACHEKIT_E_TENANT_LENGTH), CACHEKIT_E_TOO_LARGE
  * (over 1 GiB), CACHEKIT_E_RANDOM_FAILED, CACHEKIT_E_OUT_OF_MEMORY or CACHEKIT_E_INTERNAL.
  * Thread-safe. Since 0.1.0.
  */
@@ -422,7 +426,8 @@ CACHEKIT_API int cachekit_keyring_encrypt(cachekit_keyring *keyring, const char 
  * and *out is left untouched.
  * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_CIPHERTEXT_TOO_SHORT,
  * CACHEKIT_E_AUTHENTICATION_FAILED, CACHEKIT_E_KEY_FINGERPRINT_MISMATCH,
- * CACHEKIT_E_INVALID_FINGERPRINT, CACHEKIT_E_TENANT_LENGTH, CACHEKIT_E_TOO_LARGE,
+ * CACHEKIT_E_INVALID_FINGERPRINT, CACHEKIT_E_TENANT_LENGTH, CACHEKIT_E_INVALID_UTF8 (tenant not
+ * UTF-8; changed before 1.0: was CACHEKIT_E_TENANT_LENGTH), CACHEKIT_E_TOO_LARGE,
  * CACHEKIT_E_OUT_OF_MEMORY or CACHEKIT_E_INTERNAL. Thread-safe. Since 0.1.0.
  */
 CACHEKIT_API int cachekit_keyring_decrypt(cachekit_keyring *keyring, const char *tenant,
@@ -827,9 +832,11 @@ CACHEKIT_API void cachekit_config_free(cachekit_config *config);
  *                        introduction), "0" (the default) does not; also true/false, yes/no,
  *                        on/off, t/f, y/n, any case, as cachekit-py reads
  *                        CACHEKIT_INVALIDATION_LISTENER_ENABLED.
- * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_UNKNOWN_OPTION or
- * CACHEKIT_E_INVALID_CONFIG (the message names the option, never a secret value); on error the
- * option keeps its previous value. Not thread-safe for the same config. Since 0.1.0.
+ * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_UNKNOWN_OPTION,
+ * CACHEKIT_E_INVALID_CONFIG (the message names the option, never a secret value),
+ * CACHEKIT_E_INVALID_ARGUMENT (name or value 1 MiB or longer) or CACHEKIT_E_INVALID_UTF8 (name or
+ * value not UTF-8; changed before 1.0: was CACHEKIT_E_INVALID_ARGUMENT); on error the option
+ * keeps its previous value. Not thread-safe for the same config. Since 0.1.0.
  */
 CACHEKIT_API int cachekit_config_set(cachekit_config *config, const char *name, const char *value);
 
@@ -961,7 +968,8 @@ CACHEKIT_API int cachekit_cache_get_or_compute(cachekit_cache *cache, const uint
  * "{namespace}:" in interop mode. Redis is swept with SCAN + UNLINK, never KEYS.
  * namespace_ is NUL-terminated UTF-8, 1..1024 bytes. If removed is not NULL it receives the
  * number of Redis keys removed. Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER,
- * CACHEKIT_E_INVALID_ARGUMENT, or a backend status (L1 is cleared regardless).
+ * CACHEKIT_E_INVALID_ARGUMENT, CACHEKIT_E_INVALID_UTF8 (changed before 1.0: was
+ * CACHEKIT_E_INVALID_ARGUMENT), or a backend status (L1 is cleared regardless).
  * Thread-safe. Since 0.1.0.
  */
 CACHEKIT_API int cachekit_cache_invalidate_namespace(cachekit_cache *cache, const char *namespace_,
@@ -974,6 +982,8 @@ CACHEKIT_API int cachekit_cache_invalidate_namespace(cachekit_cache *cache, cons
  * 16 hex digits of BLAKE3 over "{module}.{qualname}"); the host computes it. These calls take
  * only ids that start with "ck:reg:", at most 4096 bytes, NUL-terminated UTF-8. The set is the
  * Redis key key_prefix + registry id; its members are raw cache keys (without key_prefix).
+ * A registry id that is not UTF-8 is CACHEKIT_E_INVALID_UTF8 from each of these calls (changed
+ * before 1.0: was CACHEKIT_E_INVALID_ARGUMENT).
  * Redis Cluster and sharding proxies are unsupported, as in cachekit-py (the drain script
  * unlinks keys it does not declare).
  */

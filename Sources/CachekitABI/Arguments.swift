@@ -72,6 +72,19 @@ func tenantString(_ pointer: UnsafePointer<CChar>?) throws(CachekitError) -> Str
     String(decoding: try tenantBytes(pointer), as: UTF8.self)
 }
 
+/// An optional key fingerprint (NULL -> nil): exactly KeyDerivation.fingerprintHexLength bytes
+/// of text, else CACHEKIT_E_INVALID_FINGERPRINT (a fingerprint is hex, so bytes that are not
+/// UTF-8 are a malformed fingerprint, not a text error); the keyring checks the digits.
+func optionalFingerprint(_ pointer: UnsafePointer<CChar>?) throws(CachekitError) -> String? {
+    guard let pointer else { return nil }
+    let length = KeyDerivation.fingerprintHexLength
+    let bytes = UnsafeRawBufferPointer(start: pointer, count: strnlen(pointer, length &+ 1))
+    guard bytes.count == length, let text = String(validating: bytes, as: UTF8.self) else {
+        throw CachekitError(.invalidFingerprint, "fingerprint must be \(length) lowercase hex digits")
+    }
+    return text
+}
+
 /// A TTL in seconds: -1 the cache's default (nil), 0 no expiry, else seconds.
 func ttl(_ seconds: Int64) throws(CachekitError) -> Int? {
     guard seconds >= -1 else { throw CachekitError(.invalidArgument, "ttl_seconds must be >= -1") }

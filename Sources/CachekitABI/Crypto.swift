@@ -192,14 +192,7 @@ public func cachekit_keyring_decrypt(
         let sealed = try inputBytes(payload, payloadCount, "payload")
         let aadBytes = try inputBytes(aad, aadCount, "aad")
         let out = try required(out, "out")
-        var fingerprintText: String?
-        if let fingerprint {
-            let bytes = UnsafeRawBufferPointer(start: fingerprint, count: strnlen(fingerprint, 33))
-            guard bytes.count == 32, let text = String(validating: bytes, as: UTF8.self) else {
-                throw CachekitError(.invalidFingerprint, "fingerprint must be 32 lowercase hex digits")
-            }
-            fingerprintText = text
-        }
+        let fingerprintText = try optionalFingerprint(fingerprint)
         deliver(try ring.decrypt(payload: sealed, aad: aadBytes, tenant: tenantText, fingerprint: fingerprintText), to: out)
         return .ok
     }

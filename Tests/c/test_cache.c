@@ -61,6 +61,8 @@ static void test_config(void) {
     const char *secret = "zz00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
     CHECK_STATUS(cachekit_config_new(&config), CACHEKIT_OK);
     CHECK_STATUS(cachekit_config_set(config, "no_such_option", "1"), CACHEKIT_E_UNKNOWN_OPTION);
+    CHECK_STATUS(cachekit_config_set(config, "mode", "\xc3"), CACHEKIT_E_INVALID_UTF8);
+    CHECK_STATUS(cachekit_config_set(config, "\xfe", "1"), CACHEKIT_E_INVALID_UTF8);
     CHECK_STATUS(cachekit_config_set(config, "default_ttl", "-5"), CACHEKIT_E_INVALID_CONFIG);
     CHECK_STATUS(cachekit_config_set(config, "default_ttl", "abc"), CACHEKIT_E_INVALID_CONFIG);
     CHECK_STATUS(cachekit_config_set(config, "l1_ttl", "-1"), CACHEKIT_E_INVALID_CONFIG);

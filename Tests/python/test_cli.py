@@ -141,3 +141,25 @@ def test_refused_auth_exits_2_without_the_password(redis_url):
     assert done.stderr.startswith("cachekit-cli: error: ") and done.stderr.count("\n") == 1
     assert "not-the-password" not in done.stderr
 
+
+@pytest.mark.parametrize("args", [["--help"], ["get", "--help"], ["help", "put"], ["inspect", "-h"]])
+def test_help_goes_to_stdout_with_exit_0(args):
+    done = cli(*args, url="redis://127.0.0.1:1/0")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert "USAGE: cachekit-cli" in done.stdout
+
+
+@pytest.mark.parametrize("args", [
+    ["inspect", "k", "--raw"],                  # an option of another command
+    ["get", "k", "--ttl", "5"],
+    ["put", "k", "--ttl", "-1"],
+    ["put", "k", "1", "--msgpack-hex", "01"],
+    ["get", "t:default:secret_customer_42", "extra_customer_43"],
+    [],
+])
+def test_usage_errors_exit_2_with_one_line_naming_no_argument(args):
+    done = cli(*args, url="redis://127.0.0.1:1/0")
+    assert done.returncode == 2, done
+    assert done.stdout == ""
+    assert done.stderr.startswith("cachekit-cli: error: ") and done.stderr.count("\n") == 1
+    assert "customer" not in done.stderr

@@ -24,15 +24,16 @@ struct EntryOptions: ParsableArguments {
     var modeArgument = ModeArgument(.auto)
     var mode: EntryMode { modeArgument.mode }
 
-    @Flag(help: ArgumentHelp(
-        "Encrypt/decrypt: master key from CACHEKIT_MASTER_KEY (and CACHEKIT_PREVIOUS_MASTER_KEYS), tenant from CACHEKIT_DEPLOYMENT_UUID or \"default\". inspect never decrypts and ignores it."
-    ))
+    @Flag(help: ArgumentHelp("""
+        Encrypt/decrypt: master key from CACHEKIT_MASTER_KEY (and CACHEKIT_PREVIOUS_MASTER_KEYS), \
+        tenant from CACHEKIT_DEPLOYMENT_UUID or "default". inspect never decrypts and ignores it.
+        """))
     var secure = false
 
-    @Option(help: ArgumentHelp(
-        "Redis URL redis://[[user]:password@]host[:port][/db]. Default CACHEKIT_REDIS_URL, then REDIS_URL, then redis://localhost:6379.",
-        valueName: "url"
-    ))
+    @Option(help: ArgumentHelp("""
+        Redis URL redis://[[user]:password@]host[:port][/db]. Default CACHEKIT_REDIS_URL, then \
+        REDIS_URL, then redis://localhost:6379.
+        """, valueName: "url"))
     var url: String?
 
     func validate() throws {
@@ -120,7 +121,10 @@ struct Put: EntryCommand {
     var msgpackHex: String?
 
     // Unconditional so that a negative value reaches validate() instead of reading as an option.
-    @Option(parsing: .unconditional, help: ArgumentHelp("Write with SETEX when > 0, otherwise SET.", valueName: "seconds"))
+    @Option(
+        parsing: .unconditional,
+        help: ArgumentHelp("Write with SETEX when > 0, otherwise SET.", valueName: "seconds")
+    )
     var ttl: Int?
 
     func validate() throws {

@@ -31,7 +31,8 @@ extension EntryOptions {
     }
 
     func connect() throws(CLIError) -> RedisConnection {
-        try RedisConnection(url: url ?? environment("CACHEKIT_REDIS_URL") ?? environment("REDIS_URL") ?? "redis://localhost:6379")
+        let resolved = url ?? environment("CACHEKIT_REDIS_URL") ?? environment("REDIS_URL")
+        return try RedisConnection(url: resolved ?? "redis://localhost:6379")
     }
 }
 
@@ -110,7 +111,8 @@ func runCommandLine(_ arguments: [String]) -> Int32 {
     } catch {
         if CachekitCLI.exitCode(for: error) == .success { CachekitCLI.exit(withError: error) }
         let command = arguments.first.flatMap { knownCommands.contains($0) ? " " + $0 : nil } ?? ""
-        return fail(hidingArgumentText(CachekitCLI.message(for: error), arguments) + " (see cachekit-cli\(command) --help)")
+        let message = hidingArgumentText(CachekitCLI.message(for: error), arguments)
+        return fail(message + " (see cachekit-cli\(command) --help)")
     }
     do {
         return try command.execute()

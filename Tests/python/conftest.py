@@ -1,4 +1,4 @@
-"""Shared fixtures for the Python tests: the built library, the shared vectors, a real redis-server."""
+"""Shared fixtures for the Python tests: the built library, the test vectors, a real redis-server."""
 import ctypes
 import os
 import pathlib
@@ -11,7 +11,8 @@ import time
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-SHARED = pathlib.Path(os.environ.get("CACHEKIT_SHARED_DIR", ROOT.parent / "shared"))
+# cachekit 0.24.1's vectors, copied into the repository so a clean clone tests itself.
+VECTORS = ROOT / "Tests" / "vectors"
 
 
 def library_path() -> str:
@@ -29,10 +30,9 @@ def lib():
 
 @pytest.fixture(scope="session")
 def vectors_dir() -> pathlib.Path:
-    path = SHARED / "vectors"
-    if not path.is_dir():
-        pytest.fail(f"shared vectors not found at {path} (set CACHEKIT_SHARED_DIR)")
-    return path
+    if not VECTORS.is_dir():
+        pytest.fail(f"test vectors not found at {VECTORS}")
+    return VECTORS
 
 
 def _free_port() -> int:

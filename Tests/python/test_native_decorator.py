@@ -513,7 +513,7 @@ def test_async_functions_without_redis_run_on_the_loop(monkeypatch):
         handed_off.append(function)
         return original(function, *arguments)
 
-    monkeypatch.setattr("cachekit_native.decorator._submit", spy)
+    monkeypatch.setattr("cachekit_native._function._submit", spy)
 
     @cache(backend=None)
     async def local(x):
@@ -538,7 +538,7 @@ def test_async_l1_hits_with_redis_run_on_the_loop(monkeypatch, redis_url):
         handed_off.append(getattr(function, "__name__", repr(function)))
         return original(function, *arguments)
 
-    monkeypatch.setattr("cachekit_native.decorator._submit", spy)
+    monkeypatch.setattr("cachekit_native._function._submit", spy)
 
     @cache(redis_url=redis_url, namespace="aio-local")
     async def remote(x):

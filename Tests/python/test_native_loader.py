@@ -101,7 +101,8 @@ def test_error_classes_by_status_and_section():
     assert errors.class_for_status(-19) is errors.CodecError
     assert errors.class_for_status(-38) is errors.CryptoError
     assert errors.class_for_status(-43) is errors.InvalidMapKeyError
-    assert errors.class_for_status(-55) is errors.ValueKeyError
+    assert errors.class_for_status(-47) is errors.ValueKeyError
+    assert errors.class_for_status(-58) is errors.EntryError
     assert errors.class_for_status(-79) is errors.BackendError
     assert errors.class_for_status(-500) is errors.CachekitError
 

@@ -7,8 +7,7 @@ from datetime import date, datetime, time, timezone
 import pytest
 import redis
 
-import native_support
-from native_support import MASTER_KEY, run_peer, shared
+from support.peer import MASTER_KEY, run_peer, shared
 
 from cachekit_native import cache
 

@@ -8,9 +8,6 @@ from pathlib import PurePosixPath
 from uuid import UUID
 
 import pytest
-
-import native_support  # noqa: F401  (puts the tree's package first on sys.path)
-
 from cachekit.interop import generate_interop_key, bind_flat_args
 from cachekit.key_generator import CacheKeyGenerator
 

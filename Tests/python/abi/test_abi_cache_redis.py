@@ -38,15 +38,14 @@ class Cache:
             self.handle = ctypes.c_void_p()
 
     def get(self, key: str):
-        out = Buffer()
-        rc = self.lib.cachekit_cache_get(self.handle, key.encode(), len(key.encode()), ctypes.byref(out))
-        if rc != OK:
-            return rc, None
-        return rc, msgpack.unpackb(take(self.lib, out))
+        return self._read(self.lib.cachekit_cache_get, key)
 
     def get_local(self, key: str):
+        return self._read(self.lib.cachekit_cache_get_local, key)
+
+    def _read(self, function, key: str):
         out = Buffer()
-        rc = self.lib.cachekit_cache_get_local(self.handle, key.encode(), len(key.encode()), ctypes.byref(out))
+        rc = function(self.handle, key.encode(), len(key.encode()), ctypes.byref(out))
         if rc != OK:
             return rc, None
         return rc, msgpack.unpackb(take(self.lib, out))

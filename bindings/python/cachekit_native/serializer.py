@@ -18,7 +18,7 @@ from typing import Any
 
 import msgpack
 
-from .errors import InteropError, SerializationError  # noqa: F401  (also imported from here)
+from .errors import InteropError, SerializationError
 
 
 SUPPORTED_TYPES = "None, bool, int, float, str, bytes, list, tuple, dict, datetime, date, time"

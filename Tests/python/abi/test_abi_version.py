@@ -8,7 +8,7 @@ import tomllib
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROOT = pathlib.Path(__file__).resolve().parents[3]
 HEADER = ROOT / "include" / "cachekit.h"
 PACKAGE = ROOT / "bindings" / "python"
 

@@ -7,9 +7,10 @@ import subprocess
 
 import pytest
 
-from keys_binding import MASTER_KEY, PEER_MODES, Lib, run_peer
+from support.abi import ROOT
+from support.keys_entries import KeysAndEntries
+from support.peer import MASTER_KEY, PEER_MODES, run_peer_phase
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def cli_path():
@@ -37,11 +38,11 @@ def mode_args(mode):
 
 @pytest.fixture(scope="module")
 def ck(lib):
-    return Lib(lib)
+    return KeysAndEntries(lib)
 
 
 def test_get_reads_what_python_wrote_in_every_mode(ck, redis_url):
-    run_peer(redis_url, "write")
+    run_peer_phase(redis_url, "write")
     expected = {"name": "alice", "ids": [1, 2, 3], "score": 9.5, "ok": True, "none": None, "blob": {"$bin": "0001fe"},
                 "when": {"__datetime__": True, "value": "2024-01-15T12:30:00+00:00"}}
     for mode in PEER_MODES:
@@ -73,7 +74,7 @@ def test_put_writes_entries_python_reads_as_hits(ck, redis_url):
         else:
             done = cli("put", key, *args, url=redis_url, secure=secure, stdin=json.dumps(value))
         assert done.returncode == 0, (mode, done.stderr)
-    report = run_peer(redis_url, "read")
+    report = run_peer_phase(redis_url, "read")
     assert report["calls"] == {mode: 0 for mode in PEER_MODES}
     for mode in PEER_MODES:
         assert report["results"][mode] == value, mode

@@ -22,6 +22,10 @@ let package = Package(
         .library(name: "cachekit", type: .dynamic, targets: ["CachekitABI"]),
         .executable(name: "cachekit-cli", targets: ["cachekit-cli"]),
     ],
+    dependencies: [
+        // The CLI's argument parsing only; no library target depends on it, so the .so is unchanged.
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
     targets: [
         // System libraries (Debian -dev packages), found through pkg-config.
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
@@ -68,7 +72,10 @@ let package = Package(
         // The operator CLI: reads, writes and inspects cache entries in a Redis (hiredis).
         .executableTarget(
             name: "cachekit-cli",
-            dependencies: ["CachekitCore", "CHiredis"],
+            dependencies: [
+                "CachekitCore", "CHiredis",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: [.unsafeFlags(["-warnings-as-errors"])]
         ),
 

@@ -2,13 +2,13 @@
 in another process is a hit for cachekit_native and the other way round, plain, minimal,
 production, secure and interop mode, sync and async. Calls are counted on both sides."""
 import asyncio
+import inspect
 from datetime import date, datetime, time, timezone
 
 import pytest
 import redis
 
-import native_support
-from native_support import MASTER_KEY, run_peer, shared
+from support.peer import MASTER_KEY, run_peer, shared
 
 from cachekit_native import cache
 
@@ -36,23 +36,12 @@ def canonical(value):
     return value
 
 
-PEER_VALUE = """
-def canonical(value):
-    if isinstance(value, dict):
-        return {key: canonical(value[key]) for key in sorted(value)}
-    if isinstance(value, list):
-        return [canonical(item) for item in value]
-    return value
-
 def small_value(user_id):
     return {"id": user_id, "ok": True}
 
-def value_for(user_id):
-    return {"id": user_id, "name": "Ada Lovelace", "when": datetime(2024, 5, 17, 8, 30, 15, 250, tzinfo=timezone.utc),
-            "day": date(2024, 5, 17), "at": time(23, 59, 1), "naive": datetime(2020, 1, 2, 3, 4, 5),
-            "blob": b"\\x00\\x01\\xfe", "scores": [1.5, -2, None, True, 2**63], "pair": (1, "two"),
-            "nested": {"z": [], "a": {"deep": "é"}}}
-"""
+
+# The peer builds its values with these same functions, from this file's source.
+PEER_VALUE = "\n".join(inspect.getsource(function) for function in (canonical, small_value, value_for))
 
 # name: (cachekit_native decorator factory, cachekit-py decorator source)
 FLAVORS = {
@@ -151,7 +140,7 @@ def test_stored_bytes_and_keys_are_identical_to_cachekit_pys(redis_url, flavor):
     make_native, peer_decorator = FLAVORS[flavor]
     client = redis.Redis.from_url(redis_url)
     # A small value: LZ4 encoders agree byte for byte only on literal-only blocks (PROTOCOL.md).
-    function = native_function(make_native(redis_url), [], False, value=lambda user_id: {"id": user_id, "ok": True})
+    function = native_function(make_native(redis_url), [], False, value=small_value)
     function(33)
     (native_key,) = [key for key in client.keys("*") if b":reg:" not in key]
     native_bytes = client.get(native_key)
@@ -233,22 +222,18 @@ out = {{"calls": calls}}
     assert calls == []
 
 
-def test_entries_sealed_under_a_previous_master_key_still_hit_after_rotation(redis_url, monkeypatch):
-    old_key = "aa" * 32
-    peer_calls(redis_url, f"cache.secure(master_key={old_key!r})", [91])
+@pytest.mark.parametrize("current_key_from", ["option", "environment"])
+def test_entries_sealed_under_a_previous_master_key_still_hit_after_rotation(redis_url, monkeypatch,
+                                                                              current_key_from):
+    old_key, argument = ("aa" * 32, 91) if current_key_from == "option" else ("bb" * 32, 92)
+    peer_calls(redis_url, f"cache.secure(master_key={old_key!r})", [argument])
     monkeypatch.setenv("CACHEKIT_PREVIOUS_MASTER_KEYS", old_key)
+    if current_key_from == "option":
+        decorator = cache.secure(master_key=MASTER_KEY, redis_url=redis_url)
+    else:
+        monkeypatch.setenv("CACHEKIT_MASTER_KEY", MASTER_KEY)
+        decorator = cache.secure(redis_url=redis_url)
     calls = []
-    function = native_function(cache.secure(master_key=MASTER_KEY, redis_url=redis_url), calls)
-    assert function(91) == hit_value(91)
-    assert calls == []
-
-
-def test_rotation_with_both_keys_from_the_environment(redis_url, monkeypatch):
-    old_key = "bb" * 32
-    peer_calls(redis_url, f"cache.secure(master_key={old_key!r})", [92])
-    monkeypatch.setenv("CACHEKIT_MASTER_KEY", MASTER_KEY)
-    monkeypatch.setenv("CACHEKIT_PREVIOUS_MASTER_KEYS", old_key)
-    calls = []
-    function = native_function(cache.secure(redis_url=redis_url), calls)
-    assert function(92) == hit_value(92)
+    function = native_function(decorator, calls)
+    assert function(argument) == hit_value(argument)
     assert calls == []

@@ -14,54 +14,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from conftest import library_path
-
 import cachekit._rust_serializer as rust
 from cachekit.serializers.encryption_wrapper import EncryptionWrapper
 
-
-class Buffer(ctypes.Structure):
-    _fields_ = [("data", ctypes.c_void_p), ("len", ctypes.c_size_t)]
-
-
-P = ctypes.c_void_p
-SZ = ctypes.c_size_t
-STR = ctypes.c_char_p
-INT = ctypes.c_int
-BUF = ctypes.POINTER(Buffer)
-SIGNATURES = {
-    "cachekit_strerror": (ctypes.c_void_p, [INT]),
-    "cachekit_last_error_message": (ctypes.c_void_p, []),
-    "cachekit_buffer_free": (None, [BUF]),
-    "cachekit_hkdf_sha256": (INT, [P, SZ, P, SZ, P, SZ, P, SZ]),
-    "cachekit_derive_domain_key": (INT, [P, SZ, STR, STR, P]),
-    "cachekit_key_fingerprint": (INT, [P, SZ, P]),
-    "cachekit_aad_v3": (INT, [STR, STR, STR, INT, STR, BUF]),
-    "cachekit_keyring_new": (INT, [STR, STR, ctypes.POINTER(P)]),
-    "cachekit_keyring_from_env": (INT, [ctypes.POINTER(P)]),
-    "cachekit_keyring_free": (None, [P]),
-    "cachekit_keyring_set_fail_closed": (INT, [P, INT]),
-    "cachekit_keyring_fingerprint": (INT, [P, STR, SZ, P]),
-    "cachekit_keyring_encrypt": (INT, [P, STR, P, SZ, P, SZ, BUF, P]),
-    "cachekit_keyring_decrypt": (INT, [P, STR, P, SZ, P, SZ, STR, BUF]),
-}
-
-
-@pytest.fixture(scope="module")
-def ck():
-    # A private CDLL object, so these argtypes never clash with another test module's.
-    lib = ctypes.CDLL(library_path())
-    for name, (restype, argtypes) in SIGNATURES.items():
-        function = getattr(lib, name)
-        function.restype = restype
-        function.argtypes = argtypes
-    return lib
-
-
-def take(ck, buffer: Buffer) -> bytes:
-    data = ctypes.string_at(buffer.data, buffer.len) if buffer.len else b""
-    ck.cachekit_buffer_free(ctypes.byref(buffer))
-    return data
+from support.abi import P, Buffer, last_message, take
 
 
 def spec_key(master: bytes, tenant: str, domain: str = "encryption") -> bytes:
@@ -82,47 +38,43 @@ def spec_fingerprint(key: bytes) -> str:
 
 
 class Keyring:
-    def __init__(self, ck, master_hex: str, previous_hex: str | None = None):
-        self.ck = ck
+    def __init__(self, lib, master_hex: str, previous_hex: str | None = None):
+        self.lib = lib
         self.handle = P()
-        status = ck.cachekit_keyring_new(master_hex.encode(), previous_hex.encode() if previous_hex else None,
+        status = lib.cachekit_keyring_new(master_hex.encode(), previous_hex.encode() if previous_hex else None,
                                          ctypes.byref(self.handle))
-        assert status == 0, message(ck)
+        assert status == 0, last_message(lib)
 
     def encrypt(self, tenant: str, plaintext: bytes, aad: bytes) -> tuple[bytes, str]:
         out = Buffer()
         fingerprint = ctypes.create_string_buffer(33)
-        status = self.ck.cachekit_keyring_encrypt(self.handle, tenant.encode(), plaintext, len(plaintext), aad, len(aad),
+        status = self.lib.cachekit_keyring_encrypt(self.handle, tenant.encode(), plaintext, len(plaintext), aad, len(aad),
                                                   ctypes.byref(out), fingerprint)
-        assert status == 0, message(self.ck)
-        return take(self.ck, out), fingerprint.value.decode()
+        assert status == 0, last_message(self.lib)
+        return take(self.lib, out), fingerprint.value.decode()
 
     def decrypt(self, tenant: str, payload: bytes, aad: bytes, fingerprint: str | None = None) -> tuple[int, bytes]:
         out = Buffer()
-        status = self.ck.cachekit_keyring_decrypt(self.handle, tenant.encode(), payload, len(payload), aad, len(aad),
+        status = self.lib.cachekit_keyring_decrypt(self.handle, tenant.encode(), payload, len(payload), aad, len(aad),
                                                   fingerprint.encode() if fingerprint else None, ctypes.byref(out))
-        return status, take(self.ck, out) if status == 0 else b""
+        return status, take(self.lib, out) if status == 0 else b""
 
     def fingerprint(self, tenant: str, index: int = 0) -> str:
         out = ctypes.create_string_buffer(33)
-        assert self.ck.cachekit_keyring_fingerprint(self.handle, tenant.encode(), index, out) == 0, message(self.ck)
+        assert self.lib.cachekit_keyring_fingerprint(self.handle, tenant.encode(), index, out) == 0, last_message(self.lib)
         return out.value.decode()
 
     def close(self):
-        self.ck.cachekit_keyring_free(self.handle)
+        self.lib.cachekit_keyring_free(self.handle)
         self.handle = P()
 
 
-def message(ck) -> str:
-    return ctypes.string_at(ck.cachekit_last_error_message()).decode()
-
-
-def library_aad(ck, tenant, cache_key, compressed, original_type) -> bytes:
+def library_aad(lib, tenant, cache_key, compressed, original_type) -> bytes:
     out = Buffer()
-    status = ck.cachekit_aad_v3(tenant.encode(), cache_key.encode(), b"msgpack", 1 if compressed else 0,
+    status = lib.cachekit_aad_v3(tenant.encode(), cache_key.encode(), b"msgpack", 1 if compressed else 0,
                                 original_type.encode() if original_type else None, ctypes.byref(out))
-    assert status == 0, message(ck)
-    return take(ck, out)
+    assert status == 0, last_message(lib)
+    return take(lib, out)
 
 
 TENANTS = ["default", "3f2504e0-4f89-41d3-9a0c-0305e82c3301", "t\u00e9nant-\u00fc"]
@@ -130,14 +82,14 @@ SIZES = [0, 1, 100, 70_000]
 
 
 @pytest.mark.parametrize("tenant", TENANTS)
-def test_library_ciphertext_opens_with_cryptography(ck, tenant):
+def test_library_ciphertext_opens_with_cryptography(lib, tenant):
     master = secrets.token_bytes(32)
-    keyring = Keyring(ck, master.hex())
+    keyring = Keyring(lib, master.hex())
     key = spec_key(master, tenant)
     assert keyring.fingerprint(tenant) == spec_fingerprint(key)
     for compressed, original_type, cache_key in [(True, "msgpack", f"t:{tenant}:func:m.f:args:ab:1s"),
                                                  (False, None, "ns:op:0123")]:
-        aad = library_aad(ck, tenant, cache_key, compressed, original_type)
+        aad = library_aad(lib, tenant, cache_key, compressed, original_type)
         assert aad == spec_aad(tenant, cache_key, compressed, original_type)
         for size in SIZES:
             plaintext = secrets.token_bytes(size)
@@ -151,8 +103,8 @@ def test_library_ciphertext_opens_with_cryptography(ck, tenant):
     keyring.close()
 
 
-def test_nonces_follow_the_scheme(ck):
-    keyring = Keyring(ck, secrets.token_hex(32))
+def test_nonces_follow_the_scheme(lib):
+    keyring = Keyring(lib, secrets.token_hex(32))
     aad = spec_aad("default", "k", False, None)
     nonces = [keyring.encrypt("default", b"x", aad)[0][:12] for _ in range(5)]
     assert len({n[:8] for n in nonces}) == 1, "one instance id per tenant encryptor"
@@ -162,9 +114,9 @@ def test_nonces_follow_the_scheme(ck):
     keyring.close()
 
 
-def test_library_ciphertext_opens_with_cachekit_core(ck):
+def test_library_ciphertext_opens_with_cachekit_core(lib):
     master = secrets.token_bytes(32)
-    keyring = Keyring(ck, master.hex())
+    keyring = Keyring(lib, master.hex())
     tenant, cache_key = "default", "t:default:func:mod.fn:args:00:1s"
     aad = spec_aad(tenant, cache_key, True, "msgpack")
     plaintext = b"\x94\xc4\x05" + secrets.token_bytes(200)
@@ -176,25 +128,25 @@ def test_library_ciphertext_opens_with_cachekit_core(ck):
     keyring.close()
 
 
-def test_cachekit_ciphertext_opens_with_library(ck):
+def test_cachekit_ciphertext_opens_with_library(lib):
     master = secrets.token_bytes(32)
     tenant, cache_key = "default", "t:default:func:mod.fn:args:00:1s"
     wrapper = EncryptionWrapper(master_key=master, tenant_id=tenant, previous_master_keys=[])
     data, metadata = wrapper.serialize({"user": "alice", "ids": [1, 2, 3]}, cache_key=cache_key)
     aad = wrapper._create_aad(metadata, cache_key)
-    assert aad == library_aad(ck, tenant, cache_key, metadata.compressed, metadata.original_type)
+    assert aad == library_aad(lib, tenant, cache_key, metadata.compressed, metadata.original_type)
     expected = rust.ZeroKnowledgeEncryptor().decrypt(data, rust.derive_domain_key(master, "encryption", b"default"), aad)
-    keyring = Keyring(ck, master.hex())
+    keyring = Keyring(lib, master.hex())
     assert keyring.decrypt(tenant, data, aad, metadata.key_fingerprint) == (0, expected)
     assert keyring.decrypt(tenant, data, aad, None) == (0, expected)
     keyring.close()
 
 
-def test_rotation_matches_cachekit_keyring(ck):
+def test_rotation_matches_cachekit_keyring(lib):
     current, old = secrets.token_bytes(32), secrets.token_bytes(32)
     tenant = "acme"
     theirs = [fp.hex() for fp in rust.Keyring(current, [old]).encryption_fingerprints(tenant)]
-    ours = Keyring(ck, current.hex(), old.hex())
+    ours = Keyring(lib, current.hex(), old.hex())
     assert [ours.fingerprint(tenant, i) for i in range(2)] == theirs
     # Written by cachekit under the old key, read by our rotated keyring by fingerprint.
     old_wrapper = EncryptionWrapper(master_key=old, tenant_id=tenant, previous_master_keys=[])
@@ -205,8 +157,8 @@ def test_rotation_matches_cachekit_keyring(ck):
     ours.close()
 
 
-def test_garbage_payloads_fail_cleanly(ck):
-    keyring = Keyring(ck, secrets.token_hex(32), secrets.token_hex(32))
+def test_garbage_payloads_fail_cleanly(lib):
+    keyring = Keyring(lib, secrets.token_hex(32), secrets.token_hex(32))
     aad = spec_aad("default", "k", True, "msgpack")
     rng = __import__("random").Random(1234)
     for _ in range(2000):
@@ -230,17 +182,17 @@ def secret_needles(master: bytes, tenants=("default",)) -> list[bytes]:
     return needles
 
 
-def test_no_key_material_in_any_text(ck, capfd):
+def test_no_key_material_in_any_text(lib, capfd):
     master = secrets.token_bytes(32)
     other = secrets.token_bytes(32)
     mhex, ohex = master.hex(), other.hex()
     texts: list[bytes] = []
 
     def last():
-        texts.append(ctypes.string_at(ck.cachekit_last_error_message()))
+        texts.append(ctypes.string_at(lib.cachekit_last_error_message()))
 
     for code in range(-128, 128):
-        texts.append(ctypes.string_at(ck.cachekit_strerror(code)))
+        texts.append(ctypes.string_at(lib.cachekit_strerror(code)))
 
     handle = P()
     bad_configs = [
@@ -249,7 +201,7 @@ def test_no_key_material_in_any_text(ck, capfd):
         (mhex.upper(), ohex + "," + mhex.upper()), ("", None), (" ", None),
     ]
     for master_hex, previous in bad_configs:
-        status = ck.cachekit_keyring_new(master_hex.encode(), previous.encode() if previous else None, ctypes.byref(handle))
+        status = lib.cachekit_keyring_new(master_hex.encode(), previous.encode() if previous else None, ctypes.byref(handle))
         assert status < 0
         last()
 
@@ -259,31 +211,31 @@ def test_no_key_material_in_any_text(ck, capfd):
             os.environ.pop("CACHEKIT_PREVIOUS_MASTER_KEYS", None)
         else:
             os.environ["CACHEKIT_PREVIOUS_MASTER_KEYS"] = previous
-        assert ck.cachekit_keyring_from_env(ctypes.byref(handle)) < 0
+        assert lib.cachekit_keyring_from_env(ctypes.byref(handle)) < 0
         last()
     os.environ.pop("CACHEKIT_MASTER_KEY", None)
     os.environ.pop("CACHEKIT_PREVIOUS_MASTER_KEYS", None)
-    assert ck.cachekit_keyring_from_env(ctypes.byref(handle)) < 0
+    assert lib.cachekit_keyring_from_env(ctypes.byref(handle)) < 0
     last()
 
     key = spec_key(master, "default")
     out32 = ctypes.create_string_buffer(32)
     for args in [(master, 15, b"encryption", b"default"), (master, 32, b"", b"default"), (master, 32, b"e" * 300, b"default"),
                  (master, 32, b"encryption", b""), (master, 32, b"encryption", b"t" * 2000), (master, 32, b"encryption", b"\xff\xfe")]:
-        assert ck.cachekit_derive_domain_key(args[0], args[1], args[2], args[3], out32) < 0
+        assert lib.cachekit_derive_domain_key(args[0], args[1], args[2], args[3], out32) < 0
         last()
-    assert ck.cachekit_hkdf_sha256(master, 32, None, 0, None, 0, out32, 0) < 0
+    assert lib.cachekit_hkdf_sha256(master, 32, None, 0, None, 0, out32, 0) < 0
     last()
-    assert ck.cachekit_hkdf_sha256(master, 0, None, 0, None, 0, out32, 32) < 0
+    assert lib.cachekit_hkdf_sha256(master, 0, None, 0, None, 0, out32, 32) < 0
     last()
 
-    keyring = Keyring(ck, mhex)
+    keyring = Keyring(lib, mhex)
     aad = spec_aad("default", "k", True, "msgpack")
     payload, fingerprint = keyring.encrypt("default", b"plaintext-marker-123", aad)
     last()
     tampered = bytearray(payload)
     tampered[-1] ^= 1
-    wrong = Keyring(ck, ohex)
+    wrong = Keyring(lib, ohex)
     wrong_fingerprint = wrong.fingerprint("default")
     cases = [
         (keyring, "default", bytes(tampered), aad, fingerprint), (keyring, "default", payload[:27], aad, None),
@@ -295,16 +247,16 @@ def test_no_key_material_in_any_text(ck, capfd):
         status, _ = ring.decrypt(tenant, data, a, fp)
         assert status < 0
         last()
-    ck.cachekit_keyring_set_fail_closed(wrong.handle, 1)
+    lib.cachekit_keyring_set_fail_closed(wrong.handle, 1)
     assert wrong.decrypt("default", payload, aad, fingerprint)[0] < 0
     last()
     assert wrong_fingerprint != fingerprint
     out = Buffer()
-    assert ck.cachekit_keyring_encrypt(keyring.handle, b"", b"x", 1, None, 0, ctypes.byref(out), None) < 0
+    assert lib.cachekit_keyring_encrypt(keyring.handle, b"", b"x", 1, None, 0, ctypes.byref(out), None) < 0
     last()
-    assert ck.cachekit_keyring_encrypt(keyring.handle, b"t" * 1100, b"x", 1, None, 0, ctypes.byref(out), None) < 0
+    assert lib.cachekit_keyring_encrypt(keyring.handle, b"t" * 1100, b"x", 1, None, 0, ctypes.byref(out), None) < 0
     last()
-    assert ck.cachekit_aad_v3(b"", b"k", None, 0, None, ctypes.byref(out)) < 0
+    assert lib.cachekit_aad_v3(b"", b"k", None, 0, None, ctypes.byref(out)) < 0
     last()
     keyring.close()
     wrong.close()

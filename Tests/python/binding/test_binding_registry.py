@@ -14,8 +14,7 @@ import redis
 from blake3 import blake3
 from cachekit.invalidation import CHANNEL, encode_event
 
-import native_support
-from native_support import SHARED_MODULE, run_peer, shared
+from support.peer import PEER_PRELUDE, SHARED_MODULE, run_peer, shared
 
 from cachekit_native import Cache, ConfigurationError, cache
 
@@ -193,7 +192,7 @@ def test_cache_level_tracking_calls(redis_url):
         assert local.publish_invalidation(rid) is False
 
 
-LISTENER_PEER = native_support.PEER_PRELUDE + textwrap.dedent("""
+LISTENER_PEER = PEER_PRELUDE + textwrap.dedent("""
     import time as clock  # the prelude's time is datetime.time
 
     def get_user(user_id):

@@ -6,9 +6,6 @@ from uuid import UUID
 
 import msgpack
 import pytest
-
-import native_support  # noqa: F401  (puts the tree's package first on sys.path)
-
 from cachekit.interop import decode_interop_value, encode_interop_value
 from cachekit.serializers.standard_serializer import StandardSerializer
 

@@ -1,6 +1,9 @@
-"""Helpers for the cachekit_native tests: import the package from this tree, run cachekit-py in a
-subprocess against the same redis-server, and build functions whose module and qualname both
-sides share (the cache key contains them)."""
+"""The real cachekit 0.24.1 as a peer: run in a fresh interpreter against the tests' redis-server.
+
+``run_peer`` runs a script body (its functions get the module and qualname this side gives them
+with ``shared``, since the cache key contains both); ``run_peer_phase`` runs cachekit_peer.py,
+which caches one value in every mode (PEER_MODES) and reads it back.
+"""
 import json
 import os
 import pathlib
@@ -8,14 +11,23 @@ import subprocess
 import sys
 import textwrap
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-BINDINGS = ROOT / "bindings" / "python"
-# The tree's package wins over an installed copy, so the tests always test this checkout.
-if str(BINDINGS) not in sys.path:
-    sys.path.insert(0, str(BINDINGS))
+import pytest
 
+HERE = pathlib.Path(__file__).resolve().parent
 MASTER_KEY = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 SHARED_MODULE = "ckn_interop_probe"
+
+# cachekit_peer.py's functions: mode name -> (entry mode, namespace, integrity, encrypted, tenant prefix)
+PEER_MODES = {
+    "plain": ("auto", None, True, False, True),
+    "plain_ns": ("auto", "oracle", True, False, True),
+    "secure": ("auto", None, True, True, True),
+    "minimal": ("minimal", None, False, False, True),
+    "plain_bare": ("auto", None, True, False, False),
+    "secure_bare": ("auto", None, True, True, False),
+    "interop": ("interop", None, True, False, False),
+    "interop_secure": ("interop", None, True, True, False),
+}
 
 
 def shared(function, qualname=None):
@@ -50,3 +62,15 @@ def run_peer(redis_url: str, body: str, extra_env: dict | None = None) -> dict:
         if line.startswith("PEER-OUT "):
             return json.loads(line[len("PEER-OUT "):])
     raise AssertionError(f"cachekit-py peer failed (exit {completed.returncode}):\n{completed.stdout}\n{completed.stderr}")
+
+
+def run_peer_phase(redis_url: str, phase: str) -> dict:
+    """Runs cachekit_peer.py's `write` or `read` phase; returns its report."""
+    env = dict(os.environ, CACHEKIT_REDIS_URL=redis_url, CACHEKIT_MASTER_KEY=MASTER_KEY, PYTHONPATH=str(HERE))
+    env.pop("CACHEKIT_DEPLOYMENT_UUID", None)
+    env.pop("REDIS_URL", None)
+    done = subprocess.run([sys.executable, "-c", "import cachekit_peer; cachekit_peer.main()", phase],
+                          env=env, capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        pytest.fail(f"cachekit peer ({phase}) failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])

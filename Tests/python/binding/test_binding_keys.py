@@ -1,4 +1,4 @@
-"""cachekit_native's cache keys against cachekit 0.24.1's key generators and the shared vectors."""
+"""cachekit_native's cache keys against cachekit 0.24.1's key generators and the Tests/vectors vectors."""
 import enum
 import json
 import types
@@ -8,9 +8,6 @@ from pathlib import PurePosixPath
 from uuid import UUID
 
 import pytest
-
-import native_support  # noqa: F401  (puts the tree's package first on sys.path)
-
 from cachekit.interop import generate_interop_key, bind_flat_args
 from cachekit.key_generator import CacheKeyGenerator
 
@@ -134,16 +131,22 @@ def test_interop_refuses_out_of_model_arguments(bad):
         InteropKeyBuilder(interop_target, "users", "get_user").key((bad,), {})
 
 
-def test_keys_are_computed_by_the_library_with_a_fallback_only_for_non_string_map_keys():
-    builder = AutoKeyBuilder(plain, "users", True)
+def spy_on_library_calls(builder, name):
+    """Records the first two arguments (namespace, function or operation) of each library call."""
     seen = []
-    library_function = builder.key_auto
+    library_function = getattr(builder, name)
 
     def spy(*arguments):
         seen.append(arguments[:2])
         return library_function(*arguments)
 
-    builder.key_auto = spy
+    setattr(builder, name, spy)
+    return seen
+
+
+def test_keys_are_computed_by_the_library_with_a_fallback_only_for_non_string_map_keys():
+    builder = AutoKeyBuilder(plain, "users", True)
+    seen = spy_on_library_calls(builder, "key_auto")
     expected = GENERATOR.generate_key(plain, (1, "x"), {"b": 2}, namespace="users")
     assert builder.key((1, "x"), {"b": 2}) == expected
     assert seen == [(b"users", f"{__name__}.plain".encode())]
@@ -155,13 +158,6 @@ def test_keys_are_computed_by_the_library_with_a_fallback_only_for_non_string_ma
 
 def test_interop_keys_are_computed_by_the_library():
     builder = InteropKeyBuilder(interop_target, "users", "get_user")
-    seen = []
-    library_function = builder.key_interop
-
-    def spy(*arguments):
-        seen.append(arguments[:2])
-        return library_function(*arguments)
-
-    builder.key_interop = spy
+    seen = spy_on_library_calls(builder, "key_interop")
     builder.key((42,), {})
     assert seen == [(b"users", b"get_user")]

@@ -7,14 +7,13 @@ import textwrap
 
 import pytest
 
-import native_support
-from conftest import library_path
+from support.abi import BINDINGS, library_path
 
 import cachekit_native
 from cachekit_native import Cache, errors
 
 
-def run_python(code: str, env_update: dict, pythonpath: str = str(native_support.BINDINGS)):
+def run_python(code: str, env_update: dict, pythonpath: str = str(BINDINGS)):
     env = {k: v for k, v in os.environ.items() if k != "CACHEKIT_LIBRARY_PATH"}
     env.update(env_update)
     env["PYTHONPATH"] = pythonpath
@@ -59,7 +58,7 @@ def test_a_library_of_another_version_is_refused_with_every_attempt_listed():
 
 def test_without_the_variable_a_copy_inside_the_package_is_used(tmp_path):
     package = tmp_path / "cachekit_native"
-    shutil.copytree(native_support.BINDINGS / "cachekit_native", package,
+    shutil.copytree(BINDINGS / "cachekit_native", package,
                     ignore=shutil.ignore_patterns("__pycache__", "_lib"))
     (package / "_lib").mkdir()
     shutil.copy(library_path(), package / "_lib" / "libcachekit.so")
@@ -101,7 +100,8 @@ def test_error_classes_by_status_and_section():
     assert errors.class_for_status(-19) is errors.CodecError
     assert errors.class_for_status(-38) is errors.CryptoError
     assert errors.class_for_status(-43) is errors.InvalidMapKeyError
-    assert errors.class_for_status(-55) is errors.ValueKeyError
+    assert errors.class_for_status(-47) is errors.ValueKeyError
+    assert errors.class_for_status(-58) is errors.EntryError
     assert errors.class_for_status(-79) is errors.BackendError
     assert errors.class_for_status(-500) is errors.CachekitError
 
@@ -156,7 +156,7 @@ def test_pip_install_of_the_binding_works(tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     pip = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q",
-                          "--disable-pip-version-check", str(native_support.BINDINGS)],
+                          "--disable-pip-version-check", str(BINDINGS)],
                          capture_output=True, text=True, timeout=300)
     assert pip.returncode == 0, pip.stderr
     check = subprocess.run([str(venv / "bin" / "python"), "-c",
@@ -180,20 +180,3 @@ def test_without_the_variable_or_a_package_copy_pkg_config_is_asked(tmp_path):
                         {"PKG_CONFIG_PATH": str(libdir / "pkgconfig")})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(libdir / "libcachekit.so.0")
-
-
-def test_the_ctypes_table_matches_the_header():
-    import re
-    from cachekit_native import _ffi
-    header = (native_support.ROOT / "include" / "cachekit.h").read_text()
-    declared = set(re.findall(r"CACHEKIT_API\s+[^;(]*?\**\s*(cachekit_\w+)\s*\(", header))
-    assert set(_ffi.SIGNATURES) <= declared
-    for name, (_, argtypes) in _ffi.SIGNATURES.items():
-        declaration = re.search(r"CACHEKIT_API[^;]*\b" + name + r"\s*\(([^)]*)\)", header).group(1)
-        parameters = [] if declaration.strip() == "void" else declaration.split(",")
-        assert len(parameters) == len(argtypes), name
-    for struct, ctypes_struct in (("cachekit_cache_stats", _ffi.CacheStats),
-                                  ("cachekit_cache_health_report", _ffi.HealthReport)):
-        body = re.search(r"typedef struct " + struct + r" \{(.*?)\} " + struct + ";", header, re.S).group(1)
-        fields = re.findall(r"^\s*[\w ]+?\s(\w+)(?:\[\d+\])?;", body, re.M)
-        assert fields == [name for name, _ in ctypes_struct._fields_], struct

@@ -5,7 +5,9 @@ import msgpack
 import pytest
 import redis
 
-from keys_binding import PEER_MODES, CachekitError, Lib, run_peer
+from support.keys_entries import KeysAndEntries
+from support.peer import PEER_MODES, run_peer_phase
+from cachekit_native.errors import CachekitError
 
 # What cachekit-py stores for cachekit_peer.VALUE (datetimes become sentinel maps).
 PEER_INNER = {
@@ -20,7 +22,7 @@ E_AUTHENTICATION_FAILED = -20
 
 @pytest.fixture(scope="module")
 def ck(lib):
-    return Lib(lib)
+    return KeysAndEntries(lib)
 
 
 @pytest.fixture
@@ -31,7 +33,7 @@ def keyring(ck):
 
 
 def test_python_writes_every_mode_and_libcachekit_reads_it(ck, keyring, redis_url):
-    report = run_peer(redis_url, "write")
+    report = run_peer_phase(redis_url, "write")
     assert report["calls"] == {mode: 1 for mode in PEER_MODES}
     client = redis.Redis.from_url(redis_url)
     for mode, (entry_mode, _, _, encrypted, _) in PEER_MODES.items():
@@ -63,7 +65,7 @@ def test_libcachekit_writes_every_mode_and_python_reads_hits(ck, keyring, redis_
             client.set(key, stored, ex=600)
         else:
             client.set(key, stored)
-    report = run_peer(redis_url, "read")
+    report = run_peer_phase(redis_url, "read")
     assert report["calls"] == {mode: 0 for mode in PEER_MODES}, "cachekit-py recomputed instead of reading"
     for mode, value in ours.items():
         expected = dict(value, bytes={"$bin": "ff00"})
@@ -80,5 +82,5 @@ def test_python_rejects_an_entry_bound_to_another_key(ck, keyring, redis_url):
     with pytest.raises(CachekitError) as refused:
         ck.decode(client.get(key), "auto", key, keyring)
     assert refused.value.status == E_AUTHENTICATION_FAILED
-    report = run_peer(redis_url, "read")
+    report = run_peer_phase(redis_url, "read")
     assert report["calls"]["secure"] == 1  # cachekit-py refused it too and recomputed

@@ -11,114 +11,54 @@ import msgpack
 import pytest
 import redis
 
-from conftest import RedisServer, _free_port
+from support.abi import MISS, OK, Buffer, last_message, take
+from support.redis_server import RedisServer, free_port
+from cachekit_native._ffi import CacheStats, ComputeFunction, HealthReport
 
-OK, MISS = 0, 1
 E_BACKEND_UNAVAILABLE, E_BACKEND_TIMEOUT, E_VALUE_TOO_LARGE, E_COMPUTE_FAILED = -60, -61, -63, -66
 MASTER_KEY = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 
 
-class Buffer(ctypes.Structure):
-    _fields_ = [("data", ctypes.c_void_p), ("len", ctypes.c_size_t)]
-
-
-STAT_FIELDS = ["hits", "misses", "l1_hits", "l2_hits", "sets", "deletes", "evictions", "errors",
-               "l2_errors", "l2_skipped", "computes", "coalesced", "decode_errors", "l1_entries",
-               "l1_bytes", "l2_operations", "l2_latency_total_ns", "l2_latency_max_ns"]
-
-
-class Stats(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_uint64) for name in STAT_FIELDS]
-
-
-class Health(ctypes.Structure):
-    _fields_ = [("l2_configured", ctypes.c_int), ("l2_status", ctypes.c_int), ("l2_ping_ns", ctypes.c_uint64),
-                ("l1_entries", ctypes.c_uint64), ("l1_bytes", ctypes.c_uint64), ("detail", ctypes.c_char * 256)]
-
-
-COMPUTE_FN = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint8), ctypes.c_size_t,
-                              ctypes.POINTER(Buffer))
-
-
-@pytest.fixture(scope="module")
-def ck(lib):
-    """argtypes for the cache section."""
-    P = ctypes.c_void_p
-    u8p = ctypes.POINTER(ctypes.c_uint8)
-    sigs = {
-        "cachekit_config_new": [ctypes.POINTER(P)],
-        "cachekit_config_set": [P, ctypes.c_char_p, ctypes.c_char_p],
-        "cachekit_config_free": [P],
-        "cachekit_cache_new": [P, ctypes.POINTER(P)],
-        "cachekit_cache_free": [P],
-        "cachekit_cache_get": [P, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(Buffer)],
-        "cachekit_cache_get_local": [P, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(Buffer)],
-        "cachekit_cache_set": [P, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_int64],
-        "cachekit_cache_delete": [P, ctypes.c_char_p, ctypes.c_size_t],
-        "cachekit_cache_exists": [P, ctypes.c_char_p, ctypes.c_size_t],
-        "cachekit_cache_get_many": [P, ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ctypes.c_size_t),
-                                    ctypes.c_size_t, ctypes.POINTER(Buffer), ctypes.POINTER(ctypes.c_int)],
-        "cachekit_cache_get_or_compute": [P, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_int64, COMPUTE_FN, P,
-                                          ctypes.POINTER(Buffer)],
-        "cachekit_cache_invalidate_namespace": [P, ctypes.c_char_p, ctypes.POINTER(ctypes.c_uint64)],
-        "cachekit_cache_stats_get": [P, ctypes.POINTER(Stats)],
-        "cachekit_cache_health": [P, ctypes.POINTER(Health)],
-        "cachekit_buffer_free": [ctypes.POINTER(Buffer)],
-        "cachekit_buffer_set": [ctypes.POINTER(Buffer), u8p, ctypes.c_size_t],
-    }
-    for name, argtypes in sigs.items():
-        fn = getattr(lib, name)
-        fn.argtypes = argtypes
-        fn.restype = None if name.endswith("_free") and name != "cachekit_buffer_set" else ctypes.c_int
-    lib.cachekit_last_error_message.restype = ctypes.c_char_p
-    return lib
-
-
 class Cache:
-    def __init__(self, ck, **options):
-        self.ck = ck
+    def __init__(self, lib, **options):
+        self.lib = lib
         config = ctypes.c_void_p()
-        assert ck.cachekit_config_new(ctypes.byref(config)) == OK
+        assert lib.cachekit_config_new(ctypes.byref(config)) == OK
         for name, value in options.items():
-            rc = ck.cachekit_config_set(config, name.encode(), str(value).encode())
-            assert rc == OK, (name, rc, ck.cachekit_last_error_message())
+            rc = lib.cachekit_config_set(config, name.encode(), str(value).encode())
+            assert rc == OK, (name, rc, last_message(lib))
         self.handle = ctypes.c_void_p()
-        rc = ck.cachekit_cache_new(config, ctypes.byref(self.handle))
-        ck.cachekit_config_free(config)
-        assert rc == OK, ck.cachekit_last_error_message()
+        rc = lib.cachekit_cache_new(config, ctypes.byref(self.handle))
+        lib.cachekit_config_free(config)
+        assert rc == OK, last_message(lib)
 
     def close(self):
         if self.handle:
-            self.ck.cachekit_cache_free(self.handle)
+            self.lib.cachekit_cache_free(self.handle)
             self.handle = ctypes.c_void_p()
 
     def get(self, key: str):
-        out = Buffer()
-        rc = self.ck.cachekit_cache_get(self.handle, key.encode(), len(key.encode()), ctypes.byref(out))
-        if rc != OK:
-            return rc, None
-        value = ctypes.string_at(out.data, out.len)
-        self.ck.cachekit_buffer_free(ctypes.byref(out))
-        return rc, msgpack.unpackb(value)
+        return self._read(self.lib.cachekit_cache_get, key)
 
     def get_local(self, key: str):
+        return self._read(self.lib.cachekit_cache_get_local, key)
+
+    def _read(self, function, key: str):
         out = Buffer()
-        rc = self.ck.cachekit_cache_get_local(self.handle, key.encode(), len(key.encode()), ctypes.byref(out))
+        rc = function(self.handle, key.encode(), len(key.encode()), ctypes.byref(out))
         if rc != OK:
             return rc, None
-        value = ctypes.string_at(out.data, out.len)
-        self.ck.cachekit_buffer_free(ctypes.byref(out))
-        return rc, msgpack.unpackb(value)
+        return rc, msgpack.unpackb(take(self.lib, out))
 
     def set(self, key: str, value, ttl: int = -1) -> int:
         doc = msgpack.packb(value)
-        return self.ck.cachekit_cache_set(self.handle, key.encode(), len(key.encode()), doc, len(doc), ttl)
+        return self.lib.cachekit_cache_set(self.handle, key.encode(), len(key.encode()), doc, len(doc), ttl)
 
     def delete(self, key: str) -> int:
-        return self.ck.cachekit_cache_delete(self.handle, key.encode(), len(key.encode()))
+        return self.lib.cachekit_cache_delete(self.handle, key.encode(), len(key.encode()))
 
     def exists(self, key: str) -> int:
-        return self.ck.cachekit_cache_exists(self.handle, key.encode(), len(key.encode()))
+        return self.lib.cachekit_cache_exists(self.handle, key.encode(), len(key.encode()))
 
     def get_many(self, keys):
         n = len(keys)
@@ -127,12 +67,11 @@ class Cache:
         lens = (ctypes.c_size_t * n)(*[len(k) for k in encoded])
         values = (Buffer * n)()
         statuses = (ctypes.c_int * n)()
-        rc = self.ck.cachekit_cache_get_many(self.handle, key_array, lens, n, values, statuses)
+        rc = self.lib.cachekit_cache_get_many(self.handle, key_array, lens, n, values, statuses)
         out = []
         for i in range(n):
             if statuses[i] == OK:
-                out.append(msgpack.unpackb(ctypes.string_at(values[i].data, values[i].len)))
-                self.ck.cachekit_buffer_free(ctypes.byref(values[i]))
+                out.append(msgpack.unpackb(take(self.lib, values[i])))
             else:
                 out.append(None)
         return rc, out
@@ -143,40 +82,37 @@ class Cache:
                 doc = msgpack.packb(compute(ctypes.string_at(key_ptr, key_len).decode()))
             except Exception:
                 return 1
-            buf = (ctypes.c_uint8 * len(doc)).from_buffer_copy(doc)
-            return self.ck.cachekit_buffer_set(out, buf, len(doc))
-        callback = COMPUTE_FN(trampoline)
+            return self.lib.cachekit_buffer_set(out, doc, len(doc))
+        callback = ComputeFunction(trampoline)
         out = Buffer()
-        rc = self.ck.cachekit_cache_get_or_compute(self.handle, key.encode(), len(key.encode()), ttl, callback,
+        rc = self.lib.cachekit_cache_get_or_compute(self.handle, key.encode(), len(key.encode()), ttl, callback,
                                                    None, ctypes.byref(out))
         if rc != OK:
             return rc, None
-        value = ctypes.string_at(out.data, out.len)
-        self.ck.cachekit_buffer_free(ctypes.byref(out))
-        return rc, msgpack.unpackb(value)
+        return rc, msgpack.unpackb(take(self.lib, out))
 
     def invalidate_namespace(self, namespace: str):
         removed = ctypes.c_uint64()
-        rc = self.ck.cachekit_cache_invalidate_namespace(self.handle, namespace.encode(), ctypes.byref(removed))
+        rc = self.lib.cachekit_cache_invalidate_namespace(self.handle, namespace.encode(), ctypes.byref(removed))
         return rc, removed.value
 
     def stats(self) -> dict:
-        s = Stats()
-        assert self.ck.cachekit_cache_stats_get(self.handle, ctypes.byref(s)) == OK
-        return {name: getattr(s, name) for name in STAT_FIELDS}
+        s = CacheStats()
+        assert self.lib.cachekit_cache_stats_get(self.handle, ctypes.byref(s)) == OK
+        return {name: getattr(s, name) for name, _ in CacheStats._fields_}
 
-    def health(self) -> Health:
-        h = Health()
-        assert self.ck.cachekit_cache_health(self.handle, ctypes.byref(h)) == OK
+    def health(self) -> HealthReport:
+        h = HealthReport()
+        assert self.lib.cachekit_cache_health(self.handle, ctypes.byref(h)) == OK
         return h
 
 
 @pytest.fixture
-def make_cache(ck):
+def make_cache(lib):
     caches = []
 
     def factory(**options):
-        cache = Cache(ck, **options)
+        cache = Cache(lib, **options)
         caches.append(cache)
         return cache
     yield factory
@@ -343,7 +279,7 @@ print(json.dumps({"answer": first, "shared": second, "calls": calls}))
     # Pass 1: Python writes both entries; find their keys.
     run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
-    keys = sorted(k.decode() for k in client.keys("t:default:*") if b"ck:reg" not in k)
+    keys = sorted(k.decode() for k in client.keys("t:default:*") if b"lib:reg" not in k)
     answer_key = next(k for k in keys if ".answer:" in k)
     shared_key = next(k for k in keys if ".shared:" in k)
     cache = make_cache(redis_url=redis_url)
@@ -515,7 +451,7 @@ def test_many_threads_compute_once_even_with_redis_down(make_cache):
     server = RedisServer().start()
     try:
         up = make_cache(redis_url=server.url, **FAST)
-        down_port = _free_port()
+        down_port = free_port()
         down = make_cache(redis_url=f"redis://127.0.0.1:{down_port}/0", **FAST)
         for cache in (up, down):
             calls = []
@@ -555,7 +491,7 @@ def test_many_threads_compute_once_even_with_redis_down(make_cache):
         server.cleanup()
 
 
-def test_configuration_from_cachekit_environment(ck, redis_url, monkeypatch):
+def test_configuration_from_cachekit_environment(lib, redis_url, monkeypatch):
     """cachekit_cache_new(NULL) reads cachekit-py's variables: CACHEKIT_REDIS_URL before REDIS_URL."""
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")  # unreachable: must lose to the next line
     monkeypatch.setenv("CACHEKIT_REDIS_URL", redis_url)
@@ -564,9 +500,9 @@ def test_configuration_from_cachekit_environment(ck, redis_url, monkeypatch):
     monkeypatch.setenv("CACHEKIT_SOCKET_TIMEOUT", "0.5")
     monkeypatch.setenv("CACHEKIT_DEPLOYMENT_UUID", "123e4567-e89b-12d3-a456-426614174000")
     handle = ctypes.c_void_p()
-    assert ck.cachekit_cache_new(None, ctypes.byref(handle)) == OK, ck.cachekit_last_error_message()
+    assert lib.cachekit_cache_new(None, ctypes.byref(handle)) == OK, last_message(lib)
     cache = Cache.__new__(Cache)
-    cache.ck, cache.handle = ck, handle
+    cache.lib, cache.handle = lib, handle
     try:
         assert cache.set("k", "v") == OK  # default TTL from the environment
         client = redis.Redis.from_url(redis_url)
@@ -577,9 +513,9 @@ def test_configuration_from_cachekit_environment(ck, redis_url, monkeypatch):
         cache.close()
     # A bad value names the variable, never the value.
     monkeypatch.setenv("CACHEKIT_MASTER_KEY", "not-hex-" + "ab" * 32)
-    assert ck.cachekit_cache_new(None, ctypes.byref(handle)) == -64
-    message = ck.cachekit_last_error_message()
-    assert b"CACHEKIT_MASTER_KEY" in message and b"abab" not in message
+    assert lib.cachekit_cache_new(None, ctypes.byref(handle)) == -64
+    message = last_message(lib)
+    assert "CACHEKIT_MASTER_KEY" in message and "abab" not in message
 
 
 def test_get_local_reads_l1_only_and_never_waits_on_redis(make_cache, redis_url):

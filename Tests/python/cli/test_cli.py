@@ -2,13 +2,15 @@
 import json
 import os
 import pathlib
+import socket
 import subprocess
 
 import pytest
 
-from keys_binding import MASTER_KEY, PEER_MODES, Lib, run_peer
+from support.abi import ROOT
+from support.keys_entries import KeysAndEntries
+from support.peer import MASTER_KEY, PEER_MODES, run_peer_phase
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def cli_path():
@@ -36,11 +38,11 @@ def mode_args(mode):
 
 @pytest.fixture(scope="module")
 def ck(lib):
-    return Lib(lib)
+    return KeysAndEntries(lib)
 
 
 def test_get_reads_what_python_wrote_in_every_mode(ck, redis_url):
-    run_peer(redis_url, "write")
+    run_peer_phase(redis_url, "write")
     expected = {"name": "alice", "ids": [1, 2, 3], "score": 9.5, "ok": True, "none": None, "blob": {"$bin": "0001fe"},
                 "when": {"__datetime__": True, "value": "2024-01-15T12:30:00+00:00"}}
     for mode in PEER_MODES:
@@ -72,7 +74,7 @@ def test_put_writes_entries_python_reads_as_hits(ck, redis_url):
         else:
             done = cli("put", key, *args, url=redis_url, secure=secure, stdin=json.dumps(value))
         assert done.returncode == 0, (mode, done.stderr)
-    report = run_peer(redis_url, "read")
+    report = run_peer_phase(redis_url, "read")
     assert report["calls"] == {mode: 0 for mode in PEER_MODES}
     for mode in PEER_MODES:
         assert report["results"][mode] == value, mode
@@ -116,3 +118,49 @@ def test_errors_never_name_the_key(redis_url):
     assert done.returncode == 2 and "secret_customer" not in done.stderr
     done = cli("get", secret_key, "--secure", url=redis_url, secure=True)
     assert done.returncode == 2 and "secret_customer" not in done.stderr and MASTER_KEY not in done.stderr
+
+
+def _closed_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("command", [["get", "somekey"], ["inspect", "somekey"], ["put", "somekey", "1"]])
+def test_closed_port_exits_2_with_one_line(command):
+    # Used to abort with "free(): double free detected" (SIGABRT) after the refused connect.
+    done = cli(*command, url=f"redis://127.0.0.1:{_closed_port()}/0")
+    assert done.returncode == 2, done
+    assert done.stdout == ""
+    assert done.stderr.startswith("cachekit-cli: error: cannot connect to Redis") and done.stderr.count("\n") == 1
+
+
+def test_refused_auth_exits_2_without_the_password(redis_url):
+    host_port = redis_url.removeprefix("redis://")
+    done = cli("get", "k", url=f"redis://:not-the-password@{host_port}")
+    assert done.returncode == 2, done
+    assert done.stderr.startswith("cachekit-cli: error: ") and done.stderr.count("\n") == 1
+    assert "not-the-password" not in done.stderr
+
+
+@pytest.mark.parametrize("args", [["--help"], ["get", "--help"], ["help", "put"], ["inspect", "-h"]])
+def test_help_goes_to_stdout_with_exit_0(args):
+    done = cli(*args, url="redis://127.0.0.1:1/0")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert "USAGE: cachekit-cli" in done.stdout
+
+
+@pytest.mark.parametrize("args", [
+    ["inspect", "k", "--raw"],                  # an option of another command
+    ["get", "k", "--ttl", "5"],
+    ["put", "k", "--ttl", "-1"],
+    ["put", "k", "1", "--msgpack-hex", "01"],
+    ["get", "t:default:secret_customer_42", "extra_customer_43"],
+    [],
+])
+def test_usage_errors_exit_2_with_one_line_naming_no_argument(args):
+    done = cli(*args, url="redis://127.0.0.1:1/0")
+    assert done.returncode == 2, done
+    assert done.stdout == ""
+    assert done.stderr.startswith("cachekit-cli: error: ") and done.stderr.count("\n") == 1
+    assert "customer" not in done.stderr

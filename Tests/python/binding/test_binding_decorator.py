@@ -8,8 +8,7 @@ from datetime import date, datetime, timezone
 import pytest
 import redis
 
-import native_support  # noqa: F401  (puts the tree's package first on sys.path)
-from native_support import MASTER_KEY
+from support.peer import MASTER_KEY
 
 from cachekit_native import CacheInfo, ConfigurationError, InteropError, cache
 
@@ -28,7 +27,7 @@ def test_l1_only_hits_and_cache_info():
     assert isinstance(info, CacheInfo)
     assert (info.hits, info.misses, info.l1_hits, info.l2_hits) == (1, 2, 1, 0)
     assert info.maxsize is None and info.currsize is None
-    assert info.session_id.endswith(":test_native_decorator.test_l1_only_hits_and_cache_info._locals_.square")
+    assert info.session_id.endswith(":test_binding_decorator.test_l1_only_hits_and_cache_info._locals_.square")
     assert info.last_operation_at is not None
 
 
@@ -513,7 +512,7 @@ def test_async_functions_without_redis_run_on_the_loop(monkeypatch):
         handed_off.append(function)
         return original(function, *arguments)
 
-    monkeypatch.setattr("cachekit_native.decorator._submit", spy)
+    monkeypatch.setattr("cachekit_native._function._submit", spy)
 
     @cache(backend=None)
     async def local(x):
@@ -538,7 +537,7 @@ def test_async_l1_hits_with_redis_run_on_the_loop(monkeypatch, redis_url):
         handed_off.append(getattr(function, "__name__", repr(function)))
         return original(function, *arguments)
 
-    monkeypatch.setattr("cachekit_native.decorator._submit", spy)
+    monkeypatch.setattr("cachekit_native._function._submit", spy)
 
     @cache(redis_url=redis_url, namespace="aio-local")
     async def remote(x):

@@ -14,8 +14,8 @@ import pytest
 import redis
 from cachekit.invalidation import CHANNEL
 
-from conftest import RedisServer
-from native_support import run_peer, shared
+from support.peer import run_peer, shared
+from support.redis_server import RedisServer
 
 from cachekit_native import Cache, cache
 

@@ -165,7 +165,7 @@ public final class RedisL2: L2Store {
     func run<R>(_ operation: String, _ body: (RedisConnection) throws(CachekitError) -> R) throws(CachekitError) -> R {
         let start = MonotonicClock.preciseNanoseconds()
         if start < skipUntil.load(ordering: .relaxed) {
-            CacheStats.bump(stats.l2Skipped)
+            stats.recordL2Skip()
             throw CachekitError(.backendUnavailable, "Redis skipped after \(failureThreshold) consecutive failures; retrying shortly")
         }
         do throws(CachekitError) {
@@ -192,7 +192,7 @@ public final class RedisL2: L2Store {
                     skipUntil.store(MonotonicClock.preciseNanoseconds() &+ retryIntervalNanoseconds, ordering: .relaxed)
                 }
             }
-            CacheStats.bump(stats.l2Errors)
+            stats.recordL2Error()
             throw error
         }
     }

@@ -3,7 +3,7 @@ import Glibc
 import Testing
 @testable import CachekitRedis
 
-private func connect(_ server: FaultServer, tls: TLSContext? = nil, timeoutMs: Int = 2_000) throws(CacheKitError) -> RedisConnection {
+private func connect(_ server: FaultServer, tls: TLSContext? = nil, timeoutMs: Int = 2_000) throws(CachekitError) -> RedisConnection {
     var options = RedisConnectionOptions(address: .tcp(RedisHostPort(host: "127.0.0.1", port: server.port)), tls: tls)
     options.tlsServerName = "127.0.0.1"
     return try RedisConnection.open(options, deadline: .after(milliseconds: timeoutMs))
@@ -31,7 +31,7 @@ private let marginMs = 700.0
         defer { server.stop() }
         let connection = try connect(server)
         let timing = timed { try connection.call(["GET", "k"], limits: .small, deadline: .after(milliseconds: 300)) }
-        guard case .failure(let error as CacheKitError) = timing.result else { throw TestFailure("a silent server answered") }
+        guard case .failure(let error as CachekitError) = timing.result else { throw TestFailure("a silent server answered") }
         #expect(error.status == .backendTimeout)
         #expect(timing.milliseconds >= 290 && timing.milliseconds < 300 + marginMs)
         #expect(!connection.isReusable)
@@ -51,7 +51,7 @@ private let marginMs = 700.0
         defer { server.stop() }
         let connection = try connect(server)
         let timing = timed { try connection.call(["GET", "k"], limits: .small, deadline: .after(milliseconds: 500)) }
-        guard case .failure(let error as CacheKitError) = timing.result else { throw TestFailure("the trickled reply beat the deadline") }
+        guard case .failure(let error as CachekitError) = timing.result else { throw TestFailure("the trickled reply beat the deadline") }
         #expect(error.status == .backendTimeout)
         #expect(timing.milliseconds < 500 + marginMs, "took \(timing.milliseconds) ms against a 500 ms deadline")
         connection.close()
@@ -74,7 +74,7 @@ private let marginMs = 700.0
         defer { server.stop() }
         let connection = try connect(server)
         let timing = timed { try connection.call(["GET", "k"], limits: .value(maxValueSize: 1_048_576), deadline: .after(milliseconds: 5_000)) }
-        guard case .failure(let error as CacheKitError) = timing.result else { throw TestFailure("a 2 GiB bulk was accepted") }
+        guard case .failure(let error as CachekitError) = timing.result else { throw TestFailure("a 2 GiB bulk was accepted") }
         #expect(error.status == .replyTooLarge)
         #expect(timing.milliseconds < 1_000)
         #expect(!connection.isReusable)
@@ -107,7 +107,7 @@ private let marginMs = 700.0
         #expect(try connection.readReply(limits: .small, deadline: .after(milliseconds: 100)) == nil)
         #expect(connection.isReusable)
         let timing = timed { try connection.readReply(limits: .small, deadline: .after(milliseconds: 600)) }
-        guard case .failure(let error as CacheKitError) = timing.result else { throw TestFailure("a partial message was accepted") }
+        guard case .failure(let error as CachekitError) = timing.result else { throw TestFailure("a partial message was accepted") }
         #expect(error.status == .backendTimeout)
         #expect(timing.milliseconds < 600 + marginMs)
     }
@@ -120,7 +120,7 @@ private let marginMs = 700.0
         settings.certificateRequirement = .none
         let tls = try TLSContext(settings: settings)
         let timing = timed { try connect(server, tls: tls, timeoutMs: 400) }
-        guard case .failure(let error as CacheKitError) = timing.result else { throw TestFailure("a stalled handshake succeeded") }
+        guard case .failure(let error as CachekitError) = timing.result else { throw TestFailure("a stalled handshake succeeded") }
         #expect(error.status == .backendTimeout)
         #expect(error.message.contains("TLS handshake"))
         #expect(timing.milliseconds >= 390 && timing.milliseconds < 400 + marginMs)

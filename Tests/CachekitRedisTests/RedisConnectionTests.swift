@@ -3,7 +3,7 @@ import Glibc
 import Testing
 @testable import CachekitRedis
 
-private func open(_ url: String, timeoutMs: Int = 2_000) throws(CacheKitError) -> RedisConnection {
+private func open(_ url: String, timeoutMs: Int = 2_000) throws(CachekitError) -> RedisConnection {
     try RedisConnection.open(try RedisConnectionOptions(url: try RedisURL.parse(url)), deadline: .after(milliseconds: timeoutMs))
 }
 
@@ -155,7 +155,7 @@ private func soon() -> Deadline { .after(milliseconds: 2_000) }
     @Test func refusedAndClosedServersAreUnavailable() throws {
         let port = try freeLoopbackPort()
         let timing = timed { try open("redis://127.0.0.1:\(port)") }
-        guard case .failure(let error as CacheKitError) = timing.result else { throw TestFailure("connect to a closed port succeeded") }
+        guard case .failure(let error as CachekitError) = timing.result else { throw TestFailure("connect to a closed port succeeded") }
         #expect(error.status == .backendUnavailable)
         #expect(error.message.contains("127.0.0.1:\(port)"))
         #expect(timing.milliseconds < 1_000)

@@ -6,7 +6,7 @@ private func password(_ url: RedisURL) -> String? {
     url.password.map { secret in secret.withUnsafeBytes { String(decoding: $0, as: UTF8.self) } }
 }
 
-private func refusal(_ text: String) -> CacheKitError? {
+private func refusal(_ text: String) -> CachekitError? {
     do {
         _ = try RedisURL.parse(text)
         return nil
@@ -122,7 +122,7 @@ private func refusal(_ text: String) -> CacheKitError? {
         #expect(refusal("redis+sentinel://s1,,s2/m")?.status == .invalidConfig)
         #expect(refusal("redis+sentinel://s1/m/0/extra")?.status == .invalidConfig)
         #expect(refusal("redis+sentinel://s1/m/x")?.status == .invalidConfig)
-        #expect(throws: CacheKitError.self) { try RedisConnectionOptions(url: url) }
+        #expect(throws: CachekitError.self) { try RedisConnectionOptions(url: url) }
     }
 
     @Test func hostileAndMalformedForms() {

@@ -3,7 +3,7 @@ import Testing
 @testable import CachekitRedis
 
 /// Feeds `wire` to a reader in pieces of `step` bytes and collects the replies.
-private func decode(_ wire: String, step: Int = .max, limits: ReplyLimits = .small) throws(CacheKitError) -> [RedisValue] {
+private func decode(_ wire: String, step: Int = .max, limits: ReplyLimits = .small) throws(CachekitError) -> [RedisValue] {
     let reader = try ReplyReader()
     let bytes = Array(wire.utf8)
     var replies: [RedisValue] = []
@@ -11,7 +11,7 @@ private func decode(_ wire: String, step: Int = .max, limits: ReplyLimits = .sma
     while offset < bytes.count {
         let end = min(bytes.count, offset + step)
         let piece = bytes[offset..<end]
-        let result = piece.withUnsafeBytes { raw in Result { () throws(CacheKitError) in try reader.feed(raw, limits: limits) } }
+        let result = piece.withUnsafeBytes { raw in Result { () throws(CachekitError) in try reader.feed(raw, limits: limits) } }
         try result.get()
         while let reply = try reader.nextReply(answering: nil) { replies.append(reply) }
         offset = end
@@ -34,7 +34,7 @@ private func decode(_ wire: String, step: Int = .max, limits: ReplyLimits = .sma
 
     @Test func aBulkOverTheLimitIsRefusedAtItsHeader() throws {
         let limits = ReplyLimits(maxBulkBytes: 100, maxArrayElements: 10, maxTotalBytes: 1_000)
-        #expect(throws: CacheKitError.self) { try decode("$101\r\n", limits: limits) }
+        #expect(throws: CachekitError.self) { try decode("$101\r\n", limits: limits) }
         // Refused while the digits arrive: no CRLF needed, no body ever read.
         do {
             _ = try decode("$2147483648", step: 1, limits: limits)
@@ -67,8 +67,8 @@ private func decode(_ wire: String, step: Int = .max, limits: ReplyLimits = .sma
         // Each reply is 19 bytes; many of them in one feed stay within the per-reply limit.
         let one = "*2\r\n$3\r\nabc\r\n:12\r\n"
         #expect(try decode(String(repeating: one, count: 5), limits: limits).count == 5)
-        #expect(throws: CacheKitError.self) { try decode("*3\r\n$10\r\n0123456789\r\n$10\r\n", limits: limits) }
-        #expect(throws: CacheKitError.self) { try decode("+" + String(repeating: "y", count: 40) + "\r\n", limits: limits) }
+        #expect(throws: CachekitError.self) { try decode("*3\r\n$10\r\n0123456789\r\n$10\r\n", limits: limits) }
+        #expect(throws: CachekitError.self) { try decode("+" + String(repeating: "y", count: 40) + "\r\n", limits: limits) }
     }
 
     @Test func malformedFramingIsABackendError() {

@@ -3,7 +3,7 @@ import Glibc
 import Testing
 @testable import CachekitRedis
 
-private func open(_ url: String, serverName: String? = nil, timeoutMs: Int = 3_000) throws(CacheKitError) -> RedisConnection {
+private func open(_ url: String, serverName: String? = nil, timeoutMs: Int = 3_000) throws(CachekitError) -> RedisConnection {
     var options = try RedisConnectionOptions(url: try RedisURL.parse(url))
     if let serverName { options.tlsServerName = serverName }
     return try RedisConnection.open(options, deadline: .after(milliseconds: timeoutMs))
@@ -49,7 +49,7 @@ private func roundTrip(_ connection: RedisConnection) throws {
     @Test func wrongCAAndSystemStoreFail() throws {
         let server = try RedisServerProcess(arguments: certificates.serverArguments(authClients: "no"), tls: true)
         let timing = timed { try open("rediss://127.0.0.1:\(server.port)?ssl_ca_certs=\(certificates.otherCACertificate)", timeoutMs: 2_000) }
-        guard case .failure(let error as CacheKitError) = timing.result else { throw TestFailure("a certificate from another CA was trusted") }
+        guard case .failure(let error as CachekitError) = timing.result else { throw TestFailure("a certificate from another CA was trusted") }
         #expect(error.status == .tls)
         #expect(error.message.contains("certificate"), "\(error.message)")
         #expect(timing.milliseconds < 2_000)
@@ -83,7 +83,7 @@ private func roundTrip(_ connection: RedisConnection) throws {
     @Test func plaintextServerBehindRediss() throws {
         let server = try RedisServerProcess()
         let timing = timed { try open("rediss://127.0.0.1:\(server.port)?ssl_cert_reqs=none", timeoutMs: 1_000) }
-        guard case .failure(let error as CacheKitError) = timing.result else { throw TestFailure("TLS to a plaintext port succeeded") }
+        guard case .failure(let error as CachekitError) = timing.result else { throw TestFailure("TLS to a plaintext port succeeded") }
         #expect(error.status == .tls || error.status == .backendTimeout, "\(error)")
         #expect(timing.milliseconds < 1_700)
     }

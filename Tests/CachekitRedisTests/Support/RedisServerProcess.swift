@@ -161,14 +161,14 @@ func timed<R>(_ body: () throws -> R) -> (milliseconds: Double, result: Result<R
     return (Double(MonotonicClock.preciseNanoseconds() - start) / 1e6, result)
 }
 
-/// The CacheKitError a closure threw, or nil when it returned.
-func thrown(_ body: () throws -> Void) -> CacheKitError? {
+/// The CachekitError a closure threw, or nil when it returned.
+func thrown(_ body: () throws -> Void) -> CachekitError? {
     do {
         try body()
         return nil
-    } catch let error as CacheKitError {
+    } catch let error as CachekitError {
         return error
     } catch {
-        return CacheKitError(.internal, "not a CacheKitError: \(error)")
+        return CachekitError(.internal, "not a CachekitError: \(error)")
     }
 }

@@ -21,6 +21,8 @@ private func soon() -> Deadline { .after(milliseconds: 2_000) }
         #expect(try connection.call(["GET", "k"], limits: .small, deadline: soon()) == .bulk(value))
         #expect(try connection.call(["GET", "absent"], limits: .small, deadline: soon()) == .null)
         #expect(try connection.call(["INCRBY", "n", .integer(-5)], limits: .small, deadline: soon()) == .integer(-5))
+        #expect(try connection.call(["SET", "", .bytes([])], limits: .small, deadline: soon()) == .simple("OK"))
+        #expect(try connection.call(["GET", .text("")], limits: .small, deadline: soon()) == .bulk([]))
         // A server error is a value, and the connection stays usable.
         let wrongType = try connection.call(["LPUSH", "k", "x"], limits: .small, deadline: soon())
         guard case .error(let text) = wrongType else { throw TestFailure("expected an error, got \(wrongType)") }

@@ -71,6 +71,14 @@ private func decode(_ wire: String, step: Int = .max, limits: ReplyLimits = .sma
         #expect(throws: CachekitError.self) { try decode("+" + String(repeating: "y", count: 40) + "\r\n", limits: limits) }
     }
 
+    @Test func limitsNeverOverflow() throws {
+        let huge = ReplyLimits.values(count: Int.max / 2, maxValueSize: Int.max / 2)
+        #expect(huge.maxTotalBytes == Int.max)
+        // Even with no limit to speak of, a 19-digit size is refused rather than wrapped.
+        let unbounded = ReplyLimits(maxBulkBytes: .max, maxArrayElements: .max, maxTotalBytes: .max)
+        #expect(throws: CachekitError.self) { try decode("$9999999999999999999\r\n", limits: unbounded) }
+    }
+
     @Test func malformedFramingIsABackendError() {
         for wire in ["?x\r\n", "$abc\r\n", "$-2\r\n", "*-5\r\n", "$\r\n", "*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n"] {
             do {

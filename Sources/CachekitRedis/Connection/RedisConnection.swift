@@ -110,7 +110,7 @@ public final class RedisConnection: PooledConnection, @unchecked Sendable {  // 
             if let username = options.username { arguments.append(.text(username)) }
             arguments.append(.borrowed(secret ?? empty))
             let command = try FormattedCommand.format(arguments, carriesSecret: true)
-            return try exchange([command], limits: .small, deadline: deadline)[0]
+            return try exchangeOne(command, limits: .small, deadline: deadline)
         }
         if case .error = reply {
             let who = options.username.map { " for user '\(escapedForMessage($0, limit: 64))'" } ?? ""
@@ -131,7 +131,7 @@ public final class RedisConnection: PooledConnection, @unchecked Sendable {  // 
     /// throw (`.backendUnavailable`, `.backendTimeout`, `.tls`, `.replyTooLarge`) and break it.
     public func call(_ arguments: [RedisArgument], limits: ReplyLimits, deadline: Deadline) throws(CachekitError) -> RedisValue {
         let command = try FormattedCommand.format(arguments)
-        return try exchange([command], limits: limits, deadline: deadline)[0]
+        return try exchangeOne(command, limits: limits, deadline: deadline)
     }
 
     /// Sends every command in one write, then reads one reply per command; `deadline` bounds
@@ -164,6 +164,13 @@ public final class RedisConnection: PooledConnection, @unchecked Sendable {  // 
                 try readOne(reader, answering: nil, limits: limits, deadline: deadline, idleIsNil: true)
             }
         }
+    }
+
+    private func exchangeOne(_ command: FormattedCommand, limits: ReplyLimits, deadline: Deadline) throws(CachekitError) -> RedisValue {
+        guard let reply = try exchange([command], limits: limits, deadline: deadline).first else {
+            throw CachekitError(.internal, "Redis exchange returned no reply")
+        }
+        return reply
     }
 
     private func exchange(_ commands: [FormattedCommand], limits: ReplyLimits, deadline: Deadline) throws(CachekitError) -> [RedisValue] {

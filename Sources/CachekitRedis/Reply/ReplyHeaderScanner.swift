@@ -96,7 +96,8 @@ struct ReplyHeaderScanner {
             negative = true
             return
         }
-        guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9"), lineLength <= 19 else {
+        // 18 digits at most: the number can never overflow, whatever the limits.
+        guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9"), lineLength <= 18 else {
             throw CachekitError(.backendError, "Redis sent a malformed \(kind == UInt8(ascii: "$") ? "bulk length" : "array count")")
         }
         number = number &* 10 &+ Int(byte &- UInt8(ascii: "0"))

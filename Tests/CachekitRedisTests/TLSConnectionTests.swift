@@ -100,3 +100,44 @@ private func roundTrip(_ connection: RedisConnection) throws {
         #expect(thrown { _ = try TLSContext.shared(for: settings) }?.status == .invalidConfig)
     }
 }
+
+/// fork() is unavailable to Swift code by name; the tests reach it through the C library.
+private func forkProcess() -> pid_t {
+    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "fork") else { return -1 }
+    return unsafeBitCast(symbol, to: (@convention(c) () -> pid_t).self)()
+}
+
+@Suite(.serialized) struct ForkTests {
+    /// A child that lets go of an inherited TLS connection writes nothing to it (no
+    /// close_notify): the parent's connection goes on working. A child that closed it politely
+    /// would end the parent's session too.
+    @Test func childAbandoningATLSConnectionLeavesTheParentsIntact() throws {
+        let certificates = try TestCertificates()
+        let server = try RedisServerProcess(arguments: certificates.serverArguments(authClients: "no"), tls: true)
+        let url = try RedisURL.parse("rediss://localhost:\(server.port)?ssl_ca_certs=\(certificates.caCertificate)")
+        let connection = try RedisConnection.open(try RedisConnectionOptions(url: url), deadline: .after(milliseconds: 3_000))
+        defer { connection.close() }
+        #expect(try connection.call(["SET", "before", "fork"], limits: .small, deadline: .after(milliseconds: 2_000)) == .simple("OK"))
+        for politely in [false, true] {
+            let child = forkProcess()
+            if child == 0 {
+                alarm(5)  // a child stuck on a lock another thread held at fork() ends anyway
+                if connection.ownerProcess != getpid() {
+                    politely ? connection.close() : connection.abandonAfterFork()
+                }
+                _exit(0)
+            }
+            #expect(child > 0)
+            var status: Int32 = 0
+            _ = waitpid(child, &status, 0)
+            if politely {
+                // The polite child sent close_notify on the shared socket: the parent's session ends.
+                let broken = thrown { _ = try connection.call(["GET", "before"], limits: .small, deadline: .after(milliseconds: 2_000)) }
+                #expect(broken != nil)
+            } else {
+                #expect(try connection.call(["GET", "before"], limits: .small, deadline: .after(milliseconds: 2_000)) == .bulk(Array("fork".utf8)))
+                #expect(connection.isReusable)
+            }
+        }
+    }
+}

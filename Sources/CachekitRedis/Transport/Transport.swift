@@ -52,11 +52,18 @@ final class Transport {
 
     private func startTLS(_ tls: TLSContext, serverName: String?, deadline: Deadline) throws(CachekitError) {
         ERR_clear_error()
-        guard let ssl = SSL_new(tls.context), let input = BIO_new(BIO_s_mem()), let output = BIO_new(BIO_s_mem()) else {
+        guard let ssl = SSL_new(tls.context) else {
             throw CachekitError(.tls, "could not create a TLS session: \(drainOpenSSLErrors())")
         }
+        session = ssl  // freed in deinit
+        let madeInput = BIO_new(BIO_s_mem())
+        let madeOutput = BIO_new(BIO_s_mem())
+        guard let input = madeInput, let output = madeOutput else {
+            _ = BIO_free(madeInput)  // BIO_free(NULL) is a no-op
+            _ = BIO_free(madeOutput)
+            throw CachekitError(.outOfMemory, "could not create TLS buffers: \(drainOpenSSLErrors())")
+        }
         SSL_set_bio(ssl, input, output)  // the session owns both BIOs from here
-        session = ssl
         incoming = input
         outgoing = output
         SSL_set_connect_state(ssl)

@@ -43,7 +43,7 @@ let package = Package(
         // Pure Swift core: knows nothing about C callers.
         .target(
             name: "CachekitCore",
-            dependencies: ["CLZ4", "CXXHash", "CCrypto", "CHiredis", "CBlake2"],
+            dependencies: ["CLZ4", "CXXHash", "CCrypto", "CBlake2"],
             swiftSettings: strictSwift
         ),
         // The Redis client: URL grammar, TCP/unix/TLS transport with deadlines, RESP through
@@ -57,7 +57,7 @@ let package = Package(
         // Thin ABI layer: converts and validates arguments, calls the core, maps errors.
         .target(
             name: "CachekitABI",
-            dependencies: ["CachekitCore", "CCachekitHeader", "CCachekitShims"],
+            dependencies: ["CachekitCore", "CachekitRedis", "CCachekitHeader", "CCachekitShims"],
             exclude: ["exports.map"],
             swiftSettings: strictSwift,
             linkerSettings: fuzzing ? [] : [
@@ -69,11 +69,11 @@ let package = Package(
             ]
         ),
 
-        // The operator CLI: reads, writes and inspects cache entries in a Redis (hiredis).
+        // The operator CLI: reads, writes and inspects cache entries in a Redis (the library's client).
         .executableTarget(
             name: "cachekit-cli",
             dependencies: [
-                "CachekitCore", "CHiredis",
+                "CachekitCore", "CachekitRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: [.unsafeFlags(["-warnings-as-errors"])]

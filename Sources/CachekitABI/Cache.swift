@@ -1,4 +1,5 @@
 import CachekitCore
+import CachekitRedis
 import CCachekitHeader
 import Glibc
 
@@ -73,7 +74,7 @@ public func cachekit_cache_new(_ config: OpaquePointer?, _ out: UnsafeMutablePoi
             source = CacheConfig()
             try source.loadEnvironment()
         }
-        let cache = try Cache(config: source)
+        let cache = try Cache.open(config: source)
         handOut(cache, to: out)
         return .ok
     }

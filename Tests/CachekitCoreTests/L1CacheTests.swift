@@ -166,20 +166,22 @@ import Testing
 }
 
 @Suite struct CacheConfigTests {
-    @Test func parsesRedisURLs() throws {
-        var e = try RedisEndpoint.parse("redis://alice:p%40ss@cache.example:6380/4")
-        #expect(e.host == "cache.example" && e.port == 6380 && e.database == 4)
-        #expect(e.username == "alice" && e.password == "p@ss")
-        #expect(!e.redactedDescription.contains("p@ss"))
-        e = try RedisEndpoint.parse("redis://:secret@localhost")
-        #expect(e.username == nil && e.password == "secret" && e.port == 6379 && e.database == 0)
-        e = try RedisEndpoint.parse("unix:///var/run/redis.sock?db=2")
-        #expect(e.unixSocketPath == "/var/run/redis.sock" && e.database == 2)
-        e = try RedisEndpoint.parse("/tmp/r.sock")
-        #expect(e.unixSocketPath == "/tmp/r.sock")
-        #expect(throws: CachekitError.self) { try RedisEndpoint.parse("memcached://x") }
-        #expect(throws: CachekitError.self) { try RedisEndpoint.parse("redis://h:0/") }
-        #expect(throws: CachekitError.self) { try RedisEndpoint.parse("redis://h/abc") }
+    /// The config keeps the URL the one grammar parsed (RedisURLTests covers the grammar).
+    @Test func redisURLOptionUsesTheOneGrammar() throws {
+        let config = CacheConfig()
+        try config.set("redis_url", "redis://alice:p%40ss@cache.example:6380/4")
+        #expect(config.redisURL?.target == .tcp(RedisHostPort(host: "cache.example", port: 6380)))
+        #expect(config.redisURL?.database == 4 && config.redisURL?.username == "alice")
+        try config.set("redis_url", "")
+        #expect(config.redisURL == nil)
+        #expect(throws: CachekitError.self) { try config.set("redis_url", "memcached://x") }
+        // ssl_* options need a rediss:// URL and override its query parameters.
+        try config.set("redis_url", "redis://h:1/0")
+        try config.set("ssl_cert_reqs", "none")
+        #expect(throws: CachekitError.self) { try config.effectiveRedisURL() }
+        try config.set("redis_url", "rediss://h:1/0?ssl_cert_reqs=required")
+        #expect(try config.effectiveRedisURL()?.tls?.certificateRequirement == TLSSettings.CertificateRequirement.none)
+        #expect(throws: CachekitError.self) { try config.set("ssl_cert_reqs", "maybe") }
     }
 
     @Test func environmentUsesCachekitNames() throws {
@@ -194,7 +196,7 @@ import Testing
         ]
         let config = CacheConfig()
         try config.loadEnvironment { env[$0] }
-        #expect(config.endpoint?.host == "primary" && config.endpoint?.database == 1)
+        #expect(config.redisURL?.target == .tcp(RedisHostPort(host: "primary", port: 2)) && config.redisURL?.database == 1)
         #expect(config.effectiveDefaultTTLSeconds == 42)
         #expect(config.l1MaxBytes == 3 * 1_048_576)
         #expect(config.maxValueSize == 1000)
@@ -207,7 +209,7 @@ import Testing
 
         let fallback = CacheConfig()
         try fallback.loadEnvironment { $0 == "REDIS_URL" ? "redis://fallback:1/0" : nil }
-        #expect(fallback.endpoint?.host == "fallback")
+        #expect(fallback.redisURL?.target == .tcp(RedisHostPort(host: "fallback", port: 1)))
         #expect(fallback.effectiveKeyPrefix == "t:default:")
     }
 

@@ -29,26 +29,28 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     /// Keys written or tracked per registry id, for whole-function invalidation events.
     private let registryIndex = SharedRegistryIndex()
     /// Set when the config enables the invalidation listener (Redis and L1 both present).
-    private let listener: InvalidationListener?
+    private let listener: (any InvalidationSubscription)?
 
-    /// A cache on the config's Redis (redis_url), or L1 alone without one.
+    /// A cache on L1 alone (the config's redis_url, if any, is CachekitRedis's to connect:
+    /// `Cache.open(config:)` there builds the Redis tier and the listener).
     public convenience init(config: CacheConfig, codec: (any EntryCodec)? = nil) throws(CachekitError) {
-        try self.init(config: config, codec: codec) { stats in
-            config.endpoint.map { RedisL2(config: config, endpoint: $0, stats: stats) }
-        }
+        try self.init(config: config, codec: codec) { _ in nil }
     }
 
     /// A cache on the second tier `makeL2` builds (nil: L1 alone); it is handed the cache's
-    /// stats, which RedisL2 feeds with its latencies, errors and skips.
+    /// stats, which RedisL2 feeds with its latencies, errors and skips. `subscribe`, when the
+    /// config enables the invalidation listener and there is an L1, starts the subscription
+    /// that drops L1 copies other processes invalidate.
     public init(config: CacheConfig, codec: (any EntryCodec)? = nil,
-                makeL2: (CacheStats) -> (any L2Store)?) throws(CachekitError) {
+                makeL2: (CacheStats) throws(CachekitError) -> (any L2Store)?,
+                subscribe: InvalidationSubscriber? = nil) throws(CachekitError) {
         mode = config.mode
         defaultTTLSeconds = config.effectiveDefaultTTLSeconds
         l1LifetimeNanoseconds = Self.nanoseconds(seconds: config.l1TTLSeconds)
         maxValueSize = config.maxValueSize
         prefix = Array(config.effectiveKeyPrefix.utf8)
         l1 = L1Cache(.init(maxBytes: config.l1MaxBytes, maxEntries: config.l1MaxEntries))
-        l2 = makeL2(stats)
+        l2 = try makeL2(stats)
         if let codec {
             self.codec = codec
         } else {
@@ -59,16 +61,11 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         keepsDecodedView = !storesValueVerbatim && !config.encryptsEntries
         prefixBytes = .allocate(byteCount: max(prefix.count, 1), alignment: 1)
         prefixBytes.copyBytes(from: prefix)
-        if config.invalidationListener, let endpoint = config.endpoint, l1.isEnabled {
-            // The thread holds L1 and the index, never the cache, so freeing the cache stops it.
+        if config.invalidationListener, let subscribe, l1.isEnabled {
+            // The subscription holds L1 and the index, never the cache, so freeing the cache stops it.
             let (l1, index, prefix) = (l1, registryIndex, prefix)
-            let listener = InvalidationListener(
-                endpoint: endpoint, connectTimeoutMilliseconds: config.connectTimeoutMilliseconds,
-                commandTimeoutMilliseconds: config.commandTimeoutMilliseconds) { event in
-                    KeyRegistry.apply(event, l1: l1, index: index, prefix: prefix)
-                }
-            self.listener = listener
-            try listener.start()  // a throw here runs deinit, which frees prefixBytes
+            // A throw here runs deinit, which frees prefixBytes.
+            listener = try subscribe { event in KeyRegistry.apply(event, l1: l1, index: index, prefix: prefix) }
         } else {
             listener = nil
         }

@@ -5,7 +5,8 @@ import Glibc
 /// wiped on deinit; `description` never shows them. Not thread-safe (configure, then create).
 /// Exported to C as `cachekit_config`.
 public final class CacheConfig: @unchecked Sendable {
-    public var endpoint: RedisEndpoint?
+    /// Where Redis is (`redis_url`); nil: L1 alone.
+    public var redisURL: RedisURL?
     public var mode: CacheMode = .plain
     /// Seconds; nil means the mode's default.
     public var defaultTTLSeconds: Int?
@@ -18,9 +19,28 @@ public final class CacheConfig: @unchecked Sendable {
     public var connectTimeoutMilliseconds = 5000
     public var commandTimeoutMilliseconds = 5000
     public var poolSize = 50
-    /// After this many consecutive Redis failures, Redis is skipped for `retryIntervalMilliseconds`.
-    public var failureThreshold = 3
-    public var retryIntervalMilliseconds = 1000
+    /// How long a call waits for a pooled connection to come free; nil: the command timeout,
+    /// as redis-py's BlockingConnectionPool waits up to socket_timeout.
+    public var poolTimeoutMilliseconds: Int?
+    public var effectivePoolTimeoutMilliseconds: Int { poolTimeoutMilliseconds ?? commandTimeoutMilliseconds }
+    /// TLS settings given as options (`ssl_*`); they override the URL's query parameters.
+    public private(set) var tlsOptions: [(name: String, value: String)] = []
+    /// The circuit breaker, with cachekit-py's CircuitBreakerConfig names and defaults.
+    public var circuitBreakerEnabled = true
+    public var failureThreshold = 5
+    public var successThreshold = 3
+    public var recoveryTimeoutMilliseconds = 30_000
+    public var halfOpenRequests = 3
+    public var failureWindowMilliseconds = 60_000
+    /// Backpressure, with cachekit-py's BackpressureConfig names and defaults.
+    public var backpressureEnabled = true
+    public var maxConcurrentRequests = 100
+    public var queueSize = 1000
+    public var backpressureTimeoutMilliseconds = 100
+    /// Bounds of one namespace sweep (SCAN + UNLINK) or registry drain against a server that
+    /// never reports the end.
+    public var sweepMaxIterations = 100_000
+    public var sweepTimeoutMilliseconds = 30_000
     /// Prefixed to every key in Redis and L1; nil means cachekit-py's: `t:default:` (its
     /// environment-configured backend scopes keys to the "default" tenant whatever the
     /// deployment UUID, which only selects the encryption key), none in interop mode (cachekit-py
@@ -37,9 +57,12 @@ public final class CacheConfig: @unchecked Sendable {
 
     public static let optionNames = [
         "redis_url", "mode", "default_ttl", "max_value_size", "l1_max_size_mb", "l1_max_bytes",
-        "l1_max_entries", "l1_ttl", "connect_timeout_ms", "command_timeout_ms", "pool_size", "failure_threshold",
-        "retry_interval_ms", "key_prefix", "master_key", "previous_master_keys", "deployment_uuid",
-        "invalidation_listener",
+        "l1_max_entries", "l1_ttl", "connect_timeout_ms", "command_timeout_ms", "pool_size", "pool_timeout_ms",
+        "ssl_cert_reqs", "ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_check_hostname",
+        "circuit_breaker", "failure_threshold", "success_threshold", "recovery_timeout_ms", "retry_interval_ms",
+        "half_open_requests", "failure_window_ms", "backpressure", "max_concurrent_requests", "queue_size",
+        "backpressure_timeout_ms", "sweep_max_iterations", "sweep_timeout_ms",
+        "key_prefix", "master_key", "previous_master_keys", "deployment_uuid", "invalidation_listener",
     ]
 
     public init() {}
@@ -60,7 +83,7 @@ public final class CacheConfig: @unchecked Sendable {
     public func set(_ name: String, _ value: String) throws(CachekitError) {
         switch name {
         case "redis_url":
-            endpoint = value.isEmpty ? nil : try RedisEndpoint.parse(value)
+            redisURL = value.isEmpty ? nil : try RedisURL.parse(value)
         case "mode":
             guard let parsed = CacheMode(rawValue: value.lowercased()) else {
                 throw CachekitError(.invalidConfig, "mode must be plain, secure, minimal or interop")
@@ -77,8 +100,26 @@ public final class CacheConfig: @unchecked Sendable {
         case "connect_timeout_ms": connectTimeoutMilliseconds = try Self.integer(value, name, min: 1, max: 3_600_000)
         case "command_timeout_ms": commandTimeoutMilliseconds = try Self.integer(value, name, min: 1, max: 3_600_000)
         case "pool_size": poolSize = try Self.integer(value, name, min: 1, max: 10_000)
-        case "failure_threshold": failureThreshold = try Self.integer(value, name, min: 1, max: 1_000_000)
-        case "retry_interval_ms": retryIntervalMilliseconds = try Self.integer(value, name, min: 0, max: 3_600_000)
+        case "pool_timeout_ms": poolTimeoutMilliseconds = try Self.integer(value, name, min: 0, max: 3_600_000)
+        case "ssl_cert_reqs", "ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_check_hostname":
+            var probe = TLSSettings()
+            try probe.apply(name: name, value: value)  // refuses a malformed value now, not at cache creation
+            tlsOptions.removeAll { $0.name == name }
+            tlsOptions.append((name, value))
+        case "circuit_breaker": circuitBreakerEnabled = try Self.flag(value, name)
+        case "failure_threshold": failureThreshold = try Self.integer(value, name, min: 1, max: 10_000)
+        case "success_threshold": successThreshold = try Self.integer(value, name, min: 1, max: 10_000)
+        // retry_interval_ms: this library's name before the breaker took cachekit-py's shape.
+        case "recovery_timeout_ms", "retry_interval_ms":
+            recoveryTimeoutMilliseconds = try Self.integer(value, name, min: 1, max: 3_600_000)
+        case "half_open_requests": halfOpenRequests = try Self.integer(value, name, min: 1, max: 10_000)
+        case "failure_window_ms": failureWindowMilliseconds = try Self.integer(value, name, min: 1, max: 86_400_000)
+        case "backpressure": backpressureEnabled = try Self.flag(value, name)
+        case "max_concurrent_requests": maxConcurrentRequests = try Self.integer(value, name, min: 1, max: 1_000_000)
+        case "queue_size": queueSize = try Self.integer(value, name, min: 0, max: 1_000_000)
+        case "backpressure_timeout_ms": backpressureTimeoutMilliseconds = try Self.integer(value, name, min: 0, max: 3_600_000)
+        case "sweep_max_iterations": sweepMaxIterations = try Self.integer(value, name, min: 1, max: 1 << 40)
+        case "sweep_timeout_ms": sweepTimeoutMilliseconds = try Self.integer(value, name, min: 1, max: 86_400_000)
         case "key_prefix":
             guard value.utf8.count <= 1024 else { throw CachekitError(.invalidConfig, "key_prefix must be at most 1024 bytes") }
             keyPrefix = value
@@ -112,11 +153,7 @@ public final class CacheConfig: @unchecked Sendable {
                 throw CachekitError(.invalidConfig, "deployment_uuid must be a UUID (8-4-4-4-12 hex digits)")
             }
             deploymentUUID = value.lowercased()
-        case "invalidation_listener":
-            guard let enabled = Self.boolean(value) else {
-                throw CachekitError(.invalidConfig, "invalidation_listener must be 0 or 1 (or true/false, yes/no, on/off)")
-            }
-            invalidationListener = enabled
+        case "invalidation_listener": invalidationListener = try Self.flag(value, name)
         default:
             throw CachekitError(.unknownOption, "unknown cache option '\(name.prefix(64))'")
         }
@@ -160,9 +197,22 @@ public final class CacheConfig: @unchecked Sendable {
         try body(masterKeyHex, previousMasterKeysHex)
     }
 
+    /// The Redis URL with the `ssl_*` options applied; throws when they are given without a
+    /// `rediss://` URL (TLS is never switched on or off behind the URL's back).
+    public func effectiveRedisURL() throws(CachekitError) -> RedisURL? {
+        guard var url = redisURL else { return nil }
+        guard !tlsOptions.isEmpty else { return url }
+        guard var tls = url.tls else {
+            throw CachekitError(.invalidConfig, "ssl_* options need a rediss:// (or rediss+sentinel://) redis_url")
+        }
+        for (name, value) in tlsOptions { try tls.apply(name: name, value: value) }
+        url.tls = tls
+        return url
+    }
+
     /// Options and where Redis is, never a secret.
     public var description: String {
-        "mode \(mode.rawValue), redis \(endpoint?.redactedDescription ?? "none"), default ttl \(effectiveDefaultTTLSeconds) s, " +
+        "mode \(mode.rawValue), redis \(redisURL?.redactedDescription ?? "none"), default ttl \(effectiveDefaultTTLSeconds) s, " +
             "L1 \(l1MaxBytes) bytes / \(l1MaxEntries) entries, master key \(hasMasterKey ? "set" : "unset")" +
             (invalidationListener ? ", invalidation listener on" : "")
     }
@@ -180,6 +230,13 @@ public final class CacheConfig: @unchecked Sendable {
         case "0", "false", "f", "no", "n", "off": return false
         default: return nil
         }
+    }
+
+    private static func flag(_ text: String, _ name: String) throws(CachekitError) -> Bool {
+        guard let value = boolean(text) else {
+            throw CachekitError(.invalidConfig, "\(name) must be 0 or 1 (or true/false, yes/no, on/off)")
+        }
+        return value
     }
 
     private static func integer(_ text: String, _ name: String, min: Int, max: Int = Int.max) throws(CachekitError) -> Int {

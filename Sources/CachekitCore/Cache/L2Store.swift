@@ -32,22 +32,39 @@ public protocol L2Store: Sendable {
     var redactedDescription: String { get }
 }
 
-/// A value read from the second tier, read in place from memory `owner` keeps alive (hiredis's
-/// reply for Redis), and its remaining lifetime: PTTL's answer in milliseconds (-1: no expiry,
+/// A value read from the second tier, either owned or read in place from memory an owner keeps
+/// alive, and its remaining lifetime: PTTL's answer in milliseconds (-1: no expiry,
 /// -2: the key expired between GET and PTTL), or nil when not asked.
 public struct StoredValue {
-    private let owner: AnyObject
-    private let bytes: UnsafeRawBufferPointer
+    private enum Storage {
+        case borrowed(owner: AnyObject, bytes: UnsafeRawBufferPointer)
+        case owned([UInt8])
+    }
+
+    private let storage: Storage
     public let ttlMilliseconds: Int64?
 
     /// `bytes` must stay valid for as long as `owner` lives.
     public init(owner: AnyObject, bytes: UnsafeRawBufferPointer, ttlMilliseconds: Int64?) {
-        self.owner = owner
-        self.bytes = bytes
+        storage = .borrowed(owner: owner, bytes: bytes)
+        self.ttlMilliseconds = ttlMilliseconds
+    }
+
+    /// Bytes the value owns (a reply already copied out of the protocol reader).
+    public init(bytes: [UInt8], ttlMilliseconds: Int64?) {
+        storage = .owned(bytes)
         self.ttlMilliseconds = ttlMilliseconds
     }
 
     public func withBytes<R: ~Copyable, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
-        try withExtendedLifetime(owner) { () throws(E) -> R in try body(bytes) }
+        switch storage {
+        case .borrowed(let owner, let bytes):
+            return try withExtendedLifetime(owner) { () throws(E) -> R in try body(bytes) }
+        case .owned(let bytes):
+            // Array.withUnsafeBytes takes no ~Copyable result; the array outlives the call here.
+            return try withExtendedLifetime(bytes) { () throws(E) -> R in
+                try body(UnsafeRawBufferPointer(start: bytes.withUnsafeBytes { $0.baseAddress }, count: bytes.count))
+            }
+        }
     }
 }

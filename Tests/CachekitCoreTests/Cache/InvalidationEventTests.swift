@@ -2,7 +2,7 @@ import Glibc
 import Testing
 @testable import CachekitCore
 
-@Suite struct InvalidationListenerTests {
+@Suite struct InvalidationEventTests {
     private let rid = Array("ck:reg::00ff".utf8)
 
     private func decode(_ bytes: [UInt8]) -> InvalidationEvent? {
@@ -85,46 +85,5 @@ import Testing
         #expect(throws: CachekitError.self) { try config.set("invalidation_listener", "2") }
         try config.loadEnvironment { $0 == "CACHEKIT_INVALIDATION_LISTENER_ENABLED" ? "YES" : nil }
         #expect(config.invalidationListener)
-    }
-
-    /// The thread runs and retries against a port nothing listens on while other threads write
-    /// tracked keys; freeing the cache joins it (TSan checks the shared state).
-    @Test func listenerThreadStartsRetriesAndStops() throws {
-        let config = CacheConfig()
-        try config.set("redis_url", "redis://127.0.0.1:1/0")
-        try config.set("invalidation_listener", "1")
-        var cache: Cache? = try Cache(config: config)
-        #expect(cache?.listenerCounters.running == true)
-        let shared = cache!
-        DispatchGroupLite.run(threads: 4) { t in
-            for i in 0..<50 {
-                let key = Array("func:m.f:args:\(t):\(i)".utf8)
-                key.withUnsafeBytes { k in
-                    _ = [UInt8(0xc0)].withUnsafeBytes { try? shared.setTracked(k, $0, ttlSeconds: 0, registryId: "ck:reg::00ff") }
-                }
-                _ = shared.listenerCounters
-            }
-        }
-        #expect(shared.listenerCounters.subscribed == false)
-        cache = nil
-    }
-}
-
-/// Runs body on n pthreads and waits for all.
-enum DispatchGroupLite {
-    final class Box { let body: (Int) -> Void; let index: Int; init(_ b: @escaping (Int) -> Void, _ i: Int) { body = b; index = i } }
-    static func run(threads: Int, _ body: @escaping (Int) -> Void) {
-        var handles: [pthread_t] = []
-        for i in 0..<threads {
-            var thread = pthread_t()
-            let box = Unmanaged.passRetained(Box(body, i)).toOpaque()
-            pthread_create(&thread, nil, { raw in
-                let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
-                box.body(box.index)
-                return nil
-            }, box)
-            handles.append(thread)
-        }
-        for thread in handles { pthread_join(thread, nil) }
     }
 }

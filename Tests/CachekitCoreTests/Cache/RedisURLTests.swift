@@ -1,6 +1,5 @@
-import CachekitCore
 import Testing
-@testable import CachekitRedis
+@testable import CachekitCore
 
 private func password(_ url: RedisURL) -> String? {
     url.password.map { secret in secret.withUnsafeBytes { String(decoding: $0, as: UTF8.self) } }

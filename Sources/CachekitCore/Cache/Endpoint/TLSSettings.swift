@@ -1,5 +1,3 @@
-import CachekitCore
-
 /// TLS settings of a `rediss://` URL, with redis-py's query parameters and defaults: the peer
 /// is verified (`ssl_cert_reqs=required`), its host name or IP checked
 /// (`ssl_check_hostname=true`), against the system CA store unless `ssl_ca_certs` names a file.

@@ -1,5 +1,3 @@
-import CachekitCore
-
 /// A host and TCP port, as a URL names them (brackets of an IPv6 literal removed).
 public struct RedisHostPort: Sendable, Hashable, CustomStringConvertible {
     public var host: String

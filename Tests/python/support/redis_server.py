@@ -53,9 +53,12 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    def listening(self) -> list[str]:
+        return ["--port", str(self.port)]
+
     def arguments(self) -> list[str]:
-        return ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                "--dir", self.dir] + self.extra
+        return self.listening() + ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                                   "--dir", self.dir] + self.extra
 
     def answers(self) -> bool:
         try:
@@ -148,9 +151,8 @@ class TLSRedisServer(RedisServer):
         self.files = files
         self.require_client_cert = require_client_cert
 
-    def arguments(self) -> list[str]:
-        return ["--port", "0", "--tls-port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--dir", self.dir, "--tls-cert-file", str(self.files.server_cert),
+    def listening(self) -> list[str]:
+        return ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(self.files.server_cert),
                 "--tls-key-file", str(self.files.server_key), "--tls-ca-cert-file", str(self.files.ca),
                 "--tls-auth-clients", "yes" if self.require_client_cert else "no"]
 
@@ -165,16 +167,16 @@ class TLSRedisServer(RedisServer):
         except (OSError, ssl.SSLError):
             return False
 
-    def tls_url(self, ca=None, cert_reqs="required", client_cert=None, userinfo="", **query) -> str:
-        """A rediss:// URL as cachekit-py (redis-py) takes it; client_cert defaults to the
-        server's need. Extra query parameters are added as given."""
+    def tls_url(self, ca=None, cert_reqs="required", client_cert=None, userinfo="") -> str:
+        """A rediss:// URL as cachekit-py (redis-py) takes it: ssl_ca_certs is the test CA unless
+        `ca` names another (False: none); client certificates when the server requires them
+        unless `client_cert` says otherwise."""
         parameters = {"ssl_cert_reqs": cert_reqs}
         if ca is not False:
             parameters["ssl_ca_certs"] = str(ca or self.files.ca)
         if client_cert if client_cert is not None else self.require_client_cert:
             parameters["ssl_certfile"] = str(self.files.client_cert)
             parameters["ssl_keyfile"] = str(self.files.client_key)
-        parameters.update(query)
         return f"rediss://{userinfo}127.0.0.1:{self.port}/0?{urllib.parse.urlencode(parameters, safe='/')}"
 
     @property

@@ -13,7 +13,8 @@ from support.fault_server import (EndlessScan, FaultServer, claims_20_million_el
                                   close_mid_reply, never_answer, one_byte_every_100_ms)
 
 E_BACKEND_UNAVAILABLE, E_BACKEND_TIMEOUT, E_TLS, E_REPLY_TOO_LARGE, E_SWEEP_INCOMPLETE = -60, -61, -69, -72, -74
-TIMEOUTS = dict(connect_timeout_ms=300, command_timeout_ms=300, l1_max_bytes=0)
+# The breaker stays closed (threshold 100), so the health probe after the get reaches the server.
+TIMEOUTS = dict(connect_timeout_ms=300, command_timeout_ms=300, l1_max_bytes=0, failure_threshold=100)
 CALL_BOUND_S = 1.5  # five times the timeout
 PEAK_GROWTH_BOUND = 50 * 1024 * 1024
 SWEEP_BOUND_S = 10.0

@@ -9,7 +9,8 @@ import pathlib
 import pytest
 
 from support.abi import VECTORS, raw_library
-from support.redis_server import RedisServer
+from support.cache import Cache
+from support.redis_server import RedisServer, SentinelTopology, TLSRedisServer, make_tls_files
 
 
 @pytest.fixture(scope="session")
@@ -34,11 +35,69 @@ def redis_server():
     server.cleanup()
 
 
+def flushed(server):
+    client = server.client()
+    client.flushall()
+    client.close()
+    return server
+
+
 @pytest.fixture
 def redis_url(redis_server):
     """A flushed database on the session's redis-server."""
-    import redis  # installed with cachekit
-    client = redis.Redis.from_url(redis_server.url)
-    client.flushall()
-    client.close()
-    return redis_server.url
+    return flushed(redis_server).url
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory):
+    """A CA, server and client certificates and a second, unrelated CA (openssl CLI)."""
+    return make_tls_files(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="session")
+def tls_server(tls_files):
+    """A redis-server speaking only TLS, not asking for client certificates."""
+    server = TLSRedisServer(tls_files).start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def mtls_server(tls_files):
+    """A redis-server speaking only TLS that requires a client certificate from the test CA."""
+    server = TLSRedisServer(tls_files, require_client_cert=True).start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def tls_redis(tls_server):
+    """The TLS server, flushed; .url is its rediss:// URL with ssl_ca_certs and ssl_cert_reqs=required."""
+    return flushed(tls_server)
+
+
+@pytest.fixture
+def mtls_redis(mtls_server):
+    return flushed(mtls_server)
+
+
+@pytest.fixture(scope="session")
+def sentinel_topology():
+    """A master, a replica and three sentinels; a test may fail it over (ask it for the master)."""
+    topology = SentinelTopology().start()
+    yield topology
+    topology.cleanup()
+
+
+@pytest.fixture
+def make_cache(lib):
+    """Makes caches through the raw ABI (support/cache.py); frees them after the test."""
+    caches = []
+
+    def factory(**options):
+        cache = Cache(lib, **options)
+        caches.append(cache)
+        return cache
+    yield factory
+    for cache in caches:
+        cache.close()

@@ -7,140 +7,15 @@ import signal
 import threading
 import time
 
-import msgpack
 import pytest
 import redis
 
-from support.abi import MISS, OK, Buffer, last_message, take
+from support.abi import MISS, OK, last_message
+from support.cache import Cache, timed
 from support.redis_server import RedisServer, free_port
-from cachekit_native._ffi import CacheStats, ComputeFunction, HealthReport
 
 E_BACKEND_UNAVAILABLE, E_BACKEND_TIMEOUT, E_VALUE_TOO_LARGE, E_COMPUTE_FAILED = -60, -61, -63, -66
 MASTER_KEY = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
-
-
-class Cache:
-    def __init__(self, lib, **options):
-        self.lib = lib
-        config = ctypes.c_void_p()
-        assert lib.cachekit_config_new(ctypes.byref(config)) == OK
-        for name, value in options.items():
-            rc = lib.cachekit_config_set(config, name.encode(), str(value).encode())
-            assert rc == OK, (name, rc, last_message(lib))
-        self.handle = ctypes.c_void_p()
-        rc = lib.cachekit_cache_new(config, ctypes.byref(self.handle))
-        lib.cachekit_config_free(config)
-        assert rc == OK, last_message(lib)
-
-    def close(self):
-        if self.handle:
-            self.lib.cachekit_cache_free(self.handle)
-            self.handle = ctypes.c_void_p()
-
-    def get(self, key: str):
-        return self._read(self.lib.cachekit_cache_get, key)
-
-    def get_local(self, key: str):
-        return self._read(self.lib.cachekit_cache_get_local, key)
-
-    def _read(self, function, key: str):
-        out = Buffer()
-        rc = function(self.handle, key.encode(), len(key.encode()), ctypes.byref(out))
-        if rc != OK:
-            return rc, None
-        return rc, msgpack.unpackb(take(self.lib, out))
-
-    def set(self, key: str, value, ttl: int = -1) -> int:
-        doc = msgpack.packb(value)
-        return self.lib.cachekit_cache_set(self.handle, key.encode(), len(key.encode()), doc, len(doc), ttl)
-
-    def delete(self, key: str) -> int:
-        return self.lib.cachekit_cache_delete(self.handle, key.encode(), len(key.encode()))
-
-    def exists(self, key: str) -> int:
-        return self.lib.cachekit_cache_exists(self.handle, key.encode(), len(key.encode()))
-
-    def get_many(self, keys):
-        n = len(keys)
-        encoded = [k.encode() for k in keys]
-        key_array = (ctypes.c_char_p * n)(*encoded)
-        lens = (ctypes.c_size_t * n)(*[len(k) for k in encoded])
-        values = (Buffer * n)()
-        statuses = (ctypes.c_int * n)()
-        rc = self.lib.cachekit_cache_get_many(self.handle, key_array, lens, n, values, statuses)
-        out = []
-        for i in range(n):
-            if statuses[i] == OK:
-                out.append(msgpack.unpackb(take(self.lib, values[i])))
-            else:
-                out.append(None)
-        return rc, out
-
-    def get_or_compute(self, key: str, compute, ttl: int = -1):
-        def trampoline(_userdata, key_ptr, key_len, out):
-            try:
-                doc = msgpack.packb(compute(ctypes.string_at(key_ptr, key_len).decode()))
-            except Exception:
-                return 1
-            return self.lib.cachekit_buffer_set(out, doc, len(doc))
-        callback = ComputeFunction(trampoline)
-        out = Buffer()
-        rc = self.lib.cachekit_cache_get_or_compute(self.handle, key.encode(), len(key.encode()), ttl, callback,
-                                                   None, ctypes.byref(out))
-        if rc != OK:
-            return rc, None
-        return rc, msgpack.unpackb(take(self.lib, out))
-
-    def invalidate_namespace(self, namespace: str):
-        removed = ctypes.c_uint64()
-        rc = self.lib.cachekit_cache_invalidate_namespace(self.handle, namespace.encode(), ctypes.byref(removed))
-        return rc, removed.value
-
-    def stats(self) -> dict:
-        s = CacheStats()
-        assert self.lib.cachekit_cache_stats_get(self.handle, ctypes.byref(s)) == OK
-        return {name: getattr(s, name) for name, _ in CacheStats._fields_}
-
-    def health(self) -> HealthReport:
-        h = HealthReport()
-        assert self.lib.cachekit_cache_health(self.handle, ctypes.byref(h)) == OK
-        return h
-
-
-@pytest.fixture
-def make_cache(lib):
-    caches = []
-
-    def factory(**options):
-        cache = Cache(lib, **options)
-        caches.append(cache)
-        return cache
-    yield factory
-    for cache in caches:
-        cache.close()
-
-
-class ConfiguredRedis(RedisServer):
-    """A private redis-server with extra arguments (password, unix socket)."""
-
-    def __init__(self, extra=(), port=None):
-        super().__init__(port)
-        self.extra = list(extra)
-
-    def start(self):
-        import subprocess
-        import socket
-        self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", self.dir] + self.extra, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -224,7 +99,7 @@ def test_namespace_invalidation_scans_redis(make_cache, redis_url):
 
 def test_auth_select_and_unix_socket(make_cache, tmp_path):
     socket_path = str(tmp_path / "redis.sock")
-    server = ConfiguredRedis(["--requirepass", "s3cret-pw", "--unixsocket", socket_path, "--unixsocketperm", "700"])
+    server = RedisServer(extra=["--requirepass", "s3cret-pw", "--unixsocket", socket_path, "--unixsocketperm", "700"])
     server.start()
     try:
         url = f"redis://:s3cret-pw@127.0.0.1:{server.port}/3"
@@ -366,12 +241,6 @@ print(json.dumps({"value": light(3), "calls": calls}))
 
 
 FAST = dict(connect_timeout_ms=300, command_timeout_ms=300, retry_interval_ms=500, failure_threshold=2)
-
-
-def timed(fn, *args, **kwargs):
-    start = time.monotonic()
-    result = fn(*args, **kwargs)
-    return result, time.monotonic() - start
 
 
 def test_fail_open_when_redis_stops_pauses_and_restarts(make_cache):

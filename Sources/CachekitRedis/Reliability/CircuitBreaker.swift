@@ -18,7 +18,8 @@ import Synchronization
 /// add; only failures and the OPEN/HALF_OPEN states take the lock.
 public final class CircuitBreaker: Sendable {
     public struct Settings: Sendable, Equatable {
-        /// `failure_threshold`: failures within the window that open the circuit. cachekit-py: 5.
+        /// `failure_threshold`: failures within the window that open the circuit (at most
+        /// 10 000). cachekit-py: 5.
         public var failureThreshold = 5
         /// `success_threshold`: successful probes of one HALF_OPEN cycle that close it. cachekit-py: 3.
         public var successThreshold = 3
@@ -34,7 +35,8 @@ public final class CircuitBreaker: Sendable {
 
         /// cachekit-py's `CircuitBreakerConfig.validate()` rules, plus a positive window.
         public func validate() throws(CacheKitError) {
-            guard failureThreshold >= 1 else { throw CacheKitError(.invalidConfig, "failure_threshold must be >= 1") }
+            // The breaker keeps one timestamp per failure it counts: the cap bounds that memory.
+            guard (1...10_000).contains(failureThreshold) else { throw CacheKitError(.invalidConfig, "failure_threshold must be 1 to 10000") }
             guard successThreshold >= 1 else { throw CacheKitError(.invalidConfig, "success_threshold must be >= 1") }
             guard halfOpenRequests >= 1 else { throw CacheKitError(.invalidConfig, "half_open_requests must be >= 1") }
             guard halfOpenRequests >= successThreshold else {
@@ -172,9 +174,10 @@ public final class CircuitBreaker: Sendable {
                 enterOpen(&machine, word: word)
             case .closed:
                 machine.noteFailure(at: now)
-                if machine.failuresInWindow(now: now, window: windowNanoseconds) >= settings.failureThreshold {
-                    enterOpen(&machine, word: word)
-                }
+                // The ring holds the last `failureThreshold` failures: they all fall within the
+                // window exactly when the oldest does.
+                let oldest = machine.failureTimes[machine.next]
+                if oldest != Int64.min, now &- oldest <= windowNanoseconds { enterOpen(&machine, word: word) }
             }
         }
     }

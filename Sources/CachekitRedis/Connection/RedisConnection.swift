@@ -1,0 +1,227 @@
+import CachekitCore
+import Glibc
+import Synchronization
+
+/// What a connection needs to be opened: where, as whom, which db, and TLS or not.
+public struct RedisConnectionOptions: Sendable {
+    public var address: RedisAddress
+    public var username: String?
+    public var password: SecretBytes?
+    public var database: Int
+    /// Non-nil: TLS is required (never a fallback to plaintext).
+    public var tls: TLSContext?
+    /// The name the server's certificate must carry and the SNI sent; defaults to the host of
+    /// a TCP address. Set it when connecting to an address another name resolved to.
+    public var tlsServerName: String?
+
+    public init(address: RedisAddress, username: String? = nil, password: SecretBytes? = nil,
+                database: Int = 0, tls: TLSContext? = nil) {
+        self.address = address
+        self.username = username
+        self.password = password
+        self.database = database
+        self.tls = tls
+        if case .tcp(let target) = address { tlsServerName = target.host }
+    }
+
+    /// The options a `redis://`, `rediss://` or unix URL gives (a Sentinel URL names no
+    /// single server: discover the master first, then build options for it).
+    public init(url: RedisURL) throws(CacheKitError) {
+        let address: RedisAddress
+        switch url.target {
+        case .tcp(let target): address = .tcp(target)
+        case .unix(let path): address = .unix(path: path)
+        case .sentinel:
+            throw CacheKitError(.invalidConfig, "a Sentinel URL names no single server: discover the master first")
+        }
+        self.init(address: address, username: url.username, password: url.password, database: url.database,
+                  tls: try url.tls.map { (settings: TLSSettings) throws(CacheKitError) in try TLSContext.shared(for: settings) })
+    }
+}
+
+/// One connection to a Redis server: our transport (TCP, unix or TLS, every wait bounded by
+/// the call's deadline), hiredis's RESP formatter and reader, replies bounded by `ReplyLimits`.
+///
+/// One caller at a time (the pool hands it out); the internal lock only keeps a misuse from
+/// interleaving two commands' bytes. After any failure mid-call the stream is out of step:
+/// `isReusable` turns false and every later call fails at once.
+public final class RedisConnection: PooledConnection, @unchecked Sendable {  // mutable state is behind `state`
+    public let ownerProcess: pid_t
+    public let address: RedisAddress
+    private let transport: Transport
+    private let state: Locked<ReplyReader>
+    private let broken = Atomic<Bool>(false)
+    private let closed = Atomic<Bool>(false)
+    private static let readChunk = 65_536
+
+    private init(transport: Transport, reader: ReplyReader, address: RedisAddress) {
+        self.transport = transport
+        self.state = Locked(reader)
+        self.address = address
+        self.ownerProcess = getpid()
+    }
+
+    public var isReusable: Bool { !broken.load(ordering: .acquiring) && !closed.load(ordering: .acquiring) }
+
+    /// Connects (TCP to each resolved address in turn, or the unix socket), completes the TLS
+    /// handshake, then AUTH and SELECT: all before `deadline` (the connect timeout).
+    /// Refused credentials are `.backendAuth`; a TLS failure `.tls`; the deadline `.backendTimeout`.
+    public static func open(_ options: RedisConnectionOptions, deadline: Deadline) throws(CacheKitError) -> RedisConnection {
+        let transport = try Transport.open(to: options.address, tls: options.tls, serverName: options.tlsServerName, deadline: deadline)
+        let reader: ReplyReader
+        do throws(CacheKitError) { reader = try ReplyReader() } catch {
+            transport.closeDescriptorOnly()
+            throw error
+        }
+        let connection = RedisConnection(transport: transport, reader: reader, address: options.address)
+        do throws(CacheKitError) {
+            try connection.authenticate(options, deadline: deadline)
+            if options.database != 0 {
+                let reply = try connection.call(["SELECT", .integer(Int64(options.database))], limits: .small, deadline: deadline)
+                if case .error(let text) = reply {
+                    throw CacheKitError(.backendError, "Redis at \(options.address) refused SELECT \(options.database): \(text)")
+                }
+            }
+        } catch {
+            connection.close()
+            throw error
+        }
+        return connection
+    }
+
+    /// redis-py's order: `AUTH username password` when there is a username (the password may
+    /// be empty), `AUTH password` otherwise, nothing when neither is set.
+    private func authenticate(_ options: RedisConnectionOptions, deadline: Deadline) throws(CacheKitError) {
+        guard options.username != nil || options.password != nil else { return }
+        let empty = UnsafeRawBufferPointer(start: nil, count: 0)
+        let reply: RedisValue = try withPassword(options.password) { secret throws(CacheKitError) in
+            var arguments: [RedisArgument] = ["AUTH"]
+            if let username = options.username { arguments.append(.text(username)) }
+            arguments.append(.borrowed(secret ?? empty))
+            let command = try FormattedCommand.format(arguments, carriesSecret: true)
+            return try exchange([command], limits: .small, deadline: deadline)[0]
+        }
+        if case .error = reply {
+            let who = options.username.map { " for user '\(escapedForMessage($0, limit: 64))'" } ?? ""
+            throw CacheKitError(.backendAuth, "Redis at \(options.address) refused the credentials\(who)")
+        }
+    }
+
+    private func withPassword<R>(
+        _ password: SecretBytes?, _ body: (UnsafeRawBufferPointer?) throws(CacheKitError) -> R
+    ) throws(CacheKitError) -> R {
+        guard let password else { return try body(nil) }
+        return try password.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) throws(CacheKitError) -> R in try body(bytes) }
+    }
+
+    /// Sends one command and reads its reply, all before `deadline`. A server error comes back
+    /// as `.error(text)` (sanitized); the connection stays usable then. Transport failures
+    /// throw (`.backendUnavailable`, `.backendTimeout`, `.tls`, `.replyTooLarge`) and break it.
+    public func call(_ arguments: [RedisArgument], limits: ReplyLimits, deadline: Deadline) throws(CacheKitError) -> RedisValue {
+        let command = try FormattedCommand.format(arguments)
+        return try exchange([command], limits: limits, deadline: deadline)[0]
+    }
+
+    /// Sends every command in one write, then reads one reply per command; `deadline` bounds
+    /// the whole batch. `limits` apply to each reply.
+    public func pipeline(_ commands: [[RedisArgument]], limits: ReplyLimits, deadline: Deadline) throws(CacheKitError) -> [RedisValue] {
+        guard !commands.isEmpty else { return [] }
+        var formatted: [FormattedCommand] = []
+        formatted.reserveCapacity(commands.count)
+        for arguments in commands { formatted.append(try FormattedCommand.format(arguments)) }
+        return try exchange(formatted, limits: limits, deadline: deadline)
+    }
+
+    /// For a subscriber: writes a command without reading its reply (SUBSCRIBE's confirmations
+    /// arrive through `readReply`).
+    public func send(_ arguments: [RedisArgument], deadline: Deadline) throws(CacheKitError) {
+        let command = try FormattedCommand.format(arguments)
+        try state.withLock { (_: inout ReplyReader) throws(CacheKitError) in
+            try usable()
+            try failing { () throws(CacheKitError) in try transport.write([command.bytes], deadline: deadline) }
+        }
+    }
+
+    /// For a subscriber: the next reply or pushed message, or nil when the deadline passes
+    /// before any byte of one arrived (idle is not a failure). A reply begun but not finished
+    /// by the deadline is `.backendTimeout` and breaks the connection.
+    public func readReply(limits: ReplyLimits, deadline: Deadline) throws(CacheKitError) -> RedisValue? {
+        try state.withLock { (reader: inout ReplyReader) throws(CacheKitError) -> RedisValue? in
+            try usable()
+            return try failing { () throws(CacheKitError) -> RedisValue? in
+                try readOne(reader, answering: nil, limits: limits, deadline: deadline, idleIsNil: true)
+            }
+        }
+    }
+
+    private func exchange(_ commands: [FormattedCommand], limits: ReplyLimits, deadline: Deadline) throws(CacheKitError) -> [RedisValue] {
+        try state.withLock { (reader: inout ReplyReader) throws(CacheKitError) -> [RedisValue] in
+            try usable()
+            return try failing { () throws(CacheKitError) -> [RedisValue] in
+                try transport.write(commands.map(\.bytes), deadline: deadline)
+                var replies: [RedisValue] = []
+                replies.reserveCapacity(commands.count)
+                for command in commands {
+                    if let reply = try readOne(reader, answering: command.name, limits: limits, deadline: deadline, idleIsNil: false) {
+                        replies.append(reply)
+                    }
+                }
+                return replies
+            }
+        }
+    }
+
+    /// Reads until one whole reply is decoded. Bytes are scanned against `limits` before
+    /// hiredis buffers them; the deadline bounds the whole reply, not each read.
+    private func readOne(
+        _ reader: ReplyReader, answering name: [UInt8]?, limits: ReplyLimits, deadline: Deadline, idleIsNil: Bool
+    ) throws(CacheKitError) -> RedisValue? {
+        var buffer = [UInt8](repeating: 0, count: Self.readChunk)
+        while true {
+            if let reply = try reader.nextReply(answering: name) { return reply }
+            let received = buffer.withUnsafeMutableBytes { raw in
+                Result { () throws(CacheKitError) -> Int? in
+                    guard let count = try transport.read(into: raw, deadline: deadline) else { return nil }
+                    try reader.feed(UnsafeRawBufferPointer(rebasing: raw[0..<count]), limits: limits)
+                    return count
+                }
+            }
+            guard try received.get() != nil else {
+                if idleIsNil && reader.isAtReplyBoundary { return nil }
+                throw CacheKitError(.backendTimeout, "Redis at \(address) did not send a whole reply before the deadline")
+            }
+        }
+    }
+
+    private func usable() throws(CacheKitError) {
+        guard isReusable else {
+            throw CacheKitError(.backendUnavailable, "Redis connection to \(address) is closed after an earlier failure")
+        }
+    }
+
+    /// Any failure leaves the stream out of step: mark the connection broken and drop the
+    /// socket now, so a refused reply's remaining bytes are never read.
+    private func failing<R>(_ body: () throws(CacheKitError) -> R) throws(CacheKitError) -> R {
+        do throws(CacheKitError) { return try body() } catch {
+            broken.store(true, ordering: .releasing)
+            if closed.exchange(true, ordering: .acquiringAndReleasing) == false { transport.closeDescriptorOnly() }
+            throw error
+        }
+    }
+
+    public func close() {
+        guard closed.exchange(true, ordering: .acquiringAndReleasing) == false else { return }
+        state.withLock { _ in transport.close() }
+    }
+
+    /// Closes this process's descriptor only, without the lock (a thread of the parent may
+    /// have held it at fork()) and without writing: the parent's connection is untouched.
+    public func abandonAfterFork() {
+        guard closed.exchange(true, ordering: .acquiringAndReleasing) == false else { return }
+        transport.closeDescriptorOnly()
+    }
+
+    deinit {
+        if closed.exchange(true, ordering: .acquiringAndReleasing) == false { transport.closeDescriptorOnly() }
+    }
+}

@@ -1,0 +1,217 @@
+import CachekitCore
+import Glibc
+
+/// Where a connection goes: a TCP host and port, or a unix socket.
+public enum RedisAddress: Sendable, Hashable, CustomStringConvertible {
+    case tcp(RedisHostPort)
+    case unix(path: String)
+
+    public var description: String {
+        switch self {
+        case .tcp(let address): return address.description
+        case .unix(let path): return "unix:\(escapedForMessage(path))"
+        }
+    }
+}
+
+/// A connected, non-blocking stream socket. Every wait is one poll(2) bounded by the caller's
+/// deadline, which is why this is ours: hiredis 0.14's blocking calls take one timeout per
+/// read (SO_RCVTIMEO), so a server trickling bytes stretches a call without bound.
+final class StreamSocket {
+    let descriptor: Int32
+    let address: RedisAddress
+
+    private init(descriptor: Int32, address: RedisAddress) {
+        self.descriptor = descriptor
+        self.address = address
+    }
+
+    /// Connects within the deadline: a unix socket, or each address `getaddrinfo` gives for
+    /// the host in turn (as redis-py does), with TCP_NODELAY and cachekit-py's keepalive.
+    /// Name resolution itself is glibc's blocking `getaddrinfo` (bounded by resolv.conf's
+    /// timeout, not by this deadline); IP literals and /etc/hosts names do not wait on it.
+    static func connect(to address: RedisAddress, deadline: Deadline) throws(CacheKitError) -> StreamSocket {
+        switch address {
+        case .unix(let path): return try connectUnix(path: path, address: address, deadline: deadline)
+        case .tcp(let target): return try connectTCP(target, address: address, deadline: deadline)
+        }
+    }
+
+    private static func connectUnix(path: String, address: RedisAddress, deadline: Deadline) throws(CacheKitError) -> StreamSocket {
+        var socketAddress = sockaddr_un()
+        socketAddress.sun_family = sa_family_t(AF_UNIX)
+        let pathBytes = Array(path.utf8)
+        let capacity = MemoryLayout.size(ofValue: socketAddress.sun_path)
+        guard pathBytes.count < capacity, !pathBytes.contains(0) else {
+            throw CacheKitError(.invalidConfig, "unix socket path is longer than \(capacity - 1) bytes or contains NUL")
+        }
+        withUnsafeMutableBytes(of: &socketAddress.sun_path) { raw in
+            raw.copyBytes(from: pathBytes)
+        }
+        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard descriptor >= 0 else { throw systemError(.backendUnavailable, "could not create a unix socket") }
+        let connected = StreamSocket(descriptor: descriptor, address: address)
+        let result = withUnsafePointer(to: &socketAddress) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        if result != 0 {
+            let code = errno
+            let outcome = code == EINPROGRESS || code == EAGAIN ? try connected.finishConnect(deadline: deadline) : code
+            guard outcome == 0 else {
+                connected.closeDescriptor()
+                throw CacheKitError(.backendUnavailable, "connect to \(address) failed: \(describe(errno: outcome))")
+            }
+        }
+        return connected
+    }
+
+    private static func connectTCP(_ target: RedisHostPort, address: RedisAddress, deadline: Deadline) throws(CacheKitError) -> StreamSocket {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_family = AF_UNSPEC
+        var list: UnsafeMutablePointer<addrinfo>?
+        let status = getaddrinfo(target.host, String(target.port), &hints, &list)
+        guard status == 0, let first = list else {
+            let reason = status == EAI_SYSTEM ? describe(errno: errno) : String(cString: gai_strerror(status))
+            throw CacheKitError(.backendUnavailable, "could not resolve Redis host \(escapedForMessage(target.host)): \(reason)")
+        }
+        defer { freeaddrinfo(first) }
+        var failures: [String] = []
+        var entry: UnsafeMutablePointer<addrinfo>? = first
+        while let current = entry {
+            entry = current.pointee.ai_next
+            let info = current.pointee
+            let descriptor = socket(info.ai_family, info.ai_socktype | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), info.ai_protocol)
+            guard descriptor >= 0 else {
+                failures.append(describe(errno: errno))
+                continue
+            }
+            let connected = StreamSocket(descriptor: descriptor, address: address)
+            connected.setTCPOptions()
+            if Glibc.connect(descriptor, info.ai_addr, info.ai_addrlen) == 0 { return connected }
+            let code = errno
+            let outcome = code == EINPROGRESS ? try connected.finishConnect(deadline: deadline) : code
+            if outcome == 0 { return connected }
+            connected.closeDescriptor()
+            failures.append(describe(errno: outcome))
+        }
+        throw CacheKitError(.backendUnavailable, "connect to \(address) failed: \(failures.joined(separator: "; "))")
+    }
+
+    /// Waits for a non-blocking connect to finish: 0 once connected, else its errno (SO_ERROR).
+    /// The deadline passing closes the socket and throws `.backendTimeout`.
+    private func finishConnect(deadline: Deadline) throws(CacheKitError) -> Int32 {
+        let ready: Bool
+        do throws(CacheKitError) { ready = try waitUntilReady(events: Int16(POLLOUT), deadline: deadline) } catch {
+            closeDescriptor()
+            throw error
+        }
+        guard ready else {
+            closeDescriptor()
+            throw CacheKitError(.backendTimeout, "connect to \(address) did not finish within the connect timeout")
+        }
+        var code: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        if getsockopt(descriptor, SOL_SOCKET, SO_ERROR, &code, &length) != 0 { code = errno }
+        return code
+    }
+
+    /// TCP_NODELAY, and SO_KEEPALIVE with redis-py's defaults (idle 30 s, every 5 s, 3 probes),
+    /// which cachekit-py turns on. Failures are ignored: they only lose an optimisation.
+    private func setTCPOptions() {
+        var on: Int32 = 1
+        let size = socklen_t(MemoryLayout<Int32>.size)
+        _ = setsockopt(descriptor, Int32(IPPROTO_TCP), TCP_NODELAY, &on, size)
+        _ = setsockopt(descriptor, SOL_SOCKET, SO_KEEPALIVE, &on, size)
+        for (option, value) in [(TCP_KEEPIDLE, Int32(30)), (TCP_KEEPINTVL, 5), (TCP_KEEPCNT, 3)] {
+            var setting = value
+            _ = setsockopt(descriptor, Int32(IPPROTO_TCP), option, &setting, size)
+        }
+    }
+
+    /// poll(2) until `events` or the deadline: false when the deadline passed first.
+    /// An error or hang-up condition counts as ready, so the next read or write reports it.
+    func waitUntilReady(events: Int16, deadline: Deadline) throws(CacheKitError) -> Bool {
+        while true {
+            let wait = deadline.remainingMilliseconds
+            if wait == 0 { return false }
+            var entry = pollfd(fd: descriptor, events: events, revents: 0)
+            let ready = poll(&entry, 1, wait)
+            if ready > 0 { return true }
+            if ready == 0 { continue }  // re-check: poll may wake a little early
+            if errno != EINTR { throw Self.systemError(.backendUnavailable, "poll on the Redis connection failed") }
+        }
+    }
+
+    /// Sends every byte of `buffers` (one sendmsg per batch of iovecs) before the deadline.
+    func sendAll(_ buffers: [UnsafeRawBufferPointer], deadline: Deadline) throws(CacheKitError) {
+        var pending = buffers.filter { $0.count > 0 }
+        var first = 0
+        while first < pending.count {
+            let batch = min(pending.count &- first, 512)
+            var vectors = [iovec]()
+            vectors.reserveCapacity(batch)
+            for index in first..<(first &+ batch) {
+                vectors.append(iovec(iov_base: UnsafeMutableRawPointer(mutating: pending[index].baseAddress), iov_len: pending[index].count))
+            }
+            let sent: Int = vectors.withUnsafeMutableBufferPointer { vectorBuffer in
+                var message = msghdr()
+                message.msg_iov = vectorBuffer.baseAddress
+                message.msg_iovlen = vectorBuffer.count
+                return sendmsg(descriptor, &message, Int32(MSG_NOSIGNAL))
+            }
+            if sent < 0 {
+                let code = errno
+                if code == EINTR { continue }
+                guard code == EAGAIN || code == EWOULDBLOCK else {
+                    throw CacheKitError(.backendUnavailable, "write to Redis at \(address) failed: \(Self.describe(errno: code))")
+                }
+                guard try waitUntilReady(events: Int16(POLLOUT), deadline: deadline) else {
+                    throw CacheKitError(.backendTimeout, "write to Redis at \(address) did not finish before the deadline")
+                }
+                continue
+            }
+            var remaining = sent
+            while remaining > 0, first < pending.count {
+                let length = pending[first].count
+                if remaining >= length {
+                    remaining &-= length
+                    first &+= 1
+                } else {
+                    pending[first] = UnsafeRawBufferPointer(rebasing: pending[first][remaining...])
+                    remaining = 0
+                }
+            }
+        }
+    }
+
+    /// Reads what is there, waiting up to the deadline: the count of bytes read, or nil when
+    /// the deadline passed with nothing. End of stream and errors throw `.backendUnavailable`.
+    func receive(into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline) throws(CacheKitError) -> Int? {
+        while true {
+            let count = recv(descriptor, buffer.baseAddress, buffer.count, 0)
+            if count > 0 { return count }
+            if count == 0 { throw CacheKitError(.backendUnavailable, "Redis at \(address) closed the connection") }
+            let code = errno
+            if code == EINTR { continue }
+            guard code == EAGAIN || code == EWOULDBLOCK else {
+                throw CacheKitError(.backendUnavailable, "read from Redis at \(address) failed: \(Self.describe(errno: code))")
+            }
+            guard try waitUntilReady(events: Int16(POLLIN), deadline: deadline) else { return nil }
+        }
+    }
+
+    func closeDescriptor() {
+        _ = Glibc.close(descriptor)
+    }
+
+    static func describe(errno code: Int32) -> String {
+        String(cString: strerror(code))
+    }
+
+    static func systemError(_ status: Status, _ what: String) -> CacheKitError {
+        CacheKitError(status, "\(what): \(describe(errno: errno))")
+    }
+}

@@ -182,14 +182,22 @@ public final class ConnectionPool<Connection: PooledConnection>: Sendable {
     /// Closes the idle connections now and each busy one when it is returned; later acquires fail.
     public func close() {
         resetIfForked()
+        state.withLock { $0.isClosed = true }
+        closeIdle()
+    }
+
+    /// Closes the idle connections and keeps the pool open: after a Sentinel failover, so the
+    /// next calls connect to the new master instead of reusing connections to the old one.
+    public func closeIdle() {
+        resetIfForked()
         let idle = state.withLock { state in
-            state.isClosed = true
             let idle = state.idle
             state.open = max(0, state.open &- idle.count)
             state.counters.closed &+= idle.count
             state.idle = []
             return idle
         }
+        for _ in idle { state.signal() }
         for connection in idle { connection.close() }
     }
 

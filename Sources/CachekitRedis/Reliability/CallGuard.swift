@@ -21,13 +21,25 @@ public final class CallGuard<Connection: PooledConnection>: Sendable {
     public let breaker: CircuitBreaker?
     public let backpressure: Backpressure?
     public let poolTimeoutMilliseconds: Int
+    /// Called with the connection and the error when `body` fails, before the connection goes
+    /// back to the pool and before a retry: where a Sentinel client drops the failed master
+    /// (`SentinelResolver.failoverHandler`).
+    public typealias FailureHandler = @Sendable (Connection, CacheKitError) -> Void
+    private let onFailure: FailureHandler?
+    /// Asked before a connection is used; one it refuses is closed and another taken (a
+    /// Sentinel client refuses connections to a master that moved: `SentinelResolver.accepts`).
+    public typealias ConnectionCheck = @Sendable (Connection) -> Bool
+    private let accepts: ConnectionCheck?
 
     public init(pool: ConnectionPool<Connection>, poolTimeoutMilliseconds: Int,
-                breaker: CircuitBreaker?, backpressure: Backpressure?) {
+                breaker: CircuitBreaker?, backpressure: Backpressure?,
+                accepts: ConnectionCheck? = nil, onFailure: FailureHandler? = nil) {
         self.pool = pool
         self.poolTimeoutMilliseconds = poolTimeoutMilliseconds
         self.breaker = breaker
         self.backpressure = backpressure
+        self.accepts = accepts
+        self.onFailure = onFailure
     }
 
     public func run<Result>(retryStaleConnection: Bool = true,
@@ -59,13 +71,22 @@ public final class CallGuard<Connection: PooledConnection>: Sendable {
     private func onPooledConnection<Result>(retryStaleConnection: Bool,
                                             _ body: (Connection) throws(CacheKitError) -> Result) throws(CacheKitError) -> Result {
         var fresh = false
+        var refused = 0
         while true {
             let (connection, reused) = try pool.acquire(waitUntil: Deadline.after(milliseconds: poolTimeoutMilliseconds), fresh: fresh)
+            if let accepts, refused <= pool.size, !accepts(connection) {
+                // Bounded: after `size` refusals every idle one is gone and the next is new.
+                refused &+= 1
+                connection.close()
+                pool.release(connection)
+                continue
+            }
             do throws(CacheKitError) {
                 let result = try body(connection)
                 pool.release(connection)
                 return result
             } catch {
+                onFailure?(connection, error)
                 pool.release(connection)
                 guard retryStaleConnection, reused, !fresh, error.status == .backendUnavailable else { throw error }
                 fresh = true

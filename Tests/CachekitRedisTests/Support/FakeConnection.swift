@@ -12,7 +12,7 @@ final class FakeConnection: PooledConnection, @unchecked Sendable {  // flags be
 
     init(serial: Int) { self.serial = serial }
 
-    var isReusable: Bool { flags.withLock { $0.reusable } }
+    var isReusable: Bool { flags.withLock { $0.reusable && !$0.closed } }
     var wasClosed: Bool { flags.withLock { $0.closed } }
     var wasAbandoned: Bool { flags.withLock { $0.abandoned } }
     func breakStream() { flags.withLock { $0.reusable = false } }

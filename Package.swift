@@ -22,6 +22,10 @@ let package = Package(
         .library(name: "cachekit", type: .dynamic, targets: ["CachekitABI"]),
         .executable(name: "cachekit-cli", targets: ["cachekit-cli"]),
     ],
+    dependencies: [
+        // The CLI's argument parsing only; no library target depends on it, so the .so is unchanged.
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
     targets: [
         // System libraries (Debian -dev packages), found through pkg-config.
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
@@ -53,7 +57,7 @@ let package = Package(
         // Thin ABI layer: converts and validates arguments, calls the core, maps errors.
         .target(
             name: "CachekitABI",
-            dependencies: ["CachekitCore", "CCachekitHeader", "CCachekitShims", "CCrypto"],
+            dependencies: ["CachekitCore", "CCachekitHeader", "CCachekitShims"],
             exclude: ["exports.map"],
             swiftSettings: strictSwift,
             linkerSettings: fuzzing ? [] : [
@@ -68,12 +72,17 @@ let package = Package(
         // The operator CLI: reads, writes and inspects cache entries in a Redis (hiredis).
         .executableTarget(
             name: "cachekit-cli",
-            dependencies: ["CachekitCore", "CHiredis"],
+            dependencies: [
+                "CachekitCore", "CHiredis",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: [.unsafeFlags(["-warnings-as-errors"])]
         ),
 
         .testTarget(name: "CachekitCoreTests", dependencies: ["CachekitCore"]),
         .testTarget(name: "CachekitRedisTests", dependencies: ["CachekitRedis", "CachekitCore"]),
+        // Every Swift status against its CACHEKIT_E_* macro in the header.
+        .testTarget(name: "CachekitABITests", dependencies: ["CachekitCore", "CCachekitHeader"]),
 
         // Benchmark helper: the L1 hit ratio against LRU and Belady (run by bench/bench_cache.c).
         .executableTarget(name: "cachekit-bench-l1", dependencies: ["CachekitCore"], path: "bench/l1-hit-ratio"),

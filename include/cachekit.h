@@ -91,6 +91,21 @@ CACHEKIT_API unsigned cachekit_version_number(void);
 /* Keys, values and entries (-40 .. -59) are defined in their sections. */
 /* Cache and backend (-60 .. -79) are defined in the cache section. */
 
+/*
+ * Index of all status codes by range (each range is defined in its section):
+ *    0 .. 1     CACHEKIT_OK, CACHEKIT_MISS                          (above)
+ *   -1 .. -9    misuse and resources: NULL_POINTER -1, INVALID_ARGUMENT -2, BUFFER_TOO_SMALL -3,
+ *               OUT_OF_MEMORY -4, INTERNAL -5                        (above)
+ *  -10 .. -19   codec: TOO_LARGE -10 .. COMPRESSION_FAILED -16       (above)
+ *  -20 .. -39   crypto: AUTHENTICATION_FAILED -20 .. RANDOM_FAILED -32 (crypto section)
+ *  -40 .. -49   values and keys: NESTING_TOO_DEEP -40 .. TYPE_MISMATCH -46 (values/keys sections)
+ *  -50 .. -59   entries: INVALID_FRAME -50 .. INVALID_VALUE -59      (entries section)
+ *  -60 .. -79   cache and backend: BACKEND_UNAVAILABLE -60 .. POOL_TIMEOUT -75 (cache section)
+ * Text arguments that are not UTF-8 are CACHEKIT_E_INVALID_UTF8 from every function (changed
+ * before 1.0: some functions returned CACHEKIT_E_INVALID_ARGUMENT or, for a tenant,
+ * CACHEKIT_E_TENANT_LENGTH). Cache keys given as bytes stay CACHEKIT_E_INVALID_KEY.
+ */
+
 /**
  * A static, NUL-terminated description of a status code (never NULL; do not free).
  * Unknown codes give "unknown status". Thread-safe. Since 0.1.0.
@@ -126,8 +141,8 @@ CACHEKIT_API void cachekit_buffer_free(cachekit_buffer *buf);
 
 /**
  * Copies len bytes of data into buf, which the library owns from then on (release with
- * cachekit_buffer_free); any previous content of buf is released first. For compute callbacks (cachekit_cache_get_or_compute) and any caller that hands bytes to the
- * library.
+ * cachekit_buffer_free); any previous content of buf is released first. For compute callbacks
+ * (cachekit_cache_get_or_compute) and any caller that hands bytes to the library.
  * data may be NULL only when len is 0. Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER or
  * CACHEKIT_E_OUT_OF_MEMORY. Not thread-safe for the same buffer. Since 0.1.0.
  */
@@ -252,7 +267,7 @@ CACHEKIT_API int cachekit_envelope_retrieve(const uint8_t *envelope, size_t enve
 #define CACHEKIT_E_INVALID_HEX (-23)            /* a hex key is not an even number of hex digits */
 #define CACHEKIT_E_NONCE_EXHAUSTED (-24)        /* an encryptor's 2^32 - 1 nonces are spent */
 #define CACHEKIT_E_DOMAIN_LENGTH (-25)          /* HKDF domain empty or over 255 bytes */
-#define CACHEKIT_E_TENANT_LENGTH (-26)          /* tenant id empty, over 1024 bytes, or not UTF-8 */
+#define CACHEKIT_E_TENANT_LENGTH (-26)          /* tenant id empty or over 1024 bytes */
 #define CACHEKIT_E_TOO_MANY_PREVIOUS_KEYS (-27) /* more than 3 previous master keys */
 #define CACHEKIT_E_CURRENT_KEY_REPEATED (-28)   /* the current master key is also a previous key */
 #define CACHEKIT_E_MISSING_MASTER_KEY (-29)     /* CACHEKIT_MASTER_KEY is unset or empty */
@@ -293,7 +308,8 @@ CACHEKIT_API int cachekit_hkdf_sha256(const uint8_t *ikm, size_t ikm_len, const 
  * floor; keyrings require 32). domain and tenant are NUL-terminated: domain 1..255 bytes,
  * tenant 1..1024 bytes of UTF-8. Stateless and thread-safe.
  * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_KEY_LENGTH, CACHEKIT_E_DOMAIN_LENGTH,
- * CACHEKIT_E_TENANT_LENGTH or CACHEKIT_E_INTERNAL. Since 0.1.0.
+ * CACHEKIT_E_TENANT_LENGTH, CACHEKIT_E_INVALID_UTF8 (tenant not UTF-8; changed before 1.0: was
+ * CACHEKIT_E_TENANT_LENGTH) or CACHEKIT_E_INTERNAL. Since 0.1.0.
  */
 CACHEKIT_API int cachekit_derive_domain_key(const uint8_t *master_key, size_t master_key_len,
                                             const char *domain, const char *tenant,
@@ -315,8 +331,9 @@ CACHEKIT_API int cachekit_key_fingerprint(const uint8_t *key, size_t key_len, ch
  * 4-component AAD (interop mode); cachekit-py's auto mode passes "msgpack" (5 components).
  * All strings are NUL-terminated UTF-8. Stateless and thread-safe.
  * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_TENANT_LENGTH (empty tenant),
- * CACHEKIT_E_INVALID_ARGUMENT (empty cache key, or a string that is not UTF-8) or
- * CACHEKIT_E_OUT_OF_MEMORY. Since 0.1.0.
+ * CACHEKIT_E_INVALID_ARGUMENT (empty cache key), CACHEKIT_E_INVALID_UTF8 (a string that is not
+ * UTF-8; changed before 1.0: was CACHEKIT_E_INVALID_ARGUMENT) or CACHEKIT_E_OUT_OF_MEMORY.
+ * Since 0.1.0.
  */
 CACHEKIT_API int cachekit_aad_v3(const char *tenant, const char *cache_key, const char *format,
                                  int compressed, const char *original_type, cachekit_buffer *out);
@@ -375,8 +392,9 @@ CACHEKIT_API int cachekit_keyring_key_count(cachekit_keyring *keyring, size_t *o
 /**
  * The fingerprint of master key `index` (0 = current) derived for tenant (NUL-terminated,
  * 1..1024 bytes of UTF-8), as 32 hex digits and a NUL in out_hex (CACHEKIT_FINGERPRINT_HEX_SIZE
- * bytes). Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_TENANT_LENGTH or
- * CACHEKIT_E_INVALID_ARGUMENT (index out of range). Thread-safe. Since 0.1.0.
+ * bytes). Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_TENANT_LENGTH,
+ * CACHEKIT_E_INVALID_UTF8 (tenant not UTF-8; changed before 1.0: was CACHEKIT_E_TENANT_LENGTH)
+ * or CACHEKIT_E_INVALID_ARGUMENT (index out of range). Thread-safe. Since 0.1.0.
  */
 CACHEKIT_API int cachekit_keyring_fingerprint(cachekit_keyring *keyring, const char *tenant,
                                               size_t index, char *out_hex);
@@ -388,7 +406,8 @@ CACHEKIT_API int cachekit_keyring_fingerprint(cachekit_keyring *keyring, const c
  * writes into its frame header. aad is the AAD v0x03 (cachekit_aad_v3); plaintext and aad may be
  * NULL when their length is 0. On failure *out and fingerprint_out are left untouched.
  * Security: each call takes a fresh nonce; never re-encrypt with a nonce of your own.
- * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_TENANT_LENGTH, CACHEKIT_E_TOO_LARGE
+ * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_TENANT_LENGTH, CACHEKIT_E_INVALID_UTF8
+ * (tenant not UTF-8; changed before 1.0: was CACHEKIT_E_TENANT_LENGTH), CACHEKIT_E_TOO_LARGE
  * (over 1 GiB), CACHEKIT_E_RANDOM_FAILED, CACHEKIT_E_OUT_OF_MEMORY or CACHEKIT_E_INTERNAL.
  * Thread-safe. Since 0.1.0.
  */
@@ -407,7 +426,8 @@ CACHEKIT_API int cachekit_keyring_encrypt(cachekit_keyring *keyring, const char 
  * and *out is left untouched.
  * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_CIPHERTEXT_TOO_SHORT,
  * CACHEKIT_E_AUTHENTICATION_FAILED, CACHEKIT_E_KEY_FINGERPRINT_MISMATCH,
- * CACHEKIT_E_INVALID_FINGERPRINT, CACHEKIT_E_TENANT_LENGTH, CACHEKIT_E_TOO_LARGE,
+ * CACHEKIT_E_INVALID_FINGERPRINT, CACHEKIT_E_TENANT_LENGTH, CACHEKIT_E_INVALID_UTF8 (tenant not
+ * UTF-8; changed before 1.0: was CACHEKIT_E_TENANT_LENGTH), CACHEKIT_E_TOO_LARGE,
  * CACHEKIT_E_OUT_OF_MEMORY or CACHEKIT_E_INTERNAL. Thread-safe. Since 0.1.0.
  */
 CACHEKIT_API int cachekit_keyring_decrypt(cachekit_keyring *keyring, const char *tenant,
@@ -630,9 +650,11 @@ CACHEKIT_API int cachekit_key_tenant_prefixed(const char *tenant, const char *ke
 /* Entry status codes (-50 .. -59). */
 #define CACHEKIT_E_INVALID_FRAME (-50)          /* not a CK v3 frame: magic, truncation, header length */
 #define CACHEKIT_E_UNSUPPORTED_FRAME_VERSION (-51) /* CK frame version other than 3 */
-#define CACHEKIT_E_INVALID_HEADER (-52)         /* header not JSON, too large (16 KiB), too deep, or fields of the wrong type */
+/* header not JSON, too large (16 KiB), too deep, or fields of the wrong type */
+#define CACHEKIT_E_INVALID_HEADER (-52)
 #define CACHEKIT_E_SERIALIZER_MISMATCH (-53)    /* header "s" is not "default" or m.format is not "msgpack" */
-#define CACHEKIT_E_MODE_MISMATCH (-54)          /* written in another mode (integrity on/off, or a CK frame read as interop) */
+/* written in another mode (integrity on/off, or a CK frame read as interop) */
+#define CACHEKIT_E_MODE_MISMATCH (-54)
 #define CACHEKIT_E_NOT_ENCRYPTED (-55)          /* an encrypting reader got an entry without "encrypted": true */
 #define CACHEKIT_E_ENCRYPTED_ENTRY (-56)        /* the entry is encrypted and no keyring was given */
 #define CACHEKIT_E_TENANT_MISMATCH (-57)        /* CACHEKIT_ENTRY_REQUIRE_TENANT: encrypted for another tenant */
@@ -694,13 +716,14 @@ CACHEKIT_API int cachekit_entry_decode(const uint8_t *value, size_t value_len, i
 /*
  * A cache is an in-process L1 in front of an optional Redis L2, shared across threads. Values
  * are MessagePack documents (see the values section); what is stored in both tiers is the
- * cachekit entry of the configured mode (see the entries section):
- *   "plain"   integrity on (LZ4 + xxHash3-64 envelope), the default;
- *   "secure"  AES-256-GCM under a tenant key derived from master_key; L1 and Redis hold only
- *             ciphertext, decrypted at each read;
- *   "minimal" integrity off;
- *   "interop" the cross-language format: the MessagePack document itself (encrypted when a
- *             master key is set).
+ * cachekit entry of the configured mode (see the entries section); each cache mode writes one
+ * entry format (CACHEKIT_MODE_*):
+ *   "plain"   entry format AUTO: integrity on (LZ4 + xxHash3-64 envelope), the default;
+ *   "secure"  entry format AUTO, encrypted: AES-256-GCM under a tenant key derived from
+ *             master_key; L1 and Redis hold only ciphertext, decrypted at each read;
+ *   "minimal" entry format MINIMAL: integrity off;
+ *   "interop" entry format INTEROP: the cross-language format, the MessagePack document itself
+ *             (encrypted when a master key is set).
  * Values given to set and get_or_compute must be one MessagePack document (refused otherwise,
  * with the values section's status), as cachekit-py stores nothing else.
  * Keys are UTF-8 strings of 1..4096 bytes (normally a cachekit cache key; they are bound into
@@ -720,6 +743,25 @@ CACHEKIT_API int cachekit_entry_decode(const uint8_t *value, size_t value_len, i
  * L1 eviction is W-TinyLFU (a small LRU window, then admission by a count-min frequency sketch
  * into a segmented LRU), bounded by bytes and by entry count; an entry larger than 1/8 of the
  * L1 byte budget is not kept in L1. L1 entries never outlive their Redis TTL, nor l1_ttl.
+ *
+ * The invalidation listener (option invalidation_listener) is meaningful only with a Redis URL
+ * and an L1: cachekit_cache_new then starts one background thread with its own Redis connection
+ * (same URL, AUTH and database; connect timeout capped at 1000 ms) subscribed to cachekit-py's
+ * channel "cachekit:py:invalidate:v1". Each well-formed event drops L1 copies: {"r", "k"} the
+ * key key_prefix + k; {"r"} every key this cache stored with cachekit_cache_set_tracked or
+ * recorded with cachekit_cache_track_key under registry id r (all of L1 once more than 100 000
+ * such keys were recorded). Entries that reached L1 only by a read from Redis are not indexed:
+ * a whole-function event leaves them to l1_ttl. Events are untrusted and decoded under
+ * cachekit-py's bounds (at most 4096 bytes, a map of at most 4 scalar entries, strings of at
+ * most 1024 bytes); anything else is counted and dropped. After any failure the thread
+ * reconnects and subscribes again, backing off from 100 ms to 2 s. Delivery is at most once:
+ * an event sent while it is not subscribed is lost, and the copy expires by l1_ttl. See
+ * cachekit_cache_listener_stats.
+ *
+ * Limits of the cache's arguments: keys 1..4096 bytes; text arguments (option names and
+ * values, namespaces, registry ids) shorter than 1 MiB; namespaces 1..1024 bytes; registry ids
+ * "ck:reg:..." of at most 4096 bytes; batch calls (cachekit_cache_get_many,
+ * cachekit_cache_drain_registry) at most 1048576 (2^20) keys, else CACHEKIT_E_INVALID_ARGUMENT.
  */
 
 /* Cache and backend status codes (-60 .. -79). */
@@ -786,27 +828,15 @@ CACHEKIT_API void cachekit_config_free(cachekit_config *config);
  *   master_key           hex, at least 32 bytes decoded (secret)
  *   previous_master_keys comma-separated hex, at most 3, decrypt-only (secret)
  *   deployment_uuid      the encryption tenant (8-4-4-4-12 hex UUID); unset: "default"
- *   invalidation_listener "1" runs the invalidation listener, "0" (the default) does not; also
- *                        true/false, yes/no, on/off, t/f, y/n, any case, as cachekit-py reads
- *                        CACHEKIT_INVALIDATION_LISTENER_ENABLED. Meaningful only with a Redis
- *                        URL and an L1: cachekit_cache_new then starts one background thread with
- *                        its own Redis connection (same URL, AUTH and database; connect timeout
- *                        capped at 1000 ms) subscribed to cachekit-py's channel
- *                        "cachekit:py:invalidate:v1". Each well-formed event drops L1 copies:
- *                        {"r", "k"} the key key_prefix + k; {"r"} every key this cache stored
- *                        with cachekit_cache_set_tracked or recorded with cachekit_cache_track_key
- *                        under registry id r (all of L1 once more than 100 000 such keys were
- *                        recorded). Entries that reached L1 only by a read from Redis are not
- *                        indexed: a whole-function event leaves them to l1_ttl. Events are
- *                        untrusted and decoded under cachekit-py's bounds (at most 4096 bytes, a
- *                        map of at most 4 scalar entries, strings of at most 1024 bytes); anything
- *                        else is counted and dropped. After any failure the thread reconnects
- *                        and subscribes again, backing off from 100 ms to 2 s. Delivery is at
- *                        most once: an event sent while it is not subscribed is lost, and the
- *                        copy expires by l1_ttl. See cachekit_cache_listener_stats.
- * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_UNKNOWN_OPTION or
- * CACHEKIT_E_INVALID_CONFIG (the message names the option, never a secret value); on error the
- * option keeps its previous value. Not thread-safe for the same config. Since 0.1.0.
+ *   invalidation_listener "1" runs the invalidation listener (see the cache section's
+ *                        introduction), "0" (the default) does not; also true/false, yes/no,
+ *                        on/off, t/f, y/n, any case, as cachekit-py reads
+ *                        CACHEKIT_INVALIDATION_LISTENER_ENABLED.
+ * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_UNKNOWN_OPTION,
+ * CACHEKIT_E_INVALID_CONFIG (the message names the option, never a secret value),
+ * CACHEKIT_E_INVALID_ARGUMENT (name or value 1 MiB or longer) or CACHEKIT_E_INVALID_UTF8 (name or
+ * value not UTF-8; changed before 1.0: was CACHEKIT_E_INVALID_ARGUMENT); on error the option
+ * keeps its previous value. Not thread-safe for the same config. Since 0.1.0.
  */
 CACHEKIT_API int cachekit_config_set(cachekit_config *config, const char *name, const char *value);
 
@@ -938,7 +968,8 @@ CACHEKIT_API int cachekit_cache_get_or_compute(cachekit_cache *cache, const uint
  * "{namespace}:" in interop mode. Redis is swept with SCAN + UNLINK, never KEYS.
  * namespace_ is NUL-terminated UTF-8, 1..1024 bytes. If removed is not NULL it receives the
  * number of Redis keys removed. Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER,
- * CACHEKIT_E_INVALID_ARGUMENT, or a backend status (L1 is cleared regardless).
+ * CACHEKIT_E_INVALID_ARGUMENT, CACHEKIT_E_INVALID_UTF8 (changed before 1.0: was
+ * CACHEKIT_E_INVALID_ARGUMENT), or a backend status (L1 is cleared regardless).
  * Thread-safe. Since 0.1.0.
  */
 CACHEKIT_API int cachekit_cache_invalidate_namespace(cachekit_cache *cache, const char *namespace_,
@@ -951,6 +982,8 @@ CACHEKIT_API int cachekit_cache_invalidate_namespace(cachekit_cache *cache, cons
  * 16 hex digits of BLAKE3 over "{module}.{qualname}"); the host computes it. These calls take
  * only ids that start with "ck:reg:", at most 4096 bytes, NUL-terminated UTF-8. The set is the
  * Redis key key_prefix + registry id; its members are raw cache keys (without key_prefix).
+ * A registry id that is not UTF-8 is CACHEKIT_E_INVALID_UTF8 from each of these calls (changed
+ * before 1.0: was CACHEKIT_E_INVALID_ARGUMENT).
  * Redis Cluster and sharding proxies are unsupported, as in cachekit-py (the drain script
  * unlinks keys it does not declare).
  */

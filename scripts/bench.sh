@@ -31,7 +31,7 @@ for name in "${names[@]}"; do
     source="bench/bench_$name.c"
     cc -std=c11 -O2 -Wall -Wextra -I"$root/include" -o "$bin_dir/$name" "$source" \
         -L"$lib_dir" -Wl,-rpath,"$lib_dir" -lcachekit \
-        $(pkg-config --libs liblz4 libxxhash libcrypto hiredis libb2) -lpthread -lm
+        $(pkg-config --libs liblz4 libxxhash libssl libcrypto hiredis libb2) -lpthread -lm
     echo "=== bench: $name ==="
     "$bin_dir/$name"
 done

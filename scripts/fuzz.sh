@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer harness (Sources/cachekit-fuzz: the exported functions, with the Swift code
 # instrumented for coverage and AddressSanitizer) and runs it for $FUZZ_SECONDS (default 60) from a
-# seed corpus of the shared wire vectors. Writes "fuzz: 1 passed, 0 failed" (or failed) to $1.
+# seed corpus of the wire vectors in Tests/vectors. Writes "fuzz: 1 passed, 0 failed" (or failed) to $1.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-/dev/null}
@@ -16,7 +16,7 @@ fi
 corpus="$root/.build-fuzz/corpus"
 artifacts="$root/.build-fuzz/artifacts"
 mkdir -p "$corpus" "$artifacts"
-python3 - "$corpus" "${CACHEKIT_SHARED_DIR:-$root/../shared}/vectors/wire-format.json" <<'PY'
+python3 - "$corpus" "$root/Tests/vectors/wire-format.json" <<'PY'
 import json, sys, pathlib
 corpus = pathlib.Path(sys.argv[1])
 for vector in json.loads(pathlib.Path(sys.argv[2]).read_text())["vectors"]:

@@ -1,6 +1,5 @@
 import CachekitCore
 import CCachekitShims
-import CCrypto
 import CCachekitHeader
 
 // The one place where core errors become C statuses (dmlc API_BEGIN/API_END style): every
@@ -9,7 +8,7 @@ import CCachekitHeader
 // later call.
 
 @inline(__always)
-func boundary(_ body: () throws(CacheKitError) -> Status) -> Int32 {
+func boundary(_ body: () throws(CachekitError) -> Status) -> Int32 {
     do {
         let status = try body()
         ckshim_error_clear()
@@ -20,30 +19,12 @@ func boundary(_ body: () throws(CacheKitError) -> Status) -> Int32 {
     }
 }
 
-func recordError(_ error: CacheKitError) {
+func recordError(_ error: CachekitError) {
     var message = error.message
     message.withUTF8 { utf8 in
         utf8.withMemoryRebound(to: CChar.self) { ckshim_error_set($0.baseAddress, $0.count) }
     }
-    ERR_clear_error()
-}
-
-/// A C input buffer: NULL is accepted only with length 0.
-@inline(__always)
-func inputBytes(_ pointer: UnsafePointer<UInt8>?, _ count: Int, _ name: StaticString) throws(CacheKitError) -> UnsafeRawBufferPointer {
-    guard count >= 0 else { throw CacheKitError(.invalidArgument, "\(name) length is larger than the address space") }
-    guard let pointer else {
-        guard count == 0 else { throw CacheKitError(.nullPointer, "\(name) is NULL but its length is \(count)") }
-        return UnsafeRawBufferPointer(start: nil, count: 0)
-    }
-    return UnsafeRawBufferPointer(start: pointer, count: count)
-}
-
-/// A required pointer.
-@inline(__always)
-func required<T>(_ pointer: T?, _ name: StaticString) throws(CacheKitError) -> T {
-    guard let pointer else { throw CacheKitError(.nullPointer, "\(name) is NULL") }
-    return pointer
+    OpenSSLErrors.clear()
 }
 
 /// Hands owned bytes to a caller's `cachekit_buffer`.
@@ -69,7 +50,7 @@ func handOut<T: AnyObject>(_ object: T, to out: UnsafeMutablePointer<OpaquePoint
 }
 
 /// The object behind a handle the caller passed in (NULL is `.nullPointer`).
-func object<T: AnyObject>(_ handle: OpaquePointer?, as _: T.Type, _ name: StaticString) throws(CacheKitError) -> T {
+func object<T: AnyObject>(_ handle: OpaquePointer?, as _: T.Type, _ name: StaticString) throws(CachekitError) -> T {
     Unmanaged<T>.fromOpaque(UnsafeRawPointer(try required(handle, name))).takeUnretainedValue()
 }
 

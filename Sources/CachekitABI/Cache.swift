@@ -5,48 +5,31 @@ import Glibc
 // The cache section of include/cachekit.h: argument conversion and handle bookkeeping only.
 
 @inline(__always)
-private func configObject(_ handle: OpaquePointer?) throws(CacheKitError) -> CacheConfig {
+private func configObject(_ handle: OpaquePointer?) throws(CachekitError) -> CacheConfig {
     try object(handle, as: CacheConfig.self, "config")
 }
 
 @inline(__always)
-private func cacheObject(_ handle: OpaquePointer?) throws(CacheKitError) -> Cache {
+private func cacheObject(_ handle: OpaquePointer?) throws(CachekitError) -> Cache {
     try object(handle, as: Cache.self, "cache")
 }
 
 /// Runs `body` with the cache borrowed from its handle: no reference-count traffic on the
 /// shared object, which two threads would otherwise bounce between their cores on every call.
 @inline(__always)
-private func withCache(_ handle: OpaquePointer?, _ body: (Cache) throws(CacheKitError) -> Status) throws(CacheKitError) -> Status {
+private func withCache(_ handle: OpaquePointer?, _ body: (Cache) throws(CachekitError) -> Status) throws(CachekitError) -> Status {
     let raw = UnsafeRawPointer(try required(handle, "cache"))
-    var outcome: Result<Status, CacheKitError> = .success(.ok)
+    var outcome: Result<Status, CachekitError> = .success(.ok)
     Unmanaged<Cache>.fromOpaque(raw)._withUnsafeGuaranteedRef { cache in
-        do throws(CacheKitError) { outcome = .success(try body(cache)) } catch { outcome = .failure(error) }
+        do throws(CachekitError) { outcome = .success(try body(cache)) } catch { outcome = .failure(error) }
     }
     return try outcome.get()
-}
-
-private func text(_ pointer: UnsafePointer<CChar>?, _ name: StaticString) throws(CacheKitError) -> String {
-    let pointer = try required(pointer, name)
-    let length = strnlen(pointer, 1 << 20)
-    let bytes = UnsafeRawBufferPointer(start: pointer, count: length)
-    guard length < 1 << 20, validUTF8(bytes) else {
-        throw CacheKitError(.invalidArgument, "\(name) is not NUL-terminated UTF-8 of at most 1 MiB")
-    }
-    return String(decoding: bytes, as: UTF8.self)
-}
-
-private func ttl(_ seconds: Int64) throws(CacheKitError) -> Int? {
-    guard seconds >= -1 else { throw CacheKitError(.invalidArgument, "ttl_seconds must be >= -1") }
-    guard seconds != -1 else { return nil }
-    guard let value = Int(exactly: seconds) else { throw CacheKitError(.invalidArgument, "ttl_seconds out of range") }
-    return value
 }
 
 /// Exported to C as `cachekit_config_new`.
 @_cdecl("cachekit_config_new") @implementation
 public func cachekit_config_new(_ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let out = try required(out, "out")
         handOut(CacheConfig(), to: out)
         return .ok
@@ -62,9 +45,9 @@ public func cachekit_config_free(_ config: OpaquePointer?) {
 /// Exported to C as `cachekit_config_set`.
 @_cdecl("cachekit_config_set") @implementation
 public func cachekit_config_set(_ config: OpaquePointer?, _ name: UnsafePointer<CChar>?, _ value: UnsafePointer<CChar>?) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let object = try configObject(config)
-        try object.set(try text(name, "name"), try text(value, "value"))
+        try object.set(try boundedUTF8(name, "name"), try boundedUTF8(value, "value"))
         return .ok
     }
 }
@@ -72,7 +55,7 @@ public func cachekit_config_set(_ config: OpaquePointer?, _ name: UnsafePointer<
 /// Exported to C as `cachekit_config_load_env`.
 @_cdecl("cachekit_config_load_env") @implementation
 public func cachekit_config_load_env(_ config: OpaquePointer?) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         try configObject(config).loadEnvironment()
         return .ok
     }
@@ -81,7 +64,7 @@ public func cachekit_config_load_env(_ config: OpaquePointer?) -> Int32 {
 /// Exported to C as `cachekit_cache_new`.
 @_cdecl("cachekit_cache_new") @implementation
 public func cachekit_cache_new(_ config: OpaquePointer?, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let out = try required(out, "out")
         let source: CacheConfig
         if let config {
@@ -106,23 +89,23 @@ public func cachekit_cache_free(_ cache: OpaquePointer?) {
 @_cdecl("cachekit_cache_get") @implementation
 public func cachekit_cache_get(_ cache: OpaquePointer?, _ key: UnsafePointer<UInt8>?, _ keyCount: Int,
                                _ out: UnsafeMutablePointer<cachekit_buffer>?) -> Int32 {
-    read(cache, key, keyCount, out) { object, keyBytes throws(CacheKitError) in try object.get(keyBytes) }
+    read(cache, key, keyCount, out) { object, keyBytes throws(CachekitError) in try object.get(keyBytes) }
 }
 
 /// Exported to C as `cachekit_cache_get_local`.
 @_cdecl("cachekit_cache_get_local") @implementation
 public func cachekit_cache_get_local(_ cache: OpaquePointer?, _ key: UnsafePointer<UInt8>?, _ keyCount: Int,
                                      _ out: UnsafeMutablePointer<cachekit_buffer>?) -> Int32 {
-    read(cache, key, keyCount, out) { object, keyBytes throws(CacheKitError) in try object.getLocal(keyBytes) }
+    read(cache, key, keyCount, out) { object, keyBytes throws(CachekitError) in try object.getLocal(keyBytes) }
 }
 
 /// One key's read into a caller's buffer: CACHEKIT_OK with the value, or CACHEKIT_MISS.
 private func read(
     _ cache: OpaquePointer?, _ key: UnsafePointer<UInt8>?, _ keyCount: Int, _ out: UnsafeMutablePointer<cachekit_buffer>?,
-    _ lookup: (Cache, UnsafeRawBufferPointer) throws(CacheKitError) -> OwnedBytes?
+    _ lookup: (Cache, UnsafeRawBufferPointer) throws(CachekitError) -> OwnedBytes?
 ) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
-        try withCache(cache) { object throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
+        try withCache(cache) { object throws(CachekitError) -> Status in
             let keyBytes = try inputBytes(key, keyCount, "key")
             let out = try required(out, "out")
             guard let value = try lookup(object, keyBytes) else { return .miss }
@@ -136,8 +119,8 @@ private func read(
 @_cdecl("cachekit_cache_set") @implementation
 public func cachekit_cache_set(_ cache: OpaquePointer?, _ key: UnsafePointer<UInt8>?, _ keyCount: Int,
                                _ value: UnsafePointer<UInt8>?, _ valueCount: Int, _ ttlSeconds: Int64) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
-        try withCache(cache) { object throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
+        try withCache(cache) { object throws(CachekitError) -> Status in
             let keyBytes = try inputBytes(key, keyCount, "key")
             let valueBytes = try inputBytes(value, valueCount, "value")
             try object.set(keyBytes, valueBytes, ttlSeconds: try ttl(ttlSeconds))
@@ -149,7 +132,7 @@ public func cachekit_cache_set(_ cache: OpaquePointer?, _ key: UnsafePointer<UIn
 /// Exported to C as `cachekit_cache_delete`.
 @_cdecl("cachekit_cache_delete") @implementation
 public func cachekit_cache_delete(_ cache: OpaquePointer?, _ key: UnsafePointer<UInt8>?, _ keyCount: Int) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         try cacheObject(cache).delete(try inputBytes(key, keyCount, "key"))
         return .ok
     }
@@ -158,8 +141,8 @@ public func cachekit_cache_delete(_ cache: OpaquePointer?, _ key: UnsafePointer<
 /// Exported to C as `cachekit_cache_exists`.
 @_cdecl("cachekit_cache_exists") @implementation
 public func cachekit_cache_exists(_ cache: OpaquePointer?, _ key: UnsafePointer<UInt8>?, _ keyCount: Int) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
-        try withCache(cache) { object throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
+        try withCache(cache) { object throws(CachekitError) -> Status in
             try object.exists(try inputBytes(key, keyCount, "key")) ? .ok : .miss
         }
     }
@@ -171,24 +154,17 @@ public func cachekit_cache_get_many(_ cache: OpaquePointer?, _ keys: UnsafePoint
                                     _ keyCounts: UnsafePointer<Int>?, _ count: Int,
                                     _ values: UnsafeMutablePointer<cachekit_buffer>?,
                                     _ statuses: UnsafeMutablePointer<Int32>?) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let object = try cacheObject(cache)
-        guard count >= 0, count <= 1 << 20 else {
-            throw CacheKitError(.invalidArgument, "count must be at most 1048576")
-        }
-        guard count > 0 else { return .ok }
-        let keys = try required(keys, "keys")
-        let keyCounts = try required(keyCounts, "key_lens")
+        guard try batchCount(count) > 0 else { return .ok }
+        let keyBuffers = try keyList(keys, keyCounts, count: count, "keys", "key_lens", "keys[i]")
         let values = try required(values, "values")
         let statuses = try required(statuses, "statuses")
         for i in 0..<count {
             values[i] = cachekit_buffer(data: nil, len: 0)
             statuses[i] = Status.miss.rawValue
         }
-        var keyBuffers: [UnsafeRawBufferPointer] = []
-        keyBuffers.reserveCapacity(count)
-        for i in 0..<count { keyBuffers.append(try inputBytes(keys[i], keyCounts[i], "keys[i]")) }
-        do throws(CacheKitError) {
+        do throws(CachekitError) {
             try object.getMany(keyBuffers) { index, value in
                 deliver(value, to: values + index)
                 statuses[index] = Status.ok.rawValue
@@ -205,18 +181,6 @@ public func cachekit_cache_get_many(_ cache: OpaquePointer?, _ keys: UnsafePoint
     }
 }
 
-/// Exported to C as `cachekit_buffer_set`.
-@_cdecl("cachekit_buffer_set") @implementation
-public func cachekit_buffer_set(_ buffer: UnsafeMutablePointer<cachekit_buffer>?, _ data: UnsafePointer<UInt8>?, _ count: Int) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
-        let buffer = try required(buffer, "buf")
-        let copy = try OwnedBytes(copying: try inputBytes(data, count, "data"))
-        free(buffer.pointee.data)
-        deliver(copy, to: buffer)
-        return .ok
-    }
-}
-
 /// Exported to C as `cachekit_cache_get_or_compute`. The C callback is called from a Swift
 /// closure that captures only the function pointer and userdata.
 @_cdecl("cachekit_cache_get_or_compute") @implementation
@@ -224,21 +188,21 @@ public func cachekit_cache_get_or_compute(_ cache: OpaquePointer?, _ key: Unsafe
                                           _ ttlSeconds: Int64, _ compute: cachekit_compute_fn?,
                                           _ userdata: UnsafeMutableRawPointer?,
                                           _ out: UnsafeMutablePointer<cachekit_buffer>?) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let object = try cacheObject(cache)
         let keyBytes = try inputBytes(key, keyCount, "key")
         let compute = try required(compute, "compute")
         let out = try required(out, "out")
         let seconds = try ttl(ttlSeconds)
-        let value = try object.getOrCompute(keyBytes, ttlSeconds: seconds) { () throws(CacheKitError) -> [UInt8] in
+        let value = try object.getOrCompute(keyBytes, ttlSeconds: seconds) { () throws(CachekitError) -> [UInt8] in
             var produced = cachekit_buffer(data: nil, len: 0)
             let rc = compute(userdata, key, keyCount, &produced)
             defer { free(produced.data) }
             guard rc == 0 else {
-                throw CacheKitError(.computeFailed, "the compute callback returned \(rc)")
+                throw CachekitError(.computeFailed, "the compute callback returned \(rc)")
             }
             guard produced.len >= 0, produced.data != nil || produced.len == 0 else {
-                throw CacheKitError(.computeFailed, "the compute callback produced a NULL buffer with a non-zero length")
+                throw CachekitError(.computeFailed, "the compute callback produced a NULL buffer with a non-zero length")
             }
             return Array(UnsafeRawBufferPointer(start: produced.data, count: produced.len))
         }
@@ -251,9 +215,9 @@ public func cachekit_cache_get_or_compute(_ cache: OpaquePointer?, _ key: Unsafe
 @_cdecl("cachekit_cache_invalidate_namespace") @implementation
 public func cachekit_cache_invalidate_namespace(_ cache: OpaquePointer?, _ namespace: UnsafePointer<CChar>?,
                                                 _ removed: UnsafeMutablePointer<UInt64>?) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let object = try cacheObject(cache)
-        let count = try object.invalidateNamespace(try text(namespace, "namespace"))
+        let count = try object.invalidateNamespace(try boundedUTF8(namespace, "namespace"))
         removed?.pointee = UInt64(max(count, 0))
         return .ok
     }
@@ -262,7 +226,7 @@ public func cachekit_cache_invalidate_namespace(_ cache: OpaquePointer?, _ names
 /// Exported to C as `cachekit_cache_stats_get`.
 @_cdecl("cachekit_cache_stats_get") @implementation
 public func cachekit_cache_stats_get(_ cache: OpaquePointer?, _ out: UnsafeMutablePointer<cachekit_cache_stats>?) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let s = try cacheObject(cache).statsSnapshot()
         let out = try required(out, "out")
         func u(_ v: Int) -> UInt64 { UInt64(max(v, 0)) }
@@ -280,7 +244,7 @@ public func cachekit_cache_stats_get(_ cache: OpaquePointer?, _ out: UnsafeMutab
 /// Exported to C as `cachekit_cache_health`.
 @_cdecl("cachekit_cache_health") @implementation
 public func cachekit_cache_health(_ cache: OpaquePointer?, _ out: UnsafeMutablePointer<cachekit_cache_health_report>?) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let object = try cacheObject(cache)
         let out = try required(out, "out")
         let report = object.health()
@@ -303,7 +267,7 @@ public func cachekit_cache_health(_ cache: OpaquePointer?, _ out: UnsafeMutableP
 /// Exported to C as `cachekit_cache_listener_stats`.
 @_cdecl("cachekit_cache_listener_stats") @implementation
 public func cachekit_cache_listener_stats(_ cache: OpaquePointer?, _ out: UnsafeMutablePointer<cachekit_listener_stats>?) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let counters = try cacheObject(cache).listenerCounters
         let out = try required(out, "out")
         func u(_ v: Int) -> UInt64 { UInt64(max(v, 0)) }
@@ -316,17 +280,12 @@ public func cachekit_cache_listener_stats(_ cache: OpaquePointer?, _ out: Unsafe
 
 // MARK: Key registry
 
-/// A registry id: NUL-terminated UTF-8 (its shape and length are checked by the cache).
-private func registryId(_ pointer: UnsafePointer<CChar>?) throws(CacheKitError) -> String {
-    try text(pointer, "registry_id")
-}
-
 /// Exported to C as `cachekit_cache_track_key`.
 @_cdecl("cachekit_cache_track_key") @implementation
 public func cachekit_cache_track_key(_ cache: OpaquePointer?, _ registry: UnsafePointer<CChar>?,
                                      _ key: UnsafePointer<UInt8>?, _ keyCount: Int) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
-        try withCache(cache) { object throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
+        try withCache(cache) { object throws(CachekitError) -> Status in
             try object.trackKey(registryId: try registryId(registry), key: try inputBytes(key, keyCount, "key")) ? .ok : .miss
         }
     }
@@ -337,8 +296,8 @@ public func cachekit_cache_track_key(_ cache: OpaquePointer?, _ registry: Unsafe
 public func cachekit_cache_set_tracked(_ cache: OpaquePointer?, _ registry: UnsafePointer<CChar>?,
                                        _ key: UnsafePointer<UInt8>?, _ keyCount: Int,
                                        _ value: UnsafePointer<UInt8>?, _ valueCount: Int, _ ttlSeconds: Int64) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
-        try withCache(cache) { object throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
+        try withCache(cache) { object throws(CachekitError) -> Status in
             let id = try registryId(registry)
             let keyBytes = try inputBytes(key, keyCount, "key")
             let valueBytes = try inputBytes(value, valueCount, "value")
@@ -354,19 +313,11 @@ public func cachekit_cache_drain_registry(_ cache: OpaquePointer?, _ registry: U
                                           _ localKeys: UnsafePointer<UnsafePointer<UInt8>?>?,
                                           _ localKeyCounts: UnsafePointer<Int>?, _ count: Int,
                                           _ removed: UnsafeMutablePointer<UInt64>?) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let object = try cacheObject(cache)
         let id = try registryId(registry)
-        guard count >= 0, count <= 1 << 20 else {
-            throw CacheKitError(.invalidArgument, "count must be at most 1048576")
-        }
-        var keys: [UnsafeRawBufferPointer] = []
-        if count > 0 {
-            let localKeys = try required(localKeys, "local_keys")
-            let localKeyCounts = try required(localKeyCounts, "local_key_lens")
-            keys.reserveCapacity(count)
-            for i in 0..<count { keys.append(try inputBytes(localKeys[i], localKeyCounts[i], "local_keys[i]")) }
-        }
+        let keys = try keyList(localKeys, localKeyCounts, count: try batchCount(count),
+                               "local_keys", "local_key_lens", "local_keys[i]")
         let reached = try object.drainRegistry(id, localKeys: keys)
         removed?.pointee = UInt64(max(reached, 0))
         return .ok
@@ -377,8 +328,8 @@ public func cachekit_cache_drain_registry(_ cache: OpaquePointer?, _ registry: U
 @_cdecl("cachekit_cache_publish_invalidation") @implementation
 public func cachekit_cache_publish_invalidation(_ cache: OpaquePointer?, _ registry: UnsafePointer<CChar>?,
                                                 _ key: UnsafePointer<UInt8>?, _ keyCount: Int) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
-        try withCache(cache) { object throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
+        try withCache(cache) { object throws(CachekitError) -> Status in
             let id = try registryId(registry)
             let keyBytes: UnsafeRawBufferPointer? = key == nil && keyCount == 0 ? nil : try inputBytes(key, keyCount, "key")
             return try object.publishInvalidation(registryId: id, key: keyBytes) ? .ok : .miss

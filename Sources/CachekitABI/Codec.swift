@@ -15,7 +15,7 @@ public func cachekit_lz4_compress(
     _ destination: UnsafeMutablePointer<UInt8>?, _ capacity: Int,
     _ outCount: UnsafeMutablePointer<Int>?
 ) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let input = try inputBytes(source, sourceCount, "src")
         let output = try outputBytes(destination, capacity, "dst")
         let out = try required(outCount, "out_len")
@@ -31,7 +31,7 @@ public func cachekit_lz4_decompress(
     _ destination: UnsafeMutablePointer<UInt8>?, _ capacity: Int,
     _ outCount: UnsafeMutablePointer<Int>?
 ) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let input = try inputBytes(source, sourceCount, "src")
         let output = try outputBytes(destination, capacity, "dst")
         let out = try required(outCount, "out_len")
@@ -45,7 +45,7 @@ public func cachekit_lz4_decompress(
 public func cachekit_xxh3_64(
     _ data: UnsafePointer<UInt8>?, _ count: Int, _ out: UnsafeMutablePointer<UInt64>?
 ) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let input = try inputBytes(data, count, "data")
         try required(out, "out").pointee = XXH3.hash64(input)
         return .ok
@@ -58,7 +58,7 @@ public func cachekit_envelope_store(
     _ data: UnsafePointer<UInt8>?, _ count: Int, _ format: UnsafePointer<CChar>?,
     _ out: UnsafeMutablePointer<cachekit_buffer>?
 ) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let input = try inputBytes(data, count, "data")
         let out = try required(out, "out")
         let envelope: OwnedBytes
@@ -66,7 +66,7 @@ public func cachekit_envelope_store(
             let length = strnlen(format, Envelope.maxFormatLength + 1)
             envelope = try Envelope.store(input, format: UnsafeRawBufferPointer(start: format, count: length))
         } else {
-            envelope = try defaultFormatBytes { format throws(CacheKitError) in
+            envelope = try defaultFormatBytes { format throws(CachekitError) in
                 try Envelope.store(input, format: format)
             }
         }
@@ -81,14 +81,14 @@ public func cachekit_envelope_retrieve(
     _ envelope: UnsafePointer<UInt8>?, _ count: Int, _ out: UnsafeMutablePointer<cachekit_buffer>?,
     _ formatOut: UnsafeMutablePointer<CChar>?, _ formatCapacity: Int
 ) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let input = try inputBytes(envelope, count, "envelope")
         let out = try required(out, "out")
         let retrieved = try Envelope.retrieve(input)
         if let formatOut, formatCapacity > 0 {
             let format = retrieved.format
             guard format.count < formatCapacity else {
-                throw CacheKitError(.bufferTooSmall,
+                throw CachekitError(.bufferTooSmall,
                                     "format tag needs \(format.count &+ 1) bytes, format_capacity is \(formatCapacity)")
             }
             if let base = input.baseAddress {
@@ -106,18 +106,18 @@ public func cachekit_envelope_retrieve(
 /// A C output buffer: NULL is accepted only with capacity 0.
 private func outputBytes(
     _ pointer: UnsafeMutablePointer<UInt8>?, _ capacity: Int, _ name: StaticString
-) throws(CacheKitError) -> UnsafeMutableRawBufferPointer {
-    guard capacity >= 0 else { throw CacheKitError(.invalidArgument, "\(name) capacity is larger than the address space") }
+) throws(CachekitError) -> UnsafeMutableRawBufferPointer {
+    guard capacity >= 0 else { throw CachekitError(.invalidArgument, "\(name) capacity is larger than the address space") }
     guard let pointer else {
-        guard capacity == 0 else { throw CacheKitError(.nullPointer, "\(name) is NULL but its capacity is \(capacity)") }
+        guard capacity == 0 else { throw CachekitError(.nullPointer, "\(name) is NULL but its capacity is \(capacity)") }
         return UnsafeMutableRawBufferPointer(start: nil, count: 0)
     }
     return UnsafeMutableRawBufferPointer(start: pointer, count: capacity)
 }
 
 private func defaultFormatBytes<R: ~Copyable>(
-    _ body: (UnsafeRawBufferPointer) throws(CacheKitError) -> R
-) throws(CacheKitError) -> R {
+    _ body: (UnsafeRawBufferPointer) throws(CachekitError) -> R
+) throws(CachekitError) -> R {
     let format: StaticString = "msgpack"
     return try body(UnsafeRawBufferPointer(start: format.utf8Start, count: format.utf8CodeUnitCount))
 }

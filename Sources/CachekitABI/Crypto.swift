@@ -1,47 +1,17 @@
 import CachekitCore
 import CCachekitHeader
-import CCrypto
 import Glibc
 
 // The crypto section of include/cachekit.h. Key text is read straight from the caller's memory
 // into wiped key storage (never through a Swift String), and no message names a key.
 
-/// A NUL-terminated C string read as at most `limit` bytes; a longer one throws `status`.
-private func cStringBytes(
-    _ pointer: UnsafePointer<CChar>?, _ name: StaticString, limit: Int, status: Status
-) throws(CacheKitError) -> UnsafeRawBufferPointer {
-    let pointer = try required(pointer, name)
-    let length = strnlen(pointer, limit &+ 1)
-    guard length <= limit else { throw CacheKitError(status, "\(name) is longer than \(limit) bytes") }
-    return UnsafeRawBufferPointer(start: pointer, count: length)
-}
-
-/// A tenant id: NUL-terminated UTF-8, 1..1024 bytes.
-private func tenantString(_ pointer: UnsafePointer<CChar>?) throws(CacheKitError) -> String {
-    let bytes = try cStringBytes(pointer, "tenant", limit: KeyDerivation.maxTenantLength, status: .tenantLength)
-    guard bytes.count > 0 else { throw CacheKitError(.tenantLength, "tenant is empty") }
-    guard let tenant = String(validating: bytes, as: UTF8.self) else {
-        throw CacheKitError(.tenantLength, "tenant is not valid UTF-8")
-    }
-    return tenant
-}
-
-/// A NUL-terminated UTF-8 string argument.
-private func utf8String(_ pointer: UnsafePointer<CChar>?, _ name: StaticString) throws(CacheKitError) -> String {
-    let length = strlen(try required(pointer, name))
-    guard let pointer, let text = String(validating: UnsafeRawBufferPointer(start: pointer, count: length), as: UTF8.self) else {
-        throw CacheKitError(.invalidArgument, "\(name) is not valid UTF-8")
-    }
-    return text
-}
-
-private func keyring(_ handle: OpaquePointer?) throws(CacheKitError) -> Keyring {
+private func keyring(_ handle: OpaquePointer?) throws(CachekitError) -> Keyring {
     try object(handle, as: Keyring.self, "keyring")
 }
 
 private func writeFingerprint(_ fingerprint: String, to out: UnsafeMutablePointer<CChar>) {
     var index = 0
-    for byte in fingerprint.utf8.prefix(32) {
+    for byte in fingerprint.utf8.prefix(KeyDerivation.fingerprintHexLength) {
         out[index] = CChar(bitPattern: byte)
         index &+= 1
     }
@@ -54,14 +24,12 @@ public func cachekit_hkdf_sha256(
     _ ikm: UnsafePointer<UInt8>?, _ ikmCount: Int, _ salt: UnsafePointer<UInt8>?, _ saltCount: Int,
     _ info: UnsafePointer<UInt8>?, _ infoCount: Int, _ out: UnsafeMutablePointer<UInt8>?, _ outCount: Int
 ) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let ikmBytes = try inputBytes(ikm, ikmCount, "ikm")
         let saltBytes = try inputBytes(salt, saltCount, "salt")
         let infoBytes = try inputBytes(info, infoCount, "info")
         let out = try required(out, "out")
-        guard outCount >= 1, outCount <= HKDF.maxOutputLength else {
-            throw CacheKitError(.invalidArgument, "out_len must be 1..8160, got \(outCount)")
-        }
+        try HKDF.checkOutputLength(outCount)
         try HKDF.sha256(ikm: ikmBytes, salt: saltBytes, info: infoBytes,
                         into: UnsafeMutableRawBufferPointer(start: out, count: outCount))
         return .ok
@@ -74,11 +42,10 @@ public func cachekit_derive_domain_key(
     _ masterKey: UnsafePointer<UInt8>?, _ masterKeyCount: Int, _ domain: UnsafePointer<CChar>?,
     _ tenant: UnsafePointer<CChar>?, _ outKey: UnsafeMutablePointer<UInt8>?
 ) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let master = try inputBytes(masterKey, masterKeyCount, "master_key")
         let domainBytes = try cStringBytes(domain, "domain", limit: KeyDerivation.maxDomainLength, status: .domainLength)
-        _ = try tenantString(tenant)
-        let tenantBytes = try cStringBytes(tenant, "tenant", limit: KeyDerivation.maxTenantLength, status: .tenantLength)
+        let tenantBytes = try tenantBytes(tenant)
         let out = try required(outKey, "out_key")
         let key = try KeyDerivation.deriveDomainKey(masterKey: master, domain: domainBytes, tenant: tenantBytes)
         key.withUnsafeBytes { bytes in
@@ -93,7 +60,7 @@ public func cachekit_derive_domain_key(
 public func cachekit_key_fingerprint(
     _ key: UnsafePointer<UInt8>?, _ keyCount: Int, _ outHex: UnsafeMutablePointer<CChar>?
 ) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let keyBytes = try inputBytes(key, keyCount, "key")
         let out = try required(outHex, "out_hex")
         writeFingerprint(Hex.encode(try KeyDerivation.fingerprintBytes(keyBytes)), to: out)
@@ -107,11 +74,11 @@ public func cachekit_aad_v3(
     _ tenant: UnsafePointer<CChar>?, _ cacheKey: UnsafePointer<CChar>?, _ format: UnsafePointer<CChar>?,
     _ compressed: Int32, _ originalType: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<cachekit_buffer>?
 ) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
-        let tenantText = try utf8String(tenant, "tenant")
-        let keyText = try utf8String(cacheKey, "cache_key")
-        let formatText = format == nil ? Envelope.defaultFormat : try utf8String(format, "format")
-        let originalText: String? = originalType == nil ? nil : try utf8String(originalType, "original_type")
+    boundary { () throws(CachekitError) -> Status in
+        let tenantText = try requiredUTF8(tenant, "tenant")
+        let keyText = try requiredUTF8(cacheKey, "cache_key")
+        let formatText = format == nil ? Envelope.defaultFormat : try requiredUTF8(format, "format")
+        let originalText: String? = originalType == nil ? nil : try requiredUTF8(originalType, "original_type")
         let out = try required(out, "out")
         let aad = try AAD.v3(tenant: tenantText, cacheKey: keyText, format: formatText,
                              compressed: compressed != 0, originalType: originalText)
@@ -128,7 +95,7 @@ public func cachekit_keyring_new(
     _ masterKeyHex: UnsafePointer<CChar>?, _ previousKeysHex: UnsafePointer<CChar>?,
     _ out: UnsafeMutablePointer<OpaquePointer?>?
 ) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let master = try required(masterKeyHex, "master_key_hex")
         let out = try required(out, "out")
         let previous = previousKeysHex.map { UnsafeRawBufferPointer(start: $0, count: strlen($0)) }
@@ -142,7 +109,7 @@ public func cachekit_keyring_new(
 /// Exported to C as `cachekit_keyring_from_env`.
 @_cdecl("cachekit_keyring_from_env") @implementation
 public func cachekit_keyring_from_env(_ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let out = try required(out, "out")
         handOut(try Keyring.fromEnvironment(), to: out)
         return .ok
@@ -158,7 +125,7 @@ public func cachekit_keyring_free(_ handle: OpaquePointer?) {
 /// Exported to C as `cachekit_keyring_set_fail_closed`.
 @_cdecl("cachekit_keyring_set_fail_closed") @implementation
 public func cachekit_keyring_set_fail_closed(_ handle: OpaquePointer?, _ failClosed: Int32) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         try keyring(handle).failClosed = failClosed != 0
         return .ok
     }
@@ -167,7 +134,7 @@ public func cachekit_keyring_set_fail_closed(_ handle: OpaquePointer?, _ failClo
 /// Exported to C as `cachekit_keyring_key_count`.
 @_cdecl("cachekit_keyring_key_count") @implementation
 public func cachekit_keyring_key_count(_ handle: OpaquePointer?, _ out: UnsafeMutablePointer<Int>?) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let count = try keyring(handle).keyCount
         try required(out, "out").pointee = count
         return .ok
@@ -179,13 +146,13 @@ public func cachekit_keyring_key_count(_ handle: OpaquePointer?, _ out: UnsafeMu
 public func cachekit_keyring_fingerprint(
     _ handle: OpaquePointer?, _ tenant: UnsafePointer<CChar>?, _ index: Int, _ outHex: UnsafeMutablePointer<CChar>?
 ) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let ring = try keyring(handle)
         let tenantText = try tenantString(tenant)
         let out = try required(outHex, "out_hex")
         let fingerprints = try ring.fingerprints(tenant: tenantText)
         guard index >= 0, index < fingerprints.count else {
-            throw CacheKitError(.invalidArgument, "index \(index) is out of range: the keyring has \(fingerprints.count) keys")
+            throw CachekitError(.invalidArgument, "index \(index) is out of range: the keyring has \(fingerprints.count) keys")
         }
         writeFingerprint(fingerprints[index], to: out)
         return .ok
@@ -199,7 +166,7 @@ public func cachekit_keyring_encrypt(
     _ aad: UnsafePointer<UInt8>?, _ aadCount: Int, _ out: UnsafeMutablePointer<cachekit_buffer>?,
     _ fingerprintOut: UnsafeMutablePointer<CChar>?
 ) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let ring = try keyring(handle)
         let tenantText = try tenantString(tenant)
         let plain = try inputBytes(plaintext, plaintextCount, "plaintext")
@@ -219,20 +186,13 @@ public func cachekit_keyring_decrypt(
     _ aad: UnsafePointer<UInt8>?, _ aadCount: Int, _ fingerprint: UnsafePointer<CChar>?,
     _ out: UnsafeMutablePointer<cachekit_buffer>?
 ) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let ring = try keyring(handle)
         let tenantText = try tenantString(tenant)
         let sealed = try inputBytes(payload, payloadCount, "payload")
         let aadBytes = try inputBytes(aad, aadCount, "aad")
         let out = try required(out, "out")
-        var fingerprintText: String?
-        if let fingerprint {
-            let bytes = UnsafeRawBufferPointer(start: fingerprint, count: strnlen(fingerprint, 33))
-            guard bytes.count == 32, let text = String(validating: bytes, as: UTF8.self) else {
-                throw CacheKitError(.invalidFingerprint, "fingerprint must be 32 lowercase hex digits")
-            }
-            fingerprintText = text
-        }
+        let fingerprintText = try optionalFingerprint(fingerprint)
         deliver(try ring.decrypt(payload: sealed, aad: aadBytes, tenant: tenantText, fingerprint: fingerprintText), to: out)
         return .ok
     }

@@ -7,22 +7,22 @@ import Glibc
 private func entryArguments(
     mode: Int32, key: UnsafePointer<CChar>?, keyring handle: OpaquePointer?, tenant: UnsafePointer<CChar>?,
     flags: UInt32
-) throws(CacheKitError) -> (EntryMode, String, EntrySecurity?) {
+) throws(CachekitError) -> (EntryMode, String, EntrySecurity?) {
     guard let entryMode = EntryMode(rawValue: mode) else {
-        throw CacheKitError(.invalidArgument, "unknown entry mode \(mode) (expected 0 auto, 1 minimal, 2 interop)")
+        throw CachekitError(.invalidArgument, "unknown entry mode \(mode) (expected 0 auto, 1 minimal, 2 interop)")
     }
     guard flags & ~CACHEKIT_ENTRY_REQUIRE_TENANT == 0 else {
-        throw CacheKitError(.invalidArgument, "unknown entry flags \(flags)")
+        throw CachekitError(.invalidArgument, "unknown entry flags \(flags)")
     }
     let keyText = try optionalUTF8(key, "key") ?? ""
     guard let handle else { return (entryMode, keyText, nil) }
     let keyring = try object(handle, as: Keyring.self, "keyring")
     let tenantText = try optionalUTF8(tenant, "tenant") ?? "default"
     guard !tenantText.isEmpty, tenantText.utf8.count <= KeyDerivation.maxTenantLength else {
-        throw CacheKitError(.tenantLength, "tenant must be 1..\(KeyDerivation.maxTenantLength) bytes")
+        throw CachekitError(.tenantLength, "tenant must be 1..\(KeyDerivation.maxTenantLength) bytes")
     }
     guard !keyText.isEmpty else {
-        throw CacheKitError(.invalidArgument, "an encrypted entry needs the key its AAD binds")
+        throw CachekitError(.invalidArgument, "an encrypted entry needs the key its AAD binds")
     }
     let security = EntrySecurity(keyring: keyring, tenant: tenantText,
                                  requireTenantMatch: flags & CACHEKIT_ENTRY_REQUIRE_TENANT != 0)
@@ -36,7 +36,7 @@ public func cachekit_entry_encode(
     _ keyring: OpaquePointer?, _ tenant: UnsafePointer<CChar>?, _ flags: UInt32,
     _ out: UnsafeMutablePointer<cachekit_buffer>?
 ) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let input = try inputBytes(inner, innerCount, "inner")
         let out = try required(out, "out")
         let (entryMode, keyText, security) = try entryArguments(mode: mode, key: key, keyring: keyring,
@@ -53,7 +53,7 @@ public func cachekit_entry_decode(
     _ keyring: OpaquePointer?, _ tenant: UnsafePointer<CChar>?, _ flags: UInt32,
     _ out: UnsafeMutablePointer<cachekit_buffer>?
 ) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let input = try inputBytes(value, valueCount, "value")
         let out = try required(out, "out")
         let (entryMode, keyText, security) = try entryArguments(mode: mode, key: key, keyring: keyring,

@@ -4,24 +4,8 @@ import Glibc
 
 // The keys section of include/cachekit.h: MessagePack writer and reader for hosts, cache keys.
 
-/// A NUL-terminated UTF-8 argument (required).
-func requiredUTF8(_ pointer: UnsafePointer<CChar>?, _ name: StaticString) throws(CacheKitError) -> String {
-    let pointer = try required(pointer, name)
-    let bytes = UnsafeRawBufferPointer(start: pointer, count: strlen(pointer))
-    guard let text = String(validating: bytes, as: UTF8.self) else {
-        throw CacheKitError(.invalidUTF8, "\(name) is not valid UTF-8")
-    }
-    return text
-}
-
-/// An optional NUL-terminated UTF-8 argument (NULL -> nil).
-func optionalUTF8(_ pointer: UnsafePointer<CChar>?, _ name: StaticString) throws(CacheKitError) -> String? {
-    guard let pointer else { return nil }
-    return try requiredUTF8(pointer, name)
-}
-
 /// A string handed to C in a cachekit_buffer, NUL-terminated (len excludes the NUL).
-func deliverString(_ text: String, to out: UnsafeMutablePointer<cachekit_buffer>) throws(CacheKitError) {
+func deliverString(_ text: String, to out: UnsafeMutablePointer<cachekit_buffer>) throws(CachekitError) {
     let utf8 = Array(text.utf8)
     let owned = try OwnedBytes(uninitializedCount: utf8.count &+ 1)
     for (index, byte) in utf8.enumerated() { owned.base[index] = byte }
@@ -33,25 +17,25 @@ func deliverString(_ text: String, to out: UnsafeMutablePointer<cachekit_buffer>
 /// A MessagePack argument document decoded as a tree (NULL/0 -> `empty`).
 private func argumentTree(
     _ pointer: UnsafePointer<UInt8>?, _ count: Int, _ name: StaticString, empty: MessagePackValue
-) throws(CacheKitError) -> MessagePackValue {
+) throws(CachekitError) -> MessagePackValue {
     let bytes = try inputBytes(pointer, count, name)
     guard bytes.count > 0 else { return empty }
     let value = try MessagePackValue.decode(bytes, depthLimit: MessagePackValue.defaultTreeDepthLimit)
     switch (value, empty) {
     case (.array, .array), (.map, .map): return value
     default:
-        throw CacheKitError(.typeMismatch, "\(name) must be a MessagePack \(empty.typeName), got \(value.typeName)")
+        throw CachekitError(.typeMismatch, "\(name) must be a MessagePack \(empty.typeName), got \(value.typeName)")
     }
 }
 
 // MARK: Writer
 
-private func builder(_ handle: OpaquePointer?) throws(CacheKitError) -> MessagePackBuilder {
-    try object(handle, as: MessagePackBuilder.self, "writer")
+private func builder(_ handle: OpaquePointer?) throws(CachekitError) -> MessagePackWriter {
+    try object(handle, as: MessagePackWriter.self, "writer")
 }
 
-private func write(_ handle: OpaquePointer?, _ body: (MessagePackBuilder) throws(CacheKitError) -> Void) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+private func write(_ handle: OpaquePointer?, _ body: (MessagePackWriter) throws(CachekitError) -> Void) -> Int32 {
+    boundary { () throws(CachekitError) -> Status in
         try body(try builder(handle))
         return .ok
     }
@@ -60,9 +44,9 @@ private func write(_ handle: OpaquePointer?, _ body: (MessagePackBuilder) throws
 /// Exported to C as `cachekit_msgpack_writer_new`.
 @_cdecl("cachekit_msgpack_writer_new") @implementation
 public func cachekit_msgpack_writer_new(_ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let out = try required(out, "out")
-        handOut(MessagePackBuilder(), to: out)
+        handOut(MessagePackWriter(), to: out)
         return .ok
     }
 }
@@ -70,56 +54,56 @@ public func cachekit_msgpack_writer_new(_ out: UnsafeMutablePointer<OpaquePointe
 /// Exported to C as `cachekit_msgpack_writer_free`.
 @_cdecl("cachekit_msgpack_writer_free") @implementation
 public func cachekit_msgpack_writer_free(_ handle: OpaquePointer?) {
-    releaseHandle(handle, as: MessagePackBuilder.self)
+    releaseHandle(handle, as: MessagePackWriter.self)
 }
 
 /// Exported to C as `cachekit_msgpack_writer_reset`.
 @_cdecl("cachekit_msgpack_writer_reset") @implementation
 public func cachekit_msgpack_writer_reset(_ handle: OpaquePointer?) {
     guard let handle else { return }
-    Unmanaged<MessagePackBuilder>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue().reset()
+    Unmanaged<MessagePackWriter>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue().reset()
 }
 
 /// Exported to C as `cachekit_msgpack_write_nil`.
 @_cdecl("cachekit_msgpack_write_nil") @implementation
 public func cachekit_msgpack_write_nil(_ handle: OpaquePointer?) -> Int32 {
-    write(handle) { (b) throws(CacheKitError) in try b.writeNil() }
+    write(handle) { (b) throws(CachekitError) in try b.writeNil() }
 }
 
 /// Exported to C as `cachekit_msgpack_write_bool`.
 @_cdecl("cachekit_msgpack_write_bool") @implementation
 public func cachekit_msgpack_write_bool(_ handle: OpaquePointer?, _ value: Int32) -> Int32 {
-    write(handle) { (b) throws(CacheKitError) in try b.writeBool(value != 0) }
+    write(handle) { (b) throws(CachekitError) in try b.writeBool(value != 0) }
 }
 
 /// Exported to C as `cachekit_msgpack_write_int`.
 @_cdecl("cachekit_msgpack_write_int") @implementation
 public func cachekit_msgpack_write_int(_ handle: OpaquePointer?, _ value: Int64) -> Int32 {
-    write(handle) { (b) throws(CacheKitError) in try b.writeInt(value) }
+    write(handle) { (b) throws(CachekitError) in try b.writeInt(value) }
 }
 
 /// Exported to C as `cachekit_msgpack_write_uint`.
 @_cdecl("cachekit_msgpack_write_uint") @implementation
 public func cachekit_msgpack_write_uint(_ handle: OpaquePointer?, _ value: UInt64) -> Int32 {
-    write(handle) { (b) throws(CacheKitError) in try b.writeUInt(value) }
+    write(handle) { (b) throws(CachekitError) in try b.writeUInt(value) }
 }
 
 /// Exported to C as `cachekit_msgpack_write_float64`.
 @_cdecl("cachekit_msgpack_write_float64") @implementation
 public func cachekit_msgpack_write_float64(_ handle: OpaquePointer?, _ value: Double) -> Int32 {
-    write(handle) { (b) throws(CacheKitError) in try b.writeFloat64(value) }
+    write(handle) { (b) throws(CachekitError) in try b.writeFloat64(value) }
 }
 
 /// Exported to C as `cachekit_msgpack_write_float32`.
 @_cdecl("cachekit_msgpack_write_float32") @implementation
 public func cachekit_msgpack_write_float32(_ handle: OpaquePointer?, _ value: Float) -> Int32 {
-    write(handle) { (b) throws(CacheKitError) in try b.writeFloat32(value) }
+    write(handle) { (b) throws(CachekitError) in try b.writeFloat32(value) }
 }
 
 /// Exported to C as `cachekit_msgpack_write_str`.
 @_cdecl("cachekit_msgpack_write_str") @implementation
 public func cachekit_msgpack_write_str(_ handle: OpaquePointer?, _ text: UnsafePointer<CChar>?, _ count: Int) -> Int32 {
-    write(handle) { (b) throws(CacheKitError) in
+    write(handle) { (b) throws(CachekitError) in
         try b.writeString(try inputBytes(UnsafeRawPointer(text)?.assumingMemoryBound(to: UInt8.self), count, "text"))
     }
 }
@@ -127,7 +111,7 @@ public func cachekit_msgpack_write_str(_ handle: OpaquePointer?, _ text: UnsafeP
 /// Exported to C as `cachekit_msgpack_write_bin`.
 @_cdecl("cachekit_msgpack_write_bin") @implementation
 public func cachekit_msgpack_write_bin(_ handle: OpaquePointer?, _ data: UnsafePointer<UInt8>?, _ count: Int) -> Int32 {
-    write(handle) { (b) throws(CacheKitError) in try b.writeBinary(try inputBytes(data, count, "data")) }
+    write(handle) { (b) throws(CachekitError) in try b.writeBinary(try inputBytes(data, count, "data")) }
 }
 
 /// Exported to C as `cachekit_msgpack_write_ext`.
@@ -135,35 +119,35 @@ public func cachekit_msgpack_write_bin(_ handle: OpaquePointer?, _ data: UnsafeP
 public func cachekit_msgpack_write_ext(
     _ handle: OpaquePointer?, _ type: Int8, _ data: UnsafePointer<UInt8>?, _ count: Int
 ) -> Int32 {
-    write(handle) { (b) throws(CacheKitError) in try b.writeExtension(type: type, data: try inputBytes(data, count, "data")) }
+    write(handle) { (b) throws(CachekitError) in try b.writeExtension(type: type, data: try inputBytes(data, count, "data")) }
 }
 
 /// Exported to C as `cachekit_msgpack_write_array`.
 @_cdecl("cachekit_msgpack_write_array") @implementation
 public func cachekit_msgpack_write_array(_ handle: OpaquePointer?, _ count: Int) -> Int32 {
-    write(handle) { (b) throws(CacheKitError) in try b.writeArray(count: count) }
+    write(handle) { (b) throws(CachekitError) in try b.writeArray(count: count) }
 }
 
 /// Exported to C as `cachekit_msgpack_write_map`.
 @_cdecl("cachekit_msgpack_write_map") @implementation
 public func cachekit_msgpack_write_map(_ handle: OpaquePointer?, _ count: Int) -> Int32 {
-    write(handle) { (b) throws(CacheKitError) in try b.writeMap(count: count) }
+    write(handle) { (b) throws(CachekitError) in try b.writeMap(count: count) }
 }
 
 /// Exported to C as `cachekit_msgpack_write_raw`.
 @_cdecl("cachekit_msgpack_write_raw") @implementation
 public func cachekit_msgpack_write_raw(_ handle: OpaquePointer?, _ data: UnsafePointer<UInt8>?, _ count: Int) -> Int32 {
-    write(handle) { (b) throws(CacheKitError) in try b.writeRaw(try inputBytes(data, count, "msgpack")) }
+    write(handle) { (b) throws(CachekitError) in try b.writeRaw(try inputBytes(data, count, "msgpack")) }
 }
 
 /// Exported to C as `cachekit_msgpack_writer_finish`.
 @_cdecl("cachekit_msgpack_writer_finish") @implementation
 public func cachekit_msgpack_writer_finish(_ handle: OpaquePointer?, _ out: UnsafeMutablePointer<cachekit_buffer>?) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let builder = try builder(handle)
         let out = try required(out, "out")
         let document = try builder.finished()
-        let owned = try withBytes(document) { raw throws(CacheKitError) in try OwnedBytes(copying: raw) }
+        let owned = try withBytes(document) { raw throws(CachekitError) in try OwnedBytes(copying: raw) }
         deliver(owned, to: out)
         return .ok
     }
@@ -171,23 +155,8 @@ public func cachekit_msgpack_writer_finish(_ handle: OpaquePointer?, _ out: Unsa
 
 // MARK: Reader
 
-/// A validated document and a pull reader over it. Exported to C as `cachekit_msgpack_reader`.
-final class DocumentReader {
-    let storage: OwnedBytes
-    var reader: MessagePackReader
-
-    init(copying data: UnsafeRawBufferPointer) throws(CacheKitError) {
-        guard data.count <= Limits.maxCompressedSize else {
-            throw CacheKitError(.tooLarge, "document of \(data.count) bytes exceeds the 512 MiB limit")
-        }
-        try MessagePackValidator.validate(data, keys: .hashable)
-        storage = try OwnedBytes(copying: data)
-        reader = MessagePackReader(storage.bytes)
-    }
-}
-
-private func documentReader(_ handle: OpaquePointer?) throws(CacheKitError) -> DocumentReader {
-    try object(handle, as: DocumentReader.self, "reader")
+private func documentReader(_ handle: OpaquePointer?) throws(CachekitError) -> MessagePackReader {
+    try object(handle, as: MessagePackReader.self, "reader")
 }
 
 /// Exported to C as `cachekit_msgpack_reader_new`.
@@ -195,10 +164,10 @@ private func documentReader(_ handle: OpaquePointer?) throws(CacheKitError) -> D
 public func cachekit_msgpack_reader_new(
     _ data: UnsafePointer<UInt8>?, _ count: Int, _ out: UnsafeMutablePointer<OpaquePointer?>?
 ) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let input = try inputBytes(data, count, "data")
         let out = try required(out, "out")
-        let reader = try DocumentReader(copying: input)
+        let reader = try MessagePackReader(copying: input)
         handOut(reader, to: out)
         return .ok
     }
@@ -207,7 +176,7 @@ public func cachekit_msgpack_reader_new(
 /// Exported to C as `cachekit_msgpack_reader_free`.
 @_cdecl("cachekit_msgpack_reader_free") @implementation
 public func cachekit_msgpack_reader_free(_ handle: OpaquePointer?) {
-    releaseHandle(handle, as: DocumentReader.self)
+    releaseHandle(handle, as: MessagePackReader.self)
 }
 
 /// Exported to C as `cachekit_msgpack_reader_next`.
@@ -215,11 +184,11 @@ public func cachekit_msgpack_reader_free(_ handle: OpaquePointer?) {
 public func cachekit_msgpack_reader_next(
     _ handle: OpaquePointer?, _ item: UnsafeMutablePointer<cachekit_msgpack_item>?
 ) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let document = try documentReader(handle)
         let item = try required(item, "item")
         var result = cachekit_msgpack_item()
-        if document.reader.isAtEnd {
+        if document.decoder.isAtEnd {
             result.type = CACHEKIT_MSGPACK_END
             item.pointee = result
             return .ok
@@ -229,7 +198,7 @@ public func cachekit_msgpack_reader_next(
             result.data = UnsafePointer(base + range.lowerBound)
             result.len = range.count
         }
-        switch try document.reader.next() {
+        switch try document.decoder.next() {
         case .nil: result.type = CACHEKIT_MSGPACK_NIL
         case .bool(let b): result.type = CACHEKIT_MSGPACK_BOOL; result.boolean = b ? 1 : 0
         case .int(let i):
@@ -251,9 +220,9 @@ public func cachekit_msgpack_reader_next(
 /// Exported to C as `cachekit_msgpack_reader_skip`.
 @_cdecl("cachekit_msgpack_reader_skip") @implementation
 public func cachekit_msgpack_reader_skip(_ handle: OpaquePointer?) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let document = try documentReader(handle)
-        if !document.reader.isAtEnd { try document.reader.skip(depthLimit: MessagePackValidator.maxNesting) }
+        if !document.decoder.isAtEnd { try document.decoder.skip(depthLimit: MessagePackValidator.maxNesting) }
         return .ok
     }
 }
@@ -267,7 +236,7 @@ public func cachekit_key_auto(
     _ args: UnsafePointer<UInt8>?, _ argsCount: Int, _ kwargs: UnsafePointer<UInt8>?, _ kwargsCount: Int,
     _ integrity: Int32, _ serializer: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<cachekit_buffer>?
 ) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let namespace = try optionalUTF8(namespace, "namespace_")
         let function = try requiredUTF8(function, "function_id")
         let serializer = try optionalUTF8(serializer, "serializer") ?? "default"
@@ -288,7 +257,7 @@ public func cachekit_key_interop(
     _ namespace: UnsafePointer<CChar>?, _ operation: UnsafePointer<CChar>?,
     _ args: UnsafePointer<UInt8>?, _ argsCount: Int, _ out: UnsafeMutablePointer<cachekit_buffer>?
 ) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
+    boundary { () throws(CachekitError) -> Status in
         let namespace = try requiredUTF8(namespace, "namespace_")
         let operation = try requiredUTF8(operation, "operation")
         let out = try required(out, "out")
@@ -304,11 +273,8 @@ public func cachekit_key_interop(
 public func cachekit_key_tenant_prefixed(
     _ tenant: UnsafePointer<CChar>?, _ key: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<cachekit_buffer>?
 ) -> Int32 {
-    boundary { () throws(CacheKitError) -> Status in
-        let tenant = try requiredUTF8(tenant, "tenant")
-        guard !tenant.isEmpty, tenant.utf8.count <= KeyDerivation.maxTenantLength else {
-            throw CacheKitError(.tenantLength, "tenant must be 1..\(KeyDerivation.maxTenantLength) bytes")
-        }
+    boundary { () throws(CachekitError) -> Status in
+        let tenant = try tenantString(tenant)
         let key = try requiredUTF8(key, "key")
         let out = try required(out, "out")
         try deliverString(CacheKeys.tenantPrefixed(key, tenant: tenant), to: out)

@@ -1,9 +1,12 @@
 import CCachekitHeader
+import CCachekitShims
+
+// Both values come from the header's CACHEKIT_VERSION_* macros, the one place the version is written.
 
 /// Exported to C as `cachekit_version_string`.
 @_cdecl("cachekit_version_string") @implementation
 public func cachekit_version_string() -> UnsafePointer<CChar>? {
-    ("0.1.0" as StaticString).cString
+    ckshim_version_string()
 }
 
 /// Exported to C as `cachekit_version_number`.

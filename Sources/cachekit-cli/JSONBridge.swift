@@ -24,7 +24,7 @@ enum JSONBridge {
         }
     }
 
-    static func messagePack(_ value: JSONValue) throws(CacheKitError) -> MessagePackValue {
+    static func messagePack(_ value: JSONValue) throws(CachekitError) -> MessagePackValue {
         switch value {
         case .null: return .nil
         case .bool(let b): return .bool(b)
@@ -38,7 +38,7 @@ enum JSONBridge {
             return .array(out)
         case .object(let members):
             if members.count == 1, members[0].0 == "$bin", case .string(let hex) = members[0].1 {
-                guard let bytes = Hex.decode(hex) else { throw CacheKitError(.invalidInput, "$bin is not valid hexadecimal") }
+                guard let bytes = Hex.decode(hex) else { throw CachekitError(.invalidInput, "$bin is not valid hexadecimal") }
                 return .binary(bytes)
             }
             var pairs: [MessagePackValue.Pair] = []

@@ -21,24 +21,24 @@ final class RedisConnection {
         guard let context = redisConnectWithTimeout(target.host, Int32(target.port), timeout) else {
             throw CLIError("cannot allocate a Redis connection")
         }
-        self.context = context
+        // Checked before `self.context` is set: once every stored property is, a throwing init
+        // runs deinit, which frees the context (freeing it here too was a double free).
         if context.pointee.err != 0 {
             let reason = withUnsafeBytes(of: context.pointee.errstr) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
             redisFree(context)
             throw CLIError("cannot connect to Redis at \(target.host):\(target.port): \(reason)")
         }
+        self.context = context
         redisSetTimeout(context, timeout)
         timeout = timeval(tv_sec: 0, tv_usec: 0)
         if let password = target.password {
             let args = target.user.map { ["AUTH", $0, password] } ?? ["AUTH", password]
             guard case .status = try command(args.map { Array($0.utf8) }) else {
-                redisFree(context)
                 throw CLIError("Redis AUTH failed")
             }
         }
         if target.database != 0 {
             guard case .status = try command([Array("SELECT".utf8), Array(String(target.database).utf8)]) else {
-                redisFree(context)
                 throw CLIError("Redis SELECT \(target.database) failed")
             }
         }

@@ -16,7 +16,7 @@ private func status(_ secrets: [String] = [keyA, keyB, keyC], _ body: () throws 
     do {
         try body()
         return nil
-    } catch let error as CacheKitError {
+    } catch let error as CachekitError {
         for secret in secrets { #expect(!error.message.lowercased().contains(secret.prefix(16))) }
         return error.status
     } catch {
@@ -249,8 +249,8 @@ private final class Slots<T>: @unchecked Sendable {
         let master = try SecretBytes(copying: [UInt8](repeating: 3, count: 32))
         func derive(_ domain: [UInt8], _ tenant: [UInt8], master key: SecretBytes = master) -> Status? {
             status {
-                _ = try withArrayBytes(domain) { d throws(CacheKitError) in
-                    try withArrayBytes(tenant) { t throws(CacheKitError) in
+                _ = try withArrayBytes(domain) { d throws(CachekitError) in
+                    try withArrayBytes(tenant) { t throws(CachekitError) in
                         try KeyDerivation.deriveDomainKey(masterKey: key.bytes, domain: d, tenant: t)
                     }
                 }
@@ -265,11 +265,11 @@ private final class Slots<T>: @unchecked Sendable {
         // Domain separation and the length-prefixed salt: ("foo","bar") differs from ("foob","ar").
         let keys = try TenantKeys(masterKey: master, tenant: "t")
         #expect(!keys.encryption.isEqual(to: keys.authentication) && !keys.encryption.isEqual(to: keys.cacheKeys))
-        let fooBar = try withArrayBytes(Array("foo".utf8)) { d throws(CacheKitError) in
-            try withArrayBytes(Array("bar".utf8)) { t throws(CacheKitError) in try KeyDerivation.deriveDomainKey(masterKey: master.bytes, domain: d, tenant: t) }
+        let fooBar = try withArrayBytes(Array("foo".utf8)) { d throws(CachekitError) in
+            try withArrayBytes(Array("bar".utf8)) { t throws(CachekitError) in try KeyDerivation.deriveDomainKey(masterKey: master.bytes, domain: d, tenant: t) }
         }
-        let foobAr = try withArrayBytes(Array("foob".utf8)) { d throws(CacheKitError) in
-            try withArrayBytes(Array("ar".utf8)) { t throws(CacheKitError) in try KeyDerivation.deriveDomainKey(masterKey: master.bytes, domain: d, tenant: t) }
+        let foobAr = try withArrayBytes(Array("foob".utf8)) { d throws(CachekitError) in
+            try withArrayBytes(Array("ar".utf8)) { t throws(CachekitError) in try KeyDerivation.deriveDomainKey(masterKey: master.bytes, domain: d, tenant: t) }
         }
         #expect(!fooBar.isEqual(to: foobAr))
     }

@@ -2,24 +2,8 @@ import Foundation
 import Testing
 @testable import CachekitCore
 
-/// The shared vectors: ../shared/vectors (or $CACHEKIT_SHARED_DIR/vectors).
-enum SharedVectors {
-    static var directory: URL {
-        if let shared = ProcessInfo.processInfo.environment["CACHEKIT_SHARED_DIR"] {
-            return URL(fileURLWithPath: shared).appendingPathComponent("vectors")
-        }
-        return URL(fileURLWithPath: #filePath)
-            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("shared/vectors")
-    }
-
-    static func entries() throws -> [[String: Any]] {
-        let text = try String(contentsOf: directory.appendingPathComponent("cachekit-py-0.24.1-entries.jsonl"), encoding: .utf8)
-        return try text.split(separator: "\n").map { line in
-            try #require(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-        }
-    }
-}
+/// The cachekit-py entry rows (line 0 is the `_meta` line with the master key and tenant).
+func entryRows() throws -> [[String: Any]] { try Vectors.jsonLines("cachekit-py-0.24.1-entries.jsonl") }
 
 func bytes(_ hex: String) throws -> [UInt8] { try #require(Hex.decode(hex), "bad hex in a vector") }
 
@@ -60,7 +44,7 @@ func ckFrame(_ value: [UInt8]) throws -> (header: [String: Any], payload: [UInt8
     }
 
     @Test func vectorMetaLine() throws {
-        let meta = try SharedVectors.entries()[0]
+        let meta = try entryRows()[0]
         #expect(meta["mode"] as? String == "_meta")
         let master = try SecretBytes(copying: bytes(try #require(meta["master_key_hex"] as? String)))
         let tenant = try #require(meta["tenant_id"] as? String)
@@ -77,7 +61,7 @@ func ckFrame(_ value: [UInt8]) throws -> (header: [String: Any], payload: [UInt8
     /// Every encrypted row decrypts to plaintext_hex, its AAD rebuilds from the entry's own
     /// metadata, and resealing with nonce_hex reproduces the stored payload byte for byte.
     @Test func everyEncryptedRowDecryptsAndReseals() throws {
-        let rows = try SharedVectors.entries()
+        let rows = try entryRows()
         let meta = rows[0]
         let tenant = try #require(meta["tenant_id"] as? String)
         let keyring = try Keyring(masterKeyHex: try #require(meta["master_key_hex"] as? String))
@@ -122,7 +106,7 @@ func ckFrame(_ value: [UInt8]) throws -> (header: [String: Any], payload: [UInt8
                 + "00000004" + "54727565" + "00000007" + "6d73677061636b")
         let four = try AAD.v3(tenant: "t", cacheKey: "k", format: "msgpack", compressed: false, originalType: nil)
         #expect(Hex.encode(four).hasSuffix("0000000546616c7365"))
-        #expect(throws: CacheKitError.self) { try AAD.v3(tenant: "", cacheKey: "k", format: "msgpack", compressed: false, originalType: nil) }
-        #expect(throws: CacheKitError.self) { try AAD.v3(components: [[1], [2], [3]]) }
+        #expect(throws: CachekitError.self) { try AAD.v3(tenant: "", cacheKey: "k", format: "msgpack", compressed: false, originalType: nil) }
+        #expect(throws: CachekitError.self) { try AAD.v3(components: [[1], [2], [3]]) }
     }
 }

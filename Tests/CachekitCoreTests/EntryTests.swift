@@ -63,12 +63,12 @@ struct EntryRow: CustomStringConvertible {
         let rows = try EntryRow.all().filter { !$0.encrypted }
         #expect(rows.count == 50)
         for row in rows {
-            let inner = try withBytes(row.value) { raw throws(CacheKitError) in
+            let inner = try withBytes(row.value) { raw throws(CachekitError) in
                 try Entry.decode(raw, mode: row.entryMode, key: row.aadKey, security: nil).array
             }
             #expect(inner == row.inner, "\(row)")
             #expect(row.deterministic)
-            let encoded = try withBytes(row.inner) { raw throws(CacheKitError) in
+            let encoded = try withBytes(row.inner) { raw throws(CachekitError) in
                 try Entry.encode(inner: raw, mode: row.entryMode, key: row.aadKey, security: nil).array
             }
             if row.caseName.hasSuffix("large_compressible") {
@@ -76,7 +76,7 @@ struct EntryRow: CustomStringConvertible {
                 // repetitive input, so only the frame header must match; ours must decode back.
                 let headerLength = 7 + Int(row.value[6])
                 #expect(Array(encoded.prefix(headerLength)) == Array(row.value.prefix(headerLength)), "\(row)")
-                let roundTrip = try withBytes(encoded) { raw throws(CacheKitError) in
+                let roundTrip = try withBytes(encoded) { raw throws(CachekitError) in
                     try Entry.decode(raw, mode: row.entryMode, key: row.aadKey, security: nil).array
                 }
                 #expect(roundTrip == row.inner, "\(row)")
@@ -89,7 +89,7 @@ struct EntryRow: CustomStringConvertible {
     @Test func encryptedRowsAreRefusedWithoutAKeyring() throws {
         for row in try EntryRow.all() where row.encrypted && row.entryMode != .interop {
             do {
-                _ = try withBytes(row.value) { raw throws(CacheKitError) in
+                _ = try withBytes(row.value) { raw throws(CachekitError) in
                     try Entry.decode(raw, mode: row.entryMode, key: row.aadKey, security: nil).array
                 }
                 Issue.record("decoded \(row)")
@@ -101,12 +101,12 @@ struct EntryRow: CustomStringConvertible {
 
     @Test func headersAreReadInAnyKeyOrderAndCompactForm() throws {
         let compact = #"{"m":{"original_type":"msgpack","compressed":false,"format":"msgpack"},"v":"2.0","s":"default"}   "#
-        let header = try withBytes(Array(compact.utf8)) { raw throws(CacheKitError) in try Frame.parseHeader(raw) }
+        let header = try withBytes(Array(compact.utf8)) { raw throws(CachekitError) in try Frame.parseHeader(raw) }
         #expect(header.serializer == "default")
         #expect(header.metadata.compressed == false)
         var frame: [UInt8] = [0x43, 0x4b, 3, 0, 0, 0, UInt8(compact.utf8.count)] + Array(compact.utf8)
         frame += [0x81, 0xa1, 0x61, 0x01]
-        let inner = try withBytes(frame) { raw throws(CacheKitError) in
+        let inner = try withBytes(frame) { raw throws(CachekitError) in
             try Entry.decode(raw, mode: .minimal, key: "k", security: nil).array
         }
         #expect(inner == [0x81, 0xa1, 0x61, 0x01])
@@ -132,7 +132,7 @@ struct EntryRow: CustomStringConvertible {
         let gcm = try GCMKey(key: try KeyDerivation.deriveDomainKey(
             masterKey: try Hex.decodeSecret(Self.masterHex, what: "master"), domain: .encryption, tenant: "default"))
         for row in rows {
-            let inner = try withBytes(row.value) { raw throws(CacheKitError) in
+            let inner = try withBytes(row.value) { raw throws(CachekitError) in
                 try Entry.decode(raw, mode: row.entryMode, key: row.aadKey, security: security).array
             }
             #expect(inner == row.inner, "\(row)")
@@ -140,13 +140,13 @@ struct EntryRow: CustomStringConvertible {
             let recordedPlaintext = bytes(hex: row.json["plaintext_hex"]?.string ?? "")
             let expectedAAD = bytes(hex: row.json["aad_hex"]?.string ?? "")
             var seenAAD: [UInt8] = []
-            let sealer: Entry.Sealer = { plaintext, aad, _ throws(CacheKitError) in
+            let sealer: Entry.Sealer = { plaintext, aad, _ throws(CachekitError) in
                 seenAAD = aad
                 let sealed = try AESGCM.seal(key: gcm, nonce: nonce, plaintext: Array(plaintext), aad: aad)
-                return Keyring.Sealed(payload: try withBytes(sealed) { raw throws(CacheKitError) in try OwnedBytes(copying: raw) },
+                return Keyring.Sealed(payload: try withBytes(sealed) { raw throws(CachekitError) in try OwnedBytes(copying: raw) },
                                       fingerprint: "1f42496441f47a81c6957e116519f95b")
             }
-            let encoded = try withBytes(row.inner) { raw throws(CacheKitError) in
+            let encoded = try withBytes(row.inner) { raw throws(CachekitError) in
                 try Entry.encode(inner: raw, mode: row.entryMode, key: row.aadKey, security: security, sealer: sealer).array
             }
             #expect(seenAAD == expectedAAD, "\(row)")
@@ -156,7 +156,7 @@ struct EntryRow: CustomStringConvertible {
                 #expect(Array(encoded.prefix(headerEnd)) == Array(row.value.prefix(headerEnd)), "\(row)")
                 let sealed = try AESGCM.seal(key: gcm, nonce: nonce, plaintext: recordedPlaintext, aad: expectedAAD)
                 #expect(Array(row.value.prefix(headerEnd)) + sealed == row.value, "\(row)")
-                let roundTrip = try withBytes(encoded) { raw throws(CacheKitError) in
+                let roundTrip = try withBytes(encoded) { raw throws(CachekitError) in
                     try Entry.decode(raw, mode: row.entryMode, key: row.aadKey, security: security).array
                 }
                 #expect(roundTrip == row.inner, "\(row)")
@@ -171,7 +171,7 @@ struct EntryRow: CustomStringConvertible {
         let rows = try EntryRow.all()
         func status(_ value: [UInt8], _ mode: EntryMode, _ key: String, _ security: EntrySecurity?) -> Status? {
             do {
-                _ = try withBytes(value) { raw throws(CacheKitError) in
+                _ = try withBytes(value) { raw throws(CachekitError) in
                     try Entry.decode(raw, mode: mode, key: key, security: security).array
                 }
                 return nil
@@ -196,7 +196,7 @@ struct EntryRow: CustomStringConvertible {
 @Suite struct BadEntryTests {
     static func status(_ value: [UInt8], _ mode: EntryMode = .auto) -> Status? {
         do {
-            _ = try withBytes(value) { raw throws(CacheKitError) in
+            _ = try withBytes(value) { raw throws(CachekitError) in
                 try Entry.decode(raw, mode: mode, key: "k", security: nil).array
             }
             return nil
@@ -264,7 +264,7 @@ struct EntryRow: CustomStringConvertible {
     @Test func writersRefuseInvalidDocuments() {
         for (inner, status) in [([0xc1], Status.invalidInput), ([0xc0, 0xc0], .invalidInput), ([0xa1, 0xff], .invalidUTF8)] as [([UInt8], Status)] {
             do {
-                _ = try withBytes(inner) { raw throws(CacheKitError) in
+                _ = try withBytes(inner) { raw throws(CachekitError) in
                     try Entry.encode(inner: raw, mode: .auto, key: "k", security: nil).array
                 }
                 Issue.record("encoded \(inner)")

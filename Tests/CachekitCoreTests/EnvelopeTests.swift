@@ -9,9 +9,9 @@ func store(_ data: [UInt8], format: String = "msgpack") throws -> [UInt8] {
 }
 
 /// Retrieves an envelope, returning the data or the status it failed with.
-func retrieve(_ envelope: [UInt8]) -> Result<[UInt8], CacheKitError> {
+func retrieve(_ envelope: [UInt8]) -> Result<[UInt8], CachekitError> {
     envelope.withUnsafeBytes { raw in
-        do throws(CacheKitError) {
+        do throws(CachekitError) {
             return .success(try Envelope.retrieve(raw).data.array)
         } catch {
             return .failure(error)
@@ -96,8 +96,8 @@ func status(_ envelope: [UInt8]) -> Status {
     }
 
     @Test func invalidFormatIsRefused() {
-        #expect(throws: CacheKitError.self) { try store([1], format: "") }
-        #expect(throws: CacheKitError.self) { try store([1], format: String(repeating: "x", count: 256)) }
+        #expect(throws: CachekitError.self) { try store([1], format: "") }
+        #expect(throws: CachekitError.self) { try store([1], format: String(repeating: "x", count: 256)) }
     }
 
     @Test func legacyIntegerArrayIsAccepted() throws {

@@ -10,7 +10,7 @@ import Testing
     }
 
     private func event(_ fields: [(String, String)]) -> [UInt8] {
-        var writer = MessagePackWriter()
+        var writer = MessagePackEncoder()
         writer.writeMapHeader(fields.count)
         for (name, value) in fields { writer.writeString(name); writer.writeString(value) }
         return writer.bytes
@@ -64,14 +64,14 @@ import Testing
         func has(_ key: String) -> Bool { (prefix + Array(key.utf8)).withUnsafeBytes { l1.contains($0) } }
         for key in ["a", "b", "c", "d"] { put(key) }
         index.state.withLock { $0.record(rid, Array("a".utf8)); $0.record(rid, Array("b".utf8)) }
-        Cache.apply(InvalidationEvent(registryId: rid, key: Array("c".utf8)), l1: l1, index: index, prefix: prefix)
+        KeyRegistry.apply(InvalidationEvent(registryId: rid, key: Array("c".utf8)), l1: l1, index: index, prefix: prefix)
         #expect(!has("c") && has("a") && has("b") && has("d"))
-        Cache.apply(InvalidationEvent(registryId: rid, key: nil), l1: l1, index: index, prefix: prefix)
+        KeyRegistry.apply(InvalidationEvent(registryId: rid, key: nil), l1: l1, index: index, prefix: prefix)
         #expect(!has("a") && !has("b") && has("d"))
         // Overflowed: a whole-function event clears all of L1.
         put("a")
         index.state.withLock { $0.record(rid, [1]); $0.record(rid, [2]); $0.record(rid, [3]) }
-        Cache.apply(InvalidationEvent(registryId: Array("ck:reg::other".utf8), key: nil), l1: l1, index: index, prefix: prefix)
+        KeyRegistry.apply(InvalidationEvent(registryId: Array("ck:reg::other".utf8), key: nil), l1: l1, index: index, prefix: prefix)
         #expect(!has("a") && !has("d"))
     }
 
@@ -82,7 +82,7 @@ import Testing
         #expect(config.invalidationListener)
         try config.set("invalidation_listener", "off")
         #expect(!config.invalidationListener)
-        #expect(throws: CacheKitError.self) { try config.set("invalidation_listener", "2") }
+        #expect(throws: CachekitError.self) { try config.set("invalidation_listener", "2") }
         try config.loadEnvironment { $0 == "CACHEKIT_INVALIDATION_LISTENER_ENABLED" ? "YES" : nil }
         #expect(config.invalidationListener)
     }

@@ -42,7 +42,7 @@ import Testing
             (.float64(.infinity), .interopValue, .unsupportedValue),
         ]
         for (value, profile, status) in cases {
-            #expect(throws: CacheKitError.self) { try Canonical.encode(value, profile: profile) }
+            #expect(throws: CachekitError.self) { try Canonical.encode(value, profile: profile) }
             do { _ = try Canonical.encode(value, profile: profile) } catch { #expect(error.status == status) }
         }
     }

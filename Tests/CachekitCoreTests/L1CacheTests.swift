@@ -177,9 +177,9 @@ import Testing
         #expect(e.unixSocketPath == "/var/run/redis.sock" && e.database == 2)
         e = try RedisEndpoint.parse("/tmp/r.sock")
         #expect(e.unixSocketPath == "/tmp/r.sock")
-        #expect(throws: CacheKitError.self) { try RedisEndpoint.parse("memcached://x") }
-        #expect(throws: CacheKitError.self) { try RedisEndpoint.parse("redis://h:0/") }
-        #expect(throws: CacheKitError.self) { try RedisEndpoint.parse("redis://h/abc") }
+        #expect(throws: CachekitError.self) { try RedisEndpoint.parse("memcached://x") }
+        #expect(throws: CachekitError.self) { try RedisEndpoint.parse("redis://h:0/") }
+        #expect(throws: CachekitError.self) { try RedisEndpoint.parse("redis://h/abc") }
     }
 
     @Test func environmentUsesCachekitNames() throws {
@@ -219,14 +219,18 @@ import Testing
         let config = CacheConfig()
         try config.set("previous_master_keys", previous)
         try config.set("master_key", current)
-        #expect(config.previousMasterKeysHex == [Array(previous.utf8)])
-        #expect(config.masterKeyHex == Array(current.utf8))
+        try config.withMasterKeys { master, previousKeys in
+            #expect(master.map { Array($0.bytes) } == Array(current.utf8))
+            #expect(previousKeys.map { Array($0.bytes) } == [Array(previous.utf8)])
+        }
 
         let fromEnvironment = CacheConfig()
         try fromEnvironment.loadEnvironment {
             ["CACHEKIT_MASTER_KEY": current, "CACHEKIT_PREVIOUS_MASTER_KEYS": previous][$0]
         }
-        #expect(fromEnvironment.previousMasterKeysHex == [Array(previous.utf8)])
+        try fromEnvironment.withMasterKeys { _, previousKeys in
+            #expect(previousKeys.map { Array($0.bytes) } == [Array(previous.utf8)])
+        }
     }
 
     @Test func secretsNeverInMessagesOrDescription() throws {

@@ -9,7 +9,7 @@ import Testing
             (1 << 32, [0xcf, 0, 0, 0, 1, 0, 0, 0, 0]),
         ]
         for (value, expected) in cases {
-            var writer = MessagePackWriter()
+            var writer = MessagePackEncoder()
             writer.writeUnsigned(value)
             #expect(writer.bytes == expected, "\(value)")
         }
@@ -21,14 +21,14 @@ import Testing
             (Int64.min, [0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0]), (5, [0x05]),
         ]
         for (value, expected) in cases {
-            var writer = MessagePackWriter()
+            var writer = MessagePackEncoder()
             writer.writeSigned(value)
             #expect(writer.bytes == expected, "\(value)")
         }
     }
 
     @Test func readerRoundTripsEveryType() throws {
-        var writer = MessagePackWriter()
+        var writer = MessagePackEncoder()
         writer.writeArrayHeader(9)
         writer.writeNil()
         writer.writeBool(true)
@@ -42,7 +42,7 @@ import Testing
         writer.writeNil()
         ([9, 9] as [UInt8]).withUnsafeBytes { writer.writeExtension(type: -1, data: $0) }
         try writer.bytes.withUnsafeBytes { raw in
-            var reader = MessagePackReader(raw)
+            var reader = MessagePackDecoder(raw)
             #expect(try reader.next() == .array(9))
             #expect(try reader.next() == .nil)
             #expect(try reader.next() == .bool(true))
@@ -70,8 +70,8 @@ import Testing
         ]
         for bytes in hostile {
             bytes.withUnsafeBytes { raw in
-                var reader = MessagePackReader(raw)
-                #expect(throws: CacheKitError.self, "\(bytes)") { try reader.skip() }
+                var reader = MessagePackDecoder(raw)
+                #expect(throws: CachekitError.self, "\(bytes)") { try reader.skip() }
             }
         }
     }
@@ -79,11 +79,11 @@ import Testing
     @Test func deepNestingIsRefusedWithoutRecursion() {
         let deep = [UInt8](repeating: 0x91, count: 100_000) + [0xc0]
         deep.withUnsafeBytes { raw in
-            var reader = MessagePackReader(raw)
+            var reader = MessagePackDecoder(raw)
             do {
                 try reader.skip(depthLimit: 512)
                 Issue.record("expected a depth error")
-            } catch let error as CacheKitError {
+            } catch let error as CachekitError {
                 #expect(error.status == .invalidInput)
             } catch {
                 Issue.record("unexpected error \(error)")

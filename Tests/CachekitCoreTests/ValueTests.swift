@@ -24,58 +24,58 @@ import Testing
         }
         // Nested headers that each claim many elements: refused without huge reservations.
         let bomb = [UInt8]([0xdc, 0x07, 0xd0]).repeated(5000)
-        #expect(throws: CacheKitError.self) { try MessagePackValue.decode(bomb) }
-        #expect(throws: CacheKitError.self) { try MessagePackValue.decode([0xa2, 0xc3, 0x28]) }
-        #expect(throws: CacheKitError.self) { try MessagePackValue.decode([0xc0, 0xc0]) }
+        #expect(throws: CachekitError.self) { try MessagePackValue.decode(bomb) }
+        #expect(throws: CachekitError.self) { try MessagePackValue.decode([0xa2, 0xc3, 0x28]) }
+        #expect(throws: CachekitError.self) { try MessagePackValue.decode([0xc0, 0xc0]) }
     }
 
     @Test func builderTracksContainers() throws {
-        let builder = MessagePackBuilder()
-        #expect(throws: CacheKitError.self) { try builder.finished() }
+        let builder = MessagePackWriter()
+        #expect(throws: CachekitError.self) { try builder.finished() }
         try builder.writeArray(count: 2)
         try builder.writeMap(count: 0)
-        #expect(throws: CacheKitError.self) { try builder.finished() }
-        try withBytes([0x92, 0x01, 0x02]) { raw throws(CacheKitError) in try builder.writeRaw(raw) }
+        #expect(throws: CachekitError.self) { try builder.finished() }
+        try withBytes([0x92, 0x01, 0x02]) { raw throws(CachekitError) in try builder.writeRaw(raw) }
         #expect(try builder.finished() == [0x92, 0x80, 0x92, 0x01, 0x02])
-        #expect(throws: CacheKitError.self) { try builder.writeNil() }
+        #expect(throws: CachekitError.self) { try builder.writeNil() }
         builder.reset()
-        try withBytes([0x68, 0x69]) { raw throws(CacheKitError) in try builder.writeString(raw) }
+        try withBytes([0x68, 0x69]) { raw throws(CachekitError) in try builder.writeString(raw) }
         #expect(try builder.finished() == [0xa2, 0x68, 0x69])
         builder.reset()
-        #expect(throws: CacheKitError.self) {
-            try withBytes([0xff]) { raw throws(CacheKitError) in try builder.writeString(raw) }
+        #expect(throws: CachekitError.self) {
+            try withBytes([0xff]) { raw throws(CachekitError) in try builder.writeString(raw) }
         }
-        #expect(throws: CacheKitError.self) { try builder.writeArray(count: -1) }
+        #expect(throws: CachekitError.self) { try builder.writeArray(count: -1) }
         for _ in 0..<MessagePackValidator.maxNesting { try builder.writeArray(count: 1) }
-        #expect(throws: CacheKitError.self) { try builder.writeArray(count: 1) }
+        #expect(throws: CachekitError.self) { try builder.writeArray(count: 1) }
         try builder.writeNil()
         #expect(try builder.finished().count == MessagePackValidator.maxNesting + 1)
     }
 
     @Test func builderRefusesKeysTheReaderRefuses() throws {
-        let builder = MessagePackBuilder()
+        let builder = MessagePackWriter()
         try builder.writeMap(count: 2)
-        #expect(throws: CacheKitError.self) { try builder.writeArray(count: 0) }
-        #expect(throws: CacheKitError.self) { try withBytes([0x90]) { raw throws(CacheKitError) in try builder.writeRaw(raw) } }
+        #expect(throws: CachekitError.self) { try builder.writeArray(count: 0) }
+        #expect(throws: CachekitError.self) { try withBytes([0x90]) { raw throws(CachekitError) in try builder.writeRaw(raw) } }
         try builder.writeInt(1)            // an int key is fine in interop documents
         try builder.writeArray(count: 0)   // as a value, an array is fine
-        try withBytes([0xa1, 0x61]) { raw throws(CacheKitError) in try builder.writeRaw(raw) }
+        try withBytes([0xa1, 0x61]) { raw throws(CachekitError) in try builder.writeRaw(raw) }
         try builder.writeNil()
         let document = try builder.finished()
-        try withBytes(document) { raw throws(CacheKitError) in try MessagePackValidator.validate(raw, keys: .hashable) }
+        try withBytes(document) { raw throws(CachekitError) in try MessagePackValidator.validate(raw, keys: .hashable) }
         builder.reset()
         try builder.writeMap(count: 40)
         for key in 0..<32 { try builder.writeInt(Int64(key)); try builder.writeNil() }
-        #expect(throws: CacheKitError.self) { try builder.writeInt(99) }
-        try withBytes([0x68]) { raw throws(CacheKitError) in try builder.writeString(raw) }
+        #expect(throws: CachekitError.self) { try builder.writeInt(99) }
+        try withBytes([0x68]) { raw throws(CachekitError) in try builder.writeString(raw) }
         builder.reset()
-        #expect(throws: CacheKitError.self) { try withBytes([1, 2]) { raw throws(CacheKitError) in try builder.writeExtension(type: -1, data: raw) } }
+        #expect(throws: CachekitError.self) { try withBytes([1, 2]) { raw throws(CachekitError) in try builder.writeExtension(type: -1, data: raw) } }
     }
 
     @Test func validatorMirrorsPythonsReader() {
         func status(_ bytes: [UInt8], _ keys: MessagePackValidator.KeyRule = .stringOrBinary) -> Status? {
             bytes.withUnsafeBytes { raw -> Status? in
-                do throws(CacheKitError) { try MessagePackValidator.validate(raw, keys: keys); return nil } catch { return error.status }
+                do throws(CachekitError) { try MessagePackValidator.validate(raw, keys: keys); return nil } catch { return error.status }
             }
         }
         #expect(status([0x81, 0xc4, 0x01, 0x61, 0x01]) == nil)         // bin keys are fine
@@ -94,9 +94,9 @@ import Testing
         let value = try JSONParser.parse(#" {"a": [1, -2, 3.5, 1e3, true, null, "\u00e9\ud83d\ude00\n"], "b": {}} "#)
         #expect(JSONWriter.write(value) == "{\"a\": [1, -2, 3.5, 1000.0, true, null, \"é😀\\n\"], \"b\": {}}")
         for bad in ["", "{", "[1,]", "{\"a\" 1}", "01", "\"\\ud800\"", "\"a\u{01}\"", "[1] x", "tru", "18446744073709551616"] {
-            #expect(throws: CacheKitError.self, "\(bad)") { try JSONParser.parse(bad) }
+            #expect(throws: CachekitError.self, "\(bad)") { try JSONParser.parse(bad) }
         }
-        #expect(throws: CacheKitError.self) { try JSONParser.parse(String(repeating: "[", count: 65) + String(repeating: "]", count: 65)) }
+        #expect(throws: CachekitError.self) { try JSONParser.parse(String(repeating: "[", count: 65) + String(repeating: "]", count: 65)) }
         #expect(JSONWriter.quoted("a\"b\\c\u{1}") == "\"a\\\"b\\\\c\\u0001\"")
         #expect(try JSONParser.parse("NaN") == .double(.nan))
     }

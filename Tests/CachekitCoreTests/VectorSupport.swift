@@ -1,26 +1,15 @@
 import Foundation
 @testable import CachekitCore
 
-/// Shared vectors: ../shared/vectors relative to the package (CACHEKIT_SHARED_DIR overrides).
+/// The vectors parsed by the core's own JSON parser (files from `Vectors.directory`).
 enum KeyVectors {
-    static var directory: String {
-        if let shared = ProcessInfo.processInfo.environment["CACHEKIT_SHARED_DIR"] { return shared + "/vectors" }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        return root.deletingLastPathComponent().appendingPathComponent("shared/vectors").path
-    }
-
-    static func text(_ name: String) throws -> String {
-        try String(contentsOfFile: directory + "/" + name, encoding: .utf8)
-    }
-
     static func json(_ name: String) throws -> JSONValue {
-        try JSONParser.parse(try text(name), depthLimit: 64)
+        try JSONParser.parse(try Vectors.text(name), depthLimit: 64)
     }
 
     /// One JSON object per line.
     static func jsonLines(_ name: String) throws -> [JSONValue] {
-        try text(name).split(separator: "\n").map { line in try JSONParser.parse(String(line), depthLimit: 64) }
+        try Vectors.text(name).split(separator: "\n").map { line in try JSONParser.parse(String(line), depthLimit: 64) }
     }
 }
 

@@ -1,26 +1,25 @@
 import Foundation
+import Testing
 
-/// Test access to ../shared/vectors (CI has a copy of shared/ beside the checkout).
+/// The test vectors in Tests/vectors: cachekit 0.24.1's data, kept in the repository so the
+/// suites run from a clean clone anywhere. The one place the Swift tests find them.
 enum Vectors {
-    static let directory: URL = {
-        if let override = ProcessInfo.processInfo.environment["CACHEKIT_SHARED_DIR"] {
-            return URL(fileURLWithPath: override).appendingPathComponent("vectors")
-        }
-        return URL(fileURLWithPath: #filePath)
-            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("shared/vectors")
-    }()
+    static let directory = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("vectors")
 
-    static func json(_ name: String) throws -> [String: Any] {
-        let data = try Data(contentsOf: directory.appendingPathComponent(name))
-        return try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
+    static func text(_ name: String) throws -> String {
+        try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
     }
 
-    /// One JSON object per line.
+    /// A file holding one JSON object, as Foundation values.
+    static func json(_ name: String) throws -> [String: Any] {
+        try #require(JSONSerialization.jsonObject(with: Data(text(name).utf8)) as? [String: Any])
+    }
+
+    /// One JSON object per line, as Foundation values.
     static func jsonLines(_ name: String) throws -> [[String: Any]] {
-        let text = try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
-        return try text.split(separator: "\n").map {
-            try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] ?? [:]
+        try text(name).split(separator: "\n").map { line in
+            try #require(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
         }
     }
 }

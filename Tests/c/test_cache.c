@@ -61,6 +61,8 @@ static void test_config(void) {
     const char *secret = "zz00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
     CHECK_STATUS(cachekit_config_new(&config), CACHEKIT_OK);
     CHECK_STATUS(cachekit_config_set(config, "no_such_option", "1"), CACHEKIT_E_UNKNOWN_OPTION);
+    CHECK_STATUS(cachekit_config_set(config, "mode", "\xc3"), CACHEKIT_E_INVALID_UTF8);
+    CHECK_STATUS(cachekit_config_set(config, "\xfe", "1"), CACHEKIT_E_INVALID_UTF8);
     CHECK_STATUS(cachekit_config_set(config, "default_ttl", "-5"), CACHEKIT_E_INVALID_CONFIG);
     CHECK_STATUS(cachekit_config_set(config, "default_ttl", "abc"), CACHEKIT_E_INVALID_CONFIG);
     CHECK_STATUS(cachekit_config_set(config, "l1_ttl", "-1"), CACHEKIT_E_INVALID_CONFIG);
@@ -363,7 +365,7 @@ static void test_key_registry(void) {
     CHECK_STATUS(cachekit_cache_track_key(cache, "t:default:secret", keys[0], lens[0]), CACHEKIT_E_INVALID_ARGUMENT);
     CHECK(strstr(cachekit_last_error_message(), "ck:reg:") != NULL);
     CHECK_STATUS(cachekit_cache_track_key(cache, "ck:reg:", keys[0], lens[0]), CACHEKIT_E_INVALID_ARGUMENT);
-    CHECK_STATUS(cachekit_cache_track_key(cache, "ck:reg:\xff", keys[0], lens[0]), CACHEKIT_E_INVALID_ARGUMENT);
+    CHECK_STATUS(cachekit_cache_track_key(cache, "ck:reg:\xff", keys[0], lens[0]), CACHEKIT_E_INVALID_UTF8);
     memcpy(long_id, "ck:reg:", 7);
     memset(long_id + 7, 'x', sizeof long_id - 8);
     long_id[sizeof long_id - 1] = 0;

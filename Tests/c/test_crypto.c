@@ -55,6 +55,8 @@ static void test_tenant_key_and_fingerprint(void) {
     memset(big, 'a', sizeof big - 1);
     big[sizeof big - 1] = '\0';
     CHECK_STATUS(cachekit_derive_domain_key(master, master_len, "encryption", big, key), CACHEKIT_E_TENANT_LENGTH);
+    /* Text that is not UTF-8 is CACHEKIT_E_INVALID_UTF8 from every reader, tenants included. */
+    CHECK_STATUS(cachekit_derive_domain_key(master, master_len, "encryption", "\xff", key), CACHEKIT_E_INVALID_UTF8);
     big[256] = '\0';
     CHECK_STATUS(cachekit_derive_domain_key(master, master_len, big, "default", key), CACHEKIT_E_DOMAIN_LENGTH);
     big[255] = '\0';
@@ -75,7 +77,7 @@ static void test_aad(void) {
     CHECK_STATUS(cachekit_aad_v3(NULL, "k", NULL, 1, NULL, &aad), CACHEKIT_E_NULL_POINTER);
     CHECK_STATUS(cachekit_aad_v3("", "k", NULL, 1, NULL, &aad), CACHEKIT_E_TENANT_LENGTH);
     CHECK_STATUS(cachekit_aad_v3("t", "", NULL, 1, NULL, &aad), CACHEKIT_E_INVALID_ARGUMENT);
-    CHECK_STATUS(cachekit_aad_v3("t", "\xff\xfe", NULL, 1, NULL, &aad), CACHEKIT_E_INVALID_ARGUMENT);
+    CHECK_STATUS(cachekit_aad_v3("t", "\xff\xfe", NULL, 1, NULL, &aad), CACHEKIT_E_INVALID_UTF8);
     CHECK(aad.data == NULL);
 }
 

@@ -14,4 +14,8 @@ void ckshim_error_clear(void);
 /* The calling thread's message, NUL-terminated, never NULL. */
 const char *ckshim_error_get(void);
 
+/* The header's CACHEKIT_VERSION_STRING, static and never NULL. In C because Swift imports a
+ * string macro as a String, which cannot give the static C string the export promises. */
+const char *ckshim_version_string(void);
+
 #endif

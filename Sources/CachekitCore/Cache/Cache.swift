@@ -1,13 +1,9 @@
-import CCrypto
-
 /// The two-tier cache: an in-process L1 in front of an optional Redis L2, both holding the same
 /// stored bytes (the entry codec's output: ciphertext in secure mode). Reads try L1, then Redis
 /// (filling L1 for no longer than the entry has left in Redis); writes go to Redis, then L1.
 ///
-/// Fail-open: a Redis failure (down, paused, restarting, timing out) never fails a read or a
-/// write; it is counted in the stats, the L1 keeps serving, and after `failureThreshold`
-/// consecutive failures Redis is skipped for `retryIntervalMilliseconds`. Only operations whose
-/// purpose is Redis itself (delete, invalidate, health) report a backend status.
+/// Fail-open (FailOpen.swift): a Redis failure never fails a read or a write. The second tier is
+/// any `L2Store`: `RedisL2` from the config's redis_url, or one a host or test injects.
 /// Thread-safe. Exported to C as `cachekit_cache`.
 public final class Cache: @unchecked Sendable {  // prefixBytes is written once, in init
     public let mode: CacheMode
@@ -18,7 +14,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     let l1LifetimeNanoseconds: Int64
     let prefix: [UInt8]
     let l1: L1Cache
-    let l2: RedisL2?
+    let l2: (any L2Store)?
     let codec: any EntryCodec
     /// Stored bytes are the value (interop without encryption): L1 hits need no decode.
     private let storesValueVerbatim: Bool
@@ -35,20 +31,24 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     /// Set when the config enables the invalidation listener (Redis and L1 both present).
     private let listener: InvalidationListener?
 
-    public static let maxKeyLength = 4096
+    /// A cache on the config's Redis (redis_url), or L1 alone without one.
+    public convenience init(config: CacheConfig, codec: (any EntryCodec)? = nil) throws(CachekitError) {
+        try self.init(config: config, codec: codec) { stats in
+            config.endpoint.map { RedisL2(config: config, endpoint: $0, stats: stats) }
+        }
+    }
 
-    public init(config: CacheConfig, codec: (any EntryCodec)? = nil) throws(CacheKitError) {
+    /// A cache on the second tier `makeL2` builds (nil: L1 alone); it is handed the cache's
+    /// stats, which RedisL2 feeds with its latencies, errors and skips.
+    public init(config: CacheConfig, codec: (any EntryCodec)? = nil,
+                makeL2: (CacheStats) -> (any L2Store)?) throws(CachekitError) {
         mode = config.mode
         defaultTTLSeconds = config.effectiveDefaultTTLSeconds
         l1LifetimeNanoseconds = Self.nanoseconds(seconds: config.l1TTLSeconds)
         maxValueSize = config.maxValueSize
         prefix = Array(config.effectiveKeyPrefix.utf8)
         l1 = L1Cache(.init(maxBytes: config.l1MaxBytes, maxEntries: config.l1MaxEntries))
-        if let endpoint = config.endpoint {
-            l2 = RedisL2(config: config, endpoint: endpoint, stats: stats)
-        } else {
-            l2 = nil
-        }
+        l2 = makeL2(stats)
         if let codec {
             self.codec = codec
         } else {
@@ -65,7 +65,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
             let listener = InvalidationListener(
                 endpoint: endpoint, connectTimeoutMilliseconds: config.connectTimeoutMilliseconds,
                 commandTimeoutMilliseconds: config.commandTimeoutMilliseconds) { event in
-                    Self.apply(event, l1: l1, index: index, prefix: prefix)
+                    KeyRegistry.apply(event, l1: l1, index: index, prefix: prefix)
                 }
             self.listener = listener
             try listener.start()  // a throw here runs deinit, which frees prefixBytes
@@ -81,35 +81,24 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
 
     /// The entry codec for the configured mode; secure mode (and interop with a master key)
     /// builds the keyring from the configured keys.
-    static func defaultCodec(_ config: CacheConfig) throws(CacheKitError) -> any EntryCodec {
-        let prefixCount = config.effectiveKeyPrefix.utf8.count
-        switch config.mode {
-        case .plain: return CachekitEntryCodec(mode: .auto, security: nil, prefixCount: prefixCount)
-        case .minimal: return CachekitEntryCodec(mode: .minimal, security: nil, prefixCount: prefixCount)
-        case .interop:
-            let security = config.hasMasterKey ? try makeSecurity(config) : nil
-            return CachekitEntryCodec(mode: .interop, security: security, prefixCount: prefixCount)
-        case .secure:
-            guard config.hasMasterKey else {
-                throw CacheKitError(.modeUnavailable, "secure mode needs master_key (CACHEKIT_MASTER_KEY)")
-            }
-            return CachekitEntryCodec(mode: .auto, security: try makeSecurity(config), prefixCount: prefixCount)
+    static func defaultCodec(_ config: CacheConfig) throws(CachekitError) -> any EntryCodec {
+        if config.mode == .secure, !config.hasMasterKey {
+            throw CachekitError(.modeUnavailable, "secure mode needs master_key (CACHEKIT_MASTER_KEY)")
         }
+        let security = config.encryptsEntries ? try makeSecurity(config) : nil
+        return CachekitEntryCodec(mode: config.mode.entryMode, security: security,
+                                  prefixCount: config.effectiveKeyPrefix.utf8.count)
     }
 
-    private static func makeSecurity(_ config: CacheConfig) throws(CacheKitError) -> EntrySecurity {
-        let keyring = try config.withMasterKeys { master, previous throws(CacheKitError) -> Keyring in
-            var list: [UInt8] = []
-            for (i, key) in previous.enumerated() {
-                if i > 0 { list.append(UInt8(ascii: ",")) }
-                list.append(contentsOf: key)
+    private static func makeSecurity(_ config: CacheConfig) throws(CachekitError) -> EntrySecurity {
+        let keyring = try config.withMasterKeys { master, previous throws(CachekitError) -> Keyring in
+            guard let master else { throw CachekitError(.missingMasterKey, "no master_key is set") }
+            let masterKey = try Hex.decodeSecret(master.bytes, what: "master key")
+            var previousKeys: [SecretBytes] = []
+            for (position, key) in previous.enumerated() {
+                previousKeys.append(try Hex.decodeSecret(key.bytes, what: "previous master key \(position)"))
             }
-            defer { list.withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) } }
-            return try withBytes(master) { masterBytes throws(CacheKitError) in
-                try withBytes(list) { listBytes throws(CacheKitError) in
-                    try Keyring.fromHex(master: masterBytes, previousList: previous.isEmpty ? nil : listBytes)
-                }
-            }
+            return try Keyring(masterKey: masterKey, previousKeys: previousKeys, failClosed: false)
         }
         return EntrySecurity(keyring: keyring, tenant: config.tenant)
     }
@@ -120,14 +109,14 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     // MARK: Keys
 
     @inline(__always)
-    private func validateKey(_ key: UnsafeRawBufferPointer) throws(CacheKitError) {
-        guard key.count > 0 else { throw CacheKitError(.invalidKey, "the cache key is empty") }
-        guard key.count <= Self.maxKeyLength else {
-            throw CacheKitError(.invalidKey, "the cache key is \(key.count) bytes; at most \(Self.maxKeyLength) are allowed")
+    private func validateKey(_ key: UnsafeRawBufferPointer) throws(CachekitError) {
+        guard key.count > 0 else { throw CachekitError(.invalidKey, "the cache key is empty") }
+        guard key.count <= Limits.maxCacheKeyLength else {
+            throw CachekitError(.invalidKey, "the cache key is \(key.count) bytes; at most \(Limits.maxCacheKeyLength) are allowed")
         }
     }
 
-    private func fullKey(_ key: UnsafeRawBufferPointer) throws(CacheKitError) -> [UInt8] {
+    private func fullKey(_ key: UnsafeRawBufferPointer) throws(CachekitError) -> [UInt8] {
         try validateKey(key)
         var full = prefix
         full.append(contentsOf: key)
@@ -137,22 +126,22 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     /// prefix + key in a stack buffer (the L1 hit path allocates nothing but the result).
     @inline(__always)
     private func withFullKey<R: ~Copyable>(_ key: UnsafeRawBufferPointer,
-                                           _ body: (UnsafeRawBufferPointer) throws(CacheKitError) -> R) throws(CacheKitError) -> R {
+                                           _ body: (UnsafeRawBufferPointer) throws(CachekitError) -> R) throws(CachekitError) -> R {
         let prefixCount = prefix.count
         var result: R?
-        var failure: CacheKitError?
+        var failure: CachekitError?
         withUnsafeTemporaryAllocation(byteCount: prefixCount &+ key.count, alignment: 1) { buffer in
             guard let base = buffer.baseAddress else { return }
             if prefixCount > 0, let p = prefixBytes.baseAddress { base.copyMemory(from: p, byteCount: prefixCount) }
             if let k = key.baseAddress { (base + prefixCount).copyMemory(from: k, byteCount: key.count) }
-            do throws(CacheKitError) {
+            do throws(CachekitError) {
                 result = try body(UnsafeRawBufferPointer(start: base, count: prefixCount &+ key.count))
             } catch { failure = error }
         }
         if let failure { throw failure }
         switch consume result {
         case .some(let value): return value
-        case .none: throw CacheKitError(.internal, "no result")
+        case .none: throw CachekitError(.internal, "no result")
         }
     }
 
@@ -173,28 +162,21 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     // MARK: Reads
 
     /// The value under `key`, or nil on a miss. Undecodable entries are dropped and read as misses.
-    public func get(_ key: UnsafeRawBufferPointer) throws(CacheKitError) -> OwnedBytes? {
+    public func get(_ key: UnsafeRawBufferPointer) throws(CachekitError) -> OwnedBytes? {
         try validateKey(key)
-        if l1.isEnabled, let value = try withFullKey(key, { full throws(CacheKitError) in try getFromL1(full) }) {
+        if l1.isEnabled, let value = try withFullKey(key, { full throws(CachekitError) in try getFromL1(full) }) {
             return value
         }
         if let l2 {
             let full = try fullKey(key)
-            do throws(CacheKitError) {
-                let fetched: StoredValue?
-                if l1.isEnabled {
-                    fetched = try l2.getWithTTL(full)
-                } else {
-                    fetched = try l2.get(full)
-                }
-                if let fetched, let value = try decodeFromL2(full, fetched) {
-                    CacheStats.bump(stats.l2Hits)
-                    return value
-                }
-            } catch where error.status == .outOfMemory {
-                throw error
-            } catch {
-                CacheStats.bump(stats.errors)
+            let hit = try FailOpen.read(stats) { () throws(CachekitError) -> OwnedBytes? in
+                let fetched = l1.isEnabled ? try l2.getWithTTL(full) : try l2.get(full)
+                guard let fetched else { return nil }
+                return try decodeFromL2(full, fetched)
+            }
+            if let hit {
+                CacheStats.bump(stats.l2Hits)
+                return hit
             }
         }
         CacheStats.bump(stats.misses)
@@ -204,17 +186,17 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     /// An L1-only lookup: never touches Redis, so it never waits on the network (async hosts call
     /// it on their event loop before handing a miss to a worker). A hit counts as an L1 hit; a
     /// miss is not counted, since the caller goes on to `get`.
-    public func getLocal(_ key: UnsafeRawBufferPointer) throws(CacheKitError) -> OwnedBytes? {
+    public func getLocal(_ key: UnsafeRawBufferPointer) throws(CachekitError) -> OwnedBytes? {
         try validateKey(key)
         guard l1.isEnabled else { return nil }
-        return try withFullKey(key, { full throws(CacheKitError) in try getFromL1(full) })
+        return try withFullKey(key, { full throws(CachekitError) in try getFromL1(full) })
     }
 
     /// An L1 hit, decoded (L1 counts its own hits; a hit that does not decode is uncounted here).
-    private func getFromL1(_ full: UnsafeRawBufferPointer) throws(CacheKitError) -> OwnedBytes? {
+    private func getFromL1(_ full: UnsafeRawBufferPointer) throws(CachekitError) -> OwnedBytes? {
         guard l1.isEnabled, let hit = try l1.get(full) else { return nil }
         if hit.isDecoded || storesValueVerbatim { return hit.takeBytes() }
-        do throws(CacheKitError) {
+        do throws(CachekitError) {
             return try codec.decode(hit.bytes.bytes, redisKey: Array(full))
         } catch where error.status == .outOfMemory {
             throw error
@@ -228,10 +210,10 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
 
     /// Decodes an entry read from Redis and keeps it in L1 no longer than Redis will. An entry
     /// that does not decode is deleted from Redis (as cachekit-py does) and reads as a miss.
-    private func decodeFromL2(_ full: [UInt8], _ fetched: StoredValue) throws(CacheKitError) -> OwnedBytes? {
+    private func decodeFromL2(_ full: [UInt8], _ fetched: StoredValue) throws(CachekitError) -> OwnedBytes? {
         let value: OwnedBytes
-        do throws(CacheKitError) {
-            value = try fetched.withBytes { stored throws(CacheKitError) in
+        do throws(CachekitError) {
+            value = try fetched.withBytes { stored throws(CachekitError) in
                 try codec.decode(stored, redisKey: full)
             }
         } catch where error.status == .outOfMemory {
@@ -261,14 +243,14 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     /// Returns the number of hits.
     @discardableResult
     public func getMany(_ keys: [UnsafeRawBufferPointer],
-                        found: (Int, consuming OwnedBytes) -> Void) throws(CacheKitError) -> Int {
+                        found: (Int, consuming OwnedBytes) -> Void) throws(CachekitError) -> Int {
         var fulls: [[UInt8]] = []
         fulls.reserveCapacity(keys.count)
         for key in keys { fulls.append(try fullKey(key)) }
         var missing: [Int] = []
         var hits = 0
         for (i, full) in fulls.enumerated() {
-            if let value = try withBytes(full, { key throws(CacheKitError) in try getFromL1(key) }) {
+            if let value = try withBytes(full, { key throws(CachekitError) in try getFromL1(key) }) {
                 hits += 1
                 found(i, value)
             } else {
@@ -276,7 +258,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
             }
         }
         if let l2, !missing.isEmpty {
-            do throws(CacheKitError) {
+            _ = try FailOpen.read(stats) { () throws(CachekitError) -> Void? in
                 let fetched = try l2.getMany(missing.map { fulls[$0] }, withTTL: l1.isEnabled)
                 for (j, i) in missing.enumerated() {
                     guard j < fetched.count, let stored = fetched[j],
@@ -285,10 +267,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
                     CacheStats.bump(stats.l2Hits)
                     found(i, value)
                 }
-            } catch where error.status == .outOfMemory {
-                throw error
-            } catch {
-                CacheStats.bump(stats.errors)
+                return ()
             }
         }
         CacheStats.bump(stats.misses, by: keys.count - hits)
@@ -296,23 +275,18 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     }
 
     /// Whether `key` holds an entry (L1, else Redis; a Redis failure answers from L1 alone).
-    public func exists(_ key: UnsafeRawBufferPointer) throws(CacheKitError) -> Bool {
+    public func exists(_ key: UnsafeRawBufferPointer) throws(CachekitError) -> Bool {
         let full = try fullKey(key)
         if full.withUnsafeBytes({ l1.contains($0) }) { return true }
         guard let l2 else { return false }
-        do throws(CacheKitError) {
-            return try l2.exists(full)
-        } catch {
-            CacheStats.bump(stats.errors)
-            return false
-        }
+        return FailOpen.absorb(stats, fallback: false) { () throws(CachekitError) -> Bool in try l2.exists(full) }
     }
 
     // MARK: Writes
 
     /// Stores `value` under `key` for `ttlSeconds` (nil: the default; 0: no expiry).
     /// A value whose entry exceeds `maxValueSize` is refused with `.valueTooLarge`.
-    public func set(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, ttlSeconds requested: Int?) throws(CacheKitError) {
+    public func set(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, ttlSeconds requested: Int?) throws(CachekitError) {
         let full = try fullKey(key)
         let stored = try codec.encode(value, redisKey: full)
         try store(full, stored.bytes, value: value, ttlSeconds: ttlSeconds(requested))
@@ -321,9 +295,9 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     /// As `set`, and records `key` in the registry's tracking set in the same round trip
     /// (SET, SADD, EXPIRE pipelined): cachekit-py's write plus track_key, one round trip less.
     public func setTracked(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, ttlSeconds requested: Int?,
-                           registryId: String) throws(CacheKitError) {
+                           registryId: String) throws(CachekitError) {
         let full = try fullKey(key)
-        guard validUTF8(key) else { throw CacheKitError(.invalidKey, "the cache key is not UTF-8") }
+        guard validUTF8(key) else { throw CachekitError(.invalidKey, "the cache key is not UTF-8") }
         let set = try registrySet(registryId)
         let stored = try codec.encode(value, redisKey: full)
         try store(full, stored.bytes, value: value, ttlSeconds: ttlSeconds(requested), tracking: (key, set))
@@ -332,21 +306,19 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
 
     private func store(_ full: [UInt8], _ stored: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, ttlSeconds: Int,
                        fillsMiss: Bool = false,
-                       tracking: (member: UnsafeRawBufferPointer, set: [UInt8])? = nil) throws(CacheKitError) {
+                       tracking: (member: UnsafeRawBufferPointer, set: [UInt8])? = nil) throws(CachekitError) {
         guard stored.count <= maxValueSize else {
             full.withUnsafeBytes { _ = l1.remove($0) }
-            throw CacheKitError(.valueTooLarge, "the entry is \(stored.count) bytes; the maximum value size is \(maxValueSize)")
+            throw CachekitError(.valueTooLarge, "the entry is \(stored.count) bytes; the maximum value size is \(maxValueSize)")
         }
         if let l2 {
-            do throws(CacheKitError) {
+            FailOpen.absorb(stats, fallback: ()) { () throws(CachekitError) in
                 if let tracking {
                     try l2.set(full, stored, ttlSeconds: ttlSeconds, tracking: tracking.member, in: tracking.set,
-                               setTTLSeconds: Self.registryTTLSeconds)
+                               setTTLSeconds: KeyRegistry.setTTLSeconds)
                 } else {
                     try l2.set(full, stored, ttlSeconds: ttlSeconds)
                 }
-            } catch {
-                CacheStats.bump(stats.errors)
             }
         }
         full.withUnsafeBytes { key in
@@ -357,73 +329,45 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     }
 
     /// Removes `key` from both tiers. L1 is always cleared; a Redis failure is reported.
-    public func delete(_ key: UnsafeRawBufferPointer) throws(CacheKitError) {
+    public func delete(_ key: UnsafeRawBufferPointer) throws(CachekitError) {
         let full = try fullKey(key)
         full.withUnsafeBytes { _ = l1.remove($0) }
         CacheStats.bump(stats.deletes)
         guard let l2 else { return }
-        do throws(CacheKitError) {
-            _ = try l2.delete([full])
-        } catch {
-            CacheStats.bump(stats.errors)
-            throw error
-        }
+        _ = try FailOpen.report(stats) { () throws(CachekitError) -> Int in try l2.delete([full]) }
     }
 
     /// Removes every entry of a namespace from both tiers: keys starting with `ns:{namespace}:`
     /// (cachekit-py's auto-mode keys) or, in interop mode, `{namespace}:`. Redis is swept with
     /// SCAN + UNLINK. Returns how many Redis keys were removed.
-    public func invalidateNamespace(_ namespace: String) throws(CacheKitError) -> Int {
-        guard !namespace.isEmpty, namespace.utf8.count <= 1024 else {
-            throw CacheKitError(.invalidArgument, "the namespace must be 1..1024 bytes")
+    public func invalidateNamespace(_ namespace: String) throws(CachekitError) -> Int {
+        guard !namespace.isEmpty, namespace.utf8.count <= Limits.maxNamespaceLength else {
+            throw CachekitError(.invalidArgument, "the namespace must be 1..\(Limits.maxNamespaceLength) bytes")
         }
         var namespacePrefix = prefix
         namespacePrefix.append(contentsOf: mode == .interop ? Array("\(namespace):".utf8) : Array("ns:\(namespace):".utf8))
         namespacePrefix.withUnsafeBytes { _ = l1.removeAll(withPrefix: $0) }
         guard let l2 else { return 0 }
-        do throws(CacheKitError) {
-            return try l2.deleteAll(withPrefix: namespacePrefix)
-        } catch {
-            CacheStats.bump(stats.errors)
-            throw error
-        }
+        return try FailOpen.report(stats) { () throws(CachekitError) -> Int in try l2.deleteAll(withPrefix: namespacePrefix) }
     }
 
     // MARK: Key registry (cachekit-py 0.24.1's per-function tracking set)
 
-    /// How long a tracking set lives after its last write, as cachekit-py's.
-    public static let registryTTLSeconds = 604_800
-    public static let maxRegistryIdLength = 4096
-    /// cachekit-py's invalidation channel and its per-field cap: a longer field is never sent.
-    public static let invalidationChannel: [UInt8] = Array("cachekit:py:invalidate:v1".utf8)
-    public static let maxEventFieldBytes = 1024
-
-    /// The tracking set's Redis name: key_prefix + registry id. Only "ck:reg:..." ids are taken,
-    /// so these calls cannot write into or drain an arbitrary key.
-    private func registrySet(_ registryId: String) throws(CacheKitError) -> [UInt8] {
-        let bytes = Array(registryId.utf8)
-        guard bytes.count > "ck:reg:".utf8.count, bytes.count <= Self.maxRegistryIdLength,
-              bytes.starts(with: "ck:reg:".utf8) else {
-            throw CacheKitError(.invalidArgument,
-                                "the registry id must start with \"ck:reg:\" and be at most \(Self.maxRegistryIdLength) bytes")
-        }
-        return prefix + bytes
+    private func registrySet(_ registryId: String) throws(CachekitError) -> [UInt8] {
+        try KeyRegistry.setName(registryId, keyPrefix: prefix)
     }
 
     /// Records `key` (raw, without the prefix) in the registry's tracking set: SADD + EXPIRE,
     /// one round trip. Returns false without Redis. A Redis failure is counted and thrown.
     @discardableResult
-    public func trackKey(registryId: String, key: UnsafeRawBufferPointer) throws(CacheKitError) -> Bool {
+    public func trackKey(registryId: String, key: UnsafeRawBufferPointer) throws(CachekitError) -> Bool {
         try validateKey(key)
-        guard validUTF8(key) else { throw CacheKitError(.invalidKey, "the cache key is not UTF-8") }
+        guard validUTF8(key) else { throw CachekitError(.invalidKey, "the cache key is not UTF-8") }
         let set = try registrySet(registryId)
         guard let l2 else { return false }
         recordTracked(registryId, key)  // in L1 whether or not Redis records it
-        do throws(CacheKitError) {
-            try l2.track(set: set, member: key, ttlSeconds: Self.registryTTLSeconds)
-        } catch {
-            CacheStats.bump(stats.errors)
-            throw error
+        try FailOpen.report(stats) { () throws(CachekitError) in
+            try l2.track(set: set, member: key, ttlSeconds: KeyRegistry.setTTLSeconds)
         }
         return true
     }
@@ -432,7 +376,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     /// drain did not reach, from Redis and from L1. Returns how many distinct keys were reached:
     /// the popped members plus `localKeys`, as cachekit-py's drain_tracked. On a Redis failure
     /// the keys reached so far and all of `localKeys` are still dropped from L1.
-    public func drainRegistry(_ registryId: String, localKeys: [UnsafeRawBufferPointer]) throws(CacheKitError) -> Int {
+    public func drainRegistry(_ registryId: String, localKeys: [UnsafeRawBufferPointer]) throws(CachekitError) -> Int {
         for key in localKeys { try validateKey(key) }
         let set = try registrySet(registryId)
         if listener != nil {
@@ -441,14 +385,14 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         }
         var reached = Set<[UInt8]>()
         defer {
-            for key in localKeys { _ = try? withFullKey(key) { full throws(CacheKitError) in l1.remove(full) } }
+            for key in localKeys { _ = try? withFullKey(key) { full throws(CachekitError) in l1.remove(full) } }
         }
         guard let l2 else {
             for key in localKeys { reached.insert(Array(key)) }
             CacheStats.bump(stats.deletes, by: reached.count)
             return reached.count
         }
-        do throws(CacheKitError) {
+        try FailOpen.report(stats) { () throws(CachekitError) in
             _ = try l2.drain(set: set, keyPrefix: prefix) { member in
                 reached.insert(member)
                 (prefix + member).withUnsafeBytes { _ = l1.remove($0) }
@@ -459,60 +403,30 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
                 if reached.insert(raw).inserted { stragglers.append(prefix + raw) }
             }
             _ = try l2.unlink(stragglers)
-        } catch {
-            CacheStats.bump(stats.errors)
-            throw error
         }
         CacheStats.bump(stats.deletes, by: reached.count)
         return reached.count
     }
 
-    /// Announces an invalidation on cachekit-py's channel, encoded as cachekit-py encodes it:
-    /// MessagePack {"r": registry id} or {"r": registry id, "k": key}; a key over 1024 bytes
-    /// widens the event to the whole function. Returns false when nothing was published: no
-    /// Redis, or a registry id over 1024 bytes (no receiver accepts it).
-    public func publishInvalidation(registryId: String, key: UnsafeRawBufferPointer?) throws(CacheKitError) -> Bool {
+    /// Announces an invalidation on cachekit-py's channel, encoded as cachekit-py encodes it
+    /// (InvalidationEvent.encode). Returns false when nothing was published: no Redis, or a
+    /// registry id over 1024 bytes (no receiver accepts it).
+    public func publishInvalidation(registryId: String, key: UnsafeRawBufferPointer?) throws(CachekitError) -> Bool {
         _ = try registrySet(registryId)
         if let key {
             try validateKey(key)
-            guard validUTF8(key) else { throw CacheKitError(.invalidKey, "the cache key is not UTF-8") }
+            guard validUTF8(key) else { throw CachekitError(.invalidKey, "the cache key is not UTF-8") }
         }
-        guard let l2, registryId.utf8.count <= Self.maxEventFieldBytes else { return false }
-        let eventKey = key.flatMap { $0.count <= Self.maxEventFieldBytes ? $0 : nil }
-        var writer = MessagePackWriter(reservingCapacity: 16 + registryId.utf8.count + (eventKey?.count ?? 0))
-        writer.writeMapHeader(eventKey == nil ? 1 : 2)
-        writer.writeString("r")
-        writer.writeString(registryId)
-        if let eventKey {
-            writer.writeString("k")
-            writer.writeStringBytes(eventKey)
+        guard let l2, let message = InvalidationEvent.encode(registryId: Array(registryId.utf8), key: key) else {
+            return false
         }
-        do throws(CacheKitError) {
-            _ = try l2.publish(channel: Self.invalidationChannel, message: writer.bytes)
-        } catch {
-            CacheStats.bump(stats.errors)
-            throw error
+        _ = try FailOpen.report(stats) { () throws(CachekitError) -> Int in
+            try l2.publish(channel: InvalidationEvent.channel, message: message)
         }
         return true
     }
 
     // MARK: Invalidation listener
-
-    /// Applies one event to L1: {"r","k"} drops key_prefix + k; {"r"} drops every key this cache
-    /// wrote or tracked under r, or all of L1 when the index overflowed.
-    static func apply(_ event: InvalidationEvent, l1: L1Cache, index: SharedRegistryIndex, prefix: [UInt8]) {
-        if let key = event.key {
-            guard !key.isEmpty else { return }
-            index.state.withLock { $0.forget(event.registryId, key) }
-            (prefix + key).withUnsafeBytes { _ = l1.remove($0) }
-            return
-        }
-        guard let keys = index.state.withLock({ $0.take(event.registryId) }) else {
-            l1.removeAll()
-            return
-        }
-        for key in keys { (prefix + key).withUnsafeBytes { _ = l1.remove($0) } }
-    }
 
     private func recordTracked(_ registryId: String, _ key: UnsafeRawBufferPointer) {
         guard listener != nil else { return }
@@ -529,17 +443,17 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     /// and returned. Concurrent misses for one key in this process run `compute` once; the
     /// others wait for its value. With Redis down the value is still computed and returned.
     public func getOrCompute(_ key: UnsafeRawBufferPointer, ttlSeconds requested: Int?,
-                             _ compute: () throws(CacheKitError) -> [UInt8]) throws(CacheKitError) -> OwnedBytes {
+                             _ compute: () throws(CachekitError) -> [UInt8]) throws(CachekitError) -> OwnedBytes {
         if let hit = try get(key) { return hit }
         let full = try fullKey(key)
         let ttl = ttlSeconds(requested)
-        let (value, computed) = try flights.run(full) { () throws(CacheKitError) -> [UInt8] in
+        let (value, computed) = try flights.run(full) { () throws(CachekitError) -> [UInt8] in
             // A leader that finished just before this flight started has filled L1.
-            if let fresh = try withBytes(full, { key throws(CacheKitError) in try getFromL1(key) }) { return fresh.array }
+            if let fresh = try withBytes(full, { key throws(CachekitError) in try getFromL1(key) }) { return fresh.array }
             CacheStats.bump(stats.computes)
             let value = try compute()
-            do throws(CacheKitError) {
-                try withBytes(value) { bytes throws(CacheKitError) in
+            do throws(CachekitError) {
+                try withBytes(value) { bytes throws(CachekitError) in
                     let stored = try codec.encode(bytes, redisKey: full)
                     try store(full, stored.bytes, value: bytes, ttlSeconds: ttl, fillsMiss: true)
                 }
@@ -549,7 +463,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
             return value
         }
         if !computed { CacheStats.bump(stats.coalesced) }
-        return try withBytes(value) { bytes throws(CacheKitError) in try OwnedBytes(copying: bytes) }
+        return try withBytes(value) { bytes throws(CachekitError) in try OwnedBytes(copying: bytes) }
     }
 
     // MARK: Observability
@@ -573,9 +487,9 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         var report = Health(l2Configured: l2 != nil, l2Status: .ok, l2PingNanoseconds: 0,
                             l1Entries: usage.entries, l1Bytes: usage.bytes, detail: "L1 only")
         if let l2 {
-            do throws(CacheKitError) {
+            do throws(CachekitError) {
                 report.l2PingNanoseconds = try l2.ping()
-                report.detail = "Redis \(l2.endpoint.redactedDescription) answered PING"
+                report.detail = "\(l2.redactedDescription) answered PING"
             } catch {
                 report.l2Status = error.status
                 report.detail = error.message

@@ -1,144 +1,4 @@
-import CCrypto
 import Glibc
-
-/// How values are stored, as in cachekit-py's presets.
-public enum CacheMode: String, Sendable, CaseIterable {
-    /// Integrity on (ByteStorage envelope: LZ4 + xxHash3-64), no encryption.
-    case plain
-    /// Encrypted with AES-256-GCM under a tenant key derived from the master key; ciphertext in
-    /// both tiers, decrypted at read.
-    case secure
-    /// Integrity off: the bare MessagePack document.
-    case minimal
-    /// The cross-language format: one plain MessagePack document (encrypted when a master key is set).
-    case interop
-
-    /// cachekit-py's default TTL for the preset (seconds, 0 = none).
-    var defaultTTLSeconds: Int {
-        switch self {
-        case .plain, .interop: return 0
-        case .minimal: return 300
-        case .secure: return 600
-        }
-    }
-}
-
-/// Where Redis is: parsed from `redis://[user[:password]@]host[:port][/db]`,
-/// `unix://[user[:password]@]/path?db=N` or a bare socket path.
-public struct RedisEndpoint: Sendable, Equatable {
-    public var host: String = "127.0.0.1"
-    public var port: Int = 6379
-    public var unixSocketPath: String?
-    public var username: String?
-    public var password: String?
-    public var database: Int = 0
-
-    /// A description without credentials, for messages and health output.
-    public var redactedDescription: String {
-        let target = unixSocketPath.map { "unix:\($0)" } ?? "\(host):\(port)"
-        return "\(target) db \(database)\(password != nil ? " (with password)" : "")"
-    }
-
-    public static func parse(_ url: String) throws(CacheKitError) -> RedisEndpoint {
-        var endpoint = RedisEndpoint()
-        if url.hasPrefix("/") {
-            endpoint.unixSocketPath = url
-            return endpoint
-        }
-        let isUnix: Bool
-        var rest: Substring
-        if url.hasPrefix("redis://") {
-            isUnix = false; rest = url.dropFirst("redis://".count)
-        } else if url.hasPrefix("unix://") {
-            isUnix = true; rest = url.dropFirst("unix://".count)
-        } else if url.hasPrefix("rediss://") {
-            throw CacheKitError(.invalidConfig, "redis URL: TLS (rediss://) is not supported")
-        } else {
-            throw CacheKitError(.invalidConfig, "redis URL must start with redis:// or unix:// or be a socket path")
-        }
-        var query: Substring = ""
-        if let q = rest.firstIndex(of: "?") {
-            query = rest[rest.index(after: q)...]
-            rest = rest[..<q]
-        }
-        // Credentials end at the last '@' (a password may contain '@' only percent-encoded, but be lenient).
-        if let at = rest.lastIndex(of: "@") {
-            let credentials = rest[..<at]
-            rest = rest[rest.index(after: at)...]
-            if let colon = credentials.firstIndex(of: ":") {
-                let user = try percentDecoded(credentials[..<colon])
-                endpoint.username = user.isEmpty ? nil : user
-                endpoint.password = try percentDecoded(credentials[credentials.index(after: colon)...])
-            } else if !credentials.isEmpty {
-                // redis-py reads a lone userinfo as the username; Redis then needs no password.
-                endpoint.username = try percentDecoded(credentials)
-            }
-        }
-        if isUnix {
-            guard rest.hasPrefix("/") else {
-                throw CacheKitError(.invalidConfig, "redis URL: unix:// needs an absolute socket path")
-            }
-            endpoint.unixSocketPath = try percentDecoded(rest)
-        } else {
-            var hostPort = rest
-            if let slash = rest.firstIndex(of: "/") {
-                hostPort = rest[..<slash]
-                let db = rest[rest.index(after: slash)...]
-                if !db.isEmpty {
-                    guard let n = Int(db), n >= 0, n < 1 << 16 else {
-                        throw CacheKitError(.invalidConfig, "redis URL: database must be a number")
-                    }
-                    endpoint.database = n
-                }
-            }
-            if let colon = hostPort.lastIndex(of: ":"), !hostPort.hasSuffix("]") {
-                let portText = hostPort[hostPort.index(after: colon)...]
-                guard let port = Int(portText), port > 0, port < 65536 else {
-                    throw CacheKitError(.invalidConfig, "redis URL: port must be 1..65535")
-                }
-                endpoint.port = port
-                hostPort = hostPort[..<colon]
-            }
-            if hostPort.hasPrefix("["), hostPort.hasSuffix("]") { hostPort = hostPort.dropFirst().dropLast() }
-            if !hostPort.isEmpty { endpoint.host = String(hostPort) }
-        }
-        for item in query.split(separator: "&") {
-            let parts = item.split(separator: "=", maxSplits: 1)
-            guard parts.count == 2 else { continue }
-            switch parts[0] {
-            case "db":
-                guard let n = Int(parts[1]), n >= 0, n < 1 << 16 else {
-                    throw CacheKitError(.invalidConfig, "redis URL: db must be a number")
-                }
-                endpoint.database = n
-            case "password":
-                endpoint.password = try percentDecoded(parts[1])
-            default:
-                continue
-            }
-        }
-        return endpoint
-    }
-
-    private static func percentDecoded(_ text: Substring) throws(CacheKitError) -> String {
-        guard text.contains("%") else { return String(text) }
-        var bytes: [UInt8] = []
-        var utf8 = text.utf8[...]
-        while let byte = utf8.first {
-            utf8 = utf8.dropFirst()
-            if byte == UInt8(ascii: "%") {
-                guard utf8.count >= 2, let value = UInt8(String(decoding: utf8.prefix(2), as: UTF8.self), radix: 16) else {
-                    throw CacheKitError(.invalidConfig, "redis URL: malformed percent-encoding")
-                }
-                bytes.append(value)
-                utf8 = utf8.dropFirst(2)
-            } else {
-                bytes.append(byte)
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
-}
 
 /// Everything a cache is built from. Options come from `set(_:_:)` (the names below) and/or the
 /// environment (`loadEnvironment`, cachekit-py's variable names). Secrets are kept only here and
@@ -166,10 +26,10 @@ public final class CacheConfig: @unchecked Sendable {
     /// deployment UUID, which only selects the encryption key), none in interop mode (cachekit-py
     /// refuses a prefixing backend there: other SDKs read bare interop keys).
     public var keyPrefix: String?
-    /// Hex of the master key (secret).
-    public private(set) var masterKeyHex: [UInt8] = []
-    /// Hex of up to 3 decrypt-only previous master keys (secret).
-    public private(set) var previousMasterKeysHex: [[UInt8]] = []
+    /// Hex of the master key (secret, wiped when replaced or released).
+    private var masterKeyHex: SecretBytes?
+    /// Hex of up to 3 decrypt-only previous master keys (secret, wiped likewise).
+    private var previousMasterKeysHex: [SecretBytes] = []
     public var deploymentUUID: String?
     /// Run the invalidation listener (cachekit-py's CACHEKIT_INVALIDATION_LISTENER_ENABLED):
     /// one thread and one Redis connection that drop L1 copies other processes invalidate.
@@ -184,20 +44,11 @@ public final class CacheConfig: @unchecked Sendable {
 
     public init() {}
 
-    deinit { wipeSecrets() }
-
-    private func wipeSecrets() {
-        masterKeyHex.withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) }
-        for i in previousMasterKeysHex.indices {
-            previousMasterKeysHex[i].withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) }
-        }
-    }
-
     public var tenant: String { deploymentUUID ?? "default" }
 
     /// Whether the mode stores ciphertext (secure, or interop with a master key).
     public var encryptsEntries: Bool { mode == .secure || (mode == .interop && hasMasterKey) }
-    public var hasMasterKey: Bool { !masterKeyHex.isEmpty }
+    public var hasMasterKey: Bool { masterKeyHex != nil }
 
     public var effectiveKeyPrefix: String {
         keyPrefix ?? (mode == .interop ? "" : "t:default:")
@@ -206,13 +57,13 @@ public final class CacheConfig: @unchecked Sendable {
     public var effectiveDefaultTTLSeconds: Int { defaultTTLSeconds ?? mode.defaultTTLSeconds }
 
     /// Sets one option from its text form. Messages name the option, never a secret value.
-    public func set(_ name: String, _ value: String) throws(CacheKitError) {
+    public func set(_ name: String, _ value: String) throws(CachekitError) {
         switch name {
         case "redis_url":
             endpoint = value.isEmpty ? nil : try RedisEndpoint.parse(value)
         case "mode":
             guard let parsed = CacheMode(rawValue: value.lowercased()) else {
-                throw CacheKitError(.invalidConfig, "mode must be plain, secure, minimal or interop")
+                throw CachekitError(.invalidConfig, "mode must be plain, secure, minimal or interop")
             }
             mode = parsed
         case "default_ttl": defaultTTLSeconds = try Self.integer(value, name, min: 0)
@@ -229,50 +80,50 @@ public final class CacheConfig: @unchecked Sendable {
         case "failure_threshold": failureThreshold = try Self.integer(value, name, min: 1, max: 1_000_000)
         case "retry_interval_ms": retryIntervalMilliseconds = try Self.integer(value, name, min: 0, max: 3_600_000)
         case "key_prefix":
-            guard value.utf8.count <= 1024 else { throw CacheKitError(.invalidConfig, "key_prefix must be at most 1024 bytes") }
+            guard value.utf8.count <= 1024 else { throw CachekitError(.invalidConfig, "key_prefix must be at most 1024 bytes") }
             keyPrefix = value
         case "master_key":
-            let bytes = Array(value.utf8)
+            var bytes = Array(value.utf8)
+            defer { SecretBytes.wipe(&bytes) }
             try Self.validateMasterKey(bytes, name: name)
-            for previous in previousMasterKeysHex where Self.sameKey(previous, bytes) {
-                throw CacheKitError(.invalidConfig, "master_key must not appear in previous_master_keys")
+            for previous in previousMasterKeysHex where Self.sameKey(previous.bytes, bytes) {
+                throw CachekitError(.invalidConfig, "master_key must not appear in previous_master_keys")
             }
-            // Replaces only the current key: previous keys set earlier stay.
-            masterKeyHex.withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) }
-            masterKeyHex = bytes
+            // Replaces only the current key (the old one is wiped on release): previous keys stay.
+            masterKeyHex = try SecretBytes(copying: bytes)
         case "previous_master_keys":
-            let keys = value.split(separator: ",").map { Array($0.utf8).filter { $0 != 0x20 } }.filter { !$0.isEmpty }
+            var keys = value.split(separator: ",").map { Array($0.utf8).filter { $0 != 0x20 } }.filter { !$0.isEmpty }
+            defer { for i in keys.indices { SecretBytes.wipe(&keys[i]) } }
             guard keys.count <= 3 else {
-                throw CacheKitError(.invalidConfig, "previous_master_keys holds \(keys.count) keys; at most 3 decrypt-only keys are allowed")
+                throw CachekitError(.invalidConfig, "previous_master_keys holds \(keys.count) keys; at most 3 decrypt-only keys are allowed")
             }
             for key in keys {
                 try Self.validateMasterKey(key, name: name)
-                if Self.sameKey(key, masterKeyHex) {
-                    throw CacheKitError(.invalidConfig, "master_key must not appear in previous_master_keys")
+                if let master = masterKeyHex, Self.sameKey(master.bytes, key) {
+                    throw CachekitError(.invalidConfig, "master_key must not appear in previous_master_keys")
                 }
             }
-            for i in previousMasterKeysHex.indices {
-                previousMasterKeysHex[i].withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) }
-            }
-            previousMasterKeysHex = keys
+            var secrets: [SecretBytes] = []
+            for key in keys { secrets.append(try SecretBytes(copying: key)) }
+            previousMasterKeysHex = secrets
         case "deployment_uuid":
             if value.isEmpty { deploymentUUID = nil; return }
             guard Self.isCanonicalUUID(value) else {
-                throw CacheKitError(.invalidConfig, "deployment_uuid must be a UUID (8-4-4-4-12 hex digits)")
+                throw CachekitError(.invalidConfig, "deployment_uuid must be a UUID (8-4-4-4-12 hex digits)")
             }
             deploymentUUID = value.lowercased()
         case "invalidation_listener":
             guard let enabled = Self.boolean(value) else {
-                throw CacheKitError(.invalidConfig, "invalidation_listener must be 0 or 1 (or true/false, yes/no, on/off)")
+                throw CachekitError(.invalidConfig, "invalidation_listener must be 0 or 1 (or true/false, yes/no, on/off)")
             }
             invalidationListener = enabled
         default:
-            throw CacheKitError(.unknownOption, "unknown cache option '\(name.prefix(64))'")
+            throw CachekitError(.unknownOption, "unknown cache option '\(name.prefix(64))'")
         }
     }
 
     /// Reads cachekit-py's environment variables (unset ones leave the option as it is).
-    public func loadEnvironment(_ lookup: (String) -> String? = { getenv($0).map { String(cString: $0) } }) throws(CacheKitError) {
+    public func loadEnvironment(_ lookup: (String) -> String? = { getenv($0).map { String(cString: $0) } }) throws(CachekitError) {
         let table: [(String, String)] = [
             ("CACHEKIT_DEFAULT_TTL", "default_ttl"),
             ("CACHEKIT_MAX_VALUE_SIZE", "max_value_size"),
@@ -297,14 +148,15 @@ public final class CacheConfig: @unchecked Sendable {
                                    ("CACHEKIT_SOCKET_CONNECT_TIMEOUT", "connect_timeout_ms")] {
             guard let text = lookup(variable) else { continue }
             guard let seconds = Double(text), seconds > 0, seconds <= 3600 else {
-                throw CacheKitError(.invalidConfig, "\(variable) must be a positive number of seconds")
+                throw CachekitError(.invalidConfig, "\(variable) must be a positive number of seconds")
             }
             try set(option, String(max(Int((seconds * 1000).rounded()), 1)))
         }
     }
 
-    /// Hands the secrets to `body` (for building a keyring) without copying them elsewhere.
-    public func withMasterKeys<R>(_ body: ([UInt8], [[UInt8]]) throws(CacheKitError) -> R) throws(CacheKitError) -> R {
+    /// Hands the hex of the master key and of the previous keys to `body` (for building a
+    /// keyring) without copying them elsewhere; nil when no master key is set.
+    public func withMasterKeys<R>(_ body: (SecretBytes?, [SecretBytes]) throws(CachekitError) -> R) throws(CachekitError) -> R {
         try body(masterKeyHex, previousMasterKeysHex)
     }
 
@@ -317,8 +169,8 @@ public final class CacheConfig: @unchecked Sendable {
 
     // MARK: Validation
 
-    private static func fromEnvironment(_ error: CacheKitError, _ variable: String) -> CacheKitError {
-        CacheKitError(error.status, "\(variable): \(error.message)")
+    private static func fromEnvironment(_ error: CachekitError, _ variable: String) -> CachekitError {
+        CachekitError(error.status, "\(variable): \(error.message)")
     }
 
     /// pydantic's boolean words, as cachekit-py reads its flags (case-insensitive).
@@ -330,19 +182,19 @@ public final class CacheConfig: @unchecked Sendable {
         }
     }
 
-    private static func integer(_ text: String, _ name: String, min: Int, max: Int = Int.max) throws(CacheKitError) -> Int {
+    private static func integer(_ text: String, _ name: String, min: Int, max: Int = Int.max) throws(CachekitError) -> Int {
         guard let value = Int(text.trimmingSpaces), value >= min, value <= max else {
-            throw CacheKitError(.invalidConfig, "\(name) must be an integer in \(min)...\(max)")
+            throw CachekitError(.invalidConfig, "\(name) must be an integer in \(min)...\(max)")
         }
         return value
     }
 
-    private static func validateMasterKey(_ hex: [UInt8], name: String) throws(CacheKitError) {
+    private static func validateMasterKey(_ hex: [UInt8], name: String) throws(CachekitError) {
         guard hex.count % 2 == 0, hex.allSatisfy(isHexDigit) else {
-            throw CacheKitError(.invalidConfig, "\(name) must be hex-encoded")
+            throw CachekitError(.invalidConfig, "\(name) must be hex-encoded")
         }
         guard hex.count >= 64 else {
-            throw CacheKitError(.invalidConfig, "\(name) must decode to at least 32 bytes")
+            throw CachekitError(.invalidConfig, "\(name) must decode to at least 32 bytes")
         }
     }
 
@@ -350,7 +202,7 @@ public final class CacheConfig: @unchecked Sendable {
         (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46)
     }
 
-    private static func sameKey(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    private static func sameKey(_ a: UnsafeRawBufferPointer, _ b: [UInt8]) -> Bool {
         a.count == b.count && zip(a, b).allSatisfy { $0 | 0x20 == $1 | 0x20 }
     }
 

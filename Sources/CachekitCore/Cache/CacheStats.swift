@@ -26,7 +26,16 @@ public final class CacheStats: Sendable {
         counter.add(amount, ordering: .relaxed)
     }
 
-    func recordL2Latency(_ nanoseconds: Int) {
+    // What a second tier reports (public: the Redis tier is moving to its own target).
+
+    /// A call the tier skipped without trying (its breaker is open).
+    public func recordL2Skip() { l2Skipped.add(1, ordering: .relaxed) }
+
+    /// A call the tier tried and that failed.
+    public func recordL2Error() { l2Errors.add(1, ordering: .relaxed) }
+
+    /// A call that succeeded, and how long it took.
+    public func recordL2Latency(_ nanoseconds: Int) {
         l2Operations.add(1, ordering: .relaxed)
         l2LatencyTotalNanoseconds.add(nanoseconds, ordering: .relaxed)
         var current = l2LatencyMaxNanoseconds.load(ordering: .relaxed)

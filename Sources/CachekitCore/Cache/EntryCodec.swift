@@ -2,10 +2,10 @@
 /// both tiers, and back. The cache never looks inside stored bytes itself.
 public protocol EntryCodec: Sendable {
     /// The bytes to store for `value` under the full Redis key.
-    func encode(_ value: UnsafeRawBufferPointer, redisKey: [UInt8]) throws(CacheKitError) -> OwnedBytes
+    func encode(_ value: UnsafeRawBufferPointer, redisKey: [UInt8]) throws(CachekitError) -> OwnedBytes
     /// The value stored in `stored` under the full Redis key; throws on anything malformed,
     /// tampered or undecryptable.
-    func decode(_ stored: UnsafeRawBufferPointer, redisKey: [UInt8]) throws(CacheKitError) -> OwnedBytes
+    func decode(_ stored: UnsafeRawBufferPointer, redisKey: [UInt8]) throws(CachekitError) -> OwnedBytes
     /// True when stored bytes are the value itself, so a copy out of L1 needs no decode.
     var storesValueVerbatim: Bool { get }
 }
@@ -27,19 +27,19 @@ struct CachekitEntryCodec: EntryCodec {
     /// Interop without encryption stores the validated document itself.
     var storesValueVerbatim: Bool { mode == .interop && security == nil }
 
-    private func aadKey(_ redisKey: [UInt8]) throws(CacheKitError) -> String {
+    private func aadKey(_ redisKey: [UInt8]) throws(CachekitError) -> String {
         let bytes = mode == .interop ? redisKey.dropFirst(min(prefixCount, redisKey.count)) : redisKey[...]
         guard let key = String(validating: bytes, as: UTF8.self) else {
-            throw CacheKitError(.invalidKey, "cache keys must be UTF-8 (they are bound into entries as text)")
+            throw CachekitError(.invalidKey, "cache keys must be UTF-8 (they are bound into entries as text)")
         }
         return key
     }
 
-    func encode(_ value: UnsafeRawBufferPointer, redisKey: [UInt8]) throws(CacheKitError) -> OwnedBytes {
+    func encode(_ value: UnsafeRawBufferPointer, redisKey: [UInt8]) throws(CachekitError) -> OwnedBytes {
         try Entry.encode(inner: value, mode: mode, key: try aadKey(redisKey), security: security)
     }
 
-    func decode(_ stored: UnsafeRawBufferPointer, redisKey: [UInt8]) throws(CacheKitError) -> OwnedBytes {
+    func decode(_ stored: UnsafeRawBufferPointer, redisKey: [UInt8]) throws(CachekitError) -> OwnedBytes {
         try Entry.decode(stored, mode: mode, key: try aadKey(redisKey), security: security)
     }
 }

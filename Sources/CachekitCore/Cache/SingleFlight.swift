@@ -11,7 +11,7 @@ final class SingleFlight: Sendable {
     private final class Flight: @unchecked Sendable {
         private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
         private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-        private var result: Result<[UInt8], CacheKitError>?
+        private var result: Result<[UInt8], CachekitError>?
         let leader = pthread_self()
 
         init() {
@@ -26,24 +26,24 @@ final class SingleFlight: Sendable {
             condition.deallocate()
         }
 
-        func finish(_ outcome: Result<[UInt8], CacheKitError>) {
+        func finish(_ outcome: Result<[UInt8], CachekitError>) {
             pthread_mutex_lock(mutex)
             result = outcome
             pthread_cond_broadcast(condition)
             pthread_mutex_unlock(mutex)
         }
 
-        func wait() -> Result<[UInt8], CacheKitError> {
+        func wait() -> Result<[UInt8], CachekitError> {
             pthread_mutex_lock(mutex)
             while result == nil { pthread_cond_wait(condition, mutex) }
-            let outcome = result ?? .failure(CacheKitError(.internal, "single-flight finished without a result"))
+            let outcome = result ?? .failure(CachekitError(.internal, "single-flight finished without a result"))
             pthread_mutex_unlock(mutex)
             return outcome
         }
     }
 
     /// Returns the value and whether this caller computed it.
-    func run(_ key: [UInt8], _ compute: () throws(CacheKitError) -> [UInt8]) throws(CacheKitError) -> (value: [UInt8], computed: Bool) {
+    func run(_ key: [UInt8], _ compute: () throws(CachekitError) -> [UInt8]) throws(CachekitError) -> (value: [UInt8], computed: Bool) {
         let (flight, isLeader) = flights.withLock { table -> (Flight, Bool) in
             if let existing = table[key] { return (existing, false) }
             let created = Flight()
@@ -52,12 +52,12 @@ final class SingleFlight: Sendable {
         }
         guard isLeader else {
             if pthread_equal(flight.leader, pthread_self()) != 0 {
-                throw CacheKitError(.invalidArgument, "get_or_compute called again for the same key from inside its own callback")
+                throw CachekitError(.invalidArgument, "get_or_compute called again for the same key from inside its own callback")
             }
             return (try flight.wait().get(), false)
         }
-        let outcome: Result<[UInt8], CacheKitError>
-        do throws(CacheKitError) { outcome = .success(try compute()) } catch { outcome = .failure(error) }
+        let outcome: Result<[UInt8], CachekitError>
+        do throws(CachekitError) { outcome = .success(try compute()) } catch { outcome = .failure(error) }
         _ = flights.withLock { $0.removeValue(forKey: key) }
         flight.finish(outcome)
         return (try outcome.get(), true)

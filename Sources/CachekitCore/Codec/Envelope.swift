@@ -38,15 +38,15 @@ public enum Envelope {
     /// Wraps `data` in an envelope exactly as cachekit-core writes it.
     public static func store(
         _ data: UnsafeRawBufferPointer, format: UnsafeRawBufferPointer
-    ) throws(CacheKitError) -> OwnedBytes {
+    ) throws(CachekitError) -> OwnedBytes {
         guard data.count <= Limits.maxUncompressedSize else {
-            throw CacheKitError(.tooLarge, "value of \(data.count) bytes exceeds the 512 MiB limit")
+            throw CachekitError(.tooLarge, "value of \(data.count) bytes exceeds the 512 MiB limit")
         }
         guard format.count >= 1, format.count <= maxFormatLength, validUTF8(format) else {
-            throw CacheKitError(.invalidArgument, "format must be 1..255 bytes of UTF-8")
+            throw CachekitError(.invalidArgument, "format must be 1..255 bytes of UTF-8")
         }
         guard let bound = LZ4Block.compressBound(data.count) else {
-            throw CacheKitError(.tooLarge, "value of \(data.count) bytes exceeds the 512 MiB limit")
+            throw CachekitError(.tooLarge, "value of \(data.count) bytes exceeds the 512 MiB limit")
         }
         // 0x94 + bin header, the block, 0x98 + 8 x (0xcc xx), uint32, str header + format.
         let headerGuess = 1 &+ binHeaderLength(bound)
@@ -72,7 +72,7 @@ public enum Envelope {
         var cursor = 0
         base[0] = 0x94
         cursor = 1
-        MessagePackWriter.binaryHeader(compressedCount) { byte in
+        MessagePackEncoder.binaryHeader(compressedCount) { byte in
             base[cursor] = byte
             cursor &+= 1
         }
@@ -111,10 +111,10 @@ public enum Envelope {
 
     /// Parses an envelope's structure (check 2 of cachekit-core's order) without validating sizes.
     /// Trailing bytes after the four fields are refused.
-    public static func parse(_ envelope: UnsafeRawBufferPointer) throws(CacheKitError) -> Header {
-        var reader = MessagePackReader(envelope)
+    public static func parse(_ envelope: UnsafeRawBufferPointer) throws(CachekitError) -> Header {
+        var reader = MessagePackDecoder(envelope)
         guard case .array(4) = try reader.next() else {
-            throw CacheKitError(.invalidInput, "envelope is not a MessagePack array of 4 elements")
+            throw CachekitError(.invalidInput, "envelope is not a MessagePack array of 4 elements")
         }
         var compressedRange: Range<Int> = 0..<0
         var legacy: OwnedBytes? = nil
@@ -124,10 +124,10 @@ public enum Envelope {
         case .array(let count):
             legacy = try readLegacyBytes(&reader, count: count)
         default:
-            throw CacheKitError(.invalidInput, "envelope compressed_data is neither bin nor an array of bytes")
+            throw CachekitError(.invalidInput, "envelope compressed_data is neither bin nor an array of bytes")
         }
         guard case .array(8) = try reader.next() else {
-            throw CacheKitError(.invalidInput, "envelope checksum is not an array of 8 integers")
+            throw CachekitError(.invalidInput, "envelope checksum is not an array of 8 integers")
         }
         var checksum: UInt64 = 0
         for _ in 0..<8 {
@@ -137,41 +137,41 @@ public enum Envelope {
         do {
             originalSize = try reader.readUnsigned()
         } catch {
-            throw CacheKitError(.invalidInput, "envelope original_size is not an unsigned integer")
+            throw CachekitError(.invalidInput, "envelope original_size is not an unsigned integer")
         }
         guard case .str(let format) = try reader.next() else {
-            throw CacheKitError(.invalidInput, "envelope format is not a string")
+            throw CachekitError(.invalidInput, "envelope format is not a string")
         }
         guard validUTF8(UnsafeRawBufferPointer(rebasing: envelope[format])) else {
-            throw CacheKitError(.invalidInput, "envelope format is not valid UTF-8")
+            throw CachekitError(.invalidInput, "envelope format is not valid UTF-8")
         }
         guard reader.isAtEnd else {
-            throw CacheKitError(.invalidInput, "\(reader.remaining) trailing bytes after the envelope")
+            throw CachekitError(.invalidInput, "\(reader.remaining) trailing bytes after the envelope")
         }
         return Header(compressedRange: compressedRange, legacyCompressed: legacy,
                       checksum: checksum, originalSize: originalSize, format: format)
     }
 
     /// Validates and decodes an envelope, in cachekit-core's order of checks.
-    public static func retrieve(_ envelope: UnsafeRawBufferPointer) throws(CacheKitError) -> Retrieved {
+    public static func retrieve(_ envelope: UnsafeRawBufferPointer) throws(CachekitError) -> Retrieved {
         guard envelope.count <= Limits.maxCompressedSize else {
-            throw CacheKitError(.tooLarge, "envelope of \(envelope.count) bytes exceeds the 512 MiB limit")
+            throw CachekitError(.tooLarge, "envelope of \(envelope.count) bytes exceeds the 512 MiB limit")
         }
         let header = try parse(envelope)
         let compressedCount = header.compressedCount
         guard compressedCount <= Limits.maxCompressedSize else {
-            throw CacheKitError(.tooLarge, "compressed data of \(compressedCount) bytes exceeds the 512 MiB limit")
+            throw CachekitError(.tooLarge, "compressed data of \(compressedCount) bytes exceeds the 512 MiB limit")
         }
         guard header.originalSize <= UInt64(Limits.maxUncompressedSize) else {
-            throw CacheKitError(.tooLarge, "original_size \(header.originalSize) exceeds the 512 MiB limit")
+            throw CachekitError(.tooLarge, "original_size \(header.originalSize) exceeds the 512 MiB limit")
         }
         guard compressedCount > 0 else {
-            throw CacheKitError(.decompressionBomb, "empty compressed data")
+            throw CachekitError(.decompressionBomb, "empty compressed data")
         }
         let (allowed, overflow) = UInt64(compressedCount).multipliedReportingOverflow(
             by: UInt64(Limits.maxCompressionRatio))
         guard !overflow, header.originalSize <= allowed else {
-            throw CacheKitError(.decompressionBomb,
+            throw CachekitError(.decompressionBomb,
                                 "original_size \(header.originalSize) is over 1000x the \(compressedCount) compressed bytes")
         }
         let originalSize = Int(header.originalSize) // <= 512 MiB, checked above
@@ -186,10 +186,10 @@ public enum Envelope {
         }
         output.truncate(to: decoded)
         guard XXH3.hash64(output.bytes) == header.checksum else {
-            throw CacheKitError(.checksumMismatch, "xxHash3-64 of the decoded data does not match the envelope")
+            throw CachekitError(.checksumMismatch, "xxHash3-64 of the decoded data does not match the envelope")
         }
         guard decoded == originalSize else {
-            throw CacheKitError(.sizeValidation, "decoded \(decoded) bytes, envelope says \(originalSize)")
+            throw CachekitError(.sizeValidation, "decoded \(decoded) bytes, envelope says \(originalSize)")
         }
         return Retrieved(data: output, format: header.format)
     }
@@ -197,8 +197,8 @@ public enum Envelope {
     // MARK: Helpers
 
     private static func readLegacyBytes(
-        _ reader: inout MessagePackReader, count: Int
-    ) throws(CacheKitError) -> OwnedBytes {
+        _ reader: inout MessagePackDecoder, count: Int
+    ) throws(CachekitError) -> OwnedBytes {
         let bytes = try OwnedBytes(uninitializedCount: count)
         for index in 0..<count {
             bytes.base[index] = try readByteElement(&reader, field: "compressed_data")
@@ -207,11 +207,11 @@ public enum Envelope {
     }
 
     private static func readByteElement(
-        _ reader: inout MessagePackReader, field: StaticString
-    ) throws(CacheKitError) -> UInt8 {
+        _ reader: inout MessagePackDecoder, field: StaticString
+    ) throws(CachekitError) -> UInt8 {
         if let byte = reader.readByteFast() { return byte }
         guard case .uint(let value) = try reader.next(), value <= 0xff else {
-            throw CacheKitError(.invalidInput, "envelope \(field) holds a value that is not a byte")
+            throw CachekitError(.invalidInput, "envelope \(field) holds a value that is not a byte")
         }
         return UInt8(value)
     }
@@ -222,57 +222,10 @@ public enum Envelope {
 
     private static func writeUnsigned(_ value: UInt64, to base: UnsafeMutablePointer<UInt8>, at start: Int) -> Int {
         var cursor = start
-        MessagePackWriter.unsigned(value) { byte in
+        MessagePackEncoder.unsigned(value) { byte in
             base[cursor] = byte
             cursor &+= 1
         }
         return cursor
     }
-}
-
-/// Whether `bytes` are well-formed UTF-8. Runs of ASCII are checked eight bytes at a time (every
-/// string of every document passes through here); the standard decoder validates the rest.
-public func validUTF8(_ bytes: UnsafeRawBufferPointer) -> Bool {
-    guard let base = bytes.baseAddress else { return true }
-    let count = bytes.count
-    var index = 0
-    while true {
-        while index &+ 8 <= count,
-              base.loadUnaligned(fromByteOffset: index, as: UInt64.self) & 0x8080_8080_8080_8080 == 0 {
-            index &+= 8
-        }
-        while index < count, base.load(fromByteOffset: index, as: UInt8.self) < 0x80 { index &+= 1 }
-        if index >= count { return true }
-        // One non-ASCII scalar through the decoder, then back to the fast loop.
-        guard let length = utf8ScalarLength(base, at: index, count: count) else { return false }
-        index &+= length
-    }
-}
-
-/// The length of the well-formed UTF-8 sequence starting at a non-ASCII byte, or nil.
-private func utf8ScalarLength(_ base: UnsafeRawPointer, at index: Int, count: Int) -> Int? {
-    let lead = base.load(fromByteOffset: index, as: UInt8.self)
-    let length: Int
-    switch lead {
-    case 0xc2...0xdf: length = 2
-    case 0xe0...0xef: length = 3
-    case 0xf0...0xf4: length = 4
-    default: return nil  // continuation byte, overlong 0xc0/0xc1, or over U+10FFFF
-    }
-    guard count &- index >= length else { return nil }
-    let second = base.load(fromByteOffset: index &+ 1, as: UInt8.self)
-    // The second byte's range excludes overlongs, surrogates and code points over U+10FFFF.
-    switch lead {
-    case 0xe0: guard (0xa0...0xbf).contains(second) else { return nil }
-    case 0xed: guard (0x80...0x9f).contains(second) else { return nil }
-    case 0xf0: guard (0x90...0xbf).contains(second) else { return nil }
-    case 0xf4: guard (0x80...0x8f).contains(second) else { return nil }
-    default: guard (0x80...0xbf).contains(second) else { return nil }
-    }
-    var offset = 2
-    while offset < length {
-        guard base.load(fromByteOffset: index &+ offset, as: UInt8.self) & 0xc0 == 0x80 else { return nil }
-        offset &+= 1
-    }
-    return length
 }

@@ -12,19 +12,19 @@ public enum LZ4Block {
     /// Compresses `source` into `destination`; returns the block length.
     public static func compress(
         _ source: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer
-    ) throws(CacheKitError) -> Int {
+    ) throws(CachekitError) -> Int {
         guard source.count <= Limits.maxUncompressedSize else {
-            throw CacheKitError(.tooLarge, "input of \(source.count) bytes exceeds the 512 MiB limit")
+            throw CachekitError(.tooLarge, "input of \(source.count) bytes exceeds the 512 MiB limit")
         }
         guard let bound = compressBound(source.count), destination.count >= bound else {
-            throw CacheKitError(.bufferTooSmall,
+            throw CachekitError(.bufferTooSmall,
                                 "LZ4 output needs up to \(compressBound(source.count) ?? 0) bytes, got \(destination.count)")
         }
         let written = LZ4_compress_default(
             source.baseAddress.map { $0.assumingMemoryBound(to: CChar.self) } ?? emptySource,
             destination.baseAddress?.assumingMemoryBound(to: CChar.self),
             Int32(source.count), Int32(clamping: destination.count))
-        guard written > 0 else { throw CacheKitError(.compressionFailed, "LZ4_compress_default failed") }
+        guard written > 0 else { throw CachekitError(.compressionFailed, "LZ4_compress_default failed") }
         return Int(written)
     }
 
@@ -32,19 +32,19 @@ public enum LZ4Block {
     /// and output beyond `destination.count` are reported, never read or written out of bounds.
     public static func decompress(
         _ source: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer
-    ) throws(CacheKitError) -> Int {
+    ) throws(CachekitError) -> Int {
         guard source.count <= Limits.maxCompressedSize, destination.count <= Limits.maxUncompressedSize else {
-            throw CacheKitError(.tooLarge, "LZ4 input or output exceeds the 512 MiB limit")
+            throw CachekitError(.tooLarge, "LZ4 input or output exceeds the 512 MiB limit")
         }
         guard let src = source.baseAddress, source.count > 0 else {
-            throw CacheKitError(.decompressionFailed, "empty LZ4 block")
+            throw CachekitError(.decompressionFailed, "empty LZ4 block")
         }
         let decoded = LZ4_decompress_safe(
             src.assumingMemoryBound(to: CChar.self),
             (destination.baseAddress ?? UnsafeMutableRawPointer(mutating: src)).assumingMemoryBound(to: CChar.self),
             Int32(source.count), Int32(destination.count))
         guard decoded >= 0 else {
-            throw CacheKitError(.decompressionFailed,
+            throw CachekitError(.decompressionFailed,
                                 "malformed LZ4 block (\(source.count) bytes) or output over \(destination.count) bytes")
         }
         return Int(decoded)
@@ -107,11 +107,4 @@ public enum LZ4Block {
         pointer.initialize(to: 0)
         return UnsafePointer(pointer)
     }()
-}
-
-/// The limits of cachekit-core, shared by every layer.
-public enum Limits {
-    public static let maxUncompressedSize = 536_870_912
-    public static let maxCompressedSize = 536_870_912
-    public static let maxCompressionRatio = 1000
 }

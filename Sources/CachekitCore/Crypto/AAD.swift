@@ -7,7 +7,7 @@ public enum AAD {
 
     public static func v3(
         tenant: String, cacheKey: String, format: String, compressed: Bool, originalType: String?
-    ) throws(CacheKitError) -> [UInt8] {
+    ) throws(CachekitError) -> [UInt8] {
         var components: [[UInt8]] = [Array(tenant.utf8), Array(cacheKey.utf8), Array(format.utf8),
                                      Array((compressed ? "True" : "False").utf8)]
         if let originalType { components.append(Array(originalType.utf8)) }
@@ -16,16 +16,16 @@ public enum AAD {
 
     /// Builds the AAD from raw components (4 or 5). The tenant and cache key may not be empty:
     /// cachekit refuses to encrypt without them, since they are what binds a ciphertext to its place.
-    public static func v3(components: [[UInt8]]) throws(CacheKitError) -> [UInt8] {
+    public static func v3(components: [[UInt8]]) throws(CachekitError) -> [UInt8] {
         guard components.count == 4 || components.count == 5 else {
-            throw CacheKitError(.invalidArgument, "AAD v0x03 has 4 or 5 components, got \(components.count)")
+            throw CachekitError(.invalidArgument, "AAD v0x03 has 4 or 5 components, got \(components.count)")
         }
-        guard !components[0].isEmpty else { throw CacheKitError(.tenantLength, "AAD tenant is empty") }
-        guard !components[1].isEmpty else { throw CacheKitError(.invalidArgument, "AAD cache key is empty") }
+        guard !components[0].isEmpty else { throw CachekitError(.tenantLength, "AAD tenant is empty") }
+        guard !components[1].isEmpty else { throw CachekitError(.invalidArgument, "AAD cache key is empty") }
         var total = 1
         for component in components {
             guard component.count <= Int(UInt32.max) else {
-                throw CacheKitError(.tooLarge, "AAD component of \(component.count) bytes does not fit a u32 length")
+                throw CachekitError(.tooLarge, "AAD component of \(component.count) bytes does not fit a u32 length")
             }
             total = total &+ 4 &+ component.count
         }

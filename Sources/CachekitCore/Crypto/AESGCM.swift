@@ -20,9 +20,9 @@ public final class GCMKey: Sendable {
     private let idle = Locked<[ContextBox]>([])
 
     /// Rejects anything but a 32-byte key.
-    public init(key: SecretBytes) throws(CacheKitError) {
+    public init(key: SecretBytes) throws(CachekitError) {
         guard key.count == GCMKey.keyLength else {
-            throw CacheKitError(.keyLength, "AES-256-GCM key must be 32 bytes, got \(key.count)")
+            throw CachekitError(.keyLength, "AES-256-GCM key must be 32 bytes, got \(key.count)")
         }
         self.key = key
         let first = try makeContext()
@@ -41,15 +41,15 @@ public final class GCMKey: Sendable {
     public func seal(
         nonce: UnsafeRawBufferPointer, plaintext: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer,
         into output: UnsafeMutableRawBufferPointer
-    ) throws(CacheKitError) {
+    ) throws(CachekitError) {
         guard nonce.count == GCMKey.nonceLength, let nonceBase = nonce.baseAddress else {
-            throw CacheKitError(.invalidArgument, "AES-GCM nonce must be 12 bytes, got \(nonce.count)")
+            throw CachekitError(.invalidArgument, "AES-GCM nonce must be 12 bytes, got \(nonce.count)")
         }
         guard plaintext.count <= GCMKey.maxInputLength, aad.count <= GCMKey.maxInputLength else {
-            throw CacheKitError(.tooLarge, "AES-GCM input over the 1 GiB limit")
+            throw CachekitError(.tooLarge, "AES-GCM input over the 1 GiB limit")
         }
         guard output.count == plaintext.count &+ GCMKey.tagLength, let outBase = output.baseAddress else {
-            throw CacheKitError(.invalidArgument, "AES-GCM output must be plaintext length + 16 bytes")
+            throw CachekitError(.invalidArgument, "AES-GCM output must be plaintext length + 16 bytes")
         }
         let box = try borrow()
         let context = box.context
@@ -75,7 +75,7 @@ public final class GCMKey: Sendable {
         giveBack(box, healthy: ok)
         guard ok else {
             OPENSSL_cleanse(outBase, output.count)
-            throw CacheKitError(.internal, "OpenSSL AES-256-GCM encryption failed")
+            throw CachekitError(.internal, "OpenSSL AES-256-GCM encryption failed")
         }
     }
 
@@ -84,19 +84,19 @@ public final class GCMKey: Sendable {
     public func open(
         nonce: UnsafeRawBufferPointer, sealed: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer,
         into output: UnsafeMutableRawBufferPointer
-    ) throws(CacheKitError) {
+    ) throws(CachekitError) {
         guard nonce.count == GCMKey.nonceLength, let nonceBase = nonce.baseAddress else {
-            throw CacheKitError(.invalidArgument, "AES-GCM nonce must be 12 bytes, got \(nonce.count)")
+            throw CachekitError(.invalidArgument, "AES-GCM nonce must be 12 bytes, got \(nonce.count)")
         }
         guard sealed.count >= GCMKey.tagLength, let sealedBase = sealed.baseAddress else {
-            throw CacheKitError(.ciphertextTooShort, "AES-GCM data of \(sealed.count) bytes is shorter than its 16-byte tag")
+            throw CachekitError(.ciphertextTooShort, "AES-GCM data of \(sealed.count) bytes is shorter than its 16-byte tag")
         }
         guard sealed.count <= GCMKey.maxInputLength &+ GCMKey.tagLength, aad.count <= GCMKey.maxInputLength else {
-            throw CacheKitError(.tooLarge, "AES-GCM input over the 1 GiB limit")
+            throw CachekitError(.tooLarge, "AES-GCM input over the 1 GiB limit")
         }
         let cipherCount = sealed.count &- GCMKey.tagLength
         guard output.count == cipherCount else {
-            throw CacheKitError(.invalidArgument, "AES-GCM output must be ciphertext length - 16 bytes")
+            throw CachekitError(.invalidArgument, "AES-GCM output must be ciphertext length - 16 bytes")
         }
         let box = try borrow()
         let context = box.context
@@ -132,30 +132,30 @@ public final class GCMKey: Sendable {
         giveBack(box, healthy: ok)
         guard ok else {
             if let base = output.baseAddress { OPENSSL_cleanse(base, output.count) }
-            throw CacheKitError(.internal, "OpenSSL AES-256-GCM decryption failed")
+            throw CachekitError(.internal, "OpenSSL AES-256-GCM decryption failed")
         }
         guard authentic else {
             // Poison: never let unauthenticated plaintext out.
             if let base = output.baseAddress { OPENSSL_cleanse(base, output.count) }
-            throw CacheKitError(.authenticationFailed,
+            throw CachekitError(.authenticationFailed,
                                 "AES-GCM authentication failed: wrong key, tenant or AAD, or the data was altered")
         }
     }
 
     // MARK: Context pool
 
-    private func makeContext() throws(CacheKitError) -> ContextBox {
+    private func makeContext() throws(CachekitError) -> ContextBox {
         guard let context = EVP_CIPHER_CTX_new() else {
-            throw CacheKitError(.outOfMemory, "could not allocate an AES-GCM context")
+            throw CachekitError(.outOfMemory, "could not allocate an AES-GCM context")
         }
         guard EVP_EncryptInit_ex(context, EVP_aes_256_gcm(), nil, key.base, nil) == 1 else {
             EVP_CIPHER_CTX_free(context)
-            throw CacheKitError(.internal, "OpenSSL could not set up AES-256-GCM")
+            throw CachekitError(.internal, "OpenSSL could not set up AES-256-GCM")
         }
         return ContextBox(context)
     }
 
-    private func borrow() throws(CacheKitError) -> ContextBox {
+    private func borrow() throws(CachekitError) -> ContextBox {
         if let box = idle.withLock({ $0.popLast() }) { return box }
         return try makeContext()
     }
@@ -181,7 +181,7 @@ private struct ContextBox: @unchecked Sendable {
 enum InstanceIDs {
     private static let next = Locked<UInt64?>(nil)
 
-    static func take() throws(CacheKitError) -> UInt64 {
+    static func take() throws(CachekitError) -> UInt64 {
         let id: UInt64? = next.withLock { state in
             if state == nil {
                 var seed: UInt64 = 0
@@ -193,7 +193,7 @@ enum InstanceIDs {
             state = current &+ 1
             return current
         }
-        guard let id else { throw CacheKitError(.randomFailed, "RAND_bytes failed while seeding the encryptor instance id") }
+        guard let id else { throw CachekitError(.randomFailed, "RAND_bytes failed while seeding the encryptor instance id") }
         return id
     }
 }
@@ -210,16 +210,16 @@ public final class Encryptor: Sendable {
     private let counter: Atomic<UInt64>
 
     /// The key is checked before an instance id or nonce is taken.
-    public convenience init(key: SecretBytes) throws(CacheKitError) {
+    public convenience init(key: SecretBytes) throws(CachekitError) {
         try self.init(key: GCMKey(key: key))
     }
 
-    public convenience init(key: GCMKey) throws(CacheKitError) {
+    public convenience init(key: GCMKey) throws(CachekitError) {
         try self.init(key: key, startingCounter: 0)
     }
 
     /// `startingCounter` exists for the exhaustion test.
-    init(key: GCMKey, startingCounter: UInt64) throws(CacheKitError) {
+    init(key: GCMKey, startingCounter: UInt64) throws(CachekitError) {
         self.key = key
         instanceID = try InstanceIDs.take()
         counter = Atomic(startingCounter)
@@ -229,9 +229,9 @@ public final class Encryptor: Sendable {
     public var counterValue: UInt64 { counter.load(ordering: .relaxed) }
 
     /// Returns `nonce || ciphertext || tag`.
-    public func seal(plaintext: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer) throws(CacheKitError) -> OwnedBytes {
+    public func seal(plaintext: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer) throws(CachekitError) -> OwnedBytes {
         guard plaintext.count <= GCMKey.maxInputLength else {
-            throw CacheKitError(.tooLarge, "plaintext of \(plaintext.count) bytes exceeds the 1 GiB limit")
+            throw CachekitError(.tooLarge, "plaintext of \(plaintext.count) bytes exceeds the 1 GiB limit")
         }
         let output = try OwnedBytes(uninitializedCount: GCMKey.overhead &+ plaintext.count)
         let base = UnsafeMutableRawPointer(output.base)
@@ -241,10 +241,10 @@ public final class Encryptor: Sendable {
         return output
     }
 
-    func writeNonce(to base: UnsafeMutableRawPointer) throws(CacheKitError) {
+    func writeNonce(to base: UnsafeMutableRawPointer) throws(CachekitError) {
         let count = counter.wrappingAdd(1, ordering: .relaxed).oldValue
         guard count < Encryptor.counterLimit else {
-            throw CacheKitError(.nonceExhausted, "this encryptor has used all 2^32 - 1 nonces; a new one is needed")
+            throw CachekitError(.nonceExhausted, "this encryptor has used all 2^32 - 1 nonces; a new one is needed")
         }
         base.storeBytes(of: instanceID.bigEndian, toByteOffset: 0, as: UInt64.self)
         base.storeBytes(of: UInt32(truncatingIfNeeded: count).bigEndian, toByteOffset: 8, as: UInt32.self)
@@ -255,15 +255,15 @@ public final class Encryptor: Sendable {
 public enum AESGCM {
     /// Seals with a caller-chosen nonce. Only for reproducing stored vectors in tests: reusing a
     /// nonce with one key breaks GCM, which is why it is internal.
-    static func seal(key: GCMKey, nonce: [UInt8], plaintext: [UInt8], aad: [UInt8]) throws(CacheKitError) -> [UInt8] {
+    static func seal(key: GCMKey, nonce: [UInt8], plaintext: [UInt8], aad: [UInt8]) throws(CachekitError) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: nonce.count &+ plaintext.count &+ GCMKey.tagLength)
         let n = nonce.count
-        var failure: CacheKitError?
+        var failure: CachekitError?
         out.withUnsafeMutableBytes { buffer in
             nonce.withUnsafeBytes { nonceBytes in
                 plaintext.withUnsafeBytes { plain in
                     aad.withUnsafeBytes { aadBytes in
-                        do throws(CacheKitError) {
+                        do throws(CachekitError) {
                             buffer.copyMemory(from: nonceBytes)
                             try key.seal(nonce: nonceBytes, plaintext: plain, aad: aadBytes,
                                          into: UnsafeMutableRawBufferPointer(rebasing: buffer[n...]))
@@ -277,9 +277,9 @@ public enum AESGCM {
     }
 
     /// Opens `nonce || ciphertext || tag` (at least 28 bytes).
-    public static func open(key: GCMKey, payload: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer) throws(CacheKitError) -> OwnedBytes {
+    public static func open(key: GCMKey, payload: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer) throws(CachekitError) -> OwnedBytes {
         guard payload.count >= GCMKey.overhead, let base = payload.baseAddress else {
-            throw CacheKitError(.ciphertextTooShort, "encrypted payload of \(payload.count) bytes is shorter than nonce + tag (28)")
+            throw CachekitError(.ciphertextTooShort, "encrypted payload of \(payload.count) bytes is shorter than nonce + tag (28)")
         }
         let output = try OwnedBytes(uninitializedCount: payload.count &- GCMKey.overhead)
         try key.open(nonce: UnsafeRawBufferPointer(start: base, count: GCMKey.nonceLength),

@@ -6,20 +6,28 @@ public enum HKDF {
     /// The largest output HKDF-SHA256 can produce (255 x 32 bytes).
     public static let maxOutputLength = 255 * 32
 
+    /// RFC 5869's bound on the output: 1..255 hash lengths.
+    public static func checkOutputLength(_ count: Int) throws(CachekitError) {
+        guard count >= 1, count <= maxOutputLength else {
+            throw CachekitError(.invalidArgument, "HKDF-SHA256 output length must be 1..8160 bytes, got \(count)")
+        }
+    }
+
     /// Writes HKDF-SHA256(ikm, salt, info) into `output` (1...8160 bytes). `ikm` must not be empty
     /// (OpenSSL's HKDF refuses an empty key); `salt` and `info` may be.
     public static func sha256(
         ikm: UnsafeRawBufferPointer, salt: UnsafeRawBufferPointer, info: UnsafeRawBufferPointer,
         into output: UnsafeMutableRawBufferPointer
-    ) throws(CacheKitError) {
+    ) throws(CachekitError) {
         guard ikm.count > 0, let ikmBase = ikm.baseAddress else {
-            throw CacheKitError(.keyLength, "HKDF input key material is empty")
+            throw CachekitError(.keyLength, "HKDF input key material is empty")
         }
-        guard output.count >= 1, output.count <= maxOutputLength, let outBase = output.baseAddress else {
-            throw CacheKitError(.invalidArgument, "HKDF-SHA256 output length must be 1..8160 bytes, got \(output.count)")
+        try checkOutputLength(output.count)
+        guard let outBase = output.baseAddress else {
+            throw CachekitError(.invalidArgument, "HKDF-SHA256 output length must be 1..8160 bytes, got \(output.count)")
         }
         guard let algorithm = HKDFAlgorithm.shared.kdf, let context = EVP_KDF_CTX_new(algorithm) else {
-            throw CacheKitError(.internal, "OpenSSL has no HKDF implementation available")
+            throw CachekitError(.internal, "OpenSSL has no HKDF implementation available")
         }
         defer { EVP_KDF_CTX_free(context) }
 
@@ -40,7 +48,7 @@ public enum HKDF {
         }
         guard result == 1 else {
             OPENSSL_cleanse(outBase, output.count)
-            throw CacheKitError(.internal, "OpenSSL HKDF derivation failed")
+            throw CachekitError(.internal, "OpenSSL HKDF derivation failed")
         }
     }
 
@@ -76,6 +84,16 @@ public enum KeyDerivation {
     /// cachekit-core's floor for a raw HKDF master key. Keyrings ask for 32 (the SDK's hex rule).
     public static let minMasterKeyLength = 16
     public static let fingerprintLength = 16
+    /// A fingerprint as text: 32 lowercase hex digits.
+    public static let fingerprintHexLength = 32
+
+    /// A tenant id: 1..1024 bytes of UTF-8 (cachekit-core's rule).
+    public static func checkTenant(_ tenant: UnsafeRawBufferPointer) throws(CachekitError) {
+        guard tenant.count >= 1, tenant.count <= maxTenantLength else {
+            throw CachekitError(.tenantLength, "tenant id must be 1..\(maxTenantLength) bytes, got \(tenant.count)")
+        }
+        guard validUTF8(tenant) else { throw CachekitError(.invalidUTF8, "tenant is not valid UTF-8") }
+    }
 
     public enum Domain: String, CaseIterable, Sendable {
         case encryption, authentication
@@ -87,15 +105,15 @@ public enum KeyDerivation {
     /// Exported to C as `cachekit_derive_domain_key`.
     public static func deriveDomainKey(
         masterKey: UnsafeRawBufferPointer, domain: UnsafeRawBufferPointer, tenant: UnsafeRawBufferPointer
-    ) throws(CacheKitError) -> SecretBytes {
+    ) throws(CachekitError) -> SecretBytes {
         guard masterKey.count >= minMasterKeyLength else {
-            throw CacheKitError(.keyLength, "master key must be at least \(minMasterKeyLength) bytes, got \(masterKey.count)")
+            throw CachekitError(.keyLength, "master key must be at least \(minMasterKeyLength) bytes, got \(masterKey.count)")
         }
         guard domain.count >= 1, domain.count <= maxDomainLength else {
-            throw CacheKitError(.domainLength, "domain must be 1..\(maxDomainLength) bytes, got \(domain.count)")
+            throw CachekitError(.domainLength, "domain must be 1..\(maxDomainLength) bytes, got \(domain.count)")
         }
         guard tenant.count >= 1, tenant.count <= maxTenantLength else {
-            throw CacheKitError(.tenantLength, "tenant id must be 1..\(maxTenantLength) bytes, got \(tenant.count)")
+            throw CachekitError(.tenantLength, "tenant id must be 1..\(maxTenantLength) bytes, got \(tenant.count)")
         }
         var salt = [UInt8]()
         salt.reserveCapacity(12 &+ 1 &+ domain.count &+ 2 &+ tenant.count)
@@ -106,7 +124,7 @@ public enum KeyDerivation {
         salt.append(UInt8(truncatingIfNeeded: tenant.count))
         salt.append(contentsOf: tenant)
         let key = try SecretBytes(zeroedCount: keyLength)
-        try withArrayBytes(salt) { saltBytes throws(CacheKitError) in
+        try withArrayBytes(salt) { saltBytes throws(CachekitError) in
             try HKDF.sha256(ikm: masterKey, salt: saltBytes, info: domain, into: key.mutableBytes)
         }
         return key
@@ -114,9 +132,9 @@ public enum KeyDerivation {
 
     public static func deriveDomainKey(
         masterKey: SecretBytes, domain: Domain, tenant: String
-    ) throws(CacheKitError) -> SecretBytes {
-        try withUTF8Bytes(tenant) { tenantBytes throws(CacheKitError) in
-            try withUTF8Bytes(domain.rawValue) { domainBytes throws(CacheKitError) in
+    ) throws(CachekitError) -> SecretBytes {
+        try withUTF8Bytes(tenant) { tenantBytes throws(CachekitError) in
+            try withUTF8Bytes(domain.rawValue) { domainBytes throws(CachekitError) in
                 try deriveDomainKey(masterKey: masterKey.bytes, domain: domainBytes, tenant: tenantBytes)
             }
         }
@@ -124,8 +142,8 @@ public enum KeyDerivation {
 
     /// First 16 bytes of SHA-256("key_fingerprint_v1" || key). Exported to C as
     /// `cachekit_key_fingerprint`.
-    public static func fingerprintBytes(_ key: UnsafeRawBufferPointer) throws(CacheKitError) -> [UInt8] {
-        guard let context = EVP_MD_CTX_new() else { throw CacheKitError(.outOfMemory, "could not allocate a digest context") }
+    public static func fingerprintBytes(_ key: UnsafeRawBufferPointer) throws(CachekitError) -> [UInt8] {
+        guard let context = EVP_MD_CTX_new() else { throw CachekitError(.outOfMemory, "could not allocate a digest context") }
         defer { EVP_MD_CTX_free(context) }
         let prefix: StaticString = "key_fingerprint_v1"
         var digest = [UInt8](repeating: 0, count: 32)
@@ -138,12 +156,12 @@ public enum KeyDerivation {
         let fingerprint = Array(digest.prefix(fingerprintLength))
         // The unpublished half of the digest is still a function of the key: wipe it.
         digest.withUnsafeMutableBytes { if let base = $0.baseAddress { OPENSSL_cleanse(base, $0.count) } }
-        guard ok else { throw CacheKitError(.internal, "OpenSSL SHA-256 failed") }
+        guard ok else { throw CachekitError(.internal, "OpenSSL SHA-256 failed") }
         return fingerprint
     }
 
     /// The fingerprint as 32 lowercase hex digits, as cachekit-py stores it in frame headers.
-    public static func fingerprint(_ key: SecretBytes) throws(CacheKitError) -> String {
+    public static func fingerprint(_ key: SecretBytes) throws(CachekitError) -> String {
         Hex.encode(try fingerprintBytes(key.bytes))
     }
 }
@@ -156,13 +174,13 @@ public final class TenantKeys: Sendable {
     public let authentication: SecretBytes
     public let cacheKeys: SecretBytes
 
-    public init(masterKey: SecretBytes, tenant: String) throws(CacheKitError) {
+    public init(masterKey: SecretBytes, tenant: String) throws(CachekitError) {
         self.tenant = tenant
         encryption = try KeyDerivation.deriveDomainKey(masterKey: masterKey, domain: .encryption, tenant: tenant)
         authentication = try KeyDerivation.deriveDomainKey(masterKey: masterKey, domain: .authentication, tenant: tenant)
         cacheKeys = try KeyDerivation.deriveDomainKey(masterKey: masterKey, domain: .cacheKeys, tenant: tenant)
     }
 
-    public func encryptionFingerprint() throws(CacheKitError) -> String { try KeyDerivation.fingerprint(encryption) }
-    public func authenticationFingerprint() throws(CacheKitError) -> String { try KeyDerivation.fingerprint(authentication) }
+    public func encryptionFingerprint() throws(CachekitError) -> String { try KeyDerivation.fingerprint(encryption) }
+    public func authenticationFingerprint() throws(CachekitError) -> String { try KeyDerivation.fingerprint(authentication) }
 }

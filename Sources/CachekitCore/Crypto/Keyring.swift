@@ -18,7 +18,7 @@ import Synchronization
 //   HKDF.sha256(ikm:salt:info:into:), Encryptor (nonce scheme), GCMKey (AES-256-GCM contexts)
 //
 // `encrypt`/`decrypt` come in two shapes: [UInt8] in and out (convenient), and raw buffers in
-// with OwnedBytes out (no copies; what the C ABI uses). Errors are CacheKitError with the
+// with OwnedBytes out (no copies; what the C ABI uses). Errors are CachekitError with the
 // crypto statuses of Status+Crypto.swift; no message ever holds key material.
 
 /// A master-key keyring: one current key that encrypts and decrypts, plus at most 3
@@ -49,29 +49,29 @@ public final class Keyring: Sendable {
 
     public var keyCount: Int { masterKeys.count }
 
-    public init(masterKey: SecretBytes, previousKeys: [SecretBytes] = [], failClosed: Bool = false) throws(CacheKitError) {
+    public init(masterKey: SecretBytes, previousKeys: [SecretBytes] = [], failClosed: Bool = false) throws(CachekitError) {
         guard previousKeys.count <= Keyring.maxPreviousKeys else {
-            throw CacheKitError(.tooManyPreviousKeys,
+            throw CachekitError(.tooManyPreviousKeys,
                                 "at most \(Keyring.maxPreviousKeys) previous master keys are allowed, got \(previousKeys.count)")
         }
         guard masterKey.count >= Keyring.minMasterKeyLength else {
-            throw CacheKitError(.keyLength, "master key must be at least \(Keyring.minMasterKeyLength) bytes decoded, got \(masterKey.count)")
+            throw CachekitError(.keyLength, "master key must be at least \(Keyring.minMasterKeyLength) bytes decoded, got \(masterKey.count)")
         }
         for (position, key) in previousKeys.enumerated() where key.count < Keyring.minMasterKeyLength {
-            throw CacheKitError(.keyLength,
+            throw CachekitError(.keyLength,
                                 "previous master key \(position) must be at least \(Keyring.minMasterKeyLength) bytes decoded, got \(key.count)")
         }
         if let position = previousKeys.firstIndex(where: { $0.isEqual(to: masterKey) }) {
-            throw CacheKitError(.currentKeyRepeated,
+            throw CachekitError(.currentKeyRepeated,
                                 "the current master key also appears as previous master key \(position); rotate forward to a fresh key")
         }
         masterKeys = [masterKey] + previousKeys
         failClosedFlag = Atomic(failClosed)
     }
 
-    public convenience init(masterKeyHex: String, previousKeysHex: [String] = [], failClosed: Bool = false) throws(CacheKitError) {
+    public convenience init(masterKeyHex: String, previousKeysHex: [String] = [], failClosed: Bool = false) throws(CachekitError) {
         guard previousKeysHex.count <= Keyring.maxPreviousKeys else {
-            throw CacheKitError(.tooManyPreviousKeys,
+            throw CachekitError(.tooManyPreviousKeys,
                                 "at most \(Keyring.maxPreviousKeys) previous master keys are allowed, got \(previousKeysHex.count)")
         }
         let master = try Hex.decodeSecret(masterKeyHex, what: "master key")
@@ -86,7 +86,7 @@ public final class Keyring: Sendable {
     /// as cachekit-py does), or nil for none. The C ABI and `fromEnvironment` use this so key text
     /// never becomes a Swift String.
     public static func fromHex(master: UnsafeRawBufferPointer, previousList: UnsafeRawBufferPointer?,
-                               failClosed: Bool = false) throws(CacheKitError) -> Keyring {
+                               failClosed: Bool = false) throws(CachekitError) -> Keyring {
         var items: [UnsafeRawBufferPointer] = []
         if let list = previousList, let base = list.baseAddress {
             var start = 0
@@ -103,7 +103,7 @@ public final class Keyring: Sendable {
             }
         }
         guard items.count <= maxPreviousKeys else {
-            throw CacheKitError(.tooManyPreviousKeys, "at most \(maxPreviousKeys) previous master keys are allowed, got \(items.count)")
+            throw CachekitError(.tooManyPreviousKeys, "at most \(maxPreviousKeys) previous master keys are allowed, got \(items.count)")
         }
         let masterKey = try Hex.decodeSecret(master, what: "master key")
         var previous: [SecretBytes] = []
@@ -114,13 +114,13 @@ public final class Keyring: Sendable {
     }
 
     /// CACHEKIT_MASTER_KEY (hex, required) and CACHEKIT_PREVIOUS_MASTER_KEYS (comma-separated hex).
-    public static func fromEnvironment(failClosed: Bool = false) throws(CacheKitError) -> Keyring {
+    public static func fromEnvironment(failClosed: Bool = false) throws(CachekitError) -> Keyring {
         guard let master = getenv("CACHEKIT_MASTER_KEY") else {
-            throw CacheKitError(.missingMasterKey, "CACHEKIT_MASTER_KEY is not set")
+            throw CachekitError(.missingMasterKey, "CACHEKIT_MASTER_KEY is not set")
         }
         let masterText = UnsafeRawBufferPointer(start: master, count: strlen(master))
         guard masterText.contains(where: { !Hex.isSpace($0) }) else {
-            throw CacheKitError(.missingMasterKey, "CACHEKIT_MASTER_KEY is empty")
+            throw CachekitError(.missingMasterKey, "CACHEKIT_MASTER_KEY is empty")
         }
         let previous = getenv("CACHEKIT_PREVIOUS_MASTER_KEYS").map { UnsafeRawBufferPointer(start: $0, count: strlen($0)) }
         return try fromHex(master: masterText, previousList: previous, failClosed: failClosed)
@@ -138,7 +138,7 @@ public final class Keyring: Sendable {
     }
 
     /// Encrypts with the tenant's current key and the encryptor's next nonce.
-    public func encrypt(plaintext: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer, tenant: String) throws(CacheKitError) -> Sealed {
+    public func encrypt(plaintext: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer, tenant: String) throws(CachekitError) -> Sealed {
         let state = try state(for: tenant)
         var encryptor = state.encryptor.withLock { $0 }
         let payload: OwnedBytes
@@ -153,9 +153,9 @@ public final class Keyring: Sendable {
         return Sealed(payload: payload, fingerprint: state.entries[0].fingerprint)
     }
 
-    public func encrypt(plaintext: [UInt8], aad: [UInt8], tenant: String) throws(CacheKitError) -> (payload: [UInt8], fingerprint: String) {
-        try withArrayBytes(plaintext) { plain throws(CacheKitError) in
-            try withArrayBytes(aad) { aadBytes throws(CacheKitError) in
+    public func encrypt(plaintext: [UInt8], aad: [UInt8], tenant: String) throws(CachekitError) -> (payload: [UInt8], fingerprint: String) {
+        try withArrayBytes(plaintext) { plain throws(CachekitError) in
+            try withArrayBytes(aad) { aadBytes throws(CachekitError) in
                 let sealed = try encrypt(plaintext: plain, aad: aadBytes, tenant: tenant)
                 return (sealed.payload.array, sealed.fingerprint)
             }
@@ -167,20 +167,20 @@ public final class Keyring: Sendable {
     /// (interop entries) the keys are tried in order, current first, and only an authentication
     /// failure moves on to the next.
     public func decrypt(payload: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer, tenant: String,
-                        fingerprint: String?) throws(CacheKitError) -> OwnedBytes {
+                        fingerprint: String?) throws(CachekitError) -> OwnedBytes {
         guard payload.count >= GCMKey.overhead else {
-            throw CacheKitError(.ciphertextTooShort, "encrypted payload of \(payload.count) bytes is shorter than nonce + tag (28)")
+            throw CachekitError(.ciphertextTooShort, "encrypted payload of \(payload.count) bytes is shorter than nonce + tag (28)")
         }
         let state = try state(for: tenant)
         if let fingerprint {
             guard Keyring.isWellFormedFingerprint(fingerprint) else {
-                throw CacheKitError(.invalidFingerprint, "key fingerprint must be 32 lowercase hex digits")
+                throw CachekitError(.invalidFingerprint, "key fingerprint must be 32 lowercase hex digits")
             }
             if let entry = state.entries.first(where: { $0.fingerprint == fingerprint }) {
                 return try AESGCM.open(key: entry.cipher, payload: payload, aad: aad)
             }
             if failClosed {
-                throw CacheKitError(.keyFingerprintMismatch,
+                throw CachekitError(.keyFingerprintMismatch,
                                     "the entry's key fingerprint matches none of the \(state.entries.count) keyring keys (fail-closed)")
             }
             return try AESGCM.open(key: state.entries[0].cipher, payload: payload, aad: aad)
@@ -192,13 +192,13 @@ public final class Keyring: Sendable {
                 guard error.status == .authenticationFailed else { throw error }
             }
         }
-        throw CacheKitError(.authenticationFailed,
+        throw CachekitError(.authenticationFailed,
                             "no key of the keyring (\(state.entries.count)) authenticates the data: wrong key, tenant or AAD, or the data was altered")
     }
 
-    public func decrypt(payload: [UInt8], aad: [UInt8], tenant: String, fingerprint: String?) throws(CacheKitError) -> [UInt8] {
-        try withArrayBytes(payload) { sealed throws(CacheKitError) in
-            try withArrayBytes(aad) { aadBytes throws(CacheKitError) in
+    public func decrypt(payload: [UInt8], aad: [UInt8], tenant: String, fingerprint: String?) throws(CachekitError) -> [UInt8] {
+        try withArrayBytes(payload) { sealed throws(CachekitError) in
+            try withArrayBytes(aad) { aadBytes throws(CachekitError) in
                 try decrypt(payload: sealed, aad: aadBytes, tenant: tenant, fingerprint: fingerprint).array
             }
         }
@@ -207,20 +207,20 @@ public final class Keyring: Sendable {
     // MARK: Keys
 
     /// Fingerprints of the tenant's derived encryption keys, current key first.
-    public func fingerprints(tenant: String) throws(CacheKitError) -> [String] {
+    public func fingerprints(tenant: String) throws(CachekitError) -> [String] {
         try state(for: tenant).entries.map(\.fingerprint)
     }
 
     /// The three domain keys of the current master key for a tenant (derived on each call).
-    public func tenantKeys(tenant: String) throws(CacheKitError) -> TenantKeys {
+    public func tenantKeys(tenant: String) throws(CachekitError) -> TenantKeys {
         try Keyring.validateTenant(tenant)
         return try TenantKeys(masterKey: masterKeys[0], tenant: tenant)
     }
 
-    static func validateTenant(_ tenant: String) throws(CacheKitError) {
+    static func validateTenant(_ tenant: String) throws(CachekitError) {
         let length = tenant.utf8.count
         guard length >= 1, length <= KeyDerivation.maxTenantLength else {
-            throw CacheKitError(.tenantLength, "tenant id must be 1..\(KeyDerivation.maxTenantLength) bytes, got \(length)")
+            throw CachekitError(.tenantLength, "tenant id must be 1..\(KeyDerivation.maxTenantLength) bytes, got \(length)")
         }
     }
 
@@ -229,7 +229,7 @@ public final class Keyring: Sendable {
             && text.utf8.allSatisfy { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }
     }
 
-    func state(for tenant: String) throws(CacheKitError) -> TenantState {
+    func state(for tenant: String) throws(CachekitError) -> TenantState {
         if let cached = tenants.withLock({ $0[tenant] }) { return cached }
         try Keyring.validateTenant(tenant)
         // Derive outside the lock; if two threads race, one state wins and the other is dropped.
@@ -248,7 +248,7 @@ final class DerivedKey: Sendable {
     let fingerprint: String
     let cipher: GCMKey
 
-    init(masterKey: SecretBytes, tenant: String) throws(CacheKitError) {
+    init(masterKey: SecretBytes, tenant: String) throws(CachekitError) {
         let key = try KeyDerivation.deriveDomainKey(masterKey: masterKey, domain: .encryption, tenant: tenant)
         fingerprint = try KeyDerivation.fingerprint(key)
         cipher = try GCMKey(key: key)
@@ -260,15 +260,15 @@ final class TenantState: Sendable {
     let entries: [DerivedKey]
     let encryptor: Locked<Encryptor>
 
-    init(masterKeys: [SecretBytes], tenant: String) throws(CacheKitError) {
+    init(masterKeys: [SecretBytes], tenant: String) throws(CachekitError) {
         var entries: [DerivedKey] = []
         for master in masterKeys { entries.append(try DerivedKey(masterKey: master, tenant: tenant)) }
-        guard let current = entries.first else { throw CacheKitError(.internal, "keyring has no keys") }
+        guard let current = entries.first else { throw CachekitError(.internal, "keyring has no keys") }
         self.entries = entries
         encryptor = Locked(try Encryptor(key: current.cipher))
     }
 
-    func replaceExhausted(_ exhausted: Encryptor) throws(CacheKitError) -> Encryptor {
+    func replaceExhausted(_ exhausted: Encryptor) throws(CachekitError) -> Encryptor {
         let fresh = try Encryptor(key: exhausted.key)
         return encryptor.withLock { current in
             if current === exhausted { current = fresh }

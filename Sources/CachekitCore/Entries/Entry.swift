@@ -62,18 +62,18 @@ public enum Entry {
     ///   `t:{tenant}:` prefix) in auto and minimal mode, the bare interop key in interop mode.
     public static func encode(
         inner: UnsafeRawBufferPointer, mode: EntryMode, key: String, security: EntrySecurity?
-    ) throws(CacheKitError) -> OwnedBytes {
+    ) throws(CachekitError) -> OwnedBytes {
         try encode(inner: inner, mode: mode, key: key, security: security, sealer: nil)
     }
 
     /// Seals a plaintext under an AAD; tests pass one that uses a recorded nonce.
-    typealias Sealer = (UnsafeRawBufferPointer, [UInt8], EntrySecurity) throws(CacheKitError) -> Keyring.Sealed
+    typealias Sealer = (UnsafeRawBufferPointer, [UInt8], EntrySecurity) throws(CachekitError) -> Keyring.Sealed
 
     static func encode(
         inner: UnsafeRawBufferPointer, mode: EntryMode, key: String, security: EntrySecurity?, sealer: Sealer?
-    ) throws(CacheKitError) -> OwnedBytes {
+    ) throws(CachekitError) -> OwnedBytes {
         guard inner.count <= Limits.maxUncompressedSize else {
-            throw CacheKitError(.tooLarge, "value of \(inner.count) bytes exceeds the 512 MiB limit")
+            throw CachekitError(.tooLarge, "value of \(inner.count) bytes exceeds the 512 MiB limit")
         }
         try MessagePackValidator.validate(inner, keys: mode == .interop ? .hashable : .stringOrBinary)
         switch mode {
@@ -94,7 +94,7 @@ public enum Entry {
 
     private static func frame(
         _ plaintext: UnsafeRawBufferPointer, integrity: Bool, key: String, security: EntrySecurity?, sealer: Sealer?
-    ) throws(CacheKitError) -> OwnedBytes {
+    ) throws(CachekitError) -> OwnedBytes {
         var metadata = Frame.Metadata(compressed: integrity)
         guard let security else { return try Frame.encode(metadata: metadata, payload: plaintext) }
         let aad = try entryAAD(tenant: security.tenant, key: key, compressed: integrity, originalType: "msgpack")
@@ -108,9 +108,9 @@ public enum Entry {
 
     private static func seal(
         _ plaintext: UnsafeRawBufferPointer, aad: [UInt8], security: EntrySecurity, sealer: Sealer?
-    ) throws(CacheKitError) -> Keyring.Sealed {
+    ) throws(CachekitError) -> Keyring.Sealed {
         if let sealer { return try sealer(plaintext, aad, security) }
-        return try withBytes(aad) { aadBytes throws(CacheKitError) in
+        return try withBytes(aad) { aadBytes throws(CachekitError) in
             try security.keyring.encrypt(plaintext: plaintext, aad: aadBytes, tenant: security.tenant)
         }
     }
@@ -123,21 +123,21 @@ public enum Entry {
     /// (`.encryptedEntry`).
     public static func decode(
         _ value: UnsafeRawBufferPointer, mode: EntryMode, key: String, security: EntrySecurity?
-    ) throws(CacheKitError) -> OwnedBytes {
+    ) throws(CachekitError) -> OwnedBytes {
         guard value.count <= Limits.maxCompressedSize else {
-            throw CacheKitError(.tooLarge, "stored value of \(value.count) bytes exceeds the 512 MiB limit")
+            throw CachekitError(.tooLarge, "stored value of \(value.count) bytes exceeds the 512 MiB limit")
         }
         switch mode {
         case .interop:
             let inner: OwnedBytes
             if let security {
                 let aad = try entryAAD(tenant: security.tenant, key: key, compressed: false, originalType: nil)
-                inner = try withBytes(aad) { aadBytes throws(CacheKitError) in
+                inner = try withBytes(aad) { aadBytes throws(CachekitError) in
                     try security.keyring.decrypt(payload: value, aad: aadBytes, tenant: security.tenant, fingerprint: nil)
                 }
             } else {
                 if value.count >= 2, value[0] == Frame.magic[0], value[1] == Frame.magic[1] {
-                    throw CacheKitError(.modeMismatch,
+                    throw CachekitError(.modeMismatch,
                                         "stored value is a CK v3 frame (auto mode), not an interop value")
                 }
                 inner = try OwnedBytes(copying: value)
@@ -151,17 +151,17 @@ public enum Entry {
             try checkSerializer(header)
             let metadata = header.metadata
             if security != nil && !metadata.encrypted {
-                throw CacheKitError(.notEncrypted,
+                throw CachekitError(.notEncrypted,
                                     "entry header claims plaintext but this reader requires encryption")
             }
             let integrity = mode == .auto
             if !integrity && metadata.compressed {
-                throw CacheKitError(.modeMismatch,
+                throw CachekitError(.modeMismatch,
                                     "entry was written with integrity checking on; this reader has it off (minimal)")
             }
             if metadata.encrypted {
                 guard let security else {
-                    throw CacheKitError(.encryptedEntry, "entry is encrypted and no keyring was given")
+                    throw CachekitError(.encryptedEntry, "entry is encrypted and no keyring was given")
                 }
                 let decrypted = try open(payload, metadata: metadata, key: key, security: security)
                 return try unwrapPayload(decrypted.bytes, metadata: metadata, integrity: integrity)
@@ -172,18 +172,18 @@ public enum Entry {
 
     private static func unwrapPayload(
         _ plaintext: UnsafeRawBufferPointer, metadata: Frame.Metadata, integrity: Bool
-    ) throws(CacheKitError) -> OwnedBytes {
+    ) throws(CachekitError) -> OwnedBytes {
         let inner: OwnedBytes
         if integrity {
             do {
                 inner = try Envelope.retrieve(plaintext).takeData()
             } catch where !metadata.compressed {
-                throw CacheKitError(.modeMismatch,
+                throw CachekitError(.modeMismatch,
                                     "entry was written with integrity checking off (minimal); this reader has it on")
             }
         } else {
             if looksLikeEnvelope(plaintext, legacyOnly: metadata.encrypted) {
-                throw CacheKitError(.modeMismatch,
+                throw CachekitError(.modeMismatch,
                                     "entry payload is a ByteStorage envelope; this reader has integrity checking off")
             }
             inner = try OwnedBytes(copying: plaintext)
@@ -196,7 +196,7 @@ public enum Entry {
 
     /// Reads a stored value's structure without decrypting: frame header, sizes, and for a
     /// plaintext envelope its sizes and checksum status.
-    public static func inspect(_ value: UnsafeRawBufferPointer, mode: EntryMode) throws(CacheKitError) -> EntryInfo {
+    public static func inspect(_ value: UnsafeRawBufferPointer, mode: EntryMode) throws(CachekitError) -> EntryInfo {
         var info = EntryInfo(mode: mode, header: nil, headerJSON: nil, totalLength: value.count,
                              payloadLength: value.count, encrypted: false)
         guard mode != .interop else { return info }
@@ -232,45 +232,45 @@ public enum Entry {
     }
 
     /// cachekit-py's reader requires `s == "default"` and `m.format == "msgpack"`.
-    static func checkSerializer(_ header: Frame.Header) throws(CacheKitError) {
+    static func checkSerializer(_ header: Frame.Header) throws(CachekitError) {
         guard header.serializer == "default" else {
-            throw CacheKitError(.serializerMismatch, "entry was written by serializer '\(header.serializer.prefix(64))', not 'default'")
+            throw CachekitError(.serializerMismatch, "entry was written by serializer '\(header.serializer.prefix(64))', not 'default'")
         }
         guard header.metadata.format == "msgpack" else {
-            throw CacheKitError(.serializerMismatch, "entry format is '\(header.metadata.format.prefix(64))', not 'msgpack'")
+            throw CachekitError(.serializerMismatch, "entry format is '\(header.metadata.format.prefix(64))', not 'msgpack'")
         }
     }
 
     static func open(
         _ payload: UnsafeRawBufferPointer, metadata: Frame.Metadata, key: String, security: EntrySecurity
-    ) throws(CacheKitError) -> OwnedBytes {
+    ) throws(CachekitError) -> OwnedBytes {
         guard let tenant = metadata.tenantID, !tenant.isEmpty else {
-            throw CacheKitError(.invalidHeader, "encrypted entry header has no tenant_id")
+            throw CachekitError(.invalidHeader, "encrypted entry header has no tenant_id")
         }
         if security.requireTenantMatch && tenant != security.tenant {
-            throw CacheKitError(.tenantMismatch, "entry is encrypted for a different tenant")
+            throw CachekitError(.tenantMismatch, "entry is encrypted for a different tenant")
         }
         let aad = try entryAAD(tenant: tenant, key: key, compressed: metadata.compressed,
                                originalType: metadata.originalType)
-        return try withBytes(aad) { aadBytes throws(CacheKitError) in
+        return try withBytes(aad) { aadBytes throws(CachekitError) in
             try security.keyring.decrypt(payload: payload, aad: aadBytes, tenant: tenant,
                                          fingerprint: metadata.keyFingerprint)
         }
     }
 
     /// AAD v0x03 as cachekit-py builds it for an entry: original_type only when non-empty.
-    static func entryAAD(tenant: String, key: String, compressed: Bool, originalType: String?) throws(CacheKitError) -> [UInt8] {
-        guard !key.isEmpty else { throw CacheKitError(.invalidArgument, "an encrypted entry needs a non-empty cache key") }
+    static func entryAAD(tenant: String, key: String, compressed: Bool, originalType: String?) throws(CachekitError) -> [UInt8] {
+        guard !key.isEmpty else { throw CachekitError(.invalidArgument, "an encrypted entry needs a non-empty cache key") }
         let type = originalType.flatMap { $0.isEmpty ? nil : $0 }
         return try AAD.v3(tenant: tenant, cacheKey: key, format: "msgpack", compressed: compressed, originalType: type)
     }
 
     /// The inner document must be one MessagePack document cachekit-py's reader decodes.
-    static func validateInner(_ inner: UnsafeRawBufferPointer, keys: MessagePackValidator.KeyRule) throws(CacheKitError) {
+    static func validateInner(_ inner: UnsafeRawBufferPointer, keys: MessagePackValidator.KeyRule) throws(CachekitError) {
         do {
             try MessagePackValidator.validate(inner, keys: keys)
         } catch where error.status == .invalidInput {
-            throw CacheKitError(.invalidValue, "stored value: \(error.message)")
+            throw CachekitError(.invalidValue, "stored value: \(error.message)")
         }
     }
 

@@ -48,7 +48,7 @@ public enum Frame {
     }
 
     /// Frames `payload` under a header for `metadata`.
-    public static func encode(metadata: Metadata, payload: UnsafeRawBufferPointer) throws(CacheKitError) -> OwnedBytes {
+    public static func encode(metadata: Metadata, payload: UnsafeRawBufferPointer) throws(CachekitError) -> OwnedBytes {
         let header = knownHeaders.first(where: { $0.header.metadata == metadata })?.bytes ?? Array(headerJSON(metadata).utf8)
         let total = prefixLength &+ header.count &+ payload.count
         var out = try OwnedBytes(uninitializedCount: total)
@@ -73,31 +73,31 @@ public enum Frame {
 
     /// Splits a frame into its header bytes and payload (ranges of `bytes`), with
     /// cachekit-py's checks: the magic, at least 7 bytes, version 3, a header length inside the frame.
-    public static func split(_ bytes: UnsafeRawBufferPointer) throws(CacheKitError) -> (header: Range<Int>, payload: Range<Int>) {
+    public static func split(_ bytes: UnsafeRawBufferPointer) throws(CachekitError) -> (header: Range<Int>, payload: Range<Int>) {
         guard bytes.count >= 2, bytes[0] == magic[0], bytes[1] == magic[1] else {
             if bytes.first == UInt8(ascii: "{") {
-                throw CacheKitError(.invalidFrame, "value is a legacy (pre-v3) base64 JSON envelope, which is not supported")
+                throw CachekitError(.invalidFrame, "value is a legacy (pre-v3) base64 JSON envelope, which is not supported")
             }
-            throw CacheKitError(.invalidFrame, "value does not start with the CK frame magic")
+            throw CachekitError(.invalidFrame, "value does not start with the CK frame magic")
         }
         guard bytes.count >= prefixLength else {
-            throw CacheKitError(.invalidFrame, "truncated CK frame: \(bytes.count) bytes (minimum \(prefixLength))")
+            throw CachekitError(.invalidFrame, "truncated CK frame: \(bytes.count) bytes (minimum \(prefixLength))")
         }
         guard bytes[2] == version else {
-            throw CacheKitError(.unsupportedFrameVersion, "CK frame version \(bytes[2]) (expected 3)")
+            throw CachekitError(.unsupportedFrameVersion, "CK frame version \(bytes[2]) (expected 3)")
         }
         var length = 0
         for index in 3..<7 { length = length << 8 | Int(bytes[index]) }
         let end = prefixLength &+ length
         guard end <= bytes.count else {
-            throw CacheKitError(.invalidFrame, "CK header length \(length) overruns the \(bytes.count)-byte frame")
+            throw CachekitError(.invalidFrame, "CK header length \(length) overruns the \(bytes.count)-byte frame")
         }
         return (prefixLength..<end, end..<bytes.count)
     }
 
     /// Parses a header as cachekit-py does (any key order, compact or spaced JSON, trailing
     /// padding spaces): `s` a non-empty string, `m` an object (default {}) with a `format`.
-    public static func parseHeader(_ header: UnsafeRawBufferPointer) throws(CacheKitError) -> Header {
+    public static func parseHeader(_ header: UnsafeRawBufferPointer) throws(CachekitError) -> Header {
         // The two plaintext headers Python writes are by far the most common: no parse for them.
         for known in knownHeaders where known.bytes.count == header.count && known.bytes.elementsEqual(header) {
             return known.header
@@ -125,24 +125,24 @@ public enum Frame {
     static let maxMemoizedHeaderLength = 512
     private static let headerMemo = Locked<[KnownHeader]>([])
 
-    private static func parseHeaderUncached(_ header: UnsafeRawBufferPointer) throws(CacheKitError) -> Header {
+    private static func parseHeaderUncached(_ header: UnsafeRawBufferPointer) throws(CachekitError) -> Header {
         guard header.count <= maxHeaderLength else {
-            throw CacheKitError(.invalidHeader, "CK header of \(header.count) bytes exceeds the \(maxHeaderLength)-byte limit")
+            throw CachekitError(.invalidHeader, "CK header of \(header.count) bytes exceeds the \(maxHeaderLength)-byte limit")
         }
         let json: JSONValue
         do {
             json = try JSONParser.parse(header, depthLimit: headerDepthLimit)
         } catch {
-            throw CacheKitError(.invalidHeader, "CK header: \(error.message)")
+            throw CachekitError(.invalidHeader, "CK header: \(error.message)")
         }
-        guard case .object = json else { throw CacheKitError(.invalidHeader, "CK header is not a JSON object") }
+        guard case .object = json else { throw CachekitError(.invalidHeader, "CK header is not a JSON object") }
         guard case .string(let serializer)? = json["s"], !serializer.isEmpty else {
-            throw CacheKitError(.invalidHeader, "CK header records no serializer name")
+            throw CachekitError(.invalidHeader, "CK header records no serializer name")
         }
         let m = json["m"] ?? .object([])
-        guard case .object = m else { throw CacheKitError(.invalidHeader, "CK header metadata is not an object") }
+        guard case .object = m else { throw CachekitError(.invalidHeader, "CK header metadata is not an object") }
         guard case .string(let format)? = m["format"] else {
-            throw CacheKitError(.invalidHeader, "CK header metadata has no string format")
+            throw CachekitError(.invalidHeader, "CK header metadata has no string format")
         }
         var metadata = Metadata(compressed: try flag(m, "compressed"))
         metadata.format = format
@@ -169,19 +169,19 @@ public enum Frame {
     }
 
     /// A boolean member; missing or null is false. Other types are refused (no writer emits them).
-    private static func flag(_ object: JSONValue, _ name: String) throws(CacheKitError) -> Bool {
+    private static func flag(_ object: JSONValue, _ name: String) throws(CachekitError) -> Bool {
         switch object[name] {
         case nil, .null?: return false
         case .bool(let value)?: return value
-        default: throw CacheKitError(.invalidHeader, "CK header metadata \(name) is not a boolean")
+        default: throw CachekitError(.invalidHeader, "CK header metadata \(name) is not a boolean")
         }
     }
 
-    private static func optionalString(_ object: JSONValue, _ name: String) throws(CacheKitError) -> String? {
+    private static func optionalString(_ object: JSONValue, _ name: String) throws(CachekitError) -> String? {
         switch object[name] {
         case nil, .null?: return nil
         case .string(let value)?: return value
-        default: throw CacheKitError(.invalidHeader, "CK header metadata \(name) is not a string")
+        default: throw CachekitError(.invalidHeader, "CK header metadata \(name) is not a string")
         }
     }
 }

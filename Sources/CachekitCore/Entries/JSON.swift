@@ -42,7 +42,7 @@ public struct JSONParser {
     /// are not UTF-8). Errors are `.invalidHeader`-free: the caller picks the status.
     public static func parse(
         _ bytes: UnsafeRawBufferPointer, depthLimit: Int = 64
-    ) throws(CacheKitError) -> JSONValue {
+    ) throws(CachekitError) -> JSONValue {
         var parser = JSONParser(bytes: bytes, depthLimit: depthLimit)
         parser.skipWhitespace()
         let value = try parser.parseValue(depth: 0)
@@ -51,8 +51,8 @@ public struct JSONParser {
         return value
     }
 
-    public static func parse(_ text: String, depthLimit: Int = 64) throws(CacheKitError) -> JSONValue {
-        try withBytes(Array(text.utf8)) { raw throws(CacheKitError) in try parse(raw, depthLimit: depthLimit) }
+    public static func parse(_ text: String, depthLimit: Int = 64) throws(CachekitError) -> JSONValue {
+        try withBytes(Array(text.utf8)) { raw throws(CachekitError) in try parse(raw, depthLimit: depthLimit) }
     }
 
     private init(bytes: UnsafeRawBufferPointer, depthLimit: Int) {
@@ -60,8 +60,8 @@ public struct JSONParser {
         self.depthLimit = depthLimit
     }
 
-    private func error(_ message: String) -> CacheKitError {
-        CacheKitError(.invalidInput, "invalid JSON at offset \(offset): \(message)")
+    private func error(_ message: String) -> CachekitError {
+        CachekitError(.invalidInput, "invalid JSON at offset \(offset): \(message)")
     }
 
     private var current: UInt8? { offset < bytes.count ? bytes[offset] : nil }
@@ -70,7 +70,7 @@ public struct JSONParser {
         while let byte = current, byte == 0x20 || byte == 0x0a || byte == 0x0d || byte == 0x09 { offset &+= 1 }
     }
 
-    private mutating func expect(_ literal: StaticString) throws(CacheKitError) {
+    private mutating func expect(_ literal: StaticString) throws(CachekitError) {
         let count = literal.utf8CodeUnitCount
         guard bytes.count &- offset >= count else { throw error("truncated literal") }
         for index in 0..<count where bytes[offset &+ index] != literal.utf8Start[index] {
@@ -79,11 +79,11 @@ public struct JSONParser {
         offset &+= count
     }
 
-    private mutating func parseValue(depth: Int) throws(CacheKitError) -> JSONValue {
+    private mutating func parseValue(depth: Int) throws(CachekitError) -> JSONValue {
         guard let byte = current else { throw error("unexpected end of input") }
         switch byte {
         case UInt8(ascii: "{"):
-            guard depth < depthLimit else { throw CacheKitError(.nestingTooDeep, "JSON nesting deeper than \(depthLimit) levels") }
+            guard depth < depthLimit else { throw CachekitError(.nestingTooDeep, "JSON nesting deeper than \(depthLimit) levels") }
             offset &+= 1
             var members: [(String, JSONValue)] = []
             skipWhitespace()
@@ -103,7 +103,7 @@ public struct JSONParser {
                 throw error("expected ',' or '}'")
             }
         case UInt8(ascii: "["):
-            guard depth < depthLimit else { throw CacheKitError(.nestingTooDeep, "JSON nesting deeper than \(depthLimit) levels") }
+            guard depth < depthLimit else { throw CachekitError(.nestingTooDeep, "JSON nesting deeper than \(depthLimit) levels") }
             offset &+= 1
             var items: [JSONValue] = []
             skipWhitespace()
@@ -126,7 +126,7 @@ public struct JSONParser {
         }
     }
 
-    private mutating func parseNumber() throws(CacheKitError) -> JSONValue {
+    private mutating func parseNumber() throws(CachekitError) -> JSONValue {
         let start = offset
         if current == UInt8(ascii: "-") {
             offset &+= 1
@@ -159,7 +159,7 @@ public struct JSONParser {
         return .double(value)
     }
 
-    private mutating func parseHex4() throws(CacheKitError) -> UInt32 {
+    private mutating func parseHex4() throws(CachekitError) -> UInt32 {
         guard bytes.count &- offset >= 4 else { throw error("truncated \\u escape") }
         var value: UInt32 = 0
         for _ in 0..<4 {
@@ -177,7 +177,7 @@ public struct JSONParser {
         return value
     }
 
-    private mutating func parseString() throws(CacheKitError) -> String {
+    private mutating func parseString() throws(CachekitError) -> String {
         offset &+= 1 // opening quote
         var out: [UInt8] = []
         while true {
@@ -186,7 +186,7 @@ public struct JSONParser {
             switch byte {
             case UInt8(ascii: "\""):
                 guard let text = String(validating: out, as: UTF8.self) else {
-                    throw CacheKitError(.invalidUTF8, "JSON string is not valid UTF-8")
+                    throw CachekitError(.invalidUTF8, "JSON string is not valid UTF-8")
                 }
                 return text
             case UInt8(ascii: "\\"):
@@ -205,17 +205,17 @@ public struct JSONParser {
                     var scalar = try parseHex4()
                     if scalar >= 0xd800 && scalar < 0xdc00 {
                         guard bytes.count &- offset >= 6, bytes[offset] == 0x5c, bytes[offset &+ 1] == UInt8(ascii: "u") else {
-                            throw CacheKitError(.invalidUTF8, "JSON string holds a lone surrogate")
+                            throw CachekitError(.invalidUTF8, "JSON string holds a lone surrogate")
                         }
                         offset &+= 2
                         let low = try parseHex4()
                         guard low >= 0xdc00 && low < 0xe000 else {
-                            throw CacheKitError(.invalidUTF8, "JSON string holds a lone surrogate")
+                            throw CachekitError(.invalidUTF8, "JSON string holds a lone surrogate")
                         }
                         scalar = 0x10000 &+ ((scalar &- 0xd800) << 10) &+ (low &- 0xdc00)
                     }
                     guard let unicode = Unicode.Scalar(scalar) else {
-                        throw CacheKitError(.invalidUTF8, "JSON string holds a lone surrogate")
+                        throw CachekitError(.invalidUTF8, "JSON string holds a lone surrogate")
                     }
                     out.append(contentsOf: String(Character(unicode)).utf8)
                 default: throw error("invalid escape")

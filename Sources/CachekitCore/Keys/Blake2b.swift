@@ -2,42 +2,23 @@ import CBlake2
 
 /// Unkeyed Blake2b with a chosen digest size, from libb2 (OpenSSL 3.0 has no 32-byte Blake2b).
 public enum Blake2b {
-    public static func hash(_ data: UnsafeRawBufferPointer, digestSize: Int = 32) throws(CacheKitError) -> [UInt8] {
+    public static func hash(_ data: UnsafeRawBufferPointer, digestSize: Int = 32) throws(CachekitError) -> [UInt8] {
         guard digestSize >= 1, digestSize <= 64 else {
-            throw CacheKitError(.invalidArgument, "Blake2b digest size must be 1..64 bytes")
+            throw CachekitError(.invalidArgument, "Blake2b digest size must be 1..64 bytes")
         }
         var out = [UInt8](repeating: 0, count: digestSize)
         let status = out.withUnsafeMutableBytes { outBytes in
             blake2b(outBytes.baseAddress, data.baseAddress, nil, digestSize, data.count, 0)
         }
-        guard status == 0 else { throw CacheKitError(.internal, "libb2 blake2b failed") }
+        guard status == 0 else { throw CachekitError(.internal, "libb2 blake2b failed") }
         return out
     }
 
-    public static func hex(_ data: UnsafeRawBufferPointer, digestSize: Int = 32) throws(CacheKitError) -> String {
+    public static func hex(_ data: UnsafeRawBufferPointer, digestSize: Int = 32) throws(CachekitError) -> String {
         hexString(try hash(data, digestSize: digestSize))
     }
 
-    public static func hex(_ bytes: [UInt8], digestSize: Int = 32) throws(CacheKitError) -> String {
-        try withBytes(bytes) { raw throws(CacheKitError) in try hex(raw, digestSize: digestSize) }
+    public static func hex(_ bytes: [UInt8], digestSize: Int = 32) throws(CachekitError) -> String {
+        try withBytes(bytes) { raw throws(CachekitError) in try hex(raw, digestSize: digestSize) }
     }
-}
-
-/// Lowercase hex.
-public func hexString<C: Collection>(_ bytes: C) -> String where C.Element == UInt8 {
-    // Written straight into the string's storage: no digit table or intermediate array per call.
-    String(unsafeUninitializedCapacity: bytes.count &* 2) { out in
-        var index = 0
-        for byte in bytes {
-            out[index] = hexDigit(byte >> 4)
-            out[index &+ 1] = hexDigit(byte & 0x0f)
-            index &+= 2
-        }
-        return index
-    }
-}
-
-@inline(__always)
-private func hexDigit(_ nibble: UInt8) -> UInt8 {
-    nibble < 10 ? nibble &+ 0x30 : nibble &+ 0x57
 }

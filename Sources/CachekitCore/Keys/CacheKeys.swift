@@ -18,7 +18,7 @@ public enum CacheKeys {
     public static func autoKey(
         namespace: String?, function: String, arguments: MessagePackValue,
         keywordArguments: MessagePackValue?, integrity: Bool, serializer: String = "default"
-    ) throws(CacheKitError) -> String {
+    ) throws(CachekitError) -> String {
         let hash = try argumentsHash(arguments: arguments, keywordArguments: keywordArguments)
         var key = ""
         if let namespace, !namespace.isEmpty { key += "ns:" + namespace + ":" }
@@ -31,13 +31,13 @@ public enum CacheKeys {
     /// Blake2b-256 hex of msgpack `[positional, sorted kwargs]` after cachekit's normalization.
     public static func argumentsHash(
         arguments: MessagePackValue, keywordArguments: MessagePackValue?
-    ) throws(CacheKitError) -> String {
+    ) throws(CachekitError) -> String {
         guard case .array = arguments else {
-            throw CacheKitError(.invalidArgument, "positional arguments must be a MessagePack array, got \(arguments.typeName)")
+            throw CachekitError(.invalidArgument, "positional arguments must be a MessagePack array, got \(arguments.typeName)")
         }
         let kwargs = keywordArguments ?? .map([])
         guard case .map = kwargs else {
-            throw CacheKitError(.invalidArgument, "keyword arguments must be a MessagePack map, got \(kwargs.typeName)")
+            throw CachekitError(.invalidArgument, "keyword arguments must be a MessagePack map, got \(kwargs.typeName)")
         }
         let packed = try Canonical.encode(.array([arguments, kwargs]), profile: .autoArguments)
         return try Blake2b.hex(packed)
@@ -79,7 +79,7 @@ public enum CacheKeys {
     }
 
     /// Python's `_normalize_key`: lengths are counted in characters (code points), as Python does.
-    public static func normalizeKey(_ key: String) throws(CacheKitError) -> String {
+    public static func normalizeKey(_ key: String) throws(CachekitError) -> String {
         // Fast path: short ASCII keys without spaces or line breaks are already normal.
         if key.utf8.count <= maxKeyLength, Self.isPlainASCII(key) {
             return key
@@ -108,8 +108,8 @@ public enum CacheKeys {
     }
 
     /// The key's serializer code: one character for the built-in serializers, else "x" + 4 hex.
-    public static func serializerCode(_ serializer: String) throws(CacheKitError) -> String {
-        guard !serializer.isEmpty else { throw CacheKitError(.invalidArgument, "serializer name is empty") }
+    public static func serializerCode(_ serializer: String) throws(CachekitError) -> String {
+        guard !serializer.isEmpty else { throw CachekitError(.invalidArgument, "serializer name is empty") }
         // A switch, not dictionaries: this runs on every key.
         let canonical: String
         switch serializer {
@@ -159,18 +159,18 @@ public enum CacheKeys {
     /// `{namespace}:{operation}:{blake2b256 of the canonical argument array}`.
     public static func interopKey(
         namespace: String, operation: String, arguments: MessagePackValue
-    ) throws(CacheKitError) -> String {
+    ) throws(CachekitError) -> String {
         try validateSegment(namespace, name: "namespace")
         try validateSegment(operation, name: "operation")
         guard case .array = arguments else {
-            throw CacheKitError(.invalidArgument, "interop arguments must be a MessagePack array, got \(arguments.typeName)")
+            throw CachekitError(.invalidArgument, "interop arguments must be a MessagePack array, got \(arguments.typeName)")
         }
         let packed = try Canonical.encode(arguments, profile: .interopArguments)
         return namespace + ":" + operation + ":" + (try Blake2b.hex(packed))
     }
 
     /// `^[a-z0-9][a-z0-9._-]{0,63}$`, no "..", and a namespace is not "ns" or "nsapi".
-    public static func validateSegment(_ segment: String, name: StaticString) throws(CacheKitError) {
+    public static func validateSegment(_ segment: String, name: StaticString) throws(CachekitError) {
         let bytes = Array(segment.utf8)
         func allowed(_ byte: UInt8, first: Bool) -> Bool {
             switch byte {
@@ -181,14 +181,14 @@ public enum CacheKeys {
         }
         guard !bytes.isEmpty, bytes.count <= 64,
               bytes.enumerated().allSatisfy({ allowed($0.element, first: $0.offset == 0) }) else {
-            throw CacheKitError(.invalidSegment,
+            throw CachekitError(.invalidSegment,
                                 "interop \(name) must match ^[a-z0-9][a-z0-9._-]{0,63}$ (lowercase ASCII, 1-64 characters)")
         }
         guard !segment.contains("..") else {
-            throw CacheKitError(.invalidSegment, "interop \(name) must not contain '..'")
+            throw CachekitError(.invalidSegment, "interop \(name) must not contain '..'")
         }
         if name.description == "namespace", segment == "ns" || segment == "nsapi" {
-            throw CacheKitError(.invalidSegment, "interop namespace '\(segment)' is reserved")
+            throw CachekitError(.invalidSegment, "interop namespace '\(segment)' is reserved")
         }
     }
 }

@@ -14,8 +14,8 @@ public enum CanonicalProfile: Sendable {
 public enum Canonical {
     /// The canonical bytes of `value` under `profile`. Map keys must be unique strings; ext types
     /// are refused (cachekit-py cannot produce them, so no peer could hash them the same way).
-    public static func encode(_ value: MessagePackValue, profile: CanonicalProfile) throws(CacheKitError) -> [UInt8] {
-        var writer = MessagePackWriter()
+    public static func encode(_ value: MessagePackValue, profile: CanonicalProfile) throws(CachekitError) -> [UInt8] {
+        var writer = MessagePackEncoder()
         try encode(value, profile: profile, into: &writer, depth: 0)
         return writer.bytes
     }
@@ -23,8 +23,8 @@ public enum Canonical {
     static let depthLimit = MessagePackValue.defaultTreeDepthLimit
 
     static func encode(
-        _ value: MessagePackValue, profile: CanonicalProfile, into writer: inout MessagePackWriter, depth: Int
-    ) throws(CacheKitError) {
+        _ value: MessagePackValue, profile: CanonicalProfile, into writer: inout MessagePackEncoder, depth: Int
+    ) throws(CachekitError) {
         switch value {
         case .nil: writer.writeNil()
         case .bool(let b): writer.writeBool(b)
@@ -35,7 +35,7 @@ public enum Canonical {
         case .string(let s): writer.writeString(s)
         case .binary(let b): b.withUnsafeBytes { writer.writeBinary($0) }
         case .ext(let type, _):
-            throw CacheKitError(.unsupportedValue, "MessagePack extension type \(type) cannot be canonicalized")
+            throw CachekitError(.unsupportedValue, "MessagePack extension type \(type) cannot be canonicalized")
         case .array(let items):
             guard depth < depthLimit else { throw MessagePackValue.tooDeep(depthLimit) }
             writer.writeArrayHeader(items.count)
@@ -53,31 +53,31 @@ public enum Canonical {
 
     /// Map entries ordered by key in code point order (= UTF-8 byte order), as Python's
     /// `sorted()` orders str keys. Non-string and duplicate keys are refused.
-    static func sortedStringPairs(_ pairs: [MessagePackValue.Pair]) throws(CacheKitError) -> [([UInt8], MessagePackValue)] {
+    static func sortedStringPairs(_ pairs: [MessagePackValue.Pair]) throws(CachekitError) -> [([UInt8], MessagePackValue)] {
         var entries: [([UInt8], MessagePackValue)] = []
         entries.reserveCapacity(pairs.count)
         for pair in pairs {
             guard case .string(let key) = pair.key else {
-                throw CacheKitError(.invalidMapKey, "map keys must be strings, got \(pair.key.typeName)")
+                throw CachekitError(.invalidMapKey, "map keys must be strings, got \(pair.key.typeName)")
             }
             entries.append((Array(key.utf8), pair.value))
         }
         entries.sort { $0.0.lexicographicallyPrecedes($1.0) }
         for index in entries.indices.dropFirst() where entries[index].0 == entries[index &- 1].0 {
-            throw CacheKitError(.invalidMapKey, "map has a duplicate key")
+            throw CachekitError(.invalidMapKey, "map has a duplicate key")
         }
         return entries
     }
 
     private static func encodeFloat(
-        _ value: Double, profile: CanonicalProfile, into writer: inout MessagePackWriter
-    ) throws(CacheKitError) {
+        _ value: Double, profile: CanonicalProfile, into writer: inout MessagePackEncoder
+    ) throws(CachekitError) {
         switch profile {
         case .autoArguments:
             writer.writeFloat64(value == 0 ? 0.0 : value)
         case .interopArguments, .interopValue:
             guard value.isFinite else {
-                throw CacheKitError(.unsupportedValue, "NaN and infinity are not allowed in interop mode")
+                throw CachekitError(.unsupportedValue, "NaN and infinity are not allowed in interop mode")
             }
             if case .interopArguments = profile, value == value.rounded(.towardZero) {
                 // Exact bounds: -2^63 is included, 2^64 is not (2^64 - 1 rounds up to it).

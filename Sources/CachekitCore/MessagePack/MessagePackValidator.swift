@@ -24,8 +24,8 @@ public enum MessagePackValidator {
 
     public static func validate(
         _ bytes: UnsafeRawBufferPointer, keys: KeyRule = .stringOrBinary, depthLimit: Int = maxNesting
-    ) throws(CacheKitError) {
-        var reader = MessagePackReader(bytes)
+    ) throws(CachekitError) {
+        var reader = MessagePackDecoder(bytes)
         var stack: [Frame] = []
         repeat {
             let at = reader.offset
@@ -35,14 +35,14 @@ public enum MessagePackValidator {
                 switch token {
                 case .str, .bin: break
                 case .array, .map:
-                    throw CacheKitError(.invalidMapKey, "map key at offset \(at) is an array or map")
+                    throw CachekitError(.invalidMapKey, "map key at offset \(at) is an array or map")
                 default:
                     guard case .hashable = keys else {
-                        throw CacheKitError(.invalidMapKey, "map key at offset \(at) is not a string")
+                        throw CachekitError(.invalidMapKey, "map key at offset \(at) is not a string")
                     }
                     top.nonStringKeys &+= 1
                     if top.count > maxNonStringKeys && top.nonStringKeys > maxNonStringKeys {
-                        throw CacheKitError(.invalidMapKey,
+                        throw CachekitError(.invalidMapKey,
                                             "map with more than \(maxNonStringKeys) keys that are not strings")
                     }
                     stack[stack.count &- 1] = top
@@ -52,11 +52,11 @@ public enum MessagePackValidator {
             switch token {
             case .str(let range):
                 guard validUTF8(UnsafeRawBufferPointer(rebasing: bytes[range])) else {
-                    throw CacheKitError(.invalidUTF8, "MessagePack string at offset \(at) is not valid UTF-8")
+                    throw CachekitError(.invalidUTF8, "MessagePack string at offset \(at) is not valid UTF-8")
                 }
             case .ext(let type, let range) where type == -1:
                 guard range.count == 4 || range.count == 8 || range.count == 12 else {
-                    throw CacheKitError(.invalidInput, "timestamp extension at offset \(at) has \(range.count) bytes")
+                    throw CachekitError(.invalidInput, "timestamp extension at offset \(at) has \(range.count) bytes")
                 }
             case .array(let count) where count > 0:
                 guard stack.count < depthLimit else { throw MessagePackValue.tooDeep(depthLimit) }
@@ -69,7 +69,7 @@ public enum MessagePackValidator {
             while let top = stack.last, top.remaining == 0 { stack.removeLast() }
         } while !stack.isEmpty
         guard reader.isAtEnd else {
-            throw CacheKitError(.invalidInput, "\(reader.remaining) trailing bytes after the MessagePack document")
+            throw CachekitError(.invalidInput, "\(reader.remaining) trailing bytes after the MessagePack document")
         }
     }
 }

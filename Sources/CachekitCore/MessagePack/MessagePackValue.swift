@@ -58,17 +58,17 @@ extension MessagePackValue {
     /// hostile nesting never reaches the call stack; strings must be valid UTF-8.
     public static func decode(
         _ bytes: UnsafeRawBufferPointer, depthLimit: Int = defaultTreeDepthLimit
-    ) throws(CacheKitError) -> MessagePackValue {
-        var reader = MessagePackReader(bytes)
+    ) throws(CachekitError) -> MessagePackValue {
+        var reader = MessagePackDecoder(bytes)
         let value = try decodeOne(&reader, depthLimit: depthLimit)
         guard reader.isAtEnd else {
-            throw CacheKitError(.invalidInput, "\(reader.remaining) trailing bytes after the MessagePack document")
+            throw CachekitError(.invalidInput, "\(reader.remaining) trailing bytes after the MessagePack document")
         }
         return value
     }
 
-    public static func decode(_ bytes: [UInt8], depthLimit: Int = defaultTreeDepthLimit) throws(CacheKitError) -> MessagePackValue {
-        try withBytes(bytes) { raw throws(CacheKitError) in try decode(raw, depthLimit: depthLimit) }
+    public static func decode(_ bytes: [UInt8], depthLimit: Int = defaultTreeDepthLimit) throws(CachekitError) -> MessagePackValue {
+        try withBytes(bytes) { raw throws(CachekitError) in try decode(raw, depthLimit: depthLimit) }
     }
 
     private enum Partial {
@@ -78,8 +78,8 @@ extension MessagePackValue {
 
     /// Decodes one item starting at the reader's offset.
     public static func decodeOne(
-        _ reader: inout MessagePackReader, depthLimit: Int
-    ) throws(CacheKitError) -> MessagePackValue {
+        _ reader: inout MessagePackDecoder, depthLimit: Int
+    ) throws(CachekitError) -> MessagePackValue {
         var stack: [Partial] = []
         while true {
             var value: MessagePackValue
@@ -94,7 +94,7 @@ extension MessagePackValue {
             case .str(let range):
                 let slice = UnsafeRawBufferPointer(rebasing: reader.buffer[range])
                 guard validUTF8(slice) else {
-                    throw CacheKitError(.invalidUTF8, "MessagePack string at offset \(at) is not valid UTF-8")
+                    throw CachekitError(.invalidUTF8, "MessagePack string at offset \(at) is not valid UTF-8")
                 }
                 value = .string(String(decoding: slice, as: UTF8.self))
             case .bin(let range): value = .binary(Array(reader.buffer[range]))
@@ -149,8 +149,8 @@ extension MessagePackValue {
         }
     }
 
-    static func tooDeep(_ limit: Int) -> CacheKitError {
-        CacheKitError(.nestingTooDeep, "MessagePack nesting deeper than \(limit) levels")
+    static func tooDeep(_ limit: Int) -> CachekitError {
+        CachekitError(.nestingTooDeep, "MessagePack nesting deeper than \(limit) levels")
     }
 }
 
@@ -159,7 +159,7 @@ extension MessagePackValue {
 extension MessagePackValue {
     /// Appends this value in shortest form. Recursion depth is the tree's depth, which every
     /// producer bounds (decode, JSON parsing and the C writer all have depth limits).
-    public func encode(into writer: inout MessagePackWriter) {
+    public func encode(into writer: inout MessagePackEncoder) {
         switch self {
         case .nil: writer.writeNil()
         case .bool(let b): writer.writeBool(b)
@@ -183,7 +183,7 @@ extension MessagePackValue {
     }
 
     public var encoded: [UInt8] {
-        var writer = MessagePackWriter()
+        var writer = MessagePackEncoder()
         encode(into: &writer)
         return writer.bytes
     }

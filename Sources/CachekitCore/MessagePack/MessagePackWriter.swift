@@ -1,136 +1,158 @@
-/// Appends MessagePack items in their shortest encodings (as rmp and msgpack-python write them).
-public struct MessagePackWriter {
-    public private(set) var bytes: [UInt8] = []
-
-    public init(reservingCapacity capacity: Int = 64) { bytes.reserveCapacity(capacity) }
-
-    public mutating func writeNil() { bytes.append(0xc0) }
-    public mutating func writeBool(_ value: Bool) { bytes.append(value ? 0xc3 : 0xc2) }
-
-    public mutating func writeUnsigned(_ value: UInt64) {
-        MessagePackWriter.unsigned(value) { bytes.append($0) }
+/// A MessagePack writer that tracks open containers, so a host building a document item by item
+/// cannot produce a malformed one. Exported to C as `cachekit_msgpack_writer`. Not thread-safe.
+public final class MessagePackWriter {
+    public private(set) var encoder = MessagePackEncoder()
+    private struct OpenContainer {
+        var remaining: Int      // items still owed (a map owes two per entry)
+        let isMap: Bool
+        let entries: Int
+        var nonStringKeys = 0
     }
 
-    /// Non-negative values use the unsigned encodings, negative ones the shortest signed one.
-    public mutating func writeSigned(_ value: Int64) {
-        if value >= 0 { writeUnsigned(UInt64(value)); return }
-        switch value {
-        case -32 ... -1: bytes.append(UInt8(bitPattern: Int8(value)))
-        case -128 ... -33: bytes.append(0xd0); bytes.append(UInt8(bitPattern: Int8(value)))
-        case -32768 ... -129: bytes.append(0xd1); appendBigEndian(UInt16(bitPattern: Int16(value)))
-        case -2_147_483_648 ... -32769: bytes.append(0xd2); appendBigEndian(UInt32(bitPattern: Int32(value)))
-        default: bytes.append(0xd3); appendBigEndian(UInt64(bitPattern: value))
+    private var open: [OpenContainer] = []
+    private var complete = false
+
+    public init() {}
+
+    public func reset() {
+        encoder = MessagePackEncoder()
+        open.removeAll()
+        complete = false
+    }
+
+    /// The finished document, or `.writerState` while it is empty or containers are open.
+    public func finished() throws(CachekitError) -> [UInt8] {
+        guard complete else {
+            throw CachekitError(.writerState, open.isEmpty ? "the document has no item"
+                                : "\(open.count) container(s) still open")
+        }
+        return encoder.bytes
+    }
+
+    private enum KeyKind { case string, scalar, container }
+
+    /// Checks there is room for one more item and, at a map key position, that the reader will
+    /// accept the key (as cachekit's reader does: no array/map keys, at most 32 non-string keys
+    /// in a map of more than 32 entries).
+    private func checkRoom(_ kind: KeyKind) throws(CachekitError) {
+        if open.isEmpty && complete {
+            throw CachekitError(.writerState, "the document already has its one top-level item")
+        }
+        guard let top = open.last, top.isMap, top.remaining % 2 == 0 else { return }
+        switch kind {
+        case .string: return
+        case .container: throw CachekitError(.invalidMapKey, "a map key cannot be an array or a map")
+        case .scalar:
+            if top.entries > MessagePackValidator.maxNonStringKeys
+                && top.nonStringKeys >= MessagePackValidator.maxNonStringKeys {
+                throw CachekitError(.invalidMapKey,
+                                    "a map of more than \(MessagePackValidator.maxNonStringKeys) entries takes at most \(MessagePackValidator.maxNonStringKeys) keys that are not strings")
+            }
         }
     }
 
-    public mutating func writeFloat64(_ value: Double) {
-        bytes.append(0xcb); appendBigEndian(value.bitPattern)
+    /// Counts a non-string key just written at a key position.
+    private func noteKey(_ kind: KeyKind) {
+        guard kind == .scalar, let top = open.last, top.isMap, top.remaining % 2 == 0 else { return }
+        open[open.count &- 1].nonStringKeys &+= 1
     }
 
-    public mutating func writeFloat32(_ value: Float) {
-        bytes.append(0xca); appendBigEndian(value.bitPattern)
+    private func itemDone() {
+        while let last = open.last {
+            let left = last.remaining &- 1
+            if left > 0 {
+                open[open.count &- 1].remaining = left
+                return
+            }
+            open.removeLast()
+        }
+        complete = true
     }
 
-    public mutating func writeString(_ value: String) {
-        var copy = value
-        copy.withUTF8 { utf8 in writeStringBytes(UnsafeRawBufferPointer(utf8)) }
+    private func scalar(_ write: () -> Void) throws(CachekitError) {
+        try checkRoom(.scalar)
+        noteKey(.scalar)
+        write()
+        itemDone()
     }
 
-    public mutating func writeStringBytes(_ utf8: UnsafeRawBufferPointer) {
-        writeStringHeader(utf8.count)
-        bytes.append(contentsOf: utf8)
+    private func length(_ count: Int, _ what: StaticString) throws(CachekitError) -> Int {
+        guard count >= 0, count <= Int(UInt32.max) else {
+            throw CachekitError(.tooLarge, "\(what) of \(count) exceeds the MessagePack limit of 2^32 - 1")
+        }
+        return count
     }
 
-    public mutating func writeStringHeader(_ count: Int) {
-        switch count {
-        case 0...31: bytes.append(0xa0 | UInt8(count))
-        case 32...0xff: bytes.append(0xd9); bytes.append(UInt8(count))
-        case 0x100...0xffff: bytes.append(0xda); appendBigEndian(UInt16(count))
-        default: bytes.append(0xdb); appendBigEndian(UInt32(truncatingIfNeeded: count))
+    public func writeNil() throws(CachekitError) { try scalar { encoder.writeNil() } }
+    public func writeBool(_ value: Bool) throws(CachekitError) { try scalar { encoder.writeBool(value) } }
+    public func writeInt(_ value: Int64) throws(CachekitError) { try scalar { encoder.writeSigned(value) } }
+    public func writeUInt(_ value: UInt64) throws(CachekitError) { try scalar { encoder.writeUnsigned(value) } }
+    public func writeFloat64(_ value: Double) throws(CachekitError) { try scalar { encoder.writeFloat64(value) } }
+    public func writeFloat32(_ value: Float) throws(CachekitError) { try scalar { encoder.writeFloat32(value) } }
+
+    public func writeString(_ utf8: UnsafeRawBufferPointer) throws(CachekitError) {
+        try checkRoom(.string)
+        _ = try length(utf8.count, "string length")
+        guard validUTF8(utf8) else { throw CachekitError(.invalidUTF8, "string is not valid UTF-8") }
+        encoder.writeStringBytes(utf8)
+        itemDone()
+    }
+
+    public func writeBinary(_ data: UnsafeRawBufferPointer) throws(CachekitError) {
+        try checkRoom(.string)
+        _ = try length(data.count, "bin length")
+        encoder.writeBinary(data)
+        itemDone()
+    }
+
+    public func writeExtension(type: Int8, data: UnsafeRawBufferPointer) throws(CachekitError) {
+        try checkRoom(.scalar)
+        _ = try length(data.count, "ext length")
+        if type == -1 && data.count != 4 && data.count != 8 && data.count != 12 {
+            throw CachekitError(.invalidInput, "a timestamp extension (-1) has 4, 8 or 12 bytes")
+        }
+        noteKey(.scalar)
+        encoder.writeExtension(type: type, data: data)
+        itemDone()
+    }
+
+    public func writeArray(count: Int) throws(CachekitError) {
+        try openContainer(count: try length(count, "array count"), isMap: false)
+    }
+
+    public func writeMap(count: Int) throws(CachekitError) {
+        try openContainer(count: try length(count, "map count"), isMap: true)
+    }
+
+    private func openContainer(count: Int, isMap: Bool) throws(CachekitError) {
+        try checkRoom(.container)
+        if count > 0 {
+            guard open.count < MessagePackValidator.maxNesting else {
+                throw CachekitError(.writerState, "containers nest deeper than \(MessagePackValidator.maxNesting) levels")
+            }
+        }
+        if isMap { encoder.writeMapHeader(count) } else { encoder.writeArrayHeader(count) }
+        if count > 0 {
+            open.append(OpenContainer(remaining: isMap ? count &* 2 : count, isMap: isMap, entries: count))
+        } else {
+            itemDone()
         }
     }
 
-    public mutating func writeBinary(_ data: UnsafeRawBufferPointer) {
-        writeBinaryHeader(data.count)
-        bytes.append(contentsOf: data)
-    }
-
-    public mutating func writeBinaryHeader(_ count: Int) {
-        MessagePackWriter.binaryHeader(count) { bytes.append($0) }
-    }
-
-    public mutating func writeArrayHeader(_ count: Int) {
-        switch count {
-        case 0...15: bytes.append(0x90 | UInt8(count))
-        case 16...0xffff: bytes.append(0xdc); appendBigEndian(UInt16(count))
-        default: bytes.append(0xdd); appendBigEndian(UInt32(truncatingIfNeeded: count))
+    /// Appends one complete, valid document as one item.
+    public func writeRaw(_ document: UnsafeRawBufferPointer) throws(CachekitError) {
+        let remainingDepth = MessagePackValidator.maxNesting &- open.count
+        try MessagePackValidator.validate(document, keys: .hashable, depthLimit: remainingDepth)
+        var reader = MessagePackDecoder(document)
+        let kind: KeyKind
+        switch try reader.next() {
+        case .str, .bin: kind = .string
+        case .array, .map: kind = .container
+        default: kind = .scalar
         }
-    }
-
-    public mutating func writeMapHeader(_ count: Int) {
-        switch count {
-        case 0...15: bytes.append(0x80 | UInt8(count))
-        case 16...0xffff: bytes.append(0xde); appendBigEndian(UInt16(count))
-        default: bytes.append(0xdf); appendBigEndian(UInt32(truncatingIfNeeded: count))
-        }
-    }
-
-    public mutating func writeExtension(type: Int8, data: UnsafeRawBufferPointer) {
-        let typeByte = UInt8(bitPattern: type)
-        switch data.count {
-        case 1: bytes.append(0xd4)
-        case 2: bytes.append(0xd5)
-        case 4: bytes.append(0xd6)
-        case 8: bytes.append(0xd7)
-        case 16: bytes.append(0xd8)
-        case 0...0xff: bytes.append(0xc7); bytes.append(UInt8(data.count))
-        case 0x100...0xffff: bytes.append(0xc8); appendBigEndian(UInt16(data.count))
-        default: bytes.append(0xc9); appendBigEndian(UInt32(truncatingIfNeeded: data.count))
-        }
-        bytes.append(typeByte)
-        bytes.append(contentsOf: data)
-    }
-
-    /// Appends already-encoded MessagePack.
-    public mutating func writeRaw(_ raw: UnsafeRawBufferPointer) { bytes.append(contentsOf: raw) }
-
-    mutating func appendBigEndian<T: FixedWidthInteger>(_ value: T) {
-        var big = value.bigEndian
-        withUnsafeBytes(of: &big) { bytes.append(contentsOf: $0) }
-    }
-
-    /// The shortest encoding of an unsigned integer, emitted byte by byte.
-    @inline(__always)
-    public static func unsigned(_ value: UInt64, _ emit: (UInt8) -> Void) {
-        switch value {
-        case 0...0x7f:
-            emit(UInt8(value))
-        case 0x80...0xff:
-            emit(0xcc); emit(UInt8(value))
-        case 0x100...0xffff:
-            emit(0xcd); emit(UInt8(value >> 8)); emit(UInt8(value & 0xff))
-        case 0x1_0000...0xffff_ffff:
-            emit(0xce)
-            for shift in stride(from: 24, through: 0, by: -8) { emit(UInt8(truncatingIfNeeded: value >> UInt64(shift))) }
-        default:
-            emit(0xcf)
-            for shift in stride(from: 56, through: 0, by: -8) { emit(UInt8(truncatingIfNeeded: value >> UInt64(shift))) }
-        }
-    }
-
-    /// The shortest bin header for `count` bytes (bin8/16/32), emitted byte by byte.
-    @inline(__always)
-    public static func binaryHeader(_ count: Int, _ emit: (UInt8) -> Void) {
-        switch count {
-        case 0...0xff:
-            emit(0xc4); emit(UInt8(count))
-        case 0x100...0xffff:
-            emit(0xc5); emit(UInt8(count >> 8)); emit(UInt8(count & 0xff))
-        default:
-            let length = UInt32(truncatingIfNeeded: count)
-            emit(0xc6)
-            emit(UInt8(length >> 24)); emit(UInt8((length >> 16) & 0xff))
-            emit(UInt8((length >> 8) & 0xff)); emit(UInt8(length & 0xff))
-        }
+        try checkRoom(kind)
+        noteKey(kind)
+        encoder.writeRaw(document)
+        itemDone()
     }
 }

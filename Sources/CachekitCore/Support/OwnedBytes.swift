@@ -8,16 +8,16 @@ public struct OwnedBytes: ~Copyable {
     public private(set) var count: Int
 
     /// Allocates `count` uninitialized bytes (at least one byte is allocated, so `base` is never NULL).
-    public init(uninitializedCount count: Int) throws(CacheKitError) {
-        guard count >= 0 else { throw CacheKitError(.invalidArgument, "negative allocation size") }
+    public init(uninitializedCount count: Int) throws(CachekitError) {
+        guard count >= 0 else { throw CachekitError(.invalidArgument, "negative allocation size") }
         guard let raw = malloc(max(count, 1)) else {
-            throw CacheKitError(.outOfMemory, "could not allocate \(count) bytes")
+            throw CachekitError(.outOfMemory, "could not allocate \(count) bytes")
         }
         base = raw.assumingMemoryBound(to: UInt8.self)
         self.count = count
     }
 
-    public init(copying bytes: UnsafeRawBufferPointer) throws(CacheKitError) {
+    public init(copying bytes: UnsafeRawBufferPointer) throws(CachekitError) {
         try self.init(uninitializedCount: bytes.count)
         if let src = bytes.baseAddress, bytes.count > 0 {
             base.update(from: src.assumingMemoryBound(to: UInt8.self), count: bytes.count)
@@ -54,16 +54,19 @@ public struct OwnedBytes: ~Copyable {
 /// noncopyable results too.
 @inline(__always)
 public func withBytes<R: ~Copyable>(
-    _ array: [UInt8], _ body: (UnsafeRawBufferPointer) throws(CacheKitError) -> R
-) throws(CacheKitError) -> R {
-    var failure: CacheKitError?
+    _ array: [UInt8], _ body: (UnsafeRawBufferPointer) throws(CachekitError) -> R
+) throws(CachekitError) -> R {
+    var failure: CachekitError?
     var result: R?
     array.withUnsafeBytes { raw in
-        do throws(CacheKitError) { result = try body(raw) } catch { failure = error }
+        do throws(CachekitError) { result = try body(raw) } catch { failure = error }
     }
     if let failure { throw failure }
     switch consume result {
     case .some(let value): return value
-    case .none: throw CacheKitError(.internal, "withBytes produced no result")
+    case .none: throw CachekitError(.internal, "withBytes produced no result")
     }
 }
+
+// Uniquely owned malloc bytes: moving them to another thread is safe.
+extension OwnedBytes: @unchecked Sendable {}

@@ -45,9 +45,9 @@ final class FormattedCommand {
         case large(index: Int)
     }
 
-    static func format(_ arguments: [RedisArgument], carriesSecret: Bool = false) throws(CacheKitError) -> FormattedCommand {
+    static func format(_ arguments: [RedisArgument], carriesSecret: Bool = false) throws(CachekitError) -> FormattedCommand {
         guard !arguments.isEmpty, arguments.count < Int(Int32.max) else {
-            throw CacheKitError(.invalidArgument, "a Redis command needs 1 to 2^31-1 arguments")
+            throw CachekitError(.invalidArgument, "a Redis command needs 1 to 2^31-1 arguments")
         }
         var scratch: [UInt8] = []
         var pieces: [Piece] = []
@@ -86,7 +86,7 @@ final class FormattedCommand {
         }()
         var largePointers: [Int: UnsafeRawBufferPointer] = [:]
         let outcome = withLargeArguments(arguments, large[...], &largePointers) { largePointers in
-            scratch.withUnsafeBytes { scratchBytes -> Result<(UnsafeMutablePointer<CChar>, Int), CacheKitError> in
+            scratch.withUnsafeBytes { scratchBytes -> Result<(UnsafeMutablePointer<CChar>, Int), CachekitError> in
                 var pointers: [UnsafePointer<CChar>?] = []
                 var lengths: [Int] = []
                 pointers.reserveCapacity(pieces.count)
@@ -105,12 +105,12 @@ final class FormattedCommand {
                 }
                 // redisFormatCommandArgv returns the length as an int.
                 guard total < Int(Int32.max) else {
-                    return .failure(CacheKitError(.valueTooLarge, "a Redis command over 2 GiB cannot be formatted"))
+                    return .failure(CachekitError(.valueTooLarge, "a Redis command over 2 GiB cannot be formatted"))
                 }
                 var target: UnsafeMutablePointer<CChar>?
                 let length = redisFormatCommandArgv(&target, Int32(pieces.count), &pointers, lengths)
                 guard length >= 0, let target else {
-                    return .failure(CacheKitError(.outOfMemory, "could not format a Redis command of \(total) bytes"))
+                    return .failure(CachekitError(.outOfMemory, "could not format a Redis command of \(total) bytes"))
                 }
                 return .success((target, Int(length)))
             }

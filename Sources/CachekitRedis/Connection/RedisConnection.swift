@@ -26,16 +26,16 @@ public struct RedisConnectionOptions: Sendable {
 
     /// The options a `redis://`, `rediss://` or unix URL gives (a Sentinel URL names no
     /// single server: discover the master first, then build options for it).
-    public init(url: RedisURL) throws(CacheKitError) {
+    public init(url: RedisURL) throws(CachekitError) {
         let address: RedisAddress
         switch url.target {
         case .tcp(let target): address = .tcp(target)
         case .unix(let path): address = .unix(path: path)
         case .sentinel:
-            throw CacheKitError(.invalidConfig, "a Sentinel URL names no single server: discover the master first")
+            throw CachekitError(.invalidConfig, "a Sentinel URL names no single server: discover the master first")
         }
         self.init(address: address, username: url.username, password: url.password, database: url.database,
-                  tls: try url.tls.map { (settings: TLSSettings) throws(CacheKitError) in try TLSContext.shared(for: settings) })
+                  tls: try url.tls.map { (settings: TLSSettings) throws(CachekitError) in try TLSContext.shared(for: settings) })
     }
 }
 
@@ -52,7 +52,6 @@ public final class RedisConnection: PooledConnection, @unchecked Sendable {  // 
     private let state: Locked<ReplyReader>
     private let broken = Atomic<Bool>(false)
     private let closed = Atomic<Bool>(false)
-    private static let readChunk = 65_536
 
     private init(transport: Transport, reader: ReplyReader, address: RedisAddress) {
         self.transport = transport
@@ -66,24 +65,35 @@ public final class RedisConnection: PooledConnection, @unchecked Sendable {  // 
     /// Connects (TCP to each resolved address in turn, or the unix socket), completes the TLS
     /// handshake, then AUTH and SELECT: all before `deadline` (the connect timeout).
     /// Refused credentials are `.backendAuth`; a TLS failure `.tls`; the deadline `.backendTimeout`.
-    public static func open(_ options: RedisConnectionOptions, deadline: Deadline) throws(CacheKitError) -> RedisConnection {
+    public static func open(_ options: RedisConnectionOptions, deadline: Deadline) throws(CachekitError) -> RedisConnection {
         let transport = try Transport.open(to: options.address, tls: options.tls, serverName: options.tlsServerName, deadline: deadline)
         let reader: ReplyReader
-        do throws(CacheKitError) { reader = try ReplyReader() } catch {
+        do throws(CachekitError) { reader = try ReplyReader() } catch {
             transport.closeDescriptorOnly()
             throw error
         }
         let connection = RedisConnection(transport: transport, reader: reader, address: options.address)
-        do throws(CacheKitError) {
-            try connection.authenticate(options, deadline: deadline)
+        do throws(CachekitError) {
+            let authenticated = try connection.authenticate(options, deadline: deadline)
+            if options.tls != nil, !authenticated, options.database == 0 {
+                // Under TLS 1.3 a server refusing the client certificate says so only after the
+                // handshake: one round trip here reports it as `.tls` at open, not at first use.
+                _ = try connection.call(["PING"], limits: .small, deadline: deadline)
+            }
             if options.database != 0 {
                 let reply = try connection.call(["SELECT", .integer(Int64(options.database))], limits: .small, deadline: deadline)
                 if case .error(let text) = reply {
-                    throw CacheKitError(.backendError, "Redis at \(options.address) refused SELECT \(options.database): \(text)")
+                    throw CachekitError(.backendError, "Redis at \(options.address) refused SELECT \(options.database): \(text)")
                 }
             }
         } catch {
             connection.close()
+            if options.tls != nil, error.status == .backendUnavailable {
+                // A TLS 1.3 server refusing the client's certificate (or its absence) sends its
+                // alert after the handshake and resets; the reset often wins over the alert.
+                throw CachekitError(.tls, "Redis at \(options.address) dropped the TLS connection right after the handshake "
+                    + "(does it require a client certificate? ssl_certfile/ssl_keyfile): \(error.message)")
+            }
             throw error
         }
         return connection
@@ -91,40 +101,42 @@ public final class RedisConnection: PooledConnection, @unchecked Sendable {  // 
 
     /// redis-py's order: `AUTH username password` when there is a username (the password may
     /// be empty), `AUTH password` otherwise, nothing when neither is set.
-    private func authenticate(_ options: RedisConnectionOptions, deadline: Deadline) throws(CacheKitError) {
-        guard options.username != nil || options.password != nil else { return }
+    /// True when AUTH was sent.
+    private func authenticate(_ options: RedisConnectionOptions, deadline: Deadline) throws(CachekitError) -> Bool {
+        guard options.username != nil || options.password != nil else { return false }
         let empty = UnsafeRawBufferPointer(start: nil, count: 0)
-        let reply: RedisValue = try withPassword(options.password) { secret throws(CacheKitError) in
+        let reply: RedisValue = try withPassword(options.password) { secret throws(CachekitError) in
             var arguments: [RedisArgument] = ["AUTH"]
             if let username = options.username { arguments.append(.text(username)) }
             arguments.append(.borrowed(secret ?? empty))
             let command = try FormattedCommand.format(arguments, carriesSecret: true)
-            return try exchange([command], limits: .small, deadline: deadline)[0]
+            return try exchangeOne(command, limits: .small, deadline: deadline)
         }
         if case .error = reply {
             let who = options.username.map { " for user '\(escapedForMessage($0, limit: 64))'" } ?? ""
-            throw CacheKitError(.backendAuth, "Redis at \(options.address) refused the credentials\(who)")
+            throw CachekitError(.backendAuth, "Redis at \(options.address) refused the credentials\(who)")
         }
+        return true
     }
 
     private func withPassword<R>(
-        _ password: SecretBytes?, _ body: (UnsafeRawBufferPointer?) throws(CacheKitError) -> R
-    ) throws(CacheKitError) -> R {
+        _ password: SecretBytes?, _ body: (UnsafeRawBufferPointer?) throws(CachekitError) -> R
+    ) throws(CachekitError) -> R {
         guard let password else { return try body(nil) }
-        return try password.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) throws(CacheKitError) -> R in try body(bytes) }
+        return try password.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) throws(CachekitError) -> R in try body(bytes) }
     }
 
     /// Sends one command and reads its reply, all before `deadline`. A server error comes back
     /// as `.error(text)` (sanitized); the connection stays usable then. Transport failures
     /// throw (`.backendUnavailable`, `.backendTimeout`, `.tls`, `.replyTooLarge`) and break it.
-    public func call(_ arguments: [RedisArgument], limits: ReplyLimits, deadline: Deadline) throws(CacheKitError) -> RedisValue {
+    public func call(_ arguments: [RedisArgument], limits: ReplyLimits, deadline: Deadline) throws(CachekitError) -> RedisValue {
         let command = try FormattedCommand.format(arguments)
-        return try exchange([command], limits: limits, deadline: deadline)[0]
+        return try exchangeOne(command, limits: limits, deadline: deadline)
     }
 
     /// Sends every command in one write, then reads one reply per command; `deadline` bounds
     /// the whole batch. `limits` apply to each reply.
-    public func pipeline(_ commands: [[RedisArgument]], limits: ReplyLimits, deadline: Deadline) throws(CacheKitError) -> [RedisValue] {
+    public func pipeline(_ commands: [[RedisArgument]], limits: ReplyLimits, deadline: Deadline) throws(CachekitError) -> [RedisValue] {
         guard !commands.isEmpty else { return [] }
         var formatted: [FormattedCommand] = []
         formatted.reserveCapacity(commands.count)
@@ -134,30 +146,37 @@ public final class RedisConnection: PooledConnection, @unchecked Sendable {  // 
 
     /// For a subscriber: writes a command without reading its reply (SUBSCRIBE's confirmations
     /// arrive through `readReply`).
-    public func send(_ arguments: [RedisArgument], deadline: Deadline) throws(CacheKitError) {
+    public func send(_ arguments: [RedisArgument], deadline: Deadline) throws(CachekitError) {
         let command = try FormattedCommand.format(arguments)
-        try state.withLock { (_: inout ReplyReader) throws(CacheKitError) in
+        try state.withLock { (_: inout ReplyReader) throws(CachekitError) in
             try usable()
-            try failing { () throws(CacheKitError) in try transport.write([command.bytes], deadline: deadline) }
+            try failing { () throws(CachekitError) in try transport.write([command.bytes], deadline: deadline) }
         }
     }
 
     /// For a subscriber: the next reply or pushed message, or nil when the deadline passes
     /// before any byte of one arrived (idle is not a failure). A reply begun but not finished
     /// by the deadline is `.backendTimeout` and breaks the connection.
-    public func readReply(limits: ReplyLimits, deadline: Deadline) throws(CacheKitError) -> RedisValue? {
-        try state.withLock { (reader: inout ReplyReader) throws(CacheKitError) -> RedisValue? in
+    public func readReply(limits: ReplyLimits, deadline: Deadline) throws(CachekitError) -> RedisValue? {
+        try state.withLock { (reader: inout ReplyReader) throws(CachekitError) -> RedisValue? in
             try usable()
-            return try failing { () throws(CacheKitError) -> RedisValue? in
+            return try failing { () throws(CachekitError) -> RedisValue? in
                 try readOne(reader, answering: nil, limits: limits, deadline: deadline, idleIsNil: true)
             }
         }
     }
 
-    private func exchange(_ commands: [FormattedCommand], limits: ReplyLimits, deadline: Deadline) throws(CacheKitError) -> [RedisValue] {
-        try state.withLock { (reader: inout ReplyReader) throws(CacheKitError) -> [RedisValue] in
+    private func exchangeOne(_ command: FormattedCommand, limits: ReplyLimits, deadline: Deadline) throws(CachekitError) -> RedisValue {
+        guard let reply = try exchange([command], limits: limits, deadline: deadline).first else {
+            throw CachekitError(.internal, "Redis exchange returned no reply")
+        }
+        return reply
+    }
+
+    private func exchange(_ commands: [FormattedCommand], limits: ReplyLimits, deadline: Deadline) throws(CachekitError) -> [RedisValue] {
+        try state.withLock { (reader: inout ReplyReader) throws(CachekitError) -> [RedisValue] in
             try usable()
-            return try failing { () throws(CacheKitError) -> [RedisValue] in
+            return try failing { () throws(CachekitError) -> [RedisValue] in
                 try transport.write(commands.map(\.bytes), deadline: deadline)
                 var replies: [RedisValue] = []
                 replies.reserveCapacity(commands.count)
@@ -175,34 +194,27 @@ public final class RedisConnection: PooledConnection, @unchecked Sendable {  // 
     /// hiredis buffers them; the deadline bounds the whole reply, not each read.
     private func readOne(
         _ reader: ReplyReader, answering name: [UInt8]?, limits: ReplyLimits, deadline: Deadline, idleIsNil: Bool
-    ) throws(CacheKitError) -> RedisValue? {
-        var buffer = [UInt8](repeating: 0, count: Self.readChunk)
+    ) throws(CachekitError) -> RedisValue? {
         while true {
             if let reply = try reader.nextReply(answering: name) { return reply }
-            let received = buffer.withUnsafeMutableBytes { raw in
-                Result { () throws(CacheKitError) -> Int? in
-                    guard let count = try transport.read(into: raw, deadline: deadline) else { return nil }
-                    try reader.feed(UnsafeRawBufferPointer(rebasing: raw[0..<count]), limits: limits)
-                    return count
-                }
-            }
-            guard try received.get() != nil else {
+            guard let received = try transport.read(deadline: deadline) else {
                 if idleIsNil && reader.isAtReplyBoundary { return nil }
-                throw CacheKitError(.backendTimeout, "Redis at \(address) did not send a whole reply before the deadline")
+                throw CachekitError(.backendTimeout, "Redis at \(address) did not send a whole reply before the deadline")
             }
+            try reader.feed(received, limits: limits)
         }
     }
 
-    private func usable() throws(CacheKitError) {
+    private func usable() throws(CachekitError) {
         guard isReusable else {
-            throw CacheKitError(.backendUnavailable, "Redis connection to \(address) is closed after an earlier failure")
+            throw CachekitError(.backendUnavailable, "Redis connection to \(address) is closed after an earlier failure")
         }
     }
 
     /// Any failure leaves the stream out of step: mark the connection broken and drop the
     /// socket now, so a refused reply's remaining bytes are never read.
-    private func failing<R>(_ body: () throws(CacheKitError) -> R) throws(CacheKitError) -> R {
-        do throws(CacheKitError) { return try body() } catch {
+    private func failing<R>(_ body: () throws(CachekitError) -> R) throws(CachekitError) -> R {
+        do throws(CachekitError) { return try body() } catch {
             broken.store(true, ordering: .releasing)
             if closed.exchange(true, ordering: .acquiringAndReleasing) == false { transport.closeDescriptorOnly() }
             throw error

@@ -1,5 +1,4 @@
 import CachekitCore
-import CCrypto
 
 /// A host and TCP port, as a URL names them (brackets of an IPv6 literal removed).
 public struct RedisHostPort: Sendable, Hashable, CustomStringConvertible {
@@ -65,17 +64,17 @@ public struct RedisURL: Sendable {
         return text
     }
 
-    public static func parse(_ text: String) throws(CacheKitError) -> RedisURL {
+    public static func parse(_ text: String) throws(CachekitError) -> RedisURL {
         let bytes = Array(text.utf8)
         // urlparse strips and drops such bytes silently; a URL carrying them is a mistake or an attack.
         guard !bytes.contains(where: { $0 <= 0x20 || $0 == 0x7f }) else {
-            throw CacheKitError(.invalidConfig, "redis URL contains a space or control character")
+            throw CachekitError(.invalidConfig, "redis URL contains a space or control character")
         }
         if bytes.first == UInt8(ascii: "/") {
             return RedisURL(target: .unix(path: text))
         }
         guard let schemeEnd = schemeSeparator(in: text) else {
-            throw CacheKitError(.invalidConfig,
+            throw CachekitError(.invalidConfig,
                 "redis URL must start with redis://, rediss://, unix://, redis+sentinel://, rediss+sentinel:// or be a socket path")
         }
         let scheme = text[..<schemeEnd].lowercased()
@@ -108,9 +107,9 @@ public struct RedisURL: Sendable {
             url.database = try parsePathDatabase(path)
         case "unix":
             guard hostPart.isEmpty else {
-                throw CacheKitError(.invalidConfig, "redis URL: unix:// takes a socket path, not a host (unix:///path/to/redis.sock)")
+                throw CachekitError(.invalidConfig, "redis URL: unix:// takes a socket path, not a host (unix:///path/to/redis.sock)")
             }
-            guard path.count > 1 else { throw CacheKitError(.invalidConfig, "redis URL: unix:// needs a socket path") }
+            guard path.count > 1 else { throw CachekitError(.invalidConfig, "redis URL: unix:// needs a socket path") }
             url = RedisURL(target: .unix(path: try percentDecodedText(path, what: "socket path")))
         case "redis+sentinel", "rediss+sentinel":
             var nodes: [RedisHostPort] = []
@@ -119,15 +118,15 @@ public struct RedisURL: Sendable {
             }
             let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
             guard let service = segments.first, !service.isEmpty else {
-                throw CacheKitError(.invalidConfig, "redis URL: redis+sentinel:// needs a service name (redis+sentinel://host:26379/mymaster/0)")
+                throw CachekitError(.invalidConfig, "redis URL: redis+sentinel:// needs a service name (redis+sentinel://host:26379/mymaster/0)")
             }
             guard segments.count <= 2 else {
-                throw CacheKitError(.invalidConfig, "redis URL: a sentinel URL's path is /SERVICE_NAME or /SERVICE_NAME/db")
+                throw CachekitError(.invalidConfig, "redis URL: a sentinel URL's path is /SERVICE_NAME or /SERVICE_NAME/db")
             }
             url = RedisURL(target: .sentinel(nodes: nodes, serviceName: try percentDecodedText(service, what: "service name")))
             if segments.count == 2 { url.database = try parseDatabase(segments[segments.index(after: segments.startIndex)], what: "db in the path") }
         default:
-            throw CacheKitError(.invalidConfig,
+            throw CachekitError(.invalidConfig,
                 "redis URL scheme '\(escapedForMessage(String(scheme.prefix(32))))' is not one of redis, rediss, unix, redis+sentinel, rediss+sentinel")
         }
         url.username = credentials.username
@@ -156,7 +155,7 @@ public struct RedisURL: Sendable {
     }
 
     /// urlparse: username before the first ':', password after it; empty ones count as absent.
-    private static func parseUserinfo(_ userinfo: Substring) throws(CacheKitError) -> (String?, SecretBytes?) {
+    private static func parseUserinfo(_ userinfo: Substring) throws(CachekitError) -> (String?, SecretBytes?) {
         guard let colon = userinfo.firstIndex(of: ":") else {
             // redis-py: `pw@host` is a username with an empty password.
             return (userinfo.isEmpty ? nil : try percentDecodedText(userinfo, what: "username"), nil)
@@ -169,17 +168,17 @@ public struct RedisURL: Sendable {
 
     private static func parseHostPort(
         _ text: Substring, defaultPort: Int, allowEmptyHost: Bool
-    ) throws(CacheKitError) -> RedisHostPort {
+    ) throws(CachekitError) -> RedisHostPort {
         var host: Substring
         var portText: Substring?
         if text.hasPrefix("[") {
             guard let close = text.firstIndex(of: "]") else {
-                throw CacheKitError(.invalidConfig, "redis URL: IPv6 host is missing its ']'")
+                throw CachekitError(.invalidConfig, "redis URL: IPv6 host is missing its ']'")
             }
             host = text[text.index(after: text.startIndex)..<close]
             let after = text[text.index(after: close)...]
             if !after.isEmpty {
-                guard after.hasPrefix(":") else { throw CacheKitError(.invalidConfig, "redis URL: unexpected text after the IPv6 host") }
+                guard after.hasPrefix(":") else { throw CachekitError(.invalidConfig, "redis URL: unexpected text after the IPv6 host") }
                 portText = after.dropFirst()
             }
         } else if let colon = text.firstIndex(of: ":") {
@@ -194,41 +193,41 @@ public struct RedisURL: Sendable {
             // Port 0 cannot be connected to, so it is refused here.
             guard portText.count <= 5, portText.allSatisfy({ $0.isASCII && $0.isNumber }),
                   let value = Int(portText), value >= 1, value <= 65535
-            else { throw CacheKitError(.invalidConfig, "redis URL: port must be a number from 1 to 65535") }
+            else { throw CachekitError(.invalidConfig, "redis URL: port must be a number from 1 to 65535") }
             port = value
         }
         if host.isEmpty {
-            guard allowEmptyHost else { throw CacheKitError(.invalidConfig, "redis URL: a sentinel address has no host") }
+            guard allowEmptyHost else { throw CachekitError(.invalidConfig, "redis URL: a sentinel address has no host") }
             return RedisHostPort(host: "localhost", port: port)
         }
         let decoded = try percentDecodedText(host, what: "host").lowercased()
         guard !decoded.contains(where: { "/@?#[]".contains($0) }), !decoded.isEmpty else {
-            throw CacheKitError(.invalidConfig, "redis URL: the host contains a character a host name cannot have")
+            throw CachekitError(.invalidConfig, "redis URL: the host contains a character a host name cannot have")
         }
         return RedisHostPort(host: decoded, port: port)
     }
 
     /// redis-py reads `/N` as db N; an empty path or `/` leaves db 0.
-    private static func parsePathDatabase(_ path: Substring) throws(CacheKitError) -> Int {
+    private static func parsePathDatabase(_ path: Substring) throws(CachekitError) -> Int {
         guard path.count > 1 else { return 0 }
         return try parseDatabase(path.dropFirst(), what: "db in the path")
     }
 
-    private static func parseDatabase(_ text: Substring, what: String) throws(CacheKitError) -> Int {
+    private static func parseDatabase(_ text: Substring, what: String) throws(CachekitError) -> Int {
         guard !text.isEmpty, text.count <= 10, text.allSatisfy({ $0.isASCII && $0.isNumber }),
               let value = Int(text), value <= Int(Int32.max)
-        else { throw CacheKitError(.invalidConfig, "redis URL: \(what) must be a non-negative number") }
+        else { throw CachekitError(.invalidConfig, "redis URL: \(what) must be a non-negative number") }
         return value
     }
 
     /// parse_qs: `&`-separated `name=value`, `+` as space, percent-decoded, blank values
     /// dropped, the first of repeated names wins.
-    private mutating func applyQuery(_ query: Substring) throws(CacheKitError) {
+    private mutating func applyQuery(_ query: Substring) throws(CachekitError) {
         var seen = Set<String>()
         for item in query.split(separator: "&") {
             guard let equals = item.firstIndex(of: "=") else {
-                throw CacheKitError(.invalidConfig,
-                    "redis URL: query item '\(Self.parameterNameForMessage(item))' has no '=' and value")
+                // Not echoed: a stray item could be a misplaced password.
+                throw CachekitError(.invalidConfig, "redis URL: a query item has no '=' and value")
             }
             let name = try Self.percentDecodedText(item[..<equals], what: "query parameter name", plusIsSpace: true)
             let rawValue = item[item.index(after: equals)...]
@@ -238,12 +237,12 @@ public struct RedisURL: Sendable {
                 if password == nil { password = try Self.percentDecodedSecret(rawValue, plusIsSpace: true) }
                 continue
             }
-            let value = try Self.percentDecodedText(rawValue, what: "value of '\(Self.parameterNameForMessage(Substring(name)))'", plusIsSpace: true)
+            let value = try Self.percentDecodedText(rawValue, what: "value of '\(parameterNameForMessage(name))'", plusIsSpace: true)
             try apply(name: name, value: value)
         }
     }
 
-    private mutating func apply(name: String, value: String) throws(CacheKitError) {
+    private mutating func apply(name: String, value: String) throws(CachekitError) {
         switch name {
         case "db":
             database = try Self.parseDatabase(Substring(value), what: "query parameter 'db'")
@@ -255,60 +254,68 @@ public struct RedisURL: Sendable {
             socketConnectTimeoutMilliseconds = try Self.parseSeconds(value, name: name)
         case "ssl_cert_reqs", "ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_check_hostname":
             guard var settings = tls else {
-                throw CacheKitError(.invalidConfig, "redis URL: query parameter '\(name)' needs a rediss:// URL")
+                throw CachekitError(.invalidConfig, "redis URL: query parameter '\(name)' needs a rediss:// URL")
             }
             try settings.apply(name: name, value: value)
             tls = settings
         default:
-            throw CacheKitError(.invalidConfig,
-                "redis URL: unknown query parameter '\(Self.parameterNameForMessage(Substring(name)))'")
+            throw CachekitError(.invalidConfig, "redis URL: unknown query parameter '\(parameterNameForMessage(name))'")
         }
     }
 
-    private static func parseSeconds(_ value: String, name: String) throws(CacheKitError) -> Int {
+    private static func parseSeconds(_ value: String, name: String) throws(CachekitError) -> Int {
         guard let seconds = Double(value), seconds.isFinite, seconds > 0, seconds <= 86_400 else {
-            throw CacheKitError(.invalidConfig, "redis URL: '\(name)' must be a number of seconds above 0 (at most 86400)")
+            throw CachekitError(.invalidConfig, "redis URL: '\(name)' must be a number of seconds above 0 (at most 86400)")
         }
         return max(1, Int((seconds * 1000).rounded(.up)))
     }
 
-    /// A parameter name as a message may show it: escaped and short (it is not a secret, but
-    /// it is text from outside).
-    private static func parameterNameForMessage(_ name: Substring) -> String {
-        escapedForMessage(String(name.prefix(32)))
+    /// A parameter name as a message may show it: escaped and short, and withheld if it
+    /// carries the URL's password (a password pasted in the wrong place).
+    private func parameterNameForMessage(_ name: String) -> String {
+        let carriesPassword = password.map { secret in
+            secret.count > 0 && secret.withUnsafeBytes { needle in
+                let haystack = Array(name.utf8)
+                guard haystack.count >= needle.count else { return false }
+                return (0...(haystack.count &- needle.count)).contains { start in
+                    (0..<needle.count).allSatisfy { haystack[start &+ $0] == needle[$0] }
+                }
+            }
+        } ?? false
+        return carriesPassword ? "(withheld)" : escapedForMessage(String(name.prefix(32)))
     }
 
     private static func percentDecodedText(
         _ text: Substring, what: String, plusIsSpace: Bool = false
-    ) throws(CacheKitError) -> String {
+    ) throws(CachekitError) -> String {
         let bytes = try percentDecodedBytes(text, what: what, plusIsSpace: plusIsSpace)
         guard let decoded = String(validating: bytes, as: UTF8.self) else {
-            throw CacheKitError(.invalidConfig, "redis URL: the \(what) is not valid UTF-8 once percent-decoded")
+            throw CachekitError(.invalidConfig, "redis URL: the \(what) is not valid UTF-8 once percent-decoded")
         }
         guard !decoded.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) else {
-            throw CacheKitError(.invalidConfig, "redis URL: the \(what) decodes to a control character")
+            throw CachekitError(.invalidConfig, "redis URL: the \(what) decodes to a control character")
         }
         return decoded
     }
 
     /// The password goes straight from the URL into wiped memory; the temporary is cleansed.
-    private static func percentDecodedSecret(_ text: Substring, plusIsSpace: Bool = false) throws(CacheKitError) -> SecretBytes {
+    private static func percentDecodedSecret(_ text: Substring, plusIsSpace: Bool = false) throws(CachekitError) -> SecretBytes {
         var bytes = try percentDecodedBytes(text, what: "password", plusIsSpace: plusIsSpace)
-        defer { wipe(&bytes) }
+        defer { SecretBytes.wipe(&bytes) }
         return try SecretBytes(copying: bytes)
     }
 
     private static func percentDecodedBytes(
         _ text: Substring, what: String, plusIsSpace: Bool
-    ) throws(CacheKitError) -> [UInt8] {
+    ) throws(CachekitError) -> [UInt8] {
         var out = [UInt8]()
         out.reserveCapacity(text.utf8.count)
         var iterator = text.utf8.makeIterator()
         while let byte = iterator.next() {
             if byte == UInt8(ascii: "%") {
                 guard let high = iterator.next().flatMap(hexDigitValue), let low = iterator.next().flatMap(hexDigitValue) else {
-                    wipe(&out)
-                    throw CacheKitError(.invalidConfig, "redis URL: the \(what) has a malformed percent escape (write '%' as %25)")
+                    SecretBytes.wipe(&out)
+                    throw CachekitError(.invalidConfig, "redis URL: the \(what) has a malformed percent escape (write '%' as %25)")
                 }
                 out.append(high << 4 | low)
             } else if plusIsSpace && byte == UInt8(ascii: "+") {
@@ -327,9 +334,5 @@ public struct RedisURL: Sendable {
         case UInt8(ascii: "A")...UInt8(ascii: "F"): return c &- UInt8(ascii: "A") &+ 10
         default: return nil
         }
-    }
-
-    private static func wipe(_ bytes: inout [UInt8]) {
-        bytes.withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) }
     }
 }

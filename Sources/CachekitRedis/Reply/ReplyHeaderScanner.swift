@@ -37,7 +37,7 @@ struct ReplyHeaderScanner {
     /// True between replies: no byte of the next reply has been seen.
     var isAtReplyBoundary: Bool { phase == .typeByte && openArrays.isEmpty && replyBytes == 0 }
 
-    mutating func scan(_ bytes: UnsafeRawBufferPointer, limits: ReplyLimits) throws(CacheKitError) {
+    mutating func scan(_ bytes: UnsafeRawBufferPointer, limits: ReplyLimits) throws(CachekitError) {
         var index = 0
         while index < bytes.count {
             switch phase {
@@ -58,7 +58,7 @@ struct ReplyHeaderScanner {
                 guard kind == UInt8(ascii: "+") || kind == UInt8(ascii: "-") || kind == UInt8(ascii: ":")
                     || kind == UInt8(ascii: "$") || kind == UInt8(ascii: "*")
                 else {
-                    throw CacheKitError(.backendError, "Redis sent a reply with an unknown type byte 0x\(String(kind, radix: 16))")
+                    throw CachekitError(.backendError, "Redis sent a reply with an unknown type byte 0x\(String(kind, radix: 16))")
                 }
                 phase = .line(kind: kind)
                 lineLength = 0
@@ -74,14 +74,14 @@ struct ReplyHeaderScanner {
     }
 
     /// Counted before the byte is handled, so the byte that ends a reply resets the count.
-    private mutating func countByte(limits: ReplyLimits) throws(CacheKitError) {
+    private mutating func countByte(limits: ReplyLimits) throws(CachekitError) {
         replyBytes &+= 1
         if replyBytes > limits.maxTotalBytes {
-            throw CacheKitError(.replyTooLarge, "Redis reply is longer than the \(limits.maxTotalBytes)-byte limit for the command")
+            throw CachekitError(.replyTooLarge, "Redis reply is longer than the \(limits.maxTotalBytes)-byte limit for the command")
         }
     }
 
-    private mutating func scanLineByte(_ byte: UInt8, kind: UInt8, limits: ReplyLimits) throws(CacheKitError) {
+    private mutating func scanLineByte(_ byte: UInt8, kind: UInt8, limits: ReplyLimits) throws(CachekitError) {
         if sawCarriageReturn && byte == UInt8(ascii: "\n") {
             try finishLine(kind: kind, limits: limits)
             return
@@ -89,39 +89,40 @@ struct ReplyHeaderScanner {
         sawCarriageReturn = byte == UInt8(ascii: "\r")
         lineLength &+= 1
         guard lineLength <= Self.maxLineBytes else {
-            throw CacheKitError(.replyTooLarge, "Redis sent a reply line longer than \(Self.maxLineBytes) bytes")
+            throw CachekitError(.replyTooLarge, "Redis sent a reply line longer than \(Self.maxLineBytes) bytes")
         }
         guard kind == UInt8(ascii: "$") || kind == UInt8(ascii: "*"), !sawCarriageReturn else { return }
         if byte == UInt8(ascii: "-") && lineLength == 1 {
             negative = true
             return
         }
-        guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9"), lineLength <= 19 else {
-            throw CacheKitError(.backendError, "Redis sent a malformed \(kind == UInt8(ascii: "$") ? "bulk length" : "array count")")
+        // 18 digits at most: the number can never overflow, whatever the limits.
+        guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9"), lineLength <= 18 else {
+            throw CachekitError(.backendError, "Redis sent a malformed \(kind == UInt8(ascii: "$") ? "bulk length" : "array count")")
         }
         number = number &* 10 &+ Int(byte &- UInt8(ascii: "0"))
         // Refused while the digits are still arriving: a 2 GiB header never gets further.
         if !negative { try check(kind: kind, declared: number, limits: limits) }
     }
 
-    private mutating func finishLine(kind: UInt8, limits: ReplyLimits) throws(CacheKitError) {
+    private mutating func finishLine(kind: UInt8, limits: ReplyLimits) throws(CachekitError) {
         phase = .typeByte
         switch kind {
         case UInt8(ascii: "$"), UInt8(ascii: "*"):
             guard lineLength >= 2, !negative || (number == 1 && lineLength == 3) else {
-                throw CacheKitError(.backendError, "Redis sent a malformed \(kind == UInt8(ascii: "$") ? "bulk length" : "array count")")
+                throw CachekitError(.backendError, "Redis sent a malformed \(kind == UInt8(ascii: "$") ? "bulk length" : "array count")")
             }
             if negative || number == 0 && kind == UInt8(ascii: "*") {
                 finishElement()  // null, or an empty array
             } else if kind == UInt8(ascii: "$") {
                 let total = replyBytes.addingReportingOverflow(number &+ 2)
                 if total.overflow || total.partialValue > limits.maxTotalBytes {
-                    throw CacheKitError(.replyTooLarge, "Redis reply is longer than the \(limits.maxTotalBytes)-byte limit for the command")
+                    throw CachekitError(.replyTooLarge, "Redis reply is longer than the \(limits.maxTotalBytes)-byte limit for the command")
                 }
                 phase = .body(remaining: number &+ 2)
             } else {
                 guard openArrays.count < Self.maxDepth else {
-                    throw CacheKitError(.backendError, "Redis sent arrays nested deeper than \(Self.maxDepth)")
+                    throw CachekitError(.backendError, "Redis sent arrays nested deeper than \(Self.maxDepth)")
                 }
                 replyElements &+= number
                 openArrays.append(number)
@@ -131,12 +132,12 @@ struct ReplyHeaderScanner {
         }
     }
 
-    private func check(kind: UInt8, declared: Int, limits: ReplyLimits) throws(CacheKitError) {
+    private func check(kind: UInt8, declared: Int, limits: ReplyLimits) throws(CachekitError) {
         if kind == UInt8(ascii: "$"), declared > limits.maxBulkBytes {
-            throw CacheKitError(.replyTooLarge, "Redis reply declares a bulk string over the \(limits.maxBulkBytes)-byte limit for the command")
+            throw CachekitError(.replyTooLarge, "Redis reply declares a bulk string over the \(limits.maxBulkBytes)-byte limit for the command")
         }
         if kind == UInt8(ascii: "*"), declared > limits.maxArrayElements &- replyElements {
-            throw CacheKitError(.replyTooLarge, "Redis reply declares more than the \(limits.maxArrayElements) array elements allowed for the command")
+            throw CachekitError(.replyTooLarge, "Redis reply declares more than the \(limits.maxArrayElements) array elements allowed for the command")
         }
     }
 

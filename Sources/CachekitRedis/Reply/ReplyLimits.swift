@@ -28,9 +28,11 @@ public struct ReplyLimits: Sendable, Hashable {
 
     /// `count` values in one array (MGET), each up to `maxValueSize`.
     public static func values(count: Int, maxValueSize: Int) -> ReplyLimits {
-        let total = maxValueSize.multipliedReportingOverflow(by: max(count, 1))
-        return ReplyLimits(maxBulkBytes: maxValueSize, maxArrayElements: max(count, 16),
-                           maxTotalBytes: total.overflow ? Int.max : total.partialValue &+ 64 &* max(count, 16))
+        let elements = max(count, 16)
+        let values = maxValueSize.multipliedReportingOverflow(by: elements)
+        let framing = values.partialValue.addingReportingOverflow(64 &* elements)
+        return ReplyLimits(maxBulkBytes: maxValueSize, maxArrayElements: elements,
+                           maxTotalBytes: values.overflow || framing.overflow ? Int.max : framing.partialValue)
     }
 
     /// A pub/sub message whose payload is at most `maxPayloadBytes` (the invalidation event cap).

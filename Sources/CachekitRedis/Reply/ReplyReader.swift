@@ -8,9 +8,9 @@ final class ReplyReader {
     private let reader: UnsafeMutablePointer<redisReader>
     private var scanner = ReplyHeaderScanner()
 
-    init() throws(CacheKitError) {
+    init() throws(CachekitError) {
         guard let made = redisReaderCreate() else {
-            throw CacheKitError(.outOfMemory, "could not create a Redis reply reader")
+            throw CachekitError(.outOfMemory, "could not create a Redis reply reader")
         }
         reader = made
     }
@@ -20,23 +20,23 @@ final class ReplyReader {
     /// True when no byte of a next reply has arrived.
     var isAtReplyBoundary: Bool { scanner.isAtReplyBoundary }
 
-    func feed(_ bytes: UnsafeRawBufferPointer, limits: ReplyLimits) throws(CacheKitError) {
+    func feed(_ bytes: UnsafeRawBufferPointer, limits: ReplyLimits) throws(CachekitError) {
         try scanner.scan(bytes, limits: limits)
         guard let base = bytes.baseAddress, bytes.count > 0 else { return }
         guard redisReaderFeed(reader, base.assumingMemoryBound(to: CChar.self), bytes.count) == REDIS_OK else {
-            throw CacheKitError(.outOfMemory, "could not buffer a Redis reply")
+            throw CachekitError(.outOfMemory, "could not buffer a Redis reply")
         }
     }
 
     /// The next complete reply, or nil when more bytes are needed. `command` names the
     /// command the reply answers, for sanitizing its errors.
-    func nextReply(answering command: [UInt8]?) throws(CacheKitError) -> RedisValue? {
+    func nextReply(answering command: [UInt8]?) throws(CachekitError) -> RedisValue? {
         var raw: UnsafeMutableRawPointer?
         guard redisReaderGetReply(reader, &raw) == REDIS_OK else {
             let detail = withUnsafeBytes(of: reader.pointee.errstr) { buffer in
                 Array(buffer.prefix(while: { $0 != 0 }))
             }
-            throw CacheKitError(.backendError, "Redis sent a malformed reply: \(escapedForMessage(bytes: detail, limit: 128))")
+            throw CachekitError(.backendError, "Redis sent a malformed reply: \(escapedForMessage(bytes: detail, limit: 128))")
         }
         guard let raw else { return nil }
         let reply = raw.assumingMemoryBound(to: redisReply.self)

@@ -30,20 +30,20 @@ final class StreamSocket {
     /// the host in turn (as redis-py does), with TCP_NODELAY and cachekit-py's keepalive.
     /// Name resolution itself is glibc's blocking `getaddrinfo` (bounded by resolv.conf's
     /// timeout, not by this deadline); IP literals and /etc/hosts names do not wait on it.
-    static func connect(to address: RedisAddress, deadline: Deadline) throws(CacheKitError) -> StreamSocket {
+    static func connect(to address: RedisAddress, deadline: Deadline) throws(CachekitError) -> StreamSocket {
         switch address {
         case .unix(let path): return try connectUnix(path: path, address: address, deadline: deadline)
         case .tcp(let target): return try connectTCP(target, address: address, deadline: deadline)
         }
     }
 
-    private static func connectUnix(path: String, address: RedisAddress, deadline: Deadline) throws(CacheKitError) -> StreamSocket {
+    private static func connectUnix(path: String, address: RedisAddress, deadline: Deadline) throws(CachekitError) -> StreamSocket {
         var socketAddress = sockaddr_un()
         socketAddress.sun_family = sa_family_t(AF_UNIX)
         let pathBytes = Array(path.utf8)
         let capacity = MemoryLayout.size(ofValue: socketAddress.sun_path)
         guard pathBytes.count < capacity, !pathBytes.contains(0) else {
-            throw CacheKitError(.invalidConfig, "unix socket path is longer than \(capacity - 1) bytes or contains NUL")
+            throw CachekitError(.invalidConfig, "unix socket path is longer than \(capacity - 1) bytes or contains NUL")
         }
         withUnsafeMutableBytes(of: &socketAddress.sun_path) { raw in
             raw.copyBytes(from: pathBytes)
@@ -61,13 +61,13 @@ final class StreamSocket {
             let outcome = code == EINPROGRESS || code == EAGAIN ? try connected.finishConnect(deadline: deadline) : code
             guard outcome == 0 else {
                 connected.closeDescriptor()
-                throw CacheKitError(.backendUnavailable, "connect to \(address) failed: \(describe(errno: outcome))")
+                throw CachekitError(.backendUnavailable, "connect to \(address) failed: \(describe(errno: outcome))")
             }
         }
         return connected
     }
 
-    private static func connectTCP(_ target: RedisHostPort, address: RedisAddress, deadline: Deadline) throws(CacheKitError) -> StreamSocket {
+    private static func connectTCP(_ target: RedisHostPort, address: RedisAddress, deadline: Deadline) throws(CachekitError) -> StreamSocket {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         hints.ai_family = AF_UNSPEC
@@ -75,7 +75,7 @@ final class StreamSocket {
         let status = getaddrinfo(target.host, String(target.port), &hints, &list)
         guard status == 0, let first = list else {
             let reason = status == EAI_SYSTEM ? describe(errno: errno) : String(cString: gai_strerror(status))
-            throw CacheKitError(.backendUnavailable, "could not resolve Redis host \(escapedForMessage(target.host)): \(reason)")
+            throw CachekitError(.backendUnavailable, "could not resolve Redis host \(escapedForMessage(target.host)): \(reason)")
         }
         defer { freeaddrinfo(first) }
         var failures: [String] = []
@@ -97,20 +97,20 @@ final class StreamSocket {
             connected.closeDescriptor()
             failures.append(describe(errno: outcome))
         }
-        throw CacheKitError(.backendUnavailable, "connect to \(address) failed: \(failures.joined(separator: "; "))")
+        throw CachekitError(.backendUnavailable, "connect to \(address) failed: \(failures.joined(separator: "; "))")
     }
 
     /// Waits for a non-blocking connect to finish: 0 once connected, else its errno (SO_ERROR).
     /// The deadline passing closes the socket and throws `.backendTimeout`.
-    private func finishConnect(deadline: Deadline) throws(CacheKitError) -> Int32 {
+    private func finishConnect(deadline: Deadline) throws(CachekitError) -> Int32 {
         let ready: Bool
-        do throws(CacheKitError) { ready = try waitUntilReady(events: Int16(POLLOUT), deadline: deadline) } catch {
+        do throws(CachekitError) { ready = try waitUntilReady(events: Int16(POLLOUT), deadline: deadline) } catch {
             closeDescriptor()
             throw error
         }
         guard ready else {
             closeDescriptor()
-            throw CacheKitError(.backendTimeout, "connect to \(address) did not finish within the connect timeout")
+            throw CachekitError(.backendTimeout, "connect to \(address) did not finish within the connect timeout")
         }
         var code: Int32 = 0
         var length = socklen_t(MemoryLayout<Int32>.size)
@@ -133,7 +133,7 @@ final class StreamSocket {
 
     /// poll(2) until `events` or the deadline: false when the deadline passed first.
     /// An error or hang-up condition counts as ready, so the next read or write reports it.
-    func waitUntilReady(events: Int16, deadline: Deadline) throws(CacheKitError) -> Bool {
+    func waitUntilReady(events: Int16, deadline: Deadline) throws(CachekitError) -> Bool {
         while true {
             let wait = deadline.remainingMilliseconds
             if wait == 0 { return false }
@@ -146,7 +146,7 @@ final class StreamSocket {
     }
 
     /// Sends every byte of `buffers` (one sendmsg per batch of iovecs) before the deadline.
-    func sendAll(_ buffers: [UnsafeRawBufferPointer], deadline: Deadline) throws(CacheKitError) {
+    func sendAll(_ buffers: [UnsafeRawBufferPointer], deadline: Deadline) throws(CachekitError) {
         var pending = buffers.filter { $0.count > 0 }
         var first = 0
         while first < pending.count {
@@ -166,10 +166,10 @@ final class StreamSocket {
                 let code = errno
                 if code == EINTR { continue }
                 guard code == EAGAIN || code == EWOULDBLOCK else {
-                    throw CacheKitError(.backendUnavailable, "write to Redis at \(address) failed: \(Self.describe(errno: code))")
+                    throw CachekitError(.backendUnavailable, "write to Redis at \(address) failed: \(Self.describe(errno: code))")
                 }
                 guard try waitUntilReady(events: Int16(POLLOUT), deadline: deadline) else {
-                    throw CacheKitError(.backendTimeout, "write to Redis at \(address) did not finish before the deadline")
+                    throw CachekitError(.backendTimeout, "write to Redis at \(address) did not finish before the deadline")
                 }
                 continue
             }
@@ -189,15 +189,15 @@ final class StreamSocket {
 
     /// Reads what is there, waiting up to the deadline: the count of bytes read, or nil when
     /// the deadline passed with nothing. End of stream and errors throw `.backendUnavailable`.
-    func receive(into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline) throws(CacheKitError) -> Int? {
+    func receive(into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline) throws(CachekitError) -> Int? {
         while true {
             let count = recv(descriptor, buffer.baseAddress, buffer.count, 0)
             if count > 0 { return count }
-            if count == 0 { throw CacheKitError(.backendUnavailable, "Redis at \(address) closed the connection") }
+            if count == 0 { throw CachekitError(.backendUnavailable, "Redis at \(address) closed the connection") }
             let code = errno
             if code == EINTR { continue }
             guard code == EAGAIN || code == EWOULDBLOCK else {
-                throw CacheKitError(.backendUnavailable, "read from Redis at \(address) failed: \(Self.describe(errno: code))")
+                throw CachekitError(.backendUnavailable, "read from Redis at \(address) failed: \(Self.describe(errno: code))")
             }
             guard try waitUntilReady(events: Int16(POLLIN), deadline: deadline) else { return nil }
         }
@@ -211,7 +211,7 @@ final class StreamSocket {
         String(cString: strerror(code))
     }
 
-    static func systemError(_ status: Status, _ what: String) -> CacheKitError {
-        CacheKitError(status, "\(what): \(describe(errno: errno))")
+    static func systemError(_ status: Status, _ what: String) -> CachekitError {
+        CachekitError(status, "\(what): \(describe(errno: errno))")
     }
 }

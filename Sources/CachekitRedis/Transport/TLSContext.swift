@@ -11,8 +11,8 @@ public final class TLSContext: @unchecked Sendable {  // immutable after init; S
 
     /// The live context for `settings`, made on first use. Contexts are held weakly here, so a
     /// cache freed and made again (new certificate files on disk) reads the files again.
-    public static func shared(for settings: TLSSettings) throws(CacheKitError) -> TLSContext {
-        try liveContexts.withLock { (contexts: inout [TLSSettings: WeakContext]) throws(CacheKitError) -> TLSContext in
+    public static func shared(for settings: TLSSettings) throws(CachekitError) -> TLSContext {
+        try liveContexts.withLock { (contexts: inout [TLSSettings: WeakContext]) throws(CachekitError) -> TLSContext in
             if let live = contexts[settings]?.context { return live }
             let made = try TLSContext(settings: settings)
             contexts = contexts.filter { $0.value.context != nil }
@@ -28,10 +28,10 @@ public final class TLSContext: @unchecked Sendable {  // immutable after init; S
 
     private static let liveContexts = Locked<[TLSSettings: WeakContext]>([:])
 
-    public init(settings: TLSSettings) throws(CacheKitError) {
+    public init(settings: TLSSettings) throws(CachekitError) {
         ERR_clear_error()
         guard let made = SSL_CTX_new(TLS_client_method()) else {
-            throw CacheKitError(.tls, "could not create a TLS context: \(drainOpenSSLErrors())")
+            throw CachekitError(.tls, "could not create a TLS context: \(drainOpenSSLErrors())")
         }
         context = made
         self.settings = settings
@@ -43,25 +43,25 @@ public final class TLSContext: @unchecked Sendable {  // immutable after init; S
         if settings.verifiesPeer {
             if let caFile = settings.caCertificatesPath {
                 guard SSL_CTX_load_verify_locations(made, caFile, nil) == 1 else {
-                    throw CacheKitError(.invalidConfig, "ssl_ca_certs: could not load CA certificates from \(escapedForMessage(caFile)): \(drainOpenSSLErrors())")
+                    throw CachekitError(.invalidConfig, "ssl_ca_certs: could not load CA certificates from \(escapedForMessage(caFile)): \(drainOpenSSLErrors())")
                 }
             } else if SSL_CTX_set_default_verify_paths(made) != 1 {
-                throw CacheKitError(.tls, "could not load the system CA store: \(drainOpenSSLErrors())")
+                throw CachekitError(.tls, "could not load the system CA store: \(drainOpenSSLErrors())")
             }
         }
         if settings.certificatePath != nil || settings.keyPath != nil {
             guard let certificateFile = settings.certificatePath else {
-                throw CacheKitError(.invalidConfig, "ssl_keyfile needs ssl_certfile (the client certificate)")
+                throw CachekitError(.invalidConfig, "ssl_keyfile needs ssl_certfile (the client certificate)")
             }
             guard SSL_CTX_use_certificate_chain_file(made, certificateFile) == 1 else {
-                throw CacheKitError(.invalidConfig, "ssl_certfile: could not load the client certificate from \(escapedForMessage(certificateFile)): \(drainOpenSSLErrors())")
+                throw CachekitError(.invalidConfig, "ssl_certfile: could not load the client certificate from \(escapedForMessage(certificateFile)): \(drainOpenSSLErrors())")
             }
             let keyFile = settings.keyPath ?? certificateFile
             guard SSL_CTX_use_PrivateKey_file(made, keyFile, SSL_FILETYPE_PEM) == 1 else {
-                throw CacheKitError(.invalidConfig, "ssl_keyfile: could not load the client key from \(escapedForMessage(keyFile)) (an encrypted key is not supported): \(drainOpenSSLErrors())")
+                throw CachekitError(.invalidConfig, "ssl_keyfile: could not load the client key from \(escapedForMessage(keyFile)) (an encrypted key is not supported): \(drainOpenSSLErrors())")
             }
             guard SSL_CTX_check_private_key(made) == 1 else {
-                throw CacheKitError(.invalidConfig, "ssl_keyfile: the client key does not match the client certificate")
+                throw CachekitError(.invalidConfig, "ssl_keyfile: the client key does not match the client certificate")
             }
         }
     }

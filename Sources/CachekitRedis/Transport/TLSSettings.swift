@@ -28,11 +28,11 @@ public struct TLSSettings: Sendable, Hashable {
     public var verifiesPeer: Bool { certificateRequirement != .none }
     public var checksHostname: Bool { verifiesPeer && checkHostname }
 
-    mutating func apply(name: String, value: String) throws(CacheKitError) {
+    mutating func apply(name: String, value: String) throws(CachekitError) {
         switch name {
         case "ssl_cert_reqs":
             guard let requirement = CertificateRequirement(rawValue: value) else {
-                throw CacheKitError(.invalidConfig, "redis URL: 'ssl_cert_reqs' must be none, optional or required")
+                throw CachekitError(.invalidConfig, "redis URL: 'ssl_cert_reqs' must be none, optional or required")
             }
             certificateRequirement = requirement
         case "ssl_check_hostname":
@@ -42,13 +42,13 @@ public struct TLSSettings: Sendable, Hashable {
             case "0", "F", "FALSE", "N", "NO": checkHostname = false
             case "1", "T", "TRUE", "Y", "YES": checkHostname = true
             default:
-                throw CacheKitError(.invalidConfig, "redis URL: 'ssl_check_hostname' must be true or false")
+                throw CachekitError(.invalidConfig, "redis URL: 'ssl_check_hostname' must be true or false")
             }
         case "ssl_ca_certs": caCertificatesPath = value
         case "ssl_certfile": certificatePath = value
         case "ssl_keyfile": keyPath = value
         default:
-            throw CacheKitError(.invalidConfig, "redis URL: unknown TLS parameter")
+            throw CachekitError(.invalidConfig, "redis URL: unknown TLS parameter")
         }
     }
 }

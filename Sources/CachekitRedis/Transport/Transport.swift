@@ -13,17 +13,35 @@ final class Transport {
     private var session: OpaquePointer?  // SSL*
     private var incoming: OpaquePointer?  // BIO* the socket's bytes go into
     private var outgoing: OpaquePointer?  // BIO* OpenSSL's records come out of
-    private static let chunkSize = 16_384
+    /// Replies are read into `incomingBuffer`; TLS records move through `recordBuffer`. Both
+    /// are allocated once per connection, not per call.
+    private let incomingBuffer: UnsafeMutableRawBufferPointer
+    private let recordBuffer: UnsafeMutableRawBufferPointer
+    private static let bufferSize = 65_536
 
-    private init(socket: StreamSocket) { self.socket = socket }
+    private init(socket: StreamSocket, incomingBuffer: UnsafeMutableRawBufferPointer, recordBuffer: UnsafeMutableRawBufferPointer) {
+        self.socket = socket
+        self.incomingBuffer = incomingBuffer
+        self.recordBuffer = recordBuffer
+    }
 
     /// Connects, and for TLS completes the handshake, all before `deadline`.
     static func open(
         to address: RedisAddress, tls: TLSContext?, serverName: String?, deadline: Deadline
-    ) throws(CacheKitError) -> Transport {
-        let transport = Transport(socket: try StreamSocket.connect(to: address, deadline: deadline))
+    ) throws(CachekitError) -> Transport {
+        guard let buffers = malloc(bufferSize &* 2) else {
+            throw CachekitError(.outOfMemory, "could not allocate a connection's buffers")
+        }
+        let socket: StreamSocket
+        do throws(CachekitError) { socket = try StreamSocket.connect(to: address, deadline: deadline) } catch {
+            free(buffers)
+            throw error
+        }
+        let transport = Transport(
+            socket: socket, incomingBuffer: UnsafeMutableRawBufferPointer(start: buffers, count: bufferSize),
+            recordBuffer: UnsafeMutableRawBufferPointer(start: buffers + bufferSize, count: bufferSize))
         guard let tls else { return transport }
-        do throws(CacheKitError) {
+        do throws(CachekitError) {
             try transport.startTLS(tls, serverName: serverName, deadline: deadline)
         } catch {
             transport.closeDescriptorOnly()
@@ -32,13 +50,20 @@ final class Transport {
         return transport
     }
 
-    private func startTLS(_ tls: TLSContext, serverName: String?, deadline: Deadline) throws(CacheKitError) {
+    private func startTLS(_ tls: TLSContext, serverName: String?, deadline: Deadline) throws(CachekitError) {
         ERR_clear_error()
-        guard let ssl = SSL_new(tls.context), let input = BIO_new(BIO_s_mem()), let output = BIO_new(BIO_s_mem()) else {
-            throw CacheKitError(.tls, "could not create a TLS session: \(drainOpenSSLErrors())")
+        guard let ssl = SSL_new(tls.context) else {
+            throw CachekitError(.tls, "could not create a TLS session: \(drainOpenSSLErrors())")
+        }
+        session = ssl  // freed in deinit
+        let madeInput = BIO_new(BIO_s_mem())
+        let madeOutput = BIO_new(BIO_s_mem())
+        guard let input = madeInput, let output = madeOutput else {
+            _ = BIO_free(madeInput)  // BIO_free(NULL) is a no-op
+            _ = BIO_free(madeOutput)
+            throw CachekitError(.outOfMemory, "could not create TLS buffers: \(drainOpenSSLErrors())")
         }
         SSL_set_bio(ssl, input, output)  // the session owns both BIOs from here
-        session = ssl
         incoming = input
         outgoing = output
         SSL_set_connect_state(ssl)
@@ -49,18 +74,18 @@ final class Transport {
                 SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, Int(TLSEXT_NAMETYPE_host_name), UnsafeMutableRawPointer(mutating: $0)) == 1
             }
             if !named {
-                throw CacheKitError(.tls, "could not set the TLS server name: \(drainOpenSSLErrors())")
+                throw CachekitError(.tls, "could not set the TLS server name: \(drainOpenSSLErrors())")
             }
             if tls.settings.checksHostname {
                 let checked = isAddress
                     ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), serverName)
                     : SSL_set1_host(ssl, serverName)
                 guard checked == 1 else {
-                    throw CacheKitError(.tls, "could not set the host name to verify: \(drainOpenSSLErrors())")
+                    throw CachekitError(.tls, "could not set the host name to verify: \(drainOpenSSLErrors())")
                 }
             }
         } else if tls.settings.checksHostname {
-            throw CacheKitError(.invalidConfig, "TLS host name check needs a host name (set ssl_check_hostname=false for a unix socket)")
+            throw CachekitError(.invalidConfig, "TLS host name check needs a host name (set ssl_check_hostname=false for a unix socket)")
         }
         while true {
             let result = SSL_do_handshake(ssl)
@@ -69,27 +94,27 @@ final class Transport {
             let reason = SSL_get_error(ssl, result)
             guard reason == SSL_ERROR_WANT_READ else { throw handshakeFailure(ssl) }
             let received: Int?
-            do throws(CacheKitError) { received = try fillIncoming(deadline: deadline) } catch {
-                throw CacheKitError(.tls, "TLS handshake with \(socket.address) failed: the server closed the connection (is this a TLS port?)")
+            do throws(CachekitError) { received = try fillIncoming(deadline: deadline) } catch {
+                throw CachekitError(.tls, "TLS handshake with \(socket.address) failed: the server closed the connection (is this a TLS port?)")
             }
             guard received != nil else {
-                throw CacheKitError(.backendTimeout, "TLS handshake with \(socket.address) did not finish within the connect timeout")
+                throw CachekitError(.backendTimeout, "TLS handshake with \(socket.address) did not finish within the connect timeout")
             }
         }
     }
 
-    private func handshakeFailure(_ ssl: OpaquePointer) -> CacheKitError {
+    private func handshakeFailure(_ ssl: OpaquePointer) -> CachekitError {
         let verify = SSL_get_verify_result(ssl)
         let detail = drainOpenSSLErrors()
         if verify != Int(X509_V_OK) {
             let why = String(cString: X509_verify_cert_error_string(verify))
-            return CacheKitError(.tls, "TLS certificate of \(socket.address) refused: \(why) (\(detail))")
+            return CachekitError(.tls, "TLS certificate of \(socket.address) refused: \(why) (\(detail))")
         }
-        return CacheKitError(.tls, "TLS handshake with \(socket.address) failed: \(detail)")
+        return CachekitError(.tls, "TLS handshake with \(socket.address) failed: \(detail)")
     }
 
     /// Writes every byte of `buffers` before the deadline.
-    func write(_ buffers: [UnsafeRawBufferPointer], deadline: Deadline) throws(CacheKitError) {
+    func write(_ buffers: [UnsafeRawBufferPointer], deadline: Deadline) throws(CachekitError) {
         guard let ssl = session else {
             try socket.sendAll(buffers, deadline: deadline)
             return
@@ -98,7 +123,7 @@ final class Transport {
             var offset = 0
             while offset < buffer.count {
                 // Encrypt a chunk at a time, so the ciphertext waiting in memory stays small.
-                let length = min(buffer.count &- offset, Self.chunkSize &* 4)
+                let length = min(buffer.count &- offset, Self.bufferSize)
                 var written = 0
                 ERR_clear_error()
                 let result = SSL_write_ex(ssl, buffer.baseAddress.map { $0 + offset }, length, &written)
@@ -113,9 +138,14 @@ final class Transport {
         try flushOutgoing(deadline: deadline, during: "a write")
     }
 
-    /// Reads what is available into `buffer`, waiting up to the deadline: the count, or nil
-    /// when the deadline passed with nothing read.
-    func read(into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline) throws(CacheKitError) -> Int? {
+    /// Reads what is available, waiting up to the deadline: the bytes (valid until the next
+    /// read), or nil when the deadline passed with nothing read.
+    func read(deadline: Deadline) throws(CachekitError) -> UnsafeRawBufferPointer? {
+        guard let count = try read(into: incomingBuffer, deadline: deadline) else { return nil }
+        return UnsafeRawBufferPointer(rebasing: incomingBuffer[0..<count])
+    }
+
+    private func read(into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline) throws(CachekitError) -> Int? {
         guard let ssl = session else { return try socket.receive(into: buffer, deadline: deadline) }
         while true {
             var count = 0
@@ -124,7 +154,7 @@ final class Transport {
             if result == 1 { return count }
             let reason = SSL_get_error(ssl, result)
             if reason == SSL_ERROR_ZERO_RETURN {
-                throw CacheKitError(.backendUnavailable, "Redis at \(socket.address) closed the TLS connection")
+                throw CachekitError(.backendUnavailable, "Redis at \(socket.address) closed the TLS connection")
             }
             guard reason == SSL_ERROR_WANT_READ else {
                 try recoverFromTLSStall(ssl, result: result, deadline: deadline, during: "a read")
@@ -137,51 +167,38 @@ final class Transport {
     }
 
     /// After SSL_read/SSL_write did not complete: feed it the bytes it waits for, or fail.
-    private func recoverFromTLSStall(_ ssl: OpaquePointer, result: Int32, deadline: Deadline, during what: String) throws(CacheKitError) {
+    private func recoverFromTLSStall(_ ssl: OpaquePointer, result: Int32, deadline: Deadline, during what: String) throws(CachekitError) {
         switch SSL_get_error(ssl, result) {
         case SSL_ERROR_WANT_READ:
             try flushOutgoing(deadline: deadline, during: what)
             guard try fillIncoming(deadline: deadline) != nil else {
-                throw CacheKitError(.backendTimeout, "TLS \(what) with \(socket.address) did not finish before the deadline")
+                throw CachekitError(.backendTimeout, "TLS \(what) with \(socket.address) did not finish before the deadline")
             }
         case SSL_ERROR_WANT_WRITE:
             try flushOutgoing(deadline: deadline, during: what)
         case SSL_ERROR_ZERO_RETURN:
-            throw CacheKitError(.backendUnavailable, "Redis at \(socket.address) closed the TLS connection")
+            throw CachekitError(.backendUnavailable, "Redis at \(socket.address) closed the TLS connection")
         default:
-            throw CacheKitError(.tls, "TLS error during \(what) with \(socket.address): \(drainOpenSSLErrors())")
+            throw CachekitError(.tls, "TLS error during \(what) with \(socket.address): \(drainOpenSSLErrors())")
         }
     }
 
     /// Moves bytes from the socket into OpenSSL's input: nil when the deadline passed first.
-    private func fillIncoming(deadline: Deadline) throws(CacheKitError) -> Int? {
-        var scratch = [UInt8](repeating: 0, count: Self.chunkSize)
-        let outcome = scratch.withUnsafeMutableBytes { raw in
-            Result { () throws(CacheKitError) -> Int? in
-                guard let received = try socket.receive(into: raw, deadline: deadline) else { return nil }
-                guard BIO_write(incoming, raw.baseAddress, Int32(received)) == Int32(received) else {
-                    throw CacheKitError(.outOfMemory, "could not buffer \(received) TLS bytes")
-                }
-                return received
-            }
+    private func fillIncoming(deadline: Deadline) throws(CachekitError) -> Int? {
+        guard let received = try socket.receive(into: recordBuffer, deadline: deadline) else { return nil }
+        guard BIO_write(incoming, recordBuffer.baseAddress, Int32(received)) == Int32(received) else {
+            throw CachekitError(.outOfMemory, "could not buffer \(received) TLS bytes")
         }
-        return try outcome.get()
+        return received
     }
 
     /// Sends what OpenSSL has produced (records, alerts, handshake messages).
-    private func flushOutgoing(deadline: Deadline, during what: String) throws(CacheKitError) {
+    private func flushOutgoing(deadline: Deadline, during what: String) throws(CachekitError) {
         guard let outgoing else { return }
-        var scratch = [UInt8](repeating: 0, count: Self.chunkSize &* 4)
         while BIO_ctrl_pending(outgoing) > 0 {
-            let outcome = scratch.withUnsafeMutableBytes { raw in
-                Result { () throws(CacheKitError) -> Bool in
-                    let count = BIO_read(outgoing, raw.baseAddress, Int32(raw.count))
-                    guard count > 0 else { return false }
-                    try socket.sendAll([UnsafeRawBufferPointer(rebasing: raw[0..<Int(count)])], deadline: deadline)
-                    return true
-                }
-            }
-            guard try outcome.get() else { return }
+            let count = BIO_read(outgoing, recordBuffer.baseAddress, Int32(recordBuffer.count))
+            guard count > 0 else { return }
+            try socket.sendAll([UnsafeRawBufferPointer(rebasing: recordBuffer[0..<Int(count)])], deadline: deadline)
         }
     }
 
@@ -205,6 +222,7 @@ final class Transport {
     deinit {
         // Frees the session's memory only (memory BIOs: nothing reaches the socket).
         if let session { SSL_free(session) }
+        free(incomingBuffer.baseAddress)
     }
 
     static func isIPAddress(_ text: String) -> Bool {

@@ -14,9 +14,9 @@ the system loader (see _loader.py); it must be the version this package was writ
 
 from ._version import __version__
 from .cache import TTL_DEFAULT, TTL_NONE, Cache
-from .decorator import CacheInfo, ConfigurationError, InvalidationOutcome, cache
-from .errors import CachekitError, LibraryNotFoundError
-from .serializer import InteropError, SerializationError
+from .decorator import CacheInfo, InvalidationOutcome, cache
+from .errors import (CachekitError, CachekitNativeError, ConfigurationError, InteropError, LibraryNotFoundError,
+                     SerializationError)
 
 
 def library_path() -> str:
@@ -31,7 +31,6 @@ def library_version() -> str:
     return _ffi.library().version_string()
 
 
-__all__ = ["Cache", "CacheInfo", "CachekitError", "ConfigurationError", "InteropError", "InvalidationOutcome",
-           "LibraryNotFoundError",
-           "SerializationError", "TTL_DEFAULT", "TTL_NONE", "__version__", "cache", "library_path",
-           "library_version"]
+__all__ = ["Cache", "CacheInfo", "CachekitError", "CachekitNativeError", "ConfigurationError", "InteropError",
+           "InvalidationOutcome", "LibraryNotFoundError", "SerializationError", "TTL_DEFAULT", "TTL_NONE",
+           "__version__", "cache", "library_path", "library_version"]

@@ -25,7 +25,7 @@ class Buffer(ctypes.Structure):
 
 
 BufferPointer = POINTER(Buffer)
-_STATUS = "status"  # restype marker: c_int checked by _check_status
+STATUS = "status"  # restype marker: c_int checked by _check_status
 
 
 class CacheStats(ctypes.Structure):
@@ -58,36 +58,36 @@ SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "cachekit_strerror": (c_void_p, [c_int]),
     "cachekit_last_error_message": (c_void_p, []),
     "cachekit_buffer_free": (None, [BufferPointer]),
-    "cachekit_buffer_set": (_STATUS, [BufferPointer, c_char_p, c_size_t]),
+    "cachekit_buffer_set": (STATUS, [BufferPointer, c_char_p, c_size_t]),
     # keys section: arguments are MessagePack documents we pack; the key comes back in a buffer.
-    "cachekit_key_auto": (_STATUS, [c_char_p, c_char_p, c_char_p, c_size_t, c_char_p, c_size_t, c_int, c_char_p,
+    "cachekit_key_auto": (STATUS, [c_char_p, c_char_p, c_char_p, c_size_t, c_char_p, c_size_t, c_int, c_char_p,
                                     BufferPointer]),
-    "cachekit_key_interop": (_STATUS, [c_char_p, c_char_p, c_char_p, c_size_t, BufferPointer]),
+    "cachekit_key_interop": (STATUS, [c_char_p, c_char_p, c_char_p, c_size_t, BufferPointer]),
     # cache section. Handles are c_void_p; keys and values are bytes we own.
-    "cachekit_config_new": (_STATUS, [POINTER(c_void_p)]),
+    "cachekit_config_new": (STATUS, [POINTER(c_void_p)]),
     "cachekit_config_free": (None, [c_void_p]),
-    "cachekit_config_set": (_STATUS, [c_void_p, c_char_p, c_char_p]),
-    "cachekit_config_load_env": (_STATUS, [c_void_p]),
-    "cachekit_cache_new": (_STATUS, [c_void_p, POINTER(c_void_p)]),
+    "cachekit_config_set": (STATUS, [c_void_p, c_char_p, c_char_p]),
+    "cachekit_config_load_env": (STATUS, [c_void_p]),
+    "cachekit_cache_new": (STATUS, [c_void_p, POINTER(c_void_p)]),
     "cachekit_cache_free": (None, [c_void_p]),
-    "cachekit_cache_get": (_STATUS, [c_void_p, c_char_p, c_size_t, BufferPointer]),
-    "cachekit_cache_get_local": (_STATUS, [c_void_p, c_char_p, c_size_t, BufferPointer]),
-    "cachekit_cache_set": (_STATUS, [c_void_p, c_char_p, c_size_t, c_char_p, c_size_t, c_int64]),
-    "cachekit_cache_delete": (_STATUS, [c_void_p, c_char_p, c_size_t]),
-    "cachekit_cache_exists": (_STATUS, [c_void_p, c_char_p, c_size_t]),
+    "cachekit_cache_get": (STATUS, [c_void_p, c_char_p, c_size_t, BufferPointer]),
+    "cachekit_cache_get_local": (STATUS, [c_void_p, c_char_p, c_size_t, BufferPointer]),
+    "cachekit_cache_set": (STATUS, [c_void_p, c_char_p, c_size_t, c_char_p, c_size_t, c_int64]),
+    "cachekit_cache_delete": (STATUS, [c_void_p, c_char_p, c_size_t]),
+    "cachekit_cache_exists": (STATUS, [c_void_p, c_char_p, c_size_t]),
     # userdata is the Python object the compute trampoline reads back (alive for the whole call).
-    "cachekit_cache_get_or_compute": (_STATUS, [c_void_p, c_char_p, c_size_t, c_int64, ComputeFunction,
+    "cachekit_cache_get_or_compute": (STATUS, [c_void_p, c_char_p, c_size_t, c_int64, ComputeFunction,
                                                 py_object, BufferPointer]),
-    "cachekit_cache_invalidate_namespace": (_STATUS, [c_void_p, c_char_p, POINTER(c_uint64)]),
+    "cachekit_cache_invalidate_namespace": (STATUS, [c_void_p, c_char_p, POINTER(c_uint64)]),
     # key registry: the registry id is NUL-terminated UTF-8; a NULL key publishes the whole function.
-    "cachekit_cache_track_key": (_STATUS, [c_void_p, c_char_p, c_char_p, c_size_t]),
-    "cachekit_cache_set_tracked": (_STATUS, [c_void_p, c_char_p, c_char_p, c_size_t, c_char_p, c_size_t, c_int64]),
-    "cachekit_cache_drain_registry": (_STATUS, [c_void_p, c_char_p, POINTER(c_char_p), POINTER(c_size_t), c_size_t,
+    "cachekit_cache_track_key": (STATUS, [c_void_p, c_char_p, c_char_p, c_size_t]),
+    "cachekit_cache_set_tracked": (STATUS, [c_void_p, c_char_p, c_char_p, c_size_t, c_char_p, c_size_t, c_int64]),
+    "cachekit_cache_drain_registry": (STATUS, [c_void_p, c_char_p, POINTER(c_char_p), POINTER(c_size_t), c_size_t,
                                                 POINTER(c_uint64)]),
-    "cachekit_cache_publish_invalidation": (_STATUS, [c_void_p, c_char_p, c_char_p, c_size_t]),
-    "cachekit_cache_stats_get": (_STATUS, [c_void_p, POINTER(CacheStats)]),
-    "cachekit_cache_health": (_STATUS, [c_void_p, POINTER(HealthReport)]),
-    "cachekit_cache_listener_stats": (_STATUS, [c_void_p, POINTER(ListenerStats)]),
+    "cachekit_cache_publish_invalidation": (STATUS, [c_void_p, c_char_p, c_char_p, c_size_t]),
+    "cachekit_cache_stats_get": (STATUS, [c_void_p, POINTER(CacheStats)]),
+    "cachekit_cache_health": (STATUS, [c_void_p, POINTER(HealthReport)]),
+    "cachekit_cache_listener_stats": (STATUS, [c_void_p, POINTER(ListenerStats)]),
 }
 
 
@@ -100,7 +100,7 @@ class Library:
         for name, (restype, argtypes) in SIGNATURES.items():
             function = getattr(cdll, name)
             function.argtypes = argtypes
-            if restype is _STATUS:
+            if restype is STATUS:
                 function.restype = c_int
                 function.errcheck = self._check_status
             else:

@@ -30,8 +30,8 @@ from uuid import UUID
 import msgpack
 
 from . import _ffi
-from .errors import InvalidMapKeyError, ValueKeyError
-from .serializer import InteropError, PreEncoded, encode_canonical
+from .errors import InteropError, InvalidMapKeyError, ValueKeyError
+from .serializer import PreEncoded, encode_canonical
 
 MAX_KEY_LENGTH = 250
 KEY_PREFIX_LENGTH = 50

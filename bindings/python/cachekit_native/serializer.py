@@ -18,13 +18,7 @@ from typing import Any
 
 import msgpack
 
-
-class SerializationError(ValueError):
-    """Stored bytes are not a value this package can decode (treated as a miss by the decorator)."""
-
-
-class InteropError(ValueError):
-    """A value or argument is outside the interop/v1 data model (raised, never silently coerced)."""
+from .errors import InteropError, SerializationError
 
 
 SUPPORTED_TYPES = "None, bool, int, float, str, bytes, list, tuple, dict, datetime, date, time"

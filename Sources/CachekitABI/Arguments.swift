@@ -1,0 +1,120 @@
+import CachekitCore
+import CCachekitHeader
+import Glibc
+
+// Every reader of a C argument: pointers, buffers, text, tenants, TTLs, registry ids and key
+// lists. Text that is not UTF-8 is CACHEKIT_E_INVALID_UTF8 from every reader; limits are the
+// core's (Limits, KeyDerivation) and documented in the header beside each function.
+
+/// A required pointer.
+@inline(__always)
+func required<T>(_ pointer: T?, _ name: StaticString) throws(CachekitError) -> T {
+    guard let pointer else { throw CachekitError(.nullPointer, "\(name) is NULL") }
+    return pointer
+}
+
+/// A C input buffer: NULL is accepted only with length 0.
+@inline(__always)
+func inputBytes(_ pointer: UnsafePointer<UInt8>?, _ count: Int, _ name: StaticString) throws(CachekitError) -> UnsafeRawBufferPointer {
+    guard count >= 0 else { throw CachekitError(.invalidArgument, "\(name) length is larger than the address space") }
+    guard let pointer else {
+        guard count == 0 else { throw CachekitError(.nullPointer, "\(name) is NULL but its length is \(count)") }
+        return UnsafeRawBufferPointer(start: nil, count: 0)
+    }
+    return UnsafeRawBufferPointer(start: pointer, count: count)
+}
+
+/// A required NUL-terminated UTF-8 argument.
+func requiredUTF8(_ pointer: UnsafePointer<CChar>?, _ name: StaticString) throws(CachekitError) -> String {
+    let pointer = try required(pointer, name)
+    return try utf8Text(UnsafeRawBufferPointer(start: pointer, count: strlen(pointer)), name)
+}
+
+/// An optional NUL-terminated UTF-8 argument (NULL -> nil).
+func optionalUTF8(_ pointer: UnsafePointer<CChar>?, _ name: StaticString) throws(CachekitError) -> String? {
+    guard let pointer else { return nil }
+    return try requiredUTF8(pointer, name)
+}
+
+/// A required NUL-terminated UTF-8 argument shorter than Limits.maxTextArgumentBytes (the
+/// cache's option names and values, namespaces, registry ids): a longer one is never scanned
+/// to its end.
+func boundedUTF8(_ pointer: UnsafePointer<CChar>?, _ name: StaticString) throws(CachekitError) -> String {
+    let limit = Limits.maxTextArgumentBytes
+    let bytes = try cStringBytes(pointer, name, limit: limit &- 1, status: .invalidArgument)
+    return try utf8Text(bytes, name)
+}
+
+/// A NUL-terminated C string read as at most `limit` bytes; a longer one throws `status`.
+func cStringBytes(
+    _ pointer: UnsafePointer<CChar>?, _ name: StaticString, limit: Int, status: Status
+) throws(CachekitError) -> UnsafeRawBufferPointer {
+    let pointer = try required(pointer, name)
+    let length = strnlen(pointer, limit &+ 1)
+    guard length <= limit else { throw CachekitError(status, "\(name) is longer than \(limit) bytes") }
+    return UnsafeRawBufferPointer(start: pointer, count: length)
+}
+
+private func utf8Text(_ bytes: UnsafeRawBufferPointer, _ name: StaticString) throws(CachekitError) -> String {
+    guard validUTF8(bytes) else { throw CachekitError(.invalidUTF8, "\(name) is not valid UTF-8") }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+/// A tenant id as bytes (the core's rule: 1..1024 bytes of UTF-8).
+func tenantBytes(_ pointer: UnsafePointer<CChar>?) throws(CachekitError) -> UnsafeRawBufferPointer {
+    let bytes = try cStringBytes(pointer, "tenant", limit: KeyDerivation.maxTenantLength, status: .tenantLength)
+    try KeyDerivation.checkTenant(bytes)
+    return bytes
+}
+
+/// A tenant id as text.
+func tenantString(_ pointer: UnsafePointer<CChar>?) throws(CachekitError) -> String {
+    String(decoding: try tenantBytes(pointer), as: UTF8.self)
+}
+
+/// An optional key fingerprint (NULL -> nil): exactly KeyDerivation.fingerprintHexLength bytes
+/// of text, else CACHEKIT_E_INVALID_FINGERPRINT (a fingerprint is hex, so bytes that are not
+/// UTF-8 are a malformed fingerprint, not a text error); the keyring checks the digits.
+func optionalFingerprint(_ pointer: UnsafePointer<CChar>?) throws(CachekitError) -> String? {
+    guard let pointer else { return nil }
+    let length = KeyDerivation.fingerprintHexLength
+    let bytes = UnsafeRawBufferPointer(start: pointer, count: strnlen(pointer, length &+ 1))
+    guard bytes.count == length, let text = String(validating: bytes, as: UTF8.self) else {
+        throw CachekitError(.invalidFingerprint, "fingerprint must be \(length) lowercase hex digits")
+    }
+    return text
+}
+
+/// A TTL in seconds: -1 the cache's default (nil), 0 no expiry, else seconds.
+func ttl(_ seconds: Int64) throws(CachekitError) -> Int? {
+    guard seconds >= -1 else { throw CachekitError(.invalidArgument, "ttl_seconds must be >= -1") }
+    guard seconds != -1 else { return nil }
+    guard let value = Int(exactly: seconds) else { throw CachekitError(.invalidArgument, "ttl_seconds out of range") }
+    return value
+}
+
+/// A registry id: bounded UTF-8 text (its shape and length are checked by the cache).
+func registryId(_ pointer: UnsafePointer<CChar>?) throws(CachekitError) -> String {
+    try boundedUTF8(pointer, "registry_id")
+}
+
+/// The number of keys of a batch call: 0..Limits.maxBatchKeys.
+func batchCount(_ count: Int) throws(CachekitError) -> Int {
+    guard count >= 0, count <= Limits.maxBatchKeys else {
+        throw CachekitError(.invalidArgument, "count must be at most \(Limits.maxBatchKeys)")
+    }
+    return count
+}
+
+/// `count` keys given as parallel arrays of pointers and lengths (both required when count > 0).
+func keyList(_ keys: UnsafePointer<UnsafePointer<UInt8>?>?, _ lengths: UnsafePointer<Int>?, count: Int,
+             _ keysName: StaticString, _ lengthsName: StaticString,
+             _ elementName: StaticString) throws(CachekitError) -> [UnsafeRawBufferPointer] {
+    guard count > 0 else { return [] }
+    let keys = try required(keys, keysName)
+    let lengths = try required(lengths, lengthsName)
+    var list: [UnsafeRawBufferPointer] = []
+    list.reserveCapacity(count)
+    for i in 0..<count { list.append(try inputBytes(keys[i], lengths[i], elementName)) }
+    return list
+}

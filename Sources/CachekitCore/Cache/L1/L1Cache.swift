@@ -1,0 +1,166 @@
+import Glibc
+import Synchronization
+
+/// The in-process tier: opaque byte values (exactly the bytes stored in Redis) under byte keys,
+/// bounded by bytes and by entry count, each entry with its own expiry.
+///
+/// Eviction is W-TinyLFU (Einziger, Friedman, Manes 2017; Caffeine's design): new entries enter a
+/// small LRU window (1% of the bytes); entries leaving the window compete with the main region's
+/// LRU victim, and only the one a frequency sketch estimates as more popular stays. The main
+/// region is a segmented LRU (probation 20%, protected 80%). Scans and one-hit wonders therefore
+/// pass through the window without flushing the popular working set, which plain LRU cannot do.
+///
+/// The cache is split into `shardCount` shards by key hash, each behind its own lock, so
+/// threads touching different keys rarely meet. A value larger than 1/8 of the byte budget is not
+/// kept (it would evict a large part of the working set for one entry). Thread-safe.
+public final class L1Cache: @unchecked Sendable {  // shards are only touched under their lock
+    public struct Options: Sendable {
+        public var maxBytes: Int
+        public var maxEntries: Int
+        public var shardCount: Int
+
+        public init(maxBytes: Int, maxEntries: Int, shardCount: Int = 8) {
+            self.maxBytes = maxBytes
+            self.maxEntries = maxEntries
+            self.shardCount = shardCount
+        }
+    }
+
+    /// What a hit returns: a copy of the decoded view when the entry has one, else of the
+    /// stored bytes.
+    public struct Hit: ~Copyable, @unchecked Sendable {  // owns its bytes
+        public var bytes: OwnedBytes
+        public let isDecoded: Bool
+
+        public consuming func takeBytes() -> OwnedBytes { bytes }
+    }
+
+    /// Bytes charged per entry on top of its key and value: slot, index and allocator overhead.
+    public static let entryOverhead = 64
+
+    public let maxBytes: Int
+    public let maxEntries: Int
+    /// Stored values larger than this are not kept.
+    public let maxValueBytes: Int
+    public let isEnabled: Bool
+    // A plain allocation of locks rather than an array of boxes (no reference counting per
+    // call); each lock keeps its shard on cache lines of its own (see `Locked`).
+    private let shardMemory: UnsafeMutableRawPointer
+    private let shardStride: Int
+    private let shardCount: Int
+    private let shardShift: UInt64
+    private let evictionCounter = Atomic<Int>(0)
+
+    public init(_ options: Options) {
+        maxBytes = max(options.maxBytes, 0)
+        maxEntries = max(options.maxEntries, 0)
+        maxValueBytes = maxBytes / 8
+        isEnabled = maxBytes > 0 && maxEntries > 0
+        // A power of two, and no more shards than entries so that per-shard bounds sum to at most the total.
+        var count = 1
+        while count * 2 <= min(max(options.shardCount, 1), 64, max(maxEntries, 1)) { count <<= 1 }
+        shardCount = count
+        shardShift = UInt64(64 - count.trailingZeroBitCount)
+        let shardBytes = maxBytes / count
+        let shardEntries = maxEntries / count
+        shardStride = (MemoryLayout<Locked<L1Shard>>.stride + 127) & ~127
+        shardMemory = .allocate(byteCount: shardStride * count, alignment: 128)
+        for i in 0..<count {
+            (shardMemory + i * shardStride).bindMemory(to: Locked<L1Shard>.self, capacity: 1)
+                .initialize(to: Locked(L1Shard(maxBytes: shardBytes, maxEntries: shardEntries)))
+        }
+    }
+
+    deinit {
+        for i in 0..<shardCount { shardAt(i).deinitialize(count: 1) }
+        shardMemory.deallocate()
+    }
+
+    @inline(__always)
+    private func shardAt(_ i: Int) -> UnsafeMutablePointer<Locked<L1Shard>> {
+        (shardMemory + i &* shardStride).assumingMemoryBound(to: Locked<L1Shard>.self)
+    }
+
+    @inline(__always)
+    public static func hash(_ key: UnsafeRawBufferPointer) -> UInt64 { XXH3.hash64(key) }
+
+    @inline(__always)
+    private func shard(_ hash: UInt64) -> UnsafeMutablePointer<Locked<L1Shard>> {
+        shardAt(shardCount == 1 ? 0 : Int(truncatingIfNeeded: hash >> shardShift) & (shardCount &- 1))
+    }
+
+    /// A copy of the entry under `key` (its decoded view if it has one), or nil when absent or expired.
+    public func get(_ key: UnsafeRawBufferPointer, now: Int64 = MonotonicClock.nowNanoseconds()) throws(CachekitError) -> Hit? {
+        let hash = Self.hash(key)
+        return try shard(hash).pointee.withLock { shard throws(CachekitError) -> Hit? in
+            try shard.get(key, hash: hash, now: now)
+        }
+    }
+
+    /// Whether an unexpired value is stored under `key` (not counted as an access).
+    public func contains(_ key: UnsafeRawBufferPointer, now: Int64 = MonotonicClock.nowNanoseconds()) -> Bool {
+        let hash = Self.hash(key)
+        return shard(hash).pointee.withLock { $0.contains(key, hash: hash, now: now) }
+    }
+
+    /// Stores a copy of `stored` (and of `decoded`, a view served on hits instead, when given)
+    /// under `key`, expiring `ttlNanoseconds` after `now` (0: never). Returns false when the
+    /// entry is not kept (too large, or the cache is disabled); any older entry under the key is
+    /// removed then, so a stale copy never outlives a write. `countsAsAccess`: false when the
+    /// write fills a miss that `get` has just recorded, so one request is counted once.
+    @discardableResult
+    public func set(_ key: UnsafeRawBufferPointer, _ stored: UnsafeRawBufferPointer, decoded: UnsafeRawBufferPointer? = nil,
+                    ttlNanoseconds: Int64, countsAsAccess: Bool = true,
+                    now: Int64 = MonotonicClock.nowNanoseconds()) -> Bool {
+        let hash = Self.hash(key)
+        let box = shard(hash)
+        let decodedCount = decoded?.count ?? 0
+        guard isEnabled, stored.count <= maxValueBytes, key.count <= Int(Int32.max),
+              stored.count <= Int(Int32.max), decodedCount <= Int(Int32.max) else {
+            box.pointee.withLock { _ = $0.remove(key, hash: hash) }
+            return false
+        }
+        let expiry = now.addingReportingOverflow(ttlNanoseconds)
+        let expiresAt = ttlNanoseconds <= 0 || expiry.overflow ? Int64.max : expiry.partialValue
+        let (kept, evicted) = box.pointee.withLock {
+            $0.insert(key, stored, decoded: decoded, hash: hash, expiresAt: expiresAt, countsAsAccess: countsAsAccess)
+        }
+        if evicted > 0 { evictionCounter.add(evicted, ordering: .relaxed) }
+        return kept
+    }
+
+    /// Removes `key`; returns whether it was present.
+    @discardableResult
+    public func remove(_ key: UnsafeRawBufferPointer) -> Bool {
+        let hash = Self.hash(key)
+        return shard(hash).pointee.withLock { $0.remove(key, hash: hash) }
+    }
+
+    /// Removes every key that starts with `prefix`; returns how many.
+    @discardableResult
+    public func removeAll(withPrefix prefix: UnsafeRawBufferPointer) -> Int {
+        var removed = 0
+        for i in 0..<shardCount { removed += shardAt(i).pointee.withLock { $0.removeAll(withPrefix: prefix) } }
+        return removed
+    }
+
+    public func removeAll() {
+        for i in 0..<shardCount { shardAt(i).pointee.withLock { $0.removeAll() } }
+    }
+
+    /// Entries and bytes currently held (expired entries count until they are found or
+    /// evicted), and hits served since creation.
+    public var usage: (entries: Int, bytes: Int, hits: Int) {
+        var entries = 0, bytes = 0, hits = 0
+        for i in 0..<shardCount {
+            let (e, b, h) = shardAt(i).pointee.withLock { ($0.count, $0.totalBytes, $0.hits) }
+            entries += e
+            bytes += b
+            hits += h
+        }
+        return (entries, bytes, hits)
+    }
+
+    /// Entries dropped by the eviction policy (not by delete or expiry).
+    public var evictions: Int { evictionCounter.load(ordering: .relaxed) }
+}

@@ -1,0 +1,53 @@
+/// The second tier as the cache sees it: exactly the operations `Cache` calls. `RedisL2` is the
+/// production store; Swift tests inject an in-memory one. Every operation may throw a backend
+/// status; what such a failure means to the cache's caller is decided in FailOpen.swift.
+public protocol L2Store: Sendable {
+    /// GET; nil when absent (`ttlMilliseconds` nil).
+    func get(_ key: [UInt8]) throws(CachekitError) -> StoredValue?
+    /// GET and PTTL in one round trip.
+    func getWithTTL(_ key: [UInt8]) throws(CachekitError) -> StoredValue?
+    /// One value (or nil) per key, in order, with PTTL when `withTTL`.
+    func getMany(_ keys: [[UInt8]], withTTL: Bool) throws(CachekitError) -> [StoredValue?]
+    /// Stores for `ttlSeconds` (0: no expiry).
+    func set(_ key: [UInt8], _ value: UnsafeRawBufferPointer, ttlSeconds: Int) throws(CachekitError)
+    /// Stores, adds `member` to the tracking `set` and refreshes the set's TTL, in one round trip.
+    func set(_ key: [UInt8], _ value: UnsafeRawBufferPointer, ttlSeconds: Int,
+             tracking member: UnsafeRawBufferPointer, in set: [UInt8], setTTLSeconds: Int) throws(CachekitError)
+    /// Deletes `keys`; returns how many existed.
+    func delete(_ keys: [[UInt8]]) throws(CachekitError) -> Int
+    func exists(_ key: [UInt8]) throws(CachekitError) -> Bool
+    /// Deletes every key starting with `prefix`; returns how many were removed.
+    func deleteAll(withPrefix prefix: [UInt8]) throws(CachekitError) -> Int
+    /// Adds `member` to the tracking `set` and refreshes its TTL.
+    func track(set: [UInt8], member: UnsafeRawBufferPointer, ttlSeconds: Int) throws(CachekitError)
+    /// Pops every member of `set`, deletes `keyPrefix + member` for each and hands it to `popped`.
+    func drain(set: [UInt8], keyPrefix: [UInt8], popped: ([UInt8]) -> Void) throws(CachekitError) -> Bool
+    /// UNLINKs `keys`; returns how many existed.
+    func unlink(_ keys: [[UInt8]]) throws(CachekitError) -> Int
+    /// Publishes `message` on `channel`; returns the number of receivers.
+    func publish(channel: [UInt8], message: [UInt8]) throws(CachekitError) -> Int
+    /// A round trip; returns its duration in nanoseconds.
+    func ping() throws(CachekitError) -> Int
+    /// Where the store is, without credentials (for the health report).
+    var redactedDescription: String { get }
+}
+
+/// A value read from the second tier, read in place from memory `owner` keeps alive (hiredis's
+/// reply for Redis), and its remaining lifetime: PTTL's answer in milliseconds (-1: no expiry,
+/// -2: the key expired between GET and PTTL), or nil when not asked.
+public struct StoredValue {
+    private let owner: AnyObject
+    private let bytes: UnsafeRawBufferPointer
+    public let ttlMilliseconds: Int64?
+
+    /// `bytes` must stay valid for as long as `owner` lives.
+    public init(owner: AnyObject, bytes: UnsafeRawBufferPointer, ttlMilliseconds: Int64?) {
+        self.owner = owner
+        self.bytes = bytes
+        self.ttlMilliseconds = ttlMilliseconds
+    }
+
+    public func withBytes<R: ~Copyable, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        try withExtendedLifetime(owner) { () throws(E) -> R in try body(bytes) }
+    }
+}

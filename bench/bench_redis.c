@@ -1,0 +1,351 @@
+/* Benchmarks of the Redis client, each against a baseline measured in the same run:
+ *  1. the pool under load: 64 threads reading one stored key with L1 off on pool_size 8 (every
+ *     get must hit: 0 misses, 0 skipped), throughput against 8 threads, p50/p99 latency;
+ *  2. an L2 hit over TCP (L1 off) against a raw hiredis GET of the same bytes plus the library's
+ *     entry decoder (target: <= 1.05x);
+ *  3. an L2 hit over TLS against a raw OpenSSL + hiredis-reader GET plus the same decoder
+ *     (target: <= 1.15x). The certificates are made with the openssl command in a temp dir.
+ * Redis: private redis-servers on free loopback ports, stopped at the end. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cachekit.h"
+#include "common.h"
+
+#define HOT_KEY "bench:redis:hot"
+#define SAMPLES 2001
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double percentile(double *v, int n, double p) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return v[(int)((n - 1) * p)];
+}
+
+/* A MessagePack bin document of n random bytes. */
+static size_t make_doc(uint8_t *out, size_t n) {
+    size_t i;
+    out[0] = 0xc5; out[1] = (uint8_t)(n >> 8); out[2] = (uint8_t)n;
+    for (i = 0; i < n; i++) out[3 + i] = (uint8_t)(rand() >> 5);
+    return n + 3;
+}
+
+/* ---- servers ---- */
+
+static pid_t servers[4];
+static int server_count = 0;
+static char cert_dir[64] = "";
+
+static int free_port(void) {
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || getsockname(fd, (struct sockaddr *)&a, &len) != 0)
+        die("free port", -1);
+    port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+static void wait_for_port(int port) {
+    int tries;
+    for (tries = 0; tries < 200; tries++) {
+        struct sockaddr_in a;
+        int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
+        memset(&a, 0, sizeof a);
+        a.sin_family = AF_INET;
+        a.sin_port = htons((uint16_t)port);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+        close(fd);
+        if (ok) { usleep(50000); return; }
+        usleep(25000);
+    }
+    die("redis-server did not start", -1);
+}
+
+/* Starts redis-server with the given extra arguments (NULL-terminated). */
+static void start_server(const char *const *extra) {
+    const char *argv[32];
+    int n = 0, i;
+    pid_t pid;
+    argv[n++] = "redis-server";
+    argv[n++] = "--bind"; argv[n++] = "127.0.0.1";
+    argv[n++] = "--save"; argv[n++] = "";
+    argv[n++] = "--appendonly"; argv[n++] = "no";
+    argv[n++] = "--loglevel"; argv[n++] = "warning";
+    for (i = 0; extra[i] && n < 31; i++) argv[n++] = extra[i];
+    argv[n] = NULL;
+    fflush(stdout);
+    pid = fork();
+    if (pid == 0) {
+        if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr)) _exit(127);
+        execvp("redis-server", (char *const *)argv);
+        _exit(127);
+    }
+    servers[server_count++] = pid;
+}
+
+static void stop_servers(void) {
+    int i;
+    for (i = 0; i < server_count; i++) { kill(servers[i], SIGTERM); waitpid(servers[i], NULL, 0); }
+    if (cert_dir[0]) {
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", cert_dir);
+        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", cert_dir);
+    }
+}
+
+/* A CA and a server certificate for 127.0.0.1, with the openssl command. */
+static int make_certs(void) {
+    char cmd[2048];
+    strcpy(cert_dir, "/tmp/ck-bench-tls-XXXXXX");
+    if (!mkdtemp(cert_dir)) return 0;
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 1 "
+             "-subj /CN=bench-ca 2>/dev/null && "
+             "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1 2>/dev/null && "
+             "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > ext.cnf && "
+             "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt "
+             "-days 1 -extfile ext.cnf 2>/dev/null",
+             cert_dir);
+    return system(cmd) == 0;
+}
+
+static cachekit_cache *make_cache(const char *url, int pool_size) {
+    cachekit_config *config;
+    cachekit_cache *cache;
+    char pool[16];
+    int rc;
+    if ((rc = cachekit_config_new(&config)) != 0) die("config_new", rc);
+    if ((rc = cachekit_config_set(config, "redis_url", url)) != 0) die("redis_url", rc);
+    cachekit_config_set(config, "l1_max_bytes", "0");
+    snprintf(pool, sizeof pool, "%d", pool_size);
+    cachekit_config_set(config, "pool_size", pool);
+    if ((rc = cachekit_cache_new(config, &cache)) != 0) die("cache_new", rc);
+    cachekit_config_free(config);
+    return cache;
+}
+
+/* ---- 1. the pool under load ---- */
+
+#define GETS_PER_THREAD 2000
+typedef struct {
+    cachekit_cache *cache;
+    double *latencies;
+    int failures;
+} load_worker;
+
+static void *load_thread(void *arg) {
+    load_worker *w = arg;
+    int i;
+    for (i = 0; i < GETS_PER_THREAD; i++) {
+        cachekit_buffer out;
+        uint64_t t0 = now_ns();
+        int rc = cachekit_cache_get(w->cache, (const uint8_t *)HOT_KEY, sizeof HOT_KEY - 1, &out);
+        w->latencies[i] = (double)(now_ns() - t0);
+        if (rc == CACHEKIT_OK) cachekit_buffer_free(&out);
+        else w->failures++;
+    }
+    return NULL;
+}
+
+static double run_load(const char *url, int threads, int pool_size) {
+    cachekit_cache *cache = make_cache(url, pool_size);
+    static uint8_t doc[1100];
+    size_t n = make_doc(doc, 1024);
+    pthread_t tid[64];
+    load_worker w[64];
+    double *all = malloc(sizeof(double) * (size_t)threads * GETS_PER_THREAD);
+    cachekit_cache_stats stats;
+    int t, failures = 0, rc;
+    uint64_t t0;
+    double seconds;
+    if (!all) die("malloc", -1);
+    if ((rc = cachekit_cache_set(cache, (const uint8_t *)HOT_KEY, sizeof HOT_KEY - 1, doc, n, 300)) != 0) die("set", rc);
+    t0 = now_ns();
+    for (t = 0; t < threads; t++) {
+        w[t].cache = cache;
+        w[t].latencies = all + (size_t)t * GETS_PER_THREAD;
+        w[t].failures = 0;
+        pthread_create(&tid[t], NULL, load_thread, &w[t]);
+    }
+    for (t = 0; t < threads; t++) { pthread_join(tid[t], NULL); failures += w[t].failures; }
+    seconds = (double)(now_ns() - t0) / 1e9;
+    cachekit_cache_stats_get(cache, &stats);
+    printf("%2d threads, pool %d: %7.0f gets/s | hits %llu misses %llu skipped %llu failed %d | "
+           "p50 %6.1f us p99 %7.1f us\n",
+           threads, pool_size, threads * GETS_PER_THREAD / seconds, (unsigned long long)stats.hits,
+           (unsigned long long)stats.misses, (unsigned long long)stats.l2_skipped, failures,
+           percentile(all, threads * GETS_PER_THREAD, 0.5) / 1e3,
+           percentile(all, threads * GETS_PER_THREAD, 0.99) / 1e3);
+    free(all);
+    cachekit_cache_free(cache);
+    return threads * GETS_PER_THREAD / seconds;
+}
+
+/* ---- 2 and 3. one L2 hit against the raw libraries ---- */
+
+typedef struct raw_client {
+    redisContext *plain;  /* TCP: hiredis end to end */
+    SSL *ssl;             /* TLS: OpenSSL for the bytes, hiredis's reader and formatter */
+    redisReader *reader;
+} raw_client;
+
+static redisReply *raw_tls_command(raw_client *c, const char *key) {
+    char *cmd;
+    int len = redisFormatCommand(&cmd, "GET %s", key);
+    void *reply = NULL;
+    char buf[16384];
+    if (len < 0 || SSL_write(c->ssl, cmd, len) != len) die("raw TLS write", -1);
+    redisFreeCommand(cmd);
+    while (!reply) {
+        int got = SSL_read(c->ssl, buf, sizeof buf);
+        if (got <= 0) die("raw TLS read", -1);
+        redisReaderFeed(c->reader, buf, (size_t)got);
+        if (redisReaderGetReply(c->reader, &reply) != REDIS_OK) die("raw TLS parse", -1);
+    }
+    return reply;
+}
+
+static int raw_get_decode(raw_client *c, const char *key, cachekit_buffer *out) {
+    redisReply *r = c->ssl ? raw_tls_command(c, key) : redisCommand(c->plain, "GET %s", key);
+    int rc;
+    if (!r || r->type != REDIS_REPLY_STRING) die("raw GET", -1);
+    rc = cachekit_entry_decode((const uint8_t *)r->str, r->len, CACHEKIT_MODE_AUTO, key, NULL, NULL, 0, out);
+    freeReplyObject(r);
+    return rc;
+}
+
+static SSL *raw_tls_connect(int port, const char *ca_file) {
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    struct sockaddr_in a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    SSL *ssl;
+    if (!ctx || SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) die("raw TLS context", -1);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) die("raw TLS connect", -1);
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    ssl = SSL_new(ctx);
+    SSL_set1_host(ssl, "127.0.0.1");
+    SSL_set_fd(ssl, fd);
+    if (SSL_connect(ssl) != 1) { ERR_print_errors_fp(stderr); die("raw TLS handshake", -1); }
+    SSL_CTX_free(ctx);  /* the SSL keeps its own reference */
+    return ssl;
+}
+
+static void bench_l2_hit(const char *label, const char *url, raw_client *raw, double target) {
+    static uint8_t doc[2048];
+    static double ours[SAMPLES], base[SAMPLES];
+    cachekit_cache *cache = make_cache(url, 4);
+    size_t n = make_doc(doc, 1024);
+    const char *full_key = "t:default:" HOT_KEY;
+    cachekit_buffer out;
+    int s, i, rc;
+    double a, b;
+    if ((rc = cachekit_cache_set(cache, (const uint8_t *)HOT_KEY, sizeof HOT_KEY - 1, doc, n, 300)) != 0) die("set", rc);
+    for (i = 0; i < 2000; i++) {  /* warm up both paths */
+        if (cachekit_cache_get(cache, (const uint8_t *)HOT_KEY, sizeof HOT_KEY - 1, &out) != 0) die("L2 get", -1);
+        cachekit_buffer_free(&out);
+        if (raw_get_decode(raw, full_key, &out) != 0) die("raw decode", -1);
+        cachekit_buffer_free(&out);
+    }
+    for (s = 0; s < SAMPLES; s++) {  /* interleaved so both see the same machine */
+        uint64_t t0 = now_ns();
+        if (cachekit_cache_get(cache, (const uint8_t *)HOT_KEY, sizeof HOT_KEY - 1, &out) != 0) die("L2 get", -1);
+        ours[s] = (double)(now_ns() - t0);
+        cachekit_buffer_free(&out);
+        t0 = now_ns();
+        if (raw_get_decode(raw, full_key, &out) != 0) die("raw decode", -1);
+        base[s] = (double)(now_ns() - t0);
+        cachekit_buffer_free(&out);
+    }
+    a = percentile(ours, SAMPLES, 0.5);
+    b = percentile(base, SAMPLES, 0.5);
+    printf("%-4s L2 hit 1 KiB: libcachekit %6.1f us | raw %-38s %6.1f us | ratio %.3fx (target <= %.2fx)\n",
+           label, a / 1e3, strcmp(label, "TLS") == 0 ? "OpenSSL + hiredis reader GET + decode" : "hiredis GET + decode", b / 1e3,
+           a / b, target);
+    cachekit_cache_free(cache);
+}
+
+int main(void) {
+    char port_text[16], tls_port_text[16], url[512], ca[128], crt[128], key[128];
+    int port = free_port(), tls_port;
+    const char *plain_args[] = {"--port", port_text, NULL};
+    struct timeval tv = {1, 0};
+    raw_client raw = {0};
+    double eight, sixty_four;
+
+    signal(SIGPIPE, SIG_IGN);
+    snprintf(port_text, sizeof port_text, "%d", port);
+    start_server(plain_args);
+    wait_for_port(port);
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d/0", port);
+
+    printf("--- 1. pool under load (L1 off, one stored 1 KiB key) ---\n");
+    eight = run_load(url, 8, 8);
+    sixty_four = run_load(url, 64, 8);
+    run_load(url, 64, 50);
+    printf("64 threads on pool 8: %.2fx the throughput of 8 threads\n\n", sixty_four / eight);
+
+    printf("--- 2. L2 hit over TCP ---\n");
+    raw.plain = redisConnectWithTimeout("127.0.0.1", port, tv);
+    if (!raw.plain || raw.plain->err) die("raw connect", -1);
+    bench_l2_hit("TCP", url, &raw, 1.05);
+    redisFree(raw.plain);
+    raw.plain = NULL;
+
+    printf("\n--- 3. L2 hit over TLS ---\n");
+    if (!make_certs()) {
+        printf("skipped: openssl could not make certificates\n");
+    } else {
+        const char *tls_args[] = {"--port", "0", "--tls-port", tls_port_text, "--tls-cert-file", crt,
+                                  "--tls-key-file", key, "--tls-ca-cert-file", ca, "--tls-auth-clients", "no", NULL};
+        tls_port = free_port();
+        snprintf(tls_port_text, sizeof tls_port_text, "%d", tls_port);
+        snprintf(ca, sizeof ca, "%s/ca.crt", cert_dir);
+        snprintf(crt, sizeof crt, "%s/server.crt", cert_dir);
+        snprintf(key, sizeof key, "%s/server.key", cert_dir);
+        start_server(tls_args);
+        wait_for_port(tls_port);
+        snprintf(url, sizeof url, "rediss://127.0.0.1:%d/0?ssl_ca_certs=%s&ssl_cert_reqs=required", tls_port, ca);
+        raw.ssl = raw_tls_connect(tls_port, ca);
+        raw.reader = redisReaderCreate();
+        bench_l2_hit("TLS", url, &raw, 1.15);
+        redisReaderFree(raw.reader);
+        SSL_free(raw.ssl);
+    }
+    stop_servers();
+    return 0;
+}

@@ -1,0 +1,378 @@
+"""The state behind one decorated function, and its sync and async call paths.
+
+Sync functions call the library directly: a hit is one cachekit_cache_get (the wrapper from
+``sync_wrapper`` keeps that path flat); a miss runs the function and cachekit_cache_set stores
+the result, and concurrent misses for one key in this process compute once. Async functions
+never block the event loop: every library call that may touch Redis runs on a worker thread
+(_workers.py), and concurrent misses for one key share one computation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import functools
+import inspect
+import logging
+import os
+import threading
+import time
+import uuid
+import weakref
+from ctypes import byref
+from typing import Any, Callable, NamedTuple
+
+from blake3 import blake3
+
+from . import _ffi, _invalidation, serializer
+from ._ffi import Buffer
+from ._settings import Settings
+from ._workers import submit as _submit
+from .cache import Cache
+from .errors import CachekitError, InteropError, SerializationError
+from .keys import AutoKeyBuilder, InteropKeyBuilder, function_id
+
+logger = logging.getLogger("cachekit_native")
+
+_SESSION = str(uuid.uuid4())
+_TRACKED_KEYS_MAX = 100_000
+_MEMO_MAX = 4096
+_FLIGHT_WAIT_SECONDS = 60.0
+# Exact types whose cache key depends only on (type, value): memoizable.
+_SCALARS = frozenset({int, str, bytes, bool, float, type(None)})
+_now = time.time
+_LEADER_CANCELLED = object()
+_string_at = ctypes.string_at
+
+
+class CacheInfo(NamedTuple):
+    """cachekit-py's CacheInfo: per-function statistics (here: the function's library counters)."""
+    hits: int
+    misses: int
+    l1_hits: int
+    l2_hits: int
+    maxsize: int | None
+    currsize: int | None
+    l2_avg_latency_ms: float
+    last_operation_at: float | None
+    session_id: str | None = None
+
+
+class CachedFunction:
+    """The state behind one decorated function: its key builder, its cache and its counters."""
+
+    def __init__(self, func: Callable[..., Any], settings: Settings):
+        self.func = func
+        self.settings = settings
+        self.name = function_id(func)
+        if settings.interop is not None:
+            self.builder = InteropKeyBuilder(func, settings.namespace, settings.interop)
+            self.pack, self.unpack = serializer.pack_interop, serializer.unpack_interop
+        else:
+            self.builder = AutoKeyBuilder(func, settings.namespace, settings.mode != "minimal")
+            self.pack, self.unpack = serializer.pack, serializer.unpack
+        self.has_parameters = bool(inspect.signature(func).parameters)
+        # cachekit-py's registry id: the raw module.qualname (not the sanitized function id), and
+        # an empty segment for no namespace.
+        function_hash = blake3(f"{func.__module__}.{func.__qualname__}".encode("utf-8")).hexdigest()[:16]
+        self.registry_id = f"ck:reg:{settings.namespace if settings.namespace is not None else ''}:{function_hash}"
+        self.cache: Cache | None = None
+        self.lock = threading.Lock()
+        self.memo: dict[tuple, bytes] = {}
+        self.flights_lock = threading.Lock()
+        self.sync_flights: dict[bytes, threading.Event] = {}
+        self.completions = 0  # computations finished (under flights_lock), for miss_sync
+        self.completed: dict[bytes, int] = {}  # key -> completions when it last finished
+        self.library = _ffi.library()
+        self.handle = None  # the cache's c_void_p once open (read without a lock on the hit path)
+        self.tracked: dict[bytes, None] = {}  # keys this process stored, for whole-function invalidation
+        self.baseline: dict[str, int] = {}
+        self.clear_count = 0
+        self.last_operation_at: float | None = None
+
+    def open(self) -> Cache:
+        cache = self.cache
+        if cache is None:
+            with self.lock:
+                cache = self.cache
+                if cache is None:
+                    cache = self.cache = self.settings.open()
+                    self.handle = cache.handle
+        return cache
+
+    def key(self, args: tuple, kwargs: dict) -> bytes | None:
+        """The cache key, or None when the arguments cannot be keyed (the call then runs uncached).
+
+        Keys of calls whose arguments are all exact scalars are memoized by (types, values): the
+        key is a pure function of them, and 1, 1.0 and True differ in type, so never collide."""
+        types = tuple(map(type, args))
+        if kwargs:
+            kw_types = tuple(map(type, kwargs.values()))
+            memo_key = (types, args, kw_types, tuple(kwargs.items())) \
+                if _SCALARS.issuperset(types) and _SCALARS.issuperset(kw_types) else None
+        else:
+            memo_key = (types, args) if _SCALARS.issuperset(types) else None
+        if memo_key is not None:
+            key = self.memo.get(memo_key)
+            if key is not None:
+                return key
+        try:
+            key = self.builder.key(args, kwargs).encode("utf-8")
+        except InteropError:
+            raise  # interop fails loud, as cachekit-py does
+        except TypeError as error:
+            logger.warning("cachekit_native: cannot key a call to %s, running it uncached: %s", self.name, error)
+            return None
+        if memo_key is not None:
+            if len(self.memo) >= _MEMO_MAX:
+                self.memo.clear()
+            self.memo[memo_key] = key
+        return key
+
+    def track(self, key: bytes) -> None:
+        tracked = self.tracked
+        if key not in tracked:
+            if len(tracked) >= _TRACKED_KEYS_MAX:
+                tracked.pop(next(iter(tracked)))
+            tracked[key] = None
+
+    # -- sync path ----------------------------------------------------------------------------
+
+    def miss_sync(self, cache: Cache, key: bytes, args: tuple, kwargs: dict, seen: int) -> Any:
+        """Computes and stores; concurrent misses for one key in this process compute once.
+
+        ``seen`` is ``self.completions`` read before the caller's lookup: a computation of this key
+        that completed after it stored what the lookup missed, so the caller reads again."""
+        with self.flights_lock:
+            flight = self.sync_flights.get(key)
+            leader = flight is None
+            recheck = leader and self.completed.get(key, -1) > seen
+            if leader:
+                flight = self.sync_flights[key] = threading.Event()
+        if not leader:
+            flight.wait(_FLIGHT_WAIT_SECONDS)
+            recheck = True
+        try:
+            if recheck:
+                document = cache.get(key)
+                if document is not None:
+                    try:
+                        return self.unpack(document)
+                    except SerializationError:
+                        pass
+            if not leader:
+                return self.func(*args, **kwargs)  # the leader failed or stored nothing: compute ourselves
+            result = self.func(*args, **kwargs)
+            self.store(cache, key, result)
+            return result
+        finally:
+            if leader:
+                with self.flights_lock:
+                    self.sync_flights.pop(key, None)
+                    self.completions += 1
+                    if len(self.completed) >= _MEMO_MAX:
+                        self.completed.clear()
+                    self.completed[key] = self.completions
+                flight.set()
+
+    def store(self, cache: Cache, key: bytes, result: Any) -> bytes | None:
+        """Packs and stores result; returns the document, or None when it cannot be stored."""
+        try:
+            document = self.pack(result)
+        except InteropError:
+            raise
+        except TypeError as error:
+            logger.warning("cachekit_native: %s returned a value cachekit cannot store; not cached: %s",
+                           self.name, error)
+            return None
+        self.track(key)
+        try:
+            if self.settings.uses_registry:
+                # The write and its key-registry record (cachekit-py's track_key) in one round trip.
+                cache.set_tracked(self.registry_id, key, document, None)
+            else:
+                cache.set(key, document, None)
+        except CachekitError as error:
+            logger.warning("cachekit_native: storing a result of %s failed: %s", self.name, error)
+        return document
+
+    def safe_delete(self, cache: Cache, key: bytes) -> bool:
+        try:
+            cache.delete(key)
+            return True
+        except CachekitError as error:
+            logger.error("cachekit_native: invalidating a key of %s failed: %s", self.name, error)
+            return False
+
+    # -- async path ---------------------------------------------------------------------------
+
+    async def call_async(self, args: tuple, kwargs: dict) -> Any:
+        key = self.key(args, kwargs)
+        if key is None:
+            return await self.func(*args, **kwargs)
+        loop = asyncio.get_running_loop()
+        cache = self.cache or await _submit(self.open)
+        self.last_operation_at = _now()
+        # Without Redis no library call can wait on the network: run them on the loop. With Redis,
+        # an L1 hit is still answered on the loop (L1-only reads never touch the network); only
+        # an L1 miss goes to a worker thread.
+        inline = not self.settings.has_l2
+        document = cache.get_local(key)
+        if document is None:
+            document = cache.get(key) if inline else await _submit(cache.get, key)
+        if document is not None:
+            try:
+                return self.unpack(document)
+            except SerializationError as error:
+                logger.warning("cachekit_native: dropping an undecodable entry of %s: %s", self.name, error)
+                if inline:
+                    self.safe_delete(cache, key)
+                else:
+                    await _submit(self.safe_delete, cache, key)
+        # One computation per key across this process's concurrent awaiters.
+        flights = self.flights(loop)
+        flight = flights.get(key)
+        if flight is not None:
+            outcome = await asyncio.shield(flight)
+            if outcome is _LEADER_CANCELLED:
+                return await self.call_async(args, kwargs)
+            result, document = outcome
+            # A fresh decode for each waiter, as a hit would give: nobody shares the leader's object.
+            return result if document is None else self.unpack(document)
+        flight = loop.create_future()
+        flights[key] = flight
+        try:
+            result = await self.func(*args, **kwargs)
+            document = self.store(cache, key, result) if inline else await _submit(self.store, cache, key, result)
+            flight.set_result((result, document))
+            return result
+        except asyncio.CancelledError:
+            flight.set_result(_LEADER_CANCELLED)  # the waiters were not cancelled: they retry
+            raise
+        except BaseException as error:
+            flight.set_exception(error)
+            flight.exception()  # retrieved: no "never retrieved" warning when nobody else waits
+            raise
+        finally:
+            flights.pop(key, None)
+
+    def flights(self, loop) -> dict[bytes, asyncio.Future]:
+        per_loop = getattr(self, "_flights", None)
+        if per_loop is None or per_loop[0] is not loop:
+            per_loop = self._flights = (loop, {})
+        return per_loop[1]
+
+    # -- statistics and lifetime ------------------------------------------------------------------
+
+    def info(self) -> CacheInfo:
+        stats = self.open().stats()
+        base = self.baseline
+        value = {name: stats[name] - base.get(name, 0) for name in stats}
+        operations = value["l2_operations"]
+        latency = value["l2_latency_total_ns"] / operations / 1e6 if operations else 0.0
+        session = f"{_SESSION}:{self.name}" + (f"#{self.clear_count}" if self.clear_count else "")
+        return CacheInfo(hits=value["hits"], misses=value["misses"], l1_hits=value["l1_hits"],
+                         l2_hits=value["l2_hits"], maxsize=None, currsize=None, l2_avg_latency_ms=latency,
+                         last_operation_at=self.last_operation_at, session_id=session)
+
+    def stats(self) -> dict[str, int]:
+        return self.open().stats()
+
+    def clear(self) -> None:
+        _invalidation.invalidate_all(self, self.open())
+        self.baseline = self.open().stats()
+        self.clear_count += 1
+        self.last_operation_at = None
+
+    def close(self) -> None:
+        with self.lock:
+            cache, self.cache, self.handle = self.cache, None, None
+        if cache is not None:
+            cache.close()
+
+
+def async_wrapper(state: CachedFunction) -> Callable[..., Any]:
+    """The coroutine function that replaces state.func."""
+    @functools.wraps(state.func)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return await state.call_async(args, kwargs)
+
+    return wrapper
+
+
+def sync_wrapper(state: CachedFunction) -> Callable[..., Any]:
+    """The function that replaces state.func, its hit path kept flat: every attribute it needs is
+    a local of this closure."""
+    func = state.func
+    key_for, memo, scalars = state.key, state.memo, _SCALARS
+    cache_get = state.library.cache_get_unchecked
+    buffer_free = state.library.buffer_free_holding_gil
+    string_at, now, Buffer_, unpack = _string_at, _now, Buffer, state.unpack
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        key = None
+        if not kwargs:
+            if len(args) == 1:
+                kind = type(args[0])
+                if kind in scalars:
+                    key = memo.get(((kind,), args))
+            else:
+                types = tuple(map(type, args))
+                if scalars.issuperset(types):
+                    key = memo.get((types, args))
+        if key is None:
+            key = key_for(args, kwargs)
+            if key is None:
+                return func(*args, **kwargs)
+        handle = state.handle
+        if handle is None:
+            handle = state.open().handle
+        seen = state.completions
+        state.last_operation_at = now()
+        out = Buffer_()
+        out_ref = byref(out)
+        # A hit is this one library call (the GIL is released: an L1 miss asks Redis).
+        status = cache_get(handle, key, len(key), out_ref)
+        if status == 0:
+            document = string_at(out.data, out.len)
+            buffer_free(out_ref)
+            try:
+                return unpack(document)
+            except SerializationError as error:
+                logger.warning("cachekit_native: dropping an undecodable entry of %s: %s", state.name, error)
+                state.safe_delete(state.open(), key)
+        elif status < 0:
+            raise state.library.error(status)
+        return state.miss_sync(state.open(), key, args, kwargs, seen)
+
+    return wrapper
+
+
+_live_states: "weakref.WeakSet[CachedFunction]" = weakref.WeakSet()
+_inherited_caches: list[Cache] = []
+
+
+def track_live(state: CachedFunction) -> None:
+    """Registers state so a forked child drops the handles it inherited."""
+    _live_states.add(state)
+
+
+def _forget_handles_after_fork() -> None:
+    # A forked child must not share the parent's Redis connections or locks: each function opens
+    # its own cache on its next call. The inherited handles are kept, never freed: freeing one
+    # could wait on a lock some parent thread held at fork time.
+    for state in list(_live_states):
+        if state.cache is not None:
+            _inherited_caches.append(state.cache)
+        state.cache = state.handle = None
+        state.lock = threading.Lock()
+        state.flights_lock = threading.Lock()
+        state.sync_flights = {}
+        state.completed = {}
+        state.baseline = {}
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_handles_after_fork)
+

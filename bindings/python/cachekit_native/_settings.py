@@ -1,0 +1,140 @@
+"""The decorator's options, resolved once at decoration time into the library cache's options.
+
+Presets and refusals follow cachekit 0.24.1: ``@cache.secure`` always encrypts, a master key in
+the environment demands a stated encryption intent, interop mode needs a shared backend, and the
+namespace ``ck`` is reserved for the key registry.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .cache import TTL_NONE, Cache
+from .errors import ConfigurationError
+
+_UNSET: Any = object()
+
+# Presets as cachekit 0.24.1 defines them: (mode, default ttl).
+_PRESETS = {
+    None: ("plain", None),
+    "minimal": ("minimal", 300),
+    "production": ("plain", 600),
+    "secure": ("secure", 600),
+}
+
+_OPTIONS = frozenset({"ttl", "namespace", "backend", "redis_url", "interop", "master_key", "integrity_checking",
+                      "l1_enabled", "encryption", "deployment_uuid", "l1_max_size_mb", "l1_max_entries",
+                      "max_value_size", "connect_timeout_ms", "command_timeout_ms", "previous_master_keys"})
+
+
+class Settings:
+    """Everything resolved at decoration time."""
+
+    def __init__(self, intent: str | None, options: dict[str, Any]):
+        unknown = set(options) - _OPTIONS
+        if unknown:
+            raise ConfigurationError(f"@cache{'.' + intent if intent else ''} does not accept "
+                                     f"{', '.join(sorted(unknown))}")
+        mode, ttl = _PRESETS[intent]
+        encryption = options.get("encryption")
+        if encryption not in (None, True, False):
+            raise ConfigurationError(f"encryption must be True, False or None, got {encryption!r}")
+        if intent == "secure" and encryption is False:
+            raise ConfigurationError("@cache.secure always encrypts: encryption=False is refused")
+        if encryption is True and mode != "secure":
+            if mode == "minimal":
+                raise ConfigurationError("@cache.minimal has integrity checking off, which encryption does not allow")
+            if options.get("interop") is None:
+                mode = "secure"
+        # cachekit-py refuses to guess: with a master key in the environment, a cache must say
+        # whether it encrypts (encryption=False keeps plaintext).
+        if mode != "secure" and encryption is None and options.get("interop") is None \
+                and options.get("backend", _UNSET) is not None and os.environ.get("CACHEKIT_MASTER_KEY"):
+            raise ConfigurationError("A master key is present (CACHEKIT_MASTER_KEY) but this cache states no "
+                                     "encryption intent: pass encryption=False for plaintext, or use "
+                                     "@cache.secure / encryption=True to encrypt")
+        integrity = options.get("integrity_checking", _UNSET)
+        if integrity is not _UNSET:
+            if mode == "secure" and not integrity:
+                raise ConfigurationError("encrypted caching keeps integrity checking on: integrity_checking=False "
+                                         "is refused with @cache.secure")
+            if mode in ("plain", "minimal"):
+                mode = "plain" if integrity else "minimal"
+        self.ttl = options.get("ttl", ttl)
+        if self.ttl is not None and (isinstance(self.ttl, bool) or not isinstance(self.ttl, int) or self.ttl < 0):
+            raise ConfigurationError(f"ttl must be a non-negative int (seconds) or None, got {self.ttl!r}")
+        self.namespace = options.get("namespace")
+        if isinstance(self.namespace, str):
+            self.namespace = str.__str__(self.namespace)  # cachekit-py rebinds str subclasses too
+        # cachekit-py reserves it: a key under it could take a tracking set's name.
+        if self.namespace == "ck" or (self.namespace or "").startswith("ck:"):
+            raise ConfigurationError("namespace 'ck' (and 'ck:*') is reserved for cachekit's key registry")
+        self.interop = options.get("interop")
+        self.master_key = options.get("master_key")
+        if isinstance(self.master_key, (bytes, bytearray)):
+            raise ConfigurationError("master_key must be a hex string, not bytes (as cachekit-py requires)")
+        if self.master_key is not None and mode != "secure" and self.interop is None:
+            raise ConfigurationError("master_key is only used by @cache.secure (or interop mode)")
+        # Interop entries are encrypted exactly when a master key is in force (the library's rule).
+        self.encrypted = mode == "secure" or (self.interop is not None
+                                              and (self.master_key is not None or encryption is True))
+        if self.encrypted and not (self.master_key or os.environ.get("CACHEKIT_MASTER_KEY")):
+            raise ValueError("cache.secure requires master_key parameter or CACHEKIT_MASTER_KEY environment variable")
+        if self.interop is not None and not self.encrypted and os.environ.get("CACHEKIT_MASTER_KEY"):
+            raise ConfigurationError("CACHEKIT_MASTER_KEY is set, so interop entries would be encrypted: use "
+                                     "@cache.secure(interop=...) to say so, or unset it for plaintext interop")
+        backend = options.get("backend", _UNSET)
+        if backend is not _UNSET and backend is not None:
+            raise ConfigurationError("backend= takes only None (L1-only); give Redis as redis_url= or "
+                                     "CACHEKIT_REDIS_URL / REDIS_URL")
+        self.l1_only = backend is None
+        if self.l1_only and self.encrypted:
+            raise ConfigurationError("encryption requires a backend: backend=None (L1-only) would hold "
+                                     "values only in this process")
+        if self.interop is not None:
+            if self.l1_only:
+                raise ConfigurationError("interop mode requires a shared backend (backend=None is L1-only)")
+            mode = "interop"
+        self.mode = mode
+        self.redis_url = options.get("redis_url")
+        self.cache_options = {
+            "mode": mode,
+            # cachekit-py's Redis prefix is its backend tenant, "default" for single-tenant use; the
+            # deployment UUID only names the encryption tenant. Stated here, not left to the
+            # library default, because the decorator's keys must match cachekit-py's exactly.
+            "key_prefix": "t:default:",
+            "master_key": self.master_key,
+            # Decrypt-only keys for rotation: the decorator's own, else cachekit-py's variable.
+            "previous_master_keys": options.get("previous_master_keys",
+                                                os.environ.get("CACHEKIT_PREVIOUS_MASTER_KEYS") or None),
+            "deployment_uuid": options.get("deployment_uuid"),
+            "l1_max_size_mb": options.get("l1_max_size_mb"),
+            "l1_max_entries": 0 if options.get("l1_enabled", True) is False else options.get("l1_max_entries"),
+            "max_value_size": options.get("max_value_size"),
+            "connect_timeout_ms": options.get("connect_timeout_ms"),
+            "command_timeout_ms": options.get("command_timeout_ms"),
+            # cachekit-py writes SETEX for ttl > 0 and SET otherwise: None and 0 both mean no expiry.
+            "default_ttl": self.ttl if self.ttl else TTL_NONE,
+        }
+        if mode == "interop":
+            self.cache_options["key_prefix"] = ""  # interop keys are bare: every SDK reads the same key
+        if self.l1_only:
+            self.cache_options["redis_url"] = ""
+        elif self.redis_url is not None:
+            self.cache_options["redis_url"] = self.redis_url
+        self.has_l2 = False
+
+    @property
+    def uses_registry(self) -> bool:
+        """Whether cachekit-py keeps a key registry for this function: a tenant-scoped Redis
+        backend does; interop mode's bare RedisBackend (and L1-only) does not."""
+        return self.has_l2 and self.mode != "interop"
+
+    def open(self) -> Cache:
+        # Where the library finds Redis: the option, else the environment (cachekit_config_load_env).
+        self.has_l2 = not self.l1_only and bool(
+            self.redis_url if self.redis_url is not None
+            else os.environ.get("CACHEKIT_REDIS_URL") or os.environ.get("REDIS_URL"))
+        return Cache(from_env=True, **self.cache_options)
+

@@ -18,7 +18,7 @@ import Testing
         let guarded = try self.guarded(factory, poolSize: 1, poolTimeoutMilliseconds: 5)
         let (held, _) = try guarded.pool.acquire(waitUntil: Deadline.after(milliseconds: 100))
         for _ in 0..<10 {
-            #expect(thrownStatus { try guarded.run { _ throws(CacheKitError) in 1 } } == .poolTimeout)
+            #expect(thrown { _ = try guarded.run { _ throws(CacheKitError) in 1 } }?.status == .poolTimeout)
         }
         guarded.pool.release(held)
         let snapshot = guarded.snapshot
@@ -32,17 +32,17 @@ import Testing
         let factory = FakeFactory()
         let guarded = try self.guarded(factory, poolSize: 2, poolTimeoutMilliseconds: 100)
         for _ in 0..<2 {
-            let status = thrownStatus {
-                try guarded.run(retryStaleConnection: false) { connection throws(CacheKitError) -> Int in
+            let status = thrown {
+                _ = try guarded.run(retryStaleConnection: false) { connection throws(CacheKitError) -> Int in
                     connection.breakStream()
                     throw CacheKitError(.backendTimeout, "fake read timed out")
                 }
-            }
+            }?.status
             #expect(status == .backendTimeout)
         }
         #expect(guarded.breaker?.state == .open)
         let opened = factory.made.count
-        #expect(thrownStatus { try guarded.run { _ throws(CacheKitError) in 1 } } == .circuitOpen)
+        #expect(thrown { _ = try guarded.run { _ throws(CacheKitError) in 1 } }?.status == .circuitOpen)
         #expect(factory.made.count == opened)
         #expect(guarded.snapshot.breaker?.rejected == 1)
         #expect(guarded.snapshot.pool.closed == 2)  // the broken connections were not reused
@@ -52,8 +52,8 @@ import Testing
         let factory = FakeFactory()
         let guarded = try self.guarded(factory, poolSize: 2, poolTimeoutMilliseconds: 100)
         for _ in 0..<5 {
-            _ = thrownStatus {
-                try guarded.run { _ throws(CacheKitError) -> Int in
+            _ = thrown {
+                _ = try guarded.run { _ throws(CacheKitError) -> Int in
                     throw CacheKitError(.backendError, "Redis GET: WRONGTYPE Operation against a key holding the wrong kind of value")
                 }
             }

@@ -29,16 +29,16 @@ import Testing
     @Test func settingsThatCouldNeverCloseAreRefused() {
         var settings = CircuitBreaker.Settings()
         settings.successThreshold = 5
-        #expect(thrownStatus { try settings.validate() } == .invalidConfig)
+        #expect(thrown { _ = try settings.validate() }?.status == .invalidConfig)
         settings = CircuitBreaker.Settings()
         settings.failureThreshold = 0
-        #expect(thrownStatus { try CircuitBreaker(settings: settings) } == .invalidConfig)
+        #expect(thrown { _ = try CircuitBreaker(settings: settings) }?.status == .invalidConfig)
         settings = CircuitBreaker.Settings()
         settings.recoveryTimeoutMilliseconds = 0
-        #expect(thrownStatus { try settings.validate() } == .invalidConfig)
+        #expect(thrown { _ = try settings.validate() }?.status == .invalidConfig)
         settings = CircuitBreaker.Settings()
         settings.failureThreshold = 10_001
-        #expect(thrownStatus { try settings.validate() } == .invalidConfig)
+        #expect(thrown { _ = try settings.validate() }?.status == .invalidConfig)
     }
 
     @Test func opensAfterThresholdFailuresWithinTheWindowAndSuccessesDoNotReset() throws {

@@ -53,12 +53,10 @@ import Testing
     }
 
     @Test func aWaitThatOutlastsItsDeadlineIsAPoolTimeoutNotABackendFailure() throws {
-        let factory = FakeFactory()
-        let pool = factory.pool(size: 2)
-        let a = try pool.acquire(waitUntil: Deadline.after(milliseconds: 1000)).connection
-        let b = try pool.acquire(waitUntil: Deadline.after(milliseconds: 1000)).connection
+        let (pool, checkedOut) = try FakeFactory().pool(size: 2, checkedOut: 2)
+        let (a, b) = (checkedOut[0], checkedOut[1])
         let start = MonotonicClock.preciseNanoseconds()
-        #expect(thrownStatus { try pool.acquire(waitUntil: Deadline.after(milliseconds: 60)) } == .poolTimeout)
+        #expect(thrown { _ = try pool.acquire(waitUntil: Deadline.after(milliseconds: 60)) }?.status == .poolTimeout)
         let waited = MonotonicClock.preciseNanoseconds() - start
         #expect(waited >= 55_000_000)
         #expect(waited < 2_000_000_000)
@@ -96,18 +94,16 @@ import Testing
         let factory = FakeFactory()
         let pool = factory.pool(size: 1)
         factory.failNext(1)
-        #expect(thrownStatus { try pool.acquire(waitUntil: Deadline.after(milliseconds: 100)) } == .backendUnavailable)
+        #expect(thrown { _ = try pool.acquire(waitUntil: Deadline.after(milliseconds: 100)) }?.status == .backendUnavailable)
         let (connection, _) = try pool.acquire(waitUntil: Deadline.after(milliseconds: 100))
         pool.release(connection)
         #expect(pool.snapshot.opened == 1)
     }
 
     @Test func freshSkipsIdleConnectionsAndReplacesTheOldestWhenFull() throws {
-        let factory = FakeFactory()
-        let pool = factory.pool(size: 2)
+        let (pool, checkedOut) = try FakeFactory().pool(size: 2, checkedOut: 2)
+        let (a, b) = (checkedOut[0], checkedOut[1])
         let deadline = Deadline.after(milliseconds: 1000)
-        let a = try pool.acquire(waitUntil: deadline).connection
-        let b = try pool.acquire(waitUntil: deadline).connection
         pool.release(a)
         pool.release(b)
         let (fresh, reused) = try pool.acquire(waitUntil: deadline, fresh: true)
@@ -120,18 +116,16 @@ import Testing
     }
 
     @Test func closeClosesIdleConnectionsNowAndBusyOnesOnReturn() throws {
-        let factory = FakeFactory()
-        let pool = factory.pool(size: 2)
+        let (pool, checkedOut) = try FakeFactory().pool(size: 2, checkedOut: 2)
+        let (idle, busy) = (checkedOut[0], checkedOut[1])
         let deadline = Deadline.after(milliseconds: 1000)
-        let idle = try pool.acquire(waitUntil: deadline).connection
-        let busy = try pool.acquire(waitUntil: deadline).connection
         pool.release(idle)
         pool.close()
         #expect(idle.wasClosed)
         #expect(!busy.wasClosed)
         pool.release(busy)
         #expect(busy.wasClosed)
-        #expect(thrownStatus { try pool.acquire(waitUntil: deadline) } == .backendUnavailable)
+        #expect(thrown { _ = try pool.acquire(waitUntil: deadline) }?.status == .backendUnavailable)
     }
 
     @Test func sixtyFourThreadsOnEightConnectionsAllGetOneAndNeverMoreThanEightAreInUse() {
@@ -169,11 +163,8 @@ import Testing
     /// The child's exit status says what it saw: 0 when every check held, else the first that failed.
     @Test func aForkedChildAbandonsInheritedConnectionsAndOpensItsOwn() throws {
         let factory = FakeFactory()
-        let pool = factory.pool(size: 4)
-        let deadline = Deadline.after(milliseconds: 1000)
-        let idleA = try pool.acquire(waitUntil: deadline).connection
-        let idleB = try pool.acquire(waitUntil: deadline).connection
-        let held = try pool.acquire(waitUntil: deadline).connection
+        let (pool, checkedOut) = try factory.pool(size: 4, checkedOut: 3)
+        let (idleA, idleB, held) = (checkedOut[0], checkedOut[1], checkedOut[2])
         pool.release(idleA)
         pool.release(idleB)
 

@@ -42,6 +42,14 @@ final class FakeFactory: @unchecked Sendable {  // state behind `Locked`
     func pool(size: Int) -> ConnectionPool<FakeConnection> {
         ConnectionPool(size: size, connectTimeoutMilliseconds: 1000) { deadline throws(CacheKitError) in try self.make(deadline) }
     }
+
+    /// A pool of `size` with `count` connections checked out of it.
+    func pool(size: Int, checkedOut count: Int) throws -> (ConnectionPool<FakeConnection>, [FakeConnection]) {
+        let pool = self.pool(size: size)
+        var connections: [FakeConnection] = []
+        for _ in 0..<count { connections.append(try pool.acquire(waitUntil: Deadline.after(milliseconds: 1000)).connection) }
+        return (pool, connections)
+    }
 }
 
 /// A clock tests move by hand, in nanoseconds.
@@ -49,11 +57,6 @@ final class ManualClock: @unchecked Sendable {  // the time behind `Locked`
     private let time = Locked<Int64>(1_000_000_000)
     var now: Int64 { time.withLock { $0 } }
     func advance(milliseconds: Int64) { time.withLock { $0 += milliseconds * 1_000_000 } }
-}
-
-/// The status a call throws, or nil when it returns.
-func thrownStatus<R>(_ body: () throws -> R) -> Status? {
-    do { _ = try body(); return nil } catch let error as CacheKitError { return error.status } catch { return Status(rawValue: Int32.min) }
 }
 
 /// Runs `body(index)` on `count` threads of their own (not a dispatch pool capped at the core

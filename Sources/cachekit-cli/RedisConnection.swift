@@ -29,10 +29,10 @@ final class RedisConnection {
             settings.poolSize = 1
             settings.breaker = nil
             settings.backpressure = nil
-            connection = try RedisClient(url: url, settings: settings).openDedicatedConnection()
             timeout = settings.commandTimeoutMilliseconds
+            connection = try RedisClient(url: url, settings: settings).openDedicatedConnection()
         } catch {
-            throw CLIError(error.message)
+            throw CLIError("cannot connect to Redis: \(error.message)")
         }
     }
 

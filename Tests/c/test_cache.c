@@ -69,7 +69,13 @@ static void test_config(void) {
     CHECK_STATUS(cachekit_config_set(config, "l1_ttl", "0"), CACHEKIT_OK);
     CHECK_STATUS(cachekit_config_set(config, "mode", "turbo"), CACHEKIT_E_INVALID_CONFIG);
     CHECK_STATUS(cachekit_config_set(config, "redis_url", "http://x"), CACHEKIT_E_INVALID_CONFIG);
-    CHECK_STATUS(cachekit_config_set(config, "redis_url", "rediss://h:1/0"), CACHEKIT_E_INVALID_CONFIG);
+    CHECK_STATUS(cachekit_config_set(config, "redis_url", "rediss://h:1/0?ssl_cert_reqs=maybe"), CACHEKIT_E_INVALID_CONFIG);
+    CHECK_STATUS(cachekit_config_set(config, "redis_url", "redis://h:1/0?ssl_ca_certs=/ca.pem"), CACHEKIT_E_INVALID_CONFIG);
+    CHECK_STATUS(cachekit_config_set(config, "redis_url", "rediss://h:1/0?ssl_ca_certs=/ca.pem"), CACHEKIT_OK);
+    CHECK_STATUS(cachekit_config_set(config, "redis_url", "redis+sentinel://s1:26379,s2/mymaster/1"), CACHEKIT_OK);
+    CHECK_STATUS(cachekit_config_set(config, "pool_timeout_ms", "-1"), CACHEKIT_E_INVALID_CONFIG);
+    CHECK_STATUS(cachekit_config_set(config, "pool_timeout_ms", "250"), CACHEKIT_OK);
+    CHECK_STATUS(cachekit_config_set(config, "ssl_cert_reqs", "sometimes"), CACHEKIT_E_INVALID_CONFIG);
     CHECK_STATUS(cachekit_config_set(config, "redis_url", "redis://h:99999/0"), CACHEKIT_E_INVALID_CONFIG);
     CHECK_STATUS(cachekit_config_set(config, "redis_url", "redis://user:s3cr3tpw@h:6380/2"), CACHEKIT_OK);
     CHECK_STATUS(cachekit_config_set(config, "redis_url", "unix:///tmp/redis.sock?db=3"), CACHEKIT_OK);

@@ -87,7 +87,14 @@ public final class RedisClient: Sendable {
         guarded = CallGuard(pool: pool,
                             poolTimeoutMilliseconds: settings.poolTimeoutMilliseconds ?? settings.commandTimeoutMilliseconds,
                             breaker: breaker, backpressure: backpressure,
+                            accepts: Self.masterCheck(sentinel),
                             onFailure: sentinel?.failoverHandler(for: pool))
+    }
+
+    /// With Sentinel, a pooled connection is used only while its server is still the master.
+    private static func masterCheck(_ resolver: SentinelResolver?) -> CallGuard<RedisConnection>.ConnectionCheck? {
+        guard let resolver else { return nil }
+        return { connection in resolver.accepts(connection) }
     }
 
     /// Runs `body` on a pooled connection through the breaker and backpressure; `body` gets

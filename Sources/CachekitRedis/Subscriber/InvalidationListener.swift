@@ -25,8 +25,10 @@ final class InvalidationListener: InvalidationSubscription, @unchecked Sendable 
     static let maxConnectTimeoutMilliseconds = 1000
     static let minBackoffMilliseconds = 100
     static let maxBackoffMilliseconds = 2000
-    /// A pushed message carries one event of at most InvalidationEvent.maxEventBytes.
-    static let messageLimits = ReplyLimits.subscriberMessage(maxPayloadBytes: InvalidationEvent.maxEventBytes)
+    /// A pushed message carries one event of at most InvalidationEvent.maxEventBytes. Messages
+    /// up to 16 times that are read and dropped by the decoder (the subscription stays up);
+    /// a larger claim is refused from its header and the connection is dropped.
+    static let messageLimits = ReplyLimits.subscriberMessage(maxPayloadBytes: 16 * InvalidationEvent.maxEventBytes)
 
     private let client: RedisClient
     private let connectTimeoutMilliseconds: Int

@@ -15,6 +15,9 @@ from support.cache import Cache, timed
 from support.redis_server import RedisServer, free_port
 
 E_BACKEND_UNAVAILABLE, E_BACKEND_TIMEOUT, E_VALUE_TOO_LARGE, E_COMPUTE_FAILED = -60, -61, -63, -66
+E_CIRCUIT_OPEN = -71
+# Redis down: refused, timed out, or skipped by the open breaker.
+REDIS_DOWN = (E_BACKEND_UNAVAILABLE, E_BACKEND_TIMEOUT, E_CIRCUIT_OPEN)
 MASTER_KEY = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 
 
@@ -117,7 +120,7 @@ def test_auth_select_and_unix_socket(make_cache, tmp_path):
         wrong = make_cache(redis_url=f"redis://:wrong-pw@127.0.0.1:{server.port}/3")
         assert wrong.get("k") == (MISS, None)
         health = wrong.health()
-        assert health.l2_status == -62
+        assert health.l2_status == -73  # CACHEKIT_E_BACKEND_AUTH
         assert b"wrong-pw" not in health.detail and b"s3cret" not in health.detail
         assert wrong.stats()["errors"] >= 1
     finally:
@@ -260,11 +263,11 @@ def test_fail_open_when_redis_stops_pauses_and_restarts(make_cache):
         assert cache.get("computed-while-down") == (OK, "fresh")
         assert cache.set("written-while-down", 1, ttl=60) == OK
         rc, elapsed = timed(cache.delete, "warm")
-        assert rc in (E_BACKEND_UNAVAILABLE, E_BACKEND_TIMEOUT) and elapsed < 1.0
+        assert rc in REDIS_DOWN and elapsed < 1.0
         stats = cache.stats()
         assert stats["errors"] >= 5
         assert stats["l2_errors"] + stats["l2_skipped"] >= 5
-        assert cache.health().l2_status in (E_BACKEND_UNAVAILABLE, E_BACKEND_TIMEOUT)
+        assert cache.health().l2_status in REDIS_DOWN
 
         # Restarted on the same port: Redis is used again after the retry interval.
         server.start()
@@ -295,14 +298,14 @@ def test_fail_open_when_redis_stops_pauses_and_restarts(make_cache):
             rc, elapsed = timed(cache.set, "set-while-paused", 5, 60)
             assert rc == OK and elapsed < 1.0
             h, elapsed = timed(cache.health)
-            assert h.l2_status in (E_BACKEND_UNAVAILABLE, E_BACKEND_TIMEOUT) and elapsed < 1.0
+            assert h.l2_status in REDIS_DOWN and elapsed < 1.0
             # Every other operation returns within the timeout too, L1 answering what it holds.
             (rc, values), elapsed = timed(cache.get_many, ["before-pause", "paused-x", "computed-while-paused"])
             assert rc == OK and values == ["kept", None, 99] and elapsed < 1.0
             rc, elapsed = timed(cache.exists, "paused-y")
             assert rc == MISS and elapsed < 1.0
             (rc, _), elapsed = timed(cache.invalidate_namespace, "paused")
-            assert rc in (E_BACKEND_UNAVAILABLE, E_BACKEND_TIMEOUT) and elapsed < 1.0
+            assert rc in REDIS_DOWN and elapsed < 1.0
         finally:
             os.kill(server.process.pid, signal.SIGCONT)
         time.sleep(0.7)

@@ -1123,6 +1123,52 @@ typedef struct cachekit_listener_stats {
  */
 CACHEKIT_API int cachekit_cache_listener_stats(cachekit_cache *cache, cachekit_listener_stats *out);
 
+/** cachekit_redis_stats.breaker_state: cachekit-py's circuit breaker states. */
+#define CACHEKIT_BREAKER_OFF (-1)      /* circuit_breaker is 0: Redis is never skipped */
+#define CACHEKIT_BREAKER_CLOSED 0      /* calls go to Redis */
+#define CACHEKIT_BREAKER_OPEN 1        /* calls are skipped (CACHEKIT_E_CIRCUIT_OPEN) until recovery */
+#define CACHEKIT_BREAKER_HALF_OPEN 2   /* a few probe calls decide whether to close or reopen */
+
+/**
+ * The Redis client's reliability state and counters (see cachekit_cache_redis_stats and
+ * docs/redis.md): the circuit breaker, the connection pool and its waits, backpressure, refused
+ * replies, stopped sweeps and Sentinel discovery. Counters only grow, except the pool's, which
+ * start again in a child after fork() (its inherited connections are abandoned, not reused).
+ */
+typedef struct cachekit_redis_stats {
+    int configured;                   /* 1 when the cache has a Redis tier (all else 0 when not) */
+    int breaker_state;                /* a CACHEKIT_BREAKER_* value */
+    uint64_t breaker_opened;          /* transitions to open */
+    uint64_t breaker_half_opened;     /* transitions to half-open */
+    uint64_t breaker_closed;          /* transitions back to closed */
+    uint64_t breaker_rejected;        /* calls skipped while open or with the probes spent */
+    uint64_t breaker_failures;        /* failures the breaker counted */
+    uint64_t pool_size;               /* pool_size */
+    uint64_t pool_in_use;             /* connections handed out now */
+    uint64_t pool_idle;               /* connections open and free now */
+    uint64_t pool_peak_in_use;        /* the most ever handed out at once */
+    uint64_t pool_waits;              /* calls that found every connection busy and waited */
+    uint64_t pool_wait_total_ns;      /* their summed wait */
+    uint64_t pool_timeouts;           /* waits that ran out (CACHEKIT_E_POOL_TIMEOUT) */
+    uint64_t connections_opened;      /* connections made (including reconnects) */
+    uint64_t connections_closed;      /* connections closed (failed, stale or replaced) */
+    uint64_t connections_abandoned;   /* inherited across fork() and let go without any I/O */
+    uint64_t backpressure_in_flight;  /* Redis operations running now */
+    uint64_t backpressure_queued;     /* operations waiting for a permit now */
+    uint64_t backpressure_shed;       /* operations refused (CACHEKIT_E_BACKEND_OVERLOADED) */
+    uint64_t replies_refused;         /* replies over their command's limit (CACHEKIT_E_REPLY_TOO_LARGE) */
+    uint64_t sweeps_incomplete;       /* sweeps and drains stopped at a bound (CACHEKIT_E_SWEEP_INCOMPLETE) */
+    uint64_t sentinel_discoveries;    /* Sentinel master discoveries run (0 without Sentinel) */
+    uint64_t sentinel_master_changes; /* discoveries that found a new master (followed failovers) */
+} cachekit_redis_stats;
+
+/**
+ * Fills *out with the Redis client's state and counters; all zero (configured 0) for a cache
+ * without Redis. Reads counters only: no round trip. Returns CACHEKIT_OK or
+ * CACHEKIT_E_NULL_POINTER. Thread-safe. Since 0.2.0.
+ */
+CACHEKIT_API int cachekit_cache_redis_stats(cachekit_cache *cache, cachekit_redis_stats *out);
+
 #ifdef __cplusplus
 }
 #endif

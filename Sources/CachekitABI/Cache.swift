@@ -279,6 +279,60 @@ public func cachekit_cache_listener_stats(_ cache: OpaquePointer?, _ out: Unsafe
     }
 }
 
+/// Exported to C as `cachekit_cache_redis_stats`.
+@_cdecl("cachekit_cache_redis_stats") @implementation
+public func cachekit_cache_redis_stats(_ cache: OpaquePointer?, _ out: UnsafeMutablePointer<cachekit_redis_stats>?) -> Int32 {
+    boundary { () throws(CachekitError) -> Status in
+        let object = try cacheObject(cache)
+        let out = try required(out, "out")
+        var stats = cachekit_redis_stats()
+        if let tier = object.secondTier as? RedisL2 {
+            func u(_ v: Int) -> UInt64 { UInt64(max(v, 0)) }
+            let snapshot = tier.client.snapshot
+            stats.configured = 1
+            if let breaker = snapshot.breaker {
+                switch breaker.state {
+                case .closed: stats.breaker_state = CACHEKIT_BREAKER_CLOSED
+                case .open: stats.breaker_state = CACHEKIT_BREAKER_OPEN
+                case .halfOpen: stats.breaker_state = CACHEKIT_BREAKER_HALF_OPEN
+                }
+                stats.breaker_opened = u(breaker.opened)
+                stats.breaker_half_opened = u(breaker.halfOpened)
+                stats.breaker_closed = u(breaker.closed)
+                stats.breaker_rejected = u(breaker.rejected)
+                stats.breaker_failures = u(breaker.failures)
+            } else {
+                stats.breaker_state = CACHEKIT_BREAKER_OFF
+            }
+            let pool = snapshot.pool
+            stats.pool_size = u(tier.client.settings.poolSize)
+            stats.pool_in_use = u(pool.inUse)
+            stats.pool_idle = u(pool.idle)
+            stats.pool_peak_in_use = u(pool.peakInUse)
+            stats.pool_waits = u(pool.waits)
+            stats.pool_wait_total_ns = UInt64(max(pool.waitNanoseconds, 0))
+            stats.pool_timeouts = u(pool.timeouts)
+            stats.connections_opened = u(pool.opened)
+            stats.connections_closed = u(pool.closed)
+            stats.connections_abandoned = u(pool.abandoned)
+            if let backpressure = snapshot.backpressure {
+                stats.backpressure_in_flight = u(backpressure.inFlight)
+                stats.backpressure_queued = u(backpressure.queueDepth)
+                stats.backpressure_shed = u(backpressure.rejected)
+            }
+            let counters = tier.counterSnapshot
+            stats.replies_refused = u(counters.repliesRefused)
+            stats.sweeps_incomplete = u(counters.sweepsIncomplete)
+            if let sentinel = tier.client.sentinel?.snapshot {
+                stats.sentinel_discoveries = u(sentinel.discoveries)
+                stats.sentinel_master_changes = u(sentinel.masterChanges)
+            }
+        }
+        out.pointee = stats
+        return .ok
+    }
+}
+
 // MARK: Key registry
 
 /// Exported to C as `cachekit_cache_track_key`.

@@ -570,6 +570,15 @@ static void test_invalidation_listener_options(void) {
     CHECK(stats.running == 0 && stats.subscribed == 0 && stats.received == 0 && stats.applied == 0);
     CHECK_STATUS(cachekit_cache_listener_stats(cache, NULL), CACHEKIT_E_NULL_POINTER);
     CHECK_STATUS(cachekit_cache_listener_stats(NULL, &stats), CACHEKIT_E_NULL_POINTER);
+    {
+        /* No Redis tier: the Redis client's report is all zero. */
+        cachekit_redis_stats redis_stats;
+        memset(&redis_stats, 0xff, sizeof redis_stats);
+        CHECK_STATUS(cachekit_cache_redis_stats(cache, &redis_stats), CACHEKIT_OK);
+        CHECK(redis_stats.configured == 0 && redis_stats.breaker_state == 0 && redis_stats.pool_size == 0);
+        CHECK_STATUS(cachekit_cache_redis_stats(cache, NULL), CACHEKIT_E_NULL_POINTER);
+        CHECK_STATUS(cachekit_cache_redis_stats(NULL, &redis_stats), CACHEKIT_E_NULL_POINTER);
+    }
     cachekit_cache_free(cache);
 
     /* On, with a Redis URL nothing answers: the thread runs and retries, and free stops it. */

@@ -130,7 +130,14 @@ static void run_mode(const char *url, const char *mode) {
     CHECK(read_all(cache, 0) == 0);  /* the pool now holds open connections */
     for (i = 0; i < CHILDREN; i++) {
         children[i] = fork();
-        if (children[i] == 0) _exit(read_all(cache, (unsigned)i + 1) == 0 ? 0 : 1);
+        if (children[i] == 0) {
+            /* The child reads through connections of its own: the inherited ones were let go. */
+            cachekit_redis_stats redis_stats;
+            int wrong_in_child = read_all(cache, (unsigned)i + 1);
+            if (cachekit_cache_redis_stats(cache, &redis_stats) != CACHEKIT_OK) _exit(3);
+            if (redis_stats.connections_abandoned < 1 || redis_stats.connections_opened < 1) _exit(2);
+            _exit(wrong_in_child == 0 ? 0 : 1);
+        }
     }
     wrong = read_all(cache, 99);
     for (i = 0; i < CHILDREN; i++) {

@@ -102,6 +102,8 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
 
     public var description: String { configSummary }
     public var hasL2: Bool { l2 != nil }
+    /// The second tier, for the reports its own target adds (RedisL2's reliability counters).
+    public var secondTier: (any L2Store)? { l2 }
 
     // MARK: Keys
 
@@ -491,6 +493,8 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
                 report.l2Status = error.status
                 report.detail = error.message
             }
+            let state = l2.healthSummary
+            if !state.isEmpty { report.detail = "\(state); \(report.detail)" }
         }
         return report
     }

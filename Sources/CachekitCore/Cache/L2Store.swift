@@ -30,6 +30,12 @@ public protocol L2Store: Sendable {
     func ping() throws(CachekitError) -> Int
     /// Where the store is, without credentials (for the health report).
     var redactedDescription: String { get }
+    /// A few words on the store's own state for the health report (empty: nothing to add).
+    var healthSummary: String { get }
+}
+
+extension L2Store {
+    public var healthSummary: String { "" }
 }
 
 /// A value read from the second tier, either owned or read in place from memory an owner keeps

@@ -36,6 +36,24 @@ public final class RedisL2: L2Store {
     public var redactedDescription: String { "Redis \(client.url.redactedDescription)" }
     public var counterSnapshot: Counters { counters.withLock { $0 } }
 
+    /// The breaker and pool in a few words, first in the health report's detail.
+    public var healthSummary: String {
+        let snapshot = client.snapshot
+        var parts: [String] = []
+        if let breaker = snapshot.breaker {
+            let name: String
+            switch breaker.state {
+            case .closed: name = "closed"
+            case .open: name = "open"
+            case .halfOpen: name = "half-open"
+            }
+            parts.append("breaker \(name)")
+        }
+        parts.append("pool \(snapshot.pool.inUse)/\(client.settings.poolSize) in use")
+        if let master = client.sentinel?.snapshot.master { parts.append("master \(master)") }
+        return parts.joined(separator: ", ")
+    }
+
     deinit { client.close() }
 
     /// Runs `action` in a forked child, on the child's first call through this tier.

@@ -268,6 +268,10 @@ def test_fail_open_when_redis_stops_pauses_and_restarts(make_cache):
         assert stats["errors"] >= 5
         assert stats["l2_errors"] + stats["l2_skipped"] >= 5
         assert cache.health().l2_status in REDIS_DOWN
+        # Two failures (failure_threshold) opened the breaker; the calls after it were skipped.
+        tripped = cache.redis_stats()
+        assert tripped["breaker_opened"] >= 1 and tripped["breaker_rejected"] >= 1, tripped
+        assert "breaker" in cache.health().detail.decode()
 
         # Restarted on the same port: Redis is used again after the retry interval.
         server.start()
@@ -278,6 +282,11 @@ def test_fail_open_when_redis_stops_pauses_and_restarts(make_cache):
         assert cache.health().l2_status == OK
         assert cache.set("after-restart", "back", ttl=60) == OK
         assert redis.Redis.from_url(server.url).exists("t:default:after-restart") == 1
+        # Half-open probes succeeded (success_threshold 3): the breaker closed again.
+        for _ in range(3):
+            cache.get("probe")
+        recovered = cache.redis_stats()
+        assert recovered["breaker_state"] == 0 and recovered["breaker_closed"] >= 1, recovered
 
         # Paused (SIGSTOP): the kernel still accepts connections, the server never answers.
         assert cache.set("before-pause", "kept", ttl=60) == OK

@@ -34,3 +34,8 @@ def test_64_threads_on_8_connections_all_hit(make_cache, redis_url):
     assert observed == {"hits seen by the threads": total, "misses": 0, "l2_skipped": 0, "l2_errors": 0, "errors": 0}
     assert stats["l2_hits"] == total and stats["l1_hits"] == 0
     assert cache.health().l2_status == OK
+    redis = cache.redis_stats()
+    # The threads did queue for connections, and never more than 8 were in use.
+    assert redis["pool_waits"] > 0 and redis["pool_timeouts"] == 0, redis
+    assert redis["pool_size"] == 8 and 1 <= redis["pool_peak_in_use"] <= 8, redis
+    assert redis["breaker_state"] == 0 and redis["breaker_opened"] == 0 and redis["backpressure_shed"] == 0, redis

@@ -5,7 +5,7 @@ import time
 import msgpack
 
 from support.abi import OK, Buffer, last_message, take
-from cachekit_native._ffi import CacheStats, ComputeFunction, HealthReport
+from cachekit_native._ffi import CacheStats, ComputeFunction, HealthReport, RedisStats
 
 
 class Cache:
@@ -91,6 +91,11 @@ class Cache:
         s = CacheStats()
         assert self.lib.cachekit_cache_stats_get(self.handle, ctypes.byref(s)) == OK
         return {name: getattr(s, name) for name, _ in CacheStats._fields_}
+
+    def redis_stats(self) -> dict:
+        s = RedisStats()
+        assert self.lib.cachekit_cache_redis_stats(self.handle, ctypes.byref(s)) == OK
+        return {name: getattr(s, name) for name, _ in RedisStats._fields_}
 
     def health(self) -> HealthReport:
         h = HealthReport()

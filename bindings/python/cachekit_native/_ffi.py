@@ -48,6 +48,17 @@ class ListenerStats(ctypes.Structure):
                 ("dropped", c_uint64), ("resubscriptions", c_uint64)]
 
 
+class RedisStats(ctypes.Structure):
+    """cachekit_redis_stats: the Redis client's breaker, pool, backpressure and Sentinel state."""
+    _fields_ = [("configured", c_int), ("breaker_state", c_int)] + [
+        (name, c_uint64) for name in (
+            "breaker_opened", "breaker_half_opened", "breaker_closed", "breaker_rejected", "breaker_failures",
+            "pool_size", "pool_in_use", "pool_idle", "pool_peak_in_use", "pool_waits", "pool_wait_total_ns",
+            "pool_timeouts", "connections_opened", "connections_closed", "connections_abandoned",
+            "backpressure_in_flight", "backpressure_queued", "backpressure_shed", "replies_refused",
+            "sweeps_incomplete", "sentinel_discoveries", "sentinel_master_changes")]
+
+
 # int (*cachekit_compute_fn)(void *userdata, const uint8_t *key, size_t key_len, cachekit_buffer *out)
 ComputeFunction = CFUNCTYPE(c_int, c_void_p, c_void_p, c_size_t, BufferPointer)
 
@@ -88,6 +99,7 @@ SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "cachekit_cache_stats_get": (STATUS, [c_void_p, POINTER(CacheStats)]),
     "cachekit_cache_health": (STATUS, [c_void_p, POINTER(HealthReport)]),
     "cachekit_cache_listener_stats": (STATUS, [c_void_p, POINTER(ListenerStats)]),
+    "cachekit_cache_redis_stats": (STATUS, [c_void_p, POINTER(RedisStats)]),
 }
 
 

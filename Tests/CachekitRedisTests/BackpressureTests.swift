@@ -98,4 +98,30 @@ import Testing
         #expect(snapshot.inFlight == 0)
         #expect(snapshot.queueDepth == 0)
     }
+
+    /// Permits held by the parent's threads at fork() never come back in the child: the child
+    /// starts with none in flight instead of shedding for ever.
+    @Test func aChildStartsWithNoPermitsInFlight() throws {
+        var settings = Backpressure.Settings()
+        settings.maxConcurrentRequests = 1
+        settings.queueSize = 0
+        let backpressure = try Backpressure(settings: settings)
+        try backpressure.acquire()  // held across the fork, as by another thread mid-call
+        #expect(throws: CacheKitError.self) { try backpressure.acquire() }
+        let child = fork()
+        if child == 0 {
+            alarm(20)
+            var code: Int32 = 0
+            do { try backpressure.acquire() } catch { code = 10 }
+            if code == 0, backpressure.snapshot.inFlight != 1 { code = 11 }
+            if code == 0, backpressure.snapshot.shedQueueFull != 1 { code = 12 }  // counters carry over
+            _exit(code)
+        }
+        var status: Int32 = 0
+        #expect(waitpid(child, &status, 0) == child)
+        #expect(status & 0x7f == 0, "child died of signal \(status & 0x7f)")
+        #expect((status >> 8) & 0xff == 0, "child check \((status >> 8) & 0xff) failed")
+        backpressure.release()
+        #expect(backpressure.snapshot.inFlight == 0)
+    }
 }

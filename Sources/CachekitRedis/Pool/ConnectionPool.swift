@@ -41,8 +41,8 @@ public final class ConnectionPool<Connection: PooledConnection>: Sendable {
     public let connectTimeoutMilliseconds: Int
     private let factory: Factory
     private let state: Monitor<State>
-    /// The pid the state belongs to; `-pid` while that process resets the state after a fork.
-    private let owner: Atomic<Int32>
+    /// The process the state belongs to.
+    private let owner = ProcessOwner()
 
     private struct State {
         var idle: [Connection] = []
@@ -70,7 +70,6 @@ public final class ConnectionPool<Connection: PooledConnection>: Sendable {
         self.connectTimeoutMilliseconds = connectTimeoutMilliseconds
         self.factory = factory
         state = Monitor(State())
-        owner = Atomic(getpid())
     }
 
     deinit {
@@ -215,20 +214,12 @@ public final class ConnectionPool<Connection: PooledConnection>: Sendable {
 
     /// One getpid() per call (a vDSO-free syscall, tens of nanoseconds beside a round trip).
     private func resetIfForked() {
-        let me = getpid()
-        while true {
-            let current = owner.load(ordering: .acquiring)
-            if current == me { return }
-            if current == -me { sched_yield(); continue }  // another thread of this process is resetting
-            // Any other value is a parent's pid (or a parent's reset caught mid-way by the fork).
-            guard owner.compareExchange(expected: current, desired: -me, ordering: .acquiringAndReleasing).exchanged else { continue }
+        owner.resetIfForked {
             var inherited: [Connection] = []
             state.reinitializeAfterFork(fresh: State(), salvage: { inherited = $0.idle })
             for connection in inherited { connection.abandonAfterFork() }
             let abandoned = inherited.count
             state.withLock { $0.counters.abandoned = abandoned }
-            owner.store(me, ordering: .releasing)
-            return
         }
     }
 }

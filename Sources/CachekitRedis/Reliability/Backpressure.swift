@@ -39,6 +39,9 @@ public final class Backpressure: Sendable {
 
     public let settings: Settings
     private let state = Monitor(Snapshot())
+    /// In a child after fork(), the permits the parent's threads held are not coming back:
+    /// the child starts with none in flight (the shed counters carry over).
+    private let owner = ProcessOwner()
 
     public init(settings: Settings = Settings()) throws(CacheKitError) {
         try settings.validate()
@@ -47,6 +50,11 @@ public final class Backpressure: Sendable {
 
     /// Takes a permit, waiting up to the timeout; give it back with `release()`.
     public func acquire() throws(CacheKitError) {
+        owner.resetIfForked {
+            var carried = Snapshot()
+            state.reinitializeAfterFork(fresh: Snapshot(), salvage: { carried = $0 })
+            state.withLock { $0.shedQueueFull = carried.shedQueueFull; $0.shedTimeout = carried.shedTimeout; $0.waits = carried.waits }
+        }
         let limit = settings.maxConcurrentRequests
         let admitted = state.withLock { state -> Bool? in
             if state.inFlight < limit { state.inFlight &+= 1; return true }

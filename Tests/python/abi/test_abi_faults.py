@@ -4,12 +4,13 @@ margin, not a benchmark), the health probe names a failure, memory follows the l
 what the server claims, and a namespace sweep against an endless SCAN stops with a status."""
 import ctypes
 import threading
+import time
 
 import pytest
 
-from support.abi import MISS
+from support.abi import MISS, last_message
 from support.cache import timed
-from support.fault_server import (EndlessScan, FaultServer, claims_20_million_elements, claims_a_2_gib_bulk,
+from support.fault_server import (EndlessDrain, EndlessScan, FaultServer, claims_20_million_elements, claims_a_2_gib_bulk,
                                   close_mid_reply, never_answer, one_byte_every_100_ms)
 
 E_BACKEND_UNAVAILABLE, E_BACKEND_TIMEOUT, E_TLS, E_REPLY_TOO_LARGE, E_SWEEP_INCOMPLETE = -60, -61, -69, -72, -74
@@ -96,3 +97,20 @@ def test_namespace_invalidation_against_an_endless_scan_stops_with_a_status(make
     assert not hung, f"namespace invalidation still running after {SWEEP_BOUND_S:.0f} s ({pages} SCAN pages)"
     assert outcome["status"] == E_SWEEP_INCOMPLETE, outcome
     assert 0 < scan.pages
+
+
+def test_registry_drain_against_a_set_that_never_empties_stops_with_a_status(make_cache):
+    drain = EndlessDrain()
+    with FaultServer(drain) as server:
+        cache = make_cache(redis_url=server.url(), **TIMEOUTS)
+        removed = ctypes.c_uint64()
+        reset_peak_rss()
+        before = peak_rss_bytes()
+        start = time.monotonic()
+        rc = cache.lib.cachekit_cache_drain_registry(cache.handle, b"ck:reg::00ff", None, None, 0, ctypes.byref(removed))
+        elapsed = time.monotonic() - start
+        grown_mib = (peak_rss_bytes() - before) / 1048576
+    # The drain hands at most 250 000 members to the cache, so memory stays bounded.
+    assert rc == E_SWEEP_INCOMPLETE, (rc, last_message(cache.lib))
+    assert "drain" in last_message(cache.lib) and elapsed < SWEEP_BOUND_S, (elapsed, last_message(cache.lib))
+    assert drain.rounds >= 25 and grown_mib < 200, (drain.rounds, grown_mib)

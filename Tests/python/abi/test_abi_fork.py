@@ -69,3 +69,32 @@ def test_parent_and_children_read_their_own_values_after_fork(make_cache, redis_
     outcome = {"children": exits, "parent wrong reads": parent_wrong, "entries left in Redis": left}
     assert outcome == {"children": [0] * CHILDREN, "parent wrong reads": 0, "entries left in Redis": KEYS}
     assert cache.stats()["decode_errors"] == 0
+
+
+def test_the_invalidation_listener_restarts_in_a_child(make_cache, redis_url):
+    """fork() copies no thread: the child's first call that reaches Redis starts a listener of
+    its own, so an invalidation event published later drops the child's L1 copy."""
+    import msgpack
+    import redis
+
+    cache = make_cache(redis_url=redis_url, invalidation_listener=1)
+    assert cache.set("warm", "before fork", ttl=300) == OK
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            assert cache.set("held", "in the child's L1", ttl=300) == OK  # reaches Redis
+            publisher = redis.Redis.from_url(redis_url)
+            event = msgpack.packb({"r": "ck:reg::00112233aabbccdd", "k": "held"})
+            deadline = time.monotonic() + 10
+            code = 2
+            while time.monotonic() < deadline:
+                publisher.publish("cachekit:py:invalidate:v1", event)
+                if cache.get_local("held")[0] != OK:
+                    code = 0
+                    break
+                time.sleep(0.1)
+        finally:
+            os._exit(code)
+    status = wait_for(pid)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status

@@ -193,3 +193,26 @@ class EndlessScan:
         else:
             connection.sendall(b"$-1\r\n" if name == b"GET" else b"+OK\r\n")
         return True
+
+
+class EndlessDrain:
+    """EVAL (the registry drain script) always pops a full chunk of new members, as a set that
+    another writer refills faster than it drains; UNLINK succeeds."""
+
+    def __init__(self):
+        self.rounds = 0
+
+    def __call__(self, server, connection, command):
+        name = command[0].upper() if command else b""
+        if name == b"EVAL":
+            self.rounds += 1
+            chunk = int(command[-1])
+            members = [b"func:m.f:args:%d:%d:1s" % (self.rounds, i) for i in range(chunk)]
+            connection.sendall(b"*%d\r\n" % len(members) + b"".join(b"$%d\r\n%s\r\n" % (len(m), m) for m in members))
+        elif name in (b"DEL", b"UNLINK"):
+            connection.sendall(b":%d\r\n" % (len(command) - 1))
+        elif name == b"PING":
+            connection.sendall(b"+PONG\r\n")
+        else:
+            connection.sendall(b"+OK\r\n")
+        return True

@@ -734,11 +734,22 @@ CACHEKIT_API int cachekit_entry_decode(const uint8_t *value, size_t value_len, i
  *
  * Fail-open: when Redis is down, paused, restarting or slow, reads and writes still succeed from
  * and into L1 (a read that would have hit Redis is a miss), get_or_compute still computes, and
- * every call returns within the configured timeouts. Failures are counted in the stats. After
- * failure_threshold consecutive Redis failures Redis is skipped for retry_interval_ms, so a dead
- * server costs one timeout, not one per call; the connection is re-established automatically
- * once the server answers again. Only calls about Redis itself (delete, namespace invalidation,
- * the key registry's track, drain and publish, health) report a backend status.
+ * every call returns within the configured timeouts. Failures are counted in the stats. The
+ * circuit breaker is cachekit-py's: failure_threshold failures within failure_window_ms open it,
+ * Redis is then skipped for recovery_timeout_ms, and half_open_requests probes decide whether it
+ * closes; so a dead server costs a few timeouts, not one per call. Connections are re-established
+ * automatically once the server answers again. Only calls about Redis itself (delete, namespace
+ * invalidation, the key registry's track, drain and publish, health) report a backend status.
+ *
+ * Status changes before 1.0 (the Redis client, docs/redis.md): Redis refusing the credentials is
+ * CACHEKIT_E_BACKEND_AUTH (was CACHEKIT_E_BACKEND_ERROR); a call skipped by the open breaker is
+ * CACHEKIT_E_CIRCUIT_OPEN (was CACHEKIT_E_BACKEND_UNAVAILABLE); a namespace sweep or registry
+ * drain stopped at sweep_max_iterations or sweep_timeout_ms is CACHEKIT_E_SWEEP_INCOMPLETE (they
+ * had no bound). New: CACHEKIT_E_TLS, CACHEKIT_E_BACKEND_OVERLOADED (shed by backpressure),
+ * CACHEKIT_E_REPLY_TOO_LARGE, CACHEKIT_E_POOL_TIMEOUT (no connection within pool_timeout_ms).
+ * A call's time is bounded by backpressure_timeout_ms + pool_timeout_ms + connect_timeout_ms
+ * (when a connection is opened) + command_timeout_ms (for one command or a whole pipelined
+ * batch); a pooled connection found dead is retried once on a fresh one.
  *
  * L1 eviction is W-TinyLFU (a small LRU window, then admission by a count-min frequency sketch
  * into a segmented LRU), bounded by bytes and by entry count; an entry larger than 1/8 of the
@@ -747,7 +758,8 @@ CACHEKIT_API int cachekit_entry_decode(const uint8_t *value, size_t value_len, i
  * The invalidation listener (option invalidation_listener) is meaningful only with a Redis URL
  * and an L1: cachekit_cache_new then starts one background thread with its own Redis connection
  * (same URL, AUTH and database; connect timeout capped at 1000 ms) subscribed to cachekit-py's
- * channel "cachekit:py:invalidate:v1". Each well-formed event drops L1 copies: {"r", "k"} the
+ * channel "cachekit:py:invalidate:v1". In a child of fork() the thread is started again by the
+ * child's first cache call that reaches Redis. Each well-formed event drops L1 copies: {"r", "k"} the
  * key key_prefix + k; {"r"} every key this cache stored with cachekit_cache_set_tracked or
  * recorded with cachekit_cache_track_key under registry id r (all of L1 once more than 100 000
  * such keys were recorded). Entries that reached L1 only by a read from Redis are not indexed:
@@ -765,9 +777,9 @@ CACHEKIT_API int cachekit_entry_decode(const uint8_t *value, size_t value_len, i
  */
 
 /* Cache and backend status codes (-60 .. -79). */
-#define CACHEKIT_E_BACKEND_UNAVAILABLE (-60) /* Redis unreachable, refused, or skipped after failures */
-#define CACHEKIT_E_BACKEND_TIMEOUT (-61)     /* Redis did not answer within the command timeout */
-#define CACHEKIT_E_BACKEND_ERROR (-62)       /* Redis answered with an error (e.g. AUTH refused) */
+#define CACHEKIT_E_BACKEND_UNAVAILABLE (-60) /* Redis unreachable, refused, reset or closed */
+#define CACHEKIT_E_BACKEND_TIMEOUT (-61)     /* a connect or command deadline passed */
+#define CACHEKIT_E_BACKEND_ERROR (-62)       /* Redis answered with an error, or a malformed reply */
 #define CACHEKIT_E_VALUE_TOO_LARGE (-63)     /* the entry exceeds max_value_size */
 #define CACHEKIT_E_INVALID_CONFIG (-64)      /* a configuration value is malformed or out of range */
 #define CACHEKIT_E_UNKNOWN_OPTION (-65)      /* cachekit_config_set was given an unknown name */
@@ -796,8 +808,12 @@ typedef struct cachekit_cache cachekit_cache;
  * Creates a configuration holding the defaults: no Redis (L1 only), mode "plain", default TTL
  * of the mode (plain/interop none, minimal 300 s, secure 600 s), max_value_size 100 MiB,
  * L1 100 MiB, 1 000 000 entries and at most 300 s per entry, connect and command timeouts
- * 5000 ms, pool of 50 connections, failure_threshold 3, retry_interval_ms 1000, key_prefix
- * "t:default:" ("" in interop mode).
+ * 5000 ms, pool of 50 connections waiting up to the command timeout for a free one, the circuit
+ * breaker on (failure_threshold 5 within failure_window_ms 60000, recovery_timeout_ms 30000,
+ * half_open_requests 3, success_threshold 3; changed before 1.0: failure_threshold was 3 and
+ * Redis was skipped for retry_interval_ms 1000), backpressure on (max_concurrent_requests 100,
+ * queue_size 1000, backpressure_timeout_ms 100), sweeps bounded by 100000 round trips and
+ * 30000 ms, key_prefix "t:default:" ("" in interop mode).
  * *out receives the handle (release with cachekit_config_free). Returns CACHEKIT_OK,
  * CACHEKIT_E_NULL_POINTER or CACHEKIT_E_OUT_OF_MEMORY. Thread-safe. Since 0.1.0.
  */
@@ -810,8 +826,14 @@ CACHEKIT_API void cachekit_config_free(cachekit_config *config);
 
 /**
  * Sets one option from its text form. name and value are NUL-terminated UTF-8 (neither NULL).
- *   redis_url            redis://[user[:password]@]host[:port][/db], unix:///path[?db=N], or a
- *                        socket path; "" means no Redis. rediss:// (TLS) is refused.
+ *   redis_url            redis://[[user]:password@]host[:port][/db][?query], rediss://... (TLS),
+ *                        unix://[[user]:password@]/path[?db=N], a socket path,
+ *                        redis+sentinel://[user:pw@]host[:port][,host[:port]...]/SERVICE[/db]
+ *                        or rediss+sentinel://...; "" means no Redis. Read as redis-py reads
+ *                        it: redis://pw@host is the username "pw" (write redis://:pw@host for a
+ *                        password). Query: db, username, password, socket_timeout and
+ *                        socket_connect_timeout (seconds; they win over the options below), and
+ *                        the ssl_* names below. Malformed or unknown parts: CACHEKIT_E_INVALID_CONFIG.
  *   mode                 plain | secure | minimal | interop
  *   default_ttl          seconds, >= 0 (0: entries never expire)
  *   max_value_size       bytes, >= 1: larger entries are refused (CACHEKIT_E_VALUE_TOO_LARGE)
@@ -820,10 +842,33 @@ CACHEKIT_API void cachekit_config_free(cachekit_config *config);
  *   l1_ttl               the longest an entry stays in L1, seconds (default 300, as cachekit-py's
  *                        L1; 0: as long as its TTL). Bounds how long this process can serve a
  *                        copy that another process has since changed or deleted in Redis
- *   connect_timeout_ms   Redis connect timeout; command_timeout_ms: per-command timeout
+ *   connect_timeout_ms   Redis connect timeout (TCP, TLS handshake, AUTH, SELECT, Sentinel
+ *                        discovery); command_timeout_ms: the whole of one command or pipelined
+ *                        batch, however slowly the server sends
  *   pool_size            most Redis connections open at once
- *   failure_threshold    consecutive Redis failures before Redis is skipped for a while
- *   retry_interval_ms    how long Redis is skipped then
+ *   pool_timeout_ms      how long a call waits for a free connection (default: command_timeout_ms;
+ *                        then CACHEKIT_E_POOL_TIMEOUT, never counted as a Redis failure)
+ *   ssl_cert_reqs        none | optional | required (default): verify Redis's certificate
+ *   ssl_ca_certs         PEM file of the CAs to trust (default: the system store)
+ *   ssl_check_hostname   true (default; false with ssl_cert_reqs=none) | false: check the host
+ *                        or IP against the certificate
+ *   ssl_certfile         client certificate (mutual TLS); ssl_keyfile: its key, if a separate file.
+ *                        The ssl_* options override the URL's parameters and need a rediss:// URL
+ *   circuit_breaker      "1" (default) | "0": the circuit breaker on or off
+ *   failure_threshold    failures within failure_window_ms that open the breaker (default 5)
+ *   failure_window_ms    the window failures are counted over (default 60000)
+ *   recovery_timeout_ms  how long the open breaker skips Redis before probing (default 30000;
+ *                        retry_interval_ms is its old name)
+ *   half_open_requests   probe calls per half-open cycle (default 3, at least success_threshold)
+ *   success_threshold    successful probes that close the breaker (default 3)
+ *   backpressure         "1" (default) | "0": the bound on concurrent Redis calls on or off
+ *   max_concurrent_requests  Redis calls in flight at once (default 100)
+ *   queue_size           calls that may wait for one (default 1000); more are shed
+ *   backpressure_timeout_ms  the longest one waits (default 100), then it is shed
+ *                        (CACHEKIT_E_BACKEND_OVERLOADED)
+ *   sweep_max_iterations round trips of one namespace sweep or registry drain (default 100000)
+ *   sweep_timeout_ms     time of one sweep or drain (default 30000); either bound stops it with
+ *                        CACHEKIT_E_SWEEP_INCOMPLETE
  *   key_prefix           prefix of every key in both tiers, at most 1024 bytes ("" for none)
  *   master_key           hex, at least 32 bytes decoded (secret)
  *   previous_master_keys comma-separated hex, at most 3, decrypt-only (secret)
@@ -911,7 +956,9 @@ CACHEKIT_API int cachekit_cache_set(cachekit_cache *cache, const uint8_t *key, s
 /**
  * Invalidates one key: removes it from L1 and deletes it from Redis. Returns CACHEKIT_OK,
  * CACHEKIT_E_NULL_POINTER, CACHEKIT_E_INVALID_KEY, or a backend status when Redis could not be
- * reached (L1 is cleared regardless). Thread-safe. Since 0.1.0.
+ * reached (L1 is cleared regardless; CACHEKIT_E_BACKEND_AUTH for refused credentials, changed
+ * before 1.0: was CACHEKIT_E_BACKEND_ERROR; CACHEKIT_E_CIRCUIT_OPEN while the breaker is open,
+ * changed before 1.0: was CACHEKIT_E_BACKEND_UNAVAILABLE). Thread-safe. Since 0.1.0.
  */
 CACHEKIT_API int cachekit_cache_delete(cachekit_cache *cache, const uint8_t *key, size_t key_len);
 
@@ -969,8 +1016,10 @@ CACHEKIT_API int cachekit_cache_get_or_compute(cachekit_cache *cache, const uint
  * namespace_ is NUL-terminated UTF-8, 1..1024 bytes. If removed is not NULL it receives the
  * number of Redis keys removed. Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER,
  * CACHEKIT_E_INVALID_ARGUMENT, CACHEKIT_E_INVALID_UTF8 (changed before 1.0: was
- * CACHEKIT_E_INVALID_ARGUMENT), or a backend status (L1 is cleared regardless).
- * Thread-safe. Since 0.1.0.
+ * CACHEKIT_E_INVALID_ARGUMENT), CACHEKIT_E_SWEEP_INCOMPLETE (the sweep stopped at
+ * sweep_max_iterations or sweep_timeout_ms; keys removed stay removed, call again for the rest;
+ * changed before 1.0: the sweep had no bound), or a backend status (L1 is cleared regardless).
+ * *removed is written only on CACHEKIT_OK. Thread-safe. Since 0.1.0.
  */
 CACHEKIT_API int cachekit_cache_invalidate_namespace(cachekit_cache *cache, const char *namespace_,
                                                      uint64_t *removed);
@@ -1019,8 +1068,10 @@ CACHEKIT_API int cachekit_cache_set_tracked(cachekit_cache *cache, const char *r
  * Whole-function invalidation through the registry, as cachekit-py's drain_tracked: runs
  * cachekit-py's Lua drain script (EVAL; each call takes at most 10 000 members with
  * SRANDMEMBER and, per member, UNLINKs key_prefix + member, then SREMs it) until a call returns
- * a short chunk (at most 1000 calls; members left after that wait for the next drain), then
- * UNLINKs the local keys no call returned, 10 000 per command. local_keys[i] / local_key_lens[i]
+ * a short chunk, then UNLINKs the local keys no call returned, 10 000 per command. The drain
+ * stops with CACHEKIT_E_SWEEP_INCOMPLETE after sweep_max_iterations calls, sweep_timeout_ms or
+ * 250 000 members (changed before 1.0: it stopped silently after 1000 calls); the local keys are
+ * then not yet unlinked in Redis (they leave L1): call it again for the rest. local_keys[i] / local_key_lens[i]
  * are count cache keys the caller wrote (1..4096 bytes each; count may be 0, then both arrays
  * may be NULL; at most 1 048 576). Every key reached, and every local key, is removed from L1.
  * Without Redis only L1 is cleared. If removed is not NULL it receives the number of distinct

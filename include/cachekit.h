@@ -1108,8 +1108,8 @@ CACHEKIT_API int cachekit_cache_publish_invalidation(cachekit_cache *cache, cons
 
 /*
  * Per-cache counters and a health probe, for dashboards and readiness checks. Neither ever
- * contains a key, a credential or a value. The structs are fixed: later counters will come in
- * a `_v2` struct and function, never by growing these.
+ * contains a key, a credential or a value. The structs are fixed: later counters come in new
+ * structs and functions (cachekit_cache_redis_stats for the Redis client), never by growing these.
  */
 
 /** Counters of one cache since it was created (see cachekit_cache_stats). */

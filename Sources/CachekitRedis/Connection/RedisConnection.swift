@@ -57,7 +57,7 @@ public final class RedisConnection: PooledConnection, @unchecked Sendable {  // 
         self.transport = transport
         self.state = Locked(reader)
         self.address = address
-        self.ownerProcess = getpid()
+        self.ownerProcess = ProcessIdentity.current
     }
 
     public var isReusable: Bool { !broken.load(ordering: .acquiring) && !closed.load(ordering: .acquiring) }

@@ -68,7 +68,7 @@ final class InvalidationListener: InvalidationSubscription, @unchecked Sendable 
                 throw CachekitError(.outOfMemory, "could not start the invalidation listener thread (error \(status))")
             }
             state.started = true
-            state.startedIn = getpid()
+            state.startedIn = ProcessIdentity.current
         }
     }
 
@@ -78,7 +78,7 @@ final class InvalidationListener: InvalidationSubscription, @unchecked Sendable 
             guard state.started else { return nil }
             state.started = false
             state.stopping = true
-            return state.startedIn == getpid() ? state.thread : nil  // fork() copies no threads
+            return state.startedIn == ProcessIdentity.current ? state.thread : nil  // fork() copies no threads
         }
         if let thread { pthread_join(thread, nil) }
     }
@@ -86,7 +86,7 @@ final class InvalidationListener: InvalidationSubscription, @unchecked Sendable 
     /// In a child of fork(): the parent's thread is not here, so start one for this process.
     func restartIfForked() {
         let forked = state.withLock { state -> Bool in
-            guard state.started, state.startedIn != getpid() else { return false }
+            guard state.started, state.startedIn != ProcessIdentity.current else { return false }
             state.started = false
             state.counters = ListenerCounters()
             return true

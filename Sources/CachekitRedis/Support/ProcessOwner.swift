@@ -6,12 +6,12 @@ import Synchronization
 /// waits for it, so the reset happens once and nothing uses half-reset state.
 struct ProcessOwner: ~Copyable {
     /// getpid() of the owner; the negated pid while a child is resetting.
-    private let owner = Atomic<pid_t>(getpid())
+    private let owner = Atomic<pid_t>(ProcessIdentity.current)
 
     init() {}
 
     func resetIfForked(_ reset: () -> Void) {
-        let me = getpid()
+        let me = ProcessIdentity.current
         while true {
             let current = owner.load(ordering: .acquiring)
             if current == me { return }

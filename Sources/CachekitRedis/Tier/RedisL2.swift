@@ -15,9 +15,10 @@ public final class RedisL2: L2Store {
     private let sweepTimeoutMilliseconds: Int
     /// Reliability counters kept here: sweeps stopped at a bound, replies refused as too large.
     private let counters = Locked(Counters())
-    /// The process this tier last ran in, and what to run once in a child of fork() (the
-    /// listener's restart); the pool abandons inherited connections by itself.
-    private let process = Locked<(pid: pid_t, onFork: [@Sendable () -> Void])>((getpid(), []))
+    /// What to run once in a child of fork() (the listener's restart); the pool abandons
+    /// inherited connections by itself.
+    private let onFork = Locked<[@Sendable () -> Void]>([])
+    private let owner = ProcessOwner()
 
     public struct Counters: Sendable, Equatable {
         public var sweepsIncomplete = 0
@@ -58,17 +59,14 @@ public final class RedisL2: L2Store {
 
     /// Runs `action` in a forked child, on the child's first call through this tier.
     func whenForked(_ action: @escaping @Sendable () -> Void) {
-        process.withLock { $0.onFork.append(action) }
+        onFork.withLock { $0.append(action) }
     }
 
+    /// One atomic load per call; in a child, the fork actions run once.
     private func noticeFork() {
-        let current = getpid()
-        let actions = process.withLock { state -> [@Sendable () -> Void] in
-            guard state.pid != current else { return [] }
-            state.pid = current
-            return state.onFork
+        owner.resetIfForked {
+            for action in onFork.withLock({ $0 }) { action() }
         }
-        for action in actions { action() }
     }
 
     /// Runs one guarded call, timing it for the stats.

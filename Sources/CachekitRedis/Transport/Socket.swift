@@ -14,12 +14,19 @@ public enum RedisAddress: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// A connected, non-blocking stream socket. Every wait is one poll(2) bounded by the caller's
-/// deadline, which is why this is ours: hiredis 0.14's blocking calls take one timeout per
-/// read (SO_RCVTIMEO), so a server trickling bytes stretches a call without bound.
+/// A connected stream socket whose every wait is bounded by the caller's deadline, which is why
+/// this is ours: hiredis 0.14 takes one timeout per read (SO_RCVTIMEO), so a server trickling
+/// bytes stretches a call without bound. The connect is non-blocking with poll(2); after it the
+/// socket blocks, with SO_RCVTIMEO / SO_SNDTIMEO kept no later than the deadline (set only when
+/// the one in force would overrun it by over a millisecond, so a steady run of calls sets it
+/// once), and the deadline is checked again after every partial read or write: a call ends by
+/// its deadline plus at most a millisecond, in one recv per reply instead of recv, poll, recv.
 final class StreamSocket {
     let descriptor: Int32
     let address: RedisAddress
+    /// The kernel timeouts in force, in milliseconds (0: none set yet).
+    private var receiveTimeout: Int32 = 0
+    private var sendTimeout: Int32 = 0
 
     private init(descriptor: Int32, address: RedisAddress) {
         self.descriptor = descriptor
@@ -64,6 +71,7 @@ final class StreamSocket {
                 throw CachekitError(.backendUnavailable, "connect to \(address) failed: \(describe(errno: outcome))")
             }
         }
+        try connected.becomeBlocking()
         return connected
     }
 
@@ -90,14 +98,39 @@ final class StreamSocket {
             }
             let connected = StreamSocket(descriptor: descriptor, address: address)
             connected.setTCPOptions()
-            if Glibc.connect(descriptor, info.ai_addr, info.ai_addrlen) == 0 { return connected }
-            let code = errno
+            let code = Glibc.connect(descriptor, info.ai_addr, info.ai_addrlen) == 0 ? 0 : errno
             let outcome = code == EINPROGRESS ? try connected.finishConnect(deadline: deadline) : code
-            if outcome == 0 { return connected }
+            if outcome == 0 {
+                try connected.becomeBlocking()
+                return connected
+            }
             connected.closeDescriptor()
             failures.append(describe(errno: outcome))
         }
         throw CachekitError(.backendUnavailable, "connect to \(address) failed: \(failures.joined(separator: "; "))")
+    }
+
+    /// After the connect: blocking calls under kernel timeouts (see the type's comment).
+    private func becomeBlocking() throws(CachekitError) {
+        let flags = fcntl(descriptor, F_GETFL)
+        guard flags >= 0, fcntl(descriptor, F_SETFL, flags & ~O_NONBLOCK) == 0 else {
+            closeDescriptor()
+            throw Self.systemError(.backendUnavailable, "could not configure the Redis socket")
+        }
+    }
+
+    /// Keeps the kernel timeout `option` no later than the deadline: false when it has passed.
+    /// `raise`: the timeout in force fired before the deadline, so lengthen it.
+    private func bound(_ option: Int32, _ current: inout Int32, by deadline: Deadline, raise: Bool = false) throws(CachekitError) -> Bool {
+        let remaining = deadline.remainingMilliseconds
+        guard remaining > 0 else { return false }
+        guard current == 0 || current > remaining &+ 1 || (raise && current < remaining) else { return true }
+        var value = timeval(tv_sec: Int(remaining / 1000), tv_usec: Int(remaining % 1000) * 1000)
+        guard setsockopt(descriptor, SOL_SOCKET, option, &value, socklen_t(MemoryLayout<timeval>.size)) == 0 else {
+            throw Self.systemError(.backendUnavailable, "could not set the Redis socket's timeout")
+        }
+        current = remaining
+        return true
     }
 
     /// Waits for a non-blocking connect to finish: 0 once connected, else its errno (SO_ERROR).
@@ -149,7 +182,15 @@ final class StreamSocket {
     func sendAll(_ buffers: [UnsafeRawBufferPointer], deadline: Deadline) throws(CachekitError) {
         var pending = buffers.filter { $0.count > 0 }
         var first = 0
+        var timedOut = false
         while first < pending.count {
+            // Past the deadline: one attempt that does not wait (a close_notify "if it fits").
+            let inTime = try bound(SO_SNDTIMEO, &sendTimeout, by: deadline, raise: timedOut)
+            if !inTime, timedOut {
+                throw CachekitError(.backendTimeout, "write to Redis at \(address) did not finish before the deadline")
+            }
+            let flags = Int32(MSG_NOSIGNAL) | (inTime ? 0 : Int32(MSG_DONTWAIT))
+            timedOut = !inTime
             let batch = min(pending.count &- first, 512)
             var vectors = [iovec]()
             vectors.reserveCapacity(batch)
@@ -160,7 +201,7 @@ final class StreamSocket {
                 var message = msghdr()
                 message.msg_iov = vectorBuffer.baseAddress
                 message.msg_iovlen = vectorBuffer.count
-                return sendmsg(descriptor, &message, Int32(MSG_NOSIGNAL))
+                return sendmsg(descriptor, &message, flags)
             }
             if sent < 0 {
                 let code = errno
@@ -168,9 +209,7 @@ final class StreamSocket {
                 guard code == EAGAIN || code == EWOULDBLOCK else {
                     throw CachekitError(.backendUnavailable, "write to Redis at \(address) failed: \(Self.describe(errno: code))")
                 }
-                guard try waitUntilReady(events: Int16(POLLOUT), deadline: deadline) else {
-                    throw CachekitError(.backendTimeout, "write to Redis at \(address) did not finish before the deadline")
-                }
+                timedOut = true  // SO_SNDTIMEO fired: the deadline is checked at the top
                 continue
             }
             var remaining = sent
@@ -190,8 +229,13 @@ final class StreamSocket {
     /// Reads what is there, waiting up to the deadline: the count of bytes read, or nil when
     /// the deadline passed with nothing. End of stream and errors throw `.backendUnavailable`.
     func receive(into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline) throws(CachekitError) -> Int? {
+        var timedOut = false
         while true {
-            let count = recv(descriptor, buffer.baseAddress, buffer.count, 0)
+            // Past the deadline: only what is already there (one recv that does not wait).
+            let inTime = try bound(SO_RCVTIMEO, &receiveTimeout, by: deadline, raise: timedOut)
+            if !inTime, timedOut { return nil }
+            timedOut = !inTime
+            let count = recv(descriptor, buffer.baseAddress, buffer.count, inTime ? 0 : Int32(MSG_DONTWAIT))
             if count > 0 { return count }
             if count == 0 { throw CachekitError(.backendUnavailable, "Redis at \(address) closed the connection") }
             let code = errno
@@ -199,7 +243,7 @@ final class StreamSocket {
             guard code == EAGAIN || code == EWOULDBLOCK else {
                 throw CachekitError(.backendUnavailable, "read from Redis at \(address) failed: \(Self.describe(errno: code))")
             }
-            guard try waitUntilReady(events: Int16(POLLIN), deadline: deadline) else { return nil }
+            timedOut = true  // SO_RCVTIMEO fired: the deadline is checked at the top
         }
     }
 

@@ -3,7 +3,8 @@
  * OpenSSL all free through free()), and scans every block before it is released for pieces of
  * the Redis password and of the master keys. A cache is configured with both, used against a
  * real redis-server started here with --requirepass, and freed: no freed block may hold them.
- * A wrong password's error message and health detail do not carry it either. */
+ * A wrong password's error message and health detail do not carry it either, nor does the
+ * freed heap when a fake server quotes the password back. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <dlfcn.h>
@@ -210,6 +211,85 @@ static void use_and_free(int port) {
     cachekit_config_free(config);
 }
 
+/* A fake server that refuses every command by quoting the password back, as
+ * `-WRONGPASS invalid password '...'` can: the library wipes what it read of that reply. */
+static int echo_listener = -1;
+
+static void *echo_server(void *unused) {
+    static const char reply[] = "-WRONGPASS invalid password '" PASSWORD "'\r\n";
+    char request[512];
+    int client;
+    (void)unused;
+    while ((client = accept(echo_listener, NULL, NULL)) >= 0) {
+        while (read(client, request, sizeof request) > 0) {
+            if (write(client, reply, sizeof reply - 1) < 0) break;
+        }
+        close(client);
+    }
+    return NULL;
+}
+
+static int start_echo_server(pthread_t *thread) {
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    echo_listener = socket(AF_INET, SOCK_STREAM, 0);
+    if (echo_listener < 0 || bind(echo_listener, (struct sockaddr *)&a, sizeof a) != 0 || listen(echo_listener, 8) != 0 ||
+        getsockname(echo_listener, (struct sockaddr *)&a, &len) != 0 || pthread_create(thread, NULL, echo_server, NULL) != 0) {
+        return -1;
+    }
+    return ntohs(a.sin_port);
+}
+
+static void echoed_password(int port) {
+    char url[128];
+    cachekit_config *config;
+    cachekit_cache *cache = NULL;
+    cachekit_cache_health_report health;
+    cachekit_buffer out = {0};
+    snprintf(url, sizeof url, "redis://:%s@127.0.0.1:%d/0", PASSWORD_IN_URL, port);
+    config = secret_config(url);
+    CHECK(config != NULL);
+    if (config == NULL) return;
+    CHECK_STATUS(cachekit_cache_new(config, &cache), CACHEKIT_OK);
+    if (cache != NULL) {
+        CHECK_STATUS(cachekit_cache_get(cache, (const uint8_t *)"secret:a", 8, &out), CACHEKIT_MISS);
+        CHECK(!carries_secret(cachekit_last_error_message()));
+        CHECK_STATUS(cachekit_cache_health(cache, &health), CACHEKIT_OK);
+        CHECK_STATUS(health.l2_status, CACHEKIT_E_BACKEND_AUTH);
+        CHECK(!carries_secret(health.detail));
+        cachekit_cache_free(cache);
+    }
+    cachekit_config_free(config);
+}
+
+/* The same secrets from cachekit-py's environment variables (cache_new with no config). */
+static void from_environment(int port) {
+    char url[128];
+    cachekit_cache *cache = NULL;
+    cachekit_cache_health_report health;
+    snprintf(url, sizeof url, "redis://:%s@127.0.0.1:%d/0", PASSWORD_IN_URL, port);
+    /* The environment is the host's copy: set before scanning, so only the library's count. */
+    setenv("CACHEKIT_REDIS_URL", url, 1);
+    setenv("CACHEKIT_MODE", "secure", 1);
+    setenv("CACHEKIT_MASTER_KEY", MASTER_KEY, 1);
+    setenv("CACHEKIT_PREVIOUS_MASTER_KEYS", PREVIOUS_KEY, 1);
+    scanning = 1;
+    CHECK_STATUS(cachekit_cache_new(NULL, &cache), CACHEKIT_OK);
+    if (cache != NULL) {
+        CHECK_STATUS(cachekit_cache_health(cache, &health), CACHEKIT_OK);
+        CHECK_STATUS(health.l2_status, CACHEKIT_OK);
+        cachekit_cache_free(cache);
+    }
+    scanning = 0;
+    unsetenv("CACHEKIT_REDIS_URL");
+    unsetenv("CACHEKIT_MODE");
+    unsetenv("CACHEKIT_MASTER_KEY");
+    unsetenv("CACHEKIT_PREVIOUS_MASTER_KEYS");
+}
+
 /* A wrong password: refused with a status whose message and health detail do not repeat it. */
 static void wrong_password(int port) {
     char url[128];
@@ -241,7 +321,8 @@ static void wrong_password(int port) {
 }
 
 int main(void) {
-    int port = free_port();
+    int port = free_port(), echo_port;
+    pthread_t echo_thread;
     size_t f;
     (void)check_from_hex;
     signal(SIGPIPE, SIG_IGN);
@@ -250,10 +331,19 @@ int main(void) {
         fprintf(stderr, "could not start redis-server\n");
         return 1;
     }
+    echo_port = start_echo_server(&echo_thread);
+    CHECK(echo_port > 0);
     scanning = 1;
     use_and_free(port);
     wrong_password(port);
+    if (echo_port > 0) echoed_password(echo_port);
     scanning = 0;
+    from_environment(port);
+    if (echo_port > 0) {
+        shutdown(echo_listener, SHUT_RDWR);
+        close(echo_listener);
+        pthread_join(echo_thread, NULL);
+    }
     for (f = 0; f < FRAGMENTS; f++) {
         if (hits_by_fragment[f] > 0) fprintf(stderr, "fragment %lu was in %lu freed blocks\n", (unsigned long)f, hits_by_fragment[f]);
     }

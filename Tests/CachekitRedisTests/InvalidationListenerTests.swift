@@ -26,7 +26,6 @@ import Testing
         cache = nil
     }
 }
-}
 
 /// Runs body on n pthreads and waits for all.
 enum DispatchGroupLite {

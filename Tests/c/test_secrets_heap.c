@@ -23,6 +23,7 @@
 
 #include "cachekit.h"
 #include "check.h"
+#include "redis_server.h"
 
 /* The password as the URL spells it (%40 is '@') and as AUTH sends it. */
 #define PASSWORD_IN_URL "ZqX9kW3mV7tKu%40rL8pB2nC6hJ4"
@@ -97,54 +98,6 @@ void *realloc(void *pointer, size_t size) {
     memcpy(moved, pointer, old_size < size ? old_size : size);
     free(pointer);
     return moved;
-}
-
-static pid_t server = 0;
-
-static void pause_ms(long ms) {
-    struct timespec ts;
-    ts.tv_sec = ms / 1000;
-    ts.tv_nsec = (ms % 1000) * 1000000L;
-    nanosleep(&ts, NULL);
-}
-
-static int free_port(void) {
-    struct sockaddr_in a;
-    socklen_t len = sizeof a;
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0) port = ntohs(a.sin_port);
-    if (fd >= 0) close(fd);
-    return port;
-}
-
-static int start_server(int port) {
-    char port_text[16];
-    int tries;
-    snprintf(port_text, sizeof port_text, "%d", port);
-    server = fork();
-    if (server == 0) {
-        if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr)) _exit(127);
-        execlp("redis-server", "redis-server", "--port", port_text, "--bind", "127.0.0.1", "--save", "",
-               "--appendonly", "no", "--requirepass", PASSWORD, (char *)NULL);
-        _exit(127);
-    }
-    for (tries = 0; tries < 200; tries++) {
-        struct sockaddr_in a;
-        int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
-        memset(&a, 0, sizeof a);
-        a.sin_family = AF_INET;
-        a.sin_port = htons((uint16_t)port);
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-        close(fd);
-        if (ok) return 1;
-        pause_ms(25);
-    }
-    return 0;
 }
 
 static int carries_secret(const char *text) {
@@ -243,28 +196,6 @@ static int start_echo_server(pthread_t *thread) {
     return ntohs(a.sin_port);
 }
 
-static void echoed_password(int port) {
-    char url[128];
-    cachekit_config *config;
-    cachekit_cache *cache = NULL;
-    cachekit_cache_health_report health;
-    cachekit_buffer out = {0};
-    snprintf(url, sizeof url, "redis://:%s@127.0.0.1:%d/0", PASSWORD_IN_URL, port);
-    config = secret_config(url);
-    CHECK(config != NULL);
-    if (config == NULL) return;
-    CHECK_STATUS(cachekit_cache_new(config, &cache), CACHEKIT_OK);
-    if (cache != NULL) {
-        CHECK_STATUS(cachekit_cache_get(cache, (const uint8_t *)"secret:a", 8, &out), CACHEKIT_MISS);
-        CHECK(!carries_secret(cachekit_last_error_message()));
-        CHECK_STATUS(cachekit_cache_health(cache, &health), CACHEKIT_OK);
-        CHECK_STATUS(health.l2_status, CACHEKIT_E_BACKEND_AUTH);
-        CHECK(!carries_secret(health.detail));
-        cachekit_cache_free(cache);
-    }
-    cachekit_config_free(config);
-}
-
 /* The same secrets from cachekit-py's environment variables (cache_new with no config). */
 static void from_environment(int port) {
     char url[128];
@@ -290,14 +221,15 @@ static void from_environment(int port) {
     unsetenv("CACHEKIT_PREVIOUS_MASTER_KEYS");
 }
 
-/* A wrong password: refused with a status whose message and health detail do not repeat it. */
-static void wrong_password(int port) {
+/* A cache whose AUTH is refused (a wrong password, or a server quoting the password back):
+ * the status says so, and neither the message nor the health detail repeats a secret. */
+static void refused_without_leak(const char *password_in_url, int port) {
     char url[128];
     cachekit_config *config;
     cachekit_cache *cache = NULL;
     cachekit_cache_health_report health;
     cachekit_buffer out = {0};
-    snprintf(url, sizeof url, "redis://:%s@127.0.0.1:%d/0", WRONG_PASSWORD, port);
+    snprintf(url, sizeof url, "redis://:%s@127.0.0.1:%d/0", password_in_url, port);
     config = secret_config(url);
     CHECK(config != NULL);
     if (config == NULL) return;
@@ -309,11 +241,15 @@ static void wrong_password(int port) {
         CHECK_STATUS(health.l2_status, CACHEKIT_E_BACKEND_AUTH);
         CHECK(!carries_secret(health.detail));
         CHECK(strstr(health.detail, "refused the credentials") != NULL);
-        printf("health detail with a wrong password: %s\n", health.detail);
+        printf("health detail: %s\n", health.detail);
         cachekit_cache_free(cache);
     }
     cachekit_config_free(config);
-    /* A malformed master key is refused without being echoed. */
+}
+
+/* A malformed master key is refused without being echoed. */
+static void malformed_master_key(void) {
+    cachekit_config *config;
     CHECK_STATUS(cachekit_config_new(&config), CACHEKIT_OK);
     CHECK_STATUS(cachekit_config_set(config, "master_key", MASTER_KEY "zz"), CACHEKIT_E_INVALID_CONFIG);
     CHECK(!carries_secret(cachekit_last_error_message()));
@@ -327,7 +263,7 @@ int main(void) {
     (void)check_from_hex;
     signal(SIGPIPE, SIG_IGN);
     for (f = 0; f < FRAGMENTS; f++) fragment_lengths[f] = strlen(fragments[f]);
-    if (port < 0 || !start_server(port)) {
+    if (port < 0 || !start_server(port, PASSWORD)) {
         fprintf(stderr, "could not start redis-server\n");
         return 1;
     }
@@ -335,8 +271,9 @@ int main(void) {
     CHECK(echo_port > 0);
     scanning = 1;
     use_and_free(port);
-    wrong_password(port);
-    if (echo_port > 0) echoed_password(echo_port);
+    refused_without_leak(WRONG_PASSWORD, port);
+    malformed_master_key();
+    if (echo_port > 0) refused_without_leak(PASSWORD_IN_URL, echo_port);
     scanning = 0;
     from_environment(port);
     if (echo_port > 0) {

@@ -40,9 +40,14 @@ func optionalUTF8(_ pointer: UnsafePointer<CChar>?, _ name: StaticString) throws
 /// cache's option names and values, namespaces, registry ids): a longer one is never scanned
 /// to its end.
 func boundedUTF8(_ pointer: UnsafePointer<CChar>?, _ name: StaticString) throws(CachekitError) -> String {
+    String(decoding: try boundedUTF8Bytes(pointer, name), as: UTF8.self)
+}
+
+/// As `boundedUTF8`, but the caller's bytes where they lie, checked as UTF-8 and not copied
+/// (for values that are or may carry secrets).
+func boundedUTF8Bytes(_ pointer: UnsafePointer<CChar>?, _ name: StaticString) throws(CachekitError) -> UnsafeRawBufferPointer {
     let limit = Limits.maxTextArgumentBytes
-    let bytes = try cStringBytes(pointer, name, limit: limit &- 1, status: .invalidArgument)
-    return try utf8Text(bytes, name)
+    return try checkedUTF8(try cStringBytes(pointer, name, limit: limit &- 1, status: .invalidArgument), name)
 }
 
 /// A NUL-terminated C string read as at most `limit` bytes; a longer one throws `status`.
@@ -56,8 +61,12 @@ func cStringBytes(
 }
 
 private func utf8Text(_ bytes: UnsafeRawBufferPointer, _ name: StaticString) throws(CachekitError) -> String {
+    String(decoding: try checkedUTF8(bytes, name), as: UTF8.self)
+}
+
+private func checkedUTF8(_ bytes: UnsafeRawBufferPointer, _ name: StaticString) throws(CachekitError) -> UnsafeRawBufferPointer {
     guard validUTF8(bytes) else { throw CachekitError(.invalidUTF8, "\(name) is not valid UTF-8") }
-    return String(decoding: bytes, as: UTF8.self)
+    return bytes
 }
 
 /// A tenant id as bytes (the core's rule: 1..1024 bytes of UTF-8).

@@ -48,7 +48,13 @@ public func cachekit_config_free(_ config: OpaquePointer?) {
 public func cachekit_config_set(_ config: OpaquePointer?, _ name: UnsafePointer<CChar>?, _ value: UnsafePointer<CChar>?) -> Int32 {
     boundary { () throws(CachekitError) -> Status in
         let object = try configObject(config)
-        try object.set(try boundedUTF8(name, "name"), try boundedUTF8(value, "value"))
+        let optionName = try boundedUTF8(name, "name")
+        if CacheConfig.secretOptionNames.contains(optionName) {
+            // Read in place: a String of the value would be a copy of the secret nobody wipes.
+            try object.setSecret(optionName, try boundedUTF8Bytes(value, "value"))
+        } else {
+            try object.set(optionName, try boundedUTF8(value, "value"))
+        }
         return .ok
     }
 }

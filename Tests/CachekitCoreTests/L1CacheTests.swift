@@ -235,6 +235,31 @@ import Testing
         }
     }
 
+    /// The secret options read as bytes keep the string form's rules: commas split the
+    /// previous keys, spaces anywhere are dropped, empty items are skipped, at most 3 keys.
+    @Test func secretOptionsFromBytes() throws {
+        let (a, b) = (String(repeating: "a1", count: 32), String(repeating: "b2", count: 32))
+        let config = CacheConfig()
+        let list = Array(" \(a.prefix(10)) \(a.dropFirst(10)) ,, \(b) ,".utf8)
+        try list.withUnsafeBytes { bytes in try config.setSecret("previous_master_keys", bytes) }
+        try config.withMasterKeys { _, previousKeys in
+            #expect(previousKeys.map { Array($0.bytes) } == [Array(a.utf8), Array(b.utf8)])
+        }
+        let four = Array([a, b, a, b].joined(separator: ",").utf8)
+        #expect(throws: CachekitError.self) { try four.withUnsafeBytes { try config.setSecret("previous_master_keys", $0) } }
+        let url = Array("redis://:p%40ss@h:7/2".utf8)
+        try url.withUnsafeBytes { bytes in try config.setSecret("redis_url", bytes) }
+        #expect(config.redisURL?.password.map { Array($0.bytes) } == Array("p@ss".utf8))
+        try [UInt8]().withUnsafeBytes { bytes in try config.setSecret("redis_url", bytes) }
+        #expect(config.redisURL == nil)
+        do {
+            try [UInt8]().withUnsafeBytes { bytes in try config.setSecret("mode", bytes) }
+            Issue.record("setSecret accepted an option that is not secret")
+        } catch {
+            #expect((error as? CachekitError)?.status == .unknownOption)
+        }
+    }
+
     @Test func secretsNeverInMessagesOrDescription() throws {
         let key = String(repeating: "ab", count: 32)
         let config = CacheConfig()

@@ -25,13 +25,6 @@ import Testing
         #expect(shared.listenerCounters.subscribed == false)
         cache = nil
     }
-
-    /// A Sentinel URL names no single server: the connection options refuse it (the client
-    /// discovers the master first).
-    @Test func sentinelURLHasNoDirectConnectionOptions() throws {
-        let url = try RedisURL.parse("redis+sentinel://u:p@s1:26379,s2/cache/2")
-        #expect(throws: CachekitError.self) { try RedisConnectionOptions(url: url) }
-    }
 }
 
 /// Runs body on n pthreads and waits for all.

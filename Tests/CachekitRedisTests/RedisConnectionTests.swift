@@ -11,6 +11,12 @@ private func soon() -> Deadline { .after(milliseconds: 2_000) }
 
 
 @Suite(.serialized) struct RedisConnectionTests {
+    /// A Sentinel URL names no single server: options come from the master it discovers.
+    @Test func sentinelURLGivesNoConnectionOptions() throws {
+        let url = try RedisURL.parse("redis+sentinel://u:p@s1:26380/mymaster/2")
+        #expect(throws: CachekitError.self) { try RedisConnectionOptions(url: url) }
+    }
+
     @Test func plainTCPCommandsAndBinaryValues() throws {
         let server = try RedisServerProcess()
         let connection = try open(server.url)

@@ -96,5 +96,10 @@ private func decode(_ wire: String, step: Int = .max, limits: ReplyLimits = .sma
         #expect(!echoed.contains("hunter2") && echoed.hasPrefix("WRONGPASS"))
         #expect(!sanitizedServerError(Array("ERR hunter2".utf8), answering: Array("AUTH".utf8)).contains("hunter2"))
         #expect(escapedForMessage(bytes: [0x68, 0xff, 0xc3, 0xa9]) == "h\\xffé")
+        // Any error repeating the connection's password is withheld, whatever it answers.
+        let password = try? SecretBytes(copying: Array("hunter2".utf8))
+        let repeated = sanitizedServerError(Array("ERR no such key 'xhunter2x'".utf8), answering: Array("GET".utf8), password: password)
+        #expect(!repeated.contains("hunter2") && repeated.contains("withheld"))
+        #expect(sanitizedServerError(Array("ERR hunter".utf8), answering: nil, password: password) == "ERR hunter")
     }
 }

@@ -16,58 +16,11 @@
 
 #include "cachekit.h"
 #include "check.h"
+#include "redis_server.h"
 
 #define KEYS 200
 #define CHILDREN 3
 #define MASTER_KEY "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
-
-static pid_t server = 0;
-
-static void pause_ms(long ms) {
-    struct timespec ts;
-    ts.tv_sec = ms / 1000;
-    ts.tv_nsec = (ms % 1000) * 1000000L;
-    nanosleep(&ts, NULL);
-}
-
-static int free_port(void) {
-    struct sockaddr_in a;
-    socklen_t len = sizeof a;
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0) port = ntohs(a.sin_port);
-    if (fd >= 0) close(fd);
-    return port;
-}
-
-static int start_server(int port) {
-    char port_text[16];
-    int tries;
-    snprintf(port_text, sizeof port_text, "%d", port);
-    server = fork();
-    if (server == 0) {
-        if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr)) _exit(127);
-        execlp("redis-server", "redis-server", "--port", port_text, "--bind", "127.0.0.1", "--save", "",
-               "--appendonly", "no", (char *)NULL);
-        _exit(127);
-    }
-    for (tries = 0; tries < 200; tries++) {
-        struct sockaddr_in a;
-        int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
-        memset(&a, 0, sizeof a);
-        a.sin_family = AF_INET;
-        a.sin_port = htons((uint16_t)port);
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-        close(fd);
-        if (ok) return 1;
-        pause_ms(25);
-    }
-    return 0;
-}
 
 static cachekit_cache *make_cache(const char *url, const char *mode) {
     cachekit_config *config = NULL;
@@ -160,7 +113,7 @@ int main(void) {
     int port = free_port();
     (void)check_from_hex;
     signal(SIGPIPE, SIG_IGN);
-    if (port < 0 || !start_server(port)) {
+    if (port < 0 || !start_server(port, NULL)) {
         fprintf(stderr, "could not start redis-server\n");
         return 1;
     }

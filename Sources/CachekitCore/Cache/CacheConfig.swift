@@ -79,11 +79,17 @@ public final class CacheConfig: @unchecked Sendable {
 
     public var effectiveDefaultTTLSeconds: Int { defaultTTLSeconds ?? mode.defaultTTLSeconds }
 
+    /// The options whose values are secrets or may carry one (a URL's password): `setSecret`
+    /// reads them where they lie and copies the secret only into wiped memory.
+    public static let secretOptionNames: Set<String> = ["redis_url", "master_key", "previous_master_keys"]
+
     /// Sets one option from its text form. Messages name the option, never a secret value.
     public func set(_ name: String, _ value: String) throws(CachekitError) {
+        if Self.secretOptionNames.contains(name) {
+            try withUTF8Bytes(value) { bytes throws(CachekitError) in try setSecret(name, bytes) }
+            return
+        }
         switch name {
-        case "redis_url":
-            redisURL = value.isEmpty ? nil : try RedisURL.parse(value)
         case "mode":
             guard let parsed = CacheMode(rawValue: value.lowercased()) else {
                 throw CachekitError(.invalidConfig, "mode must be plain, secure, minimal or interop")
@@ -123,17 +129,34 @@ public final class CacheConfig: @unchecked Sendable {
         case "key_prefix":
             guard value.utf8.count <= 1024 else { throw CachekitError(.invalidConfig, "key_prefix must be at most 1024 bytes") }
             keyPrefix = value
+        case "deployment_uuid":
+            if value.isEmpty { deploymentUUID = nil; return }
+            guard Self.isCanonicalUUID(value) else {
+                throw CachekitError(.invalidConfig, "deployment_uuid must be a UUID (8-4-4-4-12 hex digits)")
+            }
+            deploymentUUID = value.lowercased()
+        case "invalidation_listener": invalidationListener = try Self.flag(value, name)
+        default:
+            throw CachekitError(.unknownOption, "unknown cache option '\(name.prefix(64))'")
+        }
+    }
+
+    /// Sets one of `secretOptionNames` from UTF-8 bytes the caller keeps (a C argument, the
+    /// environment). The only copies made are wiped: the master keys' hex goes into
+    /// `SecretBytes`, and the URL is parsed in place (`RedisURL.parse(bytes:)`).
+    public func setSecret(_ name: String, _ value: UnsafeRawBufferPointer) throws(CachekitError) {
+        switch name {
+        case "redis_url":
+            redisURL = value.isEmpty ? nil : try RedisURL.parse(bytes: value)
         case "master_key":
-            var bytes = Array(value.utf8)
-            defer { SecretBytes.wipe(&bytes) }
-            try Self.validateMasterKey(bytes, name: name)
-            for previous in previousMasterKeysHex where Self.sameKey(previous.bytes, bytes) {
+            try Self.validateMasterKey(value, name: name)
+            for previous in previousMasterKeysHex where Self.sameKey(previous.bytes, value) {
                 throw CachekitError(.invalidConfig, "master_key must not appear in previous_master_keys")
             }
             // Replaces only the current key (the old one is wiped on release): previous keys stay.
-            masterKeyHex = try SecretBytes(copying: bytes)
+            masterKeyHex = try SecretBytes(copying: value)
         case "previous_master_keys":
-            var keys = value.split(separator: ",").map { Array($0.utf8).filter { $0 != 0x20 } }.filter { !$0.isEmpty }
+            var keys = Self.commaSeparatedKeys(value)
             defer { for i in keys.indices { SecretBytes.wipe(&keys[i]) } }
             guard keys.count <= 3 else {
                 throw CachekitError(.invalidConfig, "previous_master_keys holds \(keys.count) keys; at most 3 decrypt-only keys are allowed")
@@ -147,20 +170,54 @@ public final class CacheConfig: @unchecked Sendable {
             var secrets: [SecretBytes] = []
             for key in keys { secrets.append(try SecretBytes(copying: key)) }
             previousMasterKeysHex = secrets
-        case "deployment_uuid":
-            if value.isEmpty { deploymentUUID = nil; return }
-            guard Self.isCanonicalUUID(value) else {
-                throw CachekitError(.invalidConfig, "deployment_uuid must be a UUID (8-4-4-4-12 hex digits)")
-            }
-            deploymentUUID = value.lowercased()
-        case "invalidation_listener": invalidationListener = try Self.flag(value, name)
         default:
-            throw CachekitError(.unknownOption, "unknown cache option '\(name.prefix(64))'")
+            throw CachekitError(.unknownOption, "'\(name.prefix(64))' is not a secret cache option")
         }
     }
 
-    /// Reads cachekit-py's environment variables (unset ones leave the option as it is).
-    public func loadEnvironment(_ lookup: (String) -> String? = { getenv($0).map { String(cString: $0) } }) throws(CachekitError) {
+    /// The keys of a comma-separated list, spaces removed, empty ones dropped. Each array is
+    /// sized once (never grown, so no unwiped copy is left behind); the caller wipes them.
+    private static func commaSeparatedKeys(_ value: UnsafeRawBufferPointer) -> [[UInt8]] {
+        var keys: [[UInt8]] = []
+        var current: [UInt8] = []
+        current.reserveCapacity(value.count)
+        for character in value {
+            if character == UInt8(ascii: ",") {
+                if !current.isEmpty { keys.append(current) }
+                current = []
+                current.reserveCapacity(value.count)
+            } else if character != 0x20 {
+                current.append(character)
+            }
+        }
+        if !current.isEmpty { keys.append(current) } else { SecretBytes.wipe(&current) }
+        return keys
+    }
+
+    /// Reads cachekit-py's environment variables (unset ones leave the option as it is); the
+    /// secret ones (`secretOptionNames`) are read in place, never copied into a string.
+    public func loadEnvironment() throws(CachekitError) {
+        try loadEnvironment(text: { getenv($0).map { String(cString: $0) } },
+                            bytes: { getenv($0).map { UnsafeRawBufferPointer(start: $0, count: strlen($0)) } })
+    }
+
+    /// Reads the variables through `lookup` (tests), secrets included.
+    public func loadEnvironment(_ lookup: (String) -> String?) throws(CachekitError) {
+        try loadEnvironment(text: lookup, bytes: { _ in nil })
+    }
+
+    /// `bytes` answers for the secret options when it can; `text` for the rest.
+    private func loadEnvironment(text lookup: (String) -> String?,
+                                 bytes lookupBytes: (String) -> UnsafeRawBufferPointer?) throws(CachekitError) {
+        func apply(_ variable: String, _ option: String) throws(CachekitError) -> Bool {
+            if Self.secretOptionNames.contains(option), let value = lookupBytes(variable) {
+                try setSecret(option, value)
+                return true
+            }
+            guard let value = lookup(variable) else { return false }
+            try set(option, value)
+            return true
+        }
         let table: [(String, String)] = [
             ("CACHEKIT_DEFAULT_TTL", "default_ttl"),
             ("CACHEKIT_MAX_VALUE_SIZE", "max_value_size"),
@@ -173,12 +230,11 @@ public final class CacheConfig: @unchecked Sendable {
             ("CACHEKIT_MASTER_KEY", "master_key"),
             ("CACHEKIT_INVALIDATION_LISTENER_ENABLED", "invalidation_listener"),
         ]
-        if let url = lookup("CACHEKIT_REDIS_URL") ?? lookup("REDIS_URL") {
-            do { try set("redis_url", url) } catch { throw Self.fromEnvironment(error, "CACHEKIT_REDIS_URL or REDIS_URL") }
-        }
+        do {
+            if try !apply("CACHEKIT_REDIS_URL", "redis_url") { _ = try apply("REDIS_URL", "redis_url") }
+        } catch { throw Self.fromEnvironment(error, "CACHEKIT_REDIS_URL or REDIS_URL") }
         for (variable, option) in table {
-            guard let value = lookup(variable) else { continue }
-            do { try set(option, value) } catch { throw Self.fromEnvironment(error, variable) }
+            do { _ = try apply(variable, option) } catch { throw Self.fromEnvironment(error, variable) }
         }
         // cachekit-py's timeouts are float seconds.
         for (variable, option) in [("CACHEKIT_SOCKET_TIMEOUT", "command_timeout_ms"),
@@ -246,7 +302,7 @@ public final class CacheConfig: @unchecked Sendable {
         return value
     }
 
-    private static func validateMasterKey(_ hex: [UInt8], name: String) throws(CachekitError) {
+    private static func validateMasterKey(_ hex: some Collection<UInt8>, name: String) throws(CachekitError) {
         guard hex.count % 2 == 0, hex.allSatisfy(isHexDigit) else {
             throw CachekitError(.invalidConfig, "\(name) must be hex-encoded")
         }
@@ -259,7 +315,7 @@ public final class CacheConfig: @unchecked Sendable {
         (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46)
     }
 
-    private static func sameKey(_ a: UnsafeRawBufferPointer, _ b: [UInt8]) -> Bool {
+    private static func sameKey(_ a: UnsafeRawBufferPointer, _ b: some Collection<UInt8>) -> Bool {
         a.count == b.count && zip(a, b).allSatisfy { $0 | 0x20 == $1 | 0x20 }
     }
 

@@ -40,6 +40,17 @@ public final class SecretBytes: @unchecked Sendable {
         try body(bytes)
     }
 
+    /// Whether `text` contains these bytes (an empty secret is in nothing): for withholding
+    /// text that repeats a credential.
+    public func occurs(in text: UnsafeRawBufferPointer) -> Bool {
+        guard count > 0, text.count >= count else { return false }
+        // By hand: memmem is a GNU extension the Glibc module does not export; texts are short.
+        let secret = bytes
+        return (0...(text.count &- count)).contains { start in
+            (0..<count).allSatisfy { text[start &+ $0] == secret[$0] }
+        }
+    }
+
     /// Constant-time comparison (CRYPTO_memcmp); lengths are not secret.
     public func isEqual(to other: SecretBytes) -> Bool {
         count == other.count && CRYPTO_memcmp(base, other.base, count) == 0

@@ -68,7 +68,7 @@ public final class RedisConnection: PooledConnection, @unchecked Sendable {  // 
     public static func open(_ options: RedisConnectionOptions, deadline: Deadline) throws(CachekitError) -> RedisConnection {
         let transport = try Transport.open(to: options.address, tls: options.tls, serverName: options.tlsServerName, deadline: deadline)
         let reader: ReplyReader
-        do throws(CachekitError) { reader = try ReplyReader() } catch {
+        do throws(CachekitError) { reader = try ReplyReader(password: options.password) } catch {
             transport.closeDescriptorOnly()
             throw error
         }
@@ -110,7 +110,9 @@ public final class RedisConnection: PooledConnection, @unchecked Sendable {  // 
             if let username = options.username { arguments.append(.text(username)) }
             arguments.append(.borrowed(secret ?? empty))
             let command = try FormattedCommand.format(arguments, carriesSecret: true)
-            return try exchangeOne(command, limits: .small, deadline: deadline)
+            return try transport.cleansingPlaintext { () throws(CachekitError) -> RedisValue in
+                try exchangeOne(command, limits: .small, deadline: deadline)
+            }
         }
         if case .error = reply {
             let who = options.username.map { " for user '\(escapedForMessage($0, limit: 64))'" } ?? ""
@@ -196,7 +198,10 @@ public final class RedisConnection: PooledConnection, @unchecked Sendable {  // 
         _ reader: ReplyReader, answering name: [UInt8]?, limits: ReplyLimits, deadline: Deadline, idleIsNil: Bool
     ) throws(CachekitError) -> RedisValue? {
         while true {
-            if let reply = try reader.nextReply(answering: name) { return reply }
+            if let reply = try reader.nextReply(answering: name) {
+                if reader.lastReplyRepeatedCredentials { transport.wipeReceived() }
+                return reply
+            }
             guard let received = try transport.read(deadline: deadline) else {
                 if idleIsNil && reader.isAtReplyBoundary { return nil }
                 throw CachekitError(.backendTimeout, "Redis at \(address) did not send a whole reply before the deadline")

@@ -1,4 +1,5 @@
 import CachekitCore
+import CCrypto
 import CHiredis
 
 /// hiredis's RESP reader behind the header scanner: bytes are scanned against the limits,
@@ -7,12 +8,18 @@ import CHiredis
 final class ReplyReader {
     private let reader: UnsafeMutablePointer<redisReader>
     private var scanner = ReplyHeaderScanner()
+    /// The connection's password: an error repeating it is withheld.
+    private let password: SecretBytes?
+    /// Set when the last reply was an error withheld for repeating credentials; its bytes are
+    /// wiped here, and the connection wipes what it read them from.
+    private(set) var lastReplyRepeatedCredentials = false
 
-    init() throws(CachekitError) {
+    init(password: SecretBytes? = nil) throws(CachekitError) {
         guard let made = redisReaderCreate() else {
             throw CachekitError(.outOfMemory, "could not create a Redis reply reader")
         }
         reader = made
+        self.password = password
     }
 
     deinit { redisReaderFree(reader) }
@@ -41,15 +48,30 @@ final class ReplyReader {
         guard let raw else { return nil }
         let reply = raw.assumingMemoryBound(to: redisReply.self)
         defer { freeReplyObject(raw) }
-        return Self.value(of: reply, answering: command)
+        lastReplyRepeatedCredentials = false
+        if reply.pointee.type == REDIS_REPLY_ERROR, let withheld = withheldError(reply, answering: command) { return .error(withheld) }
+        return value(of: reply, answering: command)
     }
 
-    private static func value(of reply: UnsafeMutablePointer<redisReply>, answering command: [UInt8]?) -> RedisValue {
+    /// The fixed text for an error that may repeat the credentials, after wiping every copy
+    /// of it this reader holds (the reply, and the consumed part of hiredis's buffer, which
+    /// hiredis never reads again); nil for an error that may be shown.
+    private func withheldError(_ reply: UnsafeMutablePointer<redisReply>, answering command: [UInt8]?) -> String? {
+        var text = Self.bytes(reply.pointee)
+        defer { SecretBytes.wipe(&text) }
+        guard let withheld = withheldServerError(text, answering: command, password: password) else { return nil }
+        if let characters = reply.pointee.str { OPENSSL_cleanse(characters, reply.pointee.len) }
+        if let buffer = reader.pointee.buf, reader.pointee.pos > 0 { OPENSSL_cleanse(buffer, reader.pointee.pos) }
+        lastReplyRepeatedCredentials = true
+        return withheld
+    }
+
+    private func value(of reply: UnsafeMutablePointer<redisReply>, answering command: [UInt8]?) -> RedisValue {
         let node = reply.pointee
         switch node.type {
-        case REDIS_REPLY_STRING: return .bulk(bytes(node))
-        case REDIS_REPLY_STATUS: return .simple(escapedForMessage(bytes: bytes(node), limit: 4_096))
-        case REDIS_REPLY_ERROR: return .error(sanitizedServerError(bytes(node), answering: command))
+        case REDIS_REPLY_STRING: return .bulk(Self.bytes(node))
+        case REDIS_REPLY_STATUS: return .simple(escapedForMessage(bytes: Self.bytes(node), limit: 4_096))
+        case REDIS_REPLY_ERROR: return .error(sanitizedServerError(Self.bytes(node), answering: command, password: password))
         case REDIS_REPLY_INTEGER: return .integer(Int64(node.integer))
         case REDIS_REPLY_ARRAY:
             var elements: [RedisValue] = []

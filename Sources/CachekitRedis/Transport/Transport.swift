@@ -214,6 +214,25 @@ final class Transport {
         closeDescriptorOnly()
     }
 
+    /// Wipes the bytes last read into the connection's buffer (a reply that repeated the
+    /// credentials; hiredis has already copied them out).
+    func wipeReceived() {
+        OPENSSL_cleanse(incomingBuffer.baseAddress, incomingBuffer.count)
+    }
+
+    /// SSL_OP_CLEANSE_PLAINTEXT (OpenSSL 3.0, a macro Swift cannot import): OpenSSL wipes each
+    /// decrypted record once it is read, instead of leaving it in its read buffer.
+    private static let cleansePlaintextOption: UInt64 = 1 << 1
+
+    /// Runs `body` (the AUTH exchange, whose reply may repeat the password) with OpenSSL
+    /// wiping the plaintext it decrypts; off again afterwards, as it costs a pass per record.
+    func cleansingPlaintext<R>(_ body: () throws(CachekitError) -> R) throws(CachekitError) -> R {
+        guard let session else { return try body() }
+        SSL_set_options(session, Self.cleansePlaintextOption)
+        defer { SSL_clear_options(session, Self.cleansePlaintextOption) }
+        return try body()
+    }
+
     /// Closes this process's descriptor and nothing else: no byte is written.
     func closeDescriptorOnly() {
         socket.closeDescriptor()

@@ -53,8 +53,9 @@ class FaultServer:
     A fault returns True to keep reading commands on the connection, False to end it.
     """
 
-    def __init__(self, fault):
+    def __init__(self, fault, setup_commands=SETUP_COMMANDS):
         self.fault = fault
+        self.setup_commands = setup_commands  # answered +OK; pass a smaller set to fault AUTH too
         self.stopping = threading.Event()
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.listener.settimeout(0.05)
@@ -111,7 +112,7 @@ class FaultServer:
                     return
                 for command in reader.feed(data):
                     self.commands_seen.append(command)
-                    if command and command[0].upper() in SETUP_COMMANDS:
+                    if command and command[0].upper() in self.setup_commands:
                         connection.sendall(b"+OK\r\n")
                     elif not self.fault(self, connection, command):
                         return

@@ -62,42 +62,51 @@ public struct RedisURL: Sendable {
         return text
     }
 
+    /// Parses text the caller keeps (the CLI's argument, a test's literal).
     public static func parse(_ text: String) throws(CachekitError) -> RedisURL {
-        let bytes = Array(text.utf8)
+        try withUTF8Bytes(text) { bytes throws(CachekitError) in try parse(bytes: bytes) }
+    }
+
+    /// Parses the URL where it lies, without copying it: the password in it is copied once,
+    /// percent-decoded, into `SecretBytes`, and every temporary that held it is wiped.
+    /// Delimiters are found by byte, as urlparse finds them by code point.
+    public static func parse(bytes text: UnsafeRawBufferPointer) throws(CachekitError) -> RedisURL {
         // urlparse strips and drops such bytes silently; a URL carrying them is a mistake or an attack.
-        guard !bytes.contains(where: { $0 <= 0x20 || $0 == 0x7f }) else {
+        guard !text.contains(where: { $0 <= 0x20 || $0 == 0x7f }) else {
             throw CachekitError(.invalidConfig, "redis URL contains a space or control character")
         }
-        if bytes.first == UInt8(ascii: "/") {
-            return RedisURL(target: .unix(path: text))
+        guard validUTF8(text) else { throw CachekitError(.invalidConfig, "redis URL is not valid UTF-8") }
+        let whole = text[...]
+        if whole.first == byte("/") {
+            return RedisURL(target: .unix(path: String(decoding: whole, as: UTF8.self)))
         }
-        guard let schemeEnd = schemeSeparator(in: text) else {
+        guard let schemeEnd = schemeSeparator(in: whole) else {
             throw CachekitError(.invalidConfig,
                 "redis URL must start with redis://, rediss://, unix://, redis+sentinel://, rediss+sentinel:// or be a socket path")
         }
-        let scheme = text[..<schemeEnd].lowercased()
-        var rest = text[text.utf8.index(schemeEnd, offsetBy: 3)...]
-        if let hash = rest.firstIndex(of: "#") { rest = rest[..<hash] }
-        var query: Substring = ""
-        if let mark = rest.firstIndex(of: "?") {
-            query = rest[rest.index(after: mark)...]
+        let scheme = String(decoding: whole[..<schemeEnd], as: UTF8.self).lowercased()
+        var rest = whole[(schemeEnd &+ 3)...]
+        if let hash = rest.firstIndex(of: byte("#")) { rest = rest[..<hash] }
+        var query = rest[rest.endIndex...]
+        if let mark = rest.firstIndex(of: byte("?")) {
+            query = rest[(mark &+ 1)...]
             rest = rest[..<mark]
         }
-        let netloc: Substring
-        let path: Substring
-        if let slash = rest.firstIndex(of: "/") {
+        let netloc: URLBytes
+        let path: URLBytes
+        if let slash = rest.firstIndex(of: byte("/")) {
             netloc = rest[..<slash]
             path = rest[slash...]
         } else {
             netloc = rest
-            path = ""
+            path = rest[rest.endIndex...]
         }
         var hostPart = netloc
         var url: RedisURL
         var credentials: (username: String?, password: SecretBytes?) = (nil, nil)
-        if let at = netloc.lastIndex(of: "@") {
+        if let at = netloc.lastIndex(of: byte("@")) {
             credentials = try parseUserinfo(netloc[..<at])
-            hostPart = netloc[netloc.index(after: at)...]
+            hostPart = netloc[(at &+ 1)...]
         }
         switch scheme {
         case "redis", "rediss":
@@ -111,10 +120,10 @@ public struct RedisURL: Sendable {
             url = RedisURL(target: .unix(path: try percentDecodedText(path, what: "socket path")))
         case "redis+sentinel", "rediss+sentinel":
             var nodes: [RedisHostPort] = []
-            for node in hostPart.split(separator: ",", omittingEmptySubsequences: false) {
+            for node in hostPart.split(separator: byte(","), omittingEmptySubsequences: false) {
                 nodes.append(try parseHostPort(node, defaultPort: defaultSentinelPort, allowEmptyHost: false))
             }
-            let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+            let segments = path.split(separator: byte("/"), omittingEmptySubsequences: false).dropFirst()
             guard let service = segments.first, !service.isEmpty else {
                 throw CachekitError(.invalidConfig, "redis URL: redis+sentinel:// needs a service name (redis+sentinel://host:26379/mymaster/0)")
             }
@@ -134,54 +143,59 @@ public struct RedisURL: Sendable {
         return url
     }
 
+    /// A part of the URL text, still in the caller's memory.
+    private typealias URLBytes = Slice<UnsafeRawBufferPointer>
+
+    private static func byte(_ character: Unicode.Scalar) -> UInt8 { UInt8(ascii: character) }
+
+    private static func isDigits(_ text: URLBytes) -> Bool {
+        text.allSatisfy { $0 >= byte("0") && $0 <= byte("9") }
+    }
+
     /// Where "://" starts, if the text before it could be a scheme.
-    private static func schemeSeparator(in text: String) -> String.Index? {
-        let utf8 = text.utf8
-        var index = utf8.startIndex
-        while index != utf8.endIndex {
-            let byte = utf8[index]
-            if byte == UInt8(ascii: ":") {
-                let rest = utf8[index...]
-                return rest.starts(with: "://".utf8) && index != utf8.startIndex ? index : nil
+    private static func schemeSeparator(in text: URLBytes) -> Int? {
+        for index in text.indices {
+            let character = text[index]
+            if character == byte(":") {
+                return text[index...].starts(with: "://".utf8) && index != text.startIndex ? index : nil
             }
-            let isSchemeByte = (byte >= 0x61 && byte <= 0x7a) || (byte >= 0x41 && byte <= 0x5a)
-                || (byte >= 0x30 && byte <= 0x39) || byte == UInt8(ascii: "+") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
+            let isSchemeByte = (character >= 0x61 && character <= 0x7a) || (character >= 0x41 && character <= 0x5a)
+                || (character >= 0x30 && character <= 0x39) || character == byte("+") || character == byte("-") || character == byte(".")
             guard isSchemeByte else { return nil }
-            index = utf8.index(after: index)
         }
         return nil
     }
 
     /// urlparse: username before the first ':', password after it; empty ones count as absent.
-    private static func parseUserinfo(_ userinfo: Substring) throws(CachekitError) -> (String?, SecretBytes?) {
-        guard let colon = userinfo.firstIndex(of: ":") else {
+    private static func parseUserinfo(_ userinfo: URLBytes) throws(CachekitError) -> (String?, SecretBytes?) {
+        guard let colon = userinfo.firstIndex(of: byte(":")) else {
             // redis-py: `pw@host` is a username with an empty password.
             return (userinfo.isEmpty ? nil : try percentDecodedText(userinfo, what: "username"), nil)
         }
         let user = userinfo[..<colon]
-        let secret = userinfo[userinfo.index(after: colon)...]
+        let secret = userinfo[(colon &+ 1)...]
         return (user.isEmpty ? nil : try percentDecodedText(user, what: "username"),
                 secret.isEmpty ? nil : try percentDecodedSecret(secret))
     }
 
     private static func parseHostPort(
-        _ text: Substring, defaultPort: Int, allowEmptyHost: Bool
+        _ text: URLBytes, defaultPort: Int, allowEmptyHost: Bool
     ) throws(CachekitError) -> RedisHostPort {
-        var host: Substring
-        var portText: Substring?
-        if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]") else {
+        var host: URLBytes
+        var portText: URLBytes?
+        if text.first == byte("[") {
+            guard let close = text.firstIndex(of: byte("]")) else {
                 throw CachekitError(.invalidConfig, "redis URL: IPv6 host is missing its ']'")
             }
-            host = text[text.index(after: text.startIndex)..<close]
-            let after = text[text.index(after: close)...]
+            host = text[(text.startIndex &+ 1)..<close]
+            let after = text[(close &+ 1)...]
             if !after.isEmpty {
-                guard after.hasPrefix(":") else { throw CachekitError(.invalidConfig, "redis URL: unexpected text after the IPv6 host") }
+                guard after.first == byte(":") else { throw CachekitError(.invalidConfig, "redis URL: unexpected text after the IPv6 host") }
                 portText = after.dropFirst()
             }
-        } else if let colon = text.firstIndex(of: ":") {
+        } else if let colon = text.firstIndex(of: byte(":")) {
             host = text[..<colon]
-            portText = text[text.index(after: colon)...]
+            portText = text[(colon &+ 1)...]
         } else {
             host = text
         }
@@ -189,8 +203,8 @@ public struct RedisURL: Sendable {
         if let portText, !portText.isEmpty {
             // urlparse takes ASCII digits 0..65535; redis-py then reads port 0 as "no port".
             // Port 0 cannot be connected to, so it is refused here.
-            guard portText.count <= 5, portText.allSatisfy({ $0.isASCII && $0.isNumber }),
-                  let value = Int(portText), value >= 1, value <= 65535
+            guard portText.count <= 5, isDigits(portText),
+                  let value = Int(String(decoding: portText, as: UTF8.self)), value >= 1, value <= 65535
             else { throw CachekitError(.invalidConfig, "redis URL: port must be a number from 1 to 65535") }
             port = value
         }
@@ -206,36 +220,49 @@ public struct RedisURL: Sendable {
     }
 
     /// redis-py reads `/N` as db N; an empty path or `/` leaves db 0.
-    private static func parsePathDatabase(_ path: Substring) throws(CachekitError) -> Int {
+    private static func parsePathDatabase(_ path: URLBytes) throws(CachekitError) -> Int {
         guard path.count > 1 else { return 0 }
         return try parseDatabase(path.dropFirst(), what: "db in the path")
     }
 
-    private static func parseDatabase(_ text: Substring, what: String) throws(CachekitError) -> Int {
-        guard !text.isEmpty, text.count <= 10, text.allSatisfy({ $0.isASCII && $0.isNumber }),
-              let value = Int(text), value <= Int(Int32.max)
+    private static func parseDatabase(_ text: URLBytes, what: String) throws(CachekitError) -> Int {
+        guard !text.isEmpty, text.count <= 10, isDigits(text),
+              let value = Int(String(decoding: text, as: UTF8.self)), value <= Int(Int32.max)
         else { throw CachekitError(.invalidConfig, "redis URL: \(what) must be a non-negative number") }
         return value
     }
 
+    /// The query parameters this parser knows (a name is compared as bytes, so an unknown one
+    /// never becomes a string: it could be a misplaced password).
+    private static let queryParameterNames = [
+        "db", "username", "password", "socket_timeout", "socket_connect_timeout",
+        "ssl_cert_reqs", "ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_check_hostname",
+    ]
+
     /// parse_qs: `&`-separated `name=value`, `+` as space, percent-decoded, blank values
     /// dropped, the first of repeated names wins.
-    private mutating func applyQuery(_ query: Substring) throws(CachekitError) {
+    private mutating func applyQuery(_ query: URLBytes) throws(CachekitError) {
         var seen = Set<String>()
-        for item in query.split(separator: "&") {
-            guard let equals = item.firstIndex(of: "=") else {
+        for item in query.split(separator: Self.byte("&")) {
+            guard let equals = item.firstIndex(of: Self.byte("=")) else {
                 // Not echoed: a stray item could be a misplaced password.
                 throw CachekitError(.invalidConfig, "redis URL: a query item has no '=' and value")
             }
-            let name = try Self.percentDecodedText(item[..<equals], what: "query parameter name", plusIsSpace: true)
-            let rawValue = item[item.index(after: equals)...]
-            guard !rawValue.isEmpty, seen.insert(name).inserted else { continue }
+            var nameBytes = try Self.percentDecodedBytes(item[..<equals], what: "query parameter name", plusIsSpace: true)
+            defer { SecretBytes.wipe(&nameBytes) }
+            let rawValue = item[(equals &+ 1)...]
+            try Self.checkDecodedText(nameBytes, what: "query parameter name")
+            guard !rawValue.isEmpty else { continue }
+            guard let name = Self.queryParameterNames.first(where: { $0.utf8.elementsEqual(nameBytes) }) else {
+                throw CachekitError(.invalidConfig, "redis URL: unknown query parameter '\(parameterNameForMessage(nameBytes))'")
+            }
+            guard seen.insert(name).inserted else { continue }
             if name == "password" {
                 // Userinfo wins over the query, as in redis-py (its kwargs are overwritten).
                 if password == nil { password = try Self.percentDecodedSecret(rawValue, plusIsSpace: true) }
                 continue
             }
-            let value = try Self.percentDecodedText(rawValue, what: "value of '\(parameterNameForMessage(name))'", plusIsSpace: true)
+            let value = try Self.percentDecodedText(rawValue, what: "value of '\(name)'", plusIsSpace: true)
             try apply(name: name, value: value)
         }
     }
@@ -243,21 +270,21 @@ public struct RedisURL: Sendable {
     private mutating func apply(name: String, value: String) throws(CachekitError) {
         switch name {
         case "db":
-            database = try Self.parseDatabase(Substring(value), what: "query parameter 'db'")
+            database = try withUTF8Bytes(value) { bytes throws(CachekitError) in
+                try Self.parseDatabase(bytes[...], what: "query parameter 'db'")
+            }
         case "username":
             if username == nil { username = value }
         case "socket_timeout":
             socketTimeoutMilliseconds = try Self.parseSeconds(value, name: name)
         case "socket_connect_timeout":
             socketConnectTimeoutMilliseconds = try Self.parseSeconds(value, name: name)
-        case "ssl_cert_reqs", "ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_check_hostname":
+        default:  // the ssl_* parameters
             guard var settings = tls else {
                 throw CachekitError(.invalidConfig, "redis URL: query parameter '\(name)' needs a rediss:// URL")
             }
             try settings.apply(name: name, value: value)
             tls = settings
-        default:
-            throw CachekitError(.invalidConfig, "redis URL: unknown query parameter '\(parameterNameForMessage(name))'")
         }
     }
 
@@ -268,58 +295,57 @@ public struct RedisURL: Sendable {
         return max(1, Int((seconds * 1000).rounded(.up)))
     }
 
-    /// A parameter name as a message may show it: escaped and short, and withheld if it
-    /// carries the URL's password (a password pasted in the wrong place).
-    private func parameterNameForMessage(_ name: String) -> String {
-        let carriesPassword = password.map { secret in
-            secret.count > 0 && secret.withUnsafeBytes { needle in
-                let haystack = Array(name.utf8)
-                guard haystack.count >= needle.count else { return false }
-                return (0...(haystack.count &- needle.count)).contains { start in
-                    (0..<needle.count).allSatisfy { haystack[start &+ $0] == needle[$0] }
-                }
-            }
-        } ?? false
-        return carriesPassword ? "(withheld)" : escapedForMessage(String(name.prefix(32)))
+    /// An unknown parameter's name as a message may show it: escaped and short, and withheld
+    /// if it carries the URL's password (a password pasted in the wrong place).
+    private func parameterNameForMessage(_ name: [UInt8]) -> String {
+        let carriesPassword = name.withUnsafeBytes { bytes in password?.occurs(in: bytes) ?? false }
+        return carriesPassword ? "(withheld)" : escapedForMessage(bytes: Array(name.prefix(32)))
     }
 
     private static func percentDecodedText(
-        _ text: Substring, what: String, plusIsSpace: Bool = false
+        _ text: URLBytes, what: String, plusIsSpace: Bool = false
     ) throws(CachekitError) -> String {
         let bytes = try percentDecodedBytes(text, what: what, plusIsSpace: plusIsSpace)
-        guard let decoded = String(validating: bytes, as: UTF8.self) else {
+        try checkDecodedText(bytes, what: what)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Decoded text must be UTF-8 without control characters (checked as bytes: U+0000..U+001F
+    /// and U+007F are the bytes 0x00..0x1f and 0x7f in UTF-8).
+    private static func checkDecodedText(_ bytes: [UInt8], what: String) throws(CachekitError) {
+        guard bytes.withUnsafeBytes({ validUTF8($0) }) else {
             throw CachekitError(.invalidConfig, "redis URL: the \(what) is not valid UTF-8 once percent-decoded")
         }
-        guard !decoded.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) else {
+        guard !bytes.contains(where: { $0 < 0x20 || $0 == 0x7f }) else {
             throw CachekitError(.invalidConfig, "redis URL: the \(what) decodes to a control character")
         }
-        return decoded
     }
 
     /// The password goes straight from the URL into wiped memory; the temporary is cleansed.
-    private static func percentDecodedSecret(_ text: Substring, plusIsSpace: Bool = false) throws(CachekitError) -> SecretBytes {
+    private static func percentDecodedSecret(_ text: URLBytes, plusIsSpace: Bool = false) throws(CachekitError) -> SecretBytes {
         var bytes = try percentDecodedBytes(text, what: "password", plusIsSpace: plusIsSpace)
         defer { SecretBytes.wipe(&bytes) }
         return try SecretBytes(copying: bytes)
     }
 
+    /// Decodes into an array sized once (never grown, so no unwiped copy is left behind).
     private static func percentDecodedBytes(
-        _ text: Substring, what: String, plusIsSpace: Bool
+        _ text: URLBytes, what: String, plusIsSpace: Bool
     ) throws(CachekitError) -> [UInt8] {
         var out = [UInt8]()
-        out.reserveCapacity(text.utf8.count)
-        var iterator = text.utf8.makeIterator()
-        while let byte = iterator.next() {
-            if byte == UInt8(ascii: "%") {
+        out.reserveCapacity(text.count)
+        var iterator = text.makeIterator()
+        while let character = iterator.next() {
+            if character == byte("%") {
                 guard let high = iterator.next().flatMap(hexDigitValue), let low = iterator.next().flatMap(hexDigitValue) else {
                     SecretBytes.wipe(&out)
                     throw CachekitError(.invalidConfig, "redis URL: the \(what) has a malformed percent escape (write '%' as %25)")
                 }
                 out.append(high << 4 | low)
-            } else if plusIsSpace && byte == UInt8(ascii: "+") {
+            } else if plusIsSpace && character == byte("+") {
                 out.append(0x20)
             } else {
-                out.append(byte)
+                out.append(character)
             }
         }
         return out

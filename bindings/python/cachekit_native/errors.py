@@ -77,6 +77,7 @@ class InvalidArgumentError(MisuseError, ValueError): pass
 class BufferTooSmallError(MisuseError): pass
 class OutOfMemoryError(MisuseError, MemoryError): pass
 class InternalError(MisuseError): pass
+class HandleMisuseError(MisuseError): pass
 
 class TooLargeError(CodecError): pass
 class InvalidInputError(CodecError): pass
@@ -147,6 +148,7 @@ _BY_STATUS: dict[int, type[CachekitError]] = {
     -3: BufferTooSmallError,
     -4: OutOfMemoryError,
     -5: InternalError,
+    -6: HandleMisuseError,
     -10: TooLargeError,
     -11: InvalidInputError,
     -12: DecompressionBombError,

@@ -843,6 +843,9 @@ CACHEKIT_API void cachekit_config_free(cachekit_config *config);
  *                        introduction), "0" (the default) does not; also true/false, yes/no,
  *                        on/off, t/f, y/n, any case, as cachekit-py reads
  *                        CACHEKIT_INVALIDATION_LISTENER_ENABLED.
+ *   single_flight_wait_ms how long a get_or_compute caller waits for another caller's compute
+ *                        of the same key before it computes itself, 1..3600000 (default 5000,
+ *                        cachekit-py's lock wait). Since 0.1.0.
  * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_UNKNOWN_OPTION,
  * CACHEKIT_E_INVALID_CONFIG (the message names the option, never a secret value),
  * CACHEKIT_E_INVALID_ARGUMENT (name or value 1 MiB or longer) or CACHEKIT_E_INVALID_UTF8 (name or
@@ -964,7 +967,9 @@ typedef int (*cachekit_compute_fn)(void *userdata, const uint8_t *key, size_t ke
 /**
  * Reads key; on a miss calls compute(userdata, key, key_len, &buffer), stores the value for
  * ttl_seconds (as cachekit_cache_set) and returns it. Concurrent misses for one key within this
- * process call compute once: the other callers wait for that value. With Redis down the value
+ * process call compute once: the other callers wait for that value, at most
+ * single_flight_wait_ms (default 5000), after which each computes its own (stored, last write
+ * wins), so a callback that never returns blocks its own caller only. With Redis down the value
  * is still computed (and kept in L1). A value too large to cache is returned but not stored.
  * On success returns CACHEKIT_OK and fills *out (release with cachekit_buffer_free).
  * Errors: CACHEKIT_E_NULL_POINTER (cache, compute or out), CACHEKIT_E_INVALID_KEY,

@@ -34,12 +34,15 @@ public final class CacheConfig: @unchecked Sendable {
     /// Run the invalidation listener (cachekit-py's CACHEKIT_INVALIDATION_LISTENER_ENABLED):
     /// one thread and one Redis connection that drop L1 copies other processes invalidate.
     public var invalidationListener = false
+    /// How long a get_or_compute waiter waits for the caller computing the same key before it
+    /// computes itself: cachekit-py's lock wait (blocking_timeout 5 s in its @cache wrapper).
+    public var singleFlightWaitMilliseconds = 5000
 
     public static let optionNames = [
         "redis_url", "mode", "default_ttl", "max_value_size", "l1_max_size_mb", "l1_max_bytes",
         "l1_max_entries", "l1_ttl", "connect_timeout_ms", "command_timeout_ms", "pool_size", "failure_threshold",
         "retry_interval_ms", "key_prefix", "master_key", "previous_master_keys", "deployment_uuid",
-        "invalidation_listener",
+        "invalidation_listener", "single_flight_wait_ms",
     ]
 
     public init() {}
@@ -78,6 +81,7 @@ public final class CacheConfig: @unchecked Sendable {
         case "command_timeout_ms": commandTimeoutMilliseconds = try Self.integer(value, name, min: 1, max: 3_600_000)
         case "pool_size": poolSize = try Self.integer(value, name, min: 1, max: 10_000)
         case "failure_threshold": failureThreshold = try Self.integer(value, name, min: 1, max: 1_000_000)
+        case "single_flight_wait_ms": singleFlightWaitMilliseconds = try Self.integer(value, name, min: 1, max: 3_600_000)
         case "retry_interval_ms": retryIntervalMilliseconds = try Self.integer(value, name, min: 0, max: 3_600_000)
         case "key_prefix":
             guard value.utf8.count <= 1024 else { throw CachekitError(.invalidConfig, "key_prefix must be at most 1024 bytes") }

@@ -212,7 +212,9 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     }
 
     /// Decodes an entry read from Redis and keeps it in L1 no longer than Redis will. An entry
-    /// that does not decode is deleted from Redis (as cachekit-py does) and reads as a miss.
+    /// that does not decode reads as a miss; a corrupt or tampered one is deleted from Redis (as
+    /// cachekit-py deletes every undecodable entry), one this reader merely cannot read (another
+    /// mode, a master key it lacks: the entry codec's `isForeign`) is left for its readers.
     private func decodeFromL2(_ full: [UInt8], _ fetched: StoredValue) throws(CachekitError) -> OwnedBytes? {
         let value: OwnedBytes
         do throws(CachekitError) {
@@ -223,7 +225,11 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
             throw error
         } catch {
             CacheStats.bump(stats.decodeErrors)
-            _ = try? l2?.delete([full])
+            if fetched.withBytes({ stored in codec.isForeign(error, stored: stored) }) {
+                CacheStats.bump(stats.foreignEntries)
+            } else {
+                _ = try? l2?.delete([full])
+            }
             return nil
         }
         // PTTL: >= 0 ms left, -1 no expiry; anything else (-2: expired since the GET, or not

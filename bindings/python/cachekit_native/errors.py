@@ -32,6 +32,10 @@ class InteropError(CachekitNativeError, ValueError):
     """A value or argument is outside the interop/v1 data model (raised, never silently coerced)."""
 
 
+class CacheClosedError(CachekitNativeError, ValueError):
+    """A Cache was used after close() (a call already in flight when close() ran still completes)."""
+
+
 class LibraryNotFoundError(CachekitNativeError, ImportError):
     """No loadable libcachekit of the required version was found; the message lists every attempt."""
 

@@ -895,7 +895,10 @@ CACHEKIT_API void cachekit_cache_free(cachekit_cache *cache);
  * Reads the value under key (key_len bytes; key may be NULL only if key_len is 0, which is
  * refused as CACHEKIT_E_INVALID_KEY). On a hit returns CACHEKIT_OK and fills *out (release with
  * cachekit_buffer_free); on a miss returns CACHEKIT_MISS and leaves *out untouched. An entry
- * that does not decode (corrupt, tampered, wrong key) is removed and reads as a miss.
+ * that does not decode reads as a miss: a corrupt or tampered one (malformed, failed checksum,
+ * failed authentication under a key this keyring holds) is removed from Redis; one that may be
+ * valid for another reader (a key fingerprint this keyring lacks, another mode) is left there
+ * (changed before 1.0: every undecodable entry was removed, as cachekit-py does; SECURITY.md).
  * Errors: CACHEKIT_E_NULL_POINTER, CACHEKIT_E_INVALID_KEY, CACHEKIT_E_OUT_OF_MEMORY. Redis
  * failures are not errors here (fail-open). Thread-safe. Since 0.1.0.
  */
@@ -1095,7 +1098,7 @@ typedef struct cachekit_cache_stats {
     uint64_t l2_skipped;          /* Redis calls skipped while backing off after failures */
     uint64_t computes;            /* get_or_compute callbacks run */
     uint64_t coalesced;           /* get_or_compute callers served by another caller's compute */
-    uint64_t decode_errors;       /* entries that did not decode and were dropped */
+    uint64_t decode_errors;       /* entries that did not decode (corrupt ones were removed) */
     uint64_t l1_entries;          /* entries in L1 now */
     uint64_t l1_bytes;            /* bytes charged to L1 now (keys, values, per-entry overhead) */
     uint64_t l2_operations;       /* successful Redis round trips */

@@ -50,7 +50,8 @@ class _Calls:
     close() marks the handle closed and frees it at once when nothing is in flight, else the last
     call to leave frees it. A call enters before it reads the handle and checks ``closed`` after
     entering, so it either sees the close and never touches the handle, or is counted before the
-    close looks. Entering and leaving are a list append and pop (atomic in CPython), so the hit
+    close looks (that ordering is the GIL's: each step is one bytecode-level operation, seen by
+    every thread in program order). Entering and leaving are a list append and pop, so the hit
     path takes no lock; only the free itself is under one, so it runs once.
     """
     __slots__ = ("handle", "closed", "in_flight", "_free", "_lock")

@@ -16,7 +16,17 @@
  *  - On error, `cachekit_last_error_message()` holds a specific message for the calling thread.
  *    Messages never contain key material.
  *  - Misuse (a NULL pointer where one is required, a bad length) returns an error; the library
- *    never aborts the host process.
+ *    never aborts the host process. A size_t of 2^63 or more (SIZE_MAX / 2 + 1 and up: no object
+ *    is that large) is CACHEKIT_E_INVALID_ARGUMENT from every parameter that takes one.
+ *  - Handles (cachekit_cache, cachekit_config, cachekit_keyring, cachekit_msgpack_writer,
+ *    cachekit_msgpack_reader) carry a type tag that their free function clears: a call on a
+ *    freed handle, a second free, or a handle of another type is CACHEKIT_E_MISUSE (a free
+ *    function then does nothing and records the message). The check is cheap, not complete:
+ *    the last 4096 freed handles are recognised; a handle freed longer ago, a pointer the library
+ *    never returned, or a call that runs while another thread frees its handle remain undefined.
+ *    No call on a handle may race its free function: a host whose finalizers run on other
+ *    threads (a garbage collector) counts its own calls in flight and frees after the last one
+ *    returns, as the Python binding does (bindings/python/cachekit_native/cache.py).
  *  - Memory the library allocates is released by the library's own free functions
  *    (`cachekit_buffer_free`, ...). Every free function accepts NULL.
  *  - Output parameters are written only on success unless a function says otherwise.
@@ -77,6 +87,7 @@ CACHEKIT_API unsigned cachekit_version_number(void);
 #define CACHEKIT_E_BUFFER_TOO_SMALL (-3)   /* a caller-sized output buffer is too small */
 #define CACHEKIT_E_OUT_OF_MEMORY (-4)      /* an allocation failed */
 #define CACHEKIT_E_INTERNAL (-5)           /* an underlying library failed unexpectedly */
+#define CACHEKIT_E_MISUSE (-6)             /* a freed handle, or a handle of another type (since 0.1.0) */
 
 /* Codec: envelope, LZ4, checksums (-10 .. -19). */
 #define CACHEKIT_E_TOO_LARGE (-10)              /* input or field over a size limit (512 MiB) */
@@ -95,7 +106,7 @@ CACHEKIT_API unsigned cachekit_version_number(void);
  * Index of all status codes by range (each range is defined in its section):
  *    0 .. 1     CACHEKIT_OK, CACHEKIT_MISS                          (above)
  *   -1 .. -9    misuse and resources: NULL_POINTER -1, INVALID_ARGUMENT -2, BUFFER_TOO_SMALL -3,
- *               OUT_OF_MEMORY -4, INTERNAL -5                        (above)
+ *               OUT_OF_MEMORY -4, INTERNAL -5, MISUSE -6             (above)
  *  -10 .. -19   codec: TOO_LARGE -10 .. COMPRESSION_FAILED -16       (above)
  *  -20 .. -39   crypto: AUTHENTICATION_FAILED -20 .. RANDOM_FAILED -32 (crypto section)
  *  -40 .. -49   values and keys: NESTING_TOO_DEEP -40 .. TYPE_MISMATCH -46 (values/keys sections)
@@ -877,6 +888,9 @@ CACHEKIT_API void cachekit_config_free(cachekit_config *config);
  *                        introduction), "0" (the default) does not; also true/false, yes/no,
  *                        on/off, t/f, y/n, any case, as cachekit-py reads
  *                        CACHEKIT_INVALIDATION_LISTENER_ENABLED.
+ *   single_flight_wait_ms how long a get_or_compute caller waits for another caller's compute
+ *                        of the same key before it computes itself, 1..3600000 (default 5000,
+ *                        cachekit-py's lock wait). Since 0.1.0.
  * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_UNKNOWN_OPTION,
  * CACHEKIT_E_INVALID_CONFIG (the message names the option, never a secret value),
  * CACHEKIT_E_INVALID_ARGUMENT (name or value 1 MiB or longer) or CACHEKIT_E_INVALID_UTF8 (name or
@@ -913,8 +927,12 @@ CACHEKIT_API int cachekit_cache_new(const cachekit_config *config, cachekit_cach
  * Releases a cache: frees L1 and closes its Redis connections. With the invalidation listener
  * running it first stops and joins its thread, which takes at most about 200 ms (one poll
  * slice), or up to the listener's connect timeout (at most 1000 ms) while it is connecting, also
- * when Redis is unresponsive. NULL is a no-op. No other call may be using the cache at the same
- * time. Since 0.1.0.
+ * when Redis is unresponsive. NULL is a no-op; a freed cache is CACHEKIT_E_MISUSE (see the
+ * conventions at the top). No call on this cache may be in flight on another thread, nor start
+ * while it runs: every cachekit_cache_* function races cachekit_cache_free (a single-flight
+ * waiter and the compute callback included). There is no deferred "close when the last call
+ * leaves" in C: it would cost an atomic count on every call, which the hot path avoids; hosts
+ * with finalizers keep that count themselves. Since 0.1.0.
  */
 CACHEKIT_API void cachekit_cache_free(cachekit_cache *cache);
 
@@ -922,7 +940,10 @@ CACHEKIT_API void cachekit_cache_free(cachekit_cache *cache);
  * Reads the value under key (key_len bytes; key may be NULL only if key_len is 0, which is
  * refused as CACHEKIT_E_INVALID_KEY). On a hit returns CACHEKIT_OK and fills *out (release with
  * cachekit_buffer_free); on a miss returns CACHEKIT_MISS and leaves *out untouched. An entry
- * that does not decode (corrupt, tampered, wrong key) is removed and reads as a miss.
+ * that does not decode reads as a miss: a corrupt or tampered one (malformed, failed checksum,
+ * failed authentication under a key this keyring holds) is removed from Redis; one that may be
+ * valid for another reader (a key fingerprint this keyring lacks, another mode) is left there
+ * (changed before 1.0: every undecodable entry was removed, as cachekit-py does; SECURITY.md).
  * Errors: CACHEKIT_E_NULL_POINTER, CACHEKIT_E_INVALID_KEY, CACHEKIT_E_OUT_OF_MEMORY. Redis
  * failures are not errors here (fail-open). Thread-safe. Since 0.1.0.
  */
@@ -996,7 +1017,9 @@ typedef int (*cachekit_compute_fn)(void *userdata, const uint8_t *key, size_t ke
 /**
  * Reads key; on a miss calls compute(userdata, key, key_len, &buffer), stores the value for
  * ttl_seconds (as cachekit_cache_set) and returns it. Concurrent misses for one key within this
- * process call compute once: the other callers wait for that value. With Redis down the value
+ * process call compute once: the other callers wait for that value, at most
+ * single_flight_wait_ms (default 5000), after which each computes its own (stored, last write
+ * wins), so a callback that never returns blocks its own caller only. With Redis down the value
  * is still computed (and kept in L1). A value too large to cache is returned but not stored.
  * On success returns CACHEKIT_OK and fills *out (release with cachekit_buffer_free).
  * Errors: CACHEKIT_E_NULL_POINTER (cache, compute or out), CACHEKIT_E_INVALID_KEY,
@@ -1126,7 +1149,7 @@ typedef struct cachekit_cache_stats {
     uint64_t l2_skipped;          /* Redis calls skipped while backing off after failures */
     uint64_t computes;            /* get_or_compute callbacks run */
     uint64_t coalesced;           /* get_or_compute callers served by another caller's compute */
-    uint64_t decode_errors;       /* entries that did not decode and were dropped */
+    uint64_t decode_errors;       /* entries that did not decode (corrupt ones were removed) */
     uint64_t l1_entries;          /* entries in L1 now */
     uint64_t l1_bytes;            /* bytes charged to L1 now (keys, values, per-entry overhead) */
     uint64_t l2_operations;       /* successful Redis round trips */

@@ -3,8 +3,17 @@
 # builds the library, then runs the Swift core tests, the C ABI tests, the export check, the
 # Python tests (ctypes, and live interop with the real cachekit package through a redis-server
 # the tests start themselves), the CMake/pkg-config install check and a libFuzzer run.
+# --deep adds the deep tier (scripts/test-deep.sh: the C and Python tests against AddressSanitizer
+# and UndefinedBehaviorSanitizer builds; docs/DEVELOPING.md says how long it takes).
 # Ends with one line: "tests: N passed, N failed".
 set -uo pipefail
+deep=0
+for argument in "$@"; do
+    case "$argument" in
+        --deep) deep=1 ;;
+        *) echo "usage: scripts/test.sh [--deep]" >&2; exit 2 ;;
+    esac
+done
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 export PATH="/opt/swift/usr/bin:$PATH"
@@ -36,6 +45,12 @@ run_stage "header drift fails the build" scripts/check-drift.sh "$results/drift.
 run_stage "python tests" "$python" -m pytest -q Tests/python --junitxml "$results/python.xml"
 run_stage "install: CMake, pkg-config" scripts/check-install.sh "$results/install.txt"
 run_stage "fuzz the exported functions (libFuzzer + ASan)" scripts/fuzz.sh "$results/fuzz.txt"
+if [ "$deep" -eq 1 ]; then
+    run_stage "deep tier: ASan and UBSan builds under the C and Python tests" \
+        env PYTHON="$python" scripts/test-deep.sh "$results/deep.txt"
+    # The deep tier re-points .build/lib at its sanitized builds; later programs get the release one.
+    scripts/stage-lib.sh > /dev/null
+fi
 
 stage "summary"
 "$python" scripts/summarize-tests.py "$results"

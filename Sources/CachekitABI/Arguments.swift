@@ -13,15 +13,37 @@ func required<T>(_ pointer: T?, _ name: StaticString) throws(CachekitError) -> T
     return pointer
 }
 
+/// A `size_t` argument. Swift imports `size_t` as `Int`, so 2^63 and more arrive negative: no
+/// object is that large, so such a size is refused here, never read as a negative count.
+@inline(__always)
+func size(_ value: Int, _ name: StaticString) throws(CachekitError) -> Int {
+    guard value >= 0 else {
+        throw CachekitError(.invalidArgument, "\(name) is \(UInt(bitPattern: value)), larger than the address space")
+    }
+    return value
+}
+
 /// A C input buffer: NULL is accepted only with length 0.
 @inline(__always)
 func inputBytes(_ pointer: UnsafePointer<UInt8>?, _ count: Int, _ name: StaticString) throws(CachekitError) -> UnsafeRawBufferPointer {
-    guard count >= 0 else { throw CachekitError(.invalidArgument, "\(name) length is larger than the address space") }
+    let count = try size(count, name)
     guard let pointer else {
         guard count == 0 else { throw CachekitError(.nullPointer, "\(name) is NULL but its length is \(count)") }
         return UnsafeRawBufferPointer(start: nil, count: 0)
     }
     return UnsafeRawBufferPointer(start: pointer, count: count)
+}
+
+/// A C output buffer: NULL is accepted only with capacity 0.
+func outputBytes(
+    _ pointer: UnsafeMutablePointer<UInt8>?, _ capacity: Int, _ name: StaticString
+) throws(CachekitError) -> UnsafeMutableRawBufferPointer {
+    let capacity = try size(capacity, name)
+    guard let pointer else {
+        guard capacity == 0 else { throw CachekitError(.nullPointer, "\(name) is NULL but its capacity is \(capacity)") }
+        return UnsafeMutableRawBufferPointer(start: nil, count: 0)
+    }
+    return UnsafeMutableRawBufferPointer(start: pointer, count: capacity)
 }
 
 /// A required NUL-terminated UTF-8 argument.
@@ -109,7 +131,7 @@ func registryId(_ pointer: UnsafePointer<CChar>?) throws(CachekitError) -> Strin
 
 /// The number of keys of a batch call: 0..Limits.maxBatchKeys.
 func batchCount(_ count: Int) throws(CachekitError) -> Int {
-    guard count >= 0, count <= Limits.maxBatchKeys else {
+    guard try size(count, "count") <= Limits.maxBatchKeys else {
         throw CachekitError(.invalidArgument, "count must be at most \(Limits.maxBatchKeys)")
     }
     return count

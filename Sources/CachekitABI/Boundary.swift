@@ -39,23 +39,3 @@ extension StaticString {
         UnsafeRawPointer(utf8Start).assumingMemoryBound(to: CChar.self)
     }
 }
-
-// MARK: Handles
-// An opaque C handle is a retained Swift object: handed out once, borrowed by each call, released
-// by its `*_free` (which accepts NULL).
-
-/// Hands a new handle to the caller's `out`.
-func handOut<T: AnyObject>(_ object: T, to out: UnsafeMutablePointer<OpaquePointer?>) {
-    out.pointee = OpaquePointer(Unmanaged.passRetained(object).toOpaque())
-}
-
-/// The object behind a handle the caller passed in (NULL is `.nullPointer`).
-func object<T: AnyObject>(_ handle: OpaquePointer?, as _: T.Type, _ name: StaticString) throws(CachekitError) -> T {
-    Unmanaged<T>.fromOpaque(UnsafeRawPointer(try required(handle, name))).takeUnretainedValue()
-}
-
-/// Releases a handle; NULL is a no-op.
-func releaseHandle<T: AnyObject>(_ handle: OpaquePointer?, as _: T.Type) {
-    guard let handle else { return }
-    Unmanaged<T>.fromOpaque(UnsafeRawPointer(handle)).release()
-}

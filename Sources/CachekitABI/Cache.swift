@@ -15,16 +15,10 @@ private func cacheObject(_ handle: OpaquePointer?) throws(CachekitError) -> Cach
     try object(handle, as: Cache.self, "cache")
 }
 
-/// Runs `body` with the cache borrowed from its handle: no reference-count traffic on the
-/// shared object, which two threads would otherwise bounce between their cores on every call.
+/// Runs `body` with the cache borrowed from its handle (no reference counting on the hot path).
 @inline(__always)
 private func withCache(_ handle: OpaquePointer?, _ body: (Cache) throws(CachekitError) -> Status) throws(CachekitError) -> Status {
-    let raw = UnsafeRawPointer(try required(handle, "cache"))
-    var outcome: Result<Status, CachekitError> = .success(.ok)
-    Unmanaged<Cache>.fromOpaque(raw)._withUnsafeGuaranteedRef { cache in
-        do throws(CachekitError) { outcome = .success(try body(cache)) } catch { outcome = .failure(error) }
-    }
-    return try outcome.get()
+    try withObject(handle, as: Cache.self, "cache", body)
 }
 
 /// Exported to C as `cachekit_config_new`.
@@ -32,7 +26,7 @@ private func withCache(_ handle: OpaquePointer?, _ body: (Cache) throws(Cachekit
 public func cachekit_config_new(_ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
     boundary { () throws(CachekitError) -> Status in
         let out = try required(out, "out")
-        handOut(CacheConfig(), to: out)
+        try handOut(CacheConfig(), to: out)
         return .ok
     }
 }
@@ -40,7 +34,7 @@ public func cachekit_config_new(_ out: UnsafeMutablePointer<OpaquePointer?>?) ->
 /// Exported to C as `cachekit_config_free`.
 @_cdecl("cachekit_config_free") @implementation
 public func cachekit_config_free(_ config: OpaquePointer?) {
-    releaseHandle(config, as: CacheConfig.self)
+    releaseHandle(config, as: CacheConfig.self, "config")
 }
 
 /// Exported to C as `cachekit_config_set`.
@@ -81,7 +75,7 @@ public func cachekit_cache_new(_ config: OpaquePointer?, _ out: UnsafeMutablePoi
             try source.loadEnvironment()
         }
         let cache = try Cache.open(config: source)
-        handOut(cache, to: out)
+        try handOut(cache, to: out)
         return .ok
     }
 }
@@ -89,7 +83,7 @@ public func cachekit_cache_new(_ config: OpaquePointer?, _ out: UnsafeMutablePoi
 /// Exported to C as `cachekit_cache_free`.
 @_cdecl("cachekit_cache_free") @implementation
 public func cachekit_cache_free(_ cache: OpaquePointer?) {
-    releaseHandle(cache, as: Cache.self)
+    releaseHandle(cache, as: Cache.self, "cache")
 }
 
 /// Exported to C as `cachekit_cache_get`.
@@ -208,7 +202,10 @@ public func cachekit_cache_get_or_compute(_ cache: OpaquePointer?, _ key: Unsafe
             guard rc == 0 else {
                 throw CachekitError(.computeFailed, "the compute callback returned \(rc)")
             }
-            guard produced.len >= 0, produced.data != nil || produced.len == 0 else {
+            guard produced.len >= 0 else {
+                throw CachekitError(.computeFailed, "the compute callback produced a buffer larger than the address space")
+            }
+            guard produced.data != nil || produced.len == 0 else {
                 throw CachekitError(.computeFailed, "the compute callback produced a NULL buffer with a non-zero length")
             }
             return Array(UnsafeRawBufferPointer(start: produced.data, count: produced.len))

@@ -84,6 +84,7 @@ public func cachekit_envelope_retrieve(
     boundary { () throws(CachekitError) -> Status in
         let input = try inputBytes(envelope, count, "envelope")
         let out = try required(out, "out")
+        let formatCapacity = try size(formatCapacity, "format_capacity")
         let retrieved = try Envelope.retrieve(input)
         if let formatOut, formatCapacity > 0 {
             let format = retrieved.format
@@ -101,18 +102,6 @@ public func cachekit_envelope_retrieve(
         deliver(retrieved.takeData(), to: out)
         return .ok
     }
-}
-
-/// A C output buffer: NULL is accepted only with capacity 0.
-private func outputBytes(
-    _ pointer: UnsafeMutablePointer<UInt8>?, _ capacity: Int, _ name: StaticString
-) throws(CachekitError) -> UnsafeMutableRawBufferPointer {
-    guard capacity >= 0 else { throw CachekitError(.invalidArgument, "\(name) capacity is larger than the address space") }
-    guard let pointer else {
-        guard capacity == 0 else { throw CachekitError(.nullPointer, "\(name) is NULL but its capacity is \(capacity)") }
-        return UnsafeMutableRawBufferPointer(start: nil, count: 0)
-    }
-    return UnsafeMutableRawBufferPointer(start: pointer, count: capacity)
 }
 
 private func defaultFormatBytes<R: ~Copyable>(

@@ -29,6 +29,7 @@ public func cachekit_hkdf_sha256(
         let saltBytes = try inputBytes(salt, saltCount, "salt")
         let infoBytes = try inputBytes(info, infoCount, "info")
         let out = try required(out, "out")
+        let outCount = try size(outCount, "out_len")
         try HKDF.checkOutputLength(outCount)
         try HKDF.sha256(ikm: ikmBytes, salt: saltBytes, info: infoBytes,
                         into: UnsafeMutableRawBufferPointer(start: out, count: outCount))
@@ -101,7 +102,7 @@ public func cachekit_keyring_new(
         let previous = previousKeysHex.map { UnsafeRawBufferPointer(start: $0, count: strlen($0)) }
         let created = try Keyring.fromHex(master: UnsafeRawBufferPointer(start: master, count: strlen(master)),
                                           previousList: previous)
-        handOut(created, to: out)
+        try handOut(created, to: out)
         return .ok
     }
 }
@@ -111,7 +112,7 @@ public func cachekit_keyring_new(
 public func cachekit_keyring_from_env(_ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
     boundary { () throws(CachekitError) -> Status in
         let out = try required(out, "out")
-        handOut(try Keyring.fromEnvironment(), to: out)
+        try handOut(try Keyring.fromEnvironment(), to: out)
         return .ok
     }
 }
@@ -119,7 +120,7 @@ public func cachekit_keyring_from_env(_ out: UnsafeMutablePointer<OpaquePointer?
 /// Exported to C as `cachekit_keyring_free`.
 @_cdecl("cachekit_keyring_free") @implementation
 public func cachekit_keyring_free(_ handle: OpaquePointer?) {
-    releaseHandle(handle, as: Keyring.self)
+    releaseHandle(handle, as: Keyring.self, "keyring")
 }
 
 /// Exported to C as `cachekit_keyring_set_fail_closed`.
@@ -150,8 +151,9 @@ public func cachekit_keyring_fingerprint(
         let ring = try keyring(handle)
         let tenantText = try tenantString(tenant)
         let out = try required(outHex, "out_hex")
+        let index = try size(index, "index")
         let fingerprints = try ring.fingerprints(tenant: tenantText)
-        guard index >= 0, index < fingerprints.count else {
+        guard index < fingerprints.count else {
             throw CachekitError(.invalidArgument, "index \(index) is out of range: the keyring has \(fingerprints.count) keys")
         }
         writeFingerprint(fingerprints[index], to: out)

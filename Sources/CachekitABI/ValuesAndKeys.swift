@@ -46,7 +46,7 @@ private func write(_ handle: OpaquePointer?, _ body: (MessagePackWriter) throws(
 public func cachekit_msgpack_writer_new(_ out: UnsafeMutablePointer<OpaquePointer?>?) -> Int32 {
     boundary { () throws(CachekitError) -> Status in
         let out = try required(out, "out")
-        handOut(MessagePackWriter(), to: out)
+        try handOut(MessagePackWriter(), to: out)
         return .ok
     }
 }
@@ -54,14 +54,14 @@ public func cachekit_msgpack_writer_new(_ out: UnsafeMutablePointer<OpaquePointe
 /// Exported to C as `cachekit_msgpack_writer_free`.
 @_cdecl("cachekit_msgpack_writer_free") @implementation
 public func cachekit_msgpack_writer_free(_ handle: OpaquePointer?) {
-    releaseHandle(handle, as: MessagePackWriter.self)
+    releaseHandle(handle, as: MessagePackWriter.self, "writer")
 }
 
 /// Exported to C as `cachekit_msgpack_writer_reset`.
 @_cdecl("cachekit_msgpack_writer_reset") @implementation
 public func cachekit_msgpack_writer_reset(_ handle: OpaquePointer?) {
-    guard let handle else { return }
-    Unmanaged<MessagePackWriter>.fromOpaque(UnsafeRawPointer(handle)).takeUnretainedValue().reset()
+    guard handle != nil else { return }
+    do throws(CachekitError) { try builder(handle).reset() } catch { recordError(error) }
 }
 
 /// Exported to C as `cachekit_msgpack_write_nil`.
@@ -125,13 +125,13 @@ public func cachekit_msgpack_write_ext(
 /// Exported to C as `cachekit_msgpack_write_array`.
 @_cdecl("cachekit_msgpack_write_array") @implementation
 public func cachekit_msgpack_write_array(_ handle: OpaquePointer?, _ count: Int) -> Int32 {
-    write(handle) { (b) throws(CachekitError) in try b.writeArray(count: count) }
+    write(handle) { (b) throws(CachekitError) in try b.writeArray(count: try size(count, "count")) }
 }
 
 /// Exported to C as `cachekit_msgpack_write_map`.
 @_cdecl("cachekit_msgpack_write_map") @implementation
 public func cachekit_msgpack_write_map(_ handle: OpaquePointer?, _ count: Int) -> Int32 {
-    write(handle) { (b) throws(CachekitError) in try b.writeMap(count: count) }
+    write(handle) { (b) throws(CachekitError) in try b.writeMap(count: try size(count, "count")) }
 }
 
 /// Exported to C as `cachekit_msgpack_write_raw`.
@@ -168,7 +168,7 @@ public func cachekit_msgpack_reader_new(
         let input = try inputBytes(data, count, "data")
         let out = try required(out, "out")
         let reader = try MessagePackReader(copying: input)
-        handOut(reader, to: out)
+        try handOut(reader, to: out)
         return .ok
     }
 }
@@ -176,7 +176,7 @@ public func cachekit_msgpack_reader_new(
 /// Exported to C as `cachekit_msgpack_reader_free`.
 @_cdecl("cachekit_msgpack_reader_free") @implementation
 public func cachekit_msgpack_reader_free(_ handle: OpaquePointer?) {
-    releaseHandle(handle, as: MessagePackReader.self)
+    releaseHandle(handle, as: MessagePackReader.self, "reader")
 }
 
 /// Exported to C as `cachekit_msgpack_reader_next`.

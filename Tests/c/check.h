@@ -31,7 +31,7 @@ static int check_finish(const char *name) {
 }
 
 /* Hex helpers for vectors. Returns a malloc'd buffer (caller frees) and its length. */
-static unsigned char *check_from_hex(const char *hex, size_t *out_len) {
+static inline unsigned char *check_from_hex(const char *hex, size_t *out_len) {
     size_t n = strlen(hex) / 2, i;
     unsigned char *out = (unsigned char *)malloc(n ? n : 1);
     if (out == NULL) { abort(); }

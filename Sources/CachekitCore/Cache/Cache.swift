@@ -12,6 +12,8 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     /// The longest an entry stays in L1 (0: as long as its TTL), so a copy another process has
     /// since changed in Redis is not served for ever.
     let l1LifetimeNanoseconds: Int64
+    /// How long a get_or_compute waiter waits for the caller computing its key.
+    let singleFlightWaitNanoseconds: Int64
     let prefix: [UInt8]
     let l1: L1Cache
     let l2: (any L2Store)?
@@ -47,6 +49,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         mode = config.mode
         defaultTTLSeconds = config.effectiveDefaultTTLSeconds
         l1LifetimeNanoseconds = Self.nanoseconds(seconds: config.l1TTLSeconds)
+        singleFlightWaitNanoseconds = Int64(config.singleFlightWaitMilliseconds) &* 1_000_000  // at most 3.6e15
         maxValueSize = config.maxValueSize
         prefix = Array(config.effectiveKeyPrefix.utf8)
         l1 = L1Cache(.init(maxBytes: config.l1MaxBytes, maxEntries: config.l1MaxEntries))
@@ -208,7 +211,9 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     }
 
     /// Decodes an entry read from Redis and keeps it in L1 no longer than Redis will. An entry
-    /// that does not decode is deleted from Redis (as cachekit-py does) and reads as a miss.
+    /// that does not decode reads as a miss; a corrupt or tampered one is deleted from Redis (as
+    /// cachekit-py deletes every undecodable entry), one this reader merely cannot read (another
+    /// mode, a master key it lacks: the entry codec's `isForeign`) is left for its readers.
     private func decodeFromL2(_ full: [UInt8], _ fetched: StoredValue) throws(CachekitError) -> OwnedBytes? {
         let value: OwnedBytes
         do throws(CachekitError) {
@@ -219,7 +224,11 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
             throw error
         } catch {
             CacheStats.bump(stats.decodeErrors)
-            _ = try? l2?.delete([full])
+            if fetched.withBytes({ stored in codec.isForeign(error, stored: stored) }) {
+                CacheStats.bump(stats.foreignEntries)
+            } else {
+                _ = try? l2?.delete([full])
+            }
             return nil
         }
         // PTTL: >= 0 ms left, -1 no expiry; anything else (-2: expired since the GET, or not
@@ -440,13 +449,15 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
 
     /// The value under `key`; on a miss, `compute` produces it, it is stored for `ttlSeconds`
     /// and returned. Concurrent misses for one key in this process run `compute` once; the
-    /// others wait for its value. With Redis down the value is still computed and returned.
+    /// others wait for its value, at most `single_flight_wait_ms`, then compute it themselves.
+    /// With Redis down the value is still computed and returned.
     public func getOrCompute(_ key: UnsafeRawBufferPointer, ttlSeconds requested: Int?,
                              _ compute: () throws(CachekitError) -> [UInt8]) throws(CachekitError) -> OwnedBytes {
         if let hit = try get(key) { return hit }
         let full = try fullKey(key)
         let ttl = ttlSeconds(requested)
-        let (value, computed) = try flights.run(full) { () throws(CachekitError) -> [UInt8] in
+        let (value, computed) = try flights.run(full, waitNanoseconds: singleFlightWaitNanoseconds,
+                                                timedOut: { CacheStats.bump(stats.singleFlightTimeouts) }) { () throws(CachekitError) -> [UInt8] in
             // A leader that finished just before this flight started has filled L1.
             if let fresh = try withBytes(full, { key throws(CachekitError) in try getFromL1(key) }) { return fresh.array }
             CacheStats.bump(stats.computes)

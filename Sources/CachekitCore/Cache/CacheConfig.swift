@@ -54,6 +54,9 @@ public final class CacheConfig: @unchecked Sendable {
     /// Run the invalidation listener (cachekit-py's CACHEKIT_INVALIDATION_LISTENER_ENABLED):
     /// one thread and one Redis connection that drop L1 copies other processes invalidate.
     public var invalidationListener = false
+    /// How long a get_or_compute waiter waits for the caller computing the same key before it
+    /// computes itself: cachekit-py's lock wait (blocking_timeout 5 s in its @cache wrapper).
+    public var singleFlightWaitMilliseconds = 5000
 
     public static let optionNames = [
         "redis_url", "mode", "default_ttl", "max_value_size", "l1_max_size_mb", "l1_max_bytes",
@@ -63,6 +66,7 @@ public final class CacheConfig: @unchecked Sendable {
         "half_open_requests", "failure_window_ms", "backpressure", "max_concurrent_requests", "queue_size",
         "backpressure_timeout_ms", "sweep_max_iterations", "sweep_timeout_ms",
         "key_prefix", "master_key", "previous_master_keys", "deployment_uuid", "invalidation_listener",
+        "single_flight_wait_ms",
     ]
 
     public init() {}
@@ -126,6 +130,7 @@ public final class CacheConfig: @unchecked Sendable {
         case "backpressure_timeout_ms": backpressureTimeoutMilliseconds = try Self.integer(value, name, min: 0, max: 3_600_000)
         case "sweep_max_iterations": sweepMaxIterations = try Self.integer(value, name, min: 1, max: 1 << 40)
         case "sweep_timeout_ms": sweepTimeoutMilliseconds = try Self.integer(value, name, min: 1, max: 86_400_000)
+        case "single_flight_wait_ms": singleFlightWaitMilliseconds = try Self.integer(value, name, min: 1, max: 3_600_000)
         case "key_prefix":
             guard value.utf8.count <= 1024 else { throw CachekitError(.invalidConfig, "key_prefix must be at most 1024 bytes") }
             keyPrefix = value

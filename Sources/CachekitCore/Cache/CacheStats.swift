@@ -14,6 +14,11 @@ public final class CacheStats: Sendable {
     let l2Skipped = Atomic<Int>(0)
     let computes = Atomic<Int>(0)
     let coalesced = Atomic<Int>(0)
+    /// get_or_compute waiters that stopped waiting for another caller's compute and ran their own.
+    let singleFlightTimeouts = Atomic<Int>(0)
+    /// Entries left in Redis because this reader cannot read them (another key or mode) though
+    /// they may be valid for their writer; also counted in decodeErrors.
+    let foreignEntries = Atomic<Int>(0)
     let decodeErrors = Atomic<Int>(0)
     let l2Operations = Atomic<Int>(0)
     let l2LatencyTotalNanoseconds = Atomic<Int>(0)
@@ -53,6 +58,8 @@ public final class CacheStats: Sendable {
         public var evictions = 0, errors = 0, l2Errors = 0, l2Skipped = 0, computes = 0, coalesced = 0
         public var decodeErrors = 0, l1Entries = 0, l1Bytes = 0, l2Operations = 0
         public var l2LatencyTotalNanoseconds = 0, l2LatencyMaxNanoseconds = 0
+        // Not in the shipped cachekit_cache_stats struct (frozen): for a _v2 struct.
+        public var singleFlightTimeouts = 0, foreignEntries = 0
     }
 
     func snapshot(l1: L1Cache) -> Snapshot {
@@ -76,6 +83,8 @@ public final class CacheStats: Sendable {
         s.l2Operations = l2Operations.load(ordering: .relaxed)
         s.l2LatencyTotalNanoseconds = l2LatencyTotalNanoseconds.load(ordering: .relaxed)
         s.l2LatencyMaxNanoseconds = l2LatencyMaxNanoseconds.load(ordering: .relaxed)
+        s.singleFlightTimeouts = singleFlightTimeouts.load(ordering: .relaxed)
+        s.foreignEntries = foreignEntries.load(ordering: .relaxed)
         return s
     }
 }

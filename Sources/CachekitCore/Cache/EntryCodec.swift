@@ -8,10 +8,15 @@ public protocol EntryCodec: Sendable {
     func decode(_ stored: UnsafeRawBufferPointer, redisKey: [UInt8]) throws(CachekitError) -> OwnedBytes
     /// True when stored bytes are the value itself, so a copy out of L1 needs no decode.
     var storesValueVerbatim: Bool { get }
+    /// Whether `error`, from decoding `stored`, says the entry may be valid for another reader
+    /// (a key this reader lacks, another mode) rather than that it is corrupt or tampered. The
+    /// cache leaves such an entry in Redis; a corrupt one it deletes.
+    func isForeign(_ error: CachekitError, stored: UnsafeRawBufferPointer) -> Bool
 }
 
 extension EntryCodec {
     public var storesValueVerbatim: Bool { false }
+    public func isForeign(_ error: CachekitError, stored: UnsafeRawBufferPointer) -> Bool { false }
 }
 
 /// cachekit entries (the keys-and-entries codec): a CK v3 frame around a ByteStorage envelope
@@ -41,5 +46,9 @@ struct CachekitEntryCodec: EntryCodec {
 
     func decode(_ stored: UnsafeRawBufferPointer, redisKey: [UInt8]) throws(CachekitError) -> OwnedBytes {
         try Entry.decode(stored, mode: mode, key: try aadKey(redisKey), security: security)
+    }
+
+    func isForeign(_ error: CachekitError, stored: UnsafeRawBufferPointer) -> Bool {
+        Entry.isForeign(error, stored, mode: mode, security: security)
     }
 }

@@ -1,9 +1,9 @@
 import Glibc
-import Synchronization
 
 /// Runs at most one computation per key at a time in this process: the first caller for a key
 /// computes, callers arriving meanwhile wait for its result instead of computing again (the
-/// stampede protection of cachekit's `@cache`, without Redis locks). Thread-safe.
+/// stampede protection of cachekit's `@cache`, without Redis locks), for a bounded time.
+/// Thread-safe.
 final class SingleFlight: Sendable {
     private let flights = Locked<[[UInt8]: Flight]>([:])
 
@@ -16,7 +16,12 @@ final class SingleFlight: Sendable {
 
         init() {
             pthread_mutex_init(mutex, nil)
-            pthread_cond_init(condition, nil)
+            // Deadlines on the monotonic clock: a wall-clock step must not stretch a wait.
+            var attributes = pthread_condattr_t()
+            pthread_condattr_init(&attributes)
+            pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+            pthread_cond_init(condition, &attributes)
+            pthread_condattr_destroy(&attributes)
         }
 
         deinit {
@@ -33,17 +38,29 @@ final class SingleFlight: Sendable {
             pthread_mutex_unlock(mutex)
         }
 
-        func wait() -> Result<[UInt8], CachekitError> {
+        /// The leader's outcome, or nil when it has not finished within `nanoseconds`.
+        func wait(nanoseconds: Int64) -> Result<[UInt8], CachekitError>? {
+            var deadline = timespec()
+            clock_gettime(CLOCK_MONOTONIC, &deadline)
+            let total = Int64(deadline.tv_nsec).addingReportingOverflow(nanoseconds % 1_000_000_000)
+            let seconds = Int64(deadline.tv_sec).addingReportingOverflow(nanoseconds / 1_000_000_000 &+ total.partialValue / 1_000_000_000)
+            deadline.tv_sec = seconds.overflow ? Int.max : Int(seconds.partialValue)
+            deadline.tv_nsec = Int(total.partialValue % 1_000_000_000)
             pthread_mutex_lock(mutex)
-            while result == nil { pthread_cond_wait(condition, mutex) }
-            let outcome = result ?? .failure(CachekitError(.internal, "single-flight finished without a result"))
-            pthread_mutex_unlock(mutex)
-            return outcome
+            defer { pthread_mutex_unlock(mutex) }
+            while result == nil {
+                if pthread_cond_timedwait(condition, mutex, &deadline) == ETIMEDOUT { break }
+            }
+            return result
         }
     }
 
-    /// Returns the value and whether this caller computed it.
-    func run(_ key: [UInt8], _ compute: () throws(CachekitError) -> [UInt8]) throws(CachekitError) -> (value: [UInt8], computed: Bool) {
+    /// Returns the value and whether this caller computed it. A waiter whose leader has not
+    /// finished within `waitNanoseconds` stops waiting and runs `compute` itself (as cachekit-py
+    /// computes without the lock after its lock wait): a callback that never returns holds up
+    /// its own caller only. `timedOut` counts those waits.
+    func run(_ key: [UInt8], waitNanoseconds: Int64, timedOut: () -> Void,
+             _ compute: () throws(CachekitError) -> [UInt8]) throws(CachekitError) -> (value: [UInt8], computed: Bool) {
         let (flight, isLeader) = flights.withLock { table -> (Flight, Bool) in
             if let existing = table[key] { return (existing, false) }
             let created = Flight()
@@ -54,7 +71,9 @@ final class SingleFlight: Sendable {
             if pthread_equal(flight.leader, pthread_self()) != 0 {
                 throw CachekitError(.invalidArgument, "get_or_compute called again for the same key from inside its own callback")
             }
-            return (try flight.wait().get(), false)
+            if let outcome = flight.wait(nanoseconds: waitNanoseconds) { return (try outcome.get(), false) }
+            timedOut()
+            return (try compute(), true)
         }
         let outcome: Result<[UInt8], CachekitError>
         do throws(CachekitError) { outcome = .success(try compute()) } catch { outcome = .failure(error) }

@@ -192,6 +192,44 @@ public enum Entry {
         return inner
     }
 
+    // MARK: Foreign entries
+
+    /// Whether `error`, from decoding `value`, says the entry was written by a writer this
+    /// reader is not (another mode or serializer, a master key this keyring does not hold)
+    /// rather than that it is damaged: a stale key during a rotation, or a plain reader of a
+    /// secure entry, must not destroy entries its peers read. Corrupt is what no cachekit writer
+    /// produces: a malformed frame or envelope, a failed checksum, an authentication failure
+    /// under a key this keyring holds. An interop entry has no header, so nothing proves it
+    /// damaged unless it authenticated under this keyring and then failed validation.
+    public static func isForeign(_ error: CachekitError, _ value: UnsafeRawBufferPointer, mode: EntryMode,
+                                 security: EntrySecurity?) -> Bool {
+        switch error.status {
+        case .encryptedEntry, .notEncrypted, .modeMismatch, .serializerMismatch, .tenantMismatch,
+             .keyFingerprintMismatch, .unsupportedFrameVersion:
+            return true
+        case .authenticationFailed, .ciphertextTooShort:
+            guard mode != .interop else { return true }
+            guard error.status == .authenticationFailed, let security else { return false }
+            return !keyringHoldsKey(of: value, security)
+        default:
+            return mode == .interop && security == nil
+        }
+    }
+
+    /// Whether this keyring holds the key the frame names (for the frame's tenant). A frame that
+    /// names none proves nothing and counts as another key's; one whose header no longer parses
+    /// is damaged and counts as held, so it is removed.
+    private static func keyringHoldsKey(of value: UnsafeRawBufferPointer, _ security: EntrySecurity) -> Bool {
+        do throws(CachekitError) {
+            let (headerRange, _) = try Frame.split(value)
+            let metadata = try Frame.parseHeader(UnsafeRawBufferPointer(rebasing: value[headerRange])).metadata
+            guard let fingerprint = metadata.keyFingerprint else { return false }
+            return try security.keyring.fingerprints(tenant: metadata.tenantID ?? security.tenant).contains(fingerprint)
+        } catch {
+            return true
+        }
+    }
+
     // MARK: Inspect
 
     /// Reads a stored value's structure without decrypting: frame header, sizes, and for a

@@ -13,6 +13,7 @@ public struct Status: RawRepresentable, Hashable, Sendable, CustomStringConverti
     public static let bufferTooSmall = Status(rawValue: -3)
     public static let outOfMemory = Status(rawValue: -4)
     public static let `internal` = Status(rawValue: -5)
+    public static let misuse = Status(rawValue: -6)
 
     public var description: String { staticDescription.description }
 
@@ -26,6 +27,7 @@ public struct Status: RawRepresentable, Hashable, Sendable, CustomStringConverti
         case .bufferTooSmall: return "output buffer too small"
         case .outOfMemory: return "out of memory"
         case .internal: return "internal error in an underlying library"
+        case .misuse: return "a handle that was freed, or is not of the type the function takes"
         default:
             // Each family describes its own range in its own file (Status+Codec.swift, ...).
             return Status.describeCodec(self) ?? Status.describeCrypto(self) ?? Status.describeKeys(self)

@@ -42,6 +42,37 @@ import Testing
         #expect(stats.l2Hits == 1 && stats.l1Hits >= 1 && stats.misses == 0)
     }
 
+    static let masterA = String(repeating: "a1", count: 32), masterB = String(repeating: "b2", count: 32)
+
+    static func makeCache(_ store: FakeL2Store, options: [(String, String)]) throws -> Cache {
+        let config = CacheConfig()
+        for (name, value) in options { try config.set(name, value) }
+        return try Cache(config: config) { _ in store }
+    }
+
+    /// An entry this reader cannot read (a key it lacks, another mode) stays in L2 and is counted;
+    /// one that fails authentication under a key it holds is deleted.
+    @Test func foreignEntriesStayAndTamperedOnesGo() throws {
+        let store = FakeL2Store()
+        let key = Array("t:default:k".utf8)
+        try Self.set(Self.makeCache(store, options: [("mode", "secure"), ("master_key", Self.masterB)]), "k")
+        let written = try #require(store.stored(key))
+        for options in [[("mode", "secure"), ("master_key", Self.masterA)], [("mode", "plain")]] {
+            let reader = try Self.makeCache(store, options: options)
+            #expect(try Self.get(reader, "k") == nil)
+            #expect(store.stored(key) == written)
+            let stats = reader.statsSnapshot()
+            #expect(stats.foreignEntries == 1 && stats.decodeErrors == 1)
+        }
+        var tampered = written
+        tampered[tampered.count - 1] ^= 1
+        try key.withUnsafeBytes { k in try tampered.withUnsafeBytes { try store.set(Array(k), $0, ttlSeconds: 0) } }
+        let holder = try Self.makeCache(store, options: [("mode", "secure"), ("master_key", Self.masterB)])
+        #expect(try Self.get(holder, "k") == nil)
+        #expect(store.stored(key) == nil)
+        #expect(holder.statsSnapshot().foreignEntries == 0)
+    }
+
     @Test func withoutL1ReadsAreGetsWithoutTTL() throws {
         let store = FakeL2Store()
         let cache = try Self.makeCache(store, l1: false)

@@ -29,7 +29,7 @@ from ._ffi import Buffer
 from ._settings import Settings
 from ._workers import submit as _submit
 from .cache import Cache
-from .errors import CachekitError, InteropError, SerializationError
+from .errors import CacheClosedError, CachekitError, InteropError, SerializationError
 from .keys import AutoKeyBuilder, InteropKeyBuilder, function_id
 
 logger = logging.getLogger("cachekit_native")
@@ -84,7 +84,6 @@ class CachedFunction:
         self.completions = 0  # computations finished (under flights_lock), for miss_sync
         self.completed: dict[bytes, int] = {}  # key -> completions when it last finished
         self.library = _ffi.library()
-        self.handle = None  # the cache's c_void_p once open (read without a lock on the hit path)
         self.tracked: dict[bytes, None] = {}  # keys this process stored, for whole-function invalidation
         self.baseline: dict[str, int] = {}
         self.clear_count = 0
@@ -97,7 +96,6 @@ class CachedFunction:
                 cache = self.cache
                 if cache is None:
                     cache = self.cache = self.settings.open()
-                    self.handle = cache.handle
         return cache
 
     def key(self, args: tuple, kwargs: dict) -> bytes | None:
@@ -154,7 +152,7 @@ class CachedFunction:
             recheck = True
         try:
             if recheck:
-                document = cache.get(key)
+                document = self.lookup(cache, key)
                 if document is not None:
                     try:
                         return self.unpack(document)
@@ -194,12 +192,24 @@ class CachedFunction:
                 cache.set(key, document, None)
         except CachekitError as error:
             logger.warning("cachekit_native: storing a result of %s failed: %s", self.name, error)
+        except CacheClosedError:
+            return None  # cache_close() ran during the call: the result is returned, not stored
         return document
+
+    @staticmethod
+    def lookup(cache: Cache, key: bytes) -> bytes | None:
+        """cache.get, where a cache closed under the call (cache_close() racing it) is a miss."""
+        try:
+            return cache.get(key)
+        except CacheClosedError:
+            return None
 
     def safe_delete(self, cache: Cache, key: bytes) -> bool:
         try:
             cache.delete(key)
             return True
+        except CacheClosedError:
+            return False
         except CachekitError as error:
             logger.error("cachekit_native: invalidating a key of %s failed: %s", self.name, error)
             return False
@@ -217,9 +227,12 @@ class CachedFunction:
         # an L1 hit is still answered on the loop (L1-only reads never touch the network); only
         # an L1 miss goes to a worker thread.
         inline = not self.settings.has_l2
-        document = cache.get_local(key)
-        if document is None:
-            document = cache.get(key) if inline else await _submit(cache.get, key)
+        try:
+            document = cache.get_local(key)
+            if document is None:
+                document = cache.get(key) if inline else await _submit(cache.get, key)
+        except CacheClosedError:  # cache_close() ran under the call: a miss
+            document = None
         if document is not None:
             try:
                 return self.unpack(document)
@@ -286,7 +299,7 @@ class CachedFunction:
 
     def close(self) -> None:
         with self.lock:
-            cache, self.cache, self.handle = self.cache, None, None
+            cache, self.cache = self.cache, None
         if cache is not None:
             cache.close()
 
@@ -325,26 +338,36 @@ def sync_wrapper(state: CachedFunction) -> Callable[..., Any]:
             key = key_for(args, kwargs)
             if key is None:
                 return func(*args, **kwargs)
-        handle = state.handle
-        if handle is None:
-            handle = state.open().handle
+        # Counted as a call in flight on the cache, so cache_close() on another thread frees the
+        # handle only after this call leaves; a cache closed before it entered is replaced.
+        while True:
+            cache = state.cache or state.open()
+            calls = cache.calls
+            calls.in_flight.append(None)
+            if not calls.closed:
+                break
+            calls.leave()
         seen = state.completions
         state.last_operation_at = now()
         out = Buffer_()
         out_ref = byref(out)
-        # A hit is this one library call (the GIL is released: an L1 miss asks Redis).
-        status = cache_get(handle, key, len(key), out_ref)
+        try:
+            # A hit is this one library call (the GIL is released: an L1 miss asks Redis).
+            status = cache_get(calls.handle, key, len(key), out_ref)
+            document = string_at(out.data, out.len) if status == 0 else None
+            if status == 0:
+                buffer_free(out_ref)
+        finally:
+            calls.leave()
         if status == 0:
-            document = string_at(out.data, out.len)
-            buffer_free(out_ref)
             try:
                 return unpack(document)
             except SerializationError as error:
                 logger.warning("cachekit_native: dropping an undecodable entry of %s: %s", state.name, error)
-                state.safe_delete(state.open(), key)
+                state.safe_delete(cache, key)
         elif status < 0:
             raise state.library.error(status)
-        return state.miss_sync(state.open(), key, args, kwargs, seen)
+        return state.miss_sync(cache, key, args, kwargs, seen)
 
     return wrapper
 
@@ -365,7 +388,7 @@ def _forget_handles_after_fork() -> None:
     for state in list(_live_states):
         if state.cache is not None:
             _inherited_caches.append(state.cache)
-        state.cache = state.handle = None
+        state.cache = None
         state.lock = threading.Lock()
         state.flights_lock = threading.Lock()
         state.sync_flights = {}

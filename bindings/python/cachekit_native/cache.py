@@ -3,19 +3,22 @@
 ``Cache`` owns one ``cachekit_cache``. Keys are str (UTF-8) or bytes; values are bytes (for
 interop with cachekit services, a MessagePack document: see serializer.py). Every call may block
 on Redis (within the configured timeouts); from asyncio, run them in an executor, as the
-decorator does. The handle is thread-safe; ``close()`` must not race with calls in flight.
+decorator does. The handle is thread-safe, and so is ``close()`` while other threads call: the C
+handle is freed when the last call in flight returns (libcachekit's own rule is that nothing may
+race cachekit_cache_free, so the count is kept here); calls after close() raise CacheClosedError.
 """
 
 from __future__ import annotations
 
 import ctypes
 import sys
+import threading
 from ctypes import byref, c_uint64, c_void_p
 from typing import Any, Callable
 
 from . import _ffi
 from ._ffi import Buffer, CacheStats, HealthReport, ComputeFunction, ListenerStats
-from .errors import ComputeFailedError
+from .errors import CacheClosedError, ComputeFailedError
 
 TTL_DEFAULT = -1
 TTL_NONE = 0
@@ -39,6 +42,49 @@ def _ttl(ttl: int | None) -> int:
     if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 0:
         raise ValueError(f"ttl must be a non-negative int number of seconds or None, got {ttl!r}")
     return ttl
+
+
+class _Calls:
+    """The calls in flight on one C handle, so close() can run while other threads call.
+
+    close() marks the handle closed and frees it at once when nothing is in flight, else the last
+    call to leave frees it. A call enters before it reads the handle and checks ``closed`` after
+    entering, so it either sees the close and never touches the handle, or is counted before the
+    close looks (that ordering is the GIL's: each step is one bytecode-level operation, seen by
+    every thread in program order). Entering and leaving are a list append and pop, so the hit
+    path takes no lock; only the free itself is under one, so it runs once.
+    """
+    __slots__ = ("handle", "closed", "in_flight", "_free", "_lock")
+
+    def __init__(self, handle: c_void_p, free: Callable[[c_void_p], None]):
+        self.handle: c_void_p | None = handle
+        self.closed = False
+        self.in_flight: list[None] = []
+        self._free = free
+        self._lock = threading.Lock()
+
+    def enter(self) -> c_void_p:
+        self.in_flight.append(None)
+        if self.closed:
+            self.leave()
+            raise CacheClosedError("the cache is closed")
+        return self.handle
+
+    def leave(self) -> None:
+        self.in_flight.pop()
+        if self.closed and not self.in_flight:
+            self._release()
+
+    def close(self) -> None:
+        self.closed = True
+        if not self.in_flight:
+            self._release()
+
+    def _release(self) -> None:
+        with self._lock:
+            handle, self.handle = self.handle, None
+        if handle is not None:
+            self._free(handle)
 
 
 class _ComputeCall:
@@ -78,8 +124,7 @@ class Cache:
     def __init__(self, *, from_env: bool = True, **options: Any):
         lib = _ffi.library()
         self._lib = lib
-        self._free = lib.cachekit_cache_free  # kept on the instance: __del__ may run at shutdown
-        self._handle: c_void_p | None = None
+        self._calls: _Calls | None = None
         config = c_void_p()
         lib.cachekit_config_new(byref(config))
         try:
@@ -93,26 +138,37 @@ class Cache:
             lib.cachekit_cache_new(config, byref(handle))
         finally:
             lib.cachekit_config_free(config)
-        self._handle = handle
+        # The free function is kept with the handle: __del__ may run at shutdown.
+        self._calls = _Calls(handle, lib.cachekit_cache_free)
 
     # -- lifetime ----------------------------------------------------------------------------
 
     @property
     def handle(self) -> c_void_p:
-        handle = self._handle
-        if handle is None:
-            raise ValueError("the cache is closed")
-        return handle
+        """The raw cachekit_cache handle: not counted as a call in flight, so a caller using it
+        directly must not race close()."""
+        calls = self._calls
+        if calls is None or calls.closed:
+            raise CacheClosedError("the cache is closed")
+        return calls.handle
+
+    @property
+    def calls(self) -> _Calls:
+        """The in-flight count (the decorator's hit path enters and leaves it itself)."""
+        calls = self._calls
+        if calls is None:
+            raise CacheClosedError("the cache is closed")
+        return calls
 
     @property
     def closed(self) -> bool:
-        return self._handle is None
+        return self._calls is None or self._calls.closed
 
     def close(self) -> None:
-        """Frees the cache (L1 and Redis connections). Idempotent."""
-        handle, self._handle = self._handle, None
-        if handle is not None:
-            self._free(handle)
+        """Frees the cache (L1 and Redis connections) once the calls in flight have returned;
+        later calls raise CacheClosedError. Idempotent, and safe while other threads call."""
+        if self._calls is not None:
+            self._calls.close()
 
     def __enter__(self) -> "Cache":
         return self
@@ -129,13 +185,22 @@ class Cache:
         except Exception:
             pass
 
+    def _call(self, function: Callable[..., int], *args: Any) -> int:
+        """function(handle, *args), counted as a call in flight."""
+        calls = self.calls
+        handle = calls.enter()
+        try:
+            return function(handle, *args)
+        finally:
+            calls.leave()
+
     # -- operations --------------------------------------------------------------------------
 
     def get(self, key: str | bytes) -> bytes | None:
         """The value under key, or None on a miss."""
         data = _key_bytes(key)
         out = Buffer()
-        if self._lib.cachekit_cache_get(self.handle, data, len(data), byref(out)) == _ffi.MISS:
+        if self._call(self._lib.cachekit_cache_get, data, len(data), byref(out)) == _ffi.MISS:
             return None
         return self._lib.take(out)
 
@@ -144,7 +209,7 @@ class Cache:
         call it inline."""
         data = _key_bytes(key)
         out = Buffer()
-        if self._lib.cachekit_cache_get_local(self.handle, data, len(data), byref(out)) == _ffi.MISS:
+        if self._call(self._lib.cachekit_cache_get_local, data, len(data), byref(out)) == _ffi.MISS:
             return None
         return self._lib.take(out)
 
@@ -152,16 +217,16 @@ class Cache:
         """Stores value under key; ttl None means the cache's default, 0 no expiry."""
         data = _key_bytes(key)
         value = bytes(value)
-        self._lib.cachekit_cache_set(self.handle, data, len(data), value, len(value), _ttl(ttl))
+        self._call(self._lib.cachekit_cache_set, data, len(data), value, len(value), _ttl(ttl))
 
     def delete(self, key: str | bytes) -> None:
         """Removes key from L1 and Redis (raises a BackendError if Redis could not be reached)."""
         data = _key_bytes(key)
-        self._lib.cachekit_cache_delete(self.handle, data, len(data))
+        self._call(self._lib.cachekit_cache_delete, data, len(data))
 
     def exists(self, key: str | bytes) -> bool:
         data = _key_bytes(key)
-        return self._lib.cachekit_cache_exists(self.handle, data, len(data)) == _ffi.OK
+        return self._call(self._lib.cachekit_cache_exists, data, len(data)) == _ffi.OK
 
     def get_or_compute(self, key: str | bytes, compute: Callable[[], bytes], ttl: int | None = None) -> bytes:
         """The value under key; on a miss compute() (run once per key across this process's
@@ -170,7 +235,7 @@ class Cache:
         call = _ComputeCall(compute)
         out = Buffer()
         try:
-            self._lib.cachekit_cache_get_or_compute(self.handle, data, len(data), _ttl(ttl), _compute_trampoline,
+            self._call(self._lib.cachekit_cache_get_or_compute, data, len(data), _ttl(ttl), _compute_trampoline,
                                                     call, byref(out))
         except ComputeFailedError:
             if call.error is not None:
@@ -181,7 +246,7 @@ class Cache:
     def invalidate_namespace(self, namespace: str) -> int:
         """Removes every key of a namespace from L1 and Redis; returns the Redis keys removed."""
         removed = c_uint64()
-        self._lib.cachekit_cache_invalidate_namespace(self.handle, namespace.encode("utf-8"), byref(removed))
+        self._call(self._lib.cachekit_cache_invalidate_namespace, namespace.encode("utf-8"), byref(removed))
         return removed.value
 
     # -- cachekit-py's key registry -------------------------------------------------------------
@@ -190,14 +255,14 @@ class Cache:
         """Records key in the registry's tracking set (SADD + EXPIRE, one round trip); False
         without Redis. Raises a BackendError when Redis fails."""
         data = _key_bytes(key)
-        return self._lib.cachekit_cache_track_key(self.handle, registry_id.encode("utf-8"), data,
+        return self._call(self._lib.cachekit_cache_track_key, registry_id.encode("utf-8"), data,
                                                   len(data)) == _ffi.OK
 
     def set_tracked(self, registry_id: str, key: str | bytes, value: bytes, ttl: int | None = None) -> None:
         """set() and track_key() in one Redis round trip (fail-open, as set)."""
         data = _key_bytes(key)
         value = bytes(value)
-        self._lib.cachekit_cache_set_tracked(self.handle, registry_id.encode("utf-8"), data, len(data), value,
+        self._call(self._lib.cachekit_cache_set_tracked, registry_id.encode("utf-8"), data, len(data), value,
                                              len(value), _ttl(ttl))
 
     def drain_registry(self, registry_id: str, local_keys: "list[str | bytes]" = ()) -> int:
@@ -208,7 +273,7 @@ class Cache:
         pointers = (ctypes.c_char_p * count)(*keys)
         lengths = (ctypes.c_size_t * count)(*map(len, keys))
         removed = c_uint64()
-        self._lib.cachekit_cache_drain_registry(self.handle, registry_id.encode("utf-8"), pointers, lengths, count,
+        self._call(self._lib.cachekit_cache_drain_registry, registry_id.encode("utf-8"), pointers, lengths, count,
                                                 byref(removed))
         return removed.value
 
@@ -216,26 +281,26 @@ class Cache:
         """Announces an invalidation on cachekit-py's channel (key None: every key of the
         function); False when nothing was published (no Redis, or an id over 1024 bytes)."""
         data = None if key is None else _key_bytes(key)
-        return self._lib.cachekit_cache_publish_invalidation(self.handle, registry_id.encode("utf-8"), data,
+        return self._call(self._lib.cachekit_cache_publish_invalidation, registry_id.encode("utf-8"), data,
                                                              0 if data is None else len(data)) == _ffi.OK
 
     def stats(self) -> dict[str, int]:
         """A snapshot of the cache's counters (cachekit_cache_stats)."""
         snapshot = CacheStats()
-        self._lib.cachekit_cache_stats_get(self.handle, byref(snapshot))
+        self._call(self._lib.cachekit_cache_stats_get, byref(snapshot))
         return {name: getattr(snapshot, name) for name, _ in CacheStats._fields_}
 
     def listener_stats(self) -> dict[str, int]:
         """The invalidation listener's state and counters (cachekit_cache_listener_stats); all
         zero when the cache runs no listener."""
         snapshot = ListenerStats()
-        self._lib.cachekit_cache_listener_stats(self.handle, byref(snapshot))
+        self._call(self._lib.cachekit_cache_listener_stats, byref(snapshot))
         return {name: getattr(snapshot, name) for name, _ in ListenerStats._fields_}
 
     def health(self) -> dict[str, Any]:
         """PINGs Redis and reports both tiers."""
         report = HealthReport()
-        self._lib.cachekit_cache_health(self.handle, byref(report))
+        self._call(self._lib.cachekit_cache_health, byref(report))
         return {"l2_configured": bool(report.l2_configured), "l2_status": report.l2_status,
                 "l2_ping_ns": report.l2_ping_ns, "l1_entries": report.l1_entries, "l1_bytes": report.l1_bytes,
                 "detail": report.detail.decode("utf-8", "replace")}

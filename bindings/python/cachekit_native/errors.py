@@ -32,6 +32,10 @@ class InteropError(CachekitNativeError, ValueError):
     """A value or argument is outside the interop/v1 data model (raised, never silently coerced)."""
 
 
+class CacheClosedError(CachekitNativeError, ValueError):
+    """A Cache was used after close() (a call already in flight when close() ran still completes)."""
+
+
 class LibraryNotFoundError(CachekitNativeError, ImportError):
     """No loadable libcachekit of the required version was found; the message lists every attempt."""
 
@@ -77,6 +81,7 @@ class InvalidArgumentError(MisuseError, ValueError): pass
 class BufferTooSmallError(MisuseError): pass
 class OutOfMemoryError(MisuseError, MemoryError): pass
 class InternalError(MisuseError): pass
+class HandleMisuseError(MisuseError): pass
 
 class TooLargeError(CodecError): pass
 class InvalidInputError(CodecError): pass
@@ -147,6 +152,7 @@ _BY_STATUS: dict[int, type[CachekitError]] = {
     -3: BufferTooSmallError,
     -4: OutOfMemoryError,
     -5: InternalError,
+    -6: HandleMisuseError,
     -10: TooLargeError,
     -11: InvalidInputError,
     -12: DecompressionBombError,

@@ -37,7 +37,7 @@ let package = Package(
 
         // The public header as a Clang module, so the compiler holds the exports to it.
         .systemLibrary(name: "CCachekitHeader"),
-        // C shims: thread-local storage that Swift cannot declare itself.
+        // C shims: what Swift cannot declare itself (thread-local storage, a load-time fork handler).
         .target(name: "CCachekitShims"),
 
         // Pure Swift core: knows nothing about C callers.
@@ -51,7 +51,7 @@ let package = Package(
         // that speaks to Redis (and, with the core's crypto, the only one linking libssl).
         .target(
             name: "CachekitRedis",
-            dependencies: ["CachekitCore", "CHiredis", "CSSL", "CCrypto"],
+            dependencies: ["CachekitCore", "CHiredis", "CSSL", "CCrypto", "CCachekitShims"],
             swiftSettings: strictSwift
         ),
         // Thin ABI layer: converts and validates arguments, calls the core, maps errors.

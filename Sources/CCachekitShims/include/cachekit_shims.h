@@ -18,4 +18,7 @@ const char *ckshim_error_get(void);
  * string macro as a String, which cannot give the static C string the export promises. */
 const char *ckshim_version_string(void);
 
+/* This process's id, kept current by a pthread_atfork child handler registered at load time. */
+int ckshim_process_id(void);
+
 #endif

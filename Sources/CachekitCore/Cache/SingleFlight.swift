@@ -7,51 +7,23 @@ import Glibc
 final class SingleFlight: Sendable {
     private let flights = Locked<[[UInt8]: Flight]>([:])
 
-    /// One computation in progress; waiters block on a condition variable until it finishes.
-    private final class Flight: @unchecked Sendable {
-        private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-        private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-        private var result: Result<[UInt8], CachekitError>?
+    /// One computation in progress; waiters block on its monitor until it finishes.
+    private final class Flight: @unchecked Sendable {  // `leader` is written once, at init
+        private let outcome = Monitor<Result<[UInt8], CachekitError>?>(nil)
         let leader = pthread_self()
 
-        init() {
-            pthread_mutex_init(mutex, nil)
-            // Deadlines on the monotonic clock: a wall-clock step must not stretch a wait.
-            var attributes = pthread_condattr_t()
-            pthread_condattr_init(&attributes)
-            pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
-            pthread_cond_init(condition, &attributes)
-            pthread_condattr_destroy(&attributes)
-        }
-
-        deinit {
-            pthread_cond_destroy(condition)
-            pthread_mutex_destroy(mutex)
-            mutex.deallocate()
-            condition.deallocate()
-        }
-
-        func finish(_ outcome: Result<[UInt8], CachekitError>) {
-            pthread_mutex_lock(mutex)
-            result = outcome
-            pthread_cond_broadcast(condition)
-            pthread_mutex_unlock(mutex)
+        func finish(_ result: Result<[UInt8], CachekitError>) {
+            outcome.withLock { $0 = result }
+            outcome.broadcast()
         }
 
         /// The leader's outcome, or nil when it has not finished within `nanoseconds`.
         func wait(nanoseconds: Int64) -> Result<[UInt8], CachekitError>? {
-            var deadline = timespec()
-            clock_gettime(CLOCK_MONOTONIC, &deadline)
-            let total = Int64(deadline.tv_nsec).addingReportingOverflow(nanoseconds % 1_000_000_000)
-            let seconds = Int64(deadline.tv_sec).addingReportingOverflow(nanoseconds / 1_000_000_000 &+ total.partialValue / 1_000_000_000)
-            deadline.tv_sec = seconds.overflow ? Int.max : Int(seconds.partialValue)
-            deadline.tv_nsec = Int(total.partialValue % 1_000_000_000)
-            pthread_mutex_lock(mutex)
-            defer { pthread_mutex_unlock(mutex) }
-            while result == nil {
-                if pthread_cond_timedwait(condition, mutex, &deadline) == ETIMEDOUT { break }
-            }
-            return result
+            let end = MonotonicClock.preciseNanoseconds().addingReportingOverflow(nanoseconds)
+            let deadline = Deadline(nanoseconds: end.overflow ? Int64.max : end.partialValue)
+            return outcome.wait(until: deadline, { (finished: inout Result<[UInt8], CachekitError>?) -> Result<[UInt8], CachekitError>?? in
+                finished.map { .some($0) }
+            }, timedOut: { (finished: inout Result<[UInt8], CachekitError>?) -> Result<[UInt8], CachekitError>? in finished })
         }
     }
 

@@ -1,5 +1,5 @@
 import Testing
-@testable import CachekitRedis
+import CachekitCore
 
 @Suite struct DeadlineTests {
     @Test func remainingIsNeverNegativeAndPassedDeadlinesReportSo() {

@@ -1,17 +1,17 @@
 import Glibc
 
 /// A value behind a pthread mutex with a condition variable, for callers that wait for the value
-/// to change (a free pooled connection, a backpressure permit).
+/// to change (a free pooled connection, a backpressure permit, a single flight's result).
 ///
 /// Why not `Locked`: it has no condition variable. Why pthreads, as `Locked`: ThreadSanitizer sees
 /// them. The condition waits on CLOCK_MONOTONIC, the clock `Deadline` is on, so a wall-clock step
 /// neither shortens nor stretches a wait.
-final class Monitor<Value>: @unchecked Sendable {  // the value is only touched under the mutex
+public final class Monitor<Value>: @unchecked Sendable {  // the value is only touched under the mutex
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private let storage = UnsafeMutablePointer<Value>.allocate(capacity: 1)
 
-    init(_ value: Value) {
+    public init(_ value: Value) {
         storage.initialize(to: value)
         Self.initialize(mutex, condition)
     }
@@ -35,7 +35,7 @@ final class Monitor<Value>: @unchecked Sendable {  // the value is only touched 
         pthread_condattr_destroy(&attributes)
     }
 
-    func withLock<Result, E: Error>(_ body: (inout Value) throws(E) -> Result) throws(E) -> Result {
+    public func withLock<Result, E: Error>(_ body: (inout Value) throws(E) -> Result) throws(E) -> Result {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         return try body(&storage.pointee)
@@ -45,7 +45,7 @@ final class Monitor<Value>: @unchecked Sendable {  // the value is only touched 
     /// calls; once `deadline` has passed (checked after a last attempt, so a wake-up that races the
     /// timeout is not lost) returns `timedOut`'s result. Each call gets its own `inout` access: none
     /// is held while the mutex is released inside the wait.
-    func wait<Result, E: Error>(until deadline: Deadline,
+    public func wait<Result, E: Error>(until deadline: Deadline,
                                 _ attempt: (inout Value) throws(E) -> Result?,
                                 timedOut: (inout Value) throws(E) -> Result) throws(E) -> Result {
         pthread_mutex_lock(mutex)
@@ -60,7 +60,10 @@ final class Monitor<Value>: @unchecked Sendable {  // the value is only touched 
     }
 
     /// Wakes one waiter: call after a change that lets one more caller through.
-    func signal() { pthread_cond_signal(condition) }
+    public func signal() { pthread_cond_signal(condition) }
+
+    /// Wakes every waiter: call after a change all of them wait for (a result they share).
+    public func broadcast() { pthread_cond_broadcast(condition) }
 
     /// In a child after fork(): the mutex may be held by a parent thread that does not exist
     /// here, and the condition may count the parent's waiters, so both are made anew. When the
@@ -68,7 +71,7 @@ final class Monitor<Value>: @unchecked Sendable {  // the value is only touched 
     /// replaced by `fresh`; otherwise it may be half-updated, so it is neither read nor
     /// deinitialized (leaked), only overwritten. The caller guarantees no other thread of this
     /// process uses the monitor meanwhile.
-    func reinitializeAfterFork(fresh: Value, salvage: (inout Value) -> Void) {
+    public func reinitializeAfterFork(fresh: Value, salvage: (inout Value) -> Void) {
         if pthread_mutex_trylock(mutex) == 0 {
             salvage(&storage.pointee)
             storage.pointee = fresh

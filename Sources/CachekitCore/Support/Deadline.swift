@@ -1,5 +1,3 @@
-import CachekitCore
-
 /// A point on the monotonic clock by which a whole call (connect, handshake, every write and
 /// read of one command or one pipelined batch) must be done.
 public struct Deadline: Sendable, Comparable {

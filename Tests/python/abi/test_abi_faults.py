@@ -79,7 +79,8 @@ def test_a_tls_port_that_never_handshakes_costs_a_bounded_miss(make_cache, tls_f
 def test_namespace_invalidation_against_an_endless_scan_stops_with_a_status(make_cache):
     scan = EndlessScan("users")
     with FaultServer(scan) as server:
-        cache = make_cache(redis_url=server.url(), **TIMEOUTS)
+        # The sweep's own bound (sweep_timeout_ms; its default is 30 s) well inside the test's.
+        cache = make_cache(redis_url=server.url(), sweep_timeout_ms=2000, **TIMEOUTS)
         outcome = {}
 
         def sweep():

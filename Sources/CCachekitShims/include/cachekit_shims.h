@@ -18,6 +18,13 @@ const char *ckshim_error_get(void);
  * string macro as a String, which cannot give the static C string the export promises. */
 const char *ckshim_version_string(void);
 
+/* getaddrinfo() that gives up after timeout_ms (getaddrinfo_a underneath): 0 with *result to
+ * free with freeaddrinfo(), an EAI_* code, or CKSHIM_EAI_TIMEOUT when the time ran out. */
+struct addrinfo;
+#define CKSHIM_EAI_TIMEOUT (-1000)
+int ckshim_getaddrinfo_within(const char *host, const char *service, const struct addrinfo *hints,
+                              int timeout_ms, struct addrinfo **result);
+
 /* This process's id, kept current by a pthread_atfork child handler registered at load time. */
 int ckshim_process_id(void);
 

@@ -1,4 +1,5 @@
 import CachekitCore
+import CCachekitShims
 import Glibc
 
 /// Where a connection goes: a TCP host and port, or a unix socket.
@@ -35,8 +36,8 @@ final class StreamSocket {
 
     /// Connects within the deadline: a unix socket, or each address `getaddrinfo` gives for
     /// the host in turn (as redis-py does), with TCP_NODELAY and cachekit-py's keepalive.
-    /// Name resolution itself is glibc's blocking `getaddrinfo` (bounded by resolv.conf's
-    /// timeout, not by this deadline); IP literals and /etc/hosts names do not wait on it.
+    /// Names are resolved with glibc's asynchronous resolver (getaddrinfo_a) within the same
+    /// deadline; IP literals need no lookup at all.
     static func connect(to address: RedisAddress, deadline: Deadline) throws(CachekitError) -> StreamSocket {
         switch address {
         case .unix(let path): return try connectUnix(path: path, address: address, deadline: deadline)
@@ -80,7 +81,18 @@ final class StreamSocket {
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         hints.ai_family = AF_UNSPEC
         var list: UnsafeMutablePointer<addrinfo>?
-        let status = getaddrinfo(target.host, String(target.port), &hints, &list)
+        // IP literals need no lookup; names are resolved within the connect deadline.
+        hints.ai_flags = AI_NUMERICHOST
+        var status = getaddrinfo(target.host, String(target.port), &hints, &list)
+        if status == EAI_NONAME {
+            hints.ai_flags = 0
+            status = ckshim_getaddrinfo_within(target.host, String(target.port), &hints,
+                                               max(deadline.remainingMilliseconds, 1), &list)
+        }
+        if status == CKSHIM_EAI_TIMEOUT {
+            throw CachekitError(.backendTimeout,
+                                "resolving Redis host \(escapedForMessage(target.host)) did not finish within the connect timeout")
+        }
         guard status == 0, let first = list else {
             let reason = status == EAI_SYSTEM ? describe(errno: errno) : String(cString: gai_strerror(status))
             throw CachekitError(.backendUnavailable, "could not resolve Redis host \(escapedForMessage(target.host)): \(reason)")

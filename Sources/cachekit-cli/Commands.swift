@@ -31,7 +31,9 @@ struct EntryOptions: ParsableArguments {
     var secure = false
 
     @Option(help: ArgumentHelp("""
-        Redis URL redis://[[user]:password@]host[:port][/db]. Default CACHEKIT_REDIS_URL, then \
+        Redis URL: redis://[[user]:password@]host[:port][/db], rediss://... (TLS, with \
+        ?ssl_ca_certs=, ssl_cert_reqs=, ssl_certfile=, ssl_keyfile=), unix:///path, \
+        redis+sentinel://host:port[,host:port...]/service[/db]. Default CACHEKIT_REDIS_URL, then \
         REDIS_URL, then redis://localhost:6379.
         """, valueName: "url"))
     var url: String?

@@ -29,7 +29,7 @@ WORKER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 SEED = int(os.environ.get("CACHEKIT_CRASH_SEED", "1313"))
 SECONDS = float(os.environ.get("CACHEKIT_CRASH_SECONDS", "48" if os.environ.get("CACHEKIT_TEST_DEEP") else "24"))
 WRITERS_PER_MODE = 2
-STARTUP_S = 60.0  # a writer's first operation, on a loaded machine
+STARTUP_S = 60.0  # for a process's start (a writer's: its first two operations), on a loaded machine
 LONGEST_LIFE_S = 0.6  # a writer is killed at a random moment within this after its second operation
 LARGE = 256 << 10  # the writers' large values start here
 SET_KEY = (PREFIX + REGISTRY_ID).encode()
@@ -150,7 +150,7 @@ def test_kill_9_mid_writes_and_registry_updates_leaves_a_state_readers_and_drain
         members, present = tracked_entries(client)
         ghosts = members - present
         assert present and ghosts, (len(members), len(present))  # both kinds of member exist
-        reader.ask("drain")
+        assert reader.ask("drain") == {"removed": len(members)}
         left = {member for member in members if client.exists(PREFIX + member)}
         assert (left, client.exists(SET_KEY)) == (set(), 0)
         reader.check()
@@ -162,7 +162,7 @@ def test_kill_9_mid_writes_and_registry_updates_leaves_a_state_readers_and_drain
         assert drain_with_cachekit_py(redis_url) == {"invalidated": True}
         left2 = {member for member in members2 if client.exists(PREFIX + member)}
         assert (left2, client.exists(SET_KEY)) == (set(), 0)
-        final = reader.check()
+        reader.check()
     finally:
         reader.close()
         client.close()

@@ -240,6 +240,7 @@ let targets: [(name: String, run: FuzzTarget)] = abiTargets + [
     ("redis-url", redisURLTarget),
     ("invalidation-event", invalidationEventTarget),
     ("cache-read", cacheReadTarget),
+    ("connection-read", connectionReadTarget),
 ]
 
 /// The target CACHEKIT_FUZZ_TARGET names (an unknown name stops the run), or nil to pick by byte.

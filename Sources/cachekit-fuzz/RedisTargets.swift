@@ -202,3 +202,66 @@ let cacheReadTarget: FuzzTarget = { input in
         }
     }
 }
+
+/// A listening unix socket in the temporary folder that plays the server for `connectionReadTarget`:
+/// the harness connects, accepts, writes the input as the server's replies and shuts its side
+/// for writing, all on the one fuzzing thread (the kernel queues the connection and the bytes).
+let replayServer: (path: String, descriptor: Int32)? = {
+    let path = "/tmp/cachekit-fuzz-\(getpid()).sock"
+    unlink(path)
+    let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    guard descriptor >= 0 else { return nil }
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    let bytes = Array(path.utf8)
+    guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return nil }
+    withUnsafeMutableBytes(of: &address.sun_path) { raw in raw.copyBytes(from: bytes) }
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    }
+    guard bound == 0, listen(descriptor, 4) == 0 else { close(descriptor); return nil }
+    atexit { unlink("/tmp/cachekit-fuzz-\(getpid()).sock") }
+    return (path, descriptor)
+}()
+
+/// The connection's own read loop (socket reads, the header scanner, hiredis, the deadline):
+/// the input is what the server sends in answer to a GET, read with the limits a GET passes
+/// and up to three more replies read after it; each bulk reply then goes through the cache's
+/// read path. Every failure must be a status, and the connection must then refuse reuse.
+let connectionReadTarget: FuzzTarget = { input in
+    guard let server = replayServer, let (cache, tier) = replayCaches.first else { return }
+    let connection: RedisConnection
+    do throws(CachekitError) {
+        connection = try RedisConnection.open(RedisConnectionOptions(address: .unix(path: server.path)), deadline: .after(milliseconds: 1_000))
+    } catch {
+        fatalError("could not connect to the replay socket: \(error.message)")
+    }
+    let peer = accept(server.descriptor, nil, nil)
+    guard peer >= 0 else { fatalError("could not accept on the replay socket") }
+    defer { close(peer); connection.close() }
+    var written = 0
+    while written < input.count {
+        let count = write(peer, input.baseAddress.map { $0 + written }, input.count - written)
+        guard count > 0 else { fatalError("could not write the replies") }
+        written += count
+    }
+    shutdown(peer, Int32(SHUT_WR))
+    let limits = ReplyLimits.value(maxValueSize: 8_192)
+    var replies: [RedisValue] = []
+    do throws(CachekitError) {
+        replies.append(try connection.call(["GET", "fuzz:key"], limits: limits, deadline: .after(milliseconds: 200)))
+        for _ in 0..<3 {
+            guard let reply = try connection.readReply(limits: limits, deadline: .after(milliseconds: 50)) else { break }
+            replies.append(reply)
+        }
+    } catch {
+        if connection.isReusable { fatalError("a failed read left the connection reusable: \(error.message)") }
+    }
+    if !replies.allSatisfy({ withinLimits($0, limits) }) { fatalError("a reply read exceeds its limits") }
+    for reply in replies {
+        tier.reply = reply
+        Array("fuzz:key".utf8).withUnsafeBytes { bytes in
+            do throws(CachekitError) { _ = try cache.get(bytes) } catch {}  // a refusal is an answer
+        }
+    }
+}

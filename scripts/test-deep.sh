@@ -5,7 +5,7 @@
 # always on in a debug build), each in its own scratch folder; the C tests and the Python tests
 # run against each build with the sanitizer runtime preloaded. Any sanitizer report fails the
 # stage, as does any failing test. Then every libFuzzer target (scripts/fuzz.sh) runs for
-# $DEEP_FUZZ_SECONDS seconds each (default 600: 15 targets, about 2.5 hours). Writes "asan: ...",
+# $DEEP_FUZZ_SECONDS seconds each (default 600: 16 targets, about 2.7 hours). Writes "asan: ...",
 # "ubsan: ..." and "deep fuzz: ..." lines to $1.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

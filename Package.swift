@@ -90,7 +90,7 @@ let package = Package(
         // libFuzzer harness over the exported functions: scripts/fuzz.sh.
         .executableTarget(
             name: "cachekit-fuzz",
-            dependencies: ["CachekitABI", "CCachekitHeader"],
+            dependencies: ["CachekitABI", "CachekitCore", "CachekitRedis", "CCachekitHeader"],
             swiftSettings: [.unsafeFlags(["-sanitize=fuzzer,address", "-parse-as-library"])]
         ),
     ] : [])

@@ -4,7 +4,9 @@
 # its C code (Swift has no -sanitize=undefined: its overflow, bounds and exclusivity checks are
 # always on in a debug build), each in its own scratch folder; the C tests and the Python tests
 # run against each build with the sanitizer runtime preloaded. Any sanitizer report fails the
-# stage, as does any failing test. Writes "asan: ..." and "ubsan: ..." lines to $1.
+# stage, as does any failing test. Then every libFuzzer target (scripts/fuzz.sh) runs for
+# $DEEP_FUZZ_SECONDS seconds each (default 600: 16 targets, about 2.7 hours). Writes "asan: ...",
+# "ubsan: ..." and "deep fuzz: ..." lines to $1.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-/dev/null}
@@ -58,4 +60,8 @@ sanitized_run() {
 sanitized_run asan .build-asan "$runtimes/libclang_rt.asan-x86_64.so" --sanitize=address
 CFLAGS_EXTRA="-fsanitize=undefined" sanitized_run ubsan .build-ubsan "$runtimes/libclang_rt.ubsan_standalone-x86_64.so" \
     -Xcc -fsanitize=undefined
+
+printf '\n=== fuzz: every target for %s s ===\n' "${DEEP_FUZZ_SECONDS:-600}"
+FUZZ_SECONDS=${DEEP_FUZZ_SECONDS:-600} scripts/fuzz.sh "$root/.build-fuzz/deep-fuzz.txt" || status=1
+sed 's/^fuzz:/deep fuzz:/' "$root/.build-fuzz/deep-fuzz.txt" >> "$out"
 exit $status

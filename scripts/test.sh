@@ -4,7 +4,7 @@
 # Python tests (ctypes, and live interop with the real cachekit package through a redis-server
 # the tests start themselves), the CMake/pkg-config install check and a libFuzzer run.
 # --deep adds the deep tier (scripts/test-deep.sh: the C and Python tests against AddressSanitizer
-# and UndefinedBehaviorSanitizer builds; docs/DEVELOPING.md says how long it takes).
+# and UndefinedBehaviorSanitizer builds, then every fuzz target for 10 minutes; docs/DEVELOPING.md says how long it takes).
 # Ends with one line: "tests: N passed, N failed".
 set -uo pipefail
 deep=0
@@ -44,7 +44,7 @@ run_stage "exported symbols" scripts/check-symbols.sh "$results/symbols.txt"
 run_stage "header drift fails the build" scripts/check-drift.sh "$results/drift.txt"
 run_stage "python tests" "$python" -m pytest -q Tests/python --junitxml "$results/python.xml"
 run_stage "install: CMake, pkg-config" scripts/check-install.sh "$results/install.txt"
-run_stage "fuzz the exported functions (libFuzzer + ASan)" scripts/fuzz.sh "$results/fuzz.txt"
+run_stage "fuzz every target briefly (libFuzzer + ASan)" scripts/fuzz.sh "$results/fuzz.txt"
 if [ "$deep" -eq 1 ]; then
     run_stage "deep tier: ASan and UBSan builds under the C and Python tests" \
         env PYTHON="$python" scripts/test-deep.sh "$results/deep.txt"

@@ -2,8 +2,9 @@ import CachekitABI
 import CCachekitHeader
 import Glibc
 
-// libFuzzer harness over the exported C functions (scripts/fuzz.sh). The first input byte picks
-// the function; the rest is its input. Any trap, sanitizer report or broken invariant is a crash.
+// libFuzzer harness (scripts/fuzz.sh) over the exported C functions and, in RedisTargets.swift,
+// what a Redis server sends. CACHEKIT_FUZZ_TARGET names the one target every input goes to;
+// without it the first input byte picks one. Any trap, sanitizer report or broken invariant is a crash.
 
 typealias FuzzTarget = @Sendable (UnsafeRawBufferPointer) -> Void
 
@@ -14,17 +15,17 @@ nonisolated(unsafe) let fuzzKeyring: OpaquePointer? = {
     return keyring
 }()
 
-let targets: [FuzzTarget] = [
+let abiTargets: [(name: String, run: FuzzTarget)] = [
     // Envelope reader on arbitrary bytes.
-    { input in
+    ("envelope", { input in
         var out = cachekit_buffer(data: nil, len: 0)
         var format = [CChar](repeating: 0, count: 8)
         _ = cachekit_envelope_retrieve(input.baseAddress?.assumingMemoryBound(to: UInt8.self), input.count,
                                        &out, &format, format.count)
         cachekit_buffer_free(&out)
-    },
+    }),
     // LZ4 block decoder on arbitrary bytes, into a buffer sized by the first two bytes.
-    { input in
+    ("lz4", { input in
         guard input.count >= 2 else { return }
         let capacity = Int(input[0]) << 8 | Int(input[1])
         var output = [UInt8](repeating: 0, count: capacity)
@@ -33,9 +34,9 @@ let targets: [FuzzTarget] = [
         _ = cachekit_lz4_decompress(block.baseAddress?.assumingMemoryBound(to: UInt8.self), block.count,
                                     &output, capacity, &written)
         if written > capacity { fatalError("decoder wrote past its capacity") }
-    },
+    }),
     // Store then retrieve: every value must round-trip exactly.
-    { input in
+    ("envelope-roundtrip", { input in
         var envelope = cachekit_buffer(data: nil, len: 0)
         var back = cachekit_buffer(data: nil, len: 0)
         let data = input.baseAddress?.assumingMemoryBound(to: UInt8.self)
@@ -46,10 +47,10 @@ let targets: [FuzzTarget] = [
         else { fatalError("envelope round trip failed") }
         cachekit_buffer_free(&envelope)
         cachekit_buffer_free(&back)
-    },
+    }),
     // Decryption of arbitrary payloads: the first byte splits AAD from payload; must never succeed
     // (forging a GCM tag by mutation is not possible) and never crash.
-    { input in
+    ("decrypt", { input in
         guard let first = input.first else { return }
         let aadCount = min(Int(first), input.count - 1)
         let aad = UnsafeRawBufferPointer(rebasing: input[1..<(1 + aadCount)])
@@ -59,9 +60,9 @@ let targets: [FuzzTarget] = [
             fuzzKeyring, "tenant", payload.baseAddress?.assumingMemoryBound(to: UInt8.self), payload.count,
             aad.baseAddress?.assumingMemoryBound(to: UInt8.self), aad.count, nil, &out)
         if status == CACHEKIT_OK { fatalError("a mutated payload authenticated") }
-    },
+    }),
     // Entry decoding (keys section): the first byte picks mode and keyring; the rest is a stored value.
-    { input in
+    ("entry-decode", { input in
         guard let first = input.first else { return }
         let value = UnsafeRawBufferPointer(rebasing: input[1...])
         var out = cachekit_buffer(data: nil, len: 0)
@@ -69,10 +70,10 @@ let targets: [FuzzTarget] = [
         _ = cachekit_entry_decode(value.baseAddress?.assumingMemoryBound(to: UInt8.self), value.count,
                                   Int32(first % 4), "t:default:k", keyring, nil, UInt32(first >> 3) & 1, &out)
         cachekit_buffer_free(&out)
-    },
+    }),
     // MessagePack reader: validate, then walk every item; a valid document re-encodes as an
     // interop entry and decodes back byte for byte.
-    { input in
+    ("msgpack", { input in
         var reader: OpaquePointer?
         let data = input.baseAddress?.assumingMemoryBound(to: UInt8.self)
         guard cachekit_msgpack_reader_new(data, input.count, &reader) == CACHEKIT_OK else { return }
@@ -92,9 +93,9 @@ let targets: [FuzzTarget] = [
         else { fatalError("interop entry round trip failed for a valid document") }
         cachekit_buffer_free(&stored)
         cachekit_buffer_free(&back)
-    },
+    }),
     // Cache keys from arbitrary argument bytes; interop keys must stay within 194 characters.
-    { input in
+    ("keys", { input in
         var key = cachekit_buffer(data: nil, len: 0)
         let data = input.baseAddress?.assumingMemoryBound(to: UInt8.self)
         _ = cachekit_key_auto("ns", "m.f", data, input.count, nil, 0, 1, nil, &key)
@@ -103,9 +104,9 @@ let targets: [FuzzTarget] = [
             fatalError("interop key longer than 194 characters")
         }
         cachekit_buffer_free(&key)
-    },
+    }),
     // The writer: bytes drive a sequence of writes; a finished document must pass the reader.
-    { input in
+    ("msgpack-writer", { input in
         var writer: OpaquePointer?
         guard cachekit_msgpack_writer_new(&writer) == CACHEKIT_OK else { return }
         var index = 0
@@ -139,31 +140,47 @@ let targets: [FuzzTarget] = [
         }
         cachekit_buffer_free(&document)
         cachekit_msgpack_writer_free(writer)
-    },
-    // Cache configuration (cache section): "name\0value" for any option, and the input as a Redis URL.
-    { input in
+    }),
+    // Cache configuration (cache section): "name\0value\0name\0value..." set on one config in
+    // turn (any option, known or not), each value also as a Redis URL; a config every value was
+    // accepted for must build a cache (without a redis_url, which would connect).
+    ("config", { input in
         var config: OpaquePointer?
         guard cachekit_config_new(&config) == CACHEKIT_OK else { fatalError("config_new failed") }
         defer { cachekit_config_free(config) }
-        let bytes = Array(input)
-        let split = bytes.firstIndex(of: 0) ?? bytes.count
-        let name: [UInt8] = Array(bytes[..<split]) + [0]
-        let rest: [UInt8] = split < bytes.count ? Array(bytes[(split + 1)...]) : []
-        let value: [UInt8] = rest.map { $0 == 0 ? 1 : $0 } + [0]
-        name.withUnsafeBufferPointer { n in
-            value.withUnsafeBufferPointer { v in
-                n.withMemoryRebound(to: CChar.self) { n in
-                    v.withMemoryRebound(to: CChar.self) { v in
-                        _ = cachekit_config_set(config, n.baseAddress, v.baseAddress)
-                        _ = cachekit_config_set(config, "redis_url", v.baseAddress)
+        let fields = Array(input).split(separator: 0, omittingEmptySubsequences: false)
+        var accepted = true
+        var pair = 0
+        while pair + 1 < max(fields.count, 2), pair < 16 {
+            let name: [UInt8] = Array(fields[pair]) + [0]
+            let value: [UInt8] = (pair + 1 < fields.count ? Array(fields[pair + 1]) : []) + [0]
+            pair += 2
+            if name.starts(with: Array("redis_url".utf8)) { continue }
+            name.withUnsafeBufferPointer { n in
+                value.withUnsafeBufferPointer { v in
+                    n.withMemoryRebound(to: CChar.self) { n in
+                        v.withMemoryRebound(to: CChar.self) { v in
+                            accepted = cachekit_config_set(config, n.baseAddress, v.baseAddress) == CACHEKIT_OK && accepted
+                            var url: OpaquePointer?
+                            guard cachekit_config_new(&url) == CACHEKIT_OK else { fatalError("config_new failed") }
+                            _ = cachekit_config_set(url, "redis_url", v.baseAddress)
+                            cachekit_config_free(url)
+                        }
                     }
                 }
             }
         }
-    },
+        guard accepted else { return }
+        var cache: OpaquePointer?
+        let status = cachekit_cache_new(config, &cache)
+        if status == CACHEKIT_OK { cachekit_cache_free(cache) }
+        // A consistent set of accepted values may still be refused as a whole (secure mode
+        // without a key, L1 over memory): only a missing status is a bug.
+        if status != CACHEKIT_OK, cache != nil { fatalError("cache_new failed but returned a cache") }
+    }),
     // Cache operations on one small L1-only cache: the bytes are a program of gets, sets,
     // deletes, batch gets and namespace invalidations; the bounds must always hold.
-    { input in
+    ("cache-ops", { input in
         guard let cache = fuzzCache else { return }
         var i = input.startIndex
         func take(_ n: Int) -> ArraySlice<UInt8> {
@@ -202,7 +219,7 @@ let targets: [FuzzTarget] = [
         var stats = cachekit_cache_stats()
         _ = cachekit_cache_stats_get(cache, &stats)
         if stats.l1_bytes > 8192 || stats.l1_entries > 32 { fatalError("L1 bounds broken") }
-    },
+    }),
 ]
 
 /// One small L1-only cache for the whole run.
@@ -217,11 +234,33 @@ nonisolated(unsafe) let fuzzCache: OpaquePointer? = {
     return cache
 }()
 
+let targets: [(name: String, run: FuzzTarget)] = abiTargets + [
+    ("resp-stream", respStreamTarget),
+    ("scan-drain", scanAndDrainTarget),
+    ("redis-url", redisURLTarget),
+    ("invalidation-event", invalidationEventTarget),
+    ("cache-read", cacheReadTarget),
+    ("connection-read", connectionReadTarget),
+]
+
+/// The target CACHEKIT_FUZZ_TARGET names (an unknown name stops the run), or nil to pick by byte.
+let selectedTarget: FuzzTarget? = {
+    guard let raw = getenv("CACHEKIT_FUZZ_TARGET") else { return nil }
+    let name = String(cString: raw)
+    guard let found = targets.first(where: { $0.name == name }) else {
+        fatalError("CACHEKIT_FUZZ_TARGET \(name) is none of: \(targets.map(\.name).joined(separator: " "))")
+    }
+    return found.run
+}()
+
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
     guard let data, size > 0 else { return 0 }
-    let selector = Int(data[0]) % targets.count
-    targets[selector](UnsafeRawBufferPointer(start: data + 1, count: size - 1))
+    if let selectedTarget {
+        selectedTarget(UnsafeRawBufferPointer(start: data, count: size))
+    } else {
+        targets[Int(data[0]) % targets.count].run(UnsafeRawBufferPointer(start: data + 1, count: size - 1))
+    }
     return 0
 }
 

@@ -263,20 +263,28 @@ public final class RedisL2: L2Store {
             deleted &+= try run { connection, deadline throws(CachekitError) -> Int in
                 let reply = try connection.call(["SCAN", .bytes(cursor), "MATCH", .bytes(pattern), "COUNT", "1000"],
                                                 limits: .scanPage, deadline: deadline)
-                guard case .array(let parts) = reply, parts.count == 2,
-                      case .bulk(let next) = parts[0], case .array(let found) = parts[1] else {
+                guard let page = Self.scanPage(reply) else {
                     if case .error(let text) = reply { throw Self.failure("SCAN", text) }
                     throw Self.failure("SCAN", "unexpected reply")
                 }
-                cursor = next
-                var keys: [RedisArgument] = ["UNLINK"]
-                for element in found { if case .bulk(let key) = element { keys.append(.bytes(key)) } }
-                guard keys.count > 1 else { return 0 }
-                let unlinked = try connection.call(keys, limits: .small, deadline: deadline)
+                cursor = page.cursor
+                guard !page.keys.isEmpty else { return 0 }
+                let unlinked = try connection.call(["UNLINK"] + page.keys.map { .bytes($0) }, limits: .small, deadline: deadline)
                 return Int(clamping: max(try Self.integer(unlinked, "UNLINK"), 0))
             }
         } while cursor != Array("0".utf8)
         return deleted
+    }
+
+    /// A SCAN reply's next cursor and the keys of its page (elements that are no bulk string
+    /// are skipped); nil for any other shape. Apart from the call so the fuzzer can feed it.
+    static func scanPage(_ reply: RedisValue) -> (cursor: [UInt8], keys: [[UInt8]])? {
+        guard case .array(let parts) = reply, parts.count == 2,
+              case .bulk(let next) = parts[0], case .array(let found) = parts[1] else { return nil }
+        var keys: [[UInt8]] = []
+        keys.reserveCapacity(found.count)
+        for element in found { if case .bulk(let key) = element { keys.append(key) } }
+        return (next, keys)
     }
 
     // MARK: Key registry (cachekit-py's KeyTrackableBackend)
@@ -323,16 +331,26 @@ public final class RedisL2: L2Store {
                 let reply = try connection.call(["EVAL", .text(Self.drainScript), "1", .bytes(set), .bytes(keyPrefix),
                                                  .integer(Int64(Self.drainChunk))],
                                                 limits: .scanPage, deadline: deadline)
-                guard case .array(let members) = reply else {
+                guard let chunk = Self.drainedMembers(reply) else {
                     if case .error(let text) = reply { throw Self.failure("EVAL (key registry drain)", text) }
                     throw Self.failure("EVAL (key registry drain)", "unexpected reply")
                 }
-                for member in members { if case .bulk(let bytes) = member { popped(bytes) } }
-                return members.count
+                for member in chunk.members { popped(member) }
+                return chunk.count
             }
             total &+= count
             if count < Self.drainChunk { return true }
         }
+    }
+
+    /// The drain script's reply: its members that are bulk strings, and how many elements it had
+    /// (a short chunk ends the drain); nil for any other shape.
+    static func drainedMembers(_ reply: RedisValue) -> (members: [[UInt8]], count: Int)? {
+        guard case .array(let elements) = reply else { return nil }
+        var members: [[UInt8]] = []
+        members.reserveCapacity(elements.count)
+        for element in elements { if case .bulk(let bytes) = element { members.append(bytes) } }
+        return (members, elements.count)
     }
 
     /// UNLINK in batches of `drainChunk` keys. Returns how many existed.

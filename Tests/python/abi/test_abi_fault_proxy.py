@@ -8,10 +8,13 @@ import ctypes
 
 import msgpack
 import pytest
+import redis
 
 from support.abi import MISS, OK
 from support.cache import timed
 from support.fault_proxy import DIRECTIONS, FaultProxy
+from support.redis_server import wait_until
+from cachekit_native._ffi import ListenerStats
 
 E_BACKEND_UNAVAILABLE, E_BACKEND_TIMEOUT, E_BACKEND_ERROR = -60, -61, -62
 BACKEND_STATUSES = {E_BACKEND_UNAVAILABLE, E_BACKEND_TIMEOUT, E_BACKEND_ERROR}
@@ -156,3 +159,38 @@ def test_every_redis_path_keeps_its_promise_under_the_fault(make_cache, redis_ur
     run_every_path(s, faulted=fault != "duplicate")
     assert proxy.fault_count(direction) > 0, "the fault never met any traffic"
     check_after_the_fault(s)
+
+
+CHANNEL = "cachekit:py:invalidate:v1"
+LISTENER_BOUND_S = 10.0  # reconnect and resubscribe: the listener's 1000 ms connect cap, with a wide margin
+
+
+def listener_stats(cache):
+    stats = ListenerStats()
+    assert cache.lib.cachekit_cache_listener_stats(cache.handle, ctypes.byref(stats)) == OK
+    return stats
+
+
+@pytest.mark.parametrize("fault", ["truncate", "reset", "duplicate"])
+def test_the_listener_survives_a_fault_on_its_subscription(make_cache, redis_url, proxy, fault):
+    """A message that meets the fault may be lost (pub/sub delivers at most once); the listener
+    then resubscribes, and an event published after the fault is lifted drops the L1 copy."""
+    cache = make_cache(redis_url=proxy.url(), invalidation_listener=1, **TIMEOUTS)
+    publisher = redis.Redis.from_url(redis_url)
+    wait_until(lambda: listener_stats(cache).subscribed, LISTENER_BOUND_S, "the listener subscribed")
+    assert cache.set("held", value_of("held"), 300) == OK
+    proxy.inject("down", fault)
+    publisher.publish(CHANNEL, msgpack.packb({"r": REGISTRY, "k": "unrelated"}))
+    wait_until(lambda: proxy.fault_count("down") > 0, LISTENER_BOUND_S, "the fault met the pushed message")
+    assert cache.get_local("held") == (OK, value_of("held"))  # L1 keeps serving meanwhile
+    proxy.clear()
+
+    def dropped():
+        publisher.publish(CHANNEL, msgpack.packb({"r": REGISTRY, "k": "held"}))
+        return cache.get_local("held") == (MISS, None)
+    wait_until(dropped, LISTENER_BOUND_S, "an event after the fault reached L1", interval=0.2)
+    stats = listener_stats(cache)
+    assert stats.running == 1 and stats.dropped == 0, (stats.running, stats.dropped)
+    if fault != "duplicate":
+        assert stats.resubscriptions >= 1
+    publisher.close()

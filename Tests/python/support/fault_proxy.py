@@ -18,24 +18,20 @@ import struct
 import threading
 import time
 
+from support.loopback import LoopbackService, close_quietly
+
 DIRECTIONS = ("up", "down")
 FAULTS = ("delay", "drip", "truncate", "reset", "duplicate", "blackhole")
 CHUNK_BYTES = 65536
 
 
-class FaultProxy:
+class FaultProxy(LoopbackService):
     def __init__(self, upstream_port: int, upstream_host: str = "127.0.0.1"):
+        super().__init__()
         self.upstream = (upstream_host, upstream_port)
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.listener.settimeout(0.05)
-        self.port = self.listener.getsockname()[1]
         self.lock = threading.Lock()
         self.faults = {direction: None for direction in DIRECTIONS}
         self.triggered = {direction: 0 for direction in DIRECTIONS}  # chunks a fault acted on
-        self.accepted = 0
-        self.stopping = threading.Event()
-        self.sockets: list[socket.socket] = []
-        self.threads = [threading.Thread(target=self._accept, daemon=True)]
 
     def url(self, db: int = 0) -> str:
         return f"redis://127.0.0.1:{self.port}/{db}"
@@ -53,46 +49,18 @@ class FaultProxy:
         with self.lock:
             return self.triggered[direction]
 
-    def __enter__(self):
-        self.threads[0].start()
-        return self
-
-    def __exit__(self, *_):
-        self.stop()
-
-    def stop(self):
-        self.stopping.set()
-        with self.lock:
-            sockets = list(self.sockets)
-        for s in sockets:
-            _close(s)
-        for thread in self.threads:
-            thread.join(5)
-        self.listener.close()
-
-    def _accept(self):
-        while not self.stopping.is_set():
-            try:
-                client, _ = self.listener.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            try:
-                server = socket.create_connection(self.upstream, timeout=2)
-            except OSError:
-                _close(client)
-                continue
-            pair = [client, server]
-            for s in pair:
-                s.settimeout(None)
-            with self.lock:
-                self.accepted += 1
-                self.sockets.extend(pair)
-            for source, sink, direction in ((client, server, "up"), (server, client, "down")):
-                thread = threading.Thread(target=self._pump, args=(source, sink, direction, pair), daemon=True)
-                self.threads.append(thread)
-                thread.start()
+    def _accepted(self, client):
+        try:
+            server = socket.create_connection(self.upstream, timeout=2)
+        except OSError:
+            close_quietly(client)
+            return
+        pair = [client, server]
+        for s in pair:
+            s.settimeout(None)
+        self._track(*pair)
+        self._start(self._pump, client, server, "up", pair)
+        self._start(self._pump, server, client, "down", pair)
 
     def _pump(self, source, sink, direction, pair):
         while not self.stopping.is_set():
@@ -116,7 +84,7 @@ class FaultProxy:
             if not self._forward(chunk, source, sink, fault, pair):
                 break
         for s in pair:
-            _close(s)
+            close_quietly(s)
 
     def _forward(self, chunk, source, sink, fault, pair) -> bool:
         """Sends chunk on through fault; False ends the connection pair."""
@@ -160,17 +128,6 @@ def _reset(s: socket.socket):
     # close() with a zero linger sends RST; shutdown() first would send a FIN instead.
     try:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        s.close()
-    except OSError:
-        pass
-
-
-def _close(s: socket.socket):
-    try:
-        s.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    try:
         s.close()
     except OSError:
         pass

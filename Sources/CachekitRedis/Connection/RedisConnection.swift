@@ -179,6 +179,12 @@ public final class RedisConnection: PooledConnection, @unchecked Sendable {  // 
         try state.withLock { (reader: inout ReplyReader) throws(CachekitError) -> [RedisValue] in
             try usable()
             return try failing { () throws(CachekitError) -> [RedisValue] in
+                // Bytes before the command (a reply sent twice, or one that came after its call
+                // gave up) would be read as its reply: another key's value for a GET.
+                guard !reader.holdsUnreadBytes, !transport.hasUnreadBytes else {
+                    throw CachekitError(.backendUnavailable,
+                                        "Redis at \(address) sent bytes no command asked for: the connection is out of step")
+                }
                 try transport.write(commands.map(\.bytes), deadline: deadline)
                 var replies: [RedisValue] = []
                 replies.reserveCapacity(commands.count)
@@ -187,6 +193,8 @@ public final class RedisConnection: PooledConnection, @unchecked Sendable {  // 
                         replies.append(reply)
                     }
                 }
+                // More than was asked for came with the replies: never reuse this stream.
+                if reader.holdsUnreadBytes { breakStream() }
                 return replies
             }
         }
@@ -220,10 +228,14 @@ public final class RedisConnection: PooledConnection, @unchecked Sendable {  // 
     /// socket now, so a refused reply's remaining bytes are never read.
     private func failing<R>(_ body: () throws(CachekitError) -> R) throws(CachekitError) -> R {
         do throws(CachekitError) { return try body() } catch {
-            broken.store(true, ordering: .releasing)
-            if closed.exchange(true, ordering: .acquiringAndReleasing) == false { transport.closeDescriptorOnly() }
+            breakStream()
             throw error
         }
+    }
+
+    private func breakStream() {
+        broken.store(true, ordering: .releasing)
+        if closed.exchange(true, ordering: .acquiringAndReleasing) == false { transport.closeDescriptorOnly() }
     }
 
     public func close() {

@@ -27,6 +27,12 @@ final class ReplyReader {
     /// True when no byte of a next reply has arrived.
     var isAtReplyBoundary: Bool { scanner.isAtReplyBoundary }
 
+    /// True when bytes have arrived that no reply taken so far accounts for: before a command
+    /// they would answer it in place of its own reply.
+    var holdsUnreadBytes: Bool {
+        !scanner.isAtReplyBoundary || reader.pointee.len > reader.pointee.pos || reader.pointee.ridx >= 0
+    }
+
     func feed(_ bytes: UnsafeRawBufferPointer, limits: ReplyLimits) throws(CachekitError) {
         try scanner.scan(bytes, limits: limits)
         guard let base = bytes.baseAddress, bytes.count > 0 else { return }

@@ -190,6 +190,12 @@ final class StreamSocket {
         }
     }
 
+    /// True when a read would not wait: bytes, end of stream or an error are there now.
+    func isReadableNow() -> Bool {
+        var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        return poll(&entry, 1, 0) != 0
+    }
+
     /// Sends every byte of `buffers` (one sendmsg per batch of iovecs) before the deadline.
     func sendAll(_ buffers: [UnsafeRawBufferPointer], deadline: Deadline) throws(CachekitError) {
         var pending = buffers.filter { $0.count > 0 }

@@ -138,6 +138,14 @@ final class Transport {
         try flushOutgoing(deadline: deadline, during: "a write")
     }
 
+    /// True when the peer sent something not yet read. Under TLS only decrypted bytes count: the
+    /// socket may hold records that carry no data (session tickets), and records cannot be
+    /// replayed into the stream undetected.
+    var hasUnreadBytes: Bool {
+        guard let ssl = session else { return socket.isReadableNow() }
+        return SSL_pending(ssl) > 0
+    }
+
     /// Reads what is available, waiting up to the deadline: the bytes (valid until the next
     /// read), or nil when the deadline passed with nothing read.
     func read(deadline: Deadline) throws(CachekitError) -> UnsafeRawBufferPointer? {

@@ -8,6 +8,8 @@ what it is sent shows in its RSS without exhausting the machine.
 import socket
 import threading
 
+from support.loopback import LoopbackService
+
 SETUP_COMMANDS = {b"AUTH", b"SELECT", b"CLIENT"}
 FLOOD_CAP_BYTES = 256 * 1024 * 1024
 ARRAY_FLOOD_CAP_BYTES = 16 * 1024 * 1024  # 4 M elements: hiredis makes an object of each
@@ -47,57 +49,24 @@ class CommandReader:
         return arguments
 
 
-class FaultServer:
+class FaultServer(LoopbackService):
     """A loopback server whose `fault(server, connection, command)` answers each data command.
 
     A fault returns True to keep reading commands on the connection, False to end it.
     """
 
     def __init__(self, fault, setup_commands=SETUP_COMMANDS):
+        super().__init__()
         self.fault = fault
         self.setup_commands = setup_commands  # answered +OK; pass a smaller set to fault AUTH too
-        self.stopping = threading.Event()
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.listener.settimeout(0.05)
-        self.port = self.listener.getsockname()[1]
-        self.connections: list[socket.socket] = []
         self.commands_seen: list[list[bytes]] = []
-        self.threads = [threading.Thread(target=self._accept, daemon=True)]
 
     def url(self, scheme="redis", userinfo="", query="") -> str:
         return f"{scheme}://{userinfo}127.0.0.1:{self.port}/0" + (f"?{query}" if query else "")
 
-    def __enter__(self):
-        self.threads[0].start()
-        return self
-
-    def __exit__(self, *_):
-        self.stop()
-
-    def stop(self):
-        self.stopping.set()
-        for connection in list(self.connections):
-            try:
-                connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            connection.close()
-        for thread in self.threads:
-            thread.join(timeout=5)
-        self.listener.close()
-
-    def _accept(self):
-        while not self.stopping.is_set():
-            try:
-                connection, _ = self.listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.connections.append(connection)
-            thread = threading.Thread(target=self._serve, args=(connection,), daemon=True)
-            self.threads.append(thread)
-            thread.start()
+    def _accepted(self, connection):
+        self._track(connection)
+        self._start(self._serve, connection)
 
     def _serve(self, connection):
         reader = CommandReader()

@@ -18,7 +18,7 @@ const char *ckshim_error_get(void);
  * string macro as a String, which cannot give the static C string the export promises. */
 const char *ckshim_version_string(void);
 
-/* getaddrinfo() that gives up after timeout_ms (getaddrinfo_a underneath): 0 with *result to
+/* getaddrinfo() that gives up after timeout_ms (on a lookup thread of its own): 0 with *result to
  * free with freeaddrinfo(), an EAI_* code, or CKSHIM_EAI_TIMEOUT when the time ran out. */
 struct addrinfo;
 #define CKSHIM_EAI_TIMEOUT (-1000)

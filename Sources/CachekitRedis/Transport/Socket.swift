@@ -36,8 +36,8 @@ final class StreamSocket {
 
     /// Connects within the deadline: a unix socket, or each address `getaddrinfo` gives for
     /// the host in turn (as redis-py does), with TCP_NODELAY and cachekit-py's keepalive.
-    /// Names are resolved with glibc's asynchronous resolver (getaddrinfo_a) within the same
-    /// deadline; IP literals need no lookup at all.
+    /// Names are resolved on a lookup thread (the C shim) given up at the same deadline; IP
+    /// literals need no lookup at all.
     static func connect(to address: RedisAddress, deadline: Deadline) throws(CachekitError) -> StreamSocket {
         switch address {
         case .unix(let path): return try connectUnix(path: path, address: address, deadline: deadline)

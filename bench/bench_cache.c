@@ -25,17 +25,6 @@
 #include "cachekit.h"
 #include "common.h"
 
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 #define SAMPLES 2001
 static double median(double *v, int n) {
     qsort(v, (size_t)n, sizeof *v, cmp_double);

@@ -30,17 +30,6 @@
 #define HOT_KEY "bench:redis:hot"
 #define SAMPLES 2001
 
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 static double percentile(double *v, int n, double p) {
     qsort(v, (size_t)n, sizeof *v, cmp_double);
     return v[(int)((n - 1) * p)];

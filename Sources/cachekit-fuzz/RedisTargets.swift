@@ -151,11 +151,7 @@ final class ReplayedL2: L2Store, @unchecked Sendable {
     var reply: RedisValue = .null
 
     func get(_ key: [UInt8]) throws(CachekitError) -> StoredValue? {
-        switch reply {
-        case .bulk(let bytes): return StoredValue(bytes: bytes, ttlMilliseconds: nil)
-        case .null: return nil
-        default: throw CachekitError(.backendError, "unexpected reply")
-        }
+        try RedisL2.value(reply, "GET").map { StoredValue(bytes: $0, ttlMilliseconds: nil) }
     }
     func getWithTTL(_ key: [UInt8]) throws(CachekitError) -> StoredValue? { try get(key) }
     func getMany(_ keys: [[UInt8]], withTTL: Bool) throws(CachekitError) -> [StoredValue?] {

@@ -95,31 +95,36 @@ public final class RedisL2: L2Store {
         CachekitError(.backendError, "Redis \(operation): \(text)")
     }
 
+    /// A reply of a shape the command does not give: the server's error text, or a shape error.
+    private static func unexpected(_ reply: RedisValue, _ operation: String) -> CachekitError {
+        if case .error(let text) = reply { return failure(operation, text) }
+        return failure(operation, "unexpected reply")
+    }
+
     /// A reply that must be an integer (an error reply is thrown).
     private static func integer(_ reply: RedisValue, _ operation: String) throws(CachekitError) -> Int64 {
-        switch reply {
-        case .integer(let value): return value
-        case .error(let text): throw failure(operation, text)
-        default: throw failure(operation, "unexpected reply type")
-        }
+        guard case .integer(let value) = reply else { throw unexpected(reply, operation) }
+        return value
+    }
+
+    /// A count Redis answered (DEL, UNLINK, PUBLISH): foreign data, so never negative and never
+    /// a trap when converted.
+    private static func count(_ reply: RedisValue, _ operation: String) throws(CachekitError) -> Int {
+        Int(clamping: max(try integer(reply, operation), 0))
     }
 
     /// A reply that must be a status such as OK.
     private static func status(_ reply: RedisValue, _ operation: String) throws(CachekitError) {
-        switch reply {
-        case .simple: return
-        case .error(let text): throw failure(operation, text)
-        default: throw failure(operation, "unexpected reply type")
-        }
+        guard case .simple = reply else { throw unexpected(reply, operation) }
     }
 
-    /// A GET's answer: the bytes, nil for a missing key.
-    private static func value(_ reply: RedisValue, _ operation: String) throws(CachekitError) -> [UInt8]? {
+    /// A GET's answer: the bytes, nil for a missing key. Internal so the fuzzer's replaying tier
+    /// reads replies exactly as this one does.
+    static func value(_ reply: RedisValue, _ operation: String) throws(CachekitError) -> [UInt8]? {
         switch reply {
         case .bulk(let bytes): return bytes
         case .null: return nil
-        case .error(let text): throw failure(operation, text)
-        default: throw failure(operation, "unexpected reply type")
+        default: throw unexpected(reply, operation)
         }
     }
 
@@ -166,8 +171,7 @@ public final class RedisL2: L2Store {
             let values: [RedisValue]
             switch replies[0] {
             case .array(let elements) where elements.count == keys.count: values = elements
-            case .error(let text): throw Self.failure("MGET", text)
-            default: throw Self.failure("MGET", "unexpected reply")
+            default: throw Self.unexpected(replies[0], "MGET")
             }
             var out: [StoredValue?] = []
             out.reserveCapacity(keys.count)
@@ -207,7 +211,7 @@ public final class RedisL2: L2Store {
         guard !keys.isEmpty else { return 0 }
         return try run { connection, deadline throws(CachekitError) -> Int in
             let reply = try connection.call(["DEL"] + keys.map { .bytes($0) }, limits: .small, deadline: deadline)
-            return Int(clamping: max(try Self.integer(reply, "DEL"), 0))
+            return try Self.count(reply, "DEL")
         }
     }
 
@@ -263,14 +267,11 @@ public final class RedisL2: L2Store {
             deleted &+= try run { connection, deadline throws(CachekitError) -> Int in
                 let reply = try connection.call(["SCAN", .bytes(cursor), "MATCH", .bytes(pattern), "COUNT", "1000"],
                                                 limits: .scanPage, deadline: deadline)
-                guard let page = Self.scanPage(reply) else {
-                    if case .error(let text) = reply { throw Self.failure("SCAN", text) }
-                    throw Self.failure("SCAN", "unexpected reply")
-                }
+                guard let page = Self.scanPage(reply) else { throw Self.unexpected(reply, "SCAN") }
                 cursor = page.cursor
                 guard !page.keys.isEmpty else { return 0 }
                 let unlinked = try connection.call(["UNLINK"] + page.keys.map { .bytes($0) }, limits: .small, deadline: deadline)
-                return Int(clamping: max(try Self.integer(unlinked, "UNLINK"), 0))
+                return try Self.count(unlinked, "UNLINK")
             }
         } while cursor != Array("0".utf8)
         return deleted
@@ -331,10 +332,7 @@ public final class RedisL2: L2Store {
                 let reply = try connection.call(["EVAL", .text(Self.drainScript), "1", .bytes(set), .bytes(keyPrefix),
                                                  .integer(Int64(Self.drainChunk))],
                                                 limits: .scanPage, deadline: deadline)
-                guard let chunk = Self.drainedMembers(reply) else {
-                    if case .error(let text) = reply { throw Self.failure("EVAL (key registry drain)", text) }
-                    throw Self.failure("EVAL (key registry drain)", "unexpected reply")
-                }
+                guard let chunk = Self.drainedMembers(reply) else { throw Self.unexpected(reply, "EVAL (key registry drain)") }
                 for member in chunk.members { popped(member) }
                 return chunk.count
             }
@@ -361,7 +359,7 @@ public final class RedisL2: L2Store {
             let end = min(start &+ Self.drainChunk, keys.count)
             let batch: [RedisArgument] = ["UNLINK"] + keys[start..<end].map { .bytes($0) }
             unlinked &+= try run { connection, deadline throws(CachekitError) -> Int in
-                Int(clamping: max(try Self.integer(connection.call(batch, limits: .small, deadline: deadline), "UNLINK"), 0))
+                try Self.count(connection.call(batch, limits: .small, deadline: deadline), "UNLINK")
             }
             start = end
         }
@@ -372,7 +370,7 @@ public final class RedisL2: L2Store {
     public func publish(channel: [UInt8], message: [UInt8]) throws(CachekitError) -> Int {
         try run { connection, deadline throws(CachekitError) -> Int in
             let reply = try connection.call(["PUBLISH", .bytes(channel), .bytes(message)], limits: .small, deadline: deadline)
-            return Int(clamping: max(try Self.integer(reply, "PUBLISH"), 0))
+            return try Self.count(reply, "PUBLISH")
         }
     }
 

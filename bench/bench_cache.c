@@ -264,7 +264,8 @@ static void stop_redis(void) {
 
 /* The raw path: GET with hiredis, then for a CK v3 frame skip its header and validate the
  * envelope; for an interop value, copy it out. */
-static int raw_get_decode(redisContext *c, const char *key, cachekit_buffer *out) {
+static int raw_get_decode(void *context, const char *key, cachekit_buffer *out) {
+    redisContext *c = context;
     redisReply *r = redisCommand(c, "GET %s", key);
     uint32_t header_len;
     int rc;
@@ -284,7 +285,8 @@ static int raw_get_decode(redisContext *c, const char *key, cachekit_buffer *out
 }
 
 /* GET with hiredis, then the library's own entry decoder (what the cache runs after its GET). */
-static int raw_get_entry_decode(redisContext *c, const char *key, cachekit_buffer *out) {
+static int raw_get_entry_decode(void *context, const char *key, cachekit_buffer *out) {
+    redisContext *c = context;
     redisReply *r = redisCommand(c, "GET %s", key);
     int rc;
     if (!r || r->type != REDIS_REPLY_STRING) die("raw GET", -1);
@@ -293,9 +295,7 @@ static int raw_get_entry_decode(redisContext *c, const char *key, cachekit_buffe
     return rc;
 }
 
-typedef int (*raw_fn)(redisContext *, const char *, cachekit_buffer *);
-
-static void bench_l2_hit(const char *url, const char *mode, raw_fn raw_get, const char *raw_label) {
+static void bench_l2_hit(const char *url, const char *mode, bench_raw_get raw_get, const char *raw_label) {
     static uint8_t doc[2048];
     static double ours[SAMPLES], raw[SAMPLES];
     cachekit_cache *cache = make_cache(mode, url, 0);
@@ -303,28 +303,14 @@ static void bench_l2_hit(const char *url, const char *mode, raw_fn raw_get, cons
     redisContext *c = redisConnectWithTimeout(redis_host, redis_port, tv);
     size_t n = make_doc(doc, 1024);
     char full_key[256];
-    int s, i, rc;
-    cachekit_buffer out;
+    int rc;
     if (!c || c->err) { printf("skipped: no Redis at %s\n", url); return; }
     if (redis_db) { redisReply *r = redisCommand(c, "SELECT %d", redis_db); freeReplyObject(r); }
     if ((rc = cachekit_cache_set(cache, (const uint8_t *)HOT_KEY, sizeof HOT_KEY - 1, doc, n, 300)) != 0) die("set", rc);
     snprintf(full_key, sizeof full_key, "t:default:%s", HOT_KEY);
-    for (i = 0; i < 2000; i++) {  /* warm up both paths */
-        cachekit_cache_get(cache, (const uint8_t *)HOT_KEY, sizeof HOT_KEY - 1, &out); cachekit_buffer_free(&out);
-        raw_get(c, full_key, &out); cachekit_buffer_free(&out);
-    }
-    for (s = 0; s < SAMPLES; s++) {  /* interleaved so both see the same machine */
-        uint64_t t0 = now_ns();
-        if (cachekit_cache_get(cache, (const uint8_t *)HOT_KEY, sizeof HOT_KEY - 1, &out) != 0) die("L2 get", -1);
-        ours[s] = (double)(now_ns() - t0);
-        cachekit_buffer_free(&out);
-        t0 = now_ns();
-        if (raw_get(c, full_key, &out) != 0) die("raw decode", -1);
-        raw[s] = (double)(now_ns() - t0);
-        cachekit_buffer_free(&out);
-    }
     {
-        double a = median(ours, SAMPLES), b = median(raw, SAMPLES);
+        double a, b;
+        bench_interleaved_gets(cache, HOT_KEY, raw_get, c, full_key, SAMPLES, ours, raw, &a, &b);
         printf("%-8s libcachekit get %6.1f us | raw hiredis GET + %-34s %6.1f us | ratio %.3fx\n",
                mode, a / 1e3, raw_label, b / 1e3, a / b);
     }

@@ -224,7 +224,8 @@ static redisReply *raw_tls_command(raw_client *c, const char *key) {
     return reply;
 }
 
-static int raw_get_decode(raw_client *c, const char *key, cachekit_buffer *out) {
+static int raw_get_decode(void *context, const char *key, cachekit_buffer *out) {
+    raw_client *c = context;
     redisReply *r = c->ssl ? raw_tls_command(c, key) : redisCommand(c->plain, "GET %s", key);
     int rc;
     if (!r || r->type != REDIS_REPLY_STRING) die("raw GET", -1);
@@ -259,29 +260,10 @@ static void bench_l2_hit(const char *label, const char *url, raw_client *raw, do
     static double ours[SAMPLES], base[SAMPLES];
     cachekit_cache *cache = make_cache(url, 4);
     size_t n = make_doc(doc, 1024);
-    const char *full_key = "t:default:" HOT_KEY;
-    cachekit_buffer out;
-    int s, i, rc;
     double a, b;
+    int rc;
     if ((rc = cachekit_cache_set(cache, (const uint8_t *)HOT_KEY, sizeof HOT_KEY - 1, doc, n, 300)) != 0) die("set", rc);
-    for (i = 0; i < 2000; i++) {  /* warm up both paths */
-        if (cachekit_cache_get(cache, (const uint8_t *)HOT_KEY, sizeof HOT_KEY - 1, &out) != 0) die("L2 get", -1);
-        cachekit_buffer_free(&out);
-        if (raw_get_decode(raw, full_key, &out) != 0) die("raw decode", -1);
-        cachekit_buffer_free(&out);
-    }
-    for (s = 0; s < SAMPLES; s++) {  /* interleaved so both see the same machine */
-        uint64_t t0 = now_ns();
-        if (cachekit_cache_get(cache, (const uint8_t *)HOT_KEY, sizeof HOT_KEY - 1, &out) != 0) die("L2 get", -1);
-        ours[s] = (double)(now_ns() - t0);
-        cachekit_buffer_free(&out);
-        t0 = now_ns();
-        if (raw_get_decode(raw, full_key, &out) != 0) die("raw decode", -1);
-        base[s] = (double)(now_ns() - t0);
-        cachekit_buffer_free(&out);
-    }
-    a = percentile(ours, SAMPLES, 0.5);
-    b = percentile(base, SAMPLES, 0.5);
+    bench_interleaved_gets(cache, HOT_KEY, raw_get_decode, raw, "t:default:" HOT_KEY, SAMPLES, ours, base, &a, &b);
     printf("%-4s L2 hit 1 KiB: libcachekit %6.1f us | raw %-38s %6.1f us | ratio %.3fx (target <= %.2fx)\n",
            label, a / 1e3, strcmp(label, "TLS") == 0 ? "OpenSSL + hiredis reader GET + decode" : "hiredis GET + decode", b / 1e3,
            a / b, target);

@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include "cachekit.h"
 
@@ -25,6 +26,42 @@ static inline uint64_t now_ns(void) {
 static inline int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
+}
+
+static inline void die(const char *what, int status);
+
+/* A baseline read of the same stored entry, through the raw libraries: 0 on success. */
+typedef int (*bench_raw_get)(void *context, const char *key, cachekit_buffer *out);
+
+/* p50 (ns) of `samples` gets of `key` through the cache and of `raw_key` through `raw`, after a
+ * warm-up of both, interleaved so both see the same machine; any failure ends the program.
+ * `ours` and `base` hold `samples` doubles each. */
+static inline void bench_interleaved_gets(cachekit_cache *cache, const char *key, bench_raw_get raw, void *context,
+                                          const char *raw_key, int samples, double *ours, double *base,
+                                          double *ours_p50, double *base_p50) {
+    cachekit_buffer out;
+    size_t key_len = strlen(key);
+    int s;
+    for (s = 0; s < 2000; s++) {
+        if (cachekit_cache_get(cache, (const uint8_t *)key, key_len, &out) != 0) die("L2 get", -1);
+        cachekit_buffer_free(&out);
+        if (raw(context, raw_key, &out) != 0) die("raw get", -1);
+        cachekit_buffer_free(&out);
+    }
+    for (s = 0; s < samples; s++) {
+        uint64_t t0 = now_ns();
+        if (cachekit_cache_get(cache, (const uint8_t *)key, key_len, &out) != 0) die("L2 get", -1);
+        ours[s] = (double)(now_ns() - t0);
+        cachekit_buffer_free(&out);
+        t0 = now_ns();
+        if (raw(context, raw_key, &out) != 0) die("raw get", -1);
+        base[s] = (double)(now_ns() - t0);
+        cachekit_buffer_free(&out);
+    }
+    qsort(ours, (size_t)samples, sizeof *ours, cmp_double);
+    qsort(base, (size_t)samples, sizeof *base, cmp_double);
+    *ours_p50 = ours[samples / 2];
+    *base_p50 = base[samples / 2];
 }
 
 static inline void die(const char *what, int status) {

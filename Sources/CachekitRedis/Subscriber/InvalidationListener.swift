@@ -132,8 +132,12 @@ final class InvalidationListener: InvalidationSubscription, @unchecked Sendable 
         let deadline = Deadline.after(milliseconds: handshakeTimeoutMilliseconds)
         do throws(CachekitError) {
             try connection.send(["SUBSCRIBE", .bytes(InvalidationEvent.channel)], deadline: deadline)
-            // ["subscribe", channel, count]
-            guard let reply = try connection.readReply(limits: .small, deadline: deadline),
+            // ["subscribe", channel, count], read in slices: a paused server must not hold stop().
+            var confirmation: RedisValue?
+            while confirmation == nil, !stopping, !deadline.hasPassed {
+                confirmation = try connection.readReply(limits: .small, deadline: min(deadline, .after(milliseconds: Self.pollSliceMilliseconds)))
+            }
+            guard let reply = confirmation,
                   case .array(let parts) = reply, parts.count == 3, parts[0] == .bulk(Array("subscribe".utf8)) else {
                 connection.close()
                 return nil

@@ -20,11 +20,22 @@ public enum CacheKeys {
         keywordArguments: MessagePackValue?, integrity: Bool, serializer: String = "default"
     ) throws(CachekitError) -> String {
         let hash = try argumentsHash(arguments: arguments, keywordArguments: keywordArguments)
+        let code = try serializerCode(serializer)
+        let name = sanitizeFunctionName(function)
+        // Appended into one reserved string: `a + b + c` built a temporary string per `+`.
         var key = ""
-        if let namespace, !namespace.isEmpty { key += "ns:" + namespace + ":" }
-        key += "func:" + sanitizeFunctionName(function) + ":"
-        key += "args:" + hash + ":"
-        key += (integrity ? "1" : "0") + (try serializerCode(serializer))
+        key.reserveCapacity(16 &+ (namespace?.utf8.count ?? 0) &+ name.utf8.count &+ hash.utf8.count &+ code.utf8.count)
+        if let namespace, !namespace.isEmpty {
+            key.append("ns:")
+            key.append(namespace)
+            key.append(":")
+        }
+        key.append("func:")
+        key.append(name)
+        key.append(":args:")
+        key.append(hash)
+        key.append(integrity ? ":1" : ":0")
+        key.append(code)
         return try normalizeKey(key)
     }
 

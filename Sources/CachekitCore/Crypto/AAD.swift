@@ -18,8 +18,7 @@ public enum AAD {
         guard longest <= Int(UInt32.max) else {
             throw CachekitError(.tooLarge, "AAD component of \(longest) bytes does not fit a u32 length")
         }
-        // Array.append(contentsOf: String.UTF8View) goes element by element; copy each string's
-        // contiguous UTF-8 instead.
+        // Array.append(contentsOf: String.UTF8View) goes element by element; copyUTF8 is a memcpy.
         return [UInt8](unsafeUninitializedCapacity: total) { buffer, initialized in
             guard let base = buffer.baseAddress else { return }
             base[0] = version
@@ -31,11 +30,8 @@ public enum AAD {
                 base[at &+ 1] = UInt8(truncatingIfNeeded: length >> 16)
                 base[at &+ 2] = UInt8(truncatingIfNeeded: length >> 8)
                 base[at &+ 3] = UInt8(truncatingIfNeeded: length)
-                let body = UnsafeMutableBufferPointer(start: base + (at &+ 4), count: count)
-                if text.utf8.withContiguousStorageIfAvailable({ body.update(fromContentsOf: $0) }) == nil {
-                    _ = body.initialize(from: text.utf8)
-                }
-                at = at &+ 4 &+ count
+                at = at &+ 4
+                copyUTF8(text, into: buffer, at: &at)
             }
             component(tenant)
             component(cacheKey)

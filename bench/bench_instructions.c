@@ -200,26 +200,6 @@ static void key_path(void) {
     MEASURE("key_auto", "raw", raw_key(canonical, sizeof canonical));
 }
 
-/* A msgpack array of 48-byte ASCII strings, compressible like cached records (as bench_keys). */
-static uint8_t *text_doc(size_t strings, size_t *len) {
-    static const char words[] = "user name email ids active score created_at tags ";
-    uint8_t *out = malloc(5 + strings * 50);
-    size_t pos = 0, i, j;
-    unsigned seed = 7;
-    if (out == NULL) exit(1);
-    out[pos++] = 0xdd;
-    out[pos++] = (uint8_t)(strings >> 24); out[pos++] = (uint8_t)(strings >> 16);
-    out[pos++] = (uint8_t)(strings >> 8); out[pos++] = (uint8_t)strings;
-    for (i = 0; i < strings; i++) {
-        out[pos++] = 0xd9; out[pos++] = 48;
-        for (j = 0; j < 48; j++) {
-            seed = seed * 1103515245u + 12345u;
-            out[pos++] = (seed >> 16) % 5 == 0 ? (uint8_t)('a' + (seed >> 8) % 26) : (uint8_t)words[(i * 48 + j) % (sizeof words - 1)];
-        }
-    }
-    *len = pos;
-    return out;
-}
 
 static const char ENTRY_KEY[] = "t:default:func:app.f:args:3870b2ea5735ae639ded9450ef117768db676f037bec636503796c5b81095153:1s";
 
@@ -247,7 +227,7 @@ static void entry_paths(void) {
     int i;
     for (i = 0; i < 2; i++) {
         size_t len;
-        uint8_t *doc = text_doc(strings[i], &len);
+        uint8_t *doc = bench_text_document(strings[i], &len);
         char *block = malloc((size_t)LZ4_compressBound((int)len));
         uint8_t *back = malloc(len);
         volatile uint64_t sink = 0;

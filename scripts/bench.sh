@@ -28,6 +28,7 @@ build_bench() {  # name [library dir]: compiles bench/bench_NAME.c against the s
         $(pkg-config --libs liblz4 libxxhash libssl libcrypto hiredis libb2) -lpthread -lm
 }
 if [ "$instructions" = 1 ]; then
+    command -v valgrind >/dev/null || { echo "--instructions needs valgrind (apt-get install valgrind)" >&2; exit 1; }
     # Valgrind 3.19 cannot read the DWARF 5 the Swift toolchain emits: profile a copy without
     # debug sections (the symbol table stays, so functions keep their names).
     profile_lib="$bin_dir/profile-lib"

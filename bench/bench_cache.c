@@ -4,7 +4,7 @@
  *  2. L1 hit throughput with 1 and 2 threads;
  *  3. an L2 hit (L1 disabled) against a raw hiredis GET of the same bytes plus decode (the CK
  *     frame skipped, then cachekit_envelope_retrieve) (target: <= 1.15x);
- *  4. a batch get of 100 keys against 100 single gets (both from Redis);
+ *  4. a batch get, set and delete of 100 keys against 100 single calls (all on Redis);
  *  5. the L1 hit ratio against LRU and Belady on a Zipf(0.9) trace with scans: run by the Swift
  *     executable cachekit-bench-l1 (it drives the core L1 directly; see docs/cache.md).
  * Redis: CACHEKIT_BENCH_REDIS_URL (redis://127.0.0.1:PORT/DB), else a private redis-server is
@@ -359,6 +359,70 @@ static void bench_redis(void) {
             double a = median(batch, 201), b = median(singles, 201);
             printf("\n[4] 100 keys from Redis (1 KiB values, L1 disabled), p50 of 201\n");
             printf("get_many (one MGET): %8.1f us\n100 single gets:     %8.1f us\nbatch speed-up: %.1fx\n", a / 1e3, b / 1e3, b / a);
+        }
+        /* set_many and delete_many (one pipeline each) against 100 single calls, interleaved. */
+        {
+            static const uint8_t *value_ptrs[100];
+            static size_t value_lens[100];
+            static double set_batch[201], set_singles[201], del_batch[201], del_singles[201];
+            for (i = 0; i < 100; i++) { value_ptrs[i] = doc; value_lens[i] = n; }
+            for (s = 0; s < 201; s++) {
+                uint64_t t0 = now_ns();
+                if (cachekit_cache_set_many(cache, (const uint8_t *const *)key_ptrs, lens, value_ptrs, value_lens, 100, 300,
+                                            statuses) != 0) die("set_many", -1);
+                set_batch[s] = (double)(now_ns() - t0);
+                t0 = now_ns();
+                if (cachekit_cache_delete_many(cache, (const uint8_t *const *)key_ptrs, lens, 100, statuses) != 0)
+                    die("delete_many", -1);
+                del_batch[s] = (double)(now_ns() - t0);
+                t0 = now_ns();
+                for (i = 0; i < 100; i++) {
+                    if (cachekit_cache_set(cache, (const uint8_t *)keys[i], lens[i], doc, n, 300) != 0) die("single set", -1);
+                }
+                set_singles[s] = (double)(now_ns() - t0);
+                t0 = now_ns();
+                for (i = 0; i < 100; i++) {
+                    if (cachekit_cache_delete(cache, (const uint8_t *)keys[i], lens[i]) != 0) die("single delete", -1);
+                }
+                del_singles[s] = (double)(now_ns() - t0);
+            }
+            {
+                double sb = median(set_batch, 201), ss = median(set_singles, 201);
+                double db = median(del_batch, 201), ds = median(del_singles, 201);
+                printf("set_many (one pipeline):    %8.1f us   100 single sets:    %8.1f us   speed-up %.1fx\n",
+                       sb / 1e3, ss / 1e3, ss / sb);
+                printf("delete_many (one pipeline): %8.1f us   100 single deletes: %8.1f us   speed-up %.1fx\n",
+                       db / 1e3, ds / 1e3, ds / db);
+            }
+            /* The ceiling of a write batch: raw hiredis, the same 100 entries as SETEX, pipelined
+             * and one by one (Redis's own work per SETEX bounds the speed-up, not round trips). */
+            {
+                redisContext *raw = redisConnect(redis_host, redis_port);
+                redisReply *reply;
+                if (raw == NULL || raw->err) die("redisConnect", -1);
+                if (redis_db) freeReplyObject(redisCommand(raw, "SELECT %d", redis_db));
+                for (s = 0; s < 201; s++) {
+                    uint64_t t0 = now_ns();
+                    for (i = 0; i < 100; i++) redisAppendCommand(raw, "SETEX raw:%s 300 %b", keys[i], doc, n);
+                    for (i = 0; i < 100; i++) {
+                        if (redisGetReply(raw, (void **)&reply) != REDIS_OK) die("raw pipeline", -1);
+                        freeReplyObject(reply);
+                    }
+                    set_batch[s] = (double)(now_ns() - t0);
+                    t0 = now_ns();
+                    for (i = 0; i < 100; i++) {
+                        if ((reply = redisCommand(raw, "SETEX raw:%s 300 %b", keys[i], doc, n)) == NULL) die("raw SETEX", -1);
+                        freeReplyObject(reply);
+                    }
+                    set_singles[s] = (double)(now_ns() - t0);
+                }
+                {
+                    double rb = median(set_batch, 201), rs = median(set_singles, 201);
+                    printf("raw hiredis, 100 SETEX:     %8.1f us pipelined, %8.1f us one by one: speed-up %.1fx\n",
+                           rb / 1e3, rs / 1e3, rs / rb);
+                }
+                redisFree(raw);
+            }
         }
     }
     cachekit_cache_free(cache);

@@ -19,26 +19,6 @@
 #include "common.h"
 
 
-/* A msgpack array of ASCII strings of 48 bytes each: cache-like, compressible, valid UTF-8. */
-static uint8_t *document(size_t strings, size_t *len) {
-    static const char words[] = "user name email ids active score created_at tags ";
-    uint8_t *out = malloc(5 + strings * 50);
-    size_t pos = 0, i, j;
-    unsigned seed = 7;
-    if (out == NULL) exit(1);
-    out[pos++] = 0xdd;
-    out[pos++] = (uint8_t)(strings >> 24); out[pos++] = (uint8_t)(strings >> 16);
-    out[pos++] = (uint8_t)(strings >> 8); out[pos++] = (uint8_t)strings;
-    for (i = 0; i < strings; i++) {
-        out[pos++] = 0xd9; out[pos++] = 48;
-        for (j = 0; j < 48; j++) {
-            seed = seed * 1103515245u + 12345u;
-            out[pos++] = (seed >> 16) % 5 == 0 ? (uint8_t)('a' + (seed >> 8) % 26) : (uint8_t)words[(i * 48 + j) % (sizeof words - 1)];
-        }
-    }
-    *len = pos;
-    return out;
-}
 
 static void bench_keys(void) {
     /* f(42, "alice", {"offset": 0, "limit": 10}) with kwargs {"verbose": true} */
@@ -87,7 +67,7 @@ static void bench_keys(void) {
 
 static void bench_entries(size_t strings, cachekit_keyring *keyring) {
     size_t len, i;
-    uint8_t *doc = document(strings, &len);
+    uint8_t *doc = bench_text_document(strings, &len);
     const char *key = "t:default:func:app.f:args:3870b2ea5735ae639ded9450ef117768db676f037bec636503796c5b81095153:1s";
     int rounds = strings > 100 ? 2000 : 50000, r, status;
     double t0 = 0, plain, raw, secure;

@@ -30,6 +30,28 @@ static inline int cmp_double(const void *a, const void *b) {
 
 static inline void die(const char *what, int status);
 
+/* A msgpack array of `strings` ASCII strings of 48 bytes each: cache-like, compressible, valid
+ * UTF-8 (malloc'd; *len gets its size). */
+static inline uint8_t *bench_text_document(size_t strings, size_t *len) {
+    static const char words[] = "user name email ids active score created_at tags ";
+    uint8_t *out = malloc(5 + strings * 50);
+    size_t pos = 0, i, j;
+    unsigned seed = 7;
+    if (out == NULL) exit(1);
+    out[pos++] = 0xdd;
+    out[pos++] = (uint8_t)(strings >> 24); out[pos++] = (uint8_t)(strings >> 16);
+    out[pos++] = (uint8_t)(strings >> 8); out[pos++] = (uint8_t)strings;
+    for (i = 0; i < strings; i++) {
+        out[pos++] = 0xd9; out[pos++] = 48;
+        for (j = 0; j < 48; j++) {
+            seed = seed * 1103515245u + 12345u;
+            out[pos++] = (seed >> 16) % 5 == 0 ? (uint8_t)('a' + (seed >> 8) % 26) : (uint8_t)words[(i * 48 + j) % (sizeof words - 1)];
+        }
+    }
+    *len = pos;
+    return out;
+}
+
 /* A baseline read of the same stored entry, through the raw libraries: 0 on success. */
 typedef int (*bench_raw_get)(void *context, const char *key, cachekit_buffer *out);
 

@@ -783,7 +783,7 @@ CACHEKIT_API int cachekit_entry_decode(const uint8_t *value, size_t value_len, i
  *
  * Limits of the cache's arguments: keys 1..4096 bytes; text arguments (option names and
  * values, namespaces, registry ids) shorter than 1 MiB; namespaces 1..1024 bytes; registry ids
- * "ck:reg:..." of at most 4096 bytes; batch calls (cachekit_cache_get_many,
+ * "ck:reg:..." of at most 4096 bytes; batch calls (cachekit_cache_get_many, _set_many, _delete_many,
  * cachekit_cache_drain_registry) at most 1048576 (2^20) keys, else CACHEKIT_E_INVALID_ARGUMENT.
  */
 
@@ -1007,6 +1007,49 @@ CACHEKIT_API int cachekit_cache_exists(cachekit_cache *cache, const uint8_t *key
 CACHEKIT_API int cachekit_cache_get_many(cachekit_cache *cache, const uint8_t *const *keys,
                                          const size_t *key_lens, size_t count,
                                          cachekit_buffer *values, int *statuses);
+
+/* ---- Bulk writes and the TTL read (Since 0.2.0) ----
+ * The batch calls take count keys (keys[i] / key_lens[i]; count may be 0, at most 2^20) and a
+ * caller array statuses of count ints. Each key is handled exactly as its single call handles it
+ * (same checks, L1 updated the same way, the same fail-open rule); the Redis side of a batch is
+ * one pipelined round trip. They return CACHEKIT_OK when no key failed, else the status of the
+ * first key that failed (cachekit_last_error_message describes it; the other keys were still
+ * handled), or CACHEKIT_E_NULL_POINTER / CACHEKIT_E_INVALID_ARGUMENT for the arrays themselves
+ * (nothing done, statuses untouched). */
+
+/**
+ * Stores values[i] (value_lens[i] bytes) under keys[i] for ttl_seconds (as cachekit_cache_set:
+ * -1 the default TTL, 0 no expiry). statuses[i] is CACHEKIT_OK, or the key's own failure
+ * (CACHEKIT_E_INVALID_KEY, CACHEKIT_E_VALUE_TOO_LARGE, which also drops any L1 copy, or
+ * CACHEKIT_E_INVALID_VALUE) and that key is not written. A Redis failure fails no key: it is
+ * counted and L1 holds the values, as cachekit_cache_set. Thread-safe. Since 0.2.0.
+ */
+CACHEKIT_API int cachekit_cache_set_many(cachekit_cache *cache, const uint8_t *const *keys,
+                                         const size_t *key_lens, const uint8_t *const *values,
+                                         const size_t *value_lens, size_t count, int64_t ttl_seconds,
+                                         int *statuses);
+
+/**
+ * Invalidates keys: each is removed from L1, then all are deleted from Redis in one round trip
+ * (one DEL per key, pipelined). statuses[i] is CACHEKIT_OK when the key existed (in Redis; in
+ * L1 for a cache without Redis), CACHEKIT_MISS when it did not, CACHEKIT_E_INVALID_KEY, or, for
+ * every valid key, the backend status when Redis could not be reached (L1 is cleared
+ * regardless, and the call returns that status, as cachekit_cache_delete). Thread-safe.
+ * Since 0.2.0.
+ */
+CACHEKIT_API int cachekit_cache_delete_many(cachekit_cache *cache, const uint8_t *const *keys,
+                                            const size_t *key_lens, size_t count, int *statuses);
+
+/**
+ * The remaining lifetime of key, as cachekit-py's get_ttl reads it: CACHEKIT_OK with
+ * *ttl_seconds the whole seconds left (rounded as Redis's TTL rounds; 0 when under half a
+ * second is left) or -1 when the key has no expiry; CACHEKIT_MISS when the key is absent
+ * (*ttl_seconds untouched). With Redis the answer is Redis's (one PTTL); without Redis, or when
+ * Redis fails (counted), it is L1's, whose entries never outlive their Redis TTL nor l1_ttl.
+ * Returns CACHEKIT_E_NULL_POINTER or CACHEKIT_E_INVALID_KEY otherwise. Thread-safe. Since 0.2.0.
+ */
+CACHEKIT_API int cachekit_cache_ttl(cachekit_cache *cache, const uint8_t *key, size_t key_len,
+                                    int64_t *ttl_seconds);
 
 /**
  * Computes the value of key on a miss (see cachekit_cache_get_or_compute). Write the value

@@ -241,11 +241,10 @@ public func cachekit_key_auto(
         let function = try requiredUTF8(function, "function_id")
         let serializer = try optionalUTF8(serializer, "serializer") ?? "default"
         let out = try required(out, "out")
-        let arguments = try argumentTree(args, argsCount, "args", empty: .array([]))
-        let keywordArguments = try argumentTree(kwargs, kwargsCount, "kwargs", empty: .map([]))
-        let key = try CacheKeys.autoKey(namespace: namespace, function: function, arguments: arguments,
-                                        keywordArguments: keywordArguments, integrity: integrity != 0,
-                                        serializer: serializer)
+        let key = try CacheKeys.autoKey(namespace: namespace, function: function,
+                                        argumentBytes: try inputBytes(args, argsCount, "args"),
+                                        keywordArgumentBytes: try inputBytes(kwargs, kwargsCount, "kwargs"),
+                                        integrity: integrity != 0, serializer: serializer)
         try deliverString(key, to: out)
         return .ok
     }

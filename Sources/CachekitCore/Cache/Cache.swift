@@ -22,7 +22,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     private let storesValueVerbatim: Bool
     /// Unencrypted modes keep the decoded document next to the stored bytes in L1, so a hit is
     /// a copy; secure mode keeps only ciphertext and decrypts at every read.
-    private let keepsDecodedView: Bool
+    let keepsDecodedView: Bool
     /// The key prefix, in memory the hot path can copy from without reference counting.
     private let prefixBytes: UnsafeMutableRawBufferPointer
     let stats = CacheStats()
@@ -122,7 +122,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         }
     }
 
-    private func fullKey(_ key: UnsafeRawBufferPointer) throws(CachekitError) -> [UInt8] {
+    func fullKey(_ key: UnsafeRawBufferPointer) throws(CachekitError) -> [UInt8] {
         try validateKey(key)
         var full = prefix
         full.append(contentsOf: key)
@@ -151,16 +151,16 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         }
     }
 
-    private func ttlSeconds(_ requested: Int?) -> Int { requested.map { max($0, 0) } ?? defaultTTLSeconds }
+    func ttlSeconds(_ requested: Int?) -> Int { requested.map { max($0, 0) } ?? defaultTTLSeconds }
 
     /// An entry's L1 lifetime: its TTL (0: none), capped at the L1 lifetime when one is set.
     @inline(__always)
-    private func l1Lifetime(_ ttlNanoseconds: Int64) -> Int64 {
+    func l1Lifetime(_ ttlNanoseconds: Int64) -> Int64 {
         guard l1LifetimeNanoseconds > 0 else { return ttlNanoseconds }
         return ttlNanoseconds > 0 ? min(ttlNanoseconds, l1LifetimeNanoseconds) : l1LifetimeNanoseconds
     }
 
-    private static func nanoseconds(seconds: Int) -> Int64 {
+    static func nanoseconds(seconds: Int) -> Int64 {
         let (value, overflow) = Int64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
         return overflow ? Int64.max : value
     }
@@ -321,7 +321,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
                        tracking: (member: UnsafeRawBufferPointer, set: [UInt8])? = nil) throws(CachekitError) {
         guard stored.count <= maxValueSize else {
             full.withUnsafeBytes { _ = l1.remove($0) }
-            throw CachekitError(.valueTooLarge, "the entry is \(stored.count) bytes; the maximum value size is \(maxValueSize)")
+            throw valueTooLarge(stored.count)
         }
         if let l2 {
             FailOpen.absorb(stats, fallback: ()) { () throws(CachekitError) in

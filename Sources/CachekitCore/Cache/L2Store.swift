@@ -28,6 +28,13 @@ public protocol L2Store: Sendable {
     func publish(channel: [UInt8], message: [UInt8]) throws(CachekitError) -> Int
     /// A round trip; returns its duration in nanoseconds.
     func ping() throws(CachekitError) -> Int
+    // Bulk operations (defaults in L2Store+Bulk.swift run the single calls one by one).
+    /// Stores every entry for `ttlSeconds` (0: no expiry) in one round trip.
+    func setMany(_ entries: [(key: [UInt8], value: UnsafeRawBufferPointer)], ttlSeconds: Int) throws(CachekitError)
+    /// Deletes each key in one round trip; for each, whether it existed.
+    func deleteEach(_ keys: [[UInt8]]) throws(CachekitError) -> [Bool]
+    /// The key's remaining lifetime as PTTL answers it: milliseconds, -1 no expiry, -2 absent.
+    func remainingTTL(_ key: [UInt8]) throws(CachekitError) -> Int64
     /// Where the store is, without credentials (for the health report).
     var redactedDescription: String { get }
     /// A few words on the store's own state for the health report (empty: nothing to add).

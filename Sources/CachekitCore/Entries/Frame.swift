@@ -1,3 +1,4 @@
+import Glibc
 import Synchronization
 
 /// The CK v3 frame cachekit-py stores in its default mode:
@@ -99,12 +100,10 @@ public enum Frame {
     /// padding spaces): `s` a non-empty string, `m` an object (default {}) with a `format`.
     public static func parseHeader(_ header: UnsafeRawBufferPointer) throws(CachekitError) -> Header {
         // The two plaintext headers Python writes are by far the most common: no parse for them.
-        for known in knownHeaders where known.bytes.count == header.count && known.bytes.elementsEqual(header) {
-            return known.header
-        }
+        for known in knownHeaders where known.matches(header) { return known.header }
         let memoizable = header.count <= maxMemoizedHeaderLength
         if memoizable, let memoized = headerMemo.withLock({ memo in
-            memo.first(where: { $0.bytes.count == header.count && $0.bytes.elementsEqual(header) })?.header
+            memo.first(where: { $0.matches(header) })?.header
         }) {
             return memoized
         }
@@ -160,6 +159,13 @@ public enum Frame {
     private struct KnownHeader: Sendable {
         let bytes: [UInt8]
         let header: Header
+
+        /// memcmp: the generic elementsEqual cost ~15 instructions a byte on every encrypted read.
+        func matches(_ other: UnsafeRawBufferPointer) -> Bool {
+            guard bytes.count == other.count else { return false }
+            guard let base = other.baseAddress else { return bytes.isEmpty }
+            return bytes.withUnsafeBytes { own in own.baseAddress.map { memcmp($0, base, other.count) == 0 } ?? false }
+        }
     }
 
     private static let knownHeaders: [KnownHeader] = [true, false].map { compressed in

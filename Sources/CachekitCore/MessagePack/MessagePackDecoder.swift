@@ -148,6 +148,28 @@ public struct MessagePackDecoder {
         return nil
     }
 
+    /// If the next item is a fixstr or str8 that fits in the buffer, consumes it and returns
+    /// its range without building a token; else nil and nothing is consumed (`next()` then
+    /// reads or refuses it). Documents are mostly short strings: this is the validator's fast path.
+    @inline(__always)
+    mutating func readShortString() -> Range<Int>? {
+        guard offset < buffer.count else { return nil }
+        let byte = buffer[offset]
+        let start: Int, length: Int
+        if byte & 0xe0 == 0xa0 {
+            start = offset &+ 1
+            length = Int(byte & 0x1f)
+        } else if byte == 0xd9, offset &+ 1 < buffer.count {
+            start = offset &+ 2
+            length = Int(buffer[offset &+ 1])
+        } else {
+            return nil
+        }
+        guard length <= buffer.count &- start else { return nil }
+        offset = start &+ length
+        return start..<offset
+    }
+
     /// Skips one complete item (containers recursively, to at most `depthLimit` levels).
     public mutating func skip(depthLimit: Int = 512) throws(CachekitError) {
         var pending = 1

@@ -38,7 +38,7 @@ public struct MessagePackEncoder {
 
     public mutating func writeStringBytes(_ utf8: UnsafeRawBufferPointer) {
         writeStringHeader(utf8.count)
-        bytes.append(contentsOf: utf8)
+        append(utf8)
     }
 
     public mutating func writeStringHeader(_ count: Int) {
@@ -52,7 +52,7 @@ public struct MessagePackEncoder {
 
     public mutating func writeBinary(_ data: UnsafeRawBufferPointer) {
         writeBinaryHeader(data.count)
-        bytes.append(contentsOf: data)
+        append(data)
     }
 
     public mutating func writeBinaryHeader(_ count: Int) {
@@ -88,11 +88,17 @@ public struct MessagePackEncoder {
         default: bytes.append(0xc9); appendBigEndian(UInt32(truncatingIfNeeded: data.count))
         }
         bytes.append(typeByte)
-        bytes.append(contentsOf: data)
+        append(data)
     }
 
     /// Appends already-encoded MessagePack.
-    public mutating func writeRaw(_ raw: UnsafeRawBufferPointer) { bytes.append(contentsOf: raw) }
+    public mutating func writeRaw(_ raw: UnsafeRawBufferPointer) { append(raw) }
+
+    /// Array.append(contentsOf:) of a raw buffer goes byte by byte; of a typed one it is a memcpy.
+    @inline(__always)
+    private mutating func append(_ raw: UnsafeRawBufferPointer) {
+        bytes.append(contentsOf: raw.assumingMemoryBound(to: UInt8.self))
+    }
 
     mutating func appendBigEndian<T: FixedWidthInteger>(_ value: T) {
         var big = value.bigEndian

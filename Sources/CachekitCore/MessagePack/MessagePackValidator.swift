@@ -26,50 +26,64 @@ public enum MessagePackValidator {
         _ bytes: UnsafeRawBufferPointer, keys: KeyRule = .stringOrBinary, depthLimit: Int = maxNesting
     ) throws(CachekitError) {
         var reader = MessagePackDecoder(bytes)
+        // The innermost open container lives in `top` and its parents in `stack` (array traffic
+        // only when a container opens or closes); the root is a one-item array that is no level.
         var stack: [Frame] = []
+        var top = Frame(remaining: 1, isMap: false, count: 1, nonStringKeys: 0)
         repeat {
             let at = reader.offset
-            let token = try reader.next()
-            // Is this item a map key?
-            if var top = stack.last, top.isMap, top.remaining % 2 == 0 {
-                switch token {
-                case .str, .bin: break
-                case .array, .map:
-                    throw CachekitError(.invalidMapKey, "map key at offset \(at) is an array or map")
-                default:
-                    guard case .hashable = keys else {
-                        throw CachekitError(.invalidMapKey, "map key at offset \(at) is not a string")
-                    }
-                    top.nonStringKeys &+= 1
-                    if top.count > maxNonStringKeys && top.nonStringKeys > maxNonStringKeys {
-                        throw CachekitError(.invalidMapKey,
-                                            "map with more than \(maxNonStringKeys) keys that are not strings")
-                    }
-                    stack[stack.count &- 1] = top
-                }
-            }
-            if !stack.isEmpty { stack[stack.count &- 1].remaining &-= 1 }
-            switch token {
-            case .str(let range):
+            if let range = reader.readShortString() {
+                // A string is an acceptable map key under both rules: no key check.
                 guard validUTF8(UnsafeRawBufferPointer(rebasing: bytes[range])) else {
                     throw CachekitError(.invalidUTF8, "MessagePack string at offset \(at) is not valid UTF-8")
                 }
-            case .ext(let type, let range) where type == -1:
-                guard range.count == 4 || range.count == 8 || range.count == 12 else {
-                    throw CachekitError(.invalidInput, "timestamp extension at offset \(at) has \(range.count) bytes")
+                top.remaining &-= 1
+            } else {
+                let token = try reader.next()
+                if top.isMap, top.remaining % 2 == 0 { try checkKey(token, at: at, rule: keys, in: &top) }
+                top.remaining &-= 1
+                switch token {
+                case .str(let range):
+                    guard validUTF8(UnsafeRawBufferPointer(rebasing: bytes[range])) else {
+                        throw CachekitError(.invalidUTF8, "MessagePack string at offset \(at) is not valid UTF-8")
+                    }
+                case .ext(let type, let range) where type == -1:
+                    guard range.count == 4 || range.count == 8 || range.count == 12 else {
+                        throw CachekitError(.invalidInput, "timestamp extension at offset \(at) has \(range.count) bytes")
+                    }
+                case .array(let count) where count > 0:
+                    guard stack.count < depthLimit else { throw MessagePackValue.tooDeep(depthLimit) }
+                    stack.append(top)
+                    top = Frame(remaining: count, isMap: false, count: count, nonStringKeys: 0)
+                case .map(let count) where count > 0:
+                    guard stack.count < depthLimit else { throw MessagePackValue.tooDeep(depthLimit) }
+                    stack.append(top)
+                    top = Frame(remaining: count &* 2, isMap: true, count: count, nonStringKeys: 0)
+                default: break
                 }
-            case .array(let count) where count > 0:
-                guard stack.count < depthLimit else { throw MessagePackValue.tooDeep(depthLimit) }
-                stack.append(Frame(remaining: count, isMap: false, count: count, nonStringKeys: 0))
-            case .map(let count) where count > 0:
-                guard stack.count < depthLimit else { throw MessagePackValue.tooDeep(depthLimit) }
-                stack.append(Frame(remaining: count &* 2, isMap: true, count: count, nonStringKeys: 0))
-            default: break
             }
-            while let top = stack.last, top.remaining == 0 { stack.removeLast() }
-        } while !stack.isEmpty
+            while top.remaining == 0, let parent = stack.popLast() { top = parent }
+        } while top.remaining > 0
         guard reader.isAtEnd else {
             throw CachekitError(.invalidInput, "\(reader.remaining) trailing bytes after the MessagePack document")
+        }
+    }
+
+    /// A map key that is not a string: bin is accepted, containers never, anything else only
+    /// under the hashable rule and within the non-string key bound.
+    private static func checkKey(_ token: MessagePackToken, at: Int, rule: KeyRule, in top: inout Frame) throws(CachekitError) {
+        switch token {
+        case .str, .bin: return
+        case .array, .map:
+            throw CachekitError(.invalidMapKey, "map key at offset \(at) is an array or map")
+        default:
+            guard case .hashable = rule else {
+                throw CachekitError(.invalidMapKey, "map key at offset \(at) is not a string")
+            }
+            top.nonStringKeys &+= 1
+            if top.count > maxNonStringKeys && top.nonStringKeys > maxNonStringKeys {
+                throw CachekitError(.invalidMapKey, "map with more than \(maxNonStringKeys) keys that are not strings")
+            }
         }
     }
 }

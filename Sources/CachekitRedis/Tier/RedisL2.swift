@@ -70,7 +70,7 @@ public final class RedisL2: L2Store {
     }
 
     /// Runs one guarded call, timing it for the stats.
-    private func run<Result>(_ body: (RedisConnection, Deadline) throws(CachekitError) -> Result) throws(CachekitError) -> Result {
+    func run<Result>(_ body: (RedisConnection, Deadline) throws(CachekitError) -> Result) throws(CachekitError) -> Result {
         noticeFork()
         let start = MonotonicClock.preciseNanoseconds()
         do throws(CachekitError) {
@@ -91,7 +91,7 @@ public final class RedisL2: L2Store {
 
     // MARK: Replies
 
-    private static func failure(_ operation: String, _ text: String) -> CachekitError {
+    static func failure(_ operation: String, _ text: String) -> CachekitError {
         CachekitError(.backendError, "Redis \(operation): \(text)")
     }
 
@@ -102,19 +102,19 @@ public final class RedisL2: L2Store {
     }
 
     /// A reply that must be an integer (an error reply is thrown).
-    private static func integer(_ reply: RedisValue, _ operation: String) throws(CachekitError) -> Int64 {
+    static func integer(_ reply: RedisValue, _ operation: String) throws(CachekitError) -> Int64 {
         guard case .integer(let value) = reply else { throw unexpected(reply, operation) }
         return value
     }
 
     /// A count Redis answered (DEL, UNLINK, PUBLISH): foreign data, so never negative and never
     /// a trap when converted.
-    private static func count(_ reply: RedisValue, _ operation: String) throws(CachekitError) -> Int {
+    static func count(_ reply: RedisValue, _ operation: String) throws(CachekitError) -> Int {
         Int(clamping: max(try integer(reply, operation), 0))
     }
 
     /// A reply that must be a status such as OK.
-    private static func status(_ reply: RedisValue, _ operation: String) throws(CachekitError) {
+    static func status(_ reply: RedisValue, _ operation: String) throws(CachekitError) {
         guard case .simple = reply else { throw unexpected(reply, operation) }
     }
 
@@ -129,12 +129,12 @@ public final class RedisL2: L2Store {
     }
 
     /// A TTL in milliseconds from PTTL, nil when it is not an integer.
-    private static func ttl(_ reply: RedisValue) -> Int64? {
+    static func ttl(_ reply: RedisValue) -> Int64? {
         if case .integer(let value) = reply { return value }
         return nil
     }
 
-    private static func setCommand(_ key: [UInt8], _ value: UnsafeRawBufferPointer, ttlSeconds: Int) -> [RedisArgument] {
+    static func setCommand(_ key: [UInt8], _ value: UnsafeRawBufferPointer, ttlSeconds: Int) -> [RedisArgument] {
         ttlSeconds > 0
             ? ["SETEX", .bytes(key), .integer(Int64(ttlSeconds)), .borrowed(value)]
             : ["SET", .bytes(key), .borrowed(value)]

@@ -55,8 +55,7 @@ TEST_SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "cachekit_key_tenant_prefixed": (STATUS, [STR, STR, BufferPointer]),
     "cachekit_entry_encode": (STATUS, [STR, SZ, c_int, STR, P, STR, c_uint, BufferPointer]),
     "cachekit_entry_decode": (STATUS, [STR, SZ, c_int, STR, P, STR, c_uint, BufferPointer]),
-    # cache
-    "cachekit_cache_get_many": (STATUS, [P, POINTER(STR), POINTER(SZ), SZ, BufferPointer, POINTER(c_int)]),
+    # cache: the bulk calls (get_many, set_many, delete_many) and cachekit_cache_ttl are in _ffi's table
 }
 
 SIGNATURES = {**_ffi.SIGNATURES, **TEST_SIGNATURES}

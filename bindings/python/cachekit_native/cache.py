@@ -13,7 +13,8 @@ from __future__ import annotations
 import ctypes
 import sys
 import threading
-from ctypes import byref, c_uint64, c_void_p
+from collections.abc import Iterable, Mapping
+from ctypes import byref, c_int64, c_uint64, c_void_p
 from typing import Any, Callable
 
 from . import _ffi
@@ -34,6 +35,12 @@ def _text(value: Any) -> bytes:
 
 def _key_bytes(key: str | bytes) -> bytes:
     return key.encode("utf-8") if isinstance(key, str) else bytes(key)
+
+
+def _key_arrays(data: "list[bytes]") -> tuple[Any, Any]:
+    """Parallel C arrays of pointers and lengths over bytes the caller keeps alive."""
+    count = len(data)
+    return (ctypes.c_char_p * count)(*data), (ctypes.c_size_t * count)(*map(len, data))
 
 
 def _ttl(ttl: int | None) -> int:
@@ -228,6 +235,57 @@ class Cache:
         data = _key_bytes(key)
         return self._call(self._lib.cachekit_cache_exists, data, len(data)) == _ffi.OK
 
+    # -- bulk calls: one C call and at most one Redis round trip for all the keys ---------------
+
+    def get_many(self, keys: "Iterable[str | bytes]") -> dict[str | bytes, bytes]:
+        """The values of the keys that hit (L1 first, then one MGET), keyed as given."""
+        given = list(keys)
+        if not given:
+            return {}
+        pointers, lengths = _key_arrays([_key_bytes(key) for key in given])
+        count = len(given)
+        values = (Buffer * count)()
+        statuses = (ctypes.c_int * count)()
+        self._call(self._lib.cachekit_cache_get_many, pointers, lengths, count, values, statuses)
+        found: dict[str | bytes, bytes] = {}
+        for index, key in enumerate(given):
+            if statuses[index] == _ffi.OK:
+                found[key] = self._lib.take(values[index])
+        return found
+
+    def set_many(self, items: "Mapping[str | bytes, bytes] | Iterable[tuple[str | bytes, bytes]]",
+                 ttl: int | None = None) -> None:
+        """set() of every (key, value) in one call (fail-open, as set). A key that fails its
+        checks raises its error after the others were stored."""
+        pairs = list(items.items() if isinstance(items, Mapping) else items)
+        if not pairs:
+            return
+        keys, key_lengths = _key_arrays([_key_bytes(key) for key, _ in pairs])
+        values, value_lengths = _key_arrays([bytes(value) for _, value in pairs])
+        statuses = (ctypes.c_int * len(pairs))()
+        self._call(self._lib.cachekit_cache_set_many, keys, key_lengths, values, value_lengths, len(pairs), _ttl(ttl),
+                   statuses)
+
+    def delete_many(self, keys: "Iterable[str | bytes]") -> int:
+        """Removes the keys from L1 and Redis (one round trip); returns how many existed. Raises a
+        BackendError when Redis could not be reached (L1 is cleared regardless)."""
+        data = [_key_bytes(key) for key in keys]
+        if not data:
+            return 0
+        pointers, lengths = _key_arrays(data)
+        statuses = (ctypes.c_int * len(data))()
+        self._call(self._lib.cachekit_cache_delete_many, pointers, lengths, len(data), statuses)
+        return sum(1 for status in statuses if status == _ffi.OK)
+
+    def ttl(self, key: str | bytes) -> int | None:
+        """Seconds key has left, or None when it is absent or never expires (cachekit-py's
+        get_ttl)."""
+        data = _key_bytes(key)
+        seconds = c_int64()
+        if self._call(self._lib.cachekit_cache_ttl, data, len(data), byref(seconds)) == _ffi.MISS:
+            return None
+        return seconds.value if seconds.value > 0 else None
+
     def get_or_compute(self, key: str | bytes, compute: Callable[[], bytes], ttl: int | None = None) -> bytes:
         """The value under key; on a miss compute() (run once per key across this process's
         concurrent callers) is stored and returned. An exception from compute propagates."""
@@ -270,8 +328,7 @@ class Cache:
         L1; returns how many distinct keys were reached."""
         keys = [_key_bytes(key) for key in local_keys]
         count = len(keys)
-        pointers = (ctypes.c_char_p * count)(*keys)
-        lengths = (ctypes.c_size_t * count)(*map(len, keys))
+        pointers, lengths = _key_arrays(keys)
         removed = c_uint64()
         self._call(self._lib.cachekit_cache_drain_registry, registry_id.encode("utf-8"), pointers, lengths, count,
                                                 byref(removed))

@@ -103,6 +103,14 @@ public final class L1Cache: @unchecked Sendable {  // shards are only touched un
         return shard(hash).pointee.withLock { $0.contains(key, hash: hash, now: now) }
     }
 
+    /// Nanoseconds the unexpired entry under `key` has left (Int64.max: no expiry), or nil when
+    /// absent. Not counted as an access.
+    public func remainingNanoseconds(_ key: UnsafeRawBufferPointer, now: Int64 = MonotonicClock.nowNanoseconds()) -> Int64? {
+        let hash = Self.hash(key)
+        guard let expiresAt = shard(hash).pointee.withLock({ $0.expiry(key, hash: hash, now: now) }) else { return nil }
+        return expiresAt == Int64.max ? Int64.max : expiresAt &- now
+    }
+
     /// Stores a copy of `stored` (and of `decoded`, a view served on hits instead, when given)
     /// under `key`, expiring `ttlNanoseconds` after `now` (0: never). Returns false when the
     /// entry is not kept (too large, or the cache is disabled); any older entry under the key is

@@ -207,10 +207,20 @@ struct L1Shard: ~Copyable, @unchecked Sendable {  // only touched under its shar
         return slot >= 0 && slots[slot].expiresAt > now
     }
 
+    /// When the unexpired entry under `key` expires (Int64.max: never), or nil; not an access.
+    func expiry(_ key: UnsafeRawBufferPointer, hash: UInt64, now: Int64) -> Int64? {
+        let slot = find(key, hash: hash).slot
+        guard slot >= 0, slots[slot].expiresAt > now else { return nil }
+        return slots[slot].expiresAt
+    }
+
     /// A hit: window and protected entries move to their list's head; a probation entry is
     /// promoted to protected, demoting protected's tail when protected is over its share.
     private mutating func touch(_ slot: Int) {
-        switch slots[slot].region {
+        let region = slots[slot].region
+        // A hot key is usually already its list's head: moving it there again changes nothing.
+        if region != .probation, head(region) == Int32(truncatingIfNeeded: slot) { return }
+        switch region {
         case .window:
             unlink(slot); pushHead(slot, .window)
         case .probation:

@@ -70,7 +70,7 @@ public final class RedisL2: L2Store {
     }
 
     /// Runs one guarded call, timing it for the stats.
-    private func run<Result>(_ body: (RedisConnection, Deadline) throws(CachekitError) -> Result) throws(CachekitError) -> Result {
+    func run<Result>(_ body: (RedisConnection, Deadline) throws(CachekitError) -> Result) throws(CachekitError) -> Result {
         noticeFork()
         let start = MonotonicClock.preciseNanoseconds()
         do throws(CachekitError) {
@@ -91,18 +91,18 @@ public final class RedisL2: L2Store {
 
     // MARK: Replies
 
-    private static func failure(_ operation: String, _ text: String) -> CachekitError {
+    static func failure(_ operation: String, _ text: String) -> CachekitError {
         CachekitError(.backendError, "Redis \(operation): \(text)")
     }
 
     /// A reply of a shape the command does not give: the server's error text, or a shape error.
-    private static func unexpected(_ reply: RedisValue, _ operation: String) -> CachekitError {
+    static func unexpected(_ reply: RedisValue, _ operation: String) -> CachekitError {
         if case .error(let text) = reply { return failure(operation, text) }
         return failure(operation, "unexpected reply")
     }
 
     /// A reply that must be an integer (an error reply is thrown).
-    private static func integer(_ reply: RedisValue, _ operation: String) throws(CachekitError) -> Int64 {
+    static func integer(_ reply: RedisValue, _ operation: String) throws(CachekitError) -> Int64 {
         guard case .integer(let value) = reply else { throw unexpected(reply, operation) }
         return value
     }

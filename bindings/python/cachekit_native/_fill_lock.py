@@ -1,0 +1,140 @@
+"""cachekit-py's distributed fill lock on the binding's own miss paths.
+
+C hosts get the lock inside cachekit_cache_get_or_compute; the decorator computes in Python (an
+async function cannot run inside a C callback), so it takes the same lock through
+cachekit_cache_fill_lock_try / _release: ``<key>:lock`` with a uuid4().hex token, SET NX PX,
+retried every poll_ms until the next try would land past wait_ms (redis-py's rule), the value
+read from Redis before every retry, compare-and-delete on release. The protocol is written once,
+as a generator of steps; ``run_sync`` drives it with blocking calls, ``run_async`` with worker
+threads and ``asyncio.sleep``, so a waiter never pins a worker thread while it waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any, Awaitable, Callable, Generator
+
+from .errors import CacheClosedError, CachekitError
+
+# What the protocol ends with: ("document", bytes another process stored) or ("result", compute()).
+Outcome = tuple[str, Any]
+
+
+def _protocol(poll: float, wait: float) -> Generator[str, Any, Outcome]:
+    """The steps of one fill: "try" (answered True, False, or None when Redis failed), "sleep",
+    "read" (the stored document or None), "compute" (its result) and "release"."""
+    held = yield "try"
+    if held is None:  # the lock is best effort, as cachekit-py's: compute without it
+        return "result", (yield "compute")
+    if not held:
+        deadline = time.monotonic() + wait
+        while time.monotonic() + poll <= deadline:
+            yield "sleep"
+            document = yield "read"
+            if document is not None:
+                return "document", document
+            held = yield "try"
+            if held is not False:
+                break
+        if not held:  # the wait ran out (or Redis failed): read once more, then compute anyway
+            document = yield "read"
+            if document is not None:
+                return "document", document
+            return "result", (yield "compute")
+    try:
+        document = yield "read"  # a holder may have stored and released just before our grant
+        if document is not None:
+            return "document", document
+        return "result", (yield "compute")
+    finally:
+        yield "release"
+
+
+def _settings(cache) -> tuple[float, float] | None:
+    """(poll, wait) in seconds when the lock applies to this cache, else None."""
+    settings = getattr(cache, "_fill_lock_settings", False)
+    if settings is False:
+        try:
+            found = cache.fill_lock_settings()
+        except CacheClosedError:
+            return None
+        settings = (found.poll_ms / 1000, found.wait_ms / 1000) if found.applies else None
+        cache._fill_lock_settings = settings
+    return settings
+
+
+def _try(cache, key: bytes, token: str) -> bool | None:
+    try:
+        return cache.fill_lock_try(key, token)
+    except (CachekitError, CacheClosedError):
+        return None
+
+
+def _release(cache, key: bytes, token: str) -> None:
+    try:
+        cache.fill_lock_release(key, token)
+    except (CachekitError, CacheClosedError):
+        pass  # the lock lives until its PX
+
+
+def run_sync(cache, key: bytes, read: Callable[[], bytes | None], compute: Callable[[], Any]) -> Outcome:
+    settings = _settings(cache)
+    if settings is None:
+        return "result", compute()
+    poll, wait = settings
+    token = uuid.uuid4().hex
+    steps = _protocol(poll, wait)
+    reply: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            step = steps.throw(error) if error is not None else steps.send(reply)
+        except StopIteration as done:
+            return done.value
+        reply, error = None, None
+        try:
+            if step == "try":
+                reply = _try(cache, key, token)
+            elif step == "sleep":
+                time.sleep(poll)
+            elif step == "read":
+                reply = read()
+            elif step == "compute":
+                reply = compute()
+            else:
+                _release(cache, key, token)
+        except BaseException as failure:  # into the protocol, so a held lock is released first
+            error = failure
+
+
+async def run_async(cache, key: bytes, submit: Callable[..., Awaitable[Any]],
+                    read: Callable[[], Awaitable[bytes | None]], compute: Callable[[], Awaitable[Any]]) -> Outcome:
+    settings = _settings(cache)
+    if settings is None:
+        return "result", await compute()
+    poll, wait = settings
+    token = uuid.uuid4().hex
+    steps = _protocol(poll, wait)
+    reply: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            step = steps.throw(error) if error is not None else steps.send(reply)
+        except StopIteration as done:
+            return done.value
+        reply, error = None, None
+        try:
+            if step == "try":
+                reply = await submit(_try, cache, key, token)
+            elif step == "sleep":
+                await asyncio.sleep(poll)
+            elif step == "read":
+                reply = await read()
+            elif step == "compute":
+                reply = await compute()
+            else:
+                await asyncio.shield(submit(_release, cache, key, token))
+        except BaseException as failure:
+            error = failure

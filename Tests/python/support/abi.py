@@ -57,6 +57,8 @@ TEST_SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "cachekit_entry_decode": (STATUS, [STR, SZ, c_int, STR, P, STR, c_uint, BufferPointer]),
     # cache
     "cachekit_cache_get_many": (STATUS, [P, POINTER(STR), POINTER(SZ), SZ, BufferPointer, POINTER(c_int)]),
+    # coherence: the refresh-ahead callback (a cachekit_compute_fn; userdata is the tests' own)
+    "cachekit_cache_refresher_set": (STATUS, [P, _ffi.ComputeFunction, P]),
 }
 
 SIGNATURES = {**_ffi.SIGNATURES, **TEST_SIGNATURES}

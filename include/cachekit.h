@@ -1024,6 +1024,10 @@ typedef int (*cachekit_compute_fn)(void *userdata, const uint8_t *key, size_t ke
  * single_flight_wait_ms (default 5000), after which each computes its own (stored, last write
  * wins), so a callback that never returns blocks its own caller only. With Redis down the value
  * is still computed (and kept in L1). A value too large to cache is returned but not stored.
+ * Across processes (since 0.2.0, fill_lock on by default with Redis) the caller computing a
+ * miss first takes cachekit-py's Redis fill lock; callers in other processes, of either SDK,
+ * wait for it and read its value (see the coherence section). With stale_if_error a failed
+ * compute may return CACHEKIT_STALE with the expired value in *out.
  * On success returns CACHEKIT_OK and fills *out (release with cachekit_buffer_free).
  * Errors: CACHEKIT_E_NULL_POINTER (cache, compute or out), CACHEKIT_E_INVALID_KEY,
  * CACHEKIT_E_INVALID_ARGUMENT (ttl below -1, or a callback asking for its own key),

@@ -34,7 +34,11 @@ final class RefreshAhead: @unchecked Sendable {  // thread, written under `state
 
     /// Replaces the refresher (nil: none). Returns once no refresh runs the old one.
     func setRefresher(_ refresher: Refresher?) {
-        state.withLock { $0.refresher = refresher }
+        let onRefreshThread = state.withLock { s -> Bool in
+            s.refresher = refresher
+            return s.thread.map { pthread_equal($0, pthread_self()) != 0 } ?? false
+        }
+        guard !onRefreshThread else { return }  // the refresh in progress is the caller's own
         _ = state.wait(until: Deadline(nanoseconds: Int64.max), { (s: inout State) -> Bool? in s.running ? nil : true },
                        timedOut: { (_: inout State) -> Bool in true })
     }
@@ -66,19 +70,20 @@ final class RefreshAhead: @unchecked Sendable {  // thread, written under `state
     /// Queues `job` for `full` on the refresh thread (started on first use); false when a refresh
     /// of the key is already queued, the queue is full, the thread cannot start, or after stop.
     func enqueue(_ full: [UInt8], _ job: @escaping @Sendable () -> Void) -> Bool {
-        let (accepted, start) = state.withLock { s -> (Bool, Bool) in
-            guard !s.stopped, s.refresher != nil, s.queue.count < Self.maxQueued, !s.queued.contains(full) else { return (false, false) }
+        let accepted = state.withLock { s -> Bool in
+            guard !s.stopped, s.refresher != nil, s.queue.count < Self.maxQueued, !s.queued.contains(full) else { return false }
+            // Started under the lock, so two first refreshes start one thread and stop() always
+            // sees the thread it must join (the new thread waits for this lock before it runs).
+            if s.thread == nil {
+                guard let thread = startThread() else { return false }
+                s.thread = thread
+            }
             s.queue.append(job)
             s.queued.insert(full)
-            return (true, s.thread == nil)
+            return true
         }
-        guard accepted else { return false }
-        if start, !startThread() {
-            state.withLock { s in s.queue.removeAll(); s.queued.removeAll() }
-            return false
-        }
-        state.signal()
-        return true
+        if accepted { state.signal() }
+        return accepted
     }
 
     /// Marks a queued key done.
@@ -86,7 +91,7 @@ final class RefreshAhead: @unchecked Sendable {  // thread, written under `state
 
     private final class Box { let owner: RefreshAhead; init(_ owner: RefreshAhead) { self.owner = owner } }
 
-    private func startThread() -> Bool {
+    private func startThread() -> pthread_t? {
         var thread = pthread_t()
         let box = Unmanaged.passRetained(Box(self)).toOpaque()
         let status = pthread_create(&thread, nil, { raw in
@@ -97,10 +102,9 @@ final class RefreshAhead: @unchecked Sendable {  // thread, written under `state
         }, box)
         guard status == 0 else {
             Unmanaged<Box>.fromOpaque(box).release()
-            return false
+            return nil
         }
-        state.withLock { $0.thread = thread }
-        return true
+        return thread
     }
 
     private func runLoop() {

@@ -1291,13 +1291,25 @@ CACHEKIT_API int cachekit_cache_fill_lock_settings_get(cachekit_cache *cache, ca
  * SET "<key_prefix><key>:lock" token NX PX fill_lock_timeout_ms. token is NUL-terminated,
  * 1..64 lowercase hex digits (cachekit-py uses uuid4().hex; use a fresh one per fill).
  * *acquired is 1 when the caller now holds the lock, or when the lock does not apply (off, or no
- * Redis), else 0 (another process is filling: wait fill_lock_poll_ms, read the key, try again
- * until fill_lock_wait_ms has passed, then compute anyway). Returns CACHEKIT_OK, a backend
+ * Redis), else 0 (another process is filling: wait fill_lock_poll_ms, read the key with
+ * cachekit_cache_fill_lock_read, try again until fill_lock_wait_ms has passed, then read once more
+ * and compute anyway). After a grant, read once more before computing. Returns CACHEKIT_OK, a backend
  * status (compute without the lock), CACHEKIT_E_NULL_POINTER, CACHEKIT_E_INVALID_KEY or
  * CACHEKIT_E_INVALID_ARGUMENT (token). Thread-safe. Since 0.2.0.
  */
 CACHEKIT_API int cachekit_cache_fill_lock_try(cachekit_cache *cache, const uint8_t *key, size_t key_len,
                                               const char *token, int *acquired);
+
+/**
+ * Reads key from Redis for a caller filling it (while it waits for the fill lock, and once more
+ * after its grant), as get_or_compute reads then: a hit also fills L1; a miss is not counted
+ * (the caller's first read was). Returns CACHEKIT_OK and fills *out (release with
+ * cachekit_buffer_free), CACHEKIT_MISS (also without Redis), CACHEKIT_E_NULL_POINTER,
+ * CACHEKIT_E_INVALID_KEY, or a fail-closed decryption status. Redis failures read as a miss.
+ * Thread-safe. Since 0.2.0.
+ */
+CACHEKIT_API int cachekit_cache_fill_lock_read(cachekit_cache *cache, const uint8_t *key, size_t key_len,
+                                               cachekit_buffer *out);
 
 /**
  * Releases the fill lock of key if it still holds token (redis-py's compare-and-delete script),

@@ -35,6 +35,20 @@ public func cachekit_cache_fill_lock_try(_ cache: OpaquePointer?, _ key: UnsafeP
     }
 }
 
+/// Exported to C as `cachekit_cache_fill_lock_read`.
+@_cdecl("cachekit_cache_fill_lock_read") @implementation
+public func cachekit_cache_fill_lock_read(_ cache: OpaquePointer?, _ key: UnsafePointer<UInt8>?, _ keyCount: Int,
+                                          _ out: UnsafeMutablePointer<cachekit_buffer>?) -> Int32 {
+    boundary { () throws(CachekitError) -> Status in
+        let object = try cacheObject(cache)
+        let keyBytes = try inputBytes(key, keyCount, "key")
+        let out = try required(out, "out")
+        guard let value = try object.readForFill(keyBytes) else { return .miss }
+        deliver(value, to: out)
+        return .ok
+    }
+}
+
 /// Exported to C as `cachekit_cache_fill_lock_release`.
 @_cdecl("cachekit_cache_fill_lock_release") @implementation
 public func cachekit_cache_fill_lock_release(_ cache: OpaquePointer?, _ key: UnsafePointer<UInt8>?, _ keyCount: Int,

@@ -49,6 +49,16 @@ def test_fill_lock_exports_write_what_redis_py_writes(make_cache, redis_url):
     assert lib.cachekit_cache_fill_lock_try(cache.handle, b"k", 1, b"NOT-HEX", ctypes.byref(acquired)) \
         == E_INVALID_ARGUMENT
 
+    # A fill's read: Redis only, a hit fills L1, a miss is not counted again.
+    out = Buffer()
+    assert lib.cachekit_cache_fill_lock_read(cache.handle, b"k", 1, ctypes.byref(out)) == 1
+    assert cache.set("k", {"v": 1}, ttl=60) == OK
+    reader = make_cache(redis_url=redis_url)
+    assert lib.cachekit_cache_fill_lock_read(reader.handle, b"k", 1, ctypes.byref(out)) == OK
+    assert msgpack.unpackb(take(lib, out)) == {"v": 1}
+    assert reader.get_local("k") == (OK, {"v": 1})
+    assert cache.stats()["misses"] == 0
+
     local = make_cache()  # no Redis: nothing to wait for
     assert lib.cachekit_cache_fill_lock_settings_get(local.handle, ctypes.byref(settings)) == OK
     assert settings.applies == 0

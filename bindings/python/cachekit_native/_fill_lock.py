@@ -72,6 +72,15 @@ def _try(cache, key: bytes, token: str) -> bool | None:
         return None
 
 
+def read(cache, key: bytes) -> bytes | None:
+    """The fill's read of Redis (cachekit_cache_fill_lock_read: not counted as another miss); a
+    cache closed under the call reads as a miss."""
+    try:
+        return cache.fill_lock_read(key)
+    except CacheClosedError:
+        return None
+
+
 def _release(cache, key: bytes, token: str) -> None:
     try:
         cache.fill_lock_release(key, token)

@@ -179,7 +179,7 @@ class CachedFunction:
             self.store(cache, key, result)
             return result
 
-        kind, value = _fill_lock.run_sync(cache, key, lambda: self.lookup(cache, key), compute)
+        kind, value = _fill_lock.run_sync(cache, key, lambda: _fill_lock.read(cache, key), compute)
         if kind == "document":
             try:
                 return self.unpack(value)
@@ -195,7 +195,7 @@ class CachedFunction:
             return result, document
 
         async def read() -> bytes | None:
-            return await _submit(self.lookup, cache, key)
+            return await _submit(_fill_lock.read, cache, key)
 
         kind, value = await _fill_lock.run_async(cache, key, _submit, read, compute)
         if kind == "document":

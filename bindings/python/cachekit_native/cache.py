@@ -313,6 +313,15 @@ class Cache:
         self._call(self._lib.cachekit_cache_fill_lock_try, data, len(data), token.encode("ascii"), byref(acquired))
         return bool(acquired.value)
 
+    def fill_lock_read(self, key: str | bytes) -> bytes | None:
+        """key read from Redis for a fill (while waiting for the lock, or after the grant); a miss
+        is not counted again."""
+        data = _key_bytes(key)
+        out = Buffer()
+        if self._call(self._lib.cachekit_cache_fill_lock_read, data, len(data), byref(out)) == _ffi.MISS:
+            return None
+        return self._lib.take(out)
+
     def fill_lock_release(self, key: str | bytes, token: str) -> bool:
         """Deletes key's fill lock if it still holds token; True when it did."""
         data = _key_bytes(key)

@@ -112,6 +112,13 @@ extension Cache {
         }
     }
 
+    /// A fill's read of `key` from Redis (filling L1), as get_or_compute reads while it waits
+    /// for the lock and after its grant: not counted as a miss, since the caller's first read
+    /// already was. nil when absent or without Redis.
+    public func readForFill(_ key: UnsafeRawBufferPointer) throws(CachekitError) -> OwnedBytes? {
+        try readThrough(try fullKey(key))
+    }
+
     /// Releases the fill lock of `key` if it still holds `token`; true when it did.
     public func releaseFillLock(_ key: UnsafeRawBufferPointer, token: UnsafeRawBufferPointer) throws(CachekitError) -> Bool {
         let full = try fullKey(key)

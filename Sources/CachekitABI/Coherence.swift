@@ -21,17 +21,28 @@ public func cachekit_cache_fill_lock_settings_get(_ cache: OpaquePointer?,
     }
 }
 
-/// Exported to C as `cachekit_cache_fill_lock_try`.
-@_cdecl("cachekit_cache_fill_lock_try") @implementation
-public func cachekit_cache_fill_lock_try(_ cache: OpaquePointer?, _ key: UnsafePointer<UInt8>?, _ keyCount: Int,
-                                         _ token: UnsafePointer<CChar>?, _ acquired: UnsafeMutablePointer<Int32>?) -> Int32 {
+/// The arguments of the lock calls read once: the cache, the key and the token; `body`'s answer
+/// goes to `flag` (required for the attempt, optional for the release).
+private func lockCall(_ cache: OpaquePointer?, _ key: UnsafePointer<UInt8>?, _ keyCount: Int, _ token: UnsafePointer<CChar>?,
+                      _ flag: UnsafeMutablePointer<Int32>?, flagRequired: Bool,
+                      _ body: (Cache, UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws(CachekitError) -> Bool) -> Int32 {
     boundary { () throws(CachekitError) -> Status in
         let object = try cacheObject(cache)
         let keyBytes = try inputBytes(key, keyCount, "key")
         let tokenBytes = try boundedUTF8Bytes(token, "token")
-        let acquired = try required(acquired, "acquired")
-        acquired.pointee = try object.tryFillLock(keyBytes, token: tokenBytes) ? 1 : 0
+        if flagRequired { _ = try required(flag, "acquired") }
+        let answer = try body(object, keyBytes, tokenBytes)
+        flag?.pointee = answer ? 1 : 0
         return .ok
+    }
+}
+
+/// Exported to C as `cachekit_cache_fill_lock_try`.
+@_cdecl("cachekit_cache_fill_lock_try") @implementation
+public func cachekit_cache_fill_lock_try(_ cache: OpaquePointer?, _ key: UnsafePointer<UInt8>?, _ keyCount: Int,
+                                         _ token: UnsafePointer<CChar>?, _ acquired: UnsafeMutablePointer<Int32>?) -> Int32 {
+    lockCall(cache, key, keyCount, token, acquired, flagRequired: true) { object, keyBytes, tokenBytes throws(CachekitError) in
+        try object.tryFillLock(keyBytes, token: tokenBytes)
     }
 }
 
@@ -53,13 +64,8 @@ public func cachekit_cache_fill_lock_read(_ cache: OpaquePointer?, _ key: Unsafe
 @_cdecl("cachekit_cache_fill_lock_release") @implementation
 public func cachekit_cache_fill_lock_release(_ cache: OpaquePointer?, _ key: UnsafePointer<UInt8>?, _ keyCount: Int,
                                              _ token: UnsafePointer<CChar>?, _ released: UnsafeMutablePointer<Int32>?) -> Int32 {
-    boundary { () throws(CachekitError) -> Status in
-        let object = try cacheObject(cache)
-        let keyBytes = try inputBytes(key, keyCount, "key")
-        let tokenBytes = try boundedUTF8Bytes(token, "token")
-        let done = try object.releaseFillLock(keyBytes, token: tokenBytes)
-        released?.pointee = done ? 1 : 0
-        return .ok
+    lockCall(cache, key, keyCount, token, released, flagRequired: false) { object, keyBytes, tokenBytes throws(CachekitError) in
+        try object.releaseFillLock(keyBytes, token: tokenBytes)
     }
 }
 

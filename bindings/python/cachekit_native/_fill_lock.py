@@ -88,62 +88,72 @@ def _release(cache, key: bytes, token: str) -> None:
         pass  # the lock lives until its PX
 
 
-def run_sync(cache, key: bytes, read: Callable[[], bytes | None], compute: Callable[[], Any]) -> Outcome:
-    settings = _settings(cache)
-    if settings is None:
-        return "result", compute()
-    poll, wait = settings
-    token = uuid.uuid4().hex
-    steps = _protocol(poll, wait)
-    reply: Any = None
-    error: BaseException | None = None
-    while True:
+class _Fill:
+    """One fill's run of the protocol: the step to perform next, answered with ``reply`` or
+    ``error`` (a failure is thrown into the protocol, so a held lock is released first)."""
+
+    def __init__(self, poll: float, wait: float):
+        self.poll = poll
+        self.token = uuid.uuid4().hex
+        self.steps = _protocol(poll, wait)
+        self.reply: Any = None
+        self.error: BaseException | None = None
+        self.outcome: Outcome | None = None
+
+    @classmethod
+    def start(cls, cache) -> "_Fill | None":
+        settings = _settings(cache)
+        return None if settings is None else cls(*settings)
+
+    def next(self) -> str | None:
+        """The next step, or None once the protocol has ended (its outcome in ``outcome``)."""
+        reply, error = self.reply, self.error
+        self.reply, self.error = None, None
         try:
-            step = steps.throw(error) if error is not None else steps.send(reply)
+            return self.steps.throw(error) if error is not None else self.steps.send(reply)
         except StopIteration as done:
-            return done.value
-        reply, error = None, None
+            self.outcome = done.value
+            return None
+
+
+def run_sync(cache, key: bytes, read: Callable[[], bytes | None], compute: Callable[[], Any]) -> Outcome:
+    fill = _Fill.start(cache)
+    if fill is None:
+        return "result", compute()
+    while (step := fill.next()) is not None:
         try:
             if step == "try":
-                reply = _try(cache, key, token)
+                fill.reply = _try(cache, key, fill.token)
             elif step == "sleep":
-                time.sleep(poll)
+                time.sleep(fill.poll)
             elif step == "read":
-                reply = read()
+                fill.reply = read()
             elif step == "compute":
-                reply = compute()
+                fill.reply = compute()
             else:
-                _release(cache, key, token)
-        except BaseException as failure:  # into the protocol, so a held lock is released first
-            error = failure
+                _release(cache, key, fill.token)
+        except BaseException as failure:
+            fill.error = failure
+    return fill.outcome
 
 
 async def run_async(cache, key: bytes, submit: Callable[..., Awaitable[Any]],
                     read: Callable[[], Awaitable[bytes | None]], compute: Callable[[], Awaitable[Any]]) -> Outcome:
-    settings = _settings(cache)
-    if settings is None:
+    fill = _Fill.start(cache)
+    if fill is None:
         return "result", await compute()
-    poll, wait = settings
-    token = uuid.uuid4().hex
-    steps = _protocol(poll, wait)
-    reply: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            step = steps.throw(error) if error is not None else steps.send(reply)
-        except StopIteration as done:
-            return done.value
-        reply, error = None, None
+    while (step := fill.next()) is not None:
         try:
             if step == "try":
-                reply = await submit(_try, cache, key, token)
+                fill.reply = await submit(_try, cache, key, fill.token)
             elif step == "sleep":
-                await asyncio.sleep(poll)
+                await asyncio.sleep(fill.poll)
             elif step == "read":
-                reply = await read()
+                fill.reply = await read()
             elif step == "compute":
-                reply = await compute()
+                fill.reply = await compute()
             else:
-                await asyncio.shield(submit(_release, cache, key, token))
+                await asyncio.shield(submit(_release, cache, key, fill.token))
         except BaseException as failure:
-            error = failure
+            fill.error = failure
+    return fill.outcome

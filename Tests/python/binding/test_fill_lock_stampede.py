@@ -91,3 +91,18 @@ def test_a_killed_holder_is_taken_over_after_the_lock_expires(server):
     assert int(client.get("runs")) == 2
     assert len({json.dumps(value, sort_keys=True) for value in values}) == 1
     assert not client.keys("*:lock")
+
+
+@pytest.mark.parametrize("holder_role, waiter_roles", [("py-async", ["native-sync", "native-async", "abi"]),
+                                                       ("abi", ["py-async", "py-async"])])
+def test_each_sdk_honours_the_others_lock(server, holder_role, waiter_roles):
+    client = server.client()
+    (holder,) = start([holder_role], server.url, sleep="4")
+    release(client, 1)
+    wait_until(lambda: client.get("holder"), 30, "the holder computes")
+    assert client.keys("*:lock"), "the holder took no lock"
+    waiters = start(waiter_roles, server.url)  # "go" is set: they call at once, while the lock is held
+    values = results([holder] + waiters)
+    assert int(client.get("runs")) == 1
+    assert all(value == {"v": 7, "by": holder_role} for value in values)
+    assert client.lrange("arrivals", 1, -1) == [b"1"] * len(waiter_roles)  # every waiter met the held lock

@@ -7,7 +7,8 @@ decorator) or abi (cachekit_cache_get_or_compute through cachekit_native.Cache).
 caches the same function under the same key, so they contend for one entry and one fill lock.
 The body counts its runs with INCR runs, records its pid under "holder" and sleeps
 CK_STAMPEDE_SLEEP seconds (default 1.5). The worker says it is ready (INCR ready), waits for
-the key "go", calls once and prints one line: RESULT <json of the value>.
+the key "go", notes under "arrivals" whether a fill lock was held then, calls once and prints
+one line: RESULT <json of the value>.
 """
 import asyncio
 import json
@@ -39,6 +40,7 @@ def wait_for_go():
     client.incr("ready")
     while not client.exists("go"):
         time.sleep(0.005)
+    client.rpush("arrivals", 1 if client.keys("*:lock") else 0)  # whether a fill lock was held as it called
 
 
 def main():

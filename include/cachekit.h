@@ -1328,7 +1328,8 @@ CACHEKIT_API int cachekit_cache_fill_lock_release(cachekit_cache *cache, const u
  * refresher is replaced or the cache is freed: both wait for a refresh in progress, and
  * cachekit_cache_free joins the thread, so no refresh outlives the cache. A refresh that fails
  * leaves the old value until its TTL. Returns CACHEKIT_OK or CACHEKIT_E_NULL_POINTER (cache).
- * Must not be called from the refresher itself. Thread-safe. Since 0.2.0.
+ * Called from the refresher itself it does not wait (the refresh in progress is its own), and
+ * cachekit_cache_free must not be. Thread-safe. Since 0.2.0.
  */
 CACHEKIT_API int cachekit_cache_refresher_set(cachekit_cache *cache, cachekit_compute_fn refresh, void *userdata);
 

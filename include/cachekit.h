@@ -952,6 +952,9 @@ CACHEKIT_API void cachekit_cache_free(cachekit_cache *cache);
  * failed authentication under a key this keyring holds) is removed from Redis; one that may be
  * valid for another reader (a key fingerprint this keyring lacks, another mode) is left there
  * (changed before 1.0: every undecodable entry was removed, as cachekit-py does; SECURITY.md).
+ * With encryption_fail_closed (since 0.2.0) an entry that fails authentication, or names a key
+ * fingerprint the keyring lacks, is CACHEKIT_E_AUTHENTICATION_FAILED or
+ * CACHEKIT_E_KEY_FINGERPRINT_MISMATCH instead, and is left in Redis.
  * Errors: CACHEKIT_E_NULL_POINTER, CACHEKIT_E_INVALID_KEY, CACHEKIT_E_OUT_OF_MEMORY. Redis
  * failures are not errors here (fail-open). Thread-safe. Since 0.1.0.
  */

@@ -1341,6 +1341,16 @@ CACHEKIT_API int cachekit_cache_fill_lock_release(cachekit_cache *cache, const u
  */
 CACHEKIT_API int cachekit_cache_refresher_set(cachekit_cache *cache, cachekit_compute_fn refresh, void *userdata);
 
+/**
+ * For a host that refreshes ahead on its own (with cachekit_cache_get for hits, as the Python
+ * binding does): after a hit on key, *due is 1 when the entry is older than refresh_ahead of its
+ * TTL and this caller is the first in the process to ask since it became due (recompute it in
+ * the background, under one attempt at the fill lock, and store it; the next write restarts its
+ * clock), else 0 (always 0 with refresh_ahead off). Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER
+ * or CACHEKIT_E_INVALID_KEY. Thread-safe. Since 0.2.0.
+ */
+CACHEKIT_API int cachekit_cache_refresh_due(cachekit_cache *cache, const uint8_t *key, size_t key_len, int *due);
+
 /** Counters of the coherence features (see cachekit_cache_coherence_stats_get). */
 typedef struct cachekit_coherence_stats {
     uint64_t fill_lock_waits;          /* fills that found the lock held and waited */

@@ -92,6 +92,19 @@ public func cachekit_cache_refresher_set(_ cache: OpaquePointer?, _ refresh: cac
     }
 }
 
+/// Exported to C as `cachekit_cache_refresh_due`.
+@_cdecl("cachekit_cache_refresh_due") @implementation
+public func cachekit_cache_refresh_due(_ cache: OpaquePointer?, _ key: UnsafePointer<UInt8>?, _ keyCount: Int,
+                                       _ due: UnsafeMutablePointer<Int32>?) -> Int32 {
+    boundary { () throws(CachekitError) -> Status in
+        let object = try cacheObject(cache)
+        let keyBytes = try inputBytes(key, keyCount, "key")
+        let due = try required(due, "due")
+        due.pointee = object.takeRefreshIfDue(keyBytes) ? 1 : 0
+        return .ok
+    }
+}
+
 /// Exported to C as `cachekit_cache_coherence_stats_get`.
 @_cdecl("cachekit_cache_coherence_stats_get") @implementation
 public func cachekit_cache_coherence_stats_get(_ cache: OpaquePointer?,

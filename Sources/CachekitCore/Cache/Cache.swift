@@ -360,6 +360,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
             _ = l1.set(key, stored, decoded: keepsDecodedView ? value : nil, ttlNanoseconds: l1Lifetime(Self.nanoseconds(seconds: ttlSeconds)),
                        countsAsAccess: !fillsMiss)
         }
+        noteStored(full, stored, ttlSeconds: ttlSeconds)
         CacheStats.bump(stats.sets)
     }
 
@@ -504,9 +505,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
             if let fresh = try withBytes(full, { key throws(CachekitError) in try getFromL1(key) }) {
                 return FilledValue(bytes: fresh.array)
             }
-            let filled = try fill(full, ttlSeconds: ttl, compute)
-            if !filled.stale { noteFilled(full, ttlSeconds: ttl) }
-            return filled
+            return try fill(full, ttlSeconds: ttl, compute)
         }
         if !computed { CacheStats.bump(stats.coalesced) }
         servedStale = filled.stale

@@ -6,7 +6,7 @@ import asyncio
 import pytest
 import redis
 
-from cachekit_native import cache
+from cachekit_native import _refresh, cache
 from cachekit_native.errors import AuthenticationFailedError
 
 MASTER_KEY = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
@@ -70,4 +70,42 @@ def test_each_fill_takes_and_releases_the_lock(redis_url, is_async):
         assert wrapped(21) == 42
     (key,) = entry_keys(client)
     assert locks_seen == [key + b":lock"]  # held during the compute, named as cachekit-py names it
+    assert client.keys("*:lock") == []
+
+
+@pytest.mark.parametrize("is_async", [False, True])
+def test_refresh_ahead_recomputes_in_the_background(redis_url, is_async):
+    from support.redis_server import wait_until
+    client = redis.Redis.from_url(redis_url)
+    calls = []
+
+    def body(x):
+        calls.append(x)
+        return {"x": x, "version": len(calls)}
+    options = dict(redis_url=redis_url, ttl=60, l1_enabled=False, refresh_ahead=0.5)
+    if is_async:
+        async def versioned(x):
+            return body(x)
+        wrapped = cache(**options)(versioned)
+
+        async def call_and_linger():
+            value = await wrapped(3)
+            for _ in range(3000):  # the loop runs until the refresh task it started is done
+                if not _refresh._tasks:
+                    break
+                await asyncio.sleep(0.01)
+            return value
+        call = lambda: asyncio.run(call_and_linger())  # noqa: E731
+    else:
+        def versioned(x):
+            return body(x)
+        wrapped = cache(**options)(versioned)
+        call = lambda: wrapped(3)  # noqa: E731
+
+    assert call() == {"x": 3, "version": 1}
+    (key,) = entry_keys(client)
+    client.pexpire(key, 10_000)  # 10 of 60 s left: past the half
+    assert call() == {"x": 3, "version": 1}  # the old value, at once
+    wait_until(lambda: len(calls) == 2 and client.ttl(key) > 50, 30, "the background refresh stored")
+    assert call() == {"x": 3, "version": 2}
     assert client.keys("*:lock") == []

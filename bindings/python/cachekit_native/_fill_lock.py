@@ -65,7 +65,8 @@ def _settings(cache) -> tuple[float, float] | None:
     return settings
 
 
-def _try(cache, key: bytes, token: str) -> bool | None:
+def attempt(cache, key: bytes, token: str) -> bool | None:
+    """One try at the lock: True held (or no lock applies), False held elsewhere, None on a failure."""
     try:
         return cache.fill_lock_try(key, token)
     except (CachekitError, CacheClosedError):
@@ -81,7 +82,7 @@ def read(cache, key: bytes) -> bytes | None:
         return None
 
 
-def _release(cache, key: bytes, token: str) -> None:
+def release(cache, key: bytes, token: str) -> None:
     try:
         cache.fill_lock_release(key, token)
     except (CachekitError, CacheClosedError):
@@ -123,7 +124,7 @@ def run_sync(cache, key: bytes, read: Callable[[], bytes | None], compute: Calla
     while (step := fill.next()) is not None:
         try:
             if step == "try":
-                fill.reply = _try(cache, key, fill.token)
+                fill.reply = attempt(cache, key, fill.token)
             elif step == "sleep":
                 time.sleep(fill.poll)
             elif step == "read":
@@ -131,7 +132,7 @@ def run_sync(cache, key: bytes, read: Callable[[], bytes | None], compute: Calla
             elif step == "compute":
                 fill.reply = compute()
             else:
-                _release(cache, key, fill.token)
+                release(cache, key, fill.token)
         except BaseException as failure:
             fill.error = failure
     return fill.outcome
@@ -145,7 +146,7 @@ async def run_async(cache, key: bytes, submit: Callable[..., Awaitable[Any]],
     while (step := fill.next()) is not None:
         try:
             if step == "try":
-                fill.reply = await submit(_try, cache, key, fill.token)
+                fill.reply = await submit(attempt, cache, key, fill.token)
             elif step == "sleep":
                 await asyncio.sleep(fill.poll)
             elif step == "read":
@@ -153,7 +154,7 @@ async def run_async(cache, key: bytes, submit: Callable[..., Awaitable[Any]],
             elif step == "compute":
                 fill.reply = await compute()
             else:
-                await asyncio.shield(submit(_release, cache, key, fill.token))
+                await asyncio.shield(submit(release, cache, key, fill.token))
         except BaseException as failure:
             fill.error = failure
     return fill.outcome

@@ -24,7 +24,7 @@ from typing import Any, Callable, NamedTuple
 
 from blake3 import blake3
 
-from . import _ffi, _fill_lock, _invalidation, serializer
+from . import _ffi, _fill_lock, _invalidation, _refresh, serializer
 from ._ffi import Buffer
 from ._settings import Settings
 from ._workers import submit as _submit
@@ -267,7 +267,10 @@ class CachedFunction:
             document = None
         if document is not None:
             try:
-                return self.unpack(document)
+                value = self.unpack(document)
+                if self.settings.refreshes_ahead:
+                    _refresh.after_hit_async(self, cache, key, args, kwargs)
+                return value
             except SerializationError as error:
                 logger.warning("cachekit_native: dropping an undecodable entry of %s: %s", self.name, error)
                 if inline:
@@ -352,6 +355,7 @@ def sync_wrapper(state: CachedFunction) -> Callable[..., Any]:
     cache_get = state.library.cache_get_unchecked
     buffer_free = state.library.buffer_free_holding_gil
     string_at, now, Buffer_, unpack = _string_at, _now, Buffer, state.unpack
+    refreshes_ahead, after_hit = state.settings.refreshes_ahead, _refresh.after_hit_sync
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -392,7 +396,10 @@ def sync_wrapper(state: CachedFunction) -> Callable[..., Any]:
             calls.leave()
         if status == 0:
             try:
-                return unpack(document)
+                value = unpack(document)
+                if refreshes_ahead:
+                    after_hit(state, cache, key, args, kwargs)
+                return value
             except SerializationError as error:
                 logger.warning("cachekit_native: dropping an undecodable entry of %s: %s", state.name, error)
                 state.safe_delete(cache, key)

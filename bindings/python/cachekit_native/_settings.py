@@ -29,7 +29,8 @@ _OPTIONS = frozenset({"ttl", "namespace", "backend", "redis_url", "interop", "ma
 # The library's coherence options (docs/cache.md), passed through as they are named there;
 # refresh_ttl_on_get, ttl_refresh_threshold and encryption_fail_closed are cachekit-py's names too.
 _COHERENCE_OPTIONS = frozenset({"fill_lock", "fill_lock_timeout_ms", "fill_lock_wait_ms", "fill_lock_poll_ms",
-                                "refresh_ttl_on_get", "ttl_refresh_threshold", "encryption_fail_closed"})
+                                "refresh_ttl_on_get", "ttl_refresh_threshold", "encryption_fail_closed",
+                                "refresh_ahead"})
 _OPTIONS = _OPTIONS | _COHERENCE_OPTIONS
 
 
@@ -123,6 +124,7 @@ class Settings:
             "default_ttl": self.ttl if self.ttl else TTL_NONE,
         }
         self.cache_options.update({name: options[name] for name in _COHERENCE_OPTIONS if name in options})
+        self.refreshes_ahead = bool(options.get("refresh_ahead"))
         if mode == "interop":
             self.cache_options["key_prefix"] = ""  # interop keys are bare: every SDK reads the same key
         if self.l1_only:

@@ -329,6 +329,14 @@ class Cache:
         self._call(self._lib.cachekit_cache_fill_lock_release, data, len(data), token.encode("ascii"), byref(released))
         return bool(released.value)
 
+    def refresh_due(self, key: str | bytes) -> bool:
+        """After a hit: True when the entry is due for a refresh-ahead and this caller is the
+        first to ask (refresh it in the background)."""
+        data = _key_bytes(key)
+        due = c_int()
+        self._call(self._lib.cachekit_cache_refresh_due, data, len(data), byref(due))
+        return bool(due.value)
+
     def coherence_stats(self) -> dict[str, int]:
         """The coherence counters (cachekit_coherence_stats)."""
         snapshot = CoherenceStats()

@@ -83,7 +83,6 @@ extension Cache {
             try withBytes(value) { bytes throws(CachekitError) in
                 let stored = try codec.encode(bytes, redisKey: full)
                 try store(full, stored.bytes, value: bytes, ttlSeconds: ttlSeconds, fillsMiss: true)
-                keepStaleCopy(full, stored.bytes, ttlSeconds: ttlSeconds)
             }
         } catch where error.status == .valueTooLarge {
             // Too large to cache, but the caller still gets its value.

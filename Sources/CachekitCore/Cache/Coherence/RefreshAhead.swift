@@ -165,12 +165,21 @@ extension Cache {
         if extended { CacheStats.bump(stats.ttlRefreshes) }
     }
 
-    /// After this cache filled `full` for `ttlSeconds`: starts its refresh-ahead clock.
-    func noteFilled(_ full: [UInt8], ttlSeconds: Int) {
-        guard refreshAhead.isEnabled, ttlSeconds > 0 else { return }
+    /// After this cache stored `stored` under `full` for `ttlSeconds` (any write: set, a fill, a
+    /// refresh): starts its refresh-ahead clock and keeps its stale-if-error copy.
+    func noteStored(_ full: [UInt8], _ stored: UnsafeRawBufferPointer, ttlSeconds: Int) {
+        guard refreshAhead.isEnabled || staleCopies.isEnabled, ttlSeconds > 0 else { return }
         let (ttl, overflow) = Int64(ttlSeconds).multipliedReportingOverflow(by: 1_000_000_000)
         guard !overflow else { return }
         refreshAhead.note(full, remaining: ttl, ttl: ttl)
+        staleCopies.keep(full, stored, lifetime: ttl)
+    }
+
+    /// Whether a hit on `key` finds its entry due for a refresh; true for one caller per due
+    /// entry (a host that refreshes on its own, as the Python binding does).
+    public func takeRefreshIfDue(_ key: UnsafeRawBufferPointer) -> Bool {
+        guard refreshAhead.isEnabled, let full = try? fullKey(key) else { return false }
+        return refreshAhead.takeIfDue(full)
     }
 
     /// After a get_or_compute hit: queues a refresh when the entry is due.
@@ -210,9 +219,7 @@ extension Cache {
             try withBytes(value) { bytes throws(CachekitError) in
                 let stored = try codec.encode(bytes, redisKey: full)
                 try store(full, stored.bytes, value: bytes, ttlSeconds: ttlSeconds, fillsMiss: true)
-                keepStaleCopy(full, stored.bytes, ttlSeconds: ttlSeconds)
             }
-            noteFilled(full, ttlSeconds: ttlSeconds)
             CacheStats.bump(stats.refreshesAhead)
         } catch {
             CacheStats.bump(stats.refreshAheadFailures)

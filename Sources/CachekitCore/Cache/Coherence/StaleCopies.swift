@@ -82,13 +82,6 @@ final class StaleCopies: Sendable {
 }
 
 extension Cache {
-    /// Keeps a stale-if-error copy of an entry just written for `ttlSeconds` (0: no expiry).
-    func keepStaleCopy(_ full: [UInt8], _ stored: UnsafeRawBufferPointer, ttlSeconds: Int) {
-        guard staleCopies.isEnabled else { return }
-        let (lifetime, overflow) = Int64(ttlSeconds).multipliedReportingOverflow(by: 1_000_000_000)
-        staleCopies.keep(full, stored, lifetime: overflow ? Int64.max : lifetime)
-    }
-
     /// The expired value of `full` while stale-if-error's grace lasts, decoded; nil when there is
     /// none or it no longer decodes.
     func staleValue(_ full: [UInt8]) throws(CachekitError) -> [UInt8]? {

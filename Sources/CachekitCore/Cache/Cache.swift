@@ -268,7 +268,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
             }
         }
         if staleCopies.isEnabled, let pttl = fetched.ttlMilliseconds, pttl > 0 {
-            fetched.withBytes { stored in staleCopies.keep(full, stored, lifetime: pttl &* 1_000_000) }
+            fetched.withBytes { stored in staleCopies.keep(full, stored, lifetime: Self.nanoseconds(milliseconds: pttl)) }
         }
         return value
     }

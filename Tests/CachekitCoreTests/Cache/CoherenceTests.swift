@@ -171,6 +171,9 @@ import Testing
             Self.document.withUnsafeBytes { copies.keep(Array(key.utf8), $0, lifetime: 5_000_000_000, now: 0) }
         }
         #expect(copies.copy(Array("c".utf8), now: 1) == nil && copies.copy(Array("b".utf8), now: 1) != nil)
+        // A lifetime near Int64.max saturates rather than wrapping into the past.
+        Self.document.withUnsafeBytes { copies.keep(Array("b".utf8), $0, lifetime: Int64.max, now: 10) }
+        #expect(copies.copy(Array("b".utf8), now: Int64.max - 1) == Self.document)
     }
 
     // MARK: Refresh-ahead
@@ -214,6 +217,17 @@ import Testing
         cache.stopBackgroundWork()  // joins: any refresh queued has run
         #expect(cache.statsSnapshot().refreshesAhead == 0)
         #expect(try Self.getOrCompute(cache) { Self.other }.value == Self.document)
+    }
+
+    @Test func theRefreshClockSaturatesInsteadOfTrapping() {
+        for ratio in [0.000001, 0.5, 1.0] {
+            let clock = RefreshAhead(ratio: ratio)
+            clock.note(Self.full, remaining: Int64.max, ttl: Int64.max, now: Int64.max - 1)
+            #expect(!clock.takeIfDue(Self.full, now: 0))
+            clock.note(Self.full, remaining: 1, ttl: Int64.max, now: 0)  // 1 ns left: past any threshold
+            #expect(clock.takeIfDue(Self.full, now: 1))
+        }
+        #expect(Cache.nanoseconds(milliseconds: Int64.max) == Int64.max)
     }
 
     // MARK: Fail-closed

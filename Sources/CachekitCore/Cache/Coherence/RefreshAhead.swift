@@ -49,8 +49,10 @@ final class RefreshAhead: @unchecked Sendable {  // thread, written under `state
     /// becomes due for a refresh.
     func note(_ full: [UInt8], remaining: Int64, ttl: Int64, now: Int64 = MonotonicClock.nowNanoseconds()) {
         guard isEnabled, ttl > 0, remaining > 0 else { return }
-        let early = Int64((1 - ratio) * Double(ttl))
-        let at = now &+ max(remaining &- early, 0)
+        // (1 - ratio) * ttl lies in 0...ttl; the clamp keeps a TTL near Int64.max from trapping.
+        let early = Int64(exactly: ((1 - ratio) * Double(ttl)).rounded(.down)) ?? ttl
+        let (sum, overflow) = now.addingReportingOverflow(max(remaining &- early, 0))
+        let at = overflow ? Int64.max : sum
         due.withLock { table in
             if table.count >= Self.maxDue, table[full] == nil { table.removeAll(keepingCapacity: true) }
             table[full] = at
@@ -155,7 +157,8 @@ extension Cache {
         guard let remaining = remainingMilliseconds, remaining > 0, ttlSeconds > 0 else { return }
         let ttlMilliseconds = Int64(ttlSeconds).multipliedReportingOverflow(by: 1000)
         guard !ttlMilliseconds.overflow else { return }
-        refreshAhead.note(full, remaining: remaining &* 1_000_000, ttl: ttlMilliseconds.partialValue &* 1_000_000)
+        refreshAhead.note(full, remaining: Self.nanoseconds(milliseconds: remaining),
+                          ttl: Self.nanoseconds(milliseconds: ttlMilliseconds.partialValue))
         // cachekit-py's _refresh_ttl_if_due: only below the threshold, with EXPIRE key ttl.
         guard coherence.refreshTTLOnGet, let store = l2 as? any CoherentL2Store,
               Double(remaining) < Double(ttlMilliseconds.partialValue) * coherence.ttlRefreshThreshold else { return }
@@ -163,6 +166,12 @@ extension Cache {
             try store.expire(full, seconds: ttlSeconds)
         }
         if extended { CacheStats.bump(stats.ttlRefreshes) }
+    }
+
+    /// Milliseconds (PTTL's, foreign data) as nanoseconds, saturating.
+    static func nanoseconds(milliseconds: Int64) -> Int64 {
+        let (value, overflow) = milliseconds.multipliedReportingOverflow(by: 1_000_000)
+        return overflow ? Int64.max : value
     }
 
     /// After this cache stored `stored` under `full` for `ttlSeconds` (any write: set, a fill, a

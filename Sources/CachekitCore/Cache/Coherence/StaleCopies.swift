@@ -32,8 +32,9 @@ final class StaleCopies: Sendable {
     func keep(_ key: [UInt8], _ stored: UnsafeRawBufferPointer, lifetime: Int64,
               now: Int64 = MonotonicClock.nowNanoseconds()) {
         guard isEnabled, lifetime > 0 else { return }
-        let end = now.addingReportingOverflow(lifetime).partialValue.addingReportingOverflow(graceNanoseconds)
-        let copy = Copy(stored: Array(stored), graceUntil: end.overflow ? Int64.max : end.partialValue)
+        let expiry = now.addingReportingOverflow(lifetime)
+        let end = expiry.overflow ? (Int64.max, true) : expiry.partialValue.addingReportingOverflow(graceNanoseconds)
+        let copy = Copy(stored: Array(stored), graceUntil: end.1 ? Int64.max : end.0)
         table.withLock { table in
             if let old = table.copies.removeValue(forKey: key) { table.bytes &-= old.stored.count &+ key.count }
             let cost = copy.stored.count &+ key.count

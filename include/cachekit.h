@@ -80,6 +80,9 @@ CACHEKIT_API unsigned cachekit_version_number(void);
 #define CACHEKIT_OK 0
 /** The key is not in the cache. Not an error: no message is recorded. */
 #define CACHEKIT_MISS 1
+/** get_or_compute returned an expired value because the compute failed within stale_if_error
+ *  (the value is in *out as on CACHEKIT_OK). Not an error. Since 0.2.0. */
+#define CACHEKIT_STALE 2
 
 /* Misuse and resources (-1 .. -9). */
 #define CACHEKIT_E_NULL_POINTER (-1)       /* a required pointer was NULL */
@@ -104,7 +107,7 @@ CACHEKIT_API unsigned cachekit_version_number(void);
 
 /*
  * Index of all status codes by range (each range is defined in its section):
- *    0 .. 1     CACHEKIT_OK, CACHEKIT_MISS                          (above)
+ *    0 .. 2     CACHEKIT_OK, CACHEKIT_MISS, CACHEKIT_STALE          (above)
  *   -1 .. -9    misuse and resources: NULL_POINTER -1, INVALID_ARGUMENT -2, BUFFER_TOO_SMALL -3,
  *               OUT_OF_MEMORY -4, INTERNAL -5, MISUSE -6             (above)
  *  -10 .. -19   codec: TOO_LARGE -10 .. COMPRESSION_FAILED -16       (above)
@@ -949,6 +952,9 @@ CACHEKIT_API void cachekit_cache_free(cachekit_cache *cache);
  * failed authentication under a key this keyring holds) is removed from Redis; one that may be
  * valid for another reader (a key fingerprint this keyring lacks, another mode) is left there
  * (changed before 1.0: every undecodable entry was removed, as cachekit-py does; SECURITY.md).
+ * With encryption_fail_closed (since 0.2.0) an entry that fails authentication, or names a key
+ * fingerprint the keyring lacks, is CACHEKIT_E_AUTHENTICATION_FAILED or
+ * CACHEKIT_E_KEY_FINGERPRINT_MISMATCH instead, and is left in Redis.
  * Errors: CACHEKIT_E_NULL_POINTER, CACHEKIT_E_INVALID_KEY, CACHEKIT_E_OUT_OF_MEMORY. Redis
  * failures are not errors here (fail-open). Thread-safe. Since 0.1.0.
  */
@@ -1069,6 +1075,10 @@ typedef int (*cachekit_compute_fn)(void *userdata, const uint8_t *key, size_t ke
  * single_flight_wait_ms (default 5000), after which each computes its own (stored, last write
  * wins), so a callback that never returns blocks its own caller only. With Redis down the value
  * is still computed (and kept in L1). A value too large to cache is returned but not stored.
+ * Across processes (since 0.2.0, fill_lock on by default with Redis) the caller computing a
+ * miss first takes cachekit-py's Redis fill lock; callers in other processes, of either SDK,
+ * wait for it and read its value (see the coherence section). With stale_if_error a failed
+ * compute may return CACHEKIT_STALE with the expired value in *out.
  * On success returns CACHEKIT_OK and fills *out (release with cachekit_buffer_free).
  * Errors: CACHEKIT_E_NULL_POINTER (cache, compute or out), CACHEKIT_E_INVALID_KEY,
  * CACHEKIT_E_INVALID_ARGUMENT (ttl below -1, or a callback asking for its own key),
@@ -1290,6 +1300,123 @@ typedef struct cachekit_redis_stats {
  * CACHEKIT_E_NULL_POINTER. Thread-safe. Since 0.2.0.
  */
 CACHEKIT_API int cachekit_cache_redis_stats(cachekit_cache *cache, cachekit_redis_stats *out);
+
+/* ==========================================================================================
+ * Coherence across processes: the fill lock, refresh-ahead, stale-if-error, fail-closed
+ * (docs/cache.md, "Coherence"). Options, all through cachekit_config_set:
+ *   fill_lock              1 (default) takes cachekit-py's Redis fill lock on a get_or_compute
+ *                          miss: "<key_prefix><key>:lock", SET NX PX, released by
+ *                          compare-and-delete; other processes wait and read the stored value
+ *   fill_lock_timeout_ms   the lock's PX (30000, cachekit-py's lock_timeout)
+ *   fill_lock_wait_ms      how long a caller waits for another holder (5000, blocking_timeout)
+ *   fill_lock_poll_ms      between attempts (100, redis-py's Lock.sleep)
+ *   refresh_ttl_on_get     1: a Redis hit with less than ttl_refresh_threshold (0.5) of its TTL
+ *                          left gets EXPIRE key ttl (cachekit-py's names)
+ *   refresh_ahead          0..1 (0: off): a get_or_compute hit older than this fraction of its
+ *                          TTL returns at once and the refresher (below) recomputes it
+ *   stale_if_error         seconds (0: off) past its TTL during which a failed compute returns
+ *                          the expired value with CACHEKIT_STALE
+ *   encryption_fail_closed 1: an entry that fails authentication (or names a key fingerprint
+ *                          the keyring lacks) is CACHEKIT_E_AUTHENTICATION_FAILED or
+ *                          CACHEKIT_E_KEY_FINGERPRINT_MISMATCH to the caller, not a miss
+ *                          (env CACHEKIT_ENCRYPTION_FAIL_CLOSED, as cachekit-py)
+ * ========================================================================================== */
+
+/** The fill lock as a cache applies it (see cachekit_cache_fill_lock_settings_get). */
+typedef struct cachekit_fill_lock_settings {
+    int applies;          /* 1 when fill_lock is on and the cache has Redis */
+    uint64_t timeout_ms;  /* fill_lock_timeout_ms: the lock's PX */
+    uint64_t wait_ms;     /* fill_lock_wait_ms */
+    uint64_t poll_ms;     /* fill_lock_poll_ms */
+} cachekit_fill_lock_settings;
+
+/**
+ * Fills *out with the cache's fill-lock settings, for a host that computes itself (with
+ * cachekit_cache_fill_lock_try / _release) and must wait as get_or_compute waits. Returns
+ * CACHEKIT_OK or CACHEKIT_E_NULL_POINTER. Thread-safe. Since 0.2.0.
+ */
+CACHEKIT_API int cachekit_cache_fill_lock_settings_get(cachekit_cache *cache, cachekit_fill_lock_settings *out);
+
+/**
+ * One attempt at the fill lock of key (without key_prefix), as get_or_compute makes it:
+ * SET "<key_prefix><key>:lock" token NX PX fill_lock_timeout_ms. token is NUL-terminated,
+ * 1..64 lowercase hex digits (cachekit-py uses uuid4().hex; use a fresh one per fill).
+ * *acquired is 1 when the caller now holds the lock, or when the lock does not apply (off, or no
+ * Redis), else 0 (another process is filling: wait fill_lock_poll_ms, read the key with
+ * cachekit_cache_fill_lock_read, try again until fill_lock_wait_ms has passed, then read once more
+ * and compute anyway). After a grant, read once more before computing. Returns CACHEKIT_OK, a backend
+ * status (compute without the lock), CACHEKIT_E_NULL_POINTER, CACHEKIT_E_INVALID_KEY or
+ * CACHEKIT_E_INVALID_ARGUMENT (token). Thread-safe. Since 0.2.0.
+ */
+CACHEKIT_API int cachekit_cache_fill_lock_try(cachekit_cache *cache, const uint8_t *key, size_t key_len,
+                                              const char *token, int *acquired);
+
+/**
+ * Reads key from Redis for a caller filling it (while it waits for the fill lock, and once more
+ * after its grant), as get_or_compute reads then: a hit also fills L1; a miss is not counted
+ * (the caller's first read was). Returns CACHEKIT_OK and fills *out (release with
+ * cachekit_buffer_free), CACHEKIT_MISS (also without Redis), CACHEKIT_E_NULL_POINTER,
+ * CACHEKIT_E_INVALID_KEY, or a fail-closed decryption status. Redis failures read as a miss.
+ * Thread-safe. Since 0.2.0.
+ */
+CACHEKIT_API int cachekit_cache_fill_lock_read(cachekit_cache *cache, const uint8_t *key, size_t key_len,
+                                               cachekit_buffer *out);
+
+/**
+ * Releases the fill lock of key if it still holds token (redis-py's compare-and-delete script),
+ * so a lock that expired and was taken by another process is never released by this one.
+ * *released (may be NULL) is 1 when this caller's lock was deleted. Returns as
+ * cachekit_cache_fill_lock_try. Thread-safe. Since 0.2.0.
+ */
+CACHEKIT_API int cachekit_cache_fill_lock_release(cachekit_cache *cache, const uint8_t *key, size_t key_len,
+                                                  const char *token, int *released);
+
+/**
+ * Sets the callback refresh-ahead recomputes with (NULL: none; refresh-ahead then does
+ * nothing). It has the shape of a compute callback and is called on the cache's refresh thread
+ * (one per cache, started at the first refresh), one key at a time, under a single attempt at
+ * the fill lock (a lock held elsewhere skips the refresh). userdata must stay valid until the
+ * refresher is replaced or the cache is freed: both wait for a refresh in progress, and
+ * cachekit_cache_free joins the thread, so no refresh outlives the cache. A refresh that fails
+ * leaves the old value until its TTL. Returns CACHEKIT_OK or CACHEKIT_E_NULL_POINTER (cache).
+ * Called from the refresher itself it does not wait (the refresh in progress is its own), and
+ * cachekit_cache_free must not be. Thread-safe. Since 0.2.0.
+ */
+CACHEKIT_API int cachekit_cache_refresher_set(cachekit_cache *cache, cachekit_compute_fn refresh, void *userdata);
+
+/**
+ * For a host that refreshes ahead on its own (with cachekit_cache_get for hits, as the Python
+ * binding does): after a hit on key, *due is 1 when the entry is older than refresh_ahead of its
+ * TTL and this caller is the first in the process to ask since it became due (recompute it in
+ * the background, under one attempt at the fill lock, and store it; the next write restarts its
+ * clock), else 0 (always 0 with refresh_ahead off). Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER
+ * or CACHEKIT_E_INVALID_KEY. Thread-safe. Since 0.2.0.
+ */
+CACHEKIT_API int cachekit_cache_refresh_due(cachekit_cache *cache, const uint8_t *key, size_t key_len, int *due);
+
+/** Counters of the coherence features (see cachekit_cache_coherence_stats_get). */
+typedef struct cachekit_coherence_stats {
+    uint64_t fill_lock_waits;          /* fills that found the lock held and waited */
+    uint64_t fill_lock_reads;          /* waits that ended reading the holder's value */
+    uint64_t fill_lock_timeouts;       /* waits that ran out (the caller computed without it) */
+    uint64_t fill_lock_expired;        /* releases that found the lock no longer the caller's */
+    uint64_t ttl_refreshes;            /* EXPIREs sent by refresh_ttl_on_get */
+    uint64_t stale_served;             /* values served under stale_if_error */
+    uint64_t refreshes_ahead;          /* background refreshes stored */
+    uint64_t refresh_ahead_failures;   /* background refreshes whose refresher failed */
+    uint64_t decrypt_wrong_key_l1;     /* authentication failures under a key this keyring lacks */
+    uint64_t decrypt_wrong_key_l2;
+    uint64_t decrypt_tampered_l1;      /* authentication failures under a key it holds */
+    uint64_t decrypt_tampered_l2;
+    uint64_t decrypt_unknown_fingerprint_l1; /* fail-closed: the entry names no keyring key */
+    uint64_t decrypt_unknown_fingerprint_l2;
+} cachekit_coherence_stats;
+
+/**
+ * Fills *out with the cache's coherence counters. Returns CACHEKIT_OK or
+ * CACHEKIT_E_NULL_POINTER. Thread-safe. Since 0.2.0.
+ */
+CACHEKIT_API int cachekit_cache_coherence_stats_get(cachekit_cache *cache, cachekit_coherence_stats *out);
 
 #ifdef __cplusplus
 }

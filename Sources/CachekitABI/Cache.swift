@@ -11,7 +11,7 @@ private func configObject(_ handle: OpaquePointer?) throws(CachekitError) -> Cac
 }
 
 @inline(__always)
-private func cacheObject(_ handle: OpaquePointer?) throws(CachekitError) -> Cache {
+func cacheObject(_ handle: OpaquePointer?) throws(CachekitError) -> Cache {
     try object(handle, as: Cache.self, "cache")
 }
 
@@ -83,6 +83,8 @@ public func cachekit_cache_new(_ config: OpaquePointer?, _ out: UnsafeMutablePoi
 /// Exported to C as `cachekit_cache_free`.
 @_cdecl("cachekit_cache_free") @implementation
 public func cachekit_cache_free(_ cache: OpaquePointer?) {
+    // The refresh thread is joined first: a refresh in progress ends before the handle goes.
+    if let object = try? cacheObject(cache) { object.stopBackgroundWork() }
     releaseHandle(cache, as: Cache.self, "cache")
 }
 
@@ -195,24 +197,31 @@ public func cachekit_cache_get_or_compute(_ cache: OpaquePointer?, _ key: Unsafe
         let compute = try required(compute, "compute")
         let out = try required(out, "out")
         let seconds = try ttl(ttlSeconds)
-        let value = try object.getOrCompute(keyBytes, ttlSeconds: seconds) { () throws(CachekitError) -> [UInt8] in
-            var produced = cachekit_buffer(data: nil, len: 0)
-            let rc = compute(userdata, key, keyCount, &produced)
-            defer { free(produced.data) }
-            guard rc == 0 else {
-                throw CachekitError(.computeFailed, "the compute callback returned \(rc)")
-            }
-            guard produced.len >= 0 else {
-                throw CachekitError(.computeFailed, "the compute callback produced a buffer larger than the address space")
-            }
-            guard produced.data != nil || produced.len == 0 else {
-                throw CachekitError(.computeFailed, "the compute callback produced a NULL buffer with a non-zero length")
-            }
-            return Array(UnsafeRawBufferPointer(start: produced.data, count: produced.len))
+        var stale = false
+        let value = try object.getOrCompute(keyBytes, ttlSeconds: seconds, servedStale: &stale) { () throws(CachekitError) -> [UInt8] in
+            try callCompute(compute, userdata, keyBytes)
         }
         deliver(value, to: out)
-        return .ok
+        return stale ? .stale : .ok
     }
+}
+
+/// Runs a host's compute callback for `key` and copies out the value it produced.
+func callCompute(_ compute: cachekit_compute_fn, _ userdata: UnsafeMutableRawPointer?,
+                 _ key: UnsafeRawBufferPointer) throws(CachekitError) -> [UInt8] {
+    var produced = cachekit_buffer(data: nil, len: 0)
+    let rc = compute(userdata, key.baseAddress?.assumingMemoryBound(to: UInt8.self), key.count, &produced)
+    defer { free(produced.data) }
+    guard rc == 0 else {
+        throw CachekitError(.computeFailed, "the compute callback returned \(rc)")
+    }
+    guard produced.len >= 0 else {
+        throw CachekitError(.computeFailed, "the compute callback produced a buffer larger than the address space")
+    }
+    guard produced.data != nil || produced.len == 0 else {
+        throw CachekitError(.computeFailed, "the compute callback produced a NULL buffer with a non-zero length")
+    }
+    return Array(UnsafeRawBufferPointer(start: produced.data, count: produced.len))
 }
 
 /// Exported to C as `cachekit_cache_invalidate_namespace`.

@@ -10,6 +10,7 @@ import Testing
     static let pairs: [(Status, Int32, String)] = [
         (.ok, CACHEKIT_OK, "CACHEKIT_OK"),
         (.miss, CACHEKIT_MISS, "CACHEKIT_MISS"),
+        (.stale, CACHEKIT_STALE, "CACHEKIT_STALE"),
         (.nullPointer, CACHEKIT_E_NULL_POINTER, "CACHEKIT_E_NULL_POINTER"),
         (.invalidArgument, CACHEKIT_E_INVALID_ARGUMENT, "CACHEKIT_E_INVALID_ARGUMENT"),
         (.bufferTooSmall, CACHEKIT_E_BUFFER_TOO_SMALL, "CACHEKIT_E_BUFFER_TOO_SMALL"),
@@ -103,6 +104,6 @@ import Testing
             let name = String(text[nameRange])
             #expect(known[name] == Int32(text[valueRange]), "\(name) has no Swift status of its value")
         }
-        #expect(matches.count == Self.pairs.count - 2)  // all but CACHEKIT_OK and CACHEKIT_MISS
+        #expect(matches.count == Self.pairs.count - 3)  // all but CACHEKIT_OK, CACHEKIT_MISS and CACHEKIT_STALE
     }
 }

@@ -26,7 +26,11 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     /// The key prefix, in memory the hot path can copy from without reference counting.
     private let prefixBytes: UnsafeMutableRawBufferPointer
     let stats = CacheStats()
-    private let flights = SingleFlight()
+    private let flights = SingleFlight<FilledValue>()
+    /// The fill lock, sliding TTL, refresh-ahead, stale-if-error and fail-closed (Coherence/).
+    let coherence: CoherenceOptions
+    let staleCopies: StaleCopies
+    let refreshAhead: RefreshAhead
     private let configSummary: String
     /// Keys written or tracked per registry id, for whole-function invalidation events.
     private let registryIndex = SharedRegistryIndex()
@@ -51,6 +55,11 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         l1LifetimeNanoseconds = Self.nanoseconds(seconds: config.l1TTLSeconds)
         singleFlightWaitNanoseconds = Int64(config.singleFlightWaitMilliseconds) &* 1_000_000  // at most 3.6e15
         maxValueSize = config.maxValueSize
+        coherence = config.coherence
+        // Bounded as L1 is, with a floor so stale-if-error works without an L1 too.
+        staleCopies = StaleCopies(graceSeconds: config.coherence.staleIfErrorSeconds,
+                                  maxEntries: max(config.l1MaxEntries, 1024), maxBytes: max(config.l1MaxBytes, 16 << 20))
+        refreshAhead = RefreshAhead(ratio: config.coherence.refreshAhead)
         prefix = Array(config.effectiveKeyPrefix.utf8)
         l1 = L1Cache(.init(maxBytes: config.l1MaxBytes, maxEntries: config.l1MaxEntries))
         l2 = try makeL2(stats)
@@ -75,6 +84,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     }
 
     deinit {
+        refreshAhead.stop()
         listener?.stop()
         prefixBytes.deallocate()
     }
@@ -102,7 +112,8 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
             for (position, key) in previous.enumerated() {
                 previousKeys.append(try Hex.decodeSecret(key.bytes, what: "previous master key \(position)"))
             }
-            return try Keyring(masterKey: masterKey, previousKeys: previousKeys, failClosed: false)
+            return try Keyring(masterKey: masterKey, previousKeys: previousKeys,
+                               failClosed: config.coherence.encryptionFailClosed)
         }
         return EntrySecurity(keyring: keyring, tenant: config.tenant)
     }
@@ -169,6 +180,11 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
 
     /// The value under `key`, or nil on a miss. Undecodable entries are dropped and read as misses.
     public func get(_ key: UnsafeRawBufferPointer) throws(CachekitError) -> OwnedBytes? {
+        try read(key, slidingTo: defaultTTLSeconds)
+    }
+
+    /// `get`, sliding an L2 hit's TTL to `slidingTo` seconds when refresh_ttl_on_get asks.
+    func read(_ key: UnsafeRawBufferPointer, slidingTo ttlSeconds: Int) throws(CachekitError) -> OwnedBytes? {
         try validateKey(key)
         if l1.isEnabled, let value = try withFullKey(key, { full throws(CachekitError) in try getFromL1(full) }) {
             return value
@@ -176,9 +192,11 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         if let l2 {
             let full = try fullKey(key)
             let hit = try FailOpen.read(stats) { () throws(CachekitError) -> OwnedBytes? in
-                let fetched = l1.isEnabled ? try l2.getWithTTL(full) : try l2.get(full)
+                let fetched = l1.isEnabled || coherence.needsRemainingTTL ? try l2.getWithTTL(full) : try l2.get(full)
                 guard let fetched else { return nil }
-                return try decodeFromL2(full, fetched)
+                let value = try decodeFromL2(full, fetched)
+                if value != nil { afterL2Hit(full, remainingMilliseconds: fetched.ttlMilliseconds, ttlSeconds: ttlSeconds) }
+                return value
             }
             if let hit {
                 CacheStats.bump(stats.l2Hits)
@@ -199,7 +217,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     }
 
     /// An L1 hit, decoded (L1 counts its own hits; a hit that does not decode is uncounted here).
-    private func getFromL1(_ full: UnsafeRawBufferPointer) throws(CachekitError) -> OwnedBytes? {
+    func getFromL1(_ full: UnsafeRawBufferPointer) throws(CachekitError) -> OwnedBytes? {
         guard l1.isEnabled, let hit = try l1.get(full) else { return nil }
         if hit.isDecoded || storesValueVerbatim { return hit.takeBytes() }
         do throws(CachekitError) {
@@ -210,6 +228,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
             CacheStats.bump(stats.decodeErrors)
             CacheStats.bump(stats.l1DecodeFailures)
             _ = l1.remove(full)
+            try noteDecodeFailure(error, hit.bytes.bytes, tier: .l1)
             return nil
         }
     }
@@ -218,7 +237,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     /// that does not decode reads as a miss; a corrupt or tampered one is deleted from Redis (as
     /// cachekit-py deletes every undecodable entry), one this reader merely cannot read (another
     /// mode, a master key it lacks: the entry codec's `isForeign`) is left for its readers.
-    private func decodeFromL2(_ full: [UInt8], _ fetched: StoredValue) throws(CachekitError) -> OwnedBytes? {
+    func decodeFromL2(_ full: [UInt8], _ fetched: StoredValue) throws(CachekitError) -> OwnedBytes? {
         let value: OwnedBytes
         do throws(CachekitError) {
             value = try fetched.withBytes { stored throws(CachekitError) in
@@ -228,6 +247,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
             throw error
         } catch {
             CacheStats.bump(stats.decodeErrors)
+            try fetched.withBytes { stored throws(CachekitError) in try noteDecodeFailure(error, stored, tier: .l2) }
             if fetched.withBytes({ stored in codec.isForeign(error, stored: stored) }) {
                 CacheStats.bump(stats.foreignEntries)
             } else {
@@ -246,6 +266,9 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
                     _ = l1.set(key, stored, decoded: view, ttlNanoseconds: ttl, countsAsAccess: false)
                 }
             }
+        }
+        if staleCopies.isEnabled, let pttl = fetched.ttlMilliseconds, pttl > 0 {
+            fetched.withBytes { stored in staleCopies.keep(full, stored, lifetime: Self.nanoseconds(milliseconds: pttl)) }
         }
         return value
     }
@@ -316,7 +339,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         recordTracked(registryId, key)
     }
 
-    private func store(_ full: [UInt8], _ stored: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, ttlSeconds: Int,
+    func store(_ full: [UInt8], _ stored: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, ttlSeconds: Int,
                        fillsMiss: Bool = false,
                        tracking: (member: UnsafeRawBufferPointer, set: [UInt8])? = nil) throws(CachekitError) {
         guard stored.count <= maxValueSize else {
@@ -337,6 +360,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
             _ = l1.set(key, stored, decoded: keepsDecodedView ? value : nil, ttlNanoseconds: l1Lifetime(Self.nanoseconds(seconds: ttlSeconds)),
                        countsAsAccess: !fillsMiss)
         }
+        noteStored(full, stored, ttlSeconds: ttlSeconds)
         CacheStats.bump(stats.sets)
     }
 
@@ -344,6 +368,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     public func delete(_ key: UnsafeRawBufferPointer) throws(CachekitError) {
         let full = try fullKey(key)
         full.withUnsafeBytes { _ = l1.remove($0) }
+        staleCopies.remove(full)
         CacheStats.bump(stats.deletes)
         guard let l2 else { return }
         _ = try FailOpen.report(stats) { () throws(CachekitError) -> Int in try l2.delete([full]) }
@@ -359,6 +384,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         var namespacePrefix = prefix
         namespacePrefix.append(contentsOf: mode == .interop ? Array("\(namespace):".utf8) : Array("ns:\(namespace):".utf8))
         namespacePrefix.withUnsafeBytes { _ = l1.removeAll(withPrefix: $0) }
+        staleCopies.removeAll(withPrefix: namespacePrefix)
         guard let l2 else { return 0 }
         return try FailOpen.report(stats) { () throws(CachekitError) -> Int in try l2.deleteAll(withPrefix: namespacePrefix) }
     }
@@ -398,6 +424,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         var reached = Set<[UInt8]>()
         defer {
             for key in localKeys { _ = try? withFullKey(key) { full throws(CachekitError) in l1.remove(full) } }
+            if staleCopies.isEnabled { staleCopies.removeAll(withPrefix: prefix) }  // whole function: be safe
         }
         guard let l2 else {
             for key in localKeys { reached.insert(Array(key)) }
@@ -454,30 +481,35 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     /// The value under `key`; on a miss, `compute` produces it, it is stored for `ttlSeconds`
     /// and returned. Concurrent misses for one key in this process run `compute` once; the
     /// others wait for its value, at most `single_flight_wait_ms`, then compute it themselves.
-    /// With Redis down the value is still computed and returned.
+    /// Across processes the fill lock (Coherence/Cache+FillLock.swift) does the same through
+    /// Redis. With Redis down the value is still computed and returned.
     public func getOrCompute(_ key: UnsafeRawBufferPointer, ttlSeconds requested: Int?,
                              _ compute: () throws(CachekitError) -> [UInt8]) throws(CachekitError) -> OwnedBytes {
-        if let hit = try get(key) { return hit }
-        let full = try fullKey(key)
+        var stale = false
+        return try getOrCompute(key, ttlSeconds: requested, servedStale: &stale, compute)
+    }
+
+    /// `getOrCompute`; `servedStale` is set when the value is an expired copy that
+    /// stale-if-error served because the compute failed.
+    public func getOrCompute(_ key: UnsafeRawBufferPointer, ttlSeconds requested: Int?, servedStale: inout Bool,
+                             _ compute: () throws(CachekitError) -> [UInt8]) throws(CachekitError) -> OwnedBytes {
         let ttl = ttlSeconds(requested)
-        let (value, computed) = try flights.run(full, waitNanoseconds: singleFlightWaitNanoseconds,
-                                                timedOut: { CacheStats.bump(stats.singleFlightTimeouts) }) { () throws(CachekitError) -> [UInt8] in
+        if let hit = try read(key, slidingTo: ttl) {
+            scheduleRefreshIfDue(key, ttlSeconds: ttl)
+            return hit
+        }
+        let full = try fullKey(key)
+        let (filled, computed) = try flights.run(full, waitNanoseconds: singleFlightWaitNanoseconds,
+                                                 timedOut: { CacheStats.bump(stats.singleFlightTimeouts) }) { () throws(CachekitError) -> FilledValue in
             // A leader that finished just before this flight started has filled L1.
-            if let fresh = try withBytes(full, { key throws(CachekitError) in try getFromL1(key) }) { return fresh.array }
-            CacheStats.bump(stats.computes)
-            let value = try compute()
-            do throws(CachekitError) {
-                try withBytes(value) { bytes throws(CachekitError) in
-                    let stored = try codec.encode(bytes, redisKey: full)
-                    try store(full, stored.bytes, value: bytes, ttlSeconds: ttl, fillsMiss: true)
-                }
-            } catch where error.status == .valueTooLarge {
-                // Too large to cache, but the caller still gets its value.
+            if let fresh = try withBytes(full, { key throws(CachekitError) in try getFromL1(key) }) {
+                return FilledValue(bytes: fresh.array)
             }
-            return value
+            return try fill(full, ttlSeconds: ttl, compute)
         }
         if !computed { CacheStats.bump(stats.coalesced) }
-        return try withBytes(value) { bytes throws(CachekitError) in try OwnedBytes(copying: bytes) }
+        servedStale = filled.stale
+        return try withBytes(filled.bytes) { bytes throws(CachekitError) in try OwnedBytes(copying: bytes) }
     }
 
     // MARK: Observability

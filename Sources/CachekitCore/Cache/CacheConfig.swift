@@ -60,6 +60,8 @@ public final class CacheConfig: @unchecked Sendable {
     /// How long a get_or_compute waiter waits for the caller computing the same key before it
     /// computes itself: cachekit-py's lock wait (blocking_timeout 5 s in its @cache wrapper).
     public var singleFlightWaitMilliseconds = 5000
+    /// The fill lock, sliding TTL, refresh-ahead, stale-if-error and fail-closed (Coherence/).
+    public var coherence = CoherenceOptions()
 
     public static let optionNames = [
         "redis_url", "mode", "default_ttl", "max_value_size", "l1_max_size_mb", "l1_max_bytes",
@@ -70,7 +72,7 @@ public final class CacheConfig: @unchecked Sendable {
         "backpressure_timeout_ms", "sweep_max_iterations", "sweep_timeout_ms",
         "key_prefix", "master_key", "previous_master_keys", "deployment_uuid", "invalidation_listener",
         "single_flight_wait_ms",
-    ]
+    ] + CoherenceOptions.optionNames
 
     public init() {}
 
@@ -146,6 +148,7 @@ public final class CacheConfig: @unchecked Sendable {
             deploymentUUIDWasCanonical = canonical == value
         case "invalidation_listener": invalidationListener = try Self.flag(value, name)
         default:
+            if try coherence.set(name, value) { return }
             throw CachekitError(.unknownOption, "unknown cache option '\(name.prefix(64))'")
         }
     }
@@ -238,6 +241,7 @@ public final class CacheConfig: @unchecked Sendable {
             ("CACHEKIT_PREVIOUS_MASTER_KEYS", "previous_master_keys"),
             ("CACHEKIT_MASTER_KEY", "master_key"),
             ("CACHEKIT_INVALIDATION_LISTENER_ENABLED", "invalidation_listener"),
+            ("CACHEKIT_ENCRYPTION_FAIL_CLOSED", "encryption_fail_closed"),
         ]
         do {
             if try !apply("CACHEKIT_REDIS_URL", "redis_url") { _ = try apply("REDIS_URL", "redis_url") }

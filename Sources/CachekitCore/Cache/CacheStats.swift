@@ -23,6 +23,22 @@ public final class CacheStats: Sendable {
     let l2Operations = Atomic<Int>(0)
     let l2LatencyTotalNanoseconds = Atomic<Int>(0)
     let l2LatencyMaxNanoseconds = Atomic<Int>(0)
+    // Coherence (Coherence/): the fill lock, sliding TTL, stale-if-error, decryption failures.
+    /// Fills that found the lock held by another caller and waited.
+    let fillLockWaits = Atomic<Int>(0)
+    /// Waits that ended with the holder's value read from Redis.
+    let fillLockReads = Atomic<Int>(0)
+    /// Waits that ran out (the caller then computed without the lock).
+    let fillLockTimeouts = Atomic<Int>(0)
+    /// Releases that found the lock no longer this caller's (it expired during the compute).
+    let fillLockExpired = Atomic<Int>(0)
+    let ttlRefreshes = Atomic<Int>(0)
+    let staleServed = Atomic<Int>(0)
+    let refreshesAhead = Atomic<Int>(0)
+    let refreshAheadFailures = Atomic<Int>(0)
+    let decryptWrongKeyL1 = Atomic<Int>(0), decryptWrongKeyL2 = Atomic<Int>(0)
+    let decryptTamperedL1 = Atomic<Int>(0), decryptTamperedL2 = Atomic<Int>(0)
+    let decryptUnknownFingerprintL1 = Atomic<Int>(0), decryptUnknownFingerprintL2 = Atomic<Int>(0)
 
     public init() {}
 
@@ -60,6 +76,10 @@ public final class CacheStats: Sendable {
         public var l2LatencyTotalNanoseconds = 0, l2LatencyMaxNanoseconds = 0
         // Not in the shipped cachekit_cache_stats struct (frozen): for a _v2 struct.
         public var singleFlightTimeouts = 0, foreignEntries = 0
+        public var fillLockWaits = 0, fillLockReads = 0, fillLockTimeouts = 0, fillLockExpired = 0
+        public var ttlRefreshes = 0, staleServed = 0, refreshesAhead = 0, refreshAheadFailures = 0
+        public var decryptWrongKeyL1 = 0, decryptWrongKeyL2 = 0, decryptTamperedL1 = 0, decryptTamperedL2 = 0
+        public var decryptUnknownFingerprintL1 = 0, decryptUnknownFingerprintL2 = 0
     }
 
     func snapshot(l1: L1Cache) -> Snapshot {
@@ -85,6 +105,20 @@ public final class CacheStats: Sendable {
         s.l2LatencyMaxNanoseconds = l2LatencyMaxNanoseconds.load(ordering: .relaxed)
         s.singleFlightTimeouts = singleFlightTimeouts.load(ordering: .relaxed)
         s.foreignEntries = foreignEntries.load(ordering: .relaxed)
+        s.fillLockWaits = fillLockWaits.load(ordering: .relaxed)
+        s.fillLockReads = fillLockReads.load(ordering: .relaxed)
+        s.fillLockTimeouts = fillLockTimeouts.load(ordering: .relaxed)
+        s.fillLockExpired = fillLockExpired.load(ordering: .relaxed)
+        s.ttlRefreshes = ttlRefreshes.load(ordering: .relaxed)
+        s.staleServed = staleServed.load(ordering: .relaxed)
+        s.refreshesAhead = refreshesAhead.load(ordering: .relaxed)
+        s.refreshAheadFailures = refreshAheadFailures.load(ordering: .relaxed)
+        s.decryptWrongKeyL1 = decryptWrongKeyL1.load(ordering: .relaxed)
+        s.decryptWrongKeyL2 = decryptWrongKeyL2.load(ordering: .relaxed)
+        s.decryptTamperedL1 = decryptTamperedL1.load(ordering: .relaxed)
+        s.decryptTamperedL2 = decryptTamperedL2.load(ordering: .relaxed)
+        s.decryptUnknownFingerprintL1 = decryptUnknownFingerprintL1.load(ordering: .relaxed)
+        s.decryptUnknownFingerprintL2 = decryptUnknownFingerprintL2.load(ordering: .relaxed)
         return s
     }
 }

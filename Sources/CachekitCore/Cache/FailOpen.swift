@@ -4,12 +4,14 @@
 /// namespace invalidation, the key registry, health) report the backend status.
 enum FailOpen {
     /// Reads (get, get_many): a failure is counted and reads as a miss (nil). Running out of
-    /// memory is no Redis failure and is thrown.
+    /// memory is no Redis failure and is thrown, as is a decryption failure (only a fail-closed
+    /// cache lets one out of its decode: Cache+FailClosed.swift).
     @inline(__always)
     static func read<R: ~Copyable>(_ stats: CacheStats, _ body: () throws(CachekitError) -> R?) throws(CachekitError) -> R? {
         do throws(CachekitError) {
             return try body()
-        } catch where error.status == .outOfMemory {
+        } catch where error.status == .outOfMemory || error.status == .authenticationFailed
+            || error.status == .keyFingerprintMismatch {
             throw error
         } catch {
             CacheStats.bump(stats.errors)

@@ -7,6 +7,8 @@ public struct Status: RawRepresentable, Hashable, Sendable, CustomStringConverti
 
     public static let ok = Status(rawValue: 0)
     public static let miss = Status(rawValue: 1)
+    /// get_or_compute served an expired copy because the compute failed (stale_if_error).
+    public static let stale = Status(rawValue: 2)
 
     public static let nullPointer = Status(rawValue: -1)
     public static let invalidArgument = Status(rawValue: -2)
@@ -22,6 +24,7 @@ public struct Status: RawRepresentable, Hashable, Sendable, CustomStringConverti
         switch self {
         case .ok: return "success"
         case .miss: return "cache miss"
+        case .stale: return "stale value served: the compute failed within stale_if_error"
         case .nullPointer: return "a required pointer was NULL"
         case .invalidArgument: return "invalid argument"
         case .bufferTooSmall: return "output buffer too small"

@@ -96,7 +96,7 @@ public final class RedisL2: L2Store {
     }
 
     /// A reply of a shape the command does not give: the server's error text, or a shape error.
-    private static func unexpected(_ reply: RedisValue, _ operation: String) -> CachekitError {
+    static func unexpected(_ reply: RedisValue, _ operation: String) -> CachekitError {
         if case .error(let text) = reply { return failure(operation, text) }
         return failure(operation, "unexpected reply")
     }

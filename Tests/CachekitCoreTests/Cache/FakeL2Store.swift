@@ -26,6 +26,11 @@ final class FakeL2Store: L2Store, @unchecked Sendable {  // all state behind `st
         var published: [(channel: [UInt8], message: [UInt8])] = []
         var failure: Status?
         var calls: [String] = []
+        /// Fill locks: lock key -> token (FakeL2Store+Coherence.swift).
+        var locks: [[UInt8]: [UInt8]] = [:]
+        /// Runs at every lock attempt, before it (a test's "other process").
+        var onLockAttempt: (@Sendable (inout State) -> Void)?
+        var expired: [([UInt8], Int)] = []
     }
 
     let state = Locked(State())
@@ -39,7 +44,7 @@ final class FakeL2Store: L2Store, @unchecked Sendable {  // all state behind `st
     var calls: [String] { state.withLock { $0.calls } }
 
     /// Records the call and throws the configured failure, if any.
-    private func enter(_ name: String) throws(CachekitError) {
+    func enter(_ name: String) throws(CachekitError) {
         let failure = state.withLock { state -> Status? in
             state.calls.append(name)
             return state.failure

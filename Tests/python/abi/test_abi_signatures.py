@@ -37,6 +37,8 @@ def test_each_signature_matches_the_header(name):
 @pytest.mark.parametrize("struct, ctypes_struct", [("cachekit_cache_stats", _ffi.CacheStats),
                                                    ("cachekit_cache_health_report", _ffi.HealthReport),
                                                    ("cachekit_listener_stats", _ffi.ListenerStats),
+                                                   ("cachekit_fill_lock_settings", _ffi.FillLockSettings),
+                                                   ("cachekit_coherence_stats", _ffi.CoherenceStats),
                                                    ("cachekit_buffer", _ffi.Buffer)])
 def test_structs_match_the_header(struct, ctypes_struct):
     body = re.search(r"typedef struct " + struct + r" \{(.*?)\} " + struct + ";", HEADER.read_text(), re.S).group(1)

@@ -56,6 +56,8 @@ TEST_SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "cachekit_entry_encode": (STATUS, [STR, SZ, c_int, STR, P, STR, c_uint, BufferPointer]),
     "cachekit_entry_decode": (STATUS, [STR, SZ, c_int, STR, P, STR, c_uint, BufferPointer]),
     # cache: the bulk calls (get_many, set_many, delete_many) and cachekit_cache_ttl are in _ffi's table
+    # coherence: the refresh-ahead callback (a cachekit_compute_fn; userdata is the tests' own)
+    "cachekit_cache_refresher_set": (STATUS, [P, _ffi.ComputeFunction, P]),
 }
 
 SIGNATURES = {**_ffi.SIGNATURES, **TEST_SIGNATURES}

@@ -78,7 +78,7 @@ class Cache:
         out = Buffer()
         rc = self.lib.cachekit_cache_get_or_compute(self.handle, key.encode(), len(key.encode()), ttl, callback,
                                                    None, ctypes.byref(out))
-        if rc != OK:
+        if rc < 0:  # CACHEKIT_STALE (2) delivers a value as CACHEKIT_OK does
             return rc, None
         return rc, msgpack.unpackb(take(self.lib, out))
 

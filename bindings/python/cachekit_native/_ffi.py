@@ -17,6 +17,7 @@ from .errors import error_for_status
 
 OK = 0
 MISS = 1
+STALE = 2
 
 
 class Buffer(ctypes.Structure):
@@ -57,6 +58,20 @@ class RedisStats(ctypes.Structure):
             "pool_timeouts", "connections_opened", "connections_closed", "connections_abandoned",
             "backpressure_in_flight", "backpressure_queued", "backpressure_shed", "replies_refused",
             "sweeps_incomplete", "sentinel_discoveries", "sentinel_master_changes")]
+
+
+class FillLockSettings(ctypes.Structure):
+    """cachekit_fill_lock_settings."""
+    _fields_ = [("applies", c_int), ("timeout_ms", c_uint64), ("wait_ms", c_uint64), ("poll_ms", c_uint64)]
+
+
+class CoherenceStats(ctypes.Structure):
+    """cachekit_coherence_stats: the fill lock, sliding TTL, stale-if-error, refresh-ahead, decrypt failures."""
+    _fields_ = [(name, c_uint64) for name in (
+        "fill_lock_waits", "fill_lock_reads", "fill_lock_timeouts", "fill_lock_expired", "ttl_refreshes",
+        "stale_served", "refreshes_ahead", "refresh_ahead_failures", "decrypt_wrong_key_l1", "decrypt_wrong_key_l2",
+        "decrypt_tampered_l1", "decrypt_tampered_l2", "decrypt_unknown_fingerprint_l1",
+        "decrypt_unknown_fingerprint_l2")]
 
 
 # int (*cachekit_compute_fn)(void *userdata, const uint8_t *key, size_t key_len, cachekit_buffer *out)
@@ -108,6 +123,13 @@ SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "cachekit_cache_health": (STATUS, [c_void_p, POINTER(HealthReport)]),
     "cachekit_cache_listener_stats": (STATUS, [c_void_p, POINTER(ListenerStats)]),
     "cachekit_cache_redis_stats": (STATUS, [c_void_p, POINTER(RedisStats)]),
+    # coherence section: the fill lock for the binding's own miss paths; the token is uuid4().hex.
+    "cachekit_cache_fill_lock_settings_get": (STATUS, [c_void_p, POINTER(FillLockSettings)]),
+    "cachekit_cache_fill_lock_try": (STATUS, [c_void_p, c_char_p, c_size_t, c_char_p, POINTER(c_int)]),
+    "cachekit_cache_fill_lock_read": (STATUS, [c_void_p, c_char_p, c_size_t, BufferPointer]),
+    "cachekit_cache_fill_lock_release": (STATUS, [c_void_p, c_char_p, c_size_t, c_char_p, POINTER(c_int)]),
+    "cachekit_cache_refresh_due": (STATUS, [c_void_p, c_char_p, c_size_t, POINTER(c_int)]),
+    "cachekit_cache_coherence_stats_get": (STATUS, [c_void_p, POINTER(CoherenceStats)]),
 }
 
 

@@ -24,7 +24,7 @@ from typing import Any, Callable, NamedTuple
 
 from blake3 import blake3
 
-from . import _ffi, _invalidation, serializer
+from . import _ffi, _fill_lock, _invalidation, _refresh, serializer
 from ._ffi import Buffer
 from ._settings import Settings
 from ._workers import submit as _submit
@@ -160,9 +160,7 @@ class CachedFunction:
                         pass
             if not leader:
                 return self.func(*args, **kwargs)  # the leader failed or stored nothing: compute ourselves
-            result = self.func(*args, **kwargs)
-            self.store(cache, key, result)
-            return result
+            return self.fill_sync(cache, key, args, kwargs)
         finally:
             if leader:
                 with self.flights_lock:
@@ -172,6 +170,40 @@ class CachedFunction:
                         self.completed.clear()
                     self.completed[key] = self.completions
                 flight.set()
+
+    def fill_sync(self, cache: Cache, key: bytes, args: tuple, kwargs: dict) -> Any:
+        """Computes and stores under the cross-process fill lock, or returns the value another
+        process stored while this one waited for the lock (_fill_lock.py)."""
+        def compute() -> Any:
+            result = self.func(*args, **kwargs)
+            self.store(cache, key, result)
+            return result
+
+        kind, value = _fill_lock.run_sync(cache, key, lambda: _fill_lock.read(cache, key), compute)
+        if kind == "document":
+            try:
+                return self.unpack(value)
+            except SerializationError:
+                return compute()
+        return value
+
+    async def fill_async(self, cache: Cache, key: bytes, args: tuple, kwargs: dict, inline: bool) -> tuple[Any, bytes | None]:
+        """fill_sync for coroutines: (result, stored document); every Redis call on a worker."""
+        async def compute() -> tuple[Any, bytes | None]:
+            result = await self.func(*args, **kwargs)
+            document = self.store(cache, key, result) if inline else await _submit(self.store, cache, key, result)
+            return result, document
+
+        async def read() -> bytes | None:
+            return await _submit(_fill_lock.read, cache, key)
+
+        kind, value = await _fill_lock.run_async(cache, key, _submit, read, compute)
+        if kind == "document":
+            try:
+                return self.unpack(value), value
+            except SerializationError:
+                return await compute()
+        return value
 
     def store(self, cache: Cache, key: bytes, result: Any) -> bytes | None:
         """Packs and stores result; returns the document, or None when it cannot be stored."""
@@ -235,7 +267,10 @@ class CachedFunction:
             document = None
         if document is not None:
             try:
-                return self.unpack(document)
+                value = self.unpack(document)
+                if self.settings.refreshes_ahead:
+                    _refresh.after_hit_async(self, cache, key, args, kwargs)
+                return value
             except SerializationError as error:
                 logger.warning("cachekit_native: dropping an undecodable entry of %s: %s", self.name, error)
                 if inline:
@@ -255,8 +290,7 @@ class CachedFunction:
         flight = loop.create_future()
         flights[key] = flight
         try:
-            result = await self.func(*args, **kwargs)
-            document = self.store(cache, key, result) if inline else await _submit(self.store, cache, key, result)
+            result, document = await self.fill_async(cache, key, args, kwargs, inline)
             flight.set_result((result, document))
             return result
         except asyncio.CancelledError:
@@ -321,6 +355,7 @@ def sync_wrapper(state: CachedFunction) -> Callable[..., Any]:
     cache_get = state.library.cache_get_unchecked
     buffer_free = state.library.buffer_free_holding_gil
     string_at, now, Buffer_, unpack = _string_at, _now, Buffer, state.unpack
+    refreshes_ahead, after_hit = state.settings.refreshes_ahead, _refresh.after_hit_sync
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -361,7 +396,10 @@ def sync_wrapper(state: CachedFunction) -> Callable[..., Any]:
             calls.leave()
         if status == 0:
             try:
-                return unpack(document)
+                value = unpack(document)
+                if refreshes_ahead:
+                    after_hit(state, cache, key, args, kwargs)
+                return value
             except SerializationError as error:
                 logger.warning("cachekit_native: dropping an undecodable entry of %s: %s", state.name, error)
                 state.safe_delete(cache, key)

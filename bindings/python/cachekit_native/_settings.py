@@ -26,6 +26,12 @@ _PRESETS = {
 _OPTIONS = frozenset({"ttl", "namespace", "backend", "redis_url", "interop", "master_key", "integrity_checking",
                       "l1_enabled", "encryption", "deployment_uuid", "l1_max_size_mb", "l1_max_entries",
                       "max_value_size", "connect_timeout_ms", "command_timeout_ms", "previous_master_keys"})
+# The library's coherence options (docs/cache.md), passed through as they are named there;
+# refresh_ttl_on_get, ttl_refresh_threshold and encryption_fail_closed are cachekit-py's names too.
+_COHERENCE_OPTIONS = frozenset({"fill_lock", "fill_lock_timeout_ms", "fill_lock_wait_ms", "fill_lock_poll_ms",
+                                "refresh_ttl_on_get", "ttl_refresh_threshold", "encryption_fail_closed",
+                                "refresh_ahead"})
+_OPTIONS = _OPTIONS | _COHERENCE_OPTIONS
 
 
 class Settings:
@@ -117,6 +123,8 @@ class Settings:
             # cachekit-py writes SETEX for ttl > 0 and SET otherwise: None and 0 both mean no expiry.
             "default_ttl": self.ttl if self.ttl else TTL_NONE,
         }
+        self.cache_options.update({name: options[name] for name in _COHERENCE_OPTIONS if name in options})
+        self.refreshes_ahead = bool(options.get("refresh_ahead"))
         if mode == "interop":
             self.cache_options["key_prefix"] = ""  # interop keys are bare: every SDK reads the same key
         if self.l1_only:

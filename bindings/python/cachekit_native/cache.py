@@ -14,11 +14,11 @@ import ctypes
 import sys
 import threading
 from collections.abc import Iterable, Mapping
-from ctypes import byref, c_int64, c_uint64, c_void_p
+from ctypes import byref, c_int, c_int64, c_uint64, c_void_p
 from typing import Any, Callable
 
 from . import _ffi
-from ._ffi import Buffer, CacheStats, HealthReport, ComputeFunction, ListenerStats
+from ._ffi import Buffer, CacheStats, CoherenceStats, ComputeFunction, FillLockSettings, HealthReport, ListenerStats
 from .errors import CacheClosedError, ComputeFailedError
 
 TTL_DEFAULT = -1
@@ -353,6 +353,52 @@ class Cache:
         snapshot = ListenerStats()
         self._call(self._lib.cachekit_cache_listener_stats, byref(snapshot))
         return {name: getattr(snapshot, name) for name, _ in ListenerStats._fields_}
+
+    # -- coherence: cachekit-py's fill lock, the coherence counters ----------------------------
+
+    def fill_lock_settings(self) -> FillLockSettings:
+        """How get_or_compute takes and waits for the fill lock (applies, timeout/wait/poll in ms)."""
+        settings = FillLockSettings()
+        self._call(self._lib.cachekit_cache_fill_lock_settings_get, byref(settings))
+        return settings
+
+    def fill_lock_try(self, key: str | bytes, token: str) -> bool:
+        """One SET NX PX attempt at key's fill lock; True when held (or when no lock applies).
+        Raises a BackendError when Redis fails (compute without the lock then)."""
+        data = _key_bytes(key)
+        acquired = c_int()
+        self._call(self._lib.cachekit_cache_fill_lock_try, data, len(data), token.encode("ascii"), byref(acquired))
+        return bool(acquired.value)
+
+    def fill_lock_read(self, key: str | bytes) -> bytes | None:
+        """key read from Redis for a fill (while waiting for the lock, or after the grant); a miss
+        is not counted again."""
+        data = _key_bytes(key)
+        out = Buffer()
+        if self._call(self._lib.cachekit_cache_fill_lock_read, data, len(data), byref(out)) == _ffi.MISS:
+            return None
+        return self._lib.take(out)
+
+    def fill_lock_release(self, key: str | bytes, token: str) -> bool:
+        """Deletes key's fill lock if it still holds token; True when it did."""
+        data = _key_bytes(key)
+        released = c_int()
+        self._call(self._lib.cachekit_cache_fill_lock_release, data, len(data), token.encode("ascii"), byref(released))
+        return bool(released.value)
+
+    def refresh_due(self, key: str | bytes) -> bool:
+        """After a hit: True when the entry is due for a refresh-ahead and this caller is the
+        first to ask (refresh it in the background)."""
+        data = _key_bytes(key)
+        due = c_int()
+        self._call(self._lib.cachekit_cache_refresh_due, data, len(data), byref(due))
+        return bool(due.value)
+
+    def coherence_stats(self) -> dict[str, int]:
+        """The coherence counters (cachekit_coherence_stats)."""
+        snapshot = CoherenceStats()
+        self._call(self._lib.cachekit_cache_coherence_stats_get, byref(snapshot))
+        return {name: getattr(snapshot, name) for name, _ in CoherenceStats._fields_}
 
     def health(self) -> dict[str, Any]:
         """PINGs Redis and reports both tiers."""

@@ -1,0 +1,88 @@
+"""Refresh-ahead for the decorator (the library's ``refresh_ahead`` option, docs/cache.md).
+
+A hit on an entry older than refresh_ahead of its TTL returns at once; the library answers
+"due" to the first caller in the process (cachekit_cache_refresh_due), which recomputes in the
+background under one attempt at the fill lock (held elsewhere: another process fills or
+refreshes, so skip) and stores the new value. Sync functions run on a small thread pool of this
+module's (a new one in a forked child), coroutines as tasks on the caller's loop with their
+library calls on the workers. A refresh that fails is logged and the old value stays until its
+TTL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from . import _fill_lock
+from ._workers import submit as _submit
+from .errors import CacheClosedError, CachekitError
+
+logger = logging.getLogger("cachekit_native")
+
+_pool: ThreadPoolExecutor | None = None
+_pool_pid = 0
+_pool_lock = threading.Lock()
+_tasks: set[asyncio.Task] = set()  # running refresh tasks, held so they are not collected
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool, _pool_pid
+    with _pool_lock:
+        if _pool is None or _pool_pid != os.getpid():  # a forked child has none of the parent's threads
+            _pool, _pool_pid = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cachekit-refresh"), os.getpid()
+        return _pool
+
+
+def _due(cache, key: bytes) -> bool:
+    try:
+        return cache.refresh_due(key)
+    except (CachekitError, CacheClosedError):
+        return False
+
+
+def _failed(state, error: BaseException) -> None:
+    logger.warning("cachekit_native: refreshing a value of %s failed; the old one stays until its TTL: %s",
+                   state.name, error)
+
+
+def after_hit_sync(state, cache, key: bytes, args: tuple, kwargs: dict) -> None:
+    if _due(cache, key):
+        _executor().submit(_refresh_sync, state, cache, key, args, kwargs)
+
+
+def _refresh_sync(state, cache, key: bytes, args: tuple, kwargs: dict) -> None:
+    token = uuid.uuid4().hex
+    if not _fill_lock.attempt(cache, key, token):
+        return
+    try:
+        state.store(cache, key, state.func(*args, **kwargs))
+    except Exception as error:
+        _failed(state, error)
+    finally:
+        _fill_lock.release(cache, key, token)
+
+
+def after_hit_async(state, cache, key: bytes, args: tuple, kwargs: dict) -> None:
+    if _due(cache, key):  # no network: answered on the loop
+        task = asyncio.get_running_loop().create_task(_refresh_async(state, cache, key, args, kwargs))
+        _tasks.add(task)
+        task.add_done_callback(_tasks.discard)
+
+
+async def _refresh_async(state, cache, key: bytes, args: tuple, kwargs: dict) -> None:
+    token = uuid.uuid4().hex
+    if not await _submit(_fill_lock.attempt, cache, key, token):
+        return
+    try:
+        result = await state.func(*args, **kwargs)
+        await _submit(state.store, cache, key, result)
+    except Exception as error:
+        _failed(state, error)
+    finally:
+        await asyncio.shield(_submit(_fill_lock.release, cache, key, token))

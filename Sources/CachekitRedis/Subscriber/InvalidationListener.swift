@@ -26,8 +26,11 @@ final class InvalidationListener: @unchecked Sendable {  // thread fields: under
     struct Member {
         let events: (@Sendable (InvalidationEvent) -> Void)?
         let coherence: L1Coherence?
-        /// Tracked by the running connection (its reports reach this member).
+        /// The running connection gives this member all it asked for (its prefix tracked, the
+        /// events channel subscribed).
         var covered = false
+
+        func served(by plan: Plan) -> Bool { plan.satisfies(Plan(CollectionOfOne(self))) }
     }
 
     /// What one connection subscribes to.
@@ -87,6 +90,10 @@ final class InvalidationListener: @unchecked Sendable {  // thread fields: under
         var generation = 0
         /// Redis refused CLIENT TRACKING (older than 6.0, or an ACL): the caches keep l1_ttl.
         var trackingRefused = false
+        /// What the running connection subscribes to (nil: none is confirmed).
+        var activePlan: Plan?
+        /// Connections tried, confirmed or not (a joining cache waits for the next one).
+        var attempts = 0
     }
 
     /// Where Redis sends tracking reports to a RESP2 client that redirects them.
@@ -119,14 +126,39 @@ final class InvalidationListener: @unchecked Sendable {  // thread fields: under
 
     // MARK: Members
 
-    /// Adds a member; the thread picks it up within a read slice.
+    /// Adds a member: tracked at once when the running connection covers its prefix, else by
+    /// the thread within a read slice.
     func join(_ request: SubscriptionRequest) -> Int {
         state.withLock { state in
             let id = state.nextMember
             state.nextMember &+= 1
-            state.members[id] = Member(events: request.events, coherence: request.coherence)
+            var member = Member(events: request.events, coherence: request.coherence)
+            if let plan = state.activePlan, member.served(by: plan) {
+                member.covered = true
+                member.coherence?.trackingStarted()
+            }
+            state.members[id] = member
             state.generation &+= 1
             return id
+        }
+    }
+
+    /// Waits until the running connection serves member `id` or one connection attempt has
+    /// ended, at most `milliseconds`: so a new cache's first writes are tracked, not flushed
+    /// moments later by the first confirmation (which drops what was stored before it) nor met
+    /// twice by a connection swap, and a Redis that is down costs one refused connect, not the wait.
+    func awaitTracking(_ id: Int, milliseconds: Int) {
+        let (needed, attempts) = state.withLock { state in
+            (state.members[id].map { !$0.covered } ?? false, state.attempts)
+        }
+        guard needed else { return }
+        let deadline = Deadline.after(milliseconds: milliseconds)
+        while !deadline.hasPassed {
+            let settled = state.withLock { state in
+                state.members[id]?.covered != false || state.attempts > attempts || state.trackingRefused
+            }
+            if settled { return }
+            usleep(1_000)
         }
     }
 
@@ -193,7 +225,7 @@ final class InvalidationListener: @unchecked Sendable {  // thread fields: under
             return true
         }
         guard forked else { return }
-        for member in members { member.coherence?.trackingLost() }
+        lost()
         try? start()  // a child that cannot start a thread keeps serving from L1 and Redis
     }
 
@@ -241,24 +273,25 @@ final class InvalidationListener: @unchecked Sendable {  // thread fields: under
 
     /// The connection `plan` describes is confirmed: the members it covers start tracking (all
     /// of them after a fresh connection, the newly covered ones after a swap), flushing L1.
+    /// Under the state lock, so a joining member sees either the old plan or the new one.
     private func established(_ plan: Plan, generation: Int, fresh: Bool) {
-        let starting = state.withLock { state -> [L1Coherence] in
-            var starting: [L1Coherence] = []
+        state.withLock { state in
+            state.activePlan = plan
             for (id, member) in state.members {
-                let covered = plan.covers(member)
-                if covered, fresh || !member.covered, let coherence = member.coherence { starting.append(coherence) }
-                state.members[id]?.covered = covered
+                if plan.covers(member), fresh || !member.covered { member.coherence?.trackingStarted() }
+                state.members[id]?.covered = member.served(by: plan)
             }
-            return starting
         }
-        for coherence in starting { coherence.trackingStarted() }
     }
 
     /// The connection is gone: reports may be missed until the next one is confirmed.
     private func lost() {
-        for member in members { member.coherence?.trackingLost() }
         state.withLock { state in
-            for id in state.members.keys { state.members[id]?.covered = false }
+            state.activePlan = nil
+            for (id, member) in state.members {
+                member.coherence?.trackingLost()
+                state.members[id]?.covered = false
+            }
         }
     }
 
@@ -266,6 +299,7 @@ final class InvalidationListener: @unchecked Sendable {  // thread fields: under
     /// SUBSCRIBEs and waits for Redis to confirm each channel; nil on any failure (the caller
     /// backs off and tries again).
     private func subscribe(_ plan: Plan) -> RedisConnection? {
+        defer { state.withLock { $0.attempts &+= 1 } }
         guard !plan.channels.isEmpty,
               let connection = try? client.openDedicatedConnection(connectTimeoutMilliseconds: connectTimeoutMilliseconds) else {
             return nil
@@ -305,17 +339,27 @@ final class InvalidationListener: @unchecked Sendable {  // thread fields: under
     /// empty prefix: no PREFIX, every key). False when Redis refuses tracking (it is then left
     /// off for this listener); a transport failure throws.
     private func enableTracking(_ connection: RedisConnection, prefixes: [[UInt8]], deadline: Deadline) throws(CachekitError) -> Bool {
-        guard case .integer(let id) = try connection.call(["CLIENT", "ID"], limits: .small, deadline: deadline) else {
-            state.withLock { $0.trackingRefused = true }
-            return false
-        }
+        guard case .integer(let id) = try request(connection, ["CLIENT", "ID"], deadline: deadline) else { return refused() }
         var command: [RedisArgument] = ["CLIENT", "TRACKING", "on", "REDIRECT", .integer(id), "BCAST"]
         for prefix in prefixes where !prefix.isEmpty { command += ["PREFIX", .bytes(prefix)] }
-        guard case .simple = try connection.call(command, limits: .small, deadline: deadline) else {
-            state.withLock { $0.trackingRefused = true }
-            return false
-        }
+        guard case .simple = try request(connection, command, deadline: deadline) else { return refused() }
         return true
+    }
+
+    private func refused() -> Bool {
+        state.withLock { $0.trackingRefused = true }
+        return false
+    }
+
+    /// One command and its reply, read in slices so a paused server does not hold stop().
+    private func request(_ connection: RedisConnection, _ command: [RedisArgument], deadline: Deadline) throws(CachekitError) -> RedisValue {
+        try connection.send(command, deadline: deadline)
+        while !stopping, !deadline.hasPassed {
+            if let reply = try connection.readReply(limits: .small, deadline: min(deadline, .after(milliseconds: Self.pollSliceMilliseconds))) {
+                return reply
+            }
+        }
+        throw CachekitError(.backendTimeout, "Redis did not answer the subscriber's handshake in time")
     }
 
     /// Reads messages until the connection fails or the listener is stopped; when members

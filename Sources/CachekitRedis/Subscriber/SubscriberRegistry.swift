@@ -32,8 +32,17 @@ enum SubscriberRegistry {
 
     private static let listeners = Locked<[(endpoint: Endpoint, listener: InvalidationListener)]>([])
 
+    /// How long a new cache waits for Redis to confirm tracking of its prefix (see `awaitTracking`).
+    static let joinWaitMilliseconds = 250
+
     /// Joins the listener for `client`'s endpoint, starting one (on `client`) when there is none.
     static func join(client: RedisClient, _ request: SubscriptionRequest) throws(CachekitError) -> Membership {
+        let membership = try enter(client: client, request)
+        membership.listener.awaitTracking(membership.id, milliseconds: joinWaitMilliseconds)
+        return membership
+    }
+
+    private static func enter(client: RedisClient, _ request: SubscriptionRequest) throws(CachekitError) -> Membership {
         let endpoint = Endpoint(client.url)
         return try listeners.withLock { (all: inout [(endpoint: Endpoint, listener: InvalidationListener)]) throws(CachekitError) -> Membership in
             if let existing = all.first(where: { $0.endpoint.matches(endpoint) })?.listener {
@@ -65,7 +74,7 @@ enum SubscriberRegistry {
 /// One cache's place in a shared listener, as the cache holds it.
 final class Membership: InvalidationSubscription, @unchecked Sendable {  // `left` is under the lock
     let listener: InvalidationListener
-    private let id: Int
+    let id: Int
     private let left = Locked(false)
 
     init(listener: InvalidationListener, id: Int) {

@@ -1209,6 +1209,25 @@ typedef struct cachekit_listener_stats {
  */
 CACHEKIT_API int cachekit_cache_listener_stats(cachekit_cache *cache, cachekit_listener_stats *out);
 
+/** Server-assisted L1 invalidation's state and counters (see cachekit_cache_tracking_stats_get). */
+typedef struct cachekit_tracking_stats {
+    int tracking;             /* 1 while Redis confirms it reports writes under this cache's key_prefix */
+    uint64_t invalidations;   /* keys under the prefix Redis reported as written or deleted */
+    uint64_t dropped;         /* L1 copies those reports removed */
+    uint64_t own_writes_kept; /* reports of this cache's own writes, which leave the value in L1 */
+    uint64_t fills_skipped;   /* L1 fills not made: the key was reported while the read or write was in flight */
+    uint64_t gap_flushes;     /* all of L1 dropped because tracking (re)started (first start, reconnect, fork) */
+    uint64_t server_flushes;  /* all of L1 dropped because Redis reported FLUSHDB or FLUSHALL */
+} cachekit_tracking_stats;
+
+/**
+ * Fills *out with l1_tracking's state and counters; all zero when the cache does not track
+ * (l1_tracking off, or no Redis URL or no L1). Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER or
+ * CACHEKIT_E_MISUSE (a freed or foreign handle); *out is written only on CACHEKIT_OK.
+ * Thread-safe. Since 0.2.0.
+ */
+CACHEKIT_API int cachekit_cache_tracking_stats_get(cachekit_cache *cache, cachekit_tracking_stats *out);
+
 /** cachekit_redis_stats.breaker_state: cachekit-py's circuit breaker states. */
 #define CACHEKIT_BREAKER_OFF (-1)      /* circuit_breaker is 0: Redis is never skipped */
 #define CACHEKIT_BREAKER_CLOSED 0      /* calls go to Redis */

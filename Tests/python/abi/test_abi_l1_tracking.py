@@ -14,6 +14,8 @@ import pytest
 from support.abi import OK
 from support.redis_server import RedisServer
 
+NULL_POINTER = -1  # CACHEKIT_E_NULL_POINTER
+
 # The writer is another process: redis-py SETting the bare interop entry (MessagePack bytes).
 WRITER = """
 import sys, msgpack, redis
@@ -62,6 +64,8 @@ def test_another_process_write_is_read_100ms_later(make_cache, server):
         write_from_another_process(server.port, "user:1", f"theirs-{round_}")
         time.sleep(0.1)
         assert cache.get("user:1") == (OK, f"theirs-{round_}")
+    stats = cache.tracking_stats()
+    assert stats["tracking"] == 1 and stats["own_writes_kept"] == 5 and stats["dropped"] == 5, stats
 
 
 def test_off_by_option_keeps_the_copy(make_cache, server):
@@ -71,6 +75,7 @@ def test_off_by_option_keeps_the_copy(make_cache, server):
     time.sleep(0.1)
     assert cache.get("user:1") == (OK, "mine")  # l1_ttl bounds it, as before
     assert subscriber_connections(server) == 0
+    assert set(cache.tracking_stats().values()) == {0}
 
 
 def test_a_redis_restart_drops_the_copies(make_cache, server):
@@ -78,10 +83,23 @@ def test_a_redis_restart_drops_the_copies(make_cache, server):
     assert eventually(lambda: subscriber_connections(server) == 1)
     assert cache.set("user:1", "before", ttl=300) == OK
     assert cache.get("user:1") == (OK, "before")
+    flushes = cache.tracking_stats()["gap_flushes"]
     server.stop()
+    assert eventually(lambda: cache.tracking_stats()["tracking"] == 0)
+    assert cache.get("user:1") == (OK, "before")  # fail-open: L1 serves while Redis is away
     server.start()  # same port, empty: the subscriber reconnects on its own
     write_from_another_process(server.port, "user:1", "after")
     assert eventually(lambda: cache.get("user:1") == (OK, "after"))
+    assert cache.tracking_stats()["gap_flushes"] == flushes + 1
+
+
+def test_the_counters_are_zero_without_tracking_and_refuse_null(make_cache, lib):
+    import ctypes
+    from cachekit_native._ffi import TrackingStats
+    local = make_cache()  # no Redis
+    assert set(local.tracking_stats().values()) == {0}
+    assert lib.cachekit_cache_tracking_stats_get(local.handle, None) == NULL_POINTER
+    assert lib.cachekit_cache_tracking_stats_get(None, ctypes.byref(TrackingStats())) == NULL_POINTER
 
 
 def test_one_subscriber_for_many_caches_and_each_drops_its_copy(make_cache, server):

@@ -48,6 +48,12 @@ class ListenerStats(ctypes.Structure):
                 ("dropped", c_uint64), ("resubscriptions", c_uint64)]
 
 
+class TrackingStats(ctypes.Structure):
+    """cachekit_tracking_stats."""
+    _fields_ = [("tracking", c_int)] + [(name, c_uint64) for name in (
+        "invalidations", "dropped", "own_writes_kept", "fills_skipped", "gap_flushes", "server_flushes")]
+
+
 class RedisStats(ctypes.Structure):
     """cachekit_redis_stats: the Redis client's breaker, pool, backpressure and Sentinel state."""
     _fields_ = [("configured", c_int), ("breaker_state", c_int)] + [
@@ -100,6 +106,7 @@ SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "cachekit_cache_health": (STATUS, [c_void_p, POINTER(HealthReport)]),
     "cachekit_cache_listener_stats": (STATUS, [c_void_p, POINTER(ListenerStats)]),
     "cachekit_cache_redis_stats": (STATUS, [c_void_p, POINTER(RedisStats)]),
+    "cachekit_cache_tracking_stats_get": (STATUS, [c_void_p, POINTER(TrackingStats)]),
 }
 
 

@@ -17,7 +17,7 @@ from ctypes import byref, c_uint64, c_void_p
 from typing import Any, Callable
 
 from . import _ffi
-from ._ffi import Buffer, CacheStats, HealthReport, ComputeFunction, ListenerStats
+from ._ffi import Buffer, CacheStats, HealthReport, ComputeFunction, ListenerStats, TrackingStats
 from .errors import CacheClosedError, ComputeFailedError
 
 TTL_DEFAULT = -1
@@ -296,6 +296,13 @@ class Cache:
         snapshot = ListenerStats()
         self._call(self._lib.cachekit_cache_listener_stats, byref(snapshot))
         return {name: getattr(snapshot, name) for name, _ in ListenerStats._fields_}
+
+    def tracking_stats(self) -> dict[str, int]:
+        """l1_tracking's state and counters (cachekit_cache_tracking_stats_get); all zero when
+        the cache does not track."""
+        snapshot = TrackingStats()
+        self._call(self._lib.cachekit_cache_tracking_stats_get, byref(snapshot))
+        return {name: getattr(snapshot, name) for name, _ in TrackingStats._fields_}
 
     def health(self) -> dict[str, Any]:
         """PINGs Redis and reports both tiers."""

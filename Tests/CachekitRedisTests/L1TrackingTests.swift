@@ -114,6 +114,23 @@ import Testing
         #expect(eventually { try subscriberConnections(server.url) == 0 })
     }
 
+    @Test func aServerRefusingTrackingLeavesTheListenerWorking() throws {
+        let server = try RedisServerProcess(arguments: ["--rename-command", "CLIENT", ""])  // as an old Redis or an ACL would
+        let config = CacheConfig()
+        try config.set("redis_url", server.url)
+        try config.set("invalidation_listener", "1")
+        let cache = try Cache.open(config: config)
+        #expect(eventually { cache.listenerCounters.subscribed })
+        #expect(!cache.trackingCounters.tracking)
+        try put(cache, "func:m.f:args:a", "v")
+        let publisher = try RedisConnection.open(try RedisConnectionOptions(url: try RedisURL.parse(server.url)), deadline: .after(milliseconds: 2_000))
+        defer { publisher.close() }
+        let event = try #require(Array("func:m.f:args:a".utf8).withUnsafeBytes { InvalidationEvent.encode(registryId: Array("ck:reg::00ff".utf8), key: $0) })
+        _ = try publisher.call(["PUBLISH", .bytes(InvalidationEvent.channel), .bytes(event)], limits: .small, deadline: .after(milliseconds: 2_000))
+        #expect(eventually { cache.listenerCounters.applied == 1 })
+        #expect(try Array("func:m.f:args:a".utf8).withUnsafeBytes { try cache.getLocal($0) != nil } == false)
+    }
+
     @Test func trackingOffKeepsTheCopyForL1TTL() throws {
         let server = try RedisServerProcess()
         let cache = try makeCache(server.url, tracking: false)

@@ -30,7 +30,12 @@ final class InvalidationListener: @unchecked Sendable {  // thread fields: under
         /// events channel subscribed).
         var covered = false
 
-        func served(by plan: Plan) -> Bool { plan.satisfies(Plan(CollectionOfOne(self))) }
+        /// `refused`: Redis refused tracking, so only the events can be served.
+        func served(by plan: Plan, refused: Bool) -> Bool {
+            var wanted = Plan(CollectionOfOne(self))
+            if refused { wanted.prefixes = nil }
+            return plan.satisfies(wanted)
+        }
     }
 
     /// What one connection subscribes to.
@@ -133,7 +138,7 @@ final class InvalidationListener: @unchecked Sendable {  // thread fields: under
             let id = state.nextMember
             state.nextMember &+= 1
             var member = Member(events: request.events, coherence: request.coherence)
-            if let plan = state.activePlan, member.served(by: plan) {
+            if let plan = state.activePlan, member.served(by: plan, refused: state.trackingRefused) {
                 member.covered = true
                 member.coherence?.trackingStarted()
             }
@@ -230,6 +235,15 @@ final class InvalidationListener: @unchecked Sendable {  // thread fields: under
     }
 
     var counters: ListenerCounters { state.withLock { $0.counters } }
+
+    /// The counters as member `id` sees them: subscribed only once the connection serves it.
+    func counters(for id: Int) -> ListenerCounters {
+        state.withLock { state in
+            var counters = state.counters
+            counters.subscribed = counters.subscribed && state.members[id]?.covered == true
+            return counters
+        }
+    }
     var trackingRefused: Bool { state.withLock { $0.trackingRefused } }
 
     private var stopping: Bool { state.withLock { $0.stopping } }
@@ -241,8 +255,8 @@ final class InvalidationListener: @unchecked Sendable {  // thread fields: under
         var backoff = Self.minBackoffMilliseconds
         var subscriptions = 0
         while !stopping {
-            let (plan, generation) = currentPlan()
-            if let connection = subscribe(plan) {
+            let (wanted, generation) = currentPlan()
+            if let (connection, plan) = subscribe(wanted) {
                 subscriptions += 1
                 let again = subscriptions > 1
                 state.withLock {
@@ -279,7 +293,7 @@ final class InvalidationListener: @unchecked Sendable {  // thread fields: under
             state.activePlan = plan
             for (id, member) in state.members {
                 if plan.covers(member), fresh || !member.covered { member.coherence?.trackingStarted() }
-                state.members[id]?.covered = member.served(by: plan)
+                state.members[id]?.covered = member.served(by: plan, refused: state.trackingRefused)
             }
         }
     }
@@ -297,8 +311,9 @@ final class InvalidationListener: @unchecked Sendable {  // thread fields: under
 
     /// Connects (AUTH and SELECT come with the connection), turns tracking on towards itself,
     /// SUBSCRIBEs and waits for Redis to confirm each channel; nil on any failure (the caller
-    /// backs off and tries again).
-    private func subscribe(_ plan: Plan) -> RedisConnection? {
+    /// backs off and tries again). The plan it returns lacks the prefixes when Redis refused tracking.
+    private func subscribe(_ wanted: Plan) -> (RedisConnection, Plan)? {
+        var plan = wanted
         defer { state.withLock { $0.attempts &+= 1 } }
         guard !plan.channels.isEmpty,
               let connection = try? client.openDedicatedConnection(connectTimeoutMilliseconds: connectTimeoutMilliseconds) else {
@@ -308,6 +323,7 @@ final class InvalidationListener: @unchecked Sendable {  // thread fields: under
         do throws(CachekitError) {
             var channels = plan.channels
             if let prefixes = plan.prefixes, !(try enableTracking(connection, prefixes: prefixes, deadline: deadline)) {
+                plan.prefixes = nil
                 channels.removeAll { $0 == Self.trackingChannel }
                 if channels.isEmpty {
                     connection.close()
@@ -328,7 +344,7 @@ final class InvalidationListener: @unchecked Sendable {  // thread fields: under
                 connection.close()
                 return nil
             }
-            return connection
+            return (connection, plan)
         } catch {
             connection.close()
             return nil
@@ -389,14 +405,14 @@ final class InvalidationListener: @unchecked Sendable {  // thread fields: under
             }
             let now = MonotonicClock.nowNanoseconds()
             guard now >= nextAttempt else { continue }
-            guard let next = subscribe(wanted) else {
+            guard let (next, served) = subscribe(wanted) else {
                 nextAttempt = now &+ Int64(Self.maxBackoffMilliseconds) &* 1_000_000
                 continue
             }
             let drained = drainForSwap(connection)
             connection.close()
             connection = next
-            plan = wanted
+            plan = served
             seen = generation
             established(plan, generation: generation, fresh: !drained)
         }

@@ -87,7 +87,7 @@ final class Membership: InvalidationSubscription, @unchecked Sendable {  // `lef
         SubscriberRegistry.leave(listener, id: id)
     }
 
-    var counters: ListenerCounters { listener.counters }
+    var counters: ListenerCounters { listener.counters(for: id) }
 
     deinit { stop() }
 }

@@ -396,6 +396,9 @@ final class InvalidationListener: @unchecked Sendable {  // thread fields: under
                 return connection  // the stream is out of step: reconnect
             }
             if let message { handle(message) }
+            // After a failover the demoted master reports only its own writes until Sentinel
+            // reconfigures it (~10 s): move to the new master as soon as the resolver names it.
+            if let sentinel = client.sentinel, !sentinel.accepts(connection) { return connection }
             let (wanted, generation) = currentPlan()
             guard generation != seen else { continue }
             if plan.satisfies(wanted) {

@@ -244,7 +244,6 @@ final class InvalidationListener: @unchecked Sendable {  // thread fields: under
             return counters
         }
     }
-    var trackingRefused: Bool { state.withLock { $0.trackingRefused } }
 
     private var stopping: Bool { state.withLock { $0.stopping } }
     private var members: [Member] { state.withLock { Array($0.members.values) } }
@@ -263,7 +262,7 @@ final class InvalidationListener: @unchecked Sendable {  // thread fields: under
                     $0.counters.subscribed = true
                     if again { $0.counters.resubscriptions += 1 }
                 }
-                established(plan, generation: generation, fresh: true)
+                established(plan, fresh: true)
                 backoff = Self.minBackoffMilliseconds
                 let last = listen(connection, plan: plan, generation: generation)
                 state.withLock { $0.counters.subscribed = false }
@@ -288,7 +287,7 @@ final class InvalidationListener: @unchecked Sendable {  // thread fields: under
     /// The connection `plan` describes is confirmed: the members it covers start tracking (all
     /// of them after a fresh connection, the newly covered ones after a swap), flushing L1.
     /// Under the state lock, so a joining member sees either the old plan or the new one.
-    private func established(_ plan: Plan, generation: Int, fresh: Bool) {
+    private func established(_ plan: Plan, fresh: Bool) {
         state.withLock { state in
             state.activePlan = plan
             for (id, member) in state.members {
@@ -403,7 +402,7 @@ final class InvalidationListener: @unchecked Sendable {  // thread fields: under
             guard generation != seen else { continue }
             if plan.satisfies(wanted) {
                 seen = generation
-                established(plan, generation: generation, fresh: false)
+                established(plan, fresh: false)
                 continue
             }
             let now = MonotonicClock.nowNanoseconds()
@@ -417,7 +416,7 @@ final class InvalidationListener: @unchecked Sendable {  // thread fields: under
             connection = next
             plan = served
             seen = generation
-            established(plan, generation: generation, fresh: !drained)
+            established(plan, fresh: !drained)
         }
         return connection
     }

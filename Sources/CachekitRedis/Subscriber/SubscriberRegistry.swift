@@ -66,9 +66,6 @@ enum SubscriberRegistry {
         }
         if last { listener.stop() }
     }
-
-    /// Listeners running in this process (tests check the one-per-endpoint rule).
-    static var count: Int { listeners.withLock { $0.count } }
 }
 
 /// One cache's place in a shared listener, as the cache holds it.

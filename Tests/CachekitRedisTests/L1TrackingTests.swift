@@ -98,8 +98,14 @@ import Testing
         let server = try RedisServerProcess()
         var caches: [Cache] = []
         for _ in 0..<5 { caches.append(try makeCache(server.url)) }
+        #expect(eventually { caches.allSatisfy { $0.trackingCounters.tracking } })
+        try put(caches[0], "kept", "across the swap")
+        #expect(eventually { caches[0].trackingCounters.ownWritesKept == 1 })
         caches.append(try makeCache(server.url, prefix: "other:"))  // a prefix the first connection does not cover
         #expect(eventually { caches.allSatisfy { $0.trackingCounters.tracking } })
+        // The next connection was made before the first was let go: no gap, so no flush here.
+        #expect(caches[0].trackingCounters.gapFlushes == 1)
+        #expect(try Array("kept".utf8).withUnsafeBytes { try caches[0].getLocal($0) != nil })
         #expect(eventually { try subscriberConnections(server.url) == 1 })  // the swapped-out one is closed
 
         for cache in caches.prefix(5) { try put(cache, "shared", "v1") }

@@ -118,6 +118,37 @@ import Testing
         #expect(eventually { try subscriberConnections(server.url) == 0 })
     }
 
+    /// Readers fill L1 from Redis while another writer keeps changing the keys: once the last
+    /// report is in, every read returns what Redis holds. (The narrow race of a fill against a
+    /// report is rarely hit here; L1CoherenceTests drives it step by step.)
+    @Test func concurrentFillsNeverOutliveTheLastReport() throws {
+        let server = try RedisServerProcess()
+        let cache = try makeCache(server.url)
+        let writer = try makeCache(server.url, l1: false, tracking: false)
+        #expect(eventually { cache.trackingCounters.tracking })
+        let keys = (0..<8).map { "race:\($0)" }
+        for key in keys { try put(writer, key, "v0") }
+        let done = Locked(false)
+        DispatchGroupLite.run(threads: 4) { thread in
+            if thread == 0 {
+                for round in 1...400 { try? put(writer, keys[round % keys.count], "v\(round)") }
+                done.withLock { $0 = true }
+                return
+            }
+            var index = thread
+            while !done.withLock({ $0 }) {
+                _ = try? read(cache, keys[index % keys.count])
+                index &+= 1
+            }
+        }
+        // Reports arrive in order: once the marker's report has dropped its copy, all earlier ones are applied.
+        try put(writer, "race:marker", "0")
+        #expect(try read(cache, "race:marker") == "0")
+        try put(writer, "race:marker", "1")
+        #expect(eventually { (try? Array("race:marker".utf8).withUnsafeBytes { try cache.getLocal($0) != nil }) == false })
+        for key in keys { #expect(try read(cache, key) == read(writer, key)) }
+    }
+
     @Test func aServerRefusingTrackingLeavesTheListenerWorking() throws {
         let server = try RedisServerProcess(arguments: ["--rename-command", "CLIENT", ""])  // as an old Redis or an ACL would
         let config = CacheConfig()

@@ -5,9 +5,12 @@ import Testing
 @Suite struct L1CoherenceTests {
     private let key: [UInt8] = Array("p:k".utf8)
 
-    private func make() -> (L1Cache, L1Coherence) {
+    /// A coherence whose tracking Redis has confirmed (`tracking` false: not yet, or lost).
+    private func make(tracking: Bool = true) -> (L1Cache, L1Coherence) {
         let l1 = L1Cache(.init(maxBytes: 1 << 20, maxEntries: 100))
-        return (l1, L1Coherence(l1: l1, prefix: Array("p:".utf8)))
+        let coherence = L1Coherence(l1: l1, prefix: Array("p:".utf8))
+        if tracking { coherence.trackingStarted() }
+        return (l1, coherence)
     }
 
     private func store(_ l1: L1Cache, _ value: String) {
@@ -70,8 +73,20 @@ import Testing
         #expect(held(l1) == nil)
     }
 
+    /// No report comes for a write made while tracking is down, so none is recorded (they
+    /// would pile up while Redis refuses tracking); a report is then never taken as its.
+    @Test func writesWhileNotTrackingAreNotRecorded() {
+        let (l1, coherence) = make(tracking: false)
+        let token = coherence.beginWrite(key)
+        coherence.finishWrite(token, key: key, reached: true) { store(l1, "mine") }
+        #expect(held(l1) == "mine")
+        coherence.invalidate(key)
+        #expect(held(l1) == nil)
+        #expect(coherence.counters.ownWritesKept == 0)
+    }
+
     @Test func aGapFlushesAndVoidsTokens() {
-        let (l1, coherence) = make()
+        let (l1, coherence) = make(tracking: false)
         store(l1, "old")
         let token = coherence.readToken(key)
         coherence.trackingStarted()
@@ -80,6 +95,8 @@ import Testing
         #expect(held(l1) == nil)
         #expect(coherence.counters.gapFlushes == 1)
         #expect(coherence.counters.tracking)
+        coherence.trackingLost()
+        #expect(!coherence.counters.tracking)
         coherence.serverFlushed()
         #expect(coherence.counters.serverFlushes == 1)
     }

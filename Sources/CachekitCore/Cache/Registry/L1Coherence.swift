@@ -77,11 +77,18 @@ public final class L1Coherence: Sendable {
     }
 
     /// Before a write to Redis: its report is expected and will not drop the value written.
+    /// Recorded only while tracking is confirmed (no report comes otherwise; the start of
+    /// tracking voids the token anyway), and past the cap only after expired records are let go.
     public func beginWrite(_ key: [UInt8]) -> Token {
         let slot = Self.slot(key)
         let now = MonotonicClock.nowNanoseconds()
         return state.withLock { state in
-            if state.ownWrites.count < Self.maxOwnWrites || state.ownWrites[key] != nil { state.ownWrites[key] = now }
+            if state.counters.tracking {
+                if state.ownWrites.count >= Self.maxOwnWrites {
+                    state.ownWrites = state.ownWrites.filter { now &- $0.value <= Self.ownWriteWindowNanoseconds }
+                }
+                if state.ownWrites.count < Self.maxOwnWrites || state.ownWrites[key] != nil { state.ownWrites[key] = now }
+            }
             return Self.token(state, slot)
         }
     }
@@ -147,7 +154,10 @@ public final class L1Coherence: Sendable {
 
     /// The subscriber's connection is gone: reports may be missed until `trackingStarted`.
     public func trackingLost() {
-        state.withLock { $0.counters.tracking = false }
+        state.withLock { state in
+            state.counters.tracking = false
+            state.ownWrites.removeAll()
+        }
     }
 
     private func flush(_ count: (inout TrackingCounters) -> Void) {

@@ -888,7 +888,12 @@ CACHEKIT_API void cachekit_config_free(cachekit_config *config);
  *   key_prefix           prefix of every key in both tiers, at most 1024 bytes ("" for none)
  *   master_key           hex, at least 32 bytes decoded (secret)
  *   previous_master_keys comma-separated hex, at most 3, decrypt-only (secret)
- *   deployment_uuid      the encryption tenant (8-4-4-4-12 hex UUID); unset: "default"
+ *   deployment_uuid      the encryption tenant: a UUID in any spelling Python's uuid.UUID takes
+ *                        (as cachekit-py: braces, urn:uuid:, 32 bare hex digits, any case),
+ *                        used in its canonical lowercase 8-4-4-4-12 form; interop mode takes
+ *                        only that form (CACHEKIT_E_INVALID_CONFIG from cachekit_cache_new);
+ *                        unset: "default". Non-ASCII text is refused. (Since 0.2.0; 0.1.0
+ *                        took only 8-4-4-4-12.)
  *   invalidation_listener "1" runs the invalidation listener (see the cache section's
  *                        introduction), "0" (the default) does not; also true/false, yes/no,
  *                        on/off, t/f, y/n, any case, as cachekit-py reads

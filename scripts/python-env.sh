@@ -19,8 +19,9 @@ PY
     "$venv/bin/pip" install -q --disable-pip-version-check "${requirements[@]}" >&2
 fi
 # The Python binding, installed once (the tests import the tree's copy first, so a stale install
-# does not matter; test_native_loader.py checks `pip install ./bindings/python` in a fresh venv).
+# does not matter; test_binding_wheel.py checks `pip install ./bindings/python` in a fresh venv).
 if ! (cd / && "$venv/bin/python" -c "import cachekit_native") 2>/dev/null; then
-    "$venv/bin/pip" install -q --disable-pip-version-check "$root/bindings/python" >&2
+    # No copy of the library inside (CACHEKIT_NATIVE_BUNDLE=0): the tests name theirs explicitly.
+    CACHEKIT_NATIVE_BUNDLE=0 "$venv/bin/pip" install -q --disable-pip-version-check "$root/bindings/python" >&2
 fi
 echo "$venv/bin/python"

@@ -102,6 +102,10 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     }
 
     private static func makeSecurity(_ config: CacheConfig) throws(CachekitError) -> EntrySecurity {
+        if config.mode == .interop, !config.deploymentUUIDWasCanonical {
+            // cachekit-py's rule: another SDK derives the tenant key from the string as written.
+            throw CachekitError(.invalidConfig, "interop mode requires deployment_uuid in canonical lowercase-hyphenated form (8-4-4-4-12)")
+        }
         let keyring = try config.withMasterKeys { master, previous throws(CachekitError) -> Keyring in
             guard let master else { throw CachekitError(.missingMasterKey, "no master_key is set") }
             let masterKey = try Hex.decodeSecret(master.bytes, what: "master key")

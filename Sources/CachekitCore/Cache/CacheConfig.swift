@@ -50,7 +50,10 @@ public final class CacheConfig: @unchecked Sendable {
     private var masterKeyHex: SecretBytes?
     /// Hex of up to 3 decrypt-only previous master keys (secret, wiped likewise).
     private var previousMasterKeysHex: [SecretBytes] = []
+    /// Canonical (lowercase 8-4-4-4-12), from any form cachekit-py accepts (DeploymentUUID).
     public var deploymentUUID: String?
+    /// Interop mode takes only the canonical spelling, as cachekit-py: other SDKs use it verbatim.
+    public var deploymentUUIDWasCanonical = true
     /// Run the invalidation listener (cachekit-py's CACHEKIT_INVALIDATION_LISTENER_ENABLED):
     /// one thread and one Redis connection that drop L1 copies other processes invalidate.
     public var invalidationListener = false
@@ -139,11 +142,12 @@ public final class CacheConfig: @unchecked Sendable {
             guard value.utf8.count <= 1024 else { throw CachekitError(.invalidConfig, "key_prefix must be at most 1024 bytes") }
             keyPrefix = value
         case "deployment_uuid":
-            if value.isEmpty { deploymentUUID = nil; return }
-            guard Self.isCanonicalUUID(value) else {
-                throw CachekitError(.invalidConfig, "deployment_uuid must be a UUID (8-4-4-4-12 hex digits)")
+            if value.isEmpty { deploymentUUID = nil; deploymentUUIDWasCanonical = true; return }
+            guard let canonical = DeploymentUUID.canonical(value) else {
+                throw CachekitError(.invalidConfig, "deployment_uuid must be a valid UUID")  // never the value: it may be a key
             }
-            deploymentUUID = value.lowercased()
+            deploymentUUID = canonical
+            deploymentUUIDWasCanonical = canonical == value
         case "invalidation_listener": invalidationListener = try Self.flag(value, name)
         case "l1_tracking": l1Tracking = try Self.flag(value, name)
         default:
@@ -328,16 +332,6 @@ public final class CacheConfig: @unchecked Sendable {
 
     private static func sameKey(_ a: UnsafeRawBufferPointer, _ b: some Collection<UInt8>) -> Bool {
         a.count == b.count && zip(a, b).allSatisfy { $0 | 0x20 == $1 | 0x20 }
-    }
-
-    private static func isCanonicalUUID(_ text: String) -> Bool {
-        let bytes = Array(text.utf8)
-        guard bytes.count == 36 else { return false }
-        for (i, c) in bytes.enumerated() {
-            if i == 8 || i == 13 || i == 18 || i == 23 { if c != UInt8(ascii: "-") { return false } }
-            else if !isHexDigit(c) { return false }
-        }
-        return true
     }
 }
 

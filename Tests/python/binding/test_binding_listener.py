@@ -218,6 +218,8 @@ def test_free_stops_the_listener_promptly_while_redis_is_paused(server):
         # A listener that connects to a paused server waits for the handshake: still prompt.
         connecting = Cache(from_env=False, redis_url=server.url, invalidation_listener="1")
         wait_until(lambda: connecting.listener_stats()["running"] == 1, what="the listener thread")
+        time.sleep(0.5)  # long enough for the thread to connect and wait for the SUBSCRIBE reply
+        assert connecting.listener_stats()["subscribed"] == 0
         assert closes_within(connecting, 3.0)
     finally:
         os.kill(server.process.pid, signal.SIGCONT)

@@ -152,21 +152,6 @@ def test_invalid_keys_and_ttls_are_errors_not_crashes():
             cache.set("k", b"\x92\x01")  # not one whole MessagePack document
 
 
-def test_pip_install_of_the_binding_works(tmp_path):
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    pip = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q",
-                          "--disable-pip-version-check", str(BINDINGS)],
-                         capture_output=True, text=True, timeout=300)
-    assert pip.returncode == 0, pip.stderr
-    check = subprocess.run([str(venv / "bin" / "python"), "-c",
-                            "import cachekit_native; print(cachekit_native.__file__, cachekit_native.library_version())"],
-                           capture_output=True, text=True, cwd="/", timeout=60,
-                           env={**os.environ, "CACHEKIT_LIBRARY_PATH": library_path(), "PYTHONPATH": ""})
-    assert check.returncode == 0, check.stderr
-    assert str(venv) in check.stdout and cachekit_native.__version__ in check.stdout
-
-
 def test_without_the_variable_or_a_package_copy_pkg_config_is_asked(tmp_path):
     if shutil.which("pkg-config") is None:
         pytest.fail("pkg-config not installed (the test command installs it)")

@@ -17,6 +17,7 @@ import inspect
 from typing import Any, Callable, TypeVar
 
 from . import _invalidation
+from . import _local as _local_module
 from ._function import CacheInfo, CachedFunction, async_wrapper, sync_wrapper, track_live
 from ._invalidation import InvalidationOutcome
 from ._settings import Settings
@@ -78,7 +79,24 @@ def _make(intent: str | None):
     return decorator_factory
 
 
+def _local(func: F | None = None, /, *, config: Any = None, **options: Any):
+    """``@cache.local``: the function's own objects in this process (see _local.py)."""
+    if config is not None:
+        raise TypeError("@cache.local() does not accept config=. DecoratorConfig configures backends, serialization "
+                        "and encryption, none of which apply to in-process reference caching. Pass parameters "
+                        "directly: @cache.local(ttl=300, max_entries=256)")
+    _local_module.check_options(options)
+
+    def decorate(f: F) -> F:
+        if not callable(f):
+            raise TypeError(f"@cache.local expects a function, got {type(f).__name__}")
+        return _local_module.local_wrapper(f, options)
+
+    return decorate if func is None else decorate(func)
+
+
 cache = _make(None)
 cache.minimal = _make("minimal")
 cache.production = _make("production")
 cache.secure = _make("secure")
+cache.local = _local

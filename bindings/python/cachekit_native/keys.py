@@ -96,18 +96,21 @@ def _is_plain(args: tuple) -> bool:
     return True
 
 
-def args_hash(args: tuple, kwargs: dict) -> str:
-    """Blake2b-256 hex of msgpack [normalized positional, sorted normalized kwargs]."""
+def packed_arguments(args: tuple, kwargs: dict) -> bytes:
+    """msgpack [normalized positional, sorted normalized kwargs]: what cachekit's key hashes."""
     if not kwargs and _is_plain(args):
-        packed = _packb([args, {}], use_bin_type=True)
-    else:
-        normalized_args = [_normalize(arg) for arg in args]
-        normalized_kwargs = {key: _normalize(value) for key, value in sorted(kwargs.items())}
-        try:
-            packed = _packb([normalized_args, normalized_kwargs], use_bin_type=True, strict_types=True)
-        except TypeError as error:
-            raise TypeError(f"Unsupported type for cache key generation: {error}") from error
-    return _blake2b(packed, digest_size=32).hexdigest()
+        return _packb([args, {}], use_bin_type=True)
+    normalized_args = [_normalize(arg) for arg in args]
+    normalized_kwargs = {key: _normalize(value) for key, value in sorted(kwargs.items())}
+    try:
+        return _packb([normalized_args, normalized_kwargs], use_bin_type=True, strict_types=True)
+    except TypeError as error:
+        raise TypeError(f"Unsupported type for cache key generation: {error}") from error
+
+
+def args_hash(args: tuple, kwargs: dict) -> str:
+    """Blake2b-256 hex of packed_arguments."""
+    return _blake2b(packed_arguments(args, kwargs), digest_size=32).hexdigest()
 
 
 def normalize_key(key: str) -> str:

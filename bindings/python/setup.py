@@ -1,0 +1,98 @@
+"""Builds a wheel that carries libcachekit, so the installed package needs no separate library.
+
+Where the library comes from, first match wins:
+  1. CACHEKIT_NATIVE_LIBRARY=/path/to/libcachekit.so: that file is copied in (for packagers);
+  2. the SwiftPM package around this directory (or CACHEKIT_SOURCE_ROOT), built with
+     `swift build -c release --product cachekit` (swift from PATH, or SWIFT=/path/to/swift);
+  3. CACHEKIT_NATIVE_BUNDLE=0: no copy; the package then finds a library as the loader says
+     (CACHEKIT_LIBRARY_PATH, pkg-config, the linker's search path).
+Anything else fails the build with a message naming these choices: a wheel that silently lacks
+its library would fail only later, at import, on another machine.
+
+A wheel with a copy is tagged for this platform (py3-none-<platform>): the Python code is loaded
+through ctypes, so it does not depend on the interpreter's ABI, only on the machine's.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import subprocess
+import sysconfig
+
+from setuptools import Distribution, setup
+from setuptools.command.build_py import build_py
+from setuptools.errors import SetupError
+
+try:
+    from setuptools.command.bdist_wheel import bdist_wheel
+except ImportError:  # setuptools < 70.1 keeps it in the wheel package
+    from wheel.bdist_wheel import bdist_wheel
+
+HERE = pathlib.Path(__file__).resolve().parent
+LIBRARY_NAME = "libcachekit.so"
+
+
+def _bundling() -> bool:
+    return os.environ.get("CACHEKIT_NATIVE_BUNDLE", "1") != "0"
+
+
+def _source_root() -> pathlib.Path | None:
+    explicit = os.environ.get("CACHEKIT_SOURCE_ROOT")
+    candidates = [pathlib.Path(explicit)] if explicit else [HERE.parent.parent]
+    return next((root for root in candidates if (root / "Package.swift").is_file()), None)
+
+
+def _built_library() -> pathlib.Path:
+    given = os.environ.get("CACHEKIT_NATIVE_LIBRARY")
+    if given:
+        path = pathlib.Path(given)
+        if not path.is_file():
+            raise SetupError(f"CACHEKIT_NATIVE_LIBRARY={given} is not a file")
+        return path
+    root = _source_root()
+    swift = os.environ.get("SWIFT") or shutil.which("swift")
+    if root is None or swift is None:
+        missing = "the libcachekit sources (set CACHEKIT_SOURCE_ROOT)" if root is None else "a Swift toolchain"
+        raise SetupError(
+            f"cannot bundle libcachekit: no {missing}. Set CACHEKIT_NATIVE_LIBRARY to a built libcachekit.so, "
+            "or CACHEKIT_NATIVE_BUNDLE=0 to build a package that loads an installed library.")
+    print(f"building libcachekit in {root} with {swift}")
+    subprocess.run([swift, "build", "-c", "release", "--product", "cachekit", "--package-path", str(root)],
+                   check=True)
+    library = root / ".build" / "release" / LIBRARY_NAME
+    if not library.is_file():
+        raise SetupError(f"swift build finished but {library} is missing")
+    return library
+
+
+class BuildPyWithLibrary(build_py):
+    def run(self):
+        super().run()
+        target = pathlib.Path(self.build_lib) / "cachekit_native" / "_lib"
+        if not _bundling():
+            shutil.rmtree(target, ignore_errors=True)  # a copy left by an earlier bundled build
+            return
+        target.mkdir(parents=True, exist_ok=True)
+        copy = target / LIBRARY_NAME
+        shutil.copyfile(_built_library(), copy)
+        copy.chmod(0o755)
+        strip = shutil.which("strip")
+        if strip:  # the symbol table is half the file; the exported names stay (--strip-unneeded)
+            subprocess.run([strip, "--strip-unneeded", str(copy)], check=True)
+
+
+class LibraryDistribution(Distribution):
+    def has_ext_modules(self):  # a bundled .so makes the wheel platform-specific (platlib, not purelib)
+        return _bundling()
+
+
+class PlatformWheel(bdist_wheel):
+    def get_tag(self):
+        if not _bundling():
+            return super().get_tag()
+        return "py3", "none", sysconfig.get_platform().replace("-", "_").replace(".", "_")
+
+
+setup(distclass=LibraryDistribution, cmdclass={"build_py": BuildPyWithLibrary, "bdist_wheel": PlatformWheel})

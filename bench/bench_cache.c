@@ -6,7 +6,9 @@
  *     frame skipped, then cachekit_envelope_retrieve) (target: <= 1.15x);
  *  4. a batch get, set and delete of 100 keys against 100 single calls (all on Redis);
  *  5. the L1 hit ratio against LRU and Belady on a Zipf(0.9) trace with scans: run by the Swift
- *     executable cachekit-bench-l1 (it drives the core L1 directly; see docs/cache.md).
+ *     executable cachekit-bench-l1 (it drives the core L1 directly; see docs/cache.md);
+ *  6. the L1 hit with l1_tracking on against off, both with Redis (target: <= 1.05x), and how
+ *     long after another writer's SET a reader's L1 serves the new value (target: p99 <= 10 ms).
  * Redis: CACHEKIT_BENCH_REDIS_URL (redis://127.0.0.1:PORT/DB), else a private redis-server is
  * started on a free loopback port and stopped at the end. */
 #define _GNU_SOURCE
@@ -442,12 +444,101 @@ static void run_hit_ratio(void) {
     printf("not built: swift build -c release --product cachekit-bench-l1\n");
 }
 
+/* ---- 6. l1_tracking ---- */
+
+static cachekit_cache *make_tracking_cache(const char *url, const char *tracking, const char *l1_bytes) {
+    cachekit_config *config;
+    cachekit_cache *cache;
+    int rc;
+    if ((rc = cachekit_config_new(&config)) != 0) die("config_new", rc);
+    cachekit_config_set(config, "redis_url", url);
+    cachekit_config_set(config, "l1_tracking", tracking);
+    if (l1_bytes) cachekit_config_set(config, "l1_max_bytes", l1_bytes);
+    if ((rc = cachekit_cache_new(config, &cache)) != 0) die("cache_new", rc);
+    cachekit_config_free(config);
+    return cache;
+}
+
+static void bench_tracking(const char *url) {
+    static uint8_t doc[2048];
+    static double on[SAMPLES], off[SAMPLES], waits[501];
+    cachekit_cache *tracked = make_tracking_cache(url, "1", NULL);
+    cachekit_cache *untracked = make_tracking_cache(url, "0", NULL);
+    cachekit_cache *writer = make_tracking_cache(url, "0", "0"); /* another client, as Redis sees it */
+    size_t n = make_doc(doc, 1024);
+    cachekit_buffer out;
+    int s, i, rc, late = 0;
+    usleep(300000); /* the subscriber connects in the background */
+    if ((rc = cachekit_cache_set(tracked, (const uint8_t *)HOT_KEY, sizeof HOT_KEY - 1, doc, n, 300)) != 0) die("set", rc);
+    if ((rc = cachekit_cache_set(untracked, (const uint8_t *)HOT_KEY, sizeof HOT_KEY - 1, doc, n, 300)) != 0) die("set", rc);
+    usleep(100000); /* the own write's report arrives and leaves the value in L1 */
+    for (s = 0; s < SAMPLES; s++) { /* interleaved batches, so both see the same machine */
+        uint64_t t0 = now_ns();
+        for (i = 0; i < BATCH; i++) {
+            if (cachekit_cache_get(tracked, (const uint8_t *)HOT_KEY, sizeof HOT_KEY - 1, &out) != 0) die("get", -1);
+            cachekit_buffer_free(&out);
+        }
+        on[s] = (double)(now_ns() - t0) / BATCH;
+        t0 = now_ns();
+        for (i = 0; i < BATCH; i++) {
+            if (cachekit_cache_get(untracked, (const uint8_t *)HOT_KEY, sizeof HOT_KEY - 1, &out) != 0) die("get", -1);
+            cachekit_buffer_free(&out);
+        }
+        off[s] = (double)(now_ns() - t0) / BATCH;
+    }
+    printf("\n[6] l1_tracking, 1 KiB value, plain mode, Redis configured\n");
+    {
+        double a = median(on, SAMPLES), b = median(off, SAMPLES);
+        printf("L1 hit, p50 of batches of %d: tracking on %6.1f ns | off %6.1f ns | ratio %.3fx (target <= 1.05x)\n",
+               BATCH, a, b, a / b);
+    }
+    /* A write's cost: the set itself, plus the report of it the subscriber thread handles. */
+    for (s = 0; s < SAMPLES; s++) {
+        uint64_t t0 = now_ns();
+        if ((rc = cachekit_cache_set(tracked, (const uint8_t *)HOT_KEY, sizeof HOT_KEY - 1, doc, n, 300)) != 0) die("set", rc);
+        on[s] = (double)(now_ns() - t0) / 1e3;
+        t0 = now_ns();
+        if ((rc = cachekit_cache_set(untracked, (const uint8_t *)HOT_KEY, sizeof HOT_KEY - 1, doc, n, 300)) != 0) die("set", rc);
+        off[s] = (double)(now_ns() - t0) / 1e3;
+    }
+    {
+        double a = median(on, SAMPLES), b = median(off, SAMPLES);
+        printf("set (Redis + L1), p50 of %d interleaved: tracking on %6.1f us | off %6.1f us | ratio %.3fx\n",
+               SAMPLES, a, b, a / b);
+    }
+    /* Another writer changes the key; the reader polls its L1 until it serves the new value. */
+    for (s = 0; s < 501; s++) {
+        uint64_t t0, t1;
+        doc[3] = (uint8_t)s;
+        doc[4] = (uint8_t)(s >> 8);
+        if ((rc = cachekit_cache_set(writer, (const uint8_t *)HOT_KEY, sizeof HOT_KEY - 1, doc, n, 300)) != 0) die("set", rc);
+        t0 = now_ns();
+        for (;;) {
+            int fresh;
+            if (cachekit_cache_get(tracked, (const uint8_t *)HOT_KEY, sizeof HOT_KEY - 1, &out) != 0) die("get", -1);
+            fresh = out.len == n && out.data[3] == doc[3] && out.data[4] == doc[4];
+            cachekit_buffer_free(&out);
+            t1 = now_ns();
+            if (fresh) break;
+            if (t1 - t0 > 1000000000ull) { late++; break; }
+        }
+        waits[s] = (double)(t1 - t0) / 1e3;
+    }
+    qsort(waits, 501, sizeof *waits, cmp_double);
+    printf("invalidation latency after another writer's SET returned, 501 writes: p50 %.0f us, p99 %.0f us, "
+           "max %.0f us, over 1 s: %d (target p99 <= 10 ms)\n", waits[250], waits[495], waits[500], late);
+    cachekit_cache_free(writer);
+    cachekit_cache_free(untracked);
+    cachekit_cache_free(tracked);
+}
+
 int main(void) {
     srand(1);
     printf("libcachekit %s cache benchmark\n", cachekit_version_string());
     bench_l1_latency();
     bench_throughput();
     bench_redis();
+    bench_tracking(redis_url_buf[0] ? redis_url_buf : getenv("CACHEKIT_BENCH_REDIS_URL"));
     stop_redis();
     run_hit_ratio();
     return 0;

@@ -769,10 +769,15 @@ CACHEKIT_API int cachekit_entry_decode(const uint8_t *value, size_t value_len, i
  * into a segmented LRU), bounded by bytes and by entry count; an entry larger than 1/8 of the
  * L1 byte budget is not kept in L1. L1 entries never outlive their Redis TTL, nor l1_ttl.
  *
- * The invalidation listener (option invalidation_listener) is meaningful only with a Redis URL
- * and an L1: cachekit_cache_new then starts one background thread with its own Redis connection
- * (same URL, AUTH and database; connect timeout capped at 1000 ms) subscribed to cachekit-py's
- * channel "cachekit:py:invalidate:v1". In a child of fork() the thread is started again by the
+ * Server-assisted L1 invalidation (option l1_tracking, on by default) and the invalidation
+ * listener (option invalidation_listener) are meaningful only with a Redis URL and an L1. Both
+ * run on the process's one subscriber per Redis endpoint and credentials, shared by every cache
+ * on it: one background thread with its own Redis connection (same URL and AUTH; connect timeout
+ * capped at 1000 ms). With l1_tracking it asks Redis to report every write under the cache's
+ * key_prefix (CLIENT TRACKING on REDIRECT to itself, BCAST PREFIX) on "__redis__:invalidate" and
+ * drops the L1 copy of each key reported, except the one report of this cache's own write; each
+ * reconnection drops all of L1 (a write made meanwhile was not reported). Since 0.2.0. The
+ * listener subscribes to cachekit-py's channel "cachekit:py:invalidate:v1". In a child of fork() the thread is started again by the
  * child's first cache call that reaches Redis. Each well-formed event drops L1 copies: {"r", "k"} the
  * key key_prefix + k; {"r"} every key this cache stored with cachekit_cache_set_tracked or
  * recorded with cachekit_cache_track_key under registry id r (all of L1 once more than 100 000
@@ -899,6 +904,10 @@ CACHEKIT_API void cachekit_config_free(cachekit_config *config);
  *   single_flight_wait_ms how long a get_or_compute caller waits for another caller's compute
  *                        of the same key before it computes itself, 1..3600000 (default 5000,
  *                        cachekit-py's lock wait). Since 0.1.0.
+ *   l1_tracking          "1" (the default) drops L1 copies when anyone writes the key in Redis
+ *                        (CLIENT TRACKING, see the cache section's introduction), "0" keeps them
+ *                        until l1_ttl; flags read as invalidation_listener. Only with both tiers.
+ *                        Since 0.2.0.
  * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_UNKNOWN_OPTION,
  * CACHEKIT_E_INVALID_CONFIG (the message names the option, never a secret value),
  * CACHEKIT_E_INVALID_ARGUMENT (name or value 1 MiB or longer) or CACHEKIT_E_INVALID_UTF8 (name or
@@ -913,7 +922,8 @@ CACHEKIT_API int cachekit_config_set(cachekit_config *config, const char *name, 
  * CACHEKIT_L1_MAX_SIZE_MB, CACHEKIT_L1_MAX_ENTRIES, CACHEKIT_CONNECTION_POOL_SIZE,
  * CACHEKIT_SOCKET_TIMEOUT and CACHEKIT_SOCKET_CONNECT_TIMEOUT (seconds, may be fractional),
  * CACHEKIT_MODE, CACHEKIT_MASTER_KEY, CACHEKIT_PREVIOUS_MASTER_KEYS, CACHEKIT_DEPLOYMENT_UUID,
- * CACHEKIT_INVALIDATION_LISTENER_ENABLED (invalidation_listener).
+ * CACHEKIT_INVALIDATION_LISTENER_ENABLED (invalidation_listener), CACHEKIT_L1_TRACKING
+ * (l1_tracking, since 0.2.0).
  * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER or CACHEKIT_E_INVALID_CONFIG (the message names
  * the variable, never its value). Not thread-safe (reads the environment). Since 0.1.0.
  */
@@ -923,7 +933,9 @@ CACHEKIT_API int cachekit_config_load_env(cachekit_config *config);
  * Creates a cache from config, or, when config is NULL, from the defaults plus the environment
  * (as cachekit_config_load_env). The cache keeps no reference to config. No connection is made
  * here: Redis is contacted on first use (see cachekit_cache_health to check it), except by the
- * invalidation listener's thread when invalidation_listener is on (it connects in the background).
+ * process's subscriber thread when invalidation_listener or l1_tracking is on (it connects in the
+ * background; with l1_tracking a new cache waits up to 250 ms for Redis to confirm tracking of its
+ * key prefix, ended at once by a refused connect).
  * *out receives the handle (release with cachekit_cache_free). Returns CACHEKIT_OK,
  * CACHEKIT_E_NULL_POINTER, CACHEKIT_E_INVALID_CONFIG, CACHEKIT_E_MODE_UNAVAILABLE (secure mode
  * without master_key), a crypto status from building the keyring, or CACHEKIT_E_OUT_OF_MEMORY.
@@ -1254,6 +1266,25 @@ typedef struct cachekit_listener_stats {
  * CACHEKIT_E_NULL_POINTER. Thread-safe. Since 0.1.0.
  */
 CACHEKIT_API int cachekit_cache_listener_stats(cachekit_cache *cache, cachekit_listener_stats *out);
+
+/** Server-assisted L1 invalidation's state and counters (see cachekit_cache_tracking_stats_get). */
+typedef struct cachekit_tracking_stats {
+    int tracking;             /* 1 while Redis confirms it reports writes under this cache's key_prefix */
+    uint64_t invalidations;   /* keys under the prefix Redis reported as written or deleted */
+    uint64_t dropped;         /* L1 copies those reports removed */
+    uint64_t own_writes_kept; /* reports of this cache's own writes, which leave the value in L1 */
+    uint64_t fills_skipped;   /* L1 fills not made: the key was reported while the read or write was in flight */
+    uint64_t gap_flushes;     /* all of L1 dropped because tracking (re)started (first start, reconnect, fork) */
+    uint64_t server_flushes;  /* all of L1 dropped because Redis reported FLUSHDB or FLUSHALL */
+} cachekit_tracking_stats;
+
+/**
+ * Fills *out with l1_tracking's state and counters; all zero when the cache does not track
+ * (l1_tracking off, or no Redis URL or no L1). Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER or
+ * CACHEKIT_E_MISUSE (a freed or foreign handle); *out is written only on CACHEKIT_OK.
+ * Thread-safe. Since 0.2.0.
+ */
+CACHEKIT_API int cachekit_cache_tracking_stats_get(cachekit_cache *cache, cachekit_tracking_stats *out);
 
 /** cachekit_redis_stats.breaker_state: cachekit-py's circuit breaker states. */
 #define CACHEKIT_BREAKER_OFF (-1)      /* circuit_breaker is 0: Redis is never skipped */

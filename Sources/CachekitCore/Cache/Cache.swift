@@ -34,8 +34,12 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     private let configSummary: String
     /// Keys written or tracked per registry id, for whole-function invalidation events.
     private let registryIndex = SharedRegistryIndex()
-    /// Set when the config enables the invalidation listener (Redis and L1 both present).
+    /// Set when the config enables the invalidation listener or l1_tracking (Redis and L1 both present).
     private let listener: (any InvalidationSubscription)?
+    /// The listener applies cachekit-py's events (invalidation_listener).
+    private let listensForEvents: Bool
+    /// Set with l1_tracking: orders L1 fills against Redis's key-change reports.
+    let l1Coherence: L1Coherence?
 
     /// A cache on L1 alone (the config's redis_url, if any, is CachekitRedis's to connect:
     /// `Cache.open(config:)` there builds the Redis tier and the listener).
@@ -45,8 +49,8 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
 
     /// A cache on the second tier `makeL2` builds (nil: L1 alone); it is handed the cache's
     /// stats, which RedisL2 feeds with its latencies, errors and skips. `subscribe`, when the
-    /// config enables the invalidation listener and there is an L1, starts the subscription
-    /// that drops L1 copies other processes invalidate.
+    /// config enables the invalidation listener or l1_tracking and there is an L1, joins the
+    /// subscription that drops L1 copies other processes invalidate or change.
     public init(config: CacheConfig, codec: (any EntryCodec)? = nil,
                 makeL2: (CacheStats) throws(CachekitError) -> (any L2Store)?,
                 subscribe: InvalidationSubscriber? = nil) throws(CachekitError) {
@@ -73,12 +77,19 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         keepsDecodedView = !storesValueVerbatim && !config.encryptsEntries
         prefixBytes = .allocate(byteCount: max(prefix.count, 1), alignment: 1)
         prefixBytes.copyBytes(from: prefix)
-        if config.invalidationListener, let subscribe, l1.isEnabled {
+        let tracks = config.l1Tracking && l2 != nil
+        if config.invalidationListener || tracks, let subscribe, l1.isEnabled {
             // The subscription holds L1 and the index, never the cache, so freeing the cache stops it.
             let (l1, index, prefix) = (l1, registryIndex, prefix)
+            listensForEvents = config.invalidationListener
+            l1Coherence = tracks ? L1Coherence(l1: l1, prefix: prefix) : nil
+            let events: (@Sendable (InvalidationEvent) -> Void)? = config.invalidationListener
+                ? { @Sendable event in KeyRegistry.apply(event, l1: l1, index: index, prefix: prefix) } : nil
             // A throw here runs deinit, which frees prefixBytes.
-            listener = try subscribe { event in KeyRegistry.apply(event, l1: l1, index: index, prefix: prefix) }
+            listener = try subscribe(SubscriptionRequest(events: events, coherence: l1Coherence))
         } else {
+            listensForEvents = false
+            l1Coherence = nil
             listener = nil
         }
     }
@@ -192,9 +203,10 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         if let l2 {
             let full = try fullKey(key)
             let hit = try FailOpen.read(stats) { () throws(CachekitError) -> OwnedBytes? in
+                let token = l1Coherence?.readToken(full)
                 let fetched = l1.isEnabled || coherence.needsRemainingTTL ? try l2.getWithTTL(full) : try l2.get(full)
                 guard let fetched else { return nil }
-                let value = try decodeFromL2(full, fetched)
+                let value = try decodeFromL2(full, fetched, token: token)
                 if value != nil { afterL2Hit(full, remainingMilliseconds: fetched.ttlMilliseconds, ttlSeconds: ttlSeconds) }
                 return value
             }
@@ -237,7 +249,8 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     /// that does not decode reads as a miss; a corrupt or tampered one is deleted from Redis (as
     /// cachekit-py deletes every undecodable entry), one this reader merely cannot read (another
     /// mode, a master key it lacks: the entry codec's `isForeign`) is left for its readers.
-    func decodeFromL2(_ full: [UInt8], _ fetched: StoredValue) throws(CachekitError) -> OwnedBytes? {
+    /// `token`: taken before the read (l1_tracking), so a change reported since keeps it out of L1.
+    func decodeFromL2(_ full: [UInt8], _ fetched: StoredValue, token: L1Coherence.Token? = nil) throws(CachekitError) -> OwnedBytes? {
         let value: OwnedBytes
         do throws(CachekitError) {
             value = try fetched.withBytes { stored throws(CachekitError) in
@@ -261,11 +274,14 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
             let scaled = max(pttl, 1).multipliedReportingOverflow(by: 1_000_000)
             let ttl = l1Lifetime(pttl == -1 ? 0 : (scaled.overflow ? Int64.max : scaled.partialValue))
             let view: UnsafeRawBufferPointer? = keepsDecodedView ? value.bytes : nil  // value outlives the closure
-            full.withUnsafeBytes { key in
-                fetched.withBytes { stored in
-                    _ = l1.set(key, stored, decoded: view, ttlNanoseconds: ttl, countsAsAccess: false)
+            let fill = {
+                full.withUnsafeBytes { key in
+                    fetched.withBytes { stored in
+                        _ = self.l1.set(key, stored, decoded: view, ttlNanoseconds: ttl, countsAsAccess: false)
+                    }
                 }
             }
+            if let l1Coherence, let token { l1Coherence.fill(token, fill) } else { fill() }
         }
         if staleCopies.isEnabled, let pttl = fetched.ttlMilliseconds, pttl > 0 {
             fetched.withBytes { stored in staleCopies.keep(full, stored, lifetime: Self.nanoseconds(milliseconds: pttl)) }
@@ -294,10 +310,11 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         }
         if let l2, !missing.isEmpty {
             _ = try FailOpen.read(stats) { () throws(CachekitError) -> Void? in
+                let tokens = l1Coherence.map { tracker in missing.map { tracker.readToken(fulls[$0]) } }
                 let fetched = try l2.getMany(missing.map { fulls[$0] }, withTTL: l1.isEnabled)
                 for (j, i) in missing.enumerated() {
                     guard j < fetched.count, let stored = fetched[j],
-                          let value = try decodeFromL2(fulls[i], stored) else { continue }
+                          let value = try decodeFromL2(fulls[i], stored, token: tokens?[j]) else { continue }
                     hits += 1
                     CacheStats.bump(stats.l2Hits)
                     found(i, value)
@@ -346,20 +363,26 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
             full.withUnsafeBytes { _ = l1.remove($0) }
             throw valueTooLarge(stored.count)
         }
+        let token = l1Coherence?.beginWrite(full)
+        var reached = false
         if let l2 {
-            FailOpen.absorb(stats, fallback: ()) { () throws(CachekitError) in
+            reached = FailOpen.absorb(stats, fallback: false) { () throws(CachekitError) -> Bool in
                 if let tracking {
                     try l2.set(full, stored, ttlSeconds: ttlSeconds, tracking: tracking.member, in: tracking.set,
                                setTTLSeconds: KeyRegistry.setTTLSeconds)
                 } else {
                     try l2.set(full, stored, ttlSeconds: ttlSeconds)
                 }
+                return true
             }
         }
-        full.withUnsafeBytes { key in
-            _ = l1.set(key, stored, decoded: keepsDecodedView ? value : nil, ttlNanoseconds: l1Lifetime(Self.nanoseconds(seconds: ttlSeconds)),
-                       countsAsAccess: !fillsMiss)
+        let fill = {
+            full.withUnsafeBytes { key in
+                _ = self.l1.set(key, stored, decoded: self.keepsDecodedView ? value : nil,
+                                ttlNanoseconds: self.l1Lifetime(Self.nanoseconds(seconds: ttlSeconds)), countsAsAccess: !fillsMiss)
+            }
         }
+        if let l1Coherence, let token { l1Coherence.finishWrite(token, key: full, reached: reached, fill) } else { fill() }
         noteStored(full, stored, ttlSeconds: ttlSeconds)
         CacheStats.bump(stats.sets)
     }
@@ -417,7 +440,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     public func drainRegistry(_ registryId: String, localKeys: [UnsafeRawBufferPointer]) throws(CachekitError) -> Int {
         for key in localKeys { try validateKey(key) }
         let set = try registrySet(registryId)
-        if listener != nil {
+        if listensForEvents {
             let id = Array(registryId.utf8)
             registryIndex.state.withLock { $0.forgetAll(id) }
         }
@@ -468,13 +491,18 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     // MARK: Invalidation listener
 
     private func recordTracked(_ registryId: String, _ key: UnsafeRawBufferPointer) {
-        guard listener != nil else { return }
+        guard listensForEvents else { return }
         let id = Array(registryId.utf8), raw = Array(key)
         registryIndex.state.withLock { $0.record(id, raw) }
     }
 
     /// The listener's counters (`running` false when this cache runs none).
-    public var listenerCounters: ListenerCounters { listener?.counters ?? ListenerCounters() }
+    public var listenerCounters: ListenerCounters {
+        listensForEvents ? listener?.counters ?? ListenerCounters() : ListenerCounters()
+    }
+
+    /// l1_tracking's counters (all zero without it).
+    public var trackingCounters: TrackingCounters { l1Coherence?.counters ?? TrackingCounters() }
 
     // MARK: Get or compute
 

@@ -57,6 +57,10 @@ public final class CacheConfig: @unchecked Sendable {
     /// Run the invalidation listener (cachekit-py's CACHEKIT_INVALIDATION_LISTENER_ENABLED):
     /// one thread and one Redis connection that drop L1 copies other processes invalidate.
     public var invalidationListener = false
+    /// Server-assisted L1 invalidation (CACHEKIT_L1_TRACKING): Redis reports every write under
+    /// the key prefix (CLIENT TRACKING, BCAST) to the process's subscriber, which drops the L1
+    /// copy. Takes effect only with both tiers.
+    public var l1Tracking = true
     /// How long a get_or_compute waiter waits for the caller computing the same key before it
     /// computes itself: cachekit-py's lock wait (blocking_timeout 5 s in its @cache wrapper).
     public var singleFlightWaitMilliseconds = 5000
@@ -71,7 +75,7 @@ public final class CacheConfig: @unchecked Sendable {
         "half_open_requests", "failure_window_ms", "backpressure", "max_concurrent_requests", "queue_size",
         "backpressure_timeout_ms", "sweep_max_iterations", "sweep_timeout_ms",
         "key_prefix", "master_key", "previous_master_keys", "deployment_uuid", "invalidation_listener",
-        "single_flight_wait_ms",
+        "single_flight_wait_ms", "l1_tracking",
     ] + CoherenceOptions.optionNames
 
     public init() {}
@@ -147,6 +151,7 @@ public final class CacheConfig: @unchecked Sendable {
             deploymentUUID = canonical
             deploymentUUIDWasCanonical = canonical == value
         case "invalidation_listener": invalidationListener = try Self.flag(value, name)
+        case "l1_tracking": l1Tracking = try Self.flag(value, name)
         default:
             if try coherence.set(name, value) { return }
             throw CachekitError(.unknownOption, "unknown cache option '\(name.prefix(64))'")
@@ -242,6 +247,7 @@ public final class CacheConfig: @unchecked Sendable {
             ("CACHEKIT_MASTER_KEY", "master_key"),
             ("CACHEKIT_INVALIDATION_LISTENER_ENABLED", "invalidation_listener"),
             ("CACHEKIT_ENCRYPTION_FAIL_CLOSED", "encryption_fail_closed"),
+            ("CACHEKIT_L1_TRACKING", "l1_tracking"),
         ]
         do {
             if try !apply("CACHEKIT_REDIS_URL", "redis_url") { _ = try apply("REDIS_URL", "redis_url") }
@@ -283,7 +289,7 @@ public final class CacheConfig: @unchecked Sendable {
     public var description: String {
         "mode \(mode.rawValue), redis \(redisURL?.redactedDescription ?? "none"), default ttl \(effectiveDefaultTTLSeconds) s, " +
             "L1 \(l1MaxBytes) bytes / \(l1MaxEntries) entries, master key \(hasMasterKey ? "set" : "unset")" +
-            (invalidationListener ? ", invalidation listener on" : "")
+            (invalidationListener ? ", invalidation listener on" : "") + (l1Tracking ? "" : ", l1 tracking off")
     }
 
     // MARK: Validation

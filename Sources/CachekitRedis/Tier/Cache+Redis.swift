@@ -2,8 +2,9 @@ import CachekitCore
 
 extension Cache {
     /// A cache as the configuration describes it: on its redis_url (TLS, unix socket, Sentinel)
-    /// through `RedisL2`, with the invalidation listener when enabled, or on L1 alone without a
-    /// URL. Nothing is connected here: Redis is contacted on first use.
+    /// through `RedisL2`, in the process's shared listener for that server when the invalidation
+    /// listener or l1_tracking is on, or on L1 alone without a URL. Nothing is connected here:
+    /// Redis is contacted on first use (the listener connects in the background).
     public static func open(config: CacheConfig, codec: (any EntryCodec)? = nil) throws(CachekitError) -> Cache {
         guard let url = try config.effectiveRedisURL() else { return try Cache(config: config, codec: codec) }
         var tier: RedisL2?
@@ -11,12 +12,12 @@ extension Cache {
             let made = try RedisL2(config: config, url: url, stats: stats)
             tier = made
             return made
-        }, subscribe: { apply throws(CachekitError) in
+        }, subscribe: { request throws(CachekitError) in
             guard let tier else { throw CachekitError(.internal, "the listener needs the Redis tier") }
-            let listener = InvalidationListener(client: tier.client, apply: apply)
-            try listener.start()
+            let membership = try SubscriberRegistry.join(client: tier.client, request)
+            let listener = membership.listener
             tier.whenForked { listener.restartIfForked() }
-            return listener
+            return membership
         })
         return cache
     }

@@ -12,8 +12,9 @@ final class RedisServerProcess: @unchecked Sendable {
     private var pid: pid_t = 0
 
     /// `port` serves plain TCP, or TLS with `tls` (plain TCP is then off).
-    init(arguments extra: [String] = [], tls: Bool = false, waitForUnixSocket: String? = nil) throws {
-        port = try freeLoopbackPort()
+    /// `port`: nil for a free one; a given one restarts a server where an earlier one was.
+    init(arguments extra: [String] = [], tls: Bool = false, waitForUnixSocket: String? = nil, port fixed: Int? = nil) throws {
+        port = try fixed ?? freeLoopbackPort()
         directory = try makeTemporaryDirectory(prefix: "ck-conn-redis")
         let portArguments = tls ? ["--port", "0", "--tls-port", String(port)] : ["--port", String(port)]
         arguments = portArguments + [

@@ -82,3 +82,26 @@ def test_a_long_lived_cache_follows_a_failover(make_cache, sentinel_topology, ca
     missing = [i for _, _, i, _ in after if not on_new_master.exists(f"{PREFIX}failover:{i}")]
     assert missing == [], f"written after recovery but not on the new master: {missing[:10]}"
     assert on_new_master.info("replication")["role"] == "master"
+
+
+def test_l1_tracking_follows_a_failover(make_cache, sentinel_topology):
+    """A key held in L1 is rewritten on the new master after SENTINEL FAILOVER: the subscriber
+    moves to the new master (before Sentinel demotes the old one), flushes L1 on the way, and
+    the read returns the new value well within the demotion's ~10 s."""
+    topology = sentinel_topology
+    topology.wait_until_settled(topology.master_address(), 30)
+    cache = make_cache(redis_url=topology.url, connect_timeout_ms=500, command_timeout_ms=500)
+    wait_until(lambda: cache.tracking_stats()["tracking"] == 1, 10, "tracking on the first master")
+    assert cache.set("tracked-failover", "before", ttl=300) == OK
+    assert cache.get("tracked-failover") == (OK, "before")
+    flushes = cache.tracking_stats()["gap_flushes"]
+
+    topology.failover()
+    new_master = topology.server_at(topology.master_address())
+    writer = make_cache(redis_url=new_master.url, l1_max_bytes=0, l1_tracking=0)
+    assert writer.set("tracked-failover", "after", ttl=300) == OK
+    started = time.monotonic()
+    # 5 s: well before the demotion (~10 s), which would also end the old subscription.
+    wait_until(lambda: cache.get("tracked-failover") == (OK, "after"), 5, "the new value through L1")
+    assert cache.tracking_stats()["gap_flushes"] > flushes
+    print(f"\nl1_tracking across a failover: new value read {time.monotonic() - started:.2f} s after the write")

@@ -1,4 +1,5 @@
-"""The opt-in invalidation listener (invalidation_listener / CACHEKIT_INVALIDATION_LISTENER_ENABLED):
+"""The opt-in invalidation listener (invalidation_listener / CACHEKIT_INVALIDATION_LISTENER_ENABLED),
+one subscriber connection per process (shared with l1_tracking):
 events from cachekit-py 0.24.1 and from another libcachekit cache drop this cache's L1 copies;
 malformed events are dropped; a restarted Redis is subscribed to again; freeing the cache stops the
 thread promptly, also with Redis paused; and nothing subscribes by default.
@@ -234,9 +235,41 @@ def test_listener_off_by_default_opens_no_subscriber_connection(server, monkeypa
         assert handle.get("k") == VALUE and off.get("k2") == VALUE
         assert handle.listener_stats()["running"] == 0 and off.listener_stats()["running"] == 0
         assert client.pubsub_numsub(CHANNEL)[0][1] == 0
-        assert all(int(c.get("sub", 0)) == 0 for c in client.client_list())
-        # The same with it on: exactly one subscriber connection.
+        # l1_tracking (on by default) shares one subscriber connection, on Redis's channel only.
+        assert client.pubsub_channels() == [b"__redis__:invalidate"]
+        assert sum(1 for c in client.client_list() if int(c.get("sub", 0)) > 0) == 1
+        # The same with it on: still exactly one subscriber connection, now on both channels.
         with listening(server.url):
             assert client.pubsub_numsub(CHANNEL)[0][1] == 1
             assert sum(1 for c in client.client_list() if int(c.get("sub", 0)) > 0) == 1
     client.close()
+
+
+def test_five_decorated_functions_share_one_subscriber_and_each_gets_the_events(server, monkeypatch):
+    """The decorator makes one cache per function; the process still holds one subscriber
+    connection (it was one per function), and a whole-function event from cachekit-py reaches
+    the function it names, a write by another client reaches every function's L1."""
+    monkeypatch.setenv("CACHEKIT_INVALIDATION_LISTENER_ENABLED", "true")
+    functions = []
+    for index in range(5):
+        def compute(user_id, index=index):
+            return {"id": user_id, "function": index}
+        compute.__name__ = compute.__qualname__ = f"function_{index}"
+        functions.append(cache(redis_url=server.url, ttl=300)(compute))
+    for function in functions:
+        function(1)
+    handles = [function._cachekit_native.cache for function in functions]
+    wait_until(lambda: all(h.listener_stats()["subscribed"] == 1 for h in handles), what="the subscriptions")
+    client = redis.Redis.from_url(server.url)
+    try:
+        assert sum(1 for c in client.client_list() if int(c.get("sub", 0)) > 0) == 1
+        assert subscribers(server.url) == 1
+        keys = [function._cachekit_native.key((1,), {}) for function in functions]
+        assert all(in_l1(h, key) for h, key in zip(handles, keys))
+        # Another client rewrites every function's entry for user 1: each L1 copy goes.
+        stored = {key: next(k for k in client.keys() if k.endswith(key)) for key in keys}  # prefix + key
+        for redis_key in stored.values():
+            client.set(redis_key, client.get(redis_key), ex=300)
+        wait_until(lambda: not any(in_l1(h, key) for h, key in zip(handles, keys)), what="every L1 copy dropped")
+    finally:
+        client.close()

@@ -5,7 +5,7 @@ import time
 import msgpack
 
 from support.abi import OK, Buffer, last_message, take
-from cachekit_native._ffi import CacheStats, ComputeFunction, HealthReport, RedisStats
+from cachekit_native._ffi import CacheStats, ComputeFunction, HealthReport, RedisStats, TrackingStats
 
 
 class Cache:
@@ -96,6 +96,11 @@ class Cache:
         s = RedisStats()
         assert self.lib.cachekit_cache_redis_stats(self.handle, ctypes.byref(s)) == OK
         return {name: getattr(s, name) for name, _ in RedisStats._fields_}
+
+    def tracking_stats(self) -> dict:
+        s = TrackingStats()
+        assert self.lib.cachekit_cache_tracking_stats_get(self.handle, ctypes.byref(s)) == OK
+        return {name: getattr(s, name) for name, _ in TrackingStats._fields_}
 
     def health(self) -> HealthReport:
         h = HealthReport()

@@ -49,6 +49,12 @@ class ListenerStats(ctypes.Structure):
                 ("dropped", c_uint64), ("resubscriptions", c_uint64)]
 
 
+class TrackingStats(ctypes.Structure):
+    """cachekit_tracking_stats."""
+    _fields_ = [("tracking", c_int)] + [(name, c_uint64) for name in (
+        "invalidations", "dropped", "own_writes_kept", "fills_skipped", "gap_flushes", "server_flushes")]
+
+
 class RedisStats(ctypes.Structure):
     """cachekit_redis_stats: the Redis client's breaker, pool, backpressure and Sentinel state."""
     _fields_ = [("configured", c_int), ("breaker_state", c_int)] + [
@@ -130,6 +136,7 @@ SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "cachekit_cache_fill_lock_release": (STATUS, [c_void_p, c_char_p, c_size_t, c_char_p, POINTER(c_int)]),
     "cachekit_cache_refresh_due": (STATUS, [c_void_p, c_char_p, c_size_t, POINTER(c_int)]),
     "cachekit_cache_coherence_stats_get": (STATUS, [c_void_p, POINTER(CoherenceStats)]),
+    "cachekit_cache_tracking_stats_get": (STATUS, [c_void_p, POINTER(TrackingStats)]),
 }
 
 

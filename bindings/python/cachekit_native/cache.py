@@ -18,7 +18,8 @@ from ctypes import byref, c_int, c_int64, c_uint64, c_void_p
 from typing import Any, Callable
 
 from . import _ffi
-from ._ffi import Buffer, CacheStats, CoherenceStats, ComputeFunction, FillLockSettings, HealthReport, ListenerStats
+from ._ffi import (Buffer, CacheStats, CoherenceStats, ComputeFunction, FillLockSettings, HealthReport, ListenerStats,
+                   TrackingStats)
 from .errors import CacheClosedError, ComputeFailedError
 
 TTL_DEFAULT = -1
@@ -399,6 +400,13 @@ class Cache:
         snapshot = CoherenceStats()
         self._call(self._lib.cachekit_cache_coherence_stats_get, byref(snapshot))
         return {name: getattr(snapshot, name) for name, _ in CoherenceStats._fields_}
+
+    def tracking_stats(self) -> dict[str, int]:
+        """l1_tracking's state and counters (cachekit_cache_tracking_stats_get); all zero when
+        the cache does not track."""
+        snapshot = TrackingStats()
+        self._call(self._lib.cachekit_cache_tracking_stats_get, byref(snapshot))
+        return {name: getattr(snapshot, name) for name, _ in TrackingStats._fields_}
 
     def health(self) -> dict[str, Any]:
         """PINGs Redis and reports both tiers."""

@@ -62,8 +62,9 @@ extension Cache {
     func readThrough(_ full: [UInt8]) throws(CachekitError) -> OwnedBytes? {
         guard let l2 else { return nil }
         return try FailOpen.read(stats) { () throws(CachekitError) -> OwnedBytes? in
+            let token = l1Coherence?.readToken(full)  // l1_tracking: a change reported meanwhile keeps it out of L1
             guard let fetched = try l2.getWithTTL(full) else { return nil }
-            return try decodeFromL2(full, fetched)
+            return try decodeFromL2(full, fetched, token: token)
         }
     }
 

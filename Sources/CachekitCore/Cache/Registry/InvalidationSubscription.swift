@@ -14,14 +14,25 @@ public struct ListenerCounters: Sendable, Equatable {
     public init() {}
 }
 
-/// A running subscription to cachekit-py's invalidation channel, as the cache holds it: it
-/// hands events to the cache's L1 until stopped. CachekitRedis's listener is the real one.
+/// A cache's membership in the process's subscriber, as the cache holds it: it hands events to
+/// the cache's L1 until stopped. CachekitRedis's shared listener is the real one.
 public protocol InvalidationSubscription: AnyObject, Sendable {
     /// Stops delivering events and returns once no event is being applied any more.
     func stop()
     var counters: ListenerCounters { get }
 }
 
-/// Starts a subscription that hands each well-formed event to the given closure.
-public typealias InvalidationSubscriber =
-    (@escaping @Sendable (InvalidationEvent) -> Void) throws(CachekitError) -> any InvalidationSubscription
+/// What a cache asks of the subscriber: cachekit-py's events (invalidation_listener), Redis's
+/// key-change reports for its L1 (l1_tracking), or both.
+public struct SubscriptionRequest: Sendable {
+    public let events: (@Sendable (InvalidationEvent) -> Void)?
+    public let coherence: L1Coherence?
+
+    public init(events: (@Sendable (InvalidationEvent) -> Void)?, coherence: L1Coherence?) {
+        self.events = events
+        self.coherence = coherence
+    }
+}
+
+/// Joins the subscriber with the given request.
+public typealias InvalidationSubscriber = (SubscriptionRequest) throws(CachekitError) -> any InvalidationSubscription

@@ -33,6 +33,10 @@ public struct RedisConnectionOptions: Sendable {
         case .unix(let path): address = .unix(path: path)
         case .sentinel:
             throw CachekitError(.invalidConfig, "a Sentinel URL names no single server: discover the master first")
+        case .cluster(let seeds):
+            // A seed is where the slot map is asked for; ClusterClient opens each node by its address.
+            guard let first = seeds.first else { throw CachekitError(.invalidConfig, "a cluster URL needs at least one node") }
+            address = .tcp(first)
         }
         self.init(address: address, username: url.username, password: url.password, database: url.database,
                   tls: try url.tls.map { (settings: TLSSettings) throws(CachekitError) in try TLSContext.shared(for: settings) })
@@ -52,6 +56,8 @@ public final class RedisConnection: PooledConnection, @unchecked Sendable {  // 
     private let state: Locked<ReplyReader>
     private let broken = Atomic<Bool>(false)
     private let closed = Atomic<Bool>(false)
+    /// Cluster redirects seen by the last exchange, and ASKING mode (Cluster/ClusterClient.swift).
+    private let cluster = Locked(ClusterExchange())
 
     private init(transport: Transport, reader: ReplyReader, address: RedisAddress) {
         self.transport = transport
@@ -176,6 +182,28 @@ public final class RedisConnection: PooledConnection, @unchecked Sendable {  // 
     }
 
     private func exchange(_ commands: [FormattedCommand], limits: ReplyLimits, deadline: Deadline) throws(CachekitError) -> [RedisValue] {
+        let asking = cluster.withLock { state -> Bool in
+            state.signal = nil
+            return state.asking
+        }
+        let sent = asking ? try ClusterExchange.askingBefore(commands) : commands
+        var replies = try exchangeOnStream(sent, limits: limits, deadline: deadline)
+        if asking { replies = ClusterExchange.droppingAskingReplies(replies) }
+        if let signal = ClusterExchange.firstSignal(in: replies, from: address) {
+            cluster.withLock { $0.signal = signal }
+        }
+        return replies
+    }
+
+    /// The first cluster redirect or retry signal the last call or pipeline received (a node's
+    /// MOVED, ASK, TRYAGAIN or CLUSTERDOWN error reply), nil when none.
+    public var clusterSignal: ClusterSignal? { cluster.withLock { $0.signal } }
+
+    /// While set, every command is preceded by ASKING (its reply dropped): the commands of one
+    /// call that an ASK redirect sent to a slot's importing node.
+    public func setAsking(_ asking: Bool) { cluster.withLock { $0.asking = asking } }
+
+    private func exchangeOnStream(_ commands: [FormattedCommand], limits: ReplyLimits, deadline: Deadline) throws(CachekitError) -> [RedisValue] {
         try state.withLock { (reader: inout ReplyReader) throws(CachekitError) -> [RedisValue] in
             try usable()
             return try failing { () throws(CachekitError) -> [RedisValue] in

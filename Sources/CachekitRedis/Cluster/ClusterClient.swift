@@ -265,36 +265,13 @@ public final class ClusterClient: Sendable {
 
     // MARK: Health
 
-    /// One node as the health report shows it: its role and slots in the map, its breaker
-    /// and pool, and a PING's round trip or failure when asked for.
-    public struct NodeHealth: Sendable {
-        public var node: ClusterNodeInfo
-        public var reliability: ReliabilitySnapshot?
-        public var pingNanoseconds: Int?
-        public var error: String?
-    }
-
-    /// Every node of the slot map; with `ping`, each answers a PING through its pool.
-    public func nodeHealth(ping: Bool) -> [NodeHealth] {
+    /// Every node of the slot map; with `ping`, each answers a PING through its own pool.
+    public func nodeHealth(ping: Bool) -> [RedisNodeHealth] {
         try? ensureMap()
         return topology.nodes().map { info in
-            var health = NodeHealth(node: info)
+            var health = RedisNodeHealth(address: info.address.description, isPrimary: info.isPrimary, slots: info.slots)
             guard let client = try? client(for: info.address) else { return health }
-            if ping {
-                let start = MonotonicClock.preciseNanoseconds()
-                do throws(CachekitError) {
-                    let reply = try client.run { connection, deadline throws(CachekitError) -> RedisValue in
-                        try connection.call(["PING"], limits: .small, deadline: deadline)
-                    }
-                    if case .simple = reply {
-                        health.pingNanoseconds = Int(MonotonicClock.preciseNanoseconds() &- start)
-                    } else {
-                        health.error = "unexpected PING reply"
-                    }
-                } catch {
-                    health.error = error.message
-                }
-            }
+            if ping { health.ping(client) }
             health.reliability = client.snapshot
             return health
         }

@@ -1,0 +1,220 @@
+"""Redis Cluster: a cache on redis+cluster:// against a real 3-primary, 3-replica cluster on
+loopback. Every key written reads back, get_many spans many slots, namespace invalidation and the
+key registry reach every primary, pub/sub crosses nodes, health names each node; and a long-lived
+cache keeps working while 1000 slots move and while primaries fail over, never returning a value
+of another key.
+
+One cluster serves the module; the tests that reshard or fail it over run last, in file order."""
+import threading
+import time
+
+import msgpack
+import pytest
+import redis
+
+from support.abi import MISS, OK
+from support.redis_cluster import RedisCluster
+from support.redis_server import wait_until
+
+from cachekit_native import Cache as NativeCache
+
+PREFIX = "t:default:"
+RECOVERY_BOUND_S = 10.0
+VALUE = b"\xa1v"
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    instance = RedisCluster().start()
+    yield instance
+    instance.stop()
+
+
+def cluster_cache(make_cache, cluster, **options):
+    return make_cache(redis_url=cluster.url, l1_max_bytes=0, connect_timeout_ms=500, command_timeout_ms=500, **options)
+
+
+def keys_per_primary(cluster, pattern):
+    return {node.port: len(list(cluster.client(node).scan_iter(match=pattern, count=1000)))
+            for node in cluster.primaries()}
+
+
+def test_every_key_written_reads_back_and_lands_on_its_slots_primary(make_cache, cluster):
+    cache = cluster_cache(make_cache, cluster)
+    for i in range(3000):
+        assert cache.set(f"every:{i}", i, ttl=300) == OK
+    for i in range(3000):
+        assert cache.get(f"every:{i}") == (OK, i)
+    counts = keys_per_primary(cluster, f"{PREFIX}every:*")
+    assert sum(counts.values()) == 3000 and all(count > 800 for count in counts.values()), counts
+    assert cache.exists("every:7") == OK
+    assert cache.delete("every:7") == OK
+    assert cache.get("every:7") == (MISS, None)
+    # Hash tags put keys in one slot, as the Redis spec says.
+    for i in range(20):
+        assert cache.set(f"{{user1000}}.tagged:{i}", i, ttl=300) == OK
+    slots = {cluster.cluster_client().keyslot(f"{PREFIX}{{user1000}}.tagged:{i}") for i in range(20)}
+    assert len(slots) == 1
+
+
+def test_get_many_over_keys_in_many_slots(make_cache, cluster):
+    cache = cluster_cache(make_cache, cluster)
+    keys = [f"many:{i}" for i in range(3000)]
+    for i, key in enumerate(keys):
+        if i % 10 != 3:
+            assert cache.set(key, key, ttl=300) == OK
+    rc, values = cache.get_many(keys)
+    assert rc == OK
+    for i, (key, value) in enumerate(zip(keys, values)):
+        assert value == (None if i % 10 == 3 else key)
+
+
+def test_namespace_invalidation_removes_keys_from_every_primary(make_cache, cluster):
+    cache = cluster_cache(make_cache, cluster)
+    for i in range(1500):
+        assert cache.set(f"ns:users:func:m.f:args:{i}:1s", i, ttl=60) == OK
+    assert cache.set("ns:orders:func:m.f:args:1:1s", "keep", ttl=60) == OK
+    assert all(count > 0 for count in keys_per_primary(cluster, f"{PREFIX}ns:users:*").values())
+    assert cache.invalidate_namespace("users") == (OK, 1500)
+    assert keys_per_primary(cluster, f"{PREFIX}ns:users:*") == {n.port: 0 for n in cluster.primaries()}
+    assert cache.get("ns:orders:func:m.f:args:1:1s") == (OK, "keep")
+
+
+def test_key_registry_drains_keys_in_other_slots(cluster):
+    rid = "ck:reg::00112233aabbccdd"
+    members = [f"func:m.f:args:{i}:1s" for i in range(300)]
+    with NativeCache(from_env=False, redis_url=cluster.url) as handle:
+        for member in members:
+            handle.set_tracked(rid, member, VALUE, ttl=300)
+        client = cluster.cluster_client()
+        assert client.scard(f"{PREFIX}{rid}") == 300
+        assert sum(client.exists(f"{PREFIX}{member}") for member in members) == 300
+        assert handle.drain_registry(rid) == 300
+        assert sum(client.exists(f"{PREFIX}{member}") for member in members) == 0
+        assert client.exists(f"{PREFIX}{rid}") == 0
+
+
+def test_publish_reaches_a_listener_subscribed_on_another_node(cluster):
+    rid = "ck:reg::00112233aabbccdd"
+    with NativeCache(from_env=False, redis_url=cluster.url) as publisher, \
+            NativeCache(from_env=False, redis_url=cluster.url, invalidation_listener="1") as listener:
+        wait_until(lambda: listener.listener_stats()["subscribed"] == 1, 10, "the listener's subscription")
+        listener.set_tracked(rid, "func:m.f:args:a:1s", VALUE)
+        assert listener.get_local("func:m.f:args:a:1s") is not None
+        # Each publish goes to the node of the channel's slot; the listener is on some node.
+        assert publisher.publish_invalidation(rid, "func:m.f:args:a:1s") is True
+        wait_until(lambda: listener.get_local("func:m.f:args:a:1s") is None, 10, "the event crossed the cluster bus")
+
+
+def test_health_reports_each_node(make_cache, cluster):
+    cache = cluster_cache(make_cache, cluster)
+    assert cache.set("health", 1) == OK
+    report = cache.health()
+    assert report.l2_status == OK
+    assert "cluster 3 primaries, 3 replicas, 16384/16384 slots" in report.detail.decode()
+
+
+def test_read_from_replicas_reads_what_was_written(make_cache, cluster):
+    writer = cluster_cache(make_cache, cluster)
+    reader = make_cache(redis_url=cluster.url + "?read_from_replicas=true", l1_max_bytes=0)
+    for i in range(200):
+        assert writer.set(f"replica:{i}", i, ttl=300) == OK
+    replicas = [n for n in cluster.alive() if cluster.role(n) == "slave"]
+    wait_until(lambda: sum(cluster.client(n).dbsize() for n in replicas) >= sum(
+        cluster.client(n).dbsize() for n in cluster.primaries()), 10, "the replicas caught up")
+    served_before = sum(cluster.client(n).info("stats")["total_commands_processed"] for n in replicas)
+    for i in range(200):
+        assert reader.get(f"replica:{i}") == (OK, i)
+    served_after = sum(cluster.client(n).info("stats")["total_commands_processed"] for n in replicas)
+    assert served_after - served_before >= 200  # the gets went to replicas
+
+
+class ReadWriteLoop:
+    """A thread writing and reading fresh keys through one cache, recording every round trip."""
+
+    def __init__(self, cache):
+        self.cache = cache
+        self.records = []  # (ended, ok)
+        self.wrong = []    # values returned for another key
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        index = 0
+        while not self.stop.is_set():
+            key = f"loop:{index}"
+            set_rc = self.cache.set(key, [key, index], ttl=300)
+            rc, value = self.cache.get(key)
+            if rc == OK and value != [key, index]:
+                self.wrong.append((key, value))
+            self.records.append((time.monotonic(), set_rc == OK and rc == OK))
+            index += 1
+
+    def __enter__(self):
+        self.thread.start()
+        wait_until(lambda: sum(ok for _, ok in self.records) >= 50, 10, "50 round trips before the change")
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stop.set()
+        self.thread.join(10)
+
+    def since(self, moment):
+        return [ok for ended, ok in self.records if ended >= moment]
+
+    def recovered_within(self, moment, bound, streak=50):
+        """The time from `moment` to the start of a streak of `streak` successful round trips."""
+        def found():
+            run = 0
+            for ended, ok in self.records:
+                if ended < moment:
+                    continue
+                run = run + 1 if ok else 0
+                if run >= streak:
+                    return True
+            return False
+        wait_until(found, bound, f"{streak} successful round trips in a row")
+
+
+def test_a_long_lived_cache_keeps_working_while_1000_slots_move(make_cache, cluster, capsys):
+    cache = cluster_cache(make_cache, cluster)
+    source, target = cluster.primaries()[:2]
+    with ReadWriteLoop(cache) as loop:
+        started = time.monotonic()
+        cluster.reshard(source, target, 1000)
+        finished = time.monotonic()
+        during = loop.since(started)
+        wait_until(lambda: len(loop.since(finished)) >= 200, 10, "200 round trips after the reshard")
+    assert loop.wrong == []
+    after = loop.since(finished)
+    with capsys.disabled():
+        print(f"\n[cluster reshard] {finished - started:.1f} s moving 1000 slots: {sum(during)}/{len(during)} "
+              f"round trips ok during, {sum(after)}/{len(after)} after")
+    assert sum(during) >= 0.99 * len(during)
+    assert all(after[-100:])
+
+
+def test_a_long_lived_cache_follows_a_manual_failover_and_a_killed_primary(make_cache, cluster, capsys):
+    cache = cluster_cache(make_cache, cluster)
+    with ReadWriteLoop(cache) as loop:
+        primary = cluster.primaries()[0]
+        replica = cluster.replicas_of(primary)[0]
+        manual = time.monotonic()
+        cluster.manual_failover(replica)
+        loop.recovered_within(manual, RECOVERY_BOUND_S)
+        manual_recovered = time.monotonic()
+        during_manual = loop.since(manual)
+
+        victim = cluster.primaries()[0]
+        killed = time.monotonic()
+        cluster.kill(victim)
+        loop.recovered_within(killed, RECOVERY_BOUND_S)
+        recovered = time.monotonic()
+        wait_until(lambda: len(loop.since(recovered)) >= 100, 10, "100 round trips after recovering")
+    assert loop.wrong == []
+    after = loop.since(recovered)
+    with capsys.disabled():
+        print(f"\n[cluster failover] manual: {sum(during_manual)}/{len(during_manual)} ok, recovered in "
+              f"{manual_recovered - manual:.1f} s; killed primary: recovered in {recovered - killed:.1f} s, "
+              f"{sum(after)}/{len(after)} ok after")
+    assert all(after[-50:])

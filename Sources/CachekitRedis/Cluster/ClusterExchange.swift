@@ -1,10 +1,9 @@
 import CachekitCore
 
 /// A connection's cluster state for one exchange (RedisConnection keeps one): the first
-/// redirect or retry signal its replies carried, and whether ASKING precedes each command.
+/// redirect or retry signal its replies carried; and the ASKING steps.
 struct ClusterExchange {
     var signal: ClusterSignal?
-    var asking = false
 
     /// ASKING is valid for the one command after it, so each command of a batch gets its own.
     static func askingBefore(_ commands: [FormattedCommand]) throws(CachekitError) -> [FormattedCommand] {
@@ -26,7 +25,8 @@ struct ClusterExchange {
     static func firstSignal(in replies: [RedisValue], from address: RedisAddress) -> ClusterSignal? {
         for reply in replies {
             guard case .error(let text) = reply else { continue }
-            let node: RedisHostPort? = if case .tcp(let node) = address { node } else { nil }
+            var node: RedisHostPort?
+            if case .tcp(let tcp) = address { node = tcp }
             if let signal = ClusterSignal.parse(text, replyFrom: node) { return signal }
         }
         return nil

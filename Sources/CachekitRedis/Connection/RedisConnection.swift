@@ -56,8 +56,11 @@ public final class RedisConnection: PooledConnection, @unchecked Sendable {  // 
     private let state: Locked<ReplyReader>
     private let broken = Atomic<Bool>(false)
     private let closed = Atomic<Bool>(false)
-    /// Cluster redirects seen by the last exchange, and ASKING mode (Cluster/ClusterClient.swift).
+    /// Cluster redirects seen by the last exchange, and ASKING mode (Cluster/ClusterClient.swift);
+    /// the flags keep a call that meets neither (every call on a single server) off the lock.
     private let cluster = Locked(ClusterExchange())
+    private let asking = Atomic<Bool>(false)
+    private let holdsSignal = Atomic<Bool>(false)
 
     private init(transport: Transport, reader: ReplyReader, address: RedisAddress) {
         self.transport = transport
@@ -182,26 +185,27 @@ public final class RedisConnection: PooledConnection, @unchecked Sendable {  // 
     }
 
     private func exchange(_ commands: [FormattedCommand], limits: ReplyLimits, deadline: Deadline) throws(CachekitError) -> [RedisValue] {
-        let asking = cluster.withLock { state -> Bool in
-            state.signal = nil
-            return state.asking
-        }
+        if holdsSignal.exchange(false, ordering: .acquiringAndReleasing) { cluster.withLock { $0.signal = nil } }
+        let asking = asking.load(ordering: .acquiring)
         let sent = asking ? try ClusterExchange.askingBefore(commands) : commands
         var replies = try exchangeOnStream(sent, limits: limits, deadline: deadline)
         if asking { replies = ClusterExchange.droppingAskingReplies(replies) }
         if let signal = ClusterExchange.firstSignal(in: replies, from: address) {
             cluster.withLock { $0.signal = signal }
+            holdsSignal.store(true, ordering: .releasing)
         }
         return replies
     }
 
     /// The first cluster redirect or retry signal the last call or pipeline received (a node's
     /// MOVED, ASK, TRYAGAIN or CLUSTERDOWN error reply), nil when none.
-    public var clusterSignal: ClusterSignal? { cluster.withLock { $0.signal } }
+    public var clusterSignal: ClusterSignal? {
+        holdsSignal.load(ordering: .acquiring) ? cluster.withLock { $0.signal } : nil
+    }
 
     /// While set, every command is preceded by ASKING (its reply dropped): the commands of one
     /// call that an ASK redirect sent to a slot's importing node.
-    public func setAsking(_ asking: Bool) { cluster.withLock { $0.asking = asking } }
+    public func setAsking(_ on: Bool) { asking.store(on, ordering: .releasing) }
 
     private func exchangeOnStream(_ commands: [FormattedCommand], limits: ReplyLimits, deadline: Deadline) throws(CachekitError) -> [RedisValue] {
         try state.withLock { (reader: inout ReplyReader) throws(CachekitError) -> [RedisValue] in

@@ -129,6 +129,42 @@ def test_read_from_replicas_reads_what_was_written(make_cache, cluster):
     assert served_after - served_before >= 200  # the gets went to replicas
 
 
+def test_ask_during_a_slot_migration_sends_the_command_to_the_importing_node_once(make_cache, cluster):
+    tag = "{ask-migration}"
+    keys = [f"{tag}:{i}" for i in range(3)]
+    client = cluster.cluster_client()
+    slot = client.keyslot(f"{PREFIX}{keys[0]}")
+    owner_port = client.nodes_manager.get_node_from_slot(slot).port
+    source = next(n for n in cluster.primaries() if n.port == owner_port)
+    target = next(n for n in cluster.primaries() if n is not source)
+    ids = {n.port: cluster.client(n).execute_command("CLUSTER", "MYID").decode() for n in (source, target)}
+    plain = cluster_cache(make_cache, cluster)
+    with_l1 = make_cache(redis_url=cluster.url)  # reads GET and PTTL in one pipeline
+    assert plain.set(keys[0], "moved early", ttl=300) == OK
+    assert plain.set(keys[1], "still at the source", ttl=300) == OK
+    cluster.client(target).execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", ids[source.port])
+    cluster.client(source).execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", ids[target.port])
+    cluster.client(source).execute_command("MIGRATE", "127.0.0.1", target.port, "", 0, 5000, "KEYS", f"{PREFIX}{keys[0]}")
+    asks_before = cluster.client(target).info("commandstats").get("cmdstat_asking", {}).get("calls", 0)
+
+    assert plain.get(keys[0]) == (OK, "moved early")           # ASK from the source, ASKING at the target
+    assert plain.get(keys[1]) == (OK, "still at the source")
+    assert with_l1.get(keys[0]) == (OK, "moved early")
+    assert plain.set(keys[2], "new during the migration", ttl=300) == OK  # new keys go to the target
+    assert cluster.client(target).execute_command("CLUSTER", "COUNTKEYSINSLOT", slot) == 2
+    assert plain.get_many(keys + [f"{tag}:absent"]) == (OK, ["moved early", "still at the source",
+                                                               "new during the migration", None])
+    asks = cluster.client(target).info("commandstats")["cmdstat_asking"]["calls"] - asks_before
+    assert asks >= 5
+
+    cluster.client(source).execute_command("MIGRATE", "127.0.0.1", target.port, "", 0, 5000, "KEYS", f"{PREFIX}{keys[1]}")
+    for node in cluster.primaries():
+        node_client = cluster.client(node)
+        node_client.execute_command("CLUSTER", "SETSLOT", slot, "NODE", ids[target.port])
+    assert plain.get(keys[1]) == (OK, "still at the source")  # MOVED now: the map learns the new owner
+    assert with_l1.delete(keys[1]) == OK
+
+
 class ReadWriteLoop:
     """A thread writing and reading fresh keys through one cache, recording every round trip."""
 

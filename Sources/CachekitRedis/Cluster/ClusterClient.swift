@@ -198,8 +198,8 @@ public final class ClusterClient: Sendable {
 
     // MARK: Several keys
 
-    /// Runs `commands(key)` for every key, pipelined per node: one round trip per node for
-    /// the keys whose slots it serves, node after node. A key whose replies carry a redirect or
+    /// Runs `commands(key)` for every key, pipelined per node: every node's pipeline is
+    /// written before any is read (`overlap`), so the call costs about one round trip. A key whose replies carry a redirect or
     /// retry signal is run again alone through `run(slot:)`. Returns each key's replies, in order.
     public func pipelinedPerKey(_ keys: [[UInt8]], readOnly: Bool, limits: ReplyLimits,
                                 _ commands: ([UInt8]) -> [[RedisArgument]]) throws(CachekitError) -> [[RedisValue]] {
@@ -215,32 +215,37 @@ public final class ClusterClient: Sendable {
             }
         }
         var again = unrouted
-        for (node, indices) in groups {
-            var batch: [[RedisArgument]] = []
-            var counts: [Int] = []
+        let plan = groups.map { node, indices -> NodeBatch in
+            var batch = NodeBatch(node: node, indices: indices)
             for index in indices {
                 let keyCommands = commands(keys[index])
-                counts.append(keyCommands.count)
-                batch.append(contentsOf: keyCommands)
+                batch.counts.append(keyCommands.count)
+                batch.commands.append(contentsOf: keyCommands)
             }
+            return batch
+        }
+        var outcomes = [Result<[RedisValue], CachekitError>?](repeating: nil, count: plan.count)
+        overlap(plan, from: 0, limits: limits, into: &outcomes)
+        for (batch, outcome) in zip(plan, outcomes) {
             let replies: [RedisValue]
-            do throws(CachekitError) {
-                replies = try client(for: node).run { connection, deadline throws(CachekitError) -> [RedisValue] in
-                    try connection.pipeline(batch, limits: limits, deadline: deadline)
-                }
-            } catch {
+            switch outcome {
+            case .success(let received): replies = received
+            case .failure(let error):
                 guard Self.isNodeFailure(error) else { throw error }
                 // The node may have failed over: its keys go the careful way, one by one.
                 try? topology.refresh()
-                again.append(contentsOf: indices)
+                again.append(contentsOf: batch.indices)
                 continue
+            case nil: throw CachekitError(.internal, "Redis Cluster: a node's batch was not run")
             }
-            guard replies.count == batch.count else { throw CachekitError(.backendError, "Redis Cluster: unexpected number of replies") }
+            guard replies.count == batch.commands.count else {
+                throw CachekitError(.backendError, "Redis Cluster: unexpected number of replies")
+            }
             var offset = 0
-            for (position, index) in indices.enumerated() {
-                let mine = Array(replies[offset..<(offset &+ counts[position])])
-                offset &+= counts[position]
-                if Self.carriesSignal(mine, from: node) { again.append(index) } else { results[index] = mine }
+            for (position, index) in batch.indices.enumerated() {
+                let mine = Array(replies[offset..<(offset &+ batch.counts[position])])
+                offset &+= batch.counts[position]
+                if Self.carriesSignal(mine, from: batch.node) { again.append(index) } else { results[index] = mine }
             }
         }
         for index in again {
@@ -254,6 +259,49 @@ public final class ClusterClient: Sendable {
             }
         }
         return results
+    }
+
+    /// One node's share of a several-key call: its keys' indices, their commands, and how many
+    /// commands each key has.
+    private struct NodeBatch {
+        let node: RedisHostPort
+        let indices: [Int]
+        var commands: [[RedisArgument]] = []
+        var counts: [Int] = []
+    }
+
+    /// Writes every node's batch before reading any node's replies, so the nodes work at the
+    /// same time and the call costs about one round trip, not one per node: each level holds its
+    /// node's pooled connection (through that node's breaker and backpressure) while the
+    /// levels after it send, then reads its own replies. Records each node's outcome.
+    private func overlap(_ plan: [NodeBatch], from index: Int, limits: ReplyLimits,
+                         into outcomes: inout [Result<[RedisValue], CachekitError>?]) {
+        guard index < plan.count else { return }
+        var descended = false
+        do throws(CachekitError) {
+            let replies = try client(for: plan[index].node).run { connection, deadline throws(CachekitError) -> [RedisValue] in
+                let pending: RedisConnection.PendingReplies
+                do throws(CachekitError) {
+                    pending = try connection.send(pipeline: plan[index].commands, deadline: deadline)
+                } catch {
+                    if !descended {
+                        descended = true
+                        overlap(plan, from: index &+ 1, limits: limits, into: &outcomes)
+                    }
+                    throw error
+                }
+                // A retry on a fresh connection (CallGuard's stale-connection retry) sends again, once.
+                if !descended {
+                    descended = true
+                    overlap(plan, from: index &+ 1, limits: limits, into: &outcomes)
+                }
+                return try connection.receive(pending, limits: limits, deadline: deadline)
+            }
+            outcomes[index] = .success(replies)
+        } catch {
+            outcomes[index] = .failure(error)
+            if !descended { overlap(plan, from: index &+ 1, limits: limits, into: &outcomes) }
+        }
     }
 
     private static func carriesSignal(_ replies: [RedisValue], from node: RedisHostPort) -> Bool {

@@ -211,23 +211,63 @@ public final class RedisConnection: PooledConnection, @unchecked Sendable {  // 
         try state.withLock { (reader: inout ReplyReader) throws(CachekitError) -> [RedisValue] in
             try usable()
             return try failing { () throws(CachekitError) -> [RedisValue] in
-                // Bytes before the command (a reply sent twice, or one that came after its call
-                // gave up) would be read as its reply: another key's value for a GET.
-                guard !reader.holdsUnreadBytes, !transport.hasUnreadBytes else {
-                    throw CachekitError(.backendUnavailable,
-                                        "Redis at \(address) sent bytes no command asked for: the connection is out of step")
-                }
-                try transport.write(commands.map(\.bytes), deadline: deadline)
-                var replies: [RedisValue] = []
-                replies.reserveCapacity(commands.count)
-                for command in commands {
-                    if let reply = try readOne(reader, answering: command.name, limits: limits, deadline: deadline, idleIsNil: false) {
-                        replies.append(reply)
-                    }
-                }
-                // More than was asked for came with the replies: never reuse this stream.
-                if reader.holdsUnreadBytes { breakStream() }
-                return replies
+                try write(commands, reader, deadline: deadline)
+                return try readReplies(to: commands, reader, limits: limits, deadline: deadline)
+            }
+        }
+    }
+
+    private func write(_ commands: [FormattedCommand], _ reader: ReplyReader, deadline: Deadline) throws(CachekitError) {
+        // Bytes before the command (a reply sent twice, or one that came after its call
+        // gave up) would be read as its reply: another key's value for a GET.
+        guard !reader.holdsUnreadBytes, !transport.hasUnreadBytes else {
+            throw CachekitError(.backendUnavailable,
+                                "Redis at \(address) sent bytes no command asked for: the connection is out of step")
+        }
+        try transport.write(commands.map(\.bytes), deadline: deadline)
+    }
+
+    private func readReplies(to commands: [FormattedCommand], _ reader: ReplyReader, limits: ReplyLimits,
+                             deadline: Deadline) throws(CachekitError) -> [RedisValue] {
+        var replies: [RedisValue] = []
+        replies.reserveCapacity(commands.count)
+        for command in commands {
+            if let reply = try readOne(reader, answering: command.name, limits: limits, deadline: deadline, idleIsNil: false) {
+                replies.append(reply)
+            }
+        }
+        // More than was asked for came with the replies: never reuse this stream.
+        if reader.holdsUnreadBytes { breakStream() }
+        return replies
+    }
+
+    /// A pipeline written by `send(pipeline:)` whose replies `receive` has still to read.
+    public final class PendingReplies {
+        fileprivate let commands: [FormattedCommand]
+        fileprivate init(_ commands: [FormattedCommand]) { self.commands = commands }
+    }
+
+    /// The first half of `pipeline`: writes the commands and returns without reading, so a
+    /// caller can write to several servers before it waits for any (a cluster get_many). The
+    /// connection serves nothing else until `receive` has read the replies (a caller that
+    /// cannot must close it: the stream is out of step).
+    public func send(pipeline commands: [[RedisArgument]], deadline: Deadline) throws(CachekitError) -> PendingReplies {
+        var formatted: [FormattedCommand] = []
+        formatted.reserveCapacity(commands.count)
+        for arguments in commands { formatted.append(try FormattedCommand.format(arguments)) }
+        try state.withLock { (reader: inout ReplyReader) throws(CachekitError) in
+            try usable()
+            try failing { () throws(CachekitError) in try write(formatted, reader, deadline: deadline) }
+        }
+        return PendingReplies(formatted)
+    }
+
+    /// The second half of `pipeline`: one reply per command `send` wrote, each within `limits`.
+    public func receive(_ pending: PendingReplies, limits: ReplyLimits, deadline: Deadline) throws(CachekitError) -> [RedisValue] {
+        try state.withLock { (reader: inout ReplyReader) throws(CachekitError) -> [RedisValue] in
+            try usable()
+            return try failing { () throws(CachekitError) -> [RedisValue] in
+                try readReplies(to: pending.commands, reader, limits: limits, deadline: deadline)
             }
         }
     }

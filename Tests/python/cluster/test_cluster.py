@@ -13,6 +13,7 @@ import pytest
 import redis
 
 from support.abi import MISS, OK
+from support.cli import cli
 from support.redis_cluster import RedisCluster
 from support.redis_server import wait_until
 
@@ -127,6 +128,18 @@ def test_read_from_replicas_reads_what_was_written(make_cache, cluster):
         assert reader.get(f"replica:{i}") == (OK, i)
     served_after = sum(cluster.client(n).info("stats")["total_commands_processed"] for n in replicas)
     assert served_after - served_before >= 200  # the gets went to replicas
+
+
+def test_the_cli_reads_and_writes_keys_on_every_primary(cluster):
+    keys = [f"cli:{i}" for i in range(12)]
+    for key in keys:
+        assert cli("put", key, "--msgpack-hex", "81a16101", "--mode", "minimal", url=cluster.url).returncode == 0
+    counts = keys_per_primary(cluster, "cli:*")  # the CLI takes the exact Redis key
+    assert all(count > 0 for count in counts.values()), counts
+    for key in keys:
+        done = cli("get", key, "--mode", "minimal", "--raw", url=cluster.url)
+        assert done.returncode == 0, done.stderr
+    assert cli("get", "cli:absent", url=cluster.url).returncode == 1
 
 
 def test_ask_during_a_slot_migration_sends_the_command_to_the_importing_node_once(make_cache, cluster):

@@ -267,3 +267,26 @@ def test_a_long_lived_cache_follows_a_manual_failover_and_a_killed_primary(make_
               f"{manual_recovered - manual:.1f} s; killed primary: recovered in {recovered - killed:.1f} s, "
               f"{sum(after)}/{len(after)} ok after")
     assert all(after[-50:])
+
+
+def test_the_listener_moves_to_another_node_when_its_node_dies():
+    from cachekit.invalidation import CHANNEL
+    rid = "ck:reg::00112233aabbccdd"
+    own = RedisCluster().start()  # its own cluster: a node of it is killed
+    try:
+        with NativeCache(from_env=False, redis_url=own.url) as publisher, \
+                NativeCache(from_env=False, redis_url=own.url, invalidation_listener="1") as listener:
+            wait_until(lambda: listener.listener_stats()["subscribed"] == 1, 10, "the listener's subscription")
+            host = next(n for n in own.alive() if own.client(n).pubsub_numsub(CHANNEL)[0][1] > 0)
+            own.kill(host)
+            wait_until(lambda: listener.listener_stats()["resubscriptions"] >= 1
+                       and listener.listener_stats()["subscribed"] == 1, RECOVERY_BOUND_S, "a subscription on another node")
+            assert any(own.client(n).pubsub_numsub(CHANNEL)[0][1] > 0 for n in own.alive())
+            listener.set_tracked(rid, "func:m.f:args:a:1s", VALUE)
+
+            def evicted():
+                publisher.publish_invalidation(rid, "func:m.f:args:a:1s")  # False while its slot fails over
+                return listener.get_local("func:m.f:args:a:1s") is None
+            wait_until(evicted, RECOVERY_BOUND_S, "an event reached the moved listener", interval=0.2)
+    finally:
+        own.stop()

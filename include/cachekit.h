@@ -840,7 +840,10 @@ CACHEKIT_API void cachekit_config_free(cachekit_config *config);
  *   redis_url            redis://[[user]:password@]host[:port][/db][?query], rediss://... (TLS),
  *                        unix://[[user]:password@]/path[?db=N], a socket path,
  *                        redis+sentinel://[user:pw@]host[:port][,host[:port]...]/SERVICE[/db]
- *                        or rediss+sentinel://...; "" means no Redis. Read as redis-py reads
+ *                        or rediss+sentinel://..., redis+cluster://[user:pw@]host[:port][,host
+ *                        [:port]...][/0] or rediss+cluster://... (Redis Cluster seed nodes, db 0
+ *                        only; query read_from_replicas=true|false, since 0.2.0; docs/cache.md,
+ *                        Redis Cluster); "" means no Redis. Read as redis-py reads
  *                        it: redis://pw@host is the username "pw" (write redis://:pw@host for a
  *                        password). Query: db, username, password, socket_timeout and
  *                        socket_connect_timeout (seconds; they win over the options below), and
@@ -1103,6 +1106,11 @@ CACHEKIT_API int cachekit_cache_set_tracked(cachekit_cache *cache, const char *r
  * CACHEKIT_E_INVALID_ARGUMENT (registry_id malformed, count too large), or a backend status:
  * keys already unlinked stay deleted, members whose key was not unlinked stay in the set, and
  * L1 is cleared of the local keys regardless (*removed is then left untouched).
+ * On Redis Cluster (since 0.2.0) the members' keys live in other slots than the set, so no
+ * script runs: each chunk is SRANDMEMBER on the set's node, UNLINK of each member's key on its
+ * own node, then SREM of the chunk. A member still never leaves before its key, but a chunk is
+ * no longer atomic: a key written again between its UNLINK and the SREM stays in Redis, no
+ * longer tracked, until its TTL.
  * Thread-safe. Since 0.1.0.
  */
 CACHEKIT_API int cachekit_cache_drain_registry(cachekit_cache *cache, const char *registry_id,

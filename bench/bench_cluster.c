@@ -27,6 +27,7 @@
 #define PRIMARIES 3
 
 static char keys[KEYS][32];
+static const char *key_list[KEYS];
 static char conf_dir[64] = "";
 
 static cachekit_cache *make_cache(const char *url) {
@@ -88,34 +89,15 @@ static int single_get(void *context, const char *key, cachekit_buffer *out) {
     return cachekit_cache_get((cachekit_cache *)context, (const uint8_t *)key, strlen(key), out);
 }
 
-typedef struct {
-    cachekit_cache *cache;
-    int offset;
-    int failures;
-} load_worker;
-
-static void *load_thread(void *arg) {
-    load_worker *w = arg;
-    int i;
-    for (i = 0; i < GETS_PER_THREAD; i++) {
-        cachekit_buffer out;
-        const char *key = keys[(w->offset + i * 7) % KEYS];
-        if (cachekit_cache_get(w->cache, (const uint8_t *)key, strlen(key), &out) == CACHEKIT_OK) cachekit_buffer_free(&out);
-        else w->failures++;
-    }
-    return NULL;
-}
-
 static double throughput(cachekit_cache *cache) {
     pthread_t tid[THREADS];
-    load_worker w[THREADS];
+    bench_load_worker w[THREADS];
     int t, failures = 0;
     uint64_t t0 = now_ns();
     for (t = 0; t < THREADS; t++) {
-        w[t].cache = cache;
-        w[t].offset = t * 131;
-        w[t].failures = 0;
-        pthread_create(&tid[t], NULL, load_thread, &w[t]);
+        bench_load_worker worker = {cache, key_list, KEYS, t * 131, GETS_PER_THREAD, NULL, 0};
+        w[t] = worker;
+        pthread_create(&tid[t], NULL, bench_load_thread, &w[t]);
     }
     for (t = 0; t < THREADS; t++) { pthread_join(tid[t], NULL); failures += w[t].failures; }
     if (failures) die("a get under load", failures);
@@ -169,6 +151,7 @@ int main(void) {
     n = 1027;
     for (i = 0; i < KEYS; i++) {
         snprintf(keys[i], sizeof keys[i], "bench:cluster:%d", i);
+        key_list[i] = keys[i];
         if ((rc = cachekit_cache_set(single, (const uint8_t *)keys[i], strlen(keys[i]), doc, n, 600)) != 0) die("set", rc);
         if ((rc = cachekit_cache_set(cluster, (const uint8_t *)keys[i], strlen(keys[i]), doc, n, 600)) != 0) die("cluster set", rc);
     }

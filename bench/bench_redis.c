@@ -91,32 +91,13 @@ static cachekit_cache *make_cache(const char *url, int pool_size) {
 /* ---- 1. the pool under load ---- */
 
 #define GETS_PER_THREAD 2000
-typedef struct {
-    cachekit_cache *cache;
-    double *latencies;
-    int failures;
-} load_worker;
-
-static void *load_thread(void *arg) {
-    load_worker *w = arg;
-    int i;
-    for (i = 0; i < GETS_PER_THREAD; i++) {
-        cachekit_buffer out;
-        uint64_t t0 = now_ns();
-        int rc = cachekit_cache_get(w->cache, (const uint8_t *)HOT_KEY, sizeof HOT_KEY - 1, &out);
-        w->latencies[i] = (double)(now_ns() - t0);
-        if (rc == CACHEKIT_OK) cachekit_buffer_free(&out);
-        else w->failures++;
-    }
-    return NULL;
-}
-
 static double run_load(const char *url, int threads, int pool_size) {
     cachekit_cache *cache = make_cache(url, pool_size);
     static uint8_t doc[1100];
     size_t n = make_doc(doc, 1024);
     pthread_t tid[64];
-    load_worker w[64];
+    bench_load_worker w[64];
+    static const char *const hot[] = {HOT_KEY};
     double *all = malloc(sizeof(double) * (size_t)threads * GETS_PER_THREAD);
     cachekit_cache_stats stats;
     int t, failures = 0, rc;
@@ -126,10 +107,9 @@ static double run_load(const char *url, int threads, int pool_size) {
     if ((rc = cachekit_cache_set(cache, (const uint8_t *)HOT_KEY, sizeof HOT_KEY - 1, doc, n, 300)) != 0) die("set", rc);
     t0 = now_ns();
     for (t = 0; t < threads; t++) {
-        w[t].cache = cache;
-        w[t].latencies = all + (size_t)t * GETS_PER_THREAD;
-        w[t].failures = 0;
-        pthread_create(&tid[t], NULL, load_thread, &w[t]);
+        bench_load_worker worker = {cache, hot, 1, 0, GETS_PER_THREAD, all + (size_t)t * GETS_PER_THREAD, 0};
+        w[t] = worker;
+        pthread_create(&tid[t], NULL, bench_load_thread, &w[t]);
     }
     for (t = 0; t < threads; t++) { pthread_join(tid[t], NULL); failures += w[t].failures; }
     seconds = (double)(now_ns() - t0) / 1e9;

@@ -59,6 +59,10 @@ public final class ClusterClient: Sendable {
     func client(for node: RedisHostPort) throws(CachekitError) -> RedisClient {
         try nodeClients.withLock { (clients: inout [RedisHostPort: RedisClient]) throws(CachekitError) -> RedisClient in
             if let client = clients[node] { return client }
+            // Bounded like the slot map: redirects naming ever new addresses cannot grow it without end.
+            guard clients.count < ClusterTopology.maxNodes else {
+                throw CachekitError(.backendError, "Redis Cluster: more than \(ClusterTopology.maxNodes) node addresses seen")
+            }
             var nodeURL = url
             nodeURL.target = .tcp(node)
             let options = topology.options(for: node)

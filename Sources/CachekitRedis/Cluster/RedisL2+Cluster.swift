@@ -135,3 +135,53 @@ extension RedisL2 {
         return text
     }
 }
+
+extension RedisL2 {
+    /// The breaker, pool and backpressure for the stats: the one client's, or on Cluster every
+    /// node's summed (the breaker state is the worst node's: open, then half-open, then closed).
+    public var reliabilitySnapshot: ReliabilitySnapshot {
+        guard let cluster else { return client.snapshot }
+        return cluster.nodeHealth(ping: false).compactMap(\.reliability).reduce(client.snapshot) { $0.adding($1) }
+    }
+}
+
+extension ReliabilitySnapshot {
+    func adding(_ other: ReliabilitySnapshot) -> ReliabilitySnapshot {
+        var sum = self
+        sum.pool.waits &+= other.pool.waits
+        sum.pool.waitNanoseconds &+= other.pool.waitNanoseconds
+        sum.pool.timeouts &+= other.pool.timeouts
+        sum.pool.opened &+= other.pool.opened
+        sum.pool.closed &+= other.pool.closed
+        sum.pool.abandoned &+= other.pool.abandoned
+        sum.pool.inUse &+= other.pool.inUse
+        sum.pool.idle &+= other.pool.idle
+        sum.pool.peakInUse &+= other.pool.peakInUse
+        if var breaker = sum.breaker, let theirs = other.breaker {
+            breaker.state = Self.worse(breaker.state, theirs.state)
+            breaker.opened &+= theirs.opened
+            breaker.halfOpened &+= theirs.halfOpened
+            breaker.closed &+= theirs.closed
+            breaker.rejected &+= theirs.rejected
+            breaker.failures &+= theirs.failures
+            breaker.successes &+= theirs.successes
+            breaker.failuresInWindow &+= theirs.failuresInWindow
+            sum.breaker = breaker
+        }
+        if var backpressure = sum.backpressure, let theirs = other.backpressure {
+            backpressure.inFlight &+= theirs.inFlight
+            backpressure.queueDepth &+= theirs.queueDepth
+            backpressure.waits &+= theirs.waits
+            backpressure.shedQueueFull &+= theirs.shedQueueFull
+            backpressure.shedTimeout &+= theirs.shedTimeout
+            sum.backpressure = backpressure
+        }
+        return sum
+    }
+
+    private static func worse(_ a: CircuitBreaker.State, _ b: CircuitBreaker.State) -> CircuitBreaker.State {
+        if a == .open || b == .open { return .open }
+        if a == .halfOpen || b == .halfOpen { return .halfOpen }
+        return .closed
+    }
+}

@@ -50,7 +50,7 @@ public final class RedisL2: L2Store {
 
     /// The breaker and pool in a few words, first in the health report's detail.
     public var healthSummary: String {
-        let snapshot = client.snapshot
+        let snapshot = reliabilitySnapshot
         var parts: [String] = []
         if let breaker = snapshot.breaker {
             let name: String

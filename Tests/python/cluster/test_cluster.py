@@ -113,6 +113,10 @@ def test_health_reports_each_node(make_cache, cluster):
     report = cache.health()
     assert report.l2_status == OK
     assert "cluster 3 primaries, 3 replicas, 16384/16384 slots" in report.detail.decode()
+    for i in range(30):
+        assert cache.set(f"health:{i}", i) == OK
+    stats = cache.redis_stats()  # every node's pool, summed: one connection per primary at least
+    assert stats["connections_opened"] >= 3 and stats["pool_in_use"] == 0
 
 
 def test_read_from_replicas_reads_what_was_written(make_cache, cluster):

@@ -97,11 +97,14 @@ class RedisCluster:
                 return False
             if "cluster_state:ok" not in info or "cluster_slots_ok:16384" not in info:
                 return False
-            replication = self.client(node).info("replication")
-            # CLUSTER SLOTS lists a replica only once it has synced.
-            if replication["role"] == "slave" and replication.get("master_link_status") != "up":
+            # CLUSTER SLOTS lists a replica only once the node has heard (by gossip) that it synced.
+            if self.replicas_per_primary and any(len(shard) < 3 + self.replicas_per_primary
+                                                 for shard in self._slots(node)):
                 return False
         return True
+
+    def _slots(self, node: RedisServer):
+        return self.client(node).execute_command("CLUSTER", "SLOTS")
 
     def wait_until_settled(self, timeout: float):
         wait_until(self.settled, timeout, "every cluster node says cluster_state:ok with 16384 slots, replicas synced",

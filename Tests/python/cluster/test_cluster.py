@@ -119,6 +119,21 @@ def test_health_reports_each_node(make_cache, cluster):
     assert stats["connections_opened"] >= 3 and stats["pool_in_use"] == 0
 
 
+def test_a_tls_cluster_over_rediss_cluster(make_cache, tls_files):
+    own = RedisCluster(replicas_per_primary=0, tls_files=tls_files).start()
+    try:
+        assert own.url.startswith("rediss+cluster://")
+        cache = make_cache(redis_url=own.url, l1_max_bytes=0)
+        for i in range(300):
+            assert cache.set(f"tls:{i}", i, ttl=300) == OK
+        assert cache.get_many([f"tls:{i}" for i in range(300)]) == (OK, list(range(300)))
+        assert all(count > 0 for count in keys_per_primary(own, f"{PREFIX}tls:*").values())
+        wrong_ca = make_cache(redis_url=own.url.split("?")[0], l1_max_bytes=0, connect_timeout_ms=500)
+        assert wrong_ca.get("tls:1")[0] != OK  # the system store does not know the test CA
+    finally:
+        own.stop()
+
+
 def test_read_from_replicas_reads_what_was_written(make_cache, cluster):
     writer = cluster_cache(make_cache, cluster)
     reader = make_cache(redis_url=cluster.url + "?read_from_replicas=true", l1_max_bytes=0)

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 import redis
 
-from support.redis_server import RedisServer, wait_until
+from support.redis_server import RedisServer, TLSRedisServer, wait_until
 
 # Short, so a killed primary's replica takes over within a few seconds.
 NODE_TIMEOUT_MS = 1000
@@ -34,7 +34,10 @@ def free_cluster_port() -> int:
 
 
 class RedisCluster:
-    def __init__(self, primaries: int = 3, replicas_per_primary: int = 1):
+    """`tls_files`: every node speaks TLS only, to clients and on the cluster bus."""
+
+    def __init__(self, primaries: int = 3, replicas_per_primary: int = 1, tls_files=None):
+        self.tls_files = tls_files
         self.count = primaries * (1 + replicas_per_primary)
         self.replicas_per_primary = replicas_per_primary
         self.nodes: list[RedisServer] = []
@@ -44,8 +47,13 @@ class RedisCluster:
 
     def start(self):
         for _ in range(self.count):
-            node = RedisServer(port=free_cluster_port())
-            node.extra = ["--cluster-enabled", "yes", "--cluster-config-file", f"{node.dir}/nodes-{node.port}.conf",
+            node = RedisServer(port=free_cluster_port()) if self.tls_files is None else TLSRedisServer(self.tls_files)
+            # A node connecting to another's bus is a TLS client: it shows the client certificate.
+            tls = [] if self.tls_files is None else [
+                "--tls-cluster", "yes", "--tls-replication", "yes", "--tls-client-cert-file",
+                str(self.tls_files.client_cert), "--tls-client-key-file", str(self.tls_files.client_key)]
+            node.port = free_cluster_port()
+            node.extra = tls + ["--cluster-enabled", "yes", "--cluster-config-file", f"{node.dir}/nodes-{node.port}.conf",
                           "--cluster-node-timeout", str(NODE_TIMEOUT_MS), "--repl-diskless-sync-delay", "0"]
             self.nodes.append(node.start())
         self.redis_cli("--cluster", "create", *[f"127.0.0.1:{n.port}" for n in self.nodes],
@@ -54,7 +62,8 @@ class RedisCluster:
         return self
 
     def redis_cli(self, *args, timeout: float = 120):
-        result = subprocess.run([self.cli, *args], capture_output=True, text=True, timeout=timeout)
+        tls = [] if self.tls_files is None else ["--tls", "--cacert", str(self.tls_files.ca)]
+        result = subprocess.run([self.cli, *tls, *args], capture_output=True, text=True, timeout=timeout)
         if result.returncode != 0:
             pytest.fail(f"redis-cli {' '.join(args[:3])} failed: {result.stdout[-2000:]} {result.stderr[-2000:]}")
         return result.stdout
@@ -62,17 +71,22 @@ class RedisCluster:
     @property
     def url(self) -> str:
         """Two seeds, as a user would name them."""
-        return "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes[:2])
+        seeds = ",".join(f"127.0.0.1:{n.port}" for n in self.nodes[:2])
+        if self.tls_files is None:
+            return f"redis+cluster://{seeds}"
+        return f"rediss+cluster://{seeds}?ssl_ca_certs={self.tls_files.ca}"
 
     def alive(self) -> list[RedisServer]:
         return [n for n in self.nodes if n.process is not None and n.process.poll() is None]
 
     def client(self, node: RedisServer) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=node.port, socket_timeout=2)
+        tls = {} if self.tls_files is None else {"ssl": True, "ssl_ca_certs": str(self.tls_files.ca)}
+        return redis.Redis(host="127.0.0.1", port=node.port, socket_timeout=2, **tls)
 
     def cluster_client(self) -> redis.RedisCluster:
         node = self.alive()[0]
-        return redis.RedisCluster(host="127.0.0.1", port=node.port, socket_timeout=2)
+        tls = {} if self.tls_files is None else {"ssl": True, "ssl_ca_certs": str(self.tls_files.ca)}
+        return redis.RedisCluster(host="127.0.0.1", port=node.port, socket_timeout=2, **tls)
 
     def role(self, node: RedisServer) -> str:
         return self.client(node).execute_command("ROLE")[0].decode()

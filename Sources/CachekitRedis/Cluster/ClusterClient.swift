@@ -103,6 +103,7 @@ public final class ClusterClient: Sendable {
     /// above. `readOnly`: the body only reads (a replica may answer it with read_from_replicas).
     public func run<Result>(slot: Int, readOnly: Bool = false,
                             _ body: (RedisConnection, Deadline) throws(CachekitError) -> Result) throws(CachekitError) -> Result {
+        guard (0..<ClusterSlot.count).contains(slot) else { throw CachekitError(.invalidArgument, "Redis Cluster: slot \(slot) out of range") }
         try ensureMap()
         var redirect: (node: RedisHostPort, asking: Bool)?
         var redirects = 0

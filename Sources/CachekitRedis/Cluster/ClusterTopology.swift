@@ -39,7 +39,8 @@ final class ClusterTopology: Sendable {
     }
 
     struct RefreshState {
-        var inFlight = false
+        /// The process whose thread is refreshing: a forked child never waits for the parent's.
+        var inFlightIn: pid_t?
         var lastStartedNanoseconds: Int64 = 0
         var refreshes = 0
         var failures = 0
@@ -145,10 +146,11 @@ final class ClusterTopology: Sendable {
         let mustHaveMap = !isLoaded
         let now = MonotonicClock.nowNanoseconds()
         let interval = Int64(Self.minRefreshIntervalMilliseconds) &* 1_000_000
+        let process = ProcessIdentity.current
         let mine = refreshState.withLock { state -> Bool in
-            guard !state.inFlight else { return false }
+            guard state.inFlightIn != process else { return false }
             if !mustHaveMap && now &- state.lastStartedNanoseconds < interval { return false }
-            state.inFlight = true
+            state.inFlightIn = process
             state.lastStartedNanoseconds = now
             return true
         }
@@ -163,7 +165,7 @@ final class ClusterTopology: Sendable {
             failure = error
         }
         refreshState.withLock { state in
-            state.inFlight = false
+            state.inFlightIn = nil
             state.refreshes &+= 1
             if failure != nil { state.failures &+= 1 }
         }
@@ -175,7 +177,7 @@ final class ClusterTopology: Sendable {
     private func waitForFirstMap() throws(CachekitError) {
         let deadline = Deadline.after(milliseconds: connectTimeoutMilliseconds &+ commandTimeoutMilliseconds)
         while !isLoaded {
-            let running = refreshState.withLock { $0.inFlight }
+            let running = refreshState.withLock { $0.inFlightIn == ProcessIdentity.current }
             if !running { return try refresh() }
             if deadline.hasPassed {
                 throw CachekitError(.backendTimeout, "Redis Cluster: no slot map within the connect and command timeouts")

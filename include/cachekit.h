@@ -1251,6 +1251,19 @@ typedef struct cachekit_redis_stats {
  */
 CACHEKIT_API int cachekit_cache_redis_stats(cachekit_cache *cache, cachekit_redis_stats *out);
 
+/**
+ * Each Redis node's health, PINGed through its own pool (on Redis Cluster every node of the slot
+ * map; otherwise the one server), as UTF-8 text in *out, one '\n'-terminated line per node:
+ *   ADDRESS primary|replica slots=N breaker=closed|open|half-open|off pool_in_use=N ping_ns=N
+ * or, when the PING failed, " error=TEXT" (the rest of the line, no credentials) in place of
+ * ping_ns. ADDRESS is host:port ([v6]:port), unix:PATH or sentinel:SERVICE, spaces as %20.
+ * A failing node is reported, not returned as a status. Takes up to command_timeout_ms per
+ * node that does not answer. Free *out with cachekit_buffer_free.
+ * Returns CACHEKIT_OK, CACHEKIT_MISS (no Redis; *out untouched), CACHEKIT_E_NULL_POINTER or
+ * CACHEKIT_E_OUT_OF_MEMORY. Thread-safe. Since 0.2.0.
+ */
+CACHEKIT_API int cachekit_cache_node_health_get(cachekit_cache *cache, cachekit_buffer *out);
+
 #ifdef __cplusplus
 }
 #endif

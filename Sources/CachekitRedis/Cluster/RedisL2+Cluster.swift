@@ -117,10 +117,21 @@ extension RedisL2 {
     /// each node answers a PING through its own pool (a failure is reported, not thrown).
     public func nodeHealth(ping: Bool = true) -> [RedisNodeHealth] {
         if let cluster { return cluster.nodeHealth(ping: ping) }
-        var health = RedisNodeHealth(address: client.url.redactedDescription, isPrimary: true, slots: ClusterSlot.count)
+        var health = RedisNodeHealth(address: serverAddress, isPrimary: true, slots: ClusterSlot.count)
         if ping { health.ping(client) }
         health.reliability = client.snapshot
         return [health]
+    }
+
+    /// Where the one server is: host:port, the socket path, or the master Sentinel last named.
+    private var serverAddress: String {
+        switch client.url.target {
+        case .tcp(let node): return node.description
+        case .unix(let path): return "unix:\(escapedForMessage(path))"
+        case .sentinel(_, let service):
+            return client.sentinel?.snapshot.master?.description ?? "sentinel:\(escapedForMessage(service))"
+        case .cluster(let seeds): return seeds.first?.description ?? "cluster"
+        }
     }
 
     /// The cluster's part of the health summary: nodes, primaries, slots served, open breakers.

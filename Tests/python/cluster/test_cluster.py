@@ -5,14 +5,13 @@ cache keeps working while 1000 slots move and while primaries fail over, never r
 of another key.
 
 One cluster serves the module; the tests that reshard or fail it over run last, in file order."""
+import ctypes
 import threading
 import time
 
-import msgpack
 import pytest
-import redis
 
-from support.abi import MISS, OK
+from support.abi import MISS, OK, Buffer, take
 from support.cli import cli
 from support.redis_cluster import RedisCluster
 from support.redis_server import wait_until
@@ -132,6 +131,26 @@ def test_a_tls_cluster_over_rediss_cluster(make_cache, tls_files):
         assert wrong_ca.get("tls:1")[0] != OK  # the system store does not know the test CA
     finally:
         own.stop()
+
+
+def node_health(lib, cache):
+    out = Buffer()
+    rc = lib.cachekit_cache_node_health_get(cache.handle, ctypes.byref(out))
+    return rc, (take(lib, out).decode().splitlines() if rc == OK else None)
+
+
+def test_node_health_reports_every_node_of_the_cluster_and_the_one_server(lib, make_cache, cluster, redis_url):
+    rc, lines = node_health(lib, cluster_cache(make_cache, cluster))
+    assert rc == OK and len(lines) == 6, lines
+    fields = [dict(part.split("=", 1) for part in line.split()[2:]) for line in lines]
+    roles = [line.split()[1] for line in lines]
+    assert roles.count("primary") == 3 and roles.count("replica") == 3
+    assert sum(int(f["slots"]) for f in fields) == 16384
+    assert all(f["breaker"] == "closed" and int(f["ping_ns"]) > 0 for f in fields)
+    assert {line.split()[0] for line in lines} == {f"127.0.0.1:{n.port}" for n in cluster.alive()}
+    rc, lines = node_health(lib, make_cache(redis_url=redis_url))
+    assert rc == OK and len(lines) == 1 and lines[0].startswith("127.0.0.1:") and " primary slots=16384 " in lines[0]
+    assert node_health(lib, make_cache(redis_url=""))[0] == MISS
 
 
 def test_read_from_replicas_reads_what_was_written(make_cache, cluster):

@@ -57,6 +57,7 @@ TEST_SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "cachekit_entry_decode": (STATUS, [STR, SZ, c_int, STR, P, STR, c_uint, BufferPointer]),
     # cache
     "cachekit_cache_get_many": (STATUS, [P, POINTER(STR), POINTER(SZ), SZ, BufferPointer, POINTER(c_int)]),
+    "cachekit_cache_node_health_get": (STATUS, [P, BufferPointer]),
 }
 
 SIGNATURES = {**_ffi.SIGNATURES, **TEST_SIGNATURES}

@@ -14,10 +14,10 @@ public final class RedisL2: L2Store {
     /// A GET reply: one value up to max_value_size, plus framing.
     private let valueLimits: ReplyLimits
     let maxValueSize: Int
-    let sweepMaxIterations: Int
+    private let sweepMaxIterations: Int
     private let sweepTimeoutMilliseconds: Int
     /// Reliability counters kept here: sweeps stopped at a bound, replies refused as too large.
-    let counters = Locked(Counters())
+    private let counters = Locked(Counters())
     /// What to run once in a child of fork() (the listener's restart); the pool abandons
     /// inherited connections by itself.
     private let onFork = Locked<[@Sendable () -> Void]>([])
@@ -165,7 +165,7 @@ public final class RedisL2: L2Store {
         return nil
     }
 
-    static func setCommand(_ key: [UInt8], _ value: UnsafeRawBufferPointer, ttlSeconds: Int) -> [RedisArgument] {
+    private static func setCommand(_ key: [UInt8], _ value: UnsafeRawBufferPointer, ttlSeconds: Int) -> [RedisArgument] {
         ttlSeconds > 0
             ? ["SETEX", .bytes(key), .integer(Int64(ttlSeconds)), .borrowed(value)]
             : ["SET", .bytes(key), .borrowed(value)]

@@ -6,6 +6,7 @@ of another key.
 
 One cluster serves the module; the tests that reshard or fail it over run last, in file order."""
 import ctypes
+import os
 import threading
 import time
 
@@ -131,6 +132,24 @@ def test_a_tls_cluster_over_rediss_cluster(make_cache, tls_files):
         assert wrong_ca.get("tls:1")[0] != OK  # the system store does not know the test CA
     finally:
         own.stop()
+
+
+def test_parent_and_children_read_their_own_values_after_fork(make_cache, cluster):
+    cache = cluster_cache(make_cache, cluster)
+    keys = [f"fork:{i}" for i in range(300)]
+    for key in keys:
+        assert cache.set(key, key, ttl=300) == OK
+    assert cache.get_many(keys) == (OK, keys)  # every node's pool holds open connections now
+    children = []
+    for child in range(3):
+        pid = os.fork()
+        if pid == 0:  # the child: its own connections to every node, the same answers
+            ok = all(cache.get(key) == (OK, key) for key in keys) and cache.get_many(keys) == (OK, keys)
+            os._exit(0 if ok else 1)
+        children.append(pid)
+    parent_ok = all(cache.get(key) == (OK, key) for key in keys)
+    statuses = [os.waitpid(pid, 0)[1] for pid in children]
+    assert parent_ok and statuses == [0, 0, 0]
 
 
 def node_health(lib, cache):

@@ -136,7 +136,7 @@ public final class ClusterClient: Sendable {
                 guard Self.isNodeFailure(error) else { throw error }
                 try? topology.refresh()
                 replicaAllowed = false
-                // The breaker of a node the map still names is open: fail fast, as it is for.
+                // The map still names the node whose breaker is open: fail fast, the breaker's purpose.
                 if error.status == .circuitOpen, node(for: slot, readOnly: false) == target { throw error }
                 try retry(&retries, "node \(target) failed: \(error.message)", status: error.status)
                 continue

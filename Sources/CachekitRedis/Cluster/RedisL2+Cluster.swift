@@ -159,35 +159,22 @@ extension RedisL2 {
 extension ReliabilitySnapshot {
     func adding(_ other: ReliabilitySnapshot) -> ReliabilitySnapshot {
         var sum = self
-        sum.pool.waits &+= other.pool.waits
+        Self.add(&sum.pool, other.pool, [\.waits, \.timeouts, \.opened, \.closed, \.abandoned, \.inUse, \.idle, \.peakInUse])
         sum.pool.waitNanoseconds &+= other.pool.waitNanoseconds
-        sum.pool.timeouts &+= other.pool.timeouts
-        sum.pool.opened &+= other.pool.opened
-        sum.pool.closed &+= other.pool.closed
-        sum.pool.abandoned &+= other.pool.abandoned
-        sum.pool.inUse &+= other.pool.inUse
-        sum.pool.idle &+= other.pool.idle
-        sum.pool.peakInUse &+= other.pool.peakInUse
         if var breaker = sum.breaker, let theirs = other.breaker {
             breaker.state = Self.worse(breaker.state, theirs.state)
-            breaker.opened &+= theirs.opened
-            breaker.halfOpened &+= theirs.halfOpened
-            breaker.closed &+= theirs.closed
-            breaker.rejected &+= theirs.rejected
-            breaker.failures &+= theirs.failures
-            breaker.successes &+= theirs.successes
-            breaker.failuresInWindow &+= theirs.failuresInWindow
+            Self.add(&breaker, theirs, [\.opened, \.halfOpened, \.closed, \.rejected, \.failures, \.successes, \.failuresInWindow])
             sum.breaker = breaker
         }
         if var backpressure = sum.backpressure, let theirs = other.backpressure {
-            backpressure.inFlight &+= theirs.inFlight
-            backpressure.queueDepth &+= theirs.queueDepth
-            backpressure.waits &+= theirs.waits
-            backpressure.shedQueueFull &+= theirs.shedQueueFull
-            backpressure.shedTimeout &+= theirs.shedTimeout
+            Self.add(&backpressure, theirs, [\.inFlight, \.queueDepth, \.waits, \.shedQueueFull, \.shedTimeout])
             sum.backpressure = backpressure
         }
         return sum
+    }
+
+    private static func add<Counters>(_ sum: inout Counters, _ other: Counters, _ fields: [WritableKeyPath<Counters, Int>]) {
+        for field in fields { sum[keyPath: field] &+= other[keyPath: field] }
     }
 
     private static func worse(_ a: CircuitBreaker.State, _ b: CircuitBreaker.State) -> CircuitBreaker.State {

@@ -46,6 +46,13 @@ class RedisCluster:
             pytest.fail("redis-cli not installed (the test command installs redis-tools)")
 
     def start(self):
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()  # no node outlives a cluster that failed to form
+            raise
+
+    def _start(self):
         for _ in range(self.count):
             node = RedisServer(port=free_cluster_port()) if self.tls_files is None else TLSRedisServer(self.tls_files)
             # A node connecting to another's bus is a TLS client: it shows the client certificate.
@@ -55,7 +62,8 @@ class RedisCluster:
             node.port = free_cluster_port()
             node.extra = tls + ["--cluster-enabled", "yes", "--cluster-config-file", f"{node.dir}/nodes-{node.port}.conf",
                           "--cluster-node-timeout", str(NODE_TIMEOUT_MS), "--repl-diskless-sync-delay", "0"]
-            self.nodes.append(node.start())
+            self.nodes.append(node)  # before start: stop() removes its directory whatever happens
+            node.start()
         self.redis_cli("--cluster", "create", *[f"127.0.0.1:{n.port}" for n in self.nodes],
                        "--cluster-replicas", str(self.replicas_per_primary), "--cluster-yes")
         self.wait_until_settled(30)

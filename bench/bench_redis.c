@@ -26,6 +26,7 @@
 
 #include "cachekit.h"
 #include "common.h"
+#include "servers.h"
 
 #define HOT_KEY "bench:redis:hot"
 #define SAMPLES 2001
@@ -45,66 +46,10 @@ static size_t make_doc(uint8_t *out, size_t n) {
 
 /* ---- servers ---- */
 
-static pid_t servers[4];
-static int server_count = 0;
 static char cert_dir[64] = "";
 
-static int free_port(void) {
-    struct sockaddr_in a;
-    socklen_t len = sizeof a;
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || getsockname(fd, (struct sockaddr *)&a, &len) != 0)
-        die("free port", -1);
-    port = ntohs(a.sin_port);
-    close(fd);
-    return port;
-}
-
-static void wait_for_port(int port) {
-    int tries;
-    for (tries = 0; tries < 200; tries++) {
-        struct sockaddr_in a;
-        int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
-        memset(&a, 0, sizeof a);
-        a.sin_family = AF_INET;
-        a.sin_port = htons((uint16_t)port);
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-        close(fd);
-        if (ok) { usleep(50000); return; }
-        usleep(25000);
-    }
-    die("redis-server did not start", -1);
-}
-
-/* Starts redis-server with the given extra arguments (NULL-terminated). */
-static void start_server(const char *const *extra) {
-    const char *argv[32];
-    int n = 0, i;
-    pid_t pid;
-    argv[n++] = "redis-server";
-    argv[n++] = "--bind"; argv[n++] = "127.0.0.1";
-    argv[n++] = "--save"; argv[n++] = "";
-    argv[n++] = "--appendonly"; argv[n++] = "no";
-    argv[n++] = "--loglevel"; argv[n++] = "warning";
-    for (i = 0; extra[i] && n < 31; i++) argv[n++] = extra[i];
-    argv[n] = NULL;
-    fflush(stdout);
-    pid = fork();
-    if (pid == 0) {
-        if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr)) _exit(127);
-        execvp("redis-server", (char *const *)argv);
-        _exit(127);
-    }
-    servers[server_count++] = pid;
-}
-
-static void stop_servers(void) {
-    int i;
-    for (i = 0; i < server_count; i++) { kill(servers[i], SIGTERM); waitpid(servers[i], NULL, 0); }
+static void stop_servers_and_certs(void) {
+    stop_servers();
     if (cert_dir[0]) {
         char cmd[128];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", cert_dir);
@@ -146,32 +91,13 @@ static cachekit_cache *make_cache(const char *url, int pool_size) {
 /* ---- 1. the pool under load ---- */
 
 #define GETS_PER_THREAD 2000
-typedef struct {
-    cachekit_cache *cache;
-    double *latencies;
-    int failures;
-} load_worker;
-
-static void *load_thread(void *arg) {
-    load_worker *w = arg;
-    int i;
-    for (i = 0; i < GETS_PER_THREAD; i++) {
-        cachekit_buffer out;
-        uint64_t t0 = now_ns();
-        int rc = cachekit_cache_get(w->cache, (const uint8_t *)HOT_KEY, sizeof HOT_KEY - 1, &out);
-        w->latencies[i] = (double)(now_ns() - t0);
-        if (rc == CACHEKIT_OK) cachekit_buffer_free(&out);
-        else w->failures++;
-    }
-    return NULL;
-}
-
 static double run_load(const char *url, int threads, int pool_size) {
     cachekit_cache *cache = make_cache(url, pool_size);
     static uint8_t doc[1100];
     size_t n = make_doc(doc, 1024);
     pthread_t tid[64];
-    load_worker w[64];
+    bench_load_worker w[64];
+    static const char *const hot[] = {HOT_KEY};
     double *all = malloc(sizeof(double) * (size_t)threads * GETS_PER_THREAD);
     cachekit_cache_stats stats;
     int t, failures = 0, rc;
@@ -181,10 +107,9 @@ static double run_load(const char *url, int threads, int pool_size) {
     if ((rc = cachekit_cache_set(cache, (const uint8_t *)HOT_KEY, sizeof HOT_KEY - 1, doc, n, 300)) != 0) die("set", rc);
     t0 = now_ns();
     for (t = 0; t < threads; t++) {
-        w[t].cache = cache;
-        w[t].latencies = all + (size_t)t * GETS_PER_THREAD;
-        w[t].failures = 0;
-        pthread_create(&tid[t], NULL, load_thread, &w[t]);
+        bench_load_worker worker = {cache, hot, 1, 0, GETS_PER_THREAD, all + (size_t)t * GETS_PER_THREAD, 0};
+        w[t] = worker;
+        pthread_create(&tid[t], NULL, bench_load_thread, &w[t]);
     }
     for (t = 0; t < threads; t++) { pthread_join(tid[t], NULL); failures += w[t].failures; }
     seconds = (double)(now_ns() - t0) / 1e9;
@@ -317,6 +242,6 @@ int main(void) {
         redisReaderFree(raw.reader);
         SSL_free(raw.ssl);
     }
-    stop_servers();
+    stop_servers_and_certs();
     return 0;
 }

@@ -86,6 +86,33 @@ static inline void bench_interleaved_gets(cachekit_cache *cache, const char *key
     *base_p50 = base[samples / 2];
 }
 
+/* One thread of a load test: `gets` gets through `cache`, the i-th of keys[(offset + 7 i) % key_count],
+ * each timed into latencies[i] when latencies is not NULL; failures counts the gets not OK. */
+typedef struct {
+    cachekit_cache *cache;
+    const char *const *keys;
+    int key_count;
+    int offset;
+    int gets;
+    double *latencies;
+    int failures;
+} bench_load_worker;
+
+static inline void *bench_load_thread(void *arg) {
+    bench_load_worker *w = arg;
+    int i;
+    for (i = 0; i < w->gets; i++) {
+        cachekit_buffer out;
+        const char *key = w->keys[(w->offset + i * 7) % w->key_count];
+        uint64_t t0 = now_ns();
+        int rc = cachekit_cache_get(w->cache, (const uint8_t *)key, strlen(key), &out);
+        if (w->latencies) w->latencies[i] = (double)(now_ns() - t0);
+        if (rc == CACHEKIT_OK) cachekit_buffer_free(&out);
+        else w->failures++;
+    }
+    return NULL;
+}
+
 static inline void die(const char *what, int status) {
     fprintf(stderr, "%s failed: %d %s\n", what, status, cachekit_last_error_message());
     exit(1);

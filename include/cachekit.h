@@ -848,7 +848,10 @@ CACHEKIT_API void cachekit_config_free(cachekit_config *config);
  *   redis_url            redis://[[user]:password@]host[:port][/db][?query], rediss://... (TLS),
  *                        unix://[[user]:password@]/path[?db=N], a socket path,
  *                        redis+sentinel://[user:pw@]host[:port][,host[:port]...]/SERVICE[/db]
- *                        or rediss+sentinel://...; "" means no Redis. Read as redis-py reads
+ *                        or rediss+sentinel://..., redis+cluster://[user:pw@]host[:port][,host
+ *                        [:port]...][/0] or rediss+cluster://... (Redis Cluster seed nodes, db 0
+ *                        only; query read_from_replicas=true|false, since 0.2.0; docs/cache.md,
+ *                        Redis Cluster); "" means no Redis. Read as redis-py reads
  *                        it: redis://pw@host is the username "pw" (write redis://:pw@host for a
  *                        password). Query: db, username, password, socket_timeout and
  *                        socket_connect_timeout (seconds; they win over the options below), and
@@ -906,8 +909,9 @@ CACHEKIT_API void cachekit_config_free(cachekit_config *config);
  *                        cachekit-py's lock wait). Since 0.1.0.
  *   l1_tracking          "1" (the default) drops L1 copies when anyone writes the key in Redis
  *                        (CLIENT TRACKING, see the cache section's introduction), "0" keeps them
- *                        until l1_ttl; flags read as invalidation_listener. Only with both tiers.
- *                        Since 0.2.0.
+ *                        until l1_ttl; flags read as invalidation_listener. Only with both tiers,
+ *                        and not on Redis Cluster (Redis tracks per node; there it is off and
+ *                        copies live until l1_ttl). Since 0.2.0.
  * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_UNKNOWN_OPTION,
  * CACHEKIT_E_INVALID_CONFIG (the message names the option, never a secret value),
  * CACHEKIT_E_INVALID_ARGUMENT (name or value 1 MiB or longer) or CACHEKIT_E_INVALID_UTF8 (name or
@@ -1173,6 +1177,11 @@ CACHEKIT_API int cachekit_cache_set_tracked(cachekit_cache *cache, const char *r
  * CACHEKIT_E_INVALID_ARGUMENT (registry_id malformed, count too large), or a backend status:
  * keys already unlinked stay deleted, members whose key was not unlinked stay in the set, and
  * L1 is cleared of the local keys regardless (*removed is then left untouched).
+ * On Redis Cluster (since 0.2.0) the members' keys live in other slots than the set, so no
+ * script runs: each chunk is SRANDMEMBER on the set's node, UNLINK of each member's key on its
+ * own node, then SREM of the chunk. A member still never leaves before its key, but a chunk is
+ * no longer atomic: a key written again between its UNLINK and the SREM stays in Redis, no
+ * longer tracked, until its TTL.
  * Thread-safe. Since 0.1.0.
  */
 CACHEKIT_API int cachekit_cache_drain_registry(cachekit_cache *cache, const char *registry_id,
@@ -1331,6 +1340,19 @@ typedef struct cachekit_redis_stats {
  * CACHEKIT_E_NULL_POINTER. Thread-safe. Since 0.2.0.
  */
 CACHEKIT_API int cachekit_cache_redis_stats(cachekit_cache *cache, cachekit_redis_stats *out);
+
+/**
+ * Each Redis node's health, PINGed through its own pool (on Redis Cluster every node of the slot
+ * map; otherwise the one server), as UTF-8 text in *out, one '\n'-terminated line per node:
+ *   ADDRESS primary|replica slots=N breaker=closed|open|half-open|off pool_in_use=N ping_ns=N
+ * or, when the PING failed, " error=TEXT" (the rest of the line, no credentials) in place of
+ * ping_ns. ADDRESS is host:port ([v6]:port), unix:PATH or sentinel:SERVICE, spaces as %20.
+ * A failing node is reported, not returned as a status. Takes up to command_timeout_ms per
+ * node that does not answer. Free *out with cachekit_buffer_free.
+ * Returns CACHEKIT_OK, CACHEKIT_MISS (no Redis; *out untouched), CACHEKIT_E_NULL_POINTER or
+ * CACHEKIT_E_OUT_OF_MEMORY. Thread-safe. Since 0.2.0.
+ */
+CACHEKIT_API int cachekit_cache_node_health_get(cachekit_cache *cache, cachekit_buffer *out);
 
 /* ==========================================================================================
  * Coherence across processes: the fill lock, refresh-ahead, stale-if-error, fail-closed

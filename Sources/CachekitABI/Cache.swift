@@ -300,7 +300,7 @@ public func cachekit_cache_redis_stats(_ cache: OpaquePointer?, _ out: UnsafeMut
         var stats = cachekit_redis_stats()
         if let tier = object.secondTier as? RedisL2 {
             func u(_ v: Int) -> UInt64 { UInt64(max(v, 0)) }
-            let snapshot = tier.client.snapshot
+            let snapshot = tier.reliabilitySnapshot  // on Cluster: every node's, summed
             stats.configured = 1
             if let breaker = snapshot.breaker {
                 switch breaker.state {

@@ -2,7 +2,8 @@ import CachekitCore
 import CachekitRedis
 
 /// The CLI's one Redis connection: the library's client (every URL form: TLS, unix sockets,
-/// Sentinel), one command at a time, each under the command timeout. Failures become one-line
+/// Sentinel; on Cluster, the node of the command's key, redirects followed), one command at a
+/// time, each under the command timeout. Failures become one-line
 /// CLIErrors that never carry a credential.
 final class RedisConnection {
     enum Reply {
@@ -18,7 +19,8 @@ final class RedisConnection {
     /// A value the CLI reads may be as large as the library allows (cachekit-core's limit).
     static let replyLimits = ReplyLimits.value(maxValueSize: 512 * 1_048_576)
 
-    private let connection: CachekitRedis.RedisConnection
+    private let connection: CachekitRedis.RedisConnection?
+    private let cluster: ClusterClient?
 
     init(url text: String) throws(CLIError) {
         do throws(CachekitError) {
@@ -30,7 +32,13 @@ final class RedisConnection {
             settings.breaker = nil
             settings.backpressure = nil
             timeout = settings.commandTimeoutMilliseconds
-            connection = try RedisClient(url: url, settings: settings).openDedicatedConnection()
+            if case .cluster = url.target {
+                cluster = try ClusterClient(url: url, settings: settings)
+                connection = nil
+            } else {
+                cluster = nil
+                connection = try RedisClient(url: url, settings: settings).openDedicatedConnection()
+            }
         } catch {
             throw CLIError("cannot connect to Redis: \(error.message)")
         }
@@ -38,14 +46,26 @@ final class RedisConnection {
 
     private let timeout: Int
 
-    deinit { connection.close() }
+    deinit {
+        connection?.close()
+        cluster?.close()
+    }
 
     /// Runs one command; a Redis error reply throws.
     func command(_ arguments: [[UInt8]]) throws(CLIError) -> Reply {
         let reply: RedisValue
         do throws(CachekitError) {
-            reply = try connection.call(arguments.map { .bytes($0) }, limits: Self.replyLimits,
-                                        deadline: .after(milliseconds: timeout))
+            let command: [RedisArgument] = arguments.map { .bytes($0) }
+            if let cluster {
+                // Every CLI command names its key first.
+                reply = try cluster.run(slot: ClusterSlot.of(arguments.dropFirst().first ?? [])) { connection, deadline throws(CachekitError) in
+                    try connection.call(command, limits: Self.replyLimits, deadline: deadline)
+                }
+            } else if let connection {
+                reply = try connection.call(command, limits: Self.replyLimits, deadline: .after(milliseconds: timeout))
+            } else {
+                throw CachekitError(.internal, "no Redis connection")
+            }
         } catch {
             throw CLIError(error.message)
         }

@@ -241,6 +241,7 @@ let targets: [(name: String, run: FuzzTarget)] = abiTargets + [
     ("invalidation-event", invalidationEventTarget),
     ("cache-read", cacheReadTarget),
     ("connection-read", connectionReadTarget),
+    ("cluster-reply", clusterReplyTarget),
 ]
 
 /// The target CACHEKIT_FUZZ_TARGET names (an unknown name stops the run), or nil to pick by byte.

@@ -124,6 +124,7 @@ let redisURLTarget: FuzzTarget = { input in
     switch first.target {
     case .tcp(let node): ports = [node.port]
     case .sentinel(let nodes, _): ports = nodes.map(\.port)
+    case .cluster(let nodes): ports = nodes.map(\.port)
     case .unix: ports = []
     }
     if !ports.allSatisfy({ (0...65_535).contains($0) }) || first.database < 0 { fatalError("URL out of range") }

@@ -77,7 +77,9 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         keepsDecodedView = !storesValueVerbatim && !config.encryptsEntries
         prefixBytes = .allocate(byteCount: max(prefix.count, 1), alignment: 1)
         prefixBytes.copyBytes(from: prefix)
-        let tracks = config.l1Tracking && l2 != nil
+        // Not on Cluster: Redis tracks per node and the subscriber is on one node, so reports of
+        // keys on the others would never come (l1_ttl and the invalidation listener bound those copies).
+        let tracks = config.l1Tracking && l2 != nil && !config.usesCluster
         if config.invalidationListener || tracks, let subscribe, l1.isEnabled {
             // The subscription holds L1 and the index, never the cache, so freeing the cache stops it.
             let (l1, index, prefix) = (l1, registryIndex, prefix)

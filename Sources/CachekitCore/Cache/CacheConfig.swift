@@ -274,6 +274,12 @@ public final class CacheConfig: @unchecked Sendable {
 
     /// The Redis URL with the `ssl_*` options applied; throws when they are given without a
     /// `rediss://` URL (TLS is never switched on or off behind the URL's back).
+    /// Whether redis_url names a Redis Cluster.
+    public var usesCluster: Bool {
+        if case .cluster = redisURL?.target { return true }
+        return false
+    }
+
     public func effectiveRedisURL() throws(CachekitError) -> RedisURL? {
         guard var url = redisURL else { return nil }
         guard !tlsOptions.isEmpty else { return url }

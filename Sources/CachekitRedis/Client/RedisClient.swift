@@ -61,11 +61,17 @@ public final class RedisClient: Sendable {
     public let sentinel: SentinelResolver?
     private let openConnection: ConnectionPool<RedisConnection>.Factory
 
-    public init(url: RedisURL, settings: Settings) throws(CachekitError) {
+    /// `connectionFactory` replaces how connections are opened (a cluster node's, which sends
+    /// READONLY; the cluster's "any node" client for the listener).
+    public init(url: RedisURL, settings: Settings,
+                connectionFactory: ConnectionPool<RedisConnection>.Factory? = nil) throws(CachekitError) {
         self.url = url
         self.settings = settings
         let factory: ConnectionPool<RedisConnection>.Factory
-        if case .sentinel = url.target {
+        if let connectionFactory {
+            sentinel = nil
+            factory = connectionFactory
+        } else if case .sentinel = url.target {
             let resolver = try SentinelResolver(url: url)
             sentinel = resolver
             factory = resolver.connectionFactory

@@ -33,6 +33,10 @@ public struct RedisConnectionOptions: Sendable {
         case .unix(let path): address = .unix(path: path)
         case .sentinel:
             throw CachekitError(.invalidConfig, "a Sentinel URL names no single server: discover the master first")
+        case .cluster(let seeds):
+            // A seed is where the slot map is asked for; ClusterClient opens each node by its address.
+            guard let first = seeds.first else { throw CachekitError(.invalidConfig, "a cluster URL needs at least one node") }
+            address = .tcp(first)
         }
         self.init(address: address, username: url.username, password: url.password, database: url.database,
                   tls: try url.tls.map { (settings: TLSSettings) throws(CachekitError) in try TLSContext.shared(for: settings) })
@@ -52,6 +56,11 @@ public final class RedisConnection: PooledConnection, @unchecked Sendable {  // 
     private let state: Locked<ReplyReader>
     private let broken = Atomic<Bool>(false)
     private let closed = Atomic<Bool>(false)
+    /// Cluster redirects seen by the last exchange, and ASKING mode (Cluster/ClusterClient.swift);
+    /// the flags keep a call that meets neither (every call on a single server) off the lock.
+    private let cluster = Locked(ClusterExchange())
+    private let asking = Atomic<Bool>(false)
+    private let holdsSignal = Atomic<Bool>(false)
 
     private init(transport: Transport, reader: ReplyReader, address: RedisAddress) {
         self.transport = transport
@@ -176,26 +185,89 @@ public final class RedisConnection: PooledConnection, @unchecked Sendable {  // 
     }
 
     private func exchange(_ commands: [FormattedCommand], limits: ReplyLimits, deadline: Deadline) throws(CachekitError) -> [RedisValue] {
+        if holdsSignal.exchange(false, ordering: .acquiringAndReleasing) { cluster.withLock { $0.signal = nil } }
+        let asking = asking.load(ordering: .acquiring)
+        let sent = asking ? try ClusterExchange.askingBefore(commands) : commands
+        var replies = try exchangeOnStream(sent, limits: limits, deadline: deadline)
+        if asking { replies = ClusterExchange.droppingAskingReplies(replies) }
+        if let signal = ClusterExchange.firstSignal(in: replies, from: address) {
+            cluster.withLock { $0.signal = signal }
+            holdsSignal.store(true, ordering: .releasing)
+        }
+        return replies
+    }
+
+    /// The first cluster redirect or retry signal the last call or pipeline received (a node's
+    /// MOVED, ASK, TRYAGAIN or CLUSTERDOWN error reply), nil when none.
+    public var clusterSignal: ClusterSignal? {
+        holdsSignal.load(ordering: .acquiring) ? cluster.withLock { $0.signal } : nil
+    }
+
+    /// While set, every command is preceded by ASKING (its reply dropped): the commands of one
+    /// call that an ASK redirect sent to a slot's importing node.
+    public func setAsking(_ on: Bool) { asking.store(on, ordering: .releasing) }
+
+    private func exchangeOnStream(_ commands: [FormattedCommand], limits: ReplyLimits, deadline: Deadline) throws(CachekitError) -> [RedisValue] {
         try state.withLock { (reader: inout ReplyReader) throws(CachekitError) -> [RedisValue] in
             try usable()
             return try failing { () throws(CachekitError) -> [RedisValue] in
-                // Bytes before the command (a reply sent twice, or one that came after its call
-                // gave up) would be read as its reply: another key's value for a GET.
-                guard !reader.holdsUnreadBytes, !transport.hasUnreadBytes else {
-                    throw CachekitError(.backendUnavailable,
-                                        "Redis at \(address) sent bytes no command asked for: the connection is out of step")
-                }
-                try transport.write(commands.map(\.bytes), deadline: deadline)
-                var replies: [RedisValue] = []
-                replies.reserveCapacity(commands.count)
-                for command in commands {
-                    if let reply = try readOne(reader, answering: command.name, limits: limits, deadline: deadline, idleIsNil: false) {
-                        replies.append(reply)
-                    }
-                }
-                // More than was asked for came with the replies: never reuse this stream.
-                if reader.holdsUnreadBytes { breakStream() }
-                return replies
+                try write(commands, reader, deadline: deadline)
+                return try readReplies(to: commands, reader, limits: limits, deadline: deadline)
+            }
+        }
+    }
+
+    private func write(_ commands: [FormattedCommand], _ reader: ReplyReader, deadline: Deadline) throws(CachekitError) {
+        // Bytes before the command (a reply sent twice, or one that came after its call
+        // gave up) would be read as its reply: another key's value for a GET.
+        guard !reader.holdsUnreadBytes, !transport.hasUnreadBytes else {
+            throw CachekitError(.backendUnavailable,
+                                "Redis at \(address) sent bytes no command asked for: the connection is out of step")
+        }
+        try transport.write(commands.map(\.bytes), deadline: deadline)
+    }
+
+    private func readReplies(to commands: [FormattedCommand], _ reader: ReplyReader, limits: ReplyLimits,
+                             deadline: Deadline) throws(CachekitError) -> [RedisValue] {
+        var replies: [RedisValue] = []
+        replies.reserveCapacity(commands.count)
+        for command in commands {
+            if let reply = try readOne(reader, answering: command.name, limits: limits, deadline: deadline, idleIsNil: false) {
+                replies.append(reply)
+            }
+        }
+        // More than was asked for came with the replies: never reuse this stream.
+        if reader.holdsUnreadBytes { breakStream() }
+        return replies
+    }
+
+    /// A pipeline written by `send(pipeline:)` whose replies `receive` has still to read.
+    public final class PendingReplies {
+        fileprivate let commands: [FormattedCommand]
+        fileprivate init(_ commands: [FormattedCommand]) { self.commands = commands }
+    }
+
+    /// The first half of `pipeline`: writes the commands and returns without reading, so a
+    /// caller can write to several servers before it waits for any (a cluster get_many). The
+    /// connection serves nothing else until `receive` has read the replies (a caller that
+    /// cannot must close it: the stream is out of step).
+    public func send(pipeline commands: [[RedisArgument]], deadline: Deadline) throws(CachekitError) -> PendingReplies {
+        var formatted: [FormattedCommand] = []
+        formatted.reserveCapacity(commands.count)
+        for arguments in commands { formatted.append(try FormattedCommand.format(arguments)) }
+        try state.withLock { (reader: inout ReplyReader) throws(CachekitError) in
+            try usable()
+            try failing { () throws(CachekitError) in try write(formatted, reader, deadline: deadline) }
+        }
+        return PendingReplies(formatted)
+    }
+
+    /// The second half of `pipeline`: one reply per command `send` wrote, each within `limits`.
+    public func receive(_ pending: PendingReplies, limits: ReplyLimits, deadline: Deadline) throws(CachekitError) -> [RedisValue] {
+        try state.withLock { (reader: inout ReplyReader) throws(CachekitError) -> [RedisValue] in
+            try usable()
+            return try failing { () throws(CachekitError) -> [RedisValue] in
+                try readReplies(to: pending.commands, reader, limits: limits, deadline: deadline)
             }
         }
     }

@@ -7,6 +7,19 @@ extension RedisL2 {
     /// is thrown.
     public func setMany(_ entries: [(key: [UInt8], value: UnsafeRawBufferPointer)], ttlSeconds: Int) throws(CachekitError) {
         guard !entries.isEmpty else { return }
+        if let cluster {  // CROSSSLOT: one pipeline per node
+            let byKey = Dictionary(entries.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
+            let replies = try timed { () throws(CachekitError) -> [[RedisValue]] in
+                try cluster.pipelinedPerKey(entries.map(\.key), readOnly: false, limits: .small) { key in
+                    byKey[key].map { [Self.setCommand(key, $0, ttlSeconds: ttlSeconds)] } ?? []
+                }
+            }
+            for keyReplies in replies {
+                guard let reply = keyReplies.first else { throw Self.failure("SET", "unexpected number of replies") }
+                try Self.status(reply, "SET")
+            }
+            return
+        }
         try run { connection, deadline throws(CachekitError) in
             let commands = entries.map { Self.setCommand($0.key, $0.value, ttlSeconds: ttlSeconds) }
             let replies = try connection.pipeline(commands, limits: .small, deadline: deadline)
@@ -19,6 +32,18 @@ extension RedisL2 {
     /// DEL answers only the total).
     public func deleteEach(_ keys: [[UInt8]]) throws(CachekitError) -> [Bool] {
         guard !keys.isEmpty else { return [] }
+        if let cluster {  // CROSSSLOT: one pipeline per node
+            let replies = try timed { () throws(CachekitError) -> [[RedisValue]] in
+                try cluster.pipelinedPerKey(keys, readOnly: false, limits: .small) { key in [["DEL", .bytes(key)]] }
+            }
+            var existed: [Bool] = []
+            existed.reserveCapacity(keys.count)
+            for keyReplies in replies {
+                guard let reply = keyReplies.first else { throw Self.failure("DEL", "unexpected number of replies") }
+                existed.append(try Self.count(reply, "DEL") > 0)
+            }
+            return existed
+        }
         return try run { connection, deadline throws(CachekitError) -> [Bool] in
             let replies = try connection.pipeline(keys.map { ["DEL", .bytes($0)] }, limits: .small, deadline: deadline)
             guard replies.count == keys.count else { throw Self.failure("DEL", "unexpected number of replies") }
@@ -31,7 +56,7 @@ extension RedisL2 {
 
     /// PTTL: milliseconds left, -1 for no expiry, -2 for an absent key.
     public func remainingTTL(_ key: [UInt8]) throws(CachekitError) -> Int64 {
-        try run { connection, deadline throws(CachekitError) -> Int64 in
+        try run(key: key, readOnly: true) { connection, deadline throws(CachekitError) -> Int64 in
             try Self.integer(connection.call(["PTTL", .bytes(key)], limits: .small, deadline: deadline), "PTTL")
         }
     }

@@ -5,7 +5,7 @@ import CachekitCore
 extension RedisL2: CoherentL2Store {
     /// `SET <lock> <token> NX PX <ms>`: OK when taken, nil when another holder has it.
     public func acquireLock(_ key: [UInt8], token: [UInt8], milliseconds: Int) throws(CachekitError) -> Bool {
-        try run { connection, deadline throws(CachekitError) -> Bool in
+        try run(key: key) { connection, deadline throws(CachekitError) -> Bool in
             let reply = try connection.call(["SET", .bytes(key), .bytes(token), "NX", "PX", .integer(Int64(milliseconds))],
                                             limits: .small, deadline: deadline)
             switch reply {
@@ -19,7 +19,7 @@ extension RedisL2: CoherentL2Store {
     /// redis-py's `Script` call: EVALSHA of the release script; on NOSCRIPT (a server that has
     /// not cached it, or flushed its scripts) SCRIPT LOAD and EVALSHA again, pipelined.
     public func releaseLock(_ key: [UInt8], token: [UInt8]) throws(CachekitError) -> Bool {
-        try run { connection, deadline throws(CachekitError) -> Bool in
+        try run(key: key) { connection, deadline throws(CachekitError) -> Bool in
             let evalsha: [RedisArgument] = ["EVALSHA", .bytes(FillLock.releaseScriptSHA1), "1", .bytes(key), .bytes(token)]
             var reply = try connection.call(evalsha, limits: .small, deadline: deadline)
             if case .error(let text) = reply, text.starts(with: "NOSCRIPT") {
@@ -34,7 +34,7 @@ extension RedisL2: CoherentL2Store {
 
     /// `EXPIRE key seconds` (cachekit-py's refresh_ttl): 1 when the key exists.
     public func expire(_ key: [UInt8], seconds: Int) throws(CachekitError) -> Bool {
-        try run { connection, deadline throws(CachekitError) -> Bool in
+        try run(key: key) { connection, deadline throws(CachekitError) -> Bool in
             try Self.integer(connection.call(["EXPIRE", .bytes(key), .integer(Int64(seconds))], limits: .small, deadline: deadline),
                              "EXPIRE") == 1
         }

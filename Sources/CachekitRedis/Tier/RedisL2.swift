@@ -6,11 +6,14 @@ import Glibc
 /// by what that command may legitimately return. Feeds the cache's counters: latency of each
 /// successful round trip, failures, and calls the open breaker skipped. Thread-safe.
 public final class RedisL2: L2Store {
+    /// The one server's client; on Cluster the client of whichever node answers (the listener's).
     public let client: RedisClient
+    /// Set for `redis+cluster://` URLs: commands go to the node of their key's slot.
+    public let cluster: ClusterClient?
     let stats: CacheStats
     /// A GET reply: one value up to max_value_size, plus framing.
     private let valueLimits: ReplyLimits
-    private let maxValueSize: Int
+    let maxValueSize: Int
     private let sweepMaxIterations: Int
     private let sweepTimeoutMilliseconds: Int
     /// Reliability counters kept here: sweeps stopped at a bound, replies refused as too large.
@@ -26,7 +29,15 @@ public final class RedisL2: L2Store {
     }
 
     public init(config: CacheConfig, url: RedisURL, stats: CacheStats) throws(CachekitError) {
-        client = try RedisClient(url: url, settings: RedisClient.Settings(config: config, url: url))
+        let settings = RedisClient.Settings(config: config, url: url)
+        if case .cluster = url.target {
+            let cluster = try ClusterClient(url: url, settings: settings)
+            self.cluster = cluster
+            client = cluster.anyNode
+        } else {
+            cluster = nil
+            client = try RedisClient(url: url, settings: settings)
+        }
         self.stats = stats
         maxValueSize = config.maxValueSize
         valueLimits = .value(maxValueSize: config.maxValueSize)
@@ -39,7 +50,7 @@ public final class RedisL2: L2Store {
 
     /// The breaker and pool in a few words, first in the health report's detail.
     public var healthSummary: String {
-        let snapshot = client.snapshot
+        let snapshot = reliabilitySnapshot
         var parts: [String] = []
         if let breaker = snapshot.breaker {
             let name: String
@@ -52,10 +63,14 @@ public final class RedisL2: L2Store {
         }
         parts.append("pool \(snapshot.pool.inUse)/\(client.settings.poolSize) in use")
         if let master = client.sentinel?.snapshot.master { parts.append("master \(master)") }
+        if let cluster = clusterHealthSummary { parts.append(cluster) }
         return parts.joined(separator: ", ")
     }
 
-    deinit { client.close() }
+    deinit {
+        client.close()
+        cluster?.close()
+    }
 
     /// Runs `action` in a forked child, on the child's first call through this tier.
     func whenForked(_ action: @escaping @Sendable () -> Void) {
@@ -69,12 +84,28 @@ public final class RedisL2: L2Store {
         }
     }
 
-    /// Runs one guarded call, timing it for the stats.
+    /// The "which node" seam: a command about `key` runs where the key lives, on the one server
+    /// or on the cluster node of the key's slot (following redirects). Every command of `body`
+    /// must name keys of that one slot. `readOnly`: a replica may answer (read_from_replicas).
+    func run<Result>(key: [UInt8], readOnly: Bool = false,
+                     _ body: (RedisConnection, Deadline) throws(CachekitError) -> Result) throws(CachekitError) -> Result {
+        try timed { () throws(CachekitError) -> Result in
+            if let cluster { return try cluster.run(slot: ClusterSlot.of(key), readOnly: readOnly, body) }
+            return try client.run(body)
+        }
+    }
+
+    /// Runs one guarded call on the one server (on Cluster: on any node), timing it for the stats.
     func run<Result>(_ body: (RedisConnection, Deadline) throws(CachekitError) -> Result) throws(CachekitError) -> Result {
+        try timed { () throws(CachekitError) -> Result in try client.run(body) }
+    }
+
+    /// Times `work` (one call, or one cluster call with its redirects) for the stats.
+    func timed<Result>(_ work: () throws(CachekitError) -> Result) throws(CachekitError) -> Result {
         noticeFork()
         let start = MonotonicClock.preciseNanoseconds()
         do throws(CachekitError) {
-            let result = try client.run(body)
+            let result = try work()
             stats.recordL2Latency(Int(MonotonicClock.preciseNanoseconds() &- start))
             return result
         } catch {
@@ -143,7 +174,7 @@ public final class RedisL2: L2Store {
     // MARK: L2Store
 
     public func get(_ key: [UInt8]) throws(CachekitError) -> StoredValue? {
-        try run { connection, deadline throws(CachekitError) -> StoredValue? in
+        try run(key: key, readOnly: true) { connection, deadline throws(CachekitError) -> StoredValue? in
             let reply = try connection.call(["GET", .bytes(key)], limits: valueLimits, deadline: deadline)
             return try Self.value(reply, "GET").map { StoredValue(bytes: $0, ttlMilliseconds: nil) }
         }
@@ -151,7 +182,7 @@ public final class RedisL2: L2Store {
 
     /// GET and PTTL in one round trip.
     public func getWithTTL(_ key: [UInt8]) throws(CachekitError) -> StoredValue? {
-        try run { connection, deadline throws(CachekitError) -> StoredValue? in
+        try run(key: key, readOnly: true) { connection, deadline throws(CachekitError) -> StoredValue? in
             let replies = try connection.pipeline([["GET", .bytes(key)], ["PTTL", .bytes(key)]],
                                                   limits: valueLimits, deadline: deadline)
             guard replies.count == 2 else { throw Self.failure("GET", "unexpected number of replies") }
@@ -162,6 +193,7 @@ public final class RedisL2: L2Store {
     /// MGET (plus PTTL per key when `withTTL`), one round trip.
     public func getMany(_ keys: [[UInt8]], withTTL: Bool) throws(CachekitError) -> [StoredValue?] {
         guard !keys.isEmpty else { return [] }
+        if cluster != nil { return try clusterGetMany(keys, withTTL: withTTL) }
         let limits = ReplyLimits.values(count: keys.count, maxValueSize: maxValueSize)
         return try run { connection, deadline throws(CachekitError) -> [StoredValue?] in
             var commands: [[RedisArgument]] = [["MGET"] + keys.map { .bytes($0) }]
@@ -185,7 +217,7 @@ public final class RedisL2: L2Store {
 
     /// SETEX when ttl > 0, else SET (as cachekit-py).
     public func set(_ key: [UInt8], _ value: UnsafeRawBufferPointer, ttlSeconds: Int) throws(CachekitError) {
-        try run { connection, deadline throws(CachekitError) in
+        try run(key: key) { connection, deadline throws(CachekitError) in
             try Self.status(connection.call(Self.setCommand(key, value, ttlSeconds: ttlSeconds), limits: .small, deadline: deadline), "SET")
         }
     }
@@ -194,6 +226,11 @@ public final class RedisL2: L2Store {
     /// its key-registry record in one round trip. Every reply is read before an error is thrown.
     public func set(_ key: [UInt8], _ value: UnsafeRawBufferPointer, ttlSeconds: Int,
                     tracking member: UnsafeRawBufferPointer, in set: [UInt8], setTTLSeconds: Int) throws(CachekitError) {
+        if cluster != nil {
+            // The key and the registry's set hash to different slots: two commands, two nodes.
+            try self.set(key, value, ttlSeconds: ttlSeconds)
+            return try track(set: set, member: member, ttlSeconds: setTTLSeconds)
+        }
         try run { connection, deadline throws(CachekitError) in
             let replies = try connection.pipeline([
                 Self.setCommand(key, value, ttlSeconds: ttlSeconds),
@@ -209,6 +246,7 @@ public final class RedisL2: L2Store {
 
     public func delete(_ keys: [[UInt8]]) throws(CachekitError) -> Int {
         guard !keys.isEmpty else { return 0 }
+        if cluster != nil { return try clusterCount("DEL", keys) }
         return try run { connection, deadline throws(CachekitError) -> Int in
             let reply = try connection.call(["DEL"] + keys.map { .bytes($0) }, limits: .small, deadline: deadline)
             return try Self.count(reply, "DEL")
@@ -216,7 +254,7 @@ public final class RedisL2: L2Store {
     }
 
     public func exists(_ key: [UInt8]) throws(CachekitError) -> Bool {
-        try run { connection, deadline throws(CachekitError) -> Bool in
+        try run(key: key, readOnly: true) { connection, deadline throws(CachekitError) -> Bool in
             try Self.integer(connection.call(["EXISTS", .bytes(key)], limits: .small, deadline: deadline), "EXISTS") > 0
         }
     }
@@ -237,7 +275,7 @@ public final class RedisL2: L2Store {
 
     /// Stops a sweep that a server keeps going (a cursor that never returns to 0, a set that
     /// refills): at most `sweepMaxIterations` round trips and `sweepTimeoutMilliseconds`.
-    private struct SweepBound {
+    struct SweepBound {
         let maxIterations: Int
         let deadline: Deadline
         var iterations = 0
@@ -248,7 +286,11 @@ public final class RedisL2: L2Store {
         }
     }
 
-    private func sweepStopped(_ what: String, _ bound: SweepBound, _ done: Int) -> CachekitError {
+    func newSweepBound() -> SweepBound {
+        SweepBound(maxIterations: sweepMaxIterations, deadline: .after(milliseconds: sweepTimeoutMilliseconds))
+    }
+
+    func sweepStopped(_ what: String, _ bound: SweepBound, _ done: Int) -> CachekitError {
         counters.withLock { $0.sweepsIncomplete &+= 1 }
         return CachekitError(.sweepIncomplete,
             "\(what) stopped after \(bound.iterations &- 1) round trips and \(done) keys (sweep_max_iterations "
@@ -258,8 +300,9 @@ public final class RedisL2: L2Store {
     /// Deletes every key matching `prefix*` with SCAN + UNLINK in batches (never KEYS, which
     /// blocks the server). Returns how many; `.sweepIncomplete` when a bound stopped it.
     public func deleteAll(withPrefix prefix: [UInt8]) throws(CachekitError) -> Int {
+        if cluster != nil { return try clusterDeleteAll(withPrefix: prefix) }
         let pattern = Self.pattern(forPrefix: prefix)
-        var bound = SweepBound(maxIterations: sweepMaxIterations, deadline: .after(milliseconds: sweepTimeoutMilliseconds))
+        var bound = newSweepBound()
         var cursor: [UInt8] = Array("0".utf8)
         var deleted = 0
         repeat {
@@ -292,7 +335,7 @@ public final class RedisL2: L2Store {
 
     /// SADD the member and EXPIRE the set, pipelined: one round trip, as cachekit-py's track_key.
     public func track(set: [UInt8], member: UnsafeRawBufferPointer, ttlSeconds: Int) throws(CachekitError) {
-        try run { connection, deadline throws(CachekitError) in
+        try run(key: set) { connection, deadline throws(CachekitError) in
             let replies = try connection.pipeline([["SADD", .bytes(set), .borrowed(member)],
                                                    ["EXPIRE", .bytes(set), .integer(Int64(ttlSeconds))]],
                                                   limits: .small, deadline: deadline)
@@ -324,7 +367,8 @@ public final class RedisL2: L2Store {
     /// `popped`. Returns true when the set was emptied; `.sweepIncomplete` when a bound (round
     /// trips, time, `drainMaxMembers`) stopped it first: the rest waits for the next drain.
     public func drain(set: [UInt8], keyPrefix: [UInt8], popped: ([UInt8]) -> Void) throws(CachekitError) -> Bool {
-        var bound = SweepBound(maxIterations: sweepMaxIterations, deadline: .after(milliseconds: sweepTimeoutMilliseconds))
+        if cluster != nil { return try clusterDrain(set: set, keyPrefix: keyPrefix, popped: popped) }
+        var bound = newSweepBound()
         var total = 0
         while true {
             guard bound.next(), total < Self.drainMaxMembers else { throw sweepStopped("key registry drain", bound, total) }
@@ -353,6 +397,7 @@ public final class RedisL2: L2Store {
 
     /// UNLINK in batches of `drainChunk` keys. Returns how many existed.
     public func unlink(_ keys: [[UInt8]]) throws(CachekitError) -> Int {
+        if cluster != nil { return try clusterCount("UNLINK", keys) }
         var unlinked = 0
         var start = 0
         while start < keys.count {
@@ -368,7 +413,8 @@ public final class RedisL2: L2Store {
 
     /// PUBLISH; returns how many subscribers received it.
     public func publish(channel: [UInt8], message: [UInt8]) throws(CachekitError) -> Int {
-        try run { connection, deadline throws(CachekitError) -> Int in
+        // On Cluster any node broadcasts it to every node's subscribers; the channel's slot picks one.
+        try run(key: channel) { connection, deadline throws(CachekitError) -> Int in
             let reply = try connection.call(["PUBLISH", .bytes(channel), .bytes(message)], limits: .small, deadline: deadline)
             return try Self.count(reply, "PUBLISH")
         }
@@ -376,6 +422,7 @@ public final class RedisL2: L2Store {
 
     /// PING round trip in nanoseconds.
     public func ping() throws(CachekitError) -> Int {
+        if cluster != nil { return try clusterPing() }
         let start = MonotonicClock.preciseNanoseconds()
         try run { connection, deadline throws(CachekitError) in
             try Self.status(connection.call(["PING"], limits: .small, deadline: deadline), "PING")

@@ -130,7 +130,7 @@ private func refusal(_ text: String) -> CachekitError? {
             "redis://h?db=x", "redis://h?db=-2", "redis://h?db=99999999999", "redis://h?unknown=1", "redis://h?justname",
             "redis://h\r\n/0", "redis://h /0", "redis://u:p%zz@h", "redis://u:p%4@h", "redis://%ff%fe@h",
             "redis://h%2Fx", "redis://u%0a:p@h", "redis://h?socket_timeout=abc", "redis://h?socket_timeout=-1",
-            "rediss://h?ssl_cert_reqs=", "redis+cluster://h",
+            "rediss://h?ssl_cert_reqs=", "redis+cluster://h/1", "redis+clustr://h",
         ]
         for text in cases where text != "rediss://h?ssl_cert_reqs=" {
             #expect(refusal(text)?.status == .invalidConfig, "\(text.debugDescription) should be refused")

@@ -11,21 +11,8 @@ final class FaultServer: @unchecked Sendable {
     private var thread: pthread_t?
 
     init(_ behaviour: @escaping @Sendable (_ connection: Int32, _ server: FaultServer) -> Void) throws {
-        listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard listener >= 0 else { throw TestFailure("socket failed") }
-        var on: Int32 = 1
-        _ = setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
-        var address = loopbackAddress(port: 0)
+        (listener, port) = try openLoopbackListener(backlog: 8)
         let fd = listener
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard bound == 0, listen(listener, 8) == 0 else { throw TestFailure("bind/listen failed") }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        port = Int(UInt16(bigEndian: address.sin_port))
         thread = startThread { [self] in
             while !self.shouldStop {
                 var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
@@ -91,6 +78,27 @@ final class FaultServer: @unchecked Sendable {
 }
 
 /// A pthread running `body` (joined by the owner).
+/// A listening TCP socket on 127.0.0.1 at a port the kernel picks, and that port.
+func openLoopbackListener(backlog: Int32) throws -> (descriptor: Int32, port: Int) {
+    let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard listener >= 0 else { throw TestFailure("socket failed") }
+    var on: Int32 = 1
+    _ = setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
+    var address = loopbackAddress(port: 0)
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard bound == 0, listen(listener, backlog) == 0 else {
+        close(listener)
+        throw TestFailure("bind/listen failed")
+    }
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) }
+    }
+    return (listener, Int(UInt16(bigEndian: address.sin_port)))
+}
+
 func startThread(_ body: @escaping @Sendable () -> Void) -> pthread_t? {
     final class Box { let body: @Sendable () -> Void; init(_ body: @escaping @Sendable () -> Void) { self.body = body } }
     let context = Unmanaged.passRetained(Box(body)).toOpaque()

@@ -58,6 +58,7 @@ TEST_SIGNATURES: dict[str, tuple[object, list[object]]] = {
     # cache: the bulk calls (get_many, set_many, delete_many) and cachekit_cache_ttl are in _ffi's table
     # coherence: the refresh-ahead callback (a cachekit_compute_fn; userdata is the tests' own)
     "cachekit_cache_refresher_set": (STATUS, [P, _ffi.ComputeFunction, P]),
+    "cachekit_cache_node_health_get": (STATUS, [P, BufferPointer]),
 }
 
 SIGNATURES = {**_ffi.SIGNATURES, **TEST_SIGNATURES}

@@ -12,7 +12,7 @@ public struct RedisHostPort: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// The one Redis URL grammar of the library: `redis://`, `rediss://`, `unix://`, a bare socket
-/// path, `redis+sentinel://` and `rediss+sentinel://`.
+/// path, `redis+sentinel://`, `rediss+sentinel://`, `redis+cluster://` and `rediss+cluster://`.
 ///
 /// Userinfo, host, port and db are read as redis-py 8.1.0's `parse_url` (urllib's `urlparse`)
 /// reads them, so one `CACHEKIT_REDIS_URL` means the same to cachekit-py and to this library:
@@ -28,6 +28,8 @@ public struct RedisURL: Sendable {
         case unix(path: String)
         /// Sentinels to ask for the master of `serviceName` (`SENTINEL get-master-addr-by-name`).
         case sentinel(nodes: [RedisHostPort], serviceName: String)
+        /// Seed nodes of a Redis Cluster, asked for the slot map (db 0 only, as Cluster has no other).
+        case cluster(nodes: [RedisHostPort])
     }
 
     public var target: Target
@@ -41,6 +43,9 @@ public struct RedisURL: Sendable {
     /// redis-py's `socket_timeout` / `socket_connect_timeout` (seconds in the URL), when given.
     public var socketTimeoutMilliseconds: Int?
     public var socketConnectTimeoutMilliseconds: Int?
+    /// Cluster only (`read_from_replicas=true`): gets may be answered by replicas, which lag
+    /// their primary (asynchronous replication).
+    public var readFromReplicas = false
 
     public static let defaultPort = 6379
     public static let defaultSentinelPort = 26379
@@ -55,6 +60,9 @@ public struct RedisURL: Sendable {
         case .unix(let path): text = "unix://\(escapedForMessage(path))"
         case .sentinel(let nodes, let service):
             text = "\(tls == nil ? "redis" : "rediss")+sentinel://\(nodes.map(\.description).joined(separator: ","))/\(escapedForMessage(service))"
+        case .cluster(let nodes):
+            text = "\(tls == nil ? "redis" : "rediss")+cluster://\(nodes.map(\.description).joined(separator: ","))"
+            if readFromReplicas { text += " reading from replicas" }
         }
         text += " db \(database)"
         if let username { text += " user \(escapedForMessage(username))" }
@@ -82,7 +90,7 @@ public struct RedisURL: Sendable {
         }
         guard let schemeEnd = schemeSeparator(in: whole) else {
             throw CachekitError(.invalidConfig,
-                "redis URL must start with redis://, rediss://, unix://, redis+sentinel://, rediss+sentinel:// or be a socket path")
+                "redis URL must start with redis://, rediss://, unix://, redis+sentinel://, rediss+sentinel://, redis+cluster://, rediss+cluster:// or be a socket path")
         }
         let scheme = String(decoding: whole[..<schemeEnd], as: UTF8.self).lowercased()
         var rest = whole[(schemeEnd &+ 3)...]
@@ -119,10 +127,8 @@ public struct RedisURL: Sendable {
             guard path.count > 1 else { throw CachekitError(.invalidConfig, "redis URL: unix:// needs a socket path") }
             url = RedisURL(target: .unix(path: try percentDecodedText(path, what: "socket path")))
         case "redis+sentinel", "rediss+sentinel":
-            var nodes: [RedisHostPort] = []
-            for node in hostPart.split(separator: byte(","), omittingEmptySubsequences: false) {
-                nodes.append(try parseHostPort(node, defaultPort: defaultSentinelPort, allowEmptyHost: false))
-            }
+            let nodes: [RedisHostPort]
+            nodes = try parseNodeList(hostPart, defaultPort: defaultSentinelPort)
             let segments = path.split(separator: byte("/"), omittingEmptySubsequences: false).dropFirst()
             guard let service = segments.first, !service.isEmpty else {
                 throw CachekitError(.invalidConfig, "redis URL: redis+sentinel:// needs a service name (redis+sentinel://host:26379/mymaster/0)")
@@ -132,15 +138,33 @@ public struct RedisURL: Sendable {
             }
             url = RedisURL(target: .sentinel(nodes: nodes, serviceName: try percentDecodedText(service, what: "service name")))
             if segments.count == 2 { url.database = try parseDatabase(segments[segments.index(after: segments.startIndex)], what: "db in the path") }
+        case "redis+cluster", "rediss+cluster":
+            // Cluster serves db 0 only: any other number would be refused by every node.
+            guard path.count <= 1 || path.elementsEqual("/0".utf8) else {
+                throw CachekitError(.invalidConfig, "redis URL: a cluster URL's path may only be empty or /0 (Redis Cluster has db 0 only)")
+            }
+            url = RedisURL(target: .cluster(nodes: try parseNodeList(hostPart, defaultPort: defaultPort)))
         default:
             throw CachekitError(.invalidConfig,
-                "redis URL scheme '\(escapedForMessage(String(scheme.prefix(32))))' is not one of redis, rediss, unix, redis+sentinel, rediss+sentinel")
+                "redis URL scheme '\(escapedForMessage(String(scheme.prefix(32))))' is not one of redis, rediss, unix, redis+sentinel, rediss+sentinel, redis+cluster, rediss+cluster")
         }
         url.username = credentials.username
         url.password = credentials.password
         if scheme.hasPrefix("rediss") { url.tls = TLSSettings() }
         try url.applyQuery(query)
+        if case .cluster = url.target, url.database != 0 {
+            throw CachekitError(.invalidConfig, "redis URL: Redis Cluster has db 0 only")
+        }
         return url
+    }
+
+    /// `host:port,host:port...`: a list of sentinels or cluster seeds, none without a host.
+    private static func parseNodeList(_ text: URLBytes, defaultPort: Int) throws(CachekitError) -> [RedisHostPort] {
+        var nodes: [RedisHostPort] = []
+        for node in text.split(separator: byte(","), omittingEmptySubsequences: false) {
+            nodes.append(try parseHostPort(node, defaultPort: defaultPort, allowEmptyHost: false))
+        }
+        return nodes
     }
 
     /// A part of the URL text, still in the caller's memory.
@@ -209,7 +233,7 @@ public struct RedisURL: Sendable {
             port = value
         }
         if host.isEmpty {
-            guard allowEmptyHost else { throw CachekitError(.invalidConfig, "redis URL: a sentinel address has no host") }
+            guard allowEmptyHost else { throw CachekitError(.invalidConfig, "redis URL: a sentinel or cluster node address has no host") }
             return RedisHostPort(host: "localhost", port: port)
         }
         let decoded = try percentDecodedText(host, what: "host").lowercased()
@@ -237,6 +261,7 @@ public struct RedisURL: Sendable {
     private static let queryParameterNames = [
         "db", "username", "password", "socket_timeout", "socket_connect_timeout",
         "ssl_cert_reqs", "ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_check_hostname",
+        "read_from_replicas",
     ]
 
     /// parse_qs: `&`-separated `name=value`, `+` as space, percent-decoded, blank values
@@ -279,6 +304,15 @@ public struct RedisURL: Sendable {
             socketTimeoutMilliseconds = try Self.parseSeconds(value, name: name)
         case "socket_connect_timeout":
             socketConnectTimeoutMilliseconds = try Self.parseSeconds(value, name: name)
+        case "read_from_replicas":
+            guard case .cluster = target else {
+                throw CachekitError(.invalidConfig, "redis URL: 'read_from_replicas' needs a redis+cluster:// URL")
+            }
+            switch value.lowercased() {
+            case "true", "yes", "1": readFromReplicas = true
+            case "false", "no", "0": readFromReplicas = false
+            default: throw CachekitError(.invalidConfig, "redis URL: 'read_from_replicas' must be true or false")
+            }
         default:  // the ssl_* parameters
             guard var settings = tls else {
                 throw CachekitError(.invalidConfig, "redis URL: query parameter '\(name)' needs a rediss:// URL")

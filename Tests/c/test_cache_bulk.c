@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/wait.h>
 #include "cachekit.h"
 #include "check.h"
@@ -130,7 +131,11 @@ static void test_redis(const char *url) {
     CHECK(all(b.statuses, KEYS / 2, CACHEKIT_OK));
     CHECK_STATUS(cachekit_cache_delete_many(reader, b.keys, b.key_lens, KEYS / 2, b.statuses), CACHEKIT_OK);
     CHECK(all(b.statuses, KEYS / 2, CACHEKIT_MISS)); /* gone from Redis */
-    CHECK_STATUS(cachekit_cache_exists(writer, (const uint8_t *)"r0", 2), CACHEKIT_OK); /* the writer's L1 copy */
+    /* l1_tracking: Redis reports the reader's deletes, and the writer drops its L1 copy. */
+    int writer_status = CACHEKIT_OK;
+    for (int i = 0; i < 200 && (writer_status = cachekit_cache_exists(writer, (const uint8_t *)"r0", 2)) == CACHEKIT_OK; i++)
+        nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+    CHECK_STATUS(writer_status, CACHEKIT_MISS);
     CHECK_STATUS(cachekit_cache_ttl(reader, (const uint8_t *)"r0", 2, &ttl), CACHEKIT_MISS);
 
     /* Redis gone: writes fail open into L1, deletes report the backend status and clear L1. */

@@ -25,7 +25,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     private let keepsDecodedView: Bool
     /// The key prefix, in memory the hot path can copy from without reference counting.
     private let prefixBytes: UnsafeMutableRawBufferPointer
-    let stats = CacheStats()
+    let stats: CacheStats
     private let flights = SingleFlight()
     private let configSummary: String
     /// Keys written or tracked per registry id, for whole-function invalidation events.
@@ -46,6 +46,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     public init(config: CacheConfig, codec: (any EntryCodec)? = nil,
                 makeL2: (CacheStats) throws(CachekitError) -> (any L2Store)?,
                 subscribe: InvalidationSubscriber? = nil) throws(CachekitError) {
+        stats = CacheStats(metrics: OperationMetrics(namespace: config.metricsNamespace, logSamplingRate: config.logSamplingRate))
         mode = config.mode
         defaultTTLSeconds = config.effectiveDefaultTTLSeconds
         l1LifetimeNanoseconds = Self.nanoseconds(seconds: config.l1TTLSeconds)
@@ -166,22 +167,35 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     /// The value under `key`, or nil on a miss. Undecodable entries are dropped and read as misses.
     public func get(_ key: UnsafeRawBufferPointer) throws(CachekitError) -> OwnedBytes? {
         try validateKey(key)
-        if l1.isEnabled, let value = try withFullKey(key, { full throws(CachekitError) in try getFromL1(full) }) {
-            return value
+        if l1.isEnabled {
+            // 1 in 64 hits is timed (OperationMetrics): the stripe tick is the only cost of the rest.
+            let stripe = StripedCells.currentStripe()
+            let sampleStart = stats.metrics.l1SampleStart(stripe: stripe)
+            if let value = try withFullKey(key, { full throws(CachekitError) in try getFromL1(full) }) {
+                if sampleStart != 0 { stats.metrics.recordL1Hit(started: sampleStart, size: value.count, stripe: stripe) }
+                log(.debug, "cache.hit", [("operation", "get"), ("tier", "l1"), ("key_hash", Self.keyHash(key))])
+                return value
+            }
         }
+        let started = MonotonicClock.preciseNanoseconds()
         if let l2 {
             let full = try fullKey(key)
-            let hit = try FailOpen.read(stats) { () throws(CachekitError) -> OwnedBytes? in
+            let hit = try FailOpen.read(stats, .get) { () throws(CachekitError) -> OwnedBytes? in
                 let fetched = l1.isEnabled ? try l2.getWithTTL(full) : try l2.get(full)
                 guard let fetched else { return nil }
                 return try decodeFromL2(full, fetched)
             }
             if let hit {
                 CacheStats.bump(stats.l2Hits)
+                stats.metrics.recordL2Hit(started: started, size: hit.count)
+                log(.debug, "cache.hit", [("operation", "get"), ("tier", "l2"), ("key_hash", Self.keyHash(key)),
+                                          ("duration_ms", Self.milliseconds(since: started))])
                 return hit
             }
         }
         CacheStats.bump(stats.misses)
+        log(.debug, "cache.miss", [("operation", "get"), ("key_hash", Self.keyHash(key)),
+                                   ("duration_ms", Self.milliseconds(since: started))])
         return nil
     }
 
@@ -205,6 +219,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         } catch {
             CacheStats.bump(stats.decodeErrors)
             CacheStats.bump(stats.l1DecodeFailures)
+            log(.warning, "entry.undecodable", [("tier", "l1"), ("status", "\(error.status.rawValue)"), ("key_hash", keyHash(full: full))])
             _ = l1.remove(full)
             return nil
         }
@@ -224,6 +239,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
             throw error
         } catch {
             CacheStats.bump(stats.decodeErrors)
+            log(.warning, "entry.undecodable", [("tier", "l2"), ("status", "\(error.status.rawValue)"), ("key_hash", keyHash(full: full))])
             if fetched.withBytes({ stored in codec.isForeign(error, stored: stored) }) {
                 CacheStats.bump(stats.foreignEntries)
             } else {
@@ -266,7 +282,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
             }
         }
         if let l2, !missing.isEmpty {
-            _ = try FailOpen.read(stats) { () throws(CachekitError) -> Void? in
+            _ = try FailOpen.read(stats, .get) { () throws(CachekitError) -> Void? in
                 let fetched = try l2.getMany(missing.map { fulls[$0] }, withTTL: l1.isEnabled)
                 for (j, i) in missing.enumerated() {
                     guard j < fetched.count, let stored = fetched[j],
@@ -287,7 +303,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         let full = try fullKey(key)
         if full.withUnsafeBytes({ l1.contains($0) }) { return true }
         guard let l2 else { return false }
-        return FailOpen.absorb(stats, fallback: false) { () throws(CachekitError) -> Bool in try l2.exists(full) }
+        return FailOpen.absorb(stats, .exists, fallback: false) { () throws(CachekitError) -> Bool in try l2.exists(full) }
     }
 
     // MARK: Writes
@@ -319,14 +335,17 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
             full.withUnsafeBytes { _ = l1.remove($0) }
             throw CachekitError(.valueTooLarge, "the entry is \(stored.count) bytes; the maximum value size is \(maxValueSize)")
         }
+        let started = MonotonicClock.preciseNanoseconds()
+        var reachedL2 = true
         if let l2 {
-            FailOpen.absorb(stats, fallback: ()) { () throws(CachekitError) in
+            reachedL2 = FailOpen.absorb(stats, .set, fallback: false) { () throws(CachekitError) -> Bool in
                 if let tracking {
                     try l2.set(full, stored, ttlSeconds: ttlSeconds, tracking: tracking.member, in: tracking.set,
                                setTTLSeconds: KeyRegistry.setTTLSeconds)
                 } else {
                     try l2.set(full, stored, ttlSeconds: ttlSeconds)
                 }
+                return true
             }
         }
         full.withUnsafeBytes { key in
@@ -334,6 +353,10 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
                        countsAsAccess: !fillsMiss)
         }
         CacheStats.bump(stats.sets)
+        // A set whose Redis write failed is counted as a failure instead (cachekit-py's record_failure).
+        if reachedL2 { stats.metrics.recordSet(started: started) }
+        log(.debug, "cache.set", [("operation", "set"), ("key_hash", keyHash(full: full)),
+                                  ("duration_ms", Self.milliseconds(since: started)), ("stored_l2", reachedL2 ? "true" : "false")])
     }
 
     /// Removes `key` from both tiers. L1 is always cleared; a Redis failure is reported.
@@ -342,7 +365,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         full.withUnsafeBytes { _ = l1.remove($0) }
         CacheStats.bump(stats.deletes)
         guard let l2 else { return }
-        _ = try FailOpen.report(stats) { () throws(CachekitError) -> Int in try l2.delete([full]) }
+        _ = try FailOpen.report(stats, .delete) { () throws(CachekitError) -> Int in try l2.delete([full]) }
     }
 
     /// Removes every entry of a namespace from both tiers: keys starting with `ns:{namespace}:`
@@ -356,7 +379,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         namespacePrefix.append(contentsOf: mode == .interop ? Array("\(namespace):".utf8) : Array("ns:\(namespace):".utf8))
         namespacePrefix.withUnsafeBytes { _ = l1.removeAll(withPrefix: $0) }
         guard let l2 else { return 0 }
-        return try FailOpen.report(stats) { () throws(CachekitError) -> Int in try l2.deleteAll(withPrefix: namespacePrefix) }
+        return try FailOpen.report(stats, .invalidate) { () throws(CachekitError) -> Int in try l2.deleteAll(withPrefix: namespacePrefix) }
     }
 
     // MARK: Key registry (cachekit-py 0.24.1's per-function tracking set)
@@ -374,7 +397,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         let set = try registrySet(registryId)
         guard let l2 else { return false }
         recordTracked(registryId, key)  // in L1 whether or not Redis records it
-        try FailOpen.report(stats) { () throws(CachekitError) in
+        try FailOpen.report(stats, .registry) { () throws(CachekitError) in
             try l2.track(set: set, member: key, ttlSeconds: KeyRegistry.setTTLSeconds)
         }
         return true
@@ -400,7 +423,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
             CacheStats.bump(stats.deletes, by: reached.count)
             return reached.count
         }
-        try FailOpen.report(stats) { () throws(CachekitError) in
+        try FailOpen.report(stats, .registry) { () throws(CachekitError) in
             _ = try l2.drain(set: set, keyPrefix: prefix) { member in
                 reached.insert(member)
                 (prefix + member).withUnsafeBytes { _ = l1.remove($0) }
@@ -428,7 +451,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         guard let l2, let message = InvalidationEvent.encode(registryId: Array(registryId.utf8), key: key) else {
             return false
         }
-        _ = try FailOpen.report(stats) { () throws(CachekitError) -> Int in
+        _ = try FailOpen.report(stats, .publish) { () throws(CachekitError) -> Int in
             try l2.publish(channel: InvalidationEvent.channel, message: message)
         }
         return true
@@ -457,7 +480,10 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         let full = try fullKey(key)
         let ttl = ttlSeconds(requested)
         let (value, computed) = try flights.run(full, waitNanoseconds: singleFlightWaitNanoseconds,
-                                                timedOut: { CacheStats.bump(stats.singleFlightTimeouts) }) { () throws(CachekitError) -> [UInt8] in
+                                                timedOut: {
+            CacheStats.bump(stats.singleFlightTimeouts)
+            log(.info, "single_flight.timeout", [("operation", "get_or_compute"), ("key_hash", keyHash(full: full))])
+        }) { () throws(CachekitError) -> [UInt8] in
             // A leader that finished just before this flight started has filled L1.
             if let fresh = try withBytes(full, { key throws(CachekitError) in try getFromL1(key) }) { return fresh.array }
             CacheStats.bump(stats.computes)

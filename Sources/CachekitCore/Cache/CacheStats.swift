@@ -24,7 +24,10 @@ public final class CacheStats: Sendable {
     let l2LatencyTotalNanoseconds = Atomic<Int>(0)
     let l2LatencyMaxNanoseconds = Atomic<Int>(0)
 
-    public init() {}
+    /// The per-operation histograms and failure counters (Observability/OperationMetrics.swift).
+    public let metrics: OperationMetrics
+
+    public init(metrics: OperationMetrics = OperationMetrics()) { self.metrics = metrics }
 
     @inline(__always)
     static func bump(_ counter: borrowing Atomic<Int>, by amount: Int = 1) {
@@ -41,6 +44,7 @@ public final class CacheStats: Sendable {
 
     /// A call that succeeded, and how long it took.
     public func recordL2Latency(_ nanoseconds: Int) {
+        metrics.l2RoundTrip.observe(nanoseconds)
         l2Operations.add(1, ordering: .relaxed)
         l2LatencyTotalNanoseconds.add(nanoseconds, ordering: .relaxed)
         var current = l2LatencyMaxNanoseconds.load(ordering: .relaxed)

@@ -59,6 +59,15 @@ class RedisStats(ctypes.Structure):
             "sweeps_incomplete", "sentinel_discoveries", "sentinel_master_changes")]
 
 
+class LogField(ctypes.Structure):
+    """cachekit_log_field: a structured field of a log event, valid only during the handler call."""
+    _fields_ = [("name", c_char_p), ("value", c_char_p)]
+
+
+# void (*cachekit_log_fn)(void *userdata, int level, const char *event, const cachekit_log_field *fields,
+#                         size_t field_count)
+LogFunction = CFUNCTYPE(None, c_void_p, c_int, c_char_p, POINTER(LogField), c_size_t)
+
 # int (*cachekit_compute_fn)(void *userdata, const uint8_t *key, size_t key_len, cachekit_buffer *out)
 ComputeFunction = CFUNCTYPE(c_int, c_void_p, c_void_p, c_size_t, BufferPointer)
 
@@ -100,6 +109,10 @@ SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "cachekit_cache_health": (STATUS, [c_void_p, POINTER(HealthReport)]),
     "cachekit_cache_listener_stats": (STATUS, [c_void_p, POINTER(ListenerStats)]),
     "cachekit_cache_redis_stats": (STATUS, [c_void_p, POINTER(RedisStats)]),
+    # observability: the exposition and the health report come back as NUL-terminated text in a buffer.
+    "cachekit_cache_metrics_text": (STATUS, [c_void_p, BufferPointer]),
+    "cachekit_cache_health_v2": (STATUS, [c_void_p, BufferPointer]),
+    "cachekit_set_log_handler": (STATUS, [LogFunction, c_void_p, c_int]),
 }
 
 

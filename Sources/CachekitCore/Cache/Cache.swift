@@ -26,6 +26,8 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     /// The key prefix, in memory the hot path can copy from without reference counting.
     private let prefixBytes: UnsafeMutableRawBufferPointer
     let stats: CacheStats
+    /// stats.metrics' L1 sampler, copied here so a hit reaches it without reference counting.
+    private let l1Sampler: L1HitSampler
     private let flights = SingleFlight()
     private let configSummary: String
     /// Keys written or tracked per registry id, for whole-function invalidation events.
@@ -47,6 +49,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
                 makeL2: (CacheStats) throws(CachekitError) -> (any L2Store)?,
                 subscribe: InvalidationSubscriber? = nil) throws(CachekitError) {
         stats = CacheStats(metrics: OperationMetrics(namespace: config.metricsNamespace, logSamplingRate: config.logSamplingRate))
+        l1Sampler = stats.metrics.l1Sampler
         mode = config.mode
         defaultTTLSeconds = config.effectiveDefaultTTLSeconds
         l1LifetimeNanoseconds = Self.nanoseconds(seconds: config.l1TTLSeconds)
@@ -170,7 +173,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         if l1.isEnabled {
             // 1 in 64 hits is timed (OperationMetrics): the stripe tick is the only cost of the rest.
             let stripe = StripedCells.currentStripe()
-            let sampleStart = stats.metrics.l1SampleStart(stripe: stripe)
+            let sampleStart = l1Sampler.start(stripe: stripe)
             if let value = try withFullKey(key, { full throws(CachekitError) in try getFromL1(full) }) {
                 if sampleStart != 0 { stats.metrics.recordL1Hit(started: sampleStart, size: value.count, stripe: stripe) }
                 log(.debug, "cache.hit", [("operation", "get"), ("tier", "l1"), ("key_hash", Self.keyHash(key))])

@@ -89,8 +89,16 @@ extension Cache {
 
     public var metricsNamespace: String { stats.metrics.namespace }
 
+    /// Checks the level before touching anything else: with no handler this is one load, and
+    /// the event's code stays out of line (inlined, it bloated the L1 hit path's stack frame).
     @inline(__always)
     func log(_ level: LogLevel, _ name: String, _ fields: @autoclosure () -> [(name: String, value: String)]) {
+        guard LogHook.isEnabled(level) else { return }
+        emitLog(level, name, fields)
+    }
+
+    @inline(never)
+    private func emitLog(_ level: LogLevel, _ name: String, _ fields: () -> [(name: String, value: String)]) {
         stats.metrics.log(level, name, fields())
     }
 

@@ -58,4 +58,19 @@ final class RedisConnection {
         case .array: return .other
         }
     }
+
+    /// PUBSUB NUMSUB's count for one channel.
+    func subscriberCount(_ channel: [UInt8]) throws(CLIError) -> Int64 {
+        let reply: RedisValue
+        do throws(CachekitError) {
+            reply = try connection.call(["PUBSUB", "NUMSUB", .bytes(channel)], limits: Self.replyLimits,
+                                        deadline: .after(milliseconds: timeout))
+        } catch {
+            throw CLIError(error.message)
+        }
+        guard case .array(let items) = reply, items.count == 2, case .integer(let count) = items[1] else {
+            throw CLIError("Redis PUBSUB NUMSUB gave an unexpected reply")
+        }
+        return count
+    }
 }

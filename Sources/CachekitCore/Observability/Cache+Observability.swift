@@ -147,6 +147,8 @@ extension Cache {
         } else {
             components.append(("l2", .object([("status", .string("not_configured"))])))
         }
+        log(healthy ? .info : .warning, "health.report", [("status", healthy ? "healthy" : "unhealthy"),
+                                                         ("l2_status", "\(report.l2Status.rawValue)")])
         let listener = listenerCounters
         components.append(("listener", .object([
             ("running", .bool(listener.running)), ("subscribed", .bool(listener.subscribed)),

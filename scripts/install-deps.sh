@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages libcachekit builds and tests with, when any is missing.
 set -euo pipefail
-packages=(pkg-config libssl-dev openssl liblz4-dev libxxhash-dev libhiredis-dev libb2-dev redis-server cmake python3-venv)
+# prometheus: promtool, which checks the metrics exposition in the Python tests.
+packages=(pkg-config libssl-dev openssl liblz4-dev libxxhash-dev libhiredis-dev libb2-dev redis-server cmake python3-venv prometheus)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -172,10 +172,9 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         try validateKey(key)
         if l1.isEnabled {
             // 1 in 64 hits is timed (OperationMetrics): the stripe tick is the only cost of the rest.
-            let stripe = StripedCells.currentStripe()
-            let sampleStart = l1Sampler.start(stripe: stripe)
+            let sampleStart = l1Sampler.start()
             if let value = try withFullKey(key, { full throws(CachekitError) in try getFromL1(full) }) {
-                if sampleStart != 0 { stats.metrics.recordL1Hit(started: sampleStart, size: value.count, stripe: stripe) }
+                if sampleStart != 0 { stats.metrics.recordL1Hit(started: sampleStart, size: value.count) }
                 log(.debug, "cache.hit", [("operation", "get"), ("tier", "l1"), ("key_hash", Self.keyHash(key))])
                 return value
             }

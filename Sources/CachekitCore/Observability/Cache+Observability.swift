@@ -10,7 +10,7 @@ extension Cache {
         ("cachekit_cache_misses_total", "Gets answered by neither tier", { $0.misses }),
         ("cachekit_cache_sets_total", "Entries stored (sets and get_or_compute fills)", { $0.sets }),
         ("cachekit_cache_deletes_total", "Keys invalidated", { $0.deletes }),
-        ("cachekit_cache_fail_open_total", "Operations that met a Redis failure and were answered from L1 (fail-open)", { $0.errors }),
+        ("cachekit_cache_fail_open_total", "Cache operations that met a Redis failure (reads and writes fail open)", { $0.errors }),
         ("cachekit_l2_errors_total", "Failed Redis round trips", { $0.l2Errors }),
         ("cachekit_l2_skipped_total", "Redis calls skipped by the open circuit breaker", { $0.l2Skipped }),
         ("cachekit_computes_total", "get_or_compute callbacks run", { $0.computes }),

@@ -93,7 +93,8 @@ public final class OperationMetrics: Sendable {
     public func failureCount(_ operation: Operation) -> Int { failures.sum(operation.rawValue) }
 
     @inline(never)  // 1 hit in 64: kept out of the hit path's code
-    func recordL1Hit(started: Int64, size: Int, stripe: Int) {
+    func recordL1Hit(started: Int64, size: Int) {
+        let stripe = StripedCells.currentStripe()
         l1GetDuration.observe(Int(MonotonicClock.preciseNanoseconds() &- started), stripe: stripe)
         l1GetSize.observe(size, stripe: stripe)
     }
@@ -130,8 +131,8 @@ public struct L1HitSampler: @unchecked Sendable {  // the ticks are only touched
     /// The start of an L1 lookup to time (precise clock), or 0 when this one is not sampled: a
     /// plain load and store of the stripe's tick (a lost update only shifts a sample).
     @inline(__always)
-    func start(stripe: Int) -> Int64 {
-        let tick = ticks + (stripe & (StripedCells.stripeCount &- 1)) &* Self.stride
+    func start() -> Int64 {
+        let tick = ticks + StripedCells.currentStripe() &* Self.stride
         let next = tick.pointee.load(ordering: .relaxed) &+ 1
         tick.pointee.store(next, ordering: .relaxed)
         guard next & (OperationMetrics.l1SamplePeriod &- 1) == 0 else { return 0 }

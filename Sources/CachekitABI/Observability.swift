@@ -3,26 +3,26 @@ import CCachekitHeader
 
 // The observability section of include/cachekit.h: metrics text, the log hook, health v2.
 
+/// A cache's text report (NUL-terminated UTF-8) into the caller's buffer.
+private func deliverReport(_ cache: OpaquePointer?, _ out: UnsafeMutablePointer<cachekit_buffer>?,
+                           _ report: (Cache) -> String) -> Int32 {
+    boundary { () throws(CachekitError) -> Status in
+        let object = try object(cache, as: Cache.self, "cache")
+        try deliverString(report(object), to: try required(out, "out"))
+        return .ok
+    }
+}
+
 /// Exported to C as `cachekit_cache_metrics_text`.
 @_cdecl("cachekit_cache_metrics_text") @implementation
 public func cachekit_cache_metrics_text(_ cache: OpaquePointer?, _ out: UnsafeMutablePointer<cachekit_buffer>?) -> Int32 {
-    boundary { () throws(CachekitError) -> Status in
-        let object = try object(cache, as: Cache.self, "cache")
-        let out = try required(out, "out")
-        try deliverString(object.metricsText(), to: out)
-        return .ok
-    }
+    deliverReport(cache, out) { $0.metricsText() }
 }
 
 /// Exported to C as `cachekit_cache_health_v2`.
 @_cdecl("cachekit_cache_health_v2") @implementation
 public func cachekit_cache_health_v2(_ cache: OpaquePointer?, _ out: UnsafeMutablePointer<cachekit_buffer>?) -> Int32 {
-    boundary { () throws(CachekitError) -> Status in
-        let object = try object(cache, as: Cache.self, "cache")
-        let out = try required(out, "out")
-        try deliverString(object.healthReportJSON(), to: out)
-        return .ok
-    }
+    deliverReport(cache, out) { $0.healthReportJSON() }
 }
 
 /// A host's handler and its userdata, called from any thread (the header says so).

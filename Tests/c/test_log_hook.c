@@ -1,6 +1,7 @@
 /* The process log hook (issue 12): events arrive at the level asked, from several threads at
  * once, with the namespace and a key hash but never the key or the value; a handler cannot
- * replace itself from inside a call; nothing arrives once it is removed. */
+ * replace itself from inside a call; nothing arrives once it is removed. Also the argument
+ * checks of the metrics text and the health report. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <stdint.h>
@@ -168,6 +169,19 @@ int main(void) {
     run_threads(cache);
     CHECK_STATUS(cachekit_cache_get(cache, (const uint8_t *)"absent", 6, &out), CACHEKIT_MISS);
     CHECK(tally.sets == 0 && tally.hits == 0 && tally.misses == 0 && tally.other == 0);
+
+    /* The metrics text and the health report: NUL-terminated text, NULL arguments refused. */
+    CHECK_STATUS(cachekit_cache_metrics_text(cache, &out), CACHEKIT_OK);
+    CHECK(out.data != NULL && out.data[out.len] == 0 && strstr((const char *)out.data, "namespace=\"c-test\"") != NULL);
+    CHECK(strstr((const char *)out.data, "user-secret") == NULL);
+    cachekit_buffer_free(&out);
+    CHECK_STATUS(cachekit_cache_health_v2(cache, &out), CACHEKIT_OK);
+    CHECK(out.data != NULL && strncmp((const char *)out.data, "{\"status\": \"healthy\"", strlen("{\"status\": \"healthy\"")) == 0);
+    cachekit_buffer_free(&out);
+    CHECK_STATUS(cachekit_cache_metrics_text(NULL, &out), CACHEKIT_E_NULL_POINTER);
+    CHECK_STATUS(cachekit_cache_metrics_text(cache, NULL), CACHEKIT_E_NULL_POINTER);
+    CHECK_STATUS(cachekit_cache_health_v2(NULL, &out), CACHEKIT_E_NULL_POINTER);
+    CHECK_STATUS(cachekit_cache_health_v2(cache, NULL), CACHEKIT_E_NULL_POINTER);
 
     cachekit_cache_free(cache);
     return check_finish("test_log_hook");

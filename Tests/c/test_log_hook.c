@@ -4,6 +4,8 @@
  * checks of the metrics text and the health report. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -162,6 +164,23 @@ int main(void) {
     pthread_mutex_unlock(&tally.lock);
     CHECK_STATUS(cachekit_cache_get(cache, (const uint8_t *)"absent", 6, &out), CACHEKIT_MISS);
     CHECK(tally.reentry_refused == 1);
+
+    /* A forked child keeps the handler and logs from its own thread. */
+    CHECK_STATUS(cachekit_set_log_handler(handler, &tally, CACHEKIT_LOG_DEBUG), CACHEKIT_OK);
+    {
+        pid_t child;
+        int status = -1;
+        fflush(NULL);
+        child = fork();
+        if (child == 0) {
+            cachekit_buffer miss = {NULL, 0};
+            reset(CACHEKIT_LOG_DEBUG);
+            cachekit_cache_get(cache, (const uint8_t *)"absent", 6, &miss);
+            _exit(tally.misses == 1 ? 0 : 1);
+        }
+        CHECK(child > 0 && waitpid(child, &status, 0) == child);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
 
     /* Removed: nothing more arrives. */
     CHECK_STATUS(cachekit_set_log_handler(NULL, NULL, CACHEKIT_LOG_DEBUG), CACHEKIT_OK);

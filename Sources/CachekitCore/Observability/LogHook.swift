@@ -38,6 +38,18 @@ public enum LogHook {
 
     private static let state = Monitor(State())
 
+    /// Registered with the first install: a child of fork() must not wait on a lock a parent
+    /// thread held inside a handler call (that thread does not exist in the child).
+    private static let forkHandler: Void = { pthread_atfork(nil, nil, { LogHook.afterForkInChild() }) }()
+
+    /// Keeps the handler when the parent's state was consistent at the fork; else removes it.
+    private static func afterForkInChild() {
+        var kept: Handler?
+        state.reinitializeAfterFork(fresh: State(), salvage: { kept = $0.handler })
+        state.withLock { $0.handler = kept }
+        if kept == nil { threshold.store(Int.max, ordering: .relaxed) }
+    }
+
     @inline(__always)
     public static func isEnabled(_ level: LogLevel) -> Bool {
         level.rawValue >= threshold.load(ordering: .relaxed)
@@ -47,6 +59,7 @@ public enum LogHook {
     /// inside a handler.
     @discardableResult
     public static func install(_ handler: Handler?, minimumLevel: LogLevel) -> Bool {
+        _ = forkHandler
         let me = pthread_self()
         let generation = state.withLock { state -> Int? in
             if state.calling.contains(where: { pthread_equal($0.thread, me) != 0 }) { return nil }

@@ -139,3 +139,22 @@ def test_sampling_follows_log_sampling_rate(captured):
         assert captured.records == []
     finally:
         cache.close()
+
+
+def test_decorated_functions_have_cachekit_pys_health_calls_and_namespace_label(redis_url):
+    from cachekit_native import cache
+
+    @cache(ttl=60, namespace="orders", redis_url=redis_url)
+    def order(n):
+        return {"n": n}
+
+    try:
+        assert order(1) == {"n": 1} and order(1) == {"n": 1}
+        check = order.check_health()
+        assert check["status"] == "healthy" and check["namespace"] == "orders"
+        assert set(order.get_health_status()) == {"namespace", "overall_healthy", "healthy", "components", "circuit_breaker"}
+        samples = samples_of(order._cachekit_native.cache.metrics_text())
+        hit = frozenset({"operation": "get", "namespace": "orders", "success": "True", "serializer": "l1_memory"}.items())
+        assert samples[("cache_operations_total", hit)] == 1
+    finally:
+        order.cache_close()

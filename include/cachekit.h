@@ -1263,8 +1263,8 @@ CACHEKIT_API int cachekit_cache_redis_stats(cachekit_cache *cache, cachekit_redi
  * one process export the same series, which a scraper sums (the Python binding's collector
  * does). Reads counters only: no round trip. Counters and histograms are updated per thread
  * stripe, without a shared lock, and summed here; L1 hits are counted exactly and timed 1 in 64.
- * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER or CACHEKIT_E_OUT_OF_MEMORY. Thread-safe.
- * Since 0.2.0.
+ * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_MISUSE (a freed handle) or
+ * CACHEKIT_E_OUT_OF_MEMORY. Thread-safe. Since 0.2.0.
  */
 CACHEKIT_API int cachekit_cache_metrics_text(cachekit_cache *cache, cachekit_buffer *out);
 
@@ -1312,7 +1312,8 @@ CACHEKIT_API int cachekit_set_log_handler(cachekit_log_fn fn, void *userdata, in
  * backpressure in flight and queued) and "nodes" (one per Redis node, by redacted URL). JSON,
  * not a struct, because the number of nodes varies; cachekit_cache_health stays for the fixed
  * fields. Unhealthy when Redis does not answer or its breaker is open. Returns CACHEKIT_OK,
- * CACHEKIT_E_NULL_POINTER or CACHEKIT_E_OUT_OF_MEMORY. Thread-safe. Since 0.2.0.
+ * CACHEKIT_E_NULL_POINTER, CACHEKIT_E_MISUSE (a freed handle) or CACHEKIT_E_OUT_OF_MEMORY.
+ * Thread-safe. Since 0.2.0.
  */
 CACHEKIT_API int cachekit_cache_health_v2(cachekit_cache *cache, cachekit_buffer *out);
 

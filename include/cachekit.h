@@ -1471,6 +1471,80 @@ typedef struct cachekit_coherence_stats {
  */
 CACHEKIT_API int cachekit_cache_coherence_stats_get(cachekit_cache *cache, cachekit_coherence_stats *out);
 
+/* ============================================================================================
+ * Observability: metrics, log hook, health report
+ * ========================================================================================== */
+
+/*
+ * The cache's metrics in the Prometheus text exposition format 0.0.4, a process-wide log hook,
+ * and a health report with each tier's state (docs/observability.md lists every series and
+ * event). Series follow cachekit-py 0.24.1's names, types, labels and bucket bounds where it has
+ * them (cache_operations_total, cache_operation_duration_ms, cache_operation_size_bytes,
+ * circuit_breaker_state), so one dashboard serves both SDKs; libcachekit's own are `cachekit_*`.
+ * No label, log field or report ever holds a key, a value or a credential.
+ */
+
+/**
+ * Writes the cache's exposition (Prometheus text format 0.0.4, UTF-8, NUL-terminated; len
+ * excludes the NUL) into *out, to free with cachekit_buffer_free. Every sample carries the
+ * cache's `namespace` label (the metrics_namespace option, default "default"); several caches in
+ * one process export the same series, which a scraper sums (the Python binding's collector
+ * does). Reads counters only: no round trip. Counters and histograms are updated per thread
+ * stripe, without a shared lock, and summed here; L1 hits are counted exactly and timed 1 in 64.
+ * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_MISUSE (a freed handle) or
+ * CACHEKIT_E_OUT_OF_MEMORY. Thread-safe. Since 0.2.0.
+ */
+CACHEKIT_API int cachekit_cache_metrics_text(cachekit_cache *cache, cachekit_buffer *out);
+
+/** Log levels: Python's logging numbers, so a binding passes them through. */
+#define CACHEKIT_LOG_DEBUG 10
+#define CACHEKIT_LOG_INFO 20
+#define CACHEKIT_LOG_WARNING 30
+#define CACHEKIT_LOG_ERROR 40
+
+/** One structured field of a log event: NUL-terminated UTF-8, valid only during the call. */
+typedef struct cachekit_log_field {
+    const char *name;  /* "namespace", "operation", "tier", "status", "duration_ms", "key_hash", ... */
+    const char *value;
+} cachekit_log_field;
+
+/**
+ * A log handler: `level` a CACHEKIT_LOG_* value, `event` a stable name ("cache.hit",
+ * "cache.miss", "cache.set", "l2.failure", "entry.undecodable", "single_flight.timeout"), then
+ * `field_count` fields. Every pointer is valid only during the call. Keys appear only as
+ * `key_hash` (cachekit-py's redact_cache_key digest: blake2b-64 of the key, hex); no field holds
+ * a value or a secret. Called on whichever thread caused the event (several at once), outside
+ * every cache lock; it may call into libcachekit, except cachekit_set_log_handler.
+ */
+typedef void (*cachekit_log_fn)(void *userdata, int level, const char *event,
+                                const cachekit_log_field *fields, size_t field_count);
+
+/**
+ * Sets the process's log handler (NULL removes it): `fn` receives events at `min_level` and
+ * above (a CACHEKIT_LOG_* value) from every cache. One handler per process, not per cache,
+ * because a host has one logging system; each event names its cache's namespace. DEBUG, INFO
+ * and WARNING events are sampled by each cache's log_sampling_rate (cachekit-py's; default 0.1,
+ * CACHEKIT_LOG_SAMPLING_RATE); ERROR events never are. With no handler set an event costs one
+ * relaxed load: nothing is formatted. When this returns, no call of a replaced handler is still
+ * running, so its userdata may be freed. Returns CACHEKIT_OK, CACHEKIT_E_INVALID_ARGUMENT (an
+ * unknown min_level) or CACHEKIT_E_MISUSE (called from inside a handler, where it would wait for
+ * itself). Thread-safe. Since 0.2.0.
+ */
+CACHEKIT_API int cachekit_set_log_handler(cachekit_log_fn fn, void *userdata, int min_level);
+
+/**
+ * PINGs Redis (within the command timeout) and writes a JSON health report into *out (UTF-8,
+ * NUL-terminated, to free with cachekit_buffer_free): cachekit-py's check_health() shape,
+ * {"status": "healthy"|"unhealthy", "healthy", "namespace", "components": {"l1", "l2",
+ * "listener"}}, where l2 holds its PING, circuit breaker, pool (in use, idle, waits, timeouts,
+ * backpressure in flight and queued) and "nodes" (one per Redis node, by redacted URL). JSON,
+ * not a struct, because the number of nodes varies; cachekit_cache_health stays for the fixed
+ * fields. Unhealthy when Redis does not answer or its breaker is open. Returns CACHEKIT_OK,
+ * CACHEKIT_E_NULL_POINTER, CACHEKIT_E_MISUSE (a freed handle) or CACHEKIT_E_OUT_OF_MEMORY.
+ * Thread-safe. Since 0.2.0.
+ */
+CACHEKIT_API int cachekit_cache_health_v2(cachekit_cache *cache, cachekit_buffer *out);
+
 #ifdef __cplusplus
 }
 #endif

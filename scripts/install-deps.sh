@@ -2,7 +2,8 @@
 # Installs the Debian packages libcachekit builds and tests with, when any is missing.
 # redis-tools: redis-cli, which joins the test and benchmark clusters (redis-cli --cluster create).
 set -euo pipefail
-packages=(pkg-config libssl-dev openssl liblz4-dev libxxhash-dev libhiredis-dev libb2-dev redis-server redis-tools cmake python3-venv valgrind)
+# prometheus: promtool, which checks the metrics exposition in the Python tests.
+packages=(pkg-config libssl-dev openssl liblz4-dev libxxhash-dev libhiredis-dev libb2-dev redis-server redis-tools cmake python3-venv valgrind prometheus)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

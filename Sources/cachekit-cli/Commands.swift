@@ -5,13 +5,13 @@ import CachekitCore
 struct CachekitCLI: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cachekit-cli",
-        abstract: "Read, write and inspect cachekit entries in a Redis.",
+        abstract: "Read, write and inspect cachekit entries in a Redis; check its health and stats.",
         discussion: """
             KEY is the exact Redis key (with its t:{tenant}: prefix in auto and minimal mode). \
             Exit status: 0 success, 1 the key is not in Redis (get, inspect), 2 an error (one line \
             on stderr). No output names the key or the master key.
             """,
-        subcommands: [Get.self, Put.self, Inspect.self]
+        subcommands: [Get.self, Put.self, Inspect.self, Health.self, Stats.self]
     )
 }
 

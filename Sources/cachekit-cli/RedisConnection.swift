@@ -78,4 +78,32 @@ final class RedisConnection {
         case .array: return .other
         }
     }
+
+    /// PUBSUB NUMSUB's count for one channel (on Cluster, summed over the primaries: each
+    /// counts the subscribers connected to it).
+    func subscriberCount(_ channel: [UInt8]) throws(CLIError) -> Int64 {
+        let command: [RedisArgument] = ["PUBSUB", "NUMSUB", .bytes(channel)]
+        var replies: [RedisValue] = []
+        do throws(CachekitError) {
+            if let cluster {
+                for node in try cluster.primaries() {
+                    replies.append(try cluster.run(node: node) { connection, deadline throws(CachekitError) in
+                        try connection.call(command, limits: Self.replyLimits, deadline: deadline)
+                    })
+                }
+            } else if let connection {
+                replies.append(try connection.call(command, limits: Self.replyLimits, deadline: .after(milliseconds: timeout)))
+            }
+        } catch {
+            throw CLIError(error.message)
+        }
+        var total: Int64 = 0
+        for reply in replies {
+            guard case .array(let items) = reply, items.count == 2, case .integer(let count) = items[1] else {
+                throw CLIError("Redis PUBSUB NUMSUB gave an unexpected reply")
+            }
+            total &+= count
+        }
+        return total
+    }
 }

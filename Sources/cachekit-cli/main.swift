@@ -103,7 +103,7 @@ func runCommandLine(_ arguments: [String]) -> Int32 {
                 try parsed.run()
                 return 0
             }
-            return fail("missing command (get, put or inspect)")
+            return fail("missing command (get, put, inspect, health or stats)")
         }
         command = entryCommand
     } catch let error as CLIError {
@@ -121,7 +121,7 @@ func runCommandLine(_ arguments: [String]) -> Int32 {
     }
 }
 
-let knownCommands: Set = ["get", "put", "inspect"]
+let knownCommands: Set = ["get", "put", "inspect", "health", "stats"]
 
 /// Errors ArgumentParser would report less clearly, or only with the argument's text.
 func checkCommand(_ arguments: [String]) throws(CLIError) {
@@ -132,9 +132,9 @@ func checkCommand(_ arguments: [String]) throws(CLIError) {
             throw CLIError("an argument is not valid UTF-8")
         }
     }
-    guard let first = arguments.first else { throw CLIError("missing command (get, put or inspect)") }
+    guard let first = arguments.first else { throw CLIError("missing command (get, put, inspect, health or stats)") }
     if !first.hasPrefix("-") && first != "help" && !knownCommands.contains(first) {
-        throw CLIError("unknown command (expected get, put or inspect)")
+        throw CLIError("unknown command (expected get, put, inspect, health or stats)")
     }
 }
 

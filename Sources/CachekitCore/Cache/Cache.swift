@@ -25,7 +25,9 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     let keepsDecodedView: Bool
     /// The key prefix, in memory the hot path can copy from without reference counting.
     private let prefixBytes: UnsafeMutableRawBufferPointer
-    let stats = CacheStats()
+    let stats: CacheStats
+    /// stats.metrics' L1 sampler, copied here so a hit reaches it without reference counting.
+    private let l1Sampler: L1HitSampler
     private let flights = SingleFlight<FilledValue>()
     /// The fill lock, sliding TTL, refresh-ahead, stale-if-error and fail-closed (Coherence/).
     let coherence: CoherenceOptions
@@ -54,6 +56,8 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     public init(config: CacheConfig, codec: (any EntryCodec)? = nil,
                 makeL2: (CacheStats) throws(CachekitError) -> (any L2Store)?,
                 subscribe: InvalidationSubscriber? = nil) throws(CachekitError) {
+        stats = CacheStats(metrics: OperationMetrics(namespace: config.metricsNamespace, logSamplingRate: config.logSamplingRate))
+        l1Sampler = stats.metrics.l1Sampler
         mode = config.mode
         defaultTTLSeconds = config.effectiveDefaultTTLSeconds
         l1LifetimeNanoseconds = Self.nanoseconds(seconds: config.l1TTLSeconds)
@@ -199,12 +203,19 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     /// `get`, sliding an L2 hit's TTL to `slidingTo` seconds when refresh_ttl_on_get asks.
     func read(_ key: UnsafeRawBufferPointer, slidingTo ttlSeconds: Int) throws(CachekitError) -> OwnedBytes? {
         try validateKey(key)
-        if l1.isEnabled, let value = try withFullKey(key, { full throws(CachekitError) in try getFromL1(full) }) {
-            return value
+        if l1.isEnabled {
+            // 1 in 64 hits is timed (OperationMetrics): the stripe tick is the only cost of the rest.
+            let sampleStart = l1Sampler.start()
+            if let value = try withFullKey(key, { full throws(CachekitError) in try getFromL1(full) }) {
+                if sampleStart != 0 { stats.metrics.recordL1Hit(started: sampleStart, size: value.count) }
+                log(.debug, "cache.hit", [("operation", "get"), ("tier", "l1"), ("key_hash", Self.keyHash(key))])
+                return value
+            }
         }
+        let started = MonotonicClock.preciseNanoseconds()
         if let l2 {
             let full = try fullKey(key)
-            let hit = try FailOpen.read(stats) { () throws(CachekitError) -> OwnedBytes? in
+            let hit = try FailOpen.read(stats, .get) { () throws(CachekitError) -> OwnedBytes? in
                 let token = l1Coherence?.readToken(full)
                 let fetched = l1.isEnabled || coherence.needsRemainingTTL ? try l2.getWithTTL(full) : try l2.get(full)
                 guard let fetched else { return nil }
@@ -214,10 +225,15 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
             }
             if let hit {
                 CacheStats.bump(stats.l2Hits)
+                stats.metrics.recordL2Hit(started: started, size: hit.count)
+                log(.debug, "cache.hit", [("operation", "get"), ("tier", "l2"), ("key_hash", Self.keyHash(key)),
+                                          ("duration_ms", Self.milliseconds(since: started))])
                 return hit
             }
         }
         CacheStats.bump(stats.misses)
+        log(.debug, "cache.miss", [("operation", "get"), ("key_hash", Self.keyHash(key)),
+                                   ("duration_ms", Self.milliseconds(since: started))])
         return nil
     }
 
@@ -241,6 +257,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         } catch {
             CacheStats.bump(stats.decodeErrors)
             CacheStats.bump(stats.l1DecodeFailures)
+            log(.warning, "entry.undecodable", [("tier", "l1"), ("status", "\(error.status.rawValue)"), ("key_hash", keyHash(full: full))])
             _ = l1.remove(full)
             try noteDecodeFailure(error, hit.bytes.bytes, tier: .l1)
             return nil
@@ -262,6 +279,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
             throw error
         } catch {
             CacheStats.bump(stats.decodeErrors)
+            log(.warning, "entry.undecodable", [("tier", "l2"), ("status", "\(error.status.rawValue)"), ("key_hash", keyHash(full: full))])
             try fetched.withBytes { stored throws(CachekitError) in try noteDecodeFailure(error, stored, tier: .l2) }
             if fetched.withBytes({ stored in codec.isForeign(error, stored: stored) }) {
                 CacheStats.bump(stats.foreignEntries)
@@ -311,7 +329,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
             }
         }
         if let l2, !missing.isEmpty {
-            _ = try FailOpen.read(stats) { () throws(CachekitError) -> Void? in
+            _ = try FailOpen.read(stats, .get) { () throws(CachekitError) -> Void? in
                 let tokens = l1Coherence.map { tracker in missing.map { tracker.readToken(fulls[$0]) } }
                 let fetched = try l2.getMany(missing.map { fulls[$0] }, withTTL: l1.isEnabled)
                 for (j, i) in missing.enumerated() {
@@ -333,7 +351,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         let full = try fullKey(key)
         if full.withUnsafeBytes({ l1.contains($0) }) { return true }
         guard let l2 else { return false }
-        return FailOpen.absorb(stats, fallback: false) { () throws(CachekitError) -> Bool in try l2.exists(full) }
+        return FailOpen.absorb(stats, .exists, fallback: false) { () throws(CachekitError) -> Bool in try l2.exists(full) }
     }
 
     // MARK: Writes
@@ -366,9 +384,10 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
             throw valueTooLarge(stored.count)
         }
         let token = l1Coherence?.beginWrite(full)
-        var reached = false
+        let started = MonotonicClock.preciseNanoseconds()
+        var reachedL2 = true
         if let l2 {
-            reached = FailOpen.absorb(stats, fallback: false) { () throws(CachekitError) -> Bool in
+            reachedL2 = FailOpen.absorb(stats, .set, fallback: false) { () throws(CachekitError) -> Bool in
                 if let tracking {
                     try l2.set(full, stored, ttlSeconds: ttlSeconds, tracking: tracking.member, in: tracking.set,
                                setTTLSeconds: KeyRegistry.setTTLSeconds)
@@ -384,9 +403,13 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
                                 ttlNanoseconds: self.l1Lifetime(Self.nanoseconds(seconds: ttlSeconds)), countsAsAccess: !fillsMiss)
             }
         }
-        if let l1Coherence, let token { l1Coherence.finishWrite(token, key: full, reached: reached, fill) } else { fill() }
+        if let l1Coherence, let token { l1Coherence.finishWrite(token, key: full, reached: reachedL2, fill) } else { fill() }
         noteStored(full, stored, ttlSeconds: ttlSeconds)
         CacheStats.bump(stats.sets)
+        // A set whose Redis write failed is counted as a failure instead (cachekit-py's record_failure).
+        if reachedL2 { stats.metrics.recordSet(started: started) }
+        log(.debug, "cache.set", [("operation", "set"), ("key_hash", keyHash(full: full)),
+                                  ("duration_ms", Self.milliseconds(since: started)), ("stored_l2", reachedL2 ? "true" : "false")])
     }
 
     /// Removes `key` from both tiers. L1 is always cleared; a Redis failure is reported.
@@ -396,7 +419,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         staleCopies.remove(full)
         CacheStats.bump(stats.deletes)
         guard let l2 else { return }
-        _ = try FailOpen.report(stats) { () throws(CachekitError) -> Int in try l2.delete([full]) }
+        _ = try FailOpen.report(stats, .delete) { () throws(CachekitError) -> Int in try l2.delete([full]) }
     }
 
     /// Removes every entry of a namespace from both tiers: keys starting with `ns:{namespace}:`
@@ -411,7 +434,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         namespacePrefix.withUnsafeBytes { _ = l1.removeAll(withPrefix: $0) }
         staleCopies.removeAll(withPrefix: namespacePrefix)
         guard let l2 else { return 0 }
-        return try FailOpen.report(stats) { () throws(CachekitError) -> Int in try l2.deleteAll(withPrefix: namespacePrefix) }
+        return try FailOpen.report(stats, .invalidate) { () throws(CachekitError) -> Int in try l2.deleteAll(withPrefix: namespacePrefix) }
     }
 
     // MARK: Key registry (cachekit-py 0.24.1's per-function tracking set)
@@ -429,7 +452,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         let set = try registrySet(registryId)
         guard let l2 else { return false }
         recordTracked(registryId, key)  // in L1 whether or not Redis records it
-        try FailOpen.report(stats) { () throws(CachekitError) in
+        try FailOpen.report(stats, .registry) { () throws(CachekitError) in
             try l2.track(set: set, member: key, ttlSeconds: KeyRegistry.setTTLSeconds)
         }
         return true
@@ -456,7 +479,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
             CacheStats.bump(stats.deletes, by: reached.count)
             return reached.count
         }
-        try FailOpen.report(stats) { () throws(CachekitError) in
+        try FailOpen.report(stats, .registry) { () throws(CachekitError) in
             _ = try l2.drain(set: set, keyPrefix: prefix) { member in
                 reached.insert(member)
                 (prefix + member).withUnsafeBytes { _ = l1.remove($0) }
@@ -484,7 +507,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         guard let l2, let message = InvalidationEvent.encode(registryId: Array(registryId.utf8), key: key) else {
             return false
         }
-        _ = try FailOpen.report(stats) { () throws(CachekitError) -> Int in
+        _ = try FailOpen.report(stats, .publish) { () throws(CachekitError) -> Int in
             try l2.publish(channel: InvalidationEvent.channel, message: message)
         }
         return true
@@ -530,7 +553,10 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         }
         let full = try fullKey(key)
         let (filled, computed) = try flights.run(full, waitNanoseconds: singleFlightWaitNanoseconds,
-                                                 timedOut: { CacheStats.bump(stats.singleFlightTimeouts) }) { () throws(CachekitError) -> FilledValue in
+                                                 timedOut: {
+            CacheStats.bump(stats.singleFlightTimeouts)
+            log(.info, "single_flight.timeout", [("operation", "get_or_compute"), ("key_hash", keyHash(full: full))])
+        }) { () throws(CachekitError) -> FilledValue in
             // A leader that finished just before this flight started has filled L1.
             if let fresh = try withBytes(full, { key throws(CachekitError) in try getFromL1(key) }) {
                 return FilledValue(bytes: fresh.array)

@@ -66,6 +66,12 @@ public final class CacheConfig: @unchecked Sendable {
     public var singleFlightWaitMilliseconds = 5000
     /// The fill lock, sliding TTL, refresh-ahead, stale-if-error and fail-closed (Coherence/).
     public var coherence = CoherenceOptions()
+    /// The `namespace` label of the cache's metrics and log events (cachekit-py labels by the
+    /// decorator's namespace, "default" without one).
+    public var metricsNamespace = "default"
+    /// The share of DEBUG/INFO/WARNING log events delivered (cachekit-py's log_sampling_rate,
+    /// CACHEKIT_LOG_SAMPLING_RATE, default 0.1); ERROR events always are.
+    public var logSamplingRate = 0.1
 
     public static let optionNames = [
         "redis_url", "mode", "default_ttl", "max_value_size", "l1_max_size_mb", "l1_max_bytes",
@@ -75,7 +81,7 @@ public final class CacheConfig: @unchecked Sendable {
         "half_open_requests", "failure_window_ms", "backpressure", "max_concurrent_requests", "queue_size",
         "backpressure_timeout_ms", "sweep_max_iterations", "sweep_timeout_ms",
         "key_prefix", "master_key", "previous_master_keys", "deployment_uuid", "invalidation_listener",
-        "single_flight_wait_ms", "l1_tracking",
+        "single_flight_wait_ms", "l1_tracking", "metrics_namespace", "log_sampling_rate",
     ] + CoherenceOptions.optionNames
 
     public init() {}
@@ -152,6 +158,16 @@ public final class CacheConfig: @unchecked Sendable {
             deploymentUUIDWasCanonical = canonical == value
         case "invalidation_listener": invalidationListener = try Self.flag(value, name)
         case "l1_tracking": l1Tracking = try Self.flag(value, name)
+        case "metrics_namespace":
+            guard !value.isEmpty, value.utf8.count <= Limits.maxNamespaceLength else {
+                throw CachekitError(.invalidConfig, "metrics_namespace must be 1..\(Limits.maxNamespaceLength) bytes")
+            }
+            metricsNamespace = value
+        case "log_sampling_rate":
+            guard let rate = Double(value), rate >= 0, rate <= 1 else {
+                throw CachekitError(.invalidConfig, "log_sampling_rate must be a number from 0.0 to 1.0")
+            }
+            logSamplingRate = rate
         default:
             if try coherence.set(name, value) { return }
             throw CachekitError(.unknownOption, "unknown cache option '\(name.prefix(64))'")
@@ -248,6 +264,7 @@ public final class CacheConfig: @unchecked Sendable {
             ("CACHEKIT_INVALIDATION_LISTENER_ENABLED", "invalidation_listener"),
             ("CACHEKIT_ENCRYPTION_FAIL_CLOSED", "encryption_fail_closed"),
             ("CACHEKIT_L1_TRACKING", "l1_tracking"),
+            ("CACHEKIT_LOG_SAMPLING_RATE", "log_sampling_rate"),
         ]
         do {
             if try !apply("CACHEKIT_REDIS_URL", "redis_url") { _ = try apply("REDIS_URL", "redis_url") }

@@ -40,7 +40,10 @@ public final class CacheStats: Sendable {
     let decryptTamperedL1 = Atomic<Int>(0), decryptTamperedL2 = Atomic<Int>(0)
     let decryptUnknownFingerprintL1 = Atomic<Int>(0), decryptUnknownFingerprintL2 = Atomic<Int>(0)
 
-    public init() {}
+    /// The per-operation histograms and failure counters (Observability/OperationMetrics.swift).
+    public let metrics: OperationMetrics
+
+    public init(metrics: OperationMetrics = OperationMetrics()) { self.metrics = metrics }
 
     @inline(__always)
     static func bump(_ counter: borrowing Atomic<Int>, by amount: Int = 1) {
@@ -57,6 +60,7 @@ public final class CacheStats: Sendable {
 
     /// A call that succeeded, and how long it took.
     public func recordL2Latency(_ nanoseconds: Int) {
+        metrics.l2RoundTrip.observe(nanoseconds)
         l2Operations.add(1, ordering: .relaxed)
         l2LatencyTotalNanoseconds.add(nanoseconds, ordering: .relaxed)
         var current = l2LatencyMaxNanoseconds.load(ordering: .relaxed)

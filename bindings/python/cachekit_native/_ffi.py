@@ -80,6 +80,15 @@ class CoherenceStats(ctypes.Structure):
         "decrypt_unknown_fingerprint_l2")]
 
 
+class LogField(ctypes.Structure):
+    """cachekit_log_field: a structured field of a log event, valid only during the handler call."""
+    _fields_ = [("name", c_char_p), ("value", c_char_p)]
+
+
+# void (*cachekit_log_fn)(void *userdata, int level, const char *event, const cachekit_log_field *fields,
+#                         size_t field_count)
+LogFunction = CFUNCTYPE(None, c_void_p, c_int, c_char_p, POINTER(LogField), c_size_t)
+
 # int (*cachekit_compute_fn)(void *userdata, const uint8_t *key, size_t key_len, cachekit_buffer *out)
 ComputeFunction = CFUNCTYPE(c_int, c_void_p, c_void_p, c_size_t, BufferPointer)
 
@@ -137,6 +146,10 @@ SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "cachekit_cache_refresh_due": (STATUS, [c_void_p, c_char_p, c_size_t, POINTER(c_int)]),
     "cachekit_cache_coherence_stats_get": (STATUS, [c_void_p, POINTER(CoherenceStats)]),
     "cachekit_cache_tracking_stats_get": (STATUS, [c_void_p, POINTER(TrackingStats)]),
+    # observability: the exposition and the health report come back as NUL-terminated text in a buffer.
+    "cachekit_cache_metrics_text": (STATUS, [c_void_p, BufferPointer]),
+    "cachekit_cache_health_v2": (STATUS, [c_void_p, BufferPointer]),
+    "cachekit_set_log_handler": (STATUS, [LogFunction, c_void_p, c_int]),
 }
 
 

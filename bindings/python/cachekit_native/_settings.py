@@ -144,5 +144,7 @@ class Settings:
         self.has_l2 = not self.l1_only and bool(
             self.redis_url if self.redis_url is not None
             else os.environ.get("CACHEKIT_REDIS_URL") or os.environ.get("REDIS_URL"))
-        return Cache(from_env=True, **self.cache_options)
+        # Metrics and log events are labelled by the decorator's namespace, as cachekit-py's are.
+        options = {"metrics_namespace": self.namespace or "default", **self.cache_options}
+        return Cache(from_env=True, **options)
 

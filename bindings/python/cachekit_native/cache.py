@@ -11,13 +11,14 @@ race cachekit_cache_free, so the count is kept here); calls after close() raise 
 from __future__ import annotations
 
 import ctypes
+import json
 import sys
 import threading
 from collections.abc import Iterable, Mapping
 from ctypes import byref, c_int, c_int64, c_uint64, c_void_p
 from typing import Any, Callable
 
-from . import _ffi
+from . import _ffi, observability
 from ._ffi import (Buffer, CacheStats, CoherenceStats, ComputeFunction, FillLockSettings, HealthReport, ListenerStats,
                    TrackingStats)
 from .errors import CacheClosedError, ComputeFailedError
@@ -148,6 +149,7 @@ class Cache:
             lib.cachekit_config_free(config)
         # The free function is kept with the handle: __del__ may run at shutdown.
         self._calls = _Calls(handle, lib.cachekit_cache_free)
+        observability.track(self)
 
     # -- lifetime ----------------------------------------------------------------------------
 
@@ -407,6 +409,27 @@ class Cache:
         snapshot = TrackingStats()
         self._call(self._lib.cachekit_cache_tracking_stats_get, byref(snapshot))
         return {name: getattr(snapshot, name) for name, _ in TrackingStats._fields_}
+
+    def metrics_text(self) -> str:
+        """The cache's Prometheus exposition (text format 0.0.4; observability.py's collector
+        exports every live cache's)."""
+        out = Buffer()
+        self._call(self._lib.cachekit_cache_metrics_text, byref(out))
+        return self._lib.take(out).decode("utf-8")
+
+    def health_report(self) -> dict[str, Any]:
+        """PINGs Redis and returns cachekit_cache_health_v2's report (each tier's state)."""
+        out = Buffer()
+        self._call(self._lib.cachekit_cache_health_v2, byref(out))
+        return json.loads(self._lib.take(out))
+
+    def check_health(self) -> dict[str, Any]:
+        """cachekit-py's check_health() shape: status, namespace, components."""
+        return observability.check_health(self)
+
+    def get_health_status(self) -> dict[str, Any]:
+        """cachekit-py's get_health_status() shape."""
+        return observability.get_health_status(self)
 
     def health(self) -> dict[str, Any]:
         """PINGs Redis and reports both tiers."""

@@ -18,6 +18,7 @@ from typing import Any, Callable, TypeVar
 
 from . import _invalidation
 from . import _local as _local_module
+from . import observability
 from ._function import CacheInfo, CachedFunction, async_wrapper, sync_wrapper, track_live
 from ._invalidation import InvalidationOutcome
 from ._settings import Settings
@@ -55,6 +56,16 @@ def _wrap(func: F, settings: Settings) -> F:
                             "Use 'await fn.ainvalidate_cache()' instead.")
         state.clear()
 
+    # cachekit-py's health calls on the decorated function (an async function's check_health is
+    # a coroutine there too); both PING Redis.
+    if inspect.iscoroutinefunction(func):
+        async def acheck_health() -> dict[str, Any]:
+            return await _submit(lambda: observability.check_health(state.open()))
+
+        wrapper.check_health = acheck_health
+    else:
+        wrapper.check_health = lambda: observability.check_health(state.open())
+    wrapper.get_health_status = lambda: observability.get_health_status(state.open())
     wrapper.cache_info = state.info
     wrapper.cache_stats = state.stats
     wrapper.cache_clear = cache_clear

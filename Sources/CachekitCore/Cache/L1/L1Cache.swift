@@ -171,4 +171,11 @@ public final class L1Cache: @unchecked Sendable {  // shards are only touched un
 
     /// Entries dropped by the eviction policy (not by delete or expiry).
     public var evictions: Int { evictionCounter.load(ordering: .relaxed) }
+
+    /// Entries dropped because a lookup found them expired.
+    public var expirations: Int {
+        var total = 0
+        for i in 0..<shardCount { total &+= shardAt(i).pointee.withLock { $0.expirations } }
+        return total
+    }
 }

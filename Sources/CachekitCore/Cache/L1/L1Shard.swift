@@ -43,6 +43,8 @@ struct L1Shard: ~Copyable, @unchecked Sendable {  // only touched under its shar
     private(set) var count = 0
     private(set) var totalBytes = 0
     private(set) var hits = 0
+    /// Entries dropped because a lookup found them expired (the `expired` eviction cause).
+    private(set) var expirations = 0
 
     init(maxBytes: Int, maxEntries: Int) {
         self.maxBytes = maxBytes
@@ -187,6 +189,7 @@ struct L1Shard: ~Copyable, @unchecked Sendable {  // only touched under its shar
         let entry = slots[slot]
         if entry.expiresAt <= now {
             delete(slot, position: position)
+            expirations &+= 1
             return nil
         }
         sketch.increment(hash)

@@ -179,3 +179,36 @@ def test_promtool_check_metrics(redis_url):
     assert result.returncode in (0, 3), result.stdout + result.stderr
     findings = {line.strip() for line in (result.stdout + result.stderr).splitlines() if line.strip()}
     assert findings <= PROMTOOL_CONFLICTS, findings - PROMTOOL_CONFLICTS
+
+
+def test_decrypt_failures_are_counted_in_cachekit_pys_series_and_by_cause(redis_url):
+    import redis as redis_client
+    writer = Cache(from_env=False, redis_url=redis_url, mode="secure", master_key=MASTER_KEY)
+    reader = Cache(from_env=False, redis_url=redis_url, mode="secure", master_key="5a" * 32, l1_max_size_mb=0,
+                   metrics_namespace="other-key")
+    try:
+        writer.set("wrong-key", VALUE, ttl=60)
+        writer.set("tampered", VALUE, ttl=60)
+        client = redis_client.Redis.from_url(redis_url)
+        stored = bytearray(client.get("t:default:tampered"))
+        stored[-3] ^= 0x01  # inside the ciphertext: the GCM tag no longer verifies
+        client.set("t:default:tampered", bytes(stored))
+        assert reader.get("wrong-key") is None
+        _, samples = parse(reader.metrics_text())
+        assert value(samples, "cachekit_decrypt_failures_total", namespace="other-key", reason="auth_tamper", tier="l2") == 1
+        by_cause = {dict(k)["cause"]: v for k, v in samples["cachekit_decrypt_failure_causes_total"].items()
+                    if dict(k)["tier"] == "l2"}
+        assert sum(by_cause.values()) == 1
+        fresh = Cache(from_env=False, redis_url=redis_url, mode="secure", master_key=MASTER_KEY, l1_max_size_mb=0,
+                      metrics_namespace="tampered")
+        try:
+            assert fresh.get("tampered") is None
+            _, samples = parse(fresh.metrics_text())
+            assert value(samples, "cachekit_decrypt_failures_total", namespace="tampered", reason="auth_tamper", tier="l2") == 1
+            assert value(samples, "cachekit_decrypt_failure_causes_total", namespace="tampered", cause="tampered", tier="l2") == 1
+            assert value(samples, "cachekit_fill_lock_waits_total", namespace="tampered") == 0
+        finally:
+            fresh.close()
+    finally:
+        writer.close()
+        reader.close()

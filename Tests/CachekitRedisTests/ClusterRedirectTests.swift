@@ -87,6 +87,7 @@ import Testing
         let cluster = try client(a.address)
         defer { cluster.close() }
         let wrong = Locked(0)
+        let started = MonotonicClock.preciseNanoseconds()
         var threads: [pthread_t] = []
         for _ in 0..<8 {
             if let thread = startThread({
@@ -98,7 +99,10 @@ import Testing
         #expect(b.count("GET") == 200)
         let moved = a.count("GET")
         let refreshes = a.count("CLUSTER")
-        #expect(moved >= 1 && refreshes >= 1)
-        #expect(refreshes * 2 <= moved, "\(refreshes) refreshes for \(moved) MOVED replies")
+        let elapsedMilliseconds = Int((MonotonicClock.preciseNanoseconds() - started) / 1_000_000)
+        #expect(moved >= 1 && refreshes >= 1 && refreshes <= moved)
+        // Refreshes are single-flighted and at most one per 100 ms, however many MOVED replies
+        // came (on a loaded machine the threads may run one after another and meet few).
+        #expect(refreshes <= elapsedMilliseconds / 100 + 1, "\(refreshes) refreshes for \(moved) MOVED replies in \(elapsedMilliseconds) ms")
     }
 }

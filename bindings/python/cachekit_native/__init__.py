@@ -14,6 +14,8 @@ the system loader (see _loader.py); it must be the version this package was writ
 
 from ._version import __version__
 from .cache import TTL_DEFAULT, TTL_NONE, Cache
+from .config import (BackpressureConfig, CircuitBreakerConfig, DecoratorConfig, EncryptionConfig, L1CacheConfig,
+                     MonitoringConfig)
 from .decorator import CacheInfo, InvalidationOutcome, cache
 from .errors import (CacheClosedError, CachekitError, CachekitNativeError, ConfigurationError, InteropError, LibraryNotFoundError,
                      SerializationError)
@@ -31,6 +33,7 @@ def library_version() -> str:
     return _ffi.library().version_string()
 
 
-__all__ = ["Cache", "CacheClosedError", "CacheInfo", "CachekitError", "CachekitNativeError", "ConfigurationError", "InteropError",
+__all__ = ["BackpressureConfig", "CircuitBreakerConfig", "DecoratorConfig", "EncryptionConfig", "L1CacheConfig",
+           "MonitoringConfig", "Cache", "CacheClosedError", "CacheInfo", "CachekitError", "CachekitNativeError", "ConfigurationError", "InteropError",
            "InvalidationOutcome", "LibraryNotFoundError", "SerializationError", "TTL_DEFAULT", "TTL_NONE",
            "__version__", "cache", "library_path", "library_version"]

@@ -75,6 +75,8 @@ class CachedFunction:
         # cachekit-py's registry id: the raw module.qualname (not the sanitized function id), and
         # an empty segment for no namespace.
         function_hash = blake3(f"{func.__module__}.{func.__qualname__}".encode("utf-8")).hexdigest()[:16]
+        self.function_hash = function_hash
+        self.key_function = settings.key_function
         self.registry_id = f"ck:reg:{settings.namespace if settings.namespace is not None else ''}:{function_hash}"
         self.cache: Cache | None = None
         self.lock = threading.Lock()
@@ -103,6 +105,8 @@ class CachedFunction:
 
         Keys of calls whose arguments are all exact scalars are memoized by (types, values): the
         key is a pure function of them, and 1, 1.0 and True differ in type, so never collide."""
+        if self.key_function is not None:
+            return self.custom_key(args, kwargs)
         types = tuple(map(type, args))
         if kwargs:
             kw_types = tuple(map(type, kwargs.values()))
@@ -126,6 +130,15 @@ class CachedFunction:
                 self.memo.clear()
             self.memo[memo_key] = key
         return key
+
+    def custom_key(self, args: tuple, kwargs: dict) -> bytes:
+        """cachekit-py's key for key=: "{identity}-{namespace or 'default'}:{returned str}", the
+        identity (blake3 of module.qualname, 16 hex) first so two functions never share an entry.
+        Called on every call (never memoized: the function need not be pure)."""
+        custom = self.key_function(*args, **kwargs)
+        if not isinstance(custom, str):
+            raise TypeError(f"key function must return str, got {type(custom).__name__}")
+        return f"{self.function_hash}-{self.settings.namespace or 'default'}:{custom}".encode("utf-8", "surrogatepass")
 
     def track(self, key: bytes) -> None:
         tracked = self.tracked
@@ -249,6 +262,9 @@ class CachedFunction:
     # -- async path ---------------------------------------------------------------------------
 
     async def call_async(self, args: tuple, kwargs: dict) -> Any:
+        if kwargs and "_bypass_cache" in kwargs:  # as cachekit-py: any value, the cache is not touched
+            kwargs = {k: v for k, v in kwargs.items() if k != "_bypass_cache"}
+            return await self.func(*args, **kwargs)
         key = self.key(args, kwargs)
         if key is None:
             return await self.func(*args, **kwargs)
@@ -370,6 +386,9 @@ def sync_wrapper(state: CachedFunction) -> Callable[..., Any]:
                 if scalars.issuperset(types):
                     key = memo.get((types, args))
         if key is None:
+            if kwargs and "_bypass_cache" in kwargs:  # as cachekit-py: any value, the cache is not touched
+                del kwargs["_bypass_cache"]
+                return func(*args, **kwargs)
             key = key_for(args, kwargs)
             if key is None:
                 return func(*args, **kwargs)

@@ -31,7 +31,11 @@ _OPTIONS = frozenset({"ttl", "namespace", "backend", "redis_url", "interop", "ma
 _COHERENCE_OPTIONS = frozenset({"fill_lock", "fill_lock_timeout_ms", "fill_lock_wait_ms", "fill_lock_poll_ms",
                                 "refresh_ttl_on_get", "ttl_refresh_threshold", "encryption_fail_closed",
                                 "refresh_ahead"})
-_OPTIONS = _OPTIONS | _COHERENCE_OPTIONS
+# The Redis client's breaker and backpressure (what CircuitBreakerConfig / BackpressureConfig become).
+_CLIENT_OPTIONS = frozenset({"circuit_breaker", "failure_threshold", "success_threshold", "half_open_requests",
+                             "recovery_timeout_ms", "backpressure", "max_concurrent_requests", "queue_size",
+                             "backpressure_timeout_ms"})
+_OPTIONS = _OPTIONS | _COHERENCE_OPTIONS | _CLIENT_OPTIONS | {"key"}
 
 
 class Settings:
@@ -123,7 +127,13 @@ class Settings:
             # cachekit-py writes SETEX for ttl > 0 and SET otherwise: None and 0 both mean no expiry.
             "default_ttl": self.ttl if self.ttl else TTL_NONE,
         }
-        self.cache_options.update({name: options[name] for name in _COHERENCE_OPTIONS if name in options})
+        self.cache_options.update({name: options[name] for name in _COHERENCE_OPTIONS | _CLIENT_OPTIONS if name in options})
+        self.key_function = options.get("key")
+        if self.key_function is not None:
+            if not callable(self.key_function):
+                raise ConfigurationError(f"key must be a function returning str, got {type(self.key_function).__name__}")
+            if self.interop is not None:
+                raise ConfigurationError("interop mode derives its own keys: key= is refused (as cachekit-py)")
         self.refreshes_ahead = bool(options.get("refresh_ahead"))
         if mode == "interop":
             self.cache_options["key_prefix"] = ""  # interop keys are bare: every SDK reads the same key

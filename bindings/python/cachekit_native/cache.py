@@ -350,6 +350,13 @@ class Cache:
         self._call(self._lib.cachekit_cache_stats_get, byref(snapshot))
         return {name: getattr(snapshot, name) for name, _ in CacheStats._fields_}
 
+    def redis_stats(self) -> dict[str, int]:
+        """The Redis client's breaker, pool and backpressure state and counters
+        (cachekit_cache_redis_stats); configured 0 without Redis."""
+        snapshot = _ffi.RedisStats()
+        self._call(self._lib.cachekit_cache_redis_stats, byref(snapshot))
+        return {name: getattr(snapshot, name) for name, _ in _ffi.RedisStats._fields_}
+
     def listener_stats(self) -> dict[str, int]:
         """The invalidation listener's state and counters (cachekit_cache_listener_stats); all
         zero when the cache runs no listener."""

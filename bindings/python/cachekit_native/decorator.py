@@ -23,6 +23,7 @@ from ._function import CacheInfo, CachedFunction, async_wrapper, sync_wrapper, t
 from ._invalidation import InvalidationOutcome
 from ._settings import Settings
 from ._workers import submit as _submit
+from .config import FIELD_NAMES, DecoratorConfig, flatten
 from .errors import ConfigurationError
 
 __all__ = ["CacheInfo", "ConfigurationError", "InvalidationOutcome", "cache"]
@@ -75,9 +76,16 @@ def _wrap(func: F, settings: Settings) -> F:
     return wrapper
 
 
-def _make(intent: str | None):
-    def decorator_factory(func: F | None = None, /, **options: Any):
-        settings = Settings(intent, options)
+def _make(intent: str | None, preset: Callable[..., DecoratorConfig] | None = None):
+    def decorator_factory(func: F | None = None, /, *, config: DecoratorConfig | None = None, **options: Any):
+        if config is not None and intent == "secure":
+            raise ConfigurationError("@cache.secure() does not accept config= — DecoratorConfig.secure() already is "
+                                     "the secure config. For the RORO form use @cache(config=DecoratorConfig.secure(...)).")
+        if preset is not None:
+            if config is not None:
+                raise ConfigurationError(f"@{decorator_factory.__name__}() does not accept config=; pass its options directly")
+            config = preset(**{name: options.pop(name) for name in list(options) if name in FIELD_NAMES})
+        settings = Settings(intent, flatten(config, options))
 
         def decorate(f: F) -> F:
             if not callable(f):
@@ -86,8 +94,13 @@ def _make(intent: str | None):
 
         return decorate if func is None else decorate(func)
 
-    decorator_factory.__name__ = f"cache.{intent}" if intent else "cache"
+    decorator_factory.__name__ = f"cache.{intent or (preset.__name__ if preset else '')}".rstrip(".")
     return decorator_factory
+
+
+def _io(func: Any = None, /, **options: Any):
+    """``@cache.io``: cachekit-py's cachekit.io SaaS backend, which cannot be reached from here."""
+    DecoratorConfig.io()
 
 
 def _local(func: F | None = None, /, *, config: Any = None, **options: Any):
@@ -110,4 +123,7 @@ cache = _make(None)
 cache.minimal = _make("minimal")
 cache.production = _make("production")
 cache.secure = _make("secure")
+cache.dev = _make(None, DecoratorConfig.dev)
+cache.test = _make(None, DecoratorConfig.test)
+cache.io = _io
 cache.local = _local

@@ -13,9 +13,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[3]
 ROW = re.compile(r"^(\w+)\s+(\d+)\s+(\d+)\s+([\d.]+)x$")
 
 
-@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
 @pytest.mark.skipif("LD_PRELOAD" in os.environ, reason="a preloaded sanitizer runtime (the deep tier) and valgrind exclude each other")
 def test_each_path_prints_instructions_for_both_sides():
+    assert shutil.which("valgrind"), "valgrind is not installed (scripts/install-deps.sh installs it)"
     result = subprocess.run([str(ROOT / "scripts" / "bench.sh"), "--instructions", "keys", "entries"], cwd=ROOT,
                             env=dict(os.environ, CACHEKIT_BENCH_OPS="3"), capture_output=True, text=True,
                             timeout=600)

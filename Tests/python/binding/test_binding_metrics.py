@@ -166,7 +166,7 @@ PROMTOOL_CONFLICTS = {
 def test_promtool_check_metrics(redis_url):
     promtool = shutil.which("promtool")
     if promtool is None:
-        pytest.skip("promtool not installed (Debian package prometheus; scripts/install-deps.sh installs it)")
+        pytest.fail("promtool not installed (Debian package prometheus; scripts/install-deps.sh installs it)")
     cache = Cache(from_env=False, redis_url=redis_url, invalidation_listener="on")
     try:
         cache.set("k", VALUE)

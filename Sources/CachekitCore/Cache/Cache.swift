@@ -203,6 +203,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         guard l1.isEnabled, let hit = try l1.get(full) else { return nil }
         if hit.isDecoded || storesValueVerbatim { return hit.takeBytes() }
         do throws(CachekitError) {
+            if hit.planCount > 0 { return try decodeWithPlan(hit.bytes.bytes, planCount: hit.planCount) }
             return try codec.decode(hit.bytes.bytes, redisKey: Array(full))
         } catch where error.status == .outOfMemory {
             throw error
@@ -240,10 +241,10 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         if l1.isEnabled, let pttl = fetched.ttlMilliseconds, pttl >= -1 {
             let scaled = max(pttl, 1).multipliedReportingOverflow(by: 1_000_000)
             let ttl = l1Lifetime(pttl == -1 ? 0 : (scaled.overflow ? Int64.max : scaled.partialValue))
-            let view: UnsafeRawBufferPointer? = keepsDecodedView ? value.bytes : nil  // value outlives the closure
+            let inner = value.bytes  // value outlives the closure
             full.withUnsafeBytes { key in
                 fetched.withBytes { stored in
-                    _ = l1.set(key, stored, decoded: view, ttlNanoseconds: ttl, countsAsAccess: false)
+                    keepInL1(full, key, stored, inner: inner, ttlNanoseconds: ttl, countsAsAccess: false)
                 }
             }
         }
@@ -334,8 +335,8 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
             }
         }
         full.withUnsafeBytes { key in
-            _ = l1.set(key, stored, decoded: keepsDecodedView ? value : nil, ttlNanoseconds: l1Lifetime(Self.nanoseconds(seconds: ttlSeconds)),
-                       countsAsAccess: !fillsMiss)
+            keepInL1(full, key, stored, inner: value, ttlNanoseconds: l1Lifetime(Self.nanoseconds(seconds: ttlSeconds)),
+                     countsAsAccess: !fillsMiss)
         }
         CacheStats.bump(stats.sets)
     }

@@ -76,9 +76,11 @@ enum EntryPlan {
         let aad = reader.rest
         guard offset <= stored.count else { throw malformed }
         let payload = UnsafeRawBufferPointer(rebasing: stored[offset...])
-        let tenant = String(decoding: tenantBytes, as: UTF8.self)
-        let fingerprint = fingerprintBytes.isEmpty ? nil : String(decoding: fingerprintBytes, as: UTF8.self)
-        let plaintext = try security.keyring.decrypt(payload: payload, aad: aad, tenant: tenant, fingerprint: fingerprint)
+        // The reader's own tenant, almost always: no String built per hit.
+        let tenant = Keyring.utf8(security.tenant, equals: tenantBytes) ? security.tenant
+            : String(decoding: tenantBytes, as: UTF8.self)
+        let plaintext = try security.keyring.decrypt(payload: payload, aad: aad, tenant: tenant,
+                                                     fingerprintUTF8: fingerprintBytes)
         switch kind {
         case .envelope: return try Envelope.retrieve(plaintext.bytes).takeData()
         case .bare, .interop: return plaintext

@@ -18,6 +18,9 @@ struct L1Shard: ~Copyable, @unchecked Sendable {  // only touched under its shar
         var region: Region
         /// The bytes after the stored value are an opening plan, not a decoded view.
         var extraIsPlan: Bool
+        /// The sketch's epoch + 1 when this key's counters were found saturated (0: not known
+        /// to be): a hit then skips the increment, which would change nothing.
+        var saturatedInEpoch: UInt32 = 0
 
         var cost: Int {
             Int(keyCount) &+ Int(storedCount) &+ max(Int(decodedCount), 0) &+ L1Cache.entryOverhead
@@ -191,7 +194,8 @@ struct L1Shard: ~Copyable, @unchecked Sendable {  // only touched under its shar
             delete(slot, position: position)
             return nil
         }
-        sketch.increment(hash)
+        let epochTag = sketch.epoch &+ 1
+        if entry.saturatedInEpoch != epochTag, sketch.increment(hash) { slots[slot].saturatedInEpoch = epochTag }
         touch(slot)
         hits &+= 1
         guard let block = entry.block else {

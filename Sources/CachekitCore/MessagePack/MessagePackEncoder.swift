@@ -94,6 +94,11 @@ public struct MessagePackEncoder {
     /// Appends already-encoded MessagePack.
     public mutating func writeRaw(_ raw: UnsafeRawBufferPointer) { append(raw) }
 
+    /// Drops what was written after the first `count` bytes (a scratch item read and let go).
+    mutating func truncate(to count: Int) {
+        if count >= 0, count < bytes.count { bytes.removeSubrange(count...) }
+    }
+
     /// Array.append(contentsOf:) of a raw buffer goes byte by byte; of a typed one it is a memcpy.
     @inline(__always)
     private mutating func append(_ raw: UnsafeRawBufferPointer) {

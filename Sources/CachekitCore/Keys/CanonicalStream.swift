@@ -105,26 +105,27 @@ enum CanonicalStream {
     }
 
     /// A map's entries, read in document order and written sorted by key bytes (Python's
-    /// sorted() of str keys), each value encoded apart first.
+    /// sorted() of str keys).
     private static func map(_ reader: inout MessagePackDecoder, count: Int, depth: Int,
                             into writer: inout MessagePackEncoder) throws(CachekitError) -> CachekitError? {
         // Plain data, so sorting moves no reference counts; failures (rare) live apart.
         struct Entry {
-            var key: Range<Int>
-            var value: Range<Int>
-            var failure: Int  // index in `failures`, -1: none
+            var key: Range<Int>    // the key's text in the input
+            var bytes: Range<Int>  // the entry's canonical key and value in `writer`
+            var failure: Int       // index in `failures`, -1: none
         }
-        var values = MessagePackEncoder()
+        // Entries are written as read and then put in key order in place: no encoder per map.
+        // The header says `count`: if a key is not a string the map fails and its bytes are moot.
+        writer.writeMapHeader(count)
+        let regionStart = writer.bytes.count
         var entries: [Entry] = []
         entries.reserveCapacity(min(count, 64))  // bounded: a declared count is not trusted
         var failures: [CachekitError] = []
         var keyFailure: CachekitError?
         for _ in 0..<count {
-            // The key is read through the values' encoder and its bytes dropped: no second encoder.
-            let keyStart = values.bytes.count
-            let key = try item(&reader, depth: depth &+ 1, into: &values)
-            values.truncate(to: keyStart)
-            let value = try item(&reader, depth: depth &+ 1, into: &values)
+            let start = writer.bytes.count
+            let key = try item(&reader, depth: depth &+ 1, into: &writer)
+            let value = try item(&reader, depth: depth &+ 1, into: &writer)
             guard let range = key.string else {
                 if keyFailure == nil {
                     keyFailure = CachekitError(.invalidMapKey, "map keys must be strings, got \(key.typeName)")
@@ -133,7 +134,7 @@ enum CanonicalStream {
             }
             var failure = -1
             if let valueFailure = value.failure { failure = failures.count; failures.append(valueFailure) }
-            entries.append(Entry(key: range, value: keyStart..<values.bytes.count, failure: failure))
+            entries.append(Entry(key: range, bytes: start..<writer.bytes.count, failure: failure))
         }
         if let keyFailure { return keyFailure }
         let buffer = reader.buffer
@@ -151,12 +152,8 @@ enum CanonicalStream {
         for index in entries.indices.dropFirst() where order(keyBytes(entries[index]), keyBytes(entries[index &- 1])) == 0 {
             return CachekitError(.invalidMapKey, "map has a duplicate key")
         }
-        writer.writeMapHeader(entries.count)
-        values.bytes.withUnsafeBytes { encoded in
-            for entry in entries {
-                writer.writeStringBytes(keyBytes(entry))
-                writer.writeRaw(UnsafeRawBufferPointer(rebasing: encoded[entry.value]))
-            }
+        if zip(entries, entries.dropFirst()).contains(where: { $0.bytes.lowerBound > $1.bytes.lowerBound }) {
+            writer.reorderTail(from: regionStart, as: entries.lazy.map(\.bytes))
         }
         return entries.first(where: { $0.failure >= 0 }).map { failures[$0.failure] }
     }

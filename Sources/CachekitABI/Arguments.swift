@@ -52,6 +52,17 @@ func requiredUTF8(_ pointer: UnsafePointer<CChar>?, _ name: StaticString) throws
     return try utf8Text(UnsafeRawBufferPointer(start: pointer, count: strlen(pointer)), name)
 }
 
+/// `requiredUTF8` / `optionalUTF8` as the caller's bytes where they lie (no String).
+func requiredUTF8Bytes(_ pointer: UnsafePointer<CChar>?, _ name: StaticString) throws(CachekitError) -> UnsafeRawBufferPointer {
+    let pointer = try required(pointer, name)
+    return try checkedUTF8(UnsafeRawBufferPointer(start: pointer, count: strlen(pointer)), name)
+}
+
+func optionalUTF8Bytes(_ pointer: UnsafePointer<CChar>?, _ name: StaticString) throws(CachekitError) -> UnsafeRawBufferPointer? {
+    guard let pointer else { return nil }
+    return try requiredUTF8Bytes(pointer, name)
+}
+
 /// An optional NUL-terminated UTF-8 argument (NULL -> nil).
 func optionalUTF8(_ pointer: UnsafePointer<CChar>?, _ name: StaticString) throws(CachekitError) -> String? {
     guard let pointer else { return nil }

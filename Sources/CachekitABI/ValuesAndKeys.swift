@@ -237,15 +237,16 @@ public func cachekit_key_auto(
     _ integrity: Int32, _ serializer: UnsafePointer<CChar>?, _ out: UnsafeMutablePointer<cachekit_buffer>?
 ) -> Int32 {
     boundary { () throws(CachekitError) -> Status in
-        let namespace = try optionalUTF8(namespace, "namespace_")
-        let function = try requiredUTF8(function, "function_id")
-        let serializer = try optionalUTF8(serializer, "serializer") ?? "default"
+        let namespace = try optionalUTF8Bytes(namespace, "namespace_")
+        let function = try requiredUTF8Bytes(function, "function_id")
+        let serializer = try optionalUTF8Bytes(serializer, "serializer")
         let out = try required(out, "out")
-        let key = try CacheKeys.autoKey(namespace: namespace, function: function,
-                                        argumentBytes: try inputBytes(args, argsCount, "args"),
-                                        keywordArgumentBytes: try inputBytes(kwargs, kwargsCount, "kwargs"),
-                                        integrity: integrity != 0, serializer: serializer)
-        try deliverString(key, to: out)
+        let key = try CacheKeys.autoKeyBytes(namespace: namespace, function: function,
+                                             argumentBytes: try inputBytes(args, argsCount, "args"),
+                                             keywordArgumentBytes: try inputBytes(kwargs, kwargsCount, "kwargs"),
+                                             integrity: integrity != 0, serializer: serializer)
+        let (pointer, count) = key.take()
+        out.pointee = cachekit_buffer(data: pointer, len: max(count &- 1, 0))  // the NUL is not counted
         return .ok
     }
 }

@@ -72,8 +72,7 @@ extension Cache {
         let lifetime = l1Lifetime(Self.nanoseconds(seconds: ttl))
         for entry in pending {
             entry.full.withUnsafeBytes { key in
-                _ = l1.set(key, entry.stored.bytes, decoded: keepsDecodedView ? values[entry.index] : nil,
-                           ttlNanoseconds: lifetime)
+                keepInL1(entry.full, key, entry.stored.bytes, inner: values[entry.index], ttlNanoseconds: lifetime)
             }
         }
         CacheStats.bump(stats.sets, by: pending.count)

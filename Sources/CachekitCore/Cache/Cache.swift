@@ -251,6 +251,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         guard l1.isEnabled, let hit = try l1.get(full) else { return nil }
         if hit.isDecoded || storesValueVerbatim { return hit.takeBytes() }
         do throws(CachekitError) {
+            if hit.planCount > 0 { return try decodeWithPlan(hit.bytes.bytes, planCount: hit.planCount) }
             return try codec.decode(hit.bytes.bytes, redisKey: Array(full))
         } catch where error.status == .outOfMemory {
             throw error
@@ -259,7 +260,9 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
             CacheStats.bump(stats.l1DecodeFailures)
             log(.warning, "entry.undecodable", [("tier", "l1"), ("status", "\(error.status.rawValue)"), ("key_hash", keyHash(full: full))])
             _ = l1.remove(full)
-            try noteDecodeFailure(error, hit.bytes.bytes, tier: .l1)
+            let all = hit.bytes.bytes  // the stored entry, then its opening plan when it has one
+            let stored = UnsafeRawBufferPointer(rebasing: all[..<(all.count &- min(hit.planCount, all.count))])
+            try noteDecodeFailure(error, stored, tier: .l1)
             return nil
         }
     }
@@ -293,11 +296,11 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         if l1.isEnabled, let pttl = fetched.ttlMilliseconds, pttl >= -1 {
             let scaled = max(pttl, 1).multipliedReportingOverflow(by: 1_000_000)
             let ttl = l1Lifetime(pttl == -1 ? 0 : (scaled.overflow ? Int64.max : scaled.partialValue))
-            let view: UnsafeRawBufferPointer? = keepsDecodedView ? value.bytes : nil  // value outlives the closure
+            let inner = value.bytes  // value outlives the closure
             let fill = {
                 full.withUnsafeBytes { key in
                     fetched.withBytes { stored in
-                        _ = self.l1.set(key, stored, decoded: view, ttlNanoseconds: ttl, countsAsAccess: false)
+                        self.keepInL1(full, key, stored, inner: inner, ttlNanoseconds: ttl, countsAsAccess: false)
                     }
                 }
             }
@@ -399,8 +402,8 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         }
         let fill = {
             full.withUnsafeBytes { key in
-                _ = self.l1.set(key, stored, decoded: self.keepsDecodedView ? value : nil,
-                                ttlNanoseconds: self.l1Lifetime(Self.nanoseconds(seconds: ttlSeconds)), countsAsAccess: !fillsMiss)
+                self.keepInL1(full, key, stored, inner: value, ttlNanoseconds: self.l1Lifetime(Self.nanoseconds(seconds: ttlSeconds)),
+                              countsAsAccess: !fillsMiss)
             }
         }
         if let l1Coherence, let token { l1Coherence.finishWrite(token, key: full, reached: reachedL2, fill) } else { fill() }

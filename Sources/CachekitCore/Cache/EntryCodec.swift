@@ -12,11 +12,21 @@ public protocol EntryCodec: Sendable {
     /// (a key this reader lacks, another mode) rather than that it is corrupt or tampered. The
     /// cache leaves such an entry in Redis; a corrupt one it deletes.
     func isForeign(_ error: CachekitError, stored: UnsafeRawBufferPointer) -> Bool
+    /// Public bytes kept beside `stored` in L1 so that a hit decodes with `decode(_:plan:)`
+    /// instead of in full, or nil (the default: every hit decodes in full). `inner` is the
+    /// document `stored` holds, decoded or encoded just before.
+    func l1Plan(_ stored: UnsafeRawBufferPointer, inner: UnsafeRawBufferPointer, redisKey: [UInt8]) -> OwnedBytes?
+    /// The value of an L1 entry kept with the plan `l1Plan` made for it.
+    func decode(_ stored: UnsafeRawBufferPointer, plan: UnsafeRawBufferPointer) throws(CachekitError) -> OwnedBytes
 }
 
 extension EntryCodec {
     public var storesValueVerbatim: Bool { false }
     public func isForeign(_ error: CachekitError, stored: UnsafeRawBufferPointer) -> Bool { false }
+    public func l1Plan(_ stored: UnsafeRawBufferPointer, inner: UnsafeRawBufferPointer, redisKey: [UInt8]) -> OwnedBytes? { nil }
+    public func decode(_ stored: UnsafeRawBufferPointer, plan: UnsafeRawBufferPointer) throws(CachekitError) -> OwnedBytes {
+        throw CachekitError(.internal, "this entry codec makes no L1 plans")
+    }
 }
 
 /// cachekit entries (the keys-and-entries codec): a CK v3 frame around a ByteStorage envelope
@@ -52,6 +62,17 @@ struct CachekitEntryCodec: EntryCodec {
 
     func decode(_ stored: UnsafeRawBufferPointer, redisKey: [UInt8]) throws(CachekitError) -> OwnedBytes {
         try Entry.decode(stored, mode: mode, key: try aadKey(redisKey), security: security)
+    }
+
+    /// Secure entries only: unencrypted modes keep the decoded document in L1 instead.
+    func l1Plan(_ stored: UnsafeRawBufferPointer, inner: UnsafeRawBufferPointer, redisKey: [UInt8]) -> OwnedBytes? {
+        guard let security, let key = try? aadKey(redisKey) else { return nil }
+        return EntryPlan.make(stored, inner: inner, mode: mode, key: key, security: security)
+    }
+
+    func decode(_ stored: UnsafeRawBufferPointer, plan: UnsafeRawBufferPointer) throws(CachekitError) -> OwnedBytes {
+        guard let security else { throw CachekitError(.internal, "an L1 plan reached a codec without encryption") }
+        return try EntryPlan.open(stored, plan: plan, security: security)
     }
 
     func isForeign(_ error: CachekitError, stored: UnsafeRawBufferPointer) -> Bool {

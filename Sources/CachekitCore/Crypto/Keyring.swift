@@ -38,6 +38,10 @@ public final class Keyring: Sendable {
     private let masterKeys: [SecretBytes]
     private let failClosedFlag: Atomic<Bool>
     private let tenants = Locked<[String: TenantState]>([:])
+    /// cachekit-py's default tenant, derived at init: its reads and writes take no lock and hash
+    /// no string (the tenant lookup cost a twentieth of a secure L1 hit, and a lock both cores share).
+    private let defaultTenantState: TenantState
+    private static let defaultTenant = "default"
 
     /// Fail-closed: an entry naming a key fingerprint that no keyring key has is refused
     /// (`.keyFingerprintMismatch`). Fail-open (default, cachekit-py's default): the current key is
@@ -67,6 +71,7 @@ public final class Keyring: Sendable {
         }
         masterKeys = [masterKey] + previousKeys
         failClosedFlag = Atomic(failClosed)
+        defaultTenantState = try TenantState(masterKeys: masterKeys, tenant: Keyring.defaultTenant)
     }
 
     public convenience init(masterKeyHex: String, previousKeysHex: [String] = [], failClosed: Bool = false) throws(CachekitError) {
@@ -198,6 +203,28 @@ public final class Keyring: Sendable {
                             "no key of the keyring (\(state.entries.count)) authenticates the data: wrong key, tenant or AAD, or the data was altered")
     }
 
+    /// `decrypt` with the fingerprint as UTF-8 bytes (an L1 plan's, empty: none): a `String` of it
+    /// is built only when no keyring key has it (building one cost a twentieth of a secure hit).
+    func decrypt(payload: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer, tenant: String,
+                 fingerprintUTF8: UnsafeRawBufferPointer) throws(CachekitError) -> OwnedBytes {
+        if payload.count >= GCMKey.overhead, fingerprintUTF8.count > 0,
+           let entry = try state(for: tenant).entries.first(where: { Keyring.utf8($0.fingerprint, equals: fingerprintUTF8) }) {
+            return try AESGCM.open(key: entry.cipher, payload: payload, aad: aad)
+        }
+        let fingerprint = fingerprintUTF8.isEmpty ? nil : String(decoding: fingerprintUTF8, as: UTF8.self)
+        return try decrypt(payload: payload, aad: aad, tenant: tenant, fingerprint: fingerprint)
+    }
+
+    /// Whether `string`'s UTF-8 is exactly `bytes`, compared in place.
+    static func utf8(_ string: String, equals bytes: UnsafeRawBufferPointer) -> Bool {
+        var string = string
+        return string.withUTF8 { utf8 in
+            guard utf8.count == bytes.count else { return false }
+            guard let a = utf8.baseAddress, let b = bytes.baseAddress else { return bytes.count == 0 }
+            return memcmp(a, b, bytes.count) == 0
+        }
+    }
+
     public func decrypt(payload: [UInt8], aad: [UInt8], tenant: String, fingerprint: String?) throws(CachekitError) -> [UInt8] {
         try withArrayBytes(payload) { sealed throws(CachekitError) in
             try withArrayBytes(aad) { aadBytes throws(CachekitError) in
@@ -232,6 +259,7 @@ public final class Keyring: Sendable {
     }
 
     func state(for tenant: String) throws(CachekitError) -> TenantState {
+        if tenant == Keyring.defaultTenant { return defaultTenantState }
         if let cached = tenants.withLock({ $0[tenant] }) { return cached }
         try Keyring.validateTenant(tenant)
         // Derive outside the lock; if two threads race, one state wins and the other is dropped.

@@ -14,6 +14,14 @@ public enum Blake2b {
         return out
     }
 
+    /// Hashes `data` into `digest` (1...64 bytes: the digest size), with no allocation.
+    static func hash(_ data: UnsafeRawBufferPointer, into digest: UnsafeMutableRawBufferPointer) throws(CachekitError) {
+        guard digest.count >= 1, digest.count <= 64,
+              blake2b(digest.baseAddress, data.baseAddress, nil, digest.count, data.count, 0) == 0 else {
+            throw CachekitError(.internal, "libb2 blake2b failed")
+        }
+    }
+
     public static func hex(_ data: UnsafeRawBufferPointer, digestSize: Int = 32) throws(CachekitError) -> String {
         hexString(try hash(data, digestSize: digestSize))
     }

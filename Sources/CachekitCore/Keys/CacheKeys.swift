@@ -88,15 +88,7 @@ public enum CacheKeys {
     public static func sanitizeFunctionName(_ raw: String) -> String {
         // Fast path, as in Python: an ASCII identifier path with no ".." is kept (cut to 200).
         var copy = raw
-        let clean = copy.withUTF8 { utf8 -> Bool in
-            var previous: UInt8 = 0
-            for byte in utf8 {
-                if !isIdentifierByte(byte) || (byte == UInt8(ascii: ".") && previous == byte) { return false }
-                previous = byte
-            }
-            return true
-        }
-        if clean { return raw.utf8.count <= functionNameMaxLength ? raw : String(raw.prefix(functionNameMaxLength)) }
+        if copy.withUTF8({ isCleanIdentifier(UnsafeRawBufferPointer($0)) }) { return raw.utf8.count <= functionNameMaxLength ? raw : String(raw.prefix(functionNameMaxLength)) }
         var out: [UInt8] = []
         out.reserveCapacity(raw.utf8.count)
         for scalar in raw.unicodeScalars {
@@ -109,6 +101,16 @@ public enum CacheKeys {
         }
         // Collapsing happens before the cut in Python; a run crossing the cut is already collapsed.
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// An ASCII identifier path with no "..": what `sanitizeFunctionName` keeps as it is.
+    static func isCleanIdentifier(_ utf8: UnsafeRawBufferPointer) -> Bool {
+        var previous: UInt8 = 0
+        for byte in utf8 {
+            if !isIdentifierByte(byte) || (byte == UInt8(ascii: ".") && previous == byte) { return false }
+            previous = byte
+        }
+        return true
     }
 
     private static func isIdentifierByte(_ byte: UInt8) -> Bool {
@@ -142,26 +144,28 @@ public enum CacheKeys {
     /// iterator per character).
     private static func isPlainASCII(_ key: String) -> Bool {
         var copy = key
-        return copy.withUTF8 { utf8 in
-            guard let base = utf8.baseAddress else { return true }
-            // Eight bytes at a time: no high bit, and no byte equal to a space, \n or \r (the
-            // classic "has a zero byte" test on the word xor each of them).
-            func hasZeroByte(_ word: UInt64) -> Bool {
-                (word &- 0x0101_0101_0101_0101) & ~word & 0x8080_8080_8080_8080 != 0
-            }
-            var index = 0
-            while index &+ 8 <= utf8.count {
-                let word = UnsafeRawPointer(base).loadUnaligned(fromByteOffset: index, as: UInt64.self)
-                if word & 0x8080_8080_8080_8080 != 0 || hasZeroByte(word ^ 0x2020_2020_2020_2020)
-                    || hasZeroByte(word ^ 0x0a0a_0a0a_0a0a_0a0a) || hasZeroByte(word ^ 0x0d0d_0d0d_0d0d_0d0d) {
-                    return false
-                }
-                index &+= 8
-            }
-            for byte in UnsafeBufferPointer(rebasing: utf8[index...])
-                where byte >= 0x80 || byte == 0x20 || byte == 0x0a || byte == 0x0d { return false }
-            return true
+        return copy.withUTF8 { isPlainASCII(UnsafeRawBufferPointer($0)) }
+    }
+
+    static func isPlainASCII(_ utf8: UnsafeRawBufferPointer) -> Bool {
+        guard let base = utf8.baseAddress else { return true }
+        // Eight bytes at a time: no high bit, and no byte equal to a space, \n or \r (the
+        // classic "has a zero byte" test on the word xor each of them).
+        func hasZeroByte(_ word: UInt64) -> Bool {
+            (word &- 0x0101_0101_0101_0101) & ~word & 0x8080_8080_8080_8080 != 0
         }
+        var index = 0
+        while index &+ 8 <= utf8.count {
+            let word = UnsafeRawPointer(base).loadUnaligned(fromByteOffset: index, as: UInt64.self)
+            if word & 0x8080_8080_8080_8080 != 0 || hasZeroByte(word ^ 0x2020_2020_2020_2020)
+                || hasZeroByte(word ^ 0x0a0a_0a0a_0a0a_0a0a) || hasZeroByte(word ^ 0x0d0d_0d0d_0d0d_0d0d) {
+                return false
+            }
+            index &+= 8
+        }
+        for byte in UnsafeRawBufferPointer(rebasing: utf8[index...])
+            where byte >= 0x80 || byte == 0x20 || byte == 0x0a || byte == 0x0d { return false }
+        return true
     }
 
     /// The key's serializer code: one character for the built-in serializers, else "x" + 4 hex.

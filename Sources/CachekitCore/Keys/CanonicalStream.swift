@@ -1,3 +1,5 @@
+import Glibc
+
 /// The auto-mode key arguments canonicalized straight from their MessagePack bytes: the bytes
 /// `Canonical.encode(.array([args, kwargs]), profile: .autoArguments)` produces from the decoded
 /// trees, and the same failures in the same order, without building the trees (the trees were
@@ -31,10 +33,15 @@ enum CanonicalStream {
         guard reader.isAtEnd else {
             throw CachekitError(.invalidInput, "\(reader.remaining) trailing bytes after the MessagePack document")
         }
-        guard root.typeName.description == expected.typeName.description else {
+        guard sameText(root.typeName, expected.typeName) else {
             throw CachekitError(.typeMismatch, "\(name) must be a MessagePack \(expected.typeName), got \(root.typeName)")
         }
         return root.failure
+    }
+
+    /// StaticString equality without building Strings (two per call cost 570 instructions).
+    private static func sameText(_ a: StaticString, _ b: StaticString) -> Bool {
+        a.utf8CodeUnitCount == b.utf8CodeUnitCount && memcmp(a.utf8Start, b.utf8Start, a.utf8CodeUnitCount) == 0
     }
 
     enum ExpectedRoot {
@@ -98,45 +105,56 @@ enum CanonicalStream {
     }
 
     /// A map's entries, read in document order and written sorted by key bytes (Python's
-    /// sorted() of str keys), each value encoded apart first.
+    /// sorted() of str keys).
     private static func map(_ reader: inout MessagePackDecoder, count: Int, depth: Int,
                             into writer: inout MessagePackEncoder) throws(CachekitError) -> CachekitError? {
+        // Plain data, so sorting moves no reference counts; failures (rare) live apart.
         struct Entry {
-            var key: Range<Int>
-            var value: Range<Int>
-            var failure: CachekitError?
+            var key: Range<Int>    // the key's text in the input
+            var bytes: Range<Int>  // the entry's canonical key and value in `writer`
+            var failure: Int       // index in `failures`, -1: none
         }
-        var values = MessagePackEncoder()
-        var discarded = MessagePackEncoder()
+        // Entries are written as read and then put in key order in place: no encoder per map.
+        // The header says `count`: if a key is not a string the map fails and its bytes are moot.
+        writer.writeMapHeader(count)
+        let regionStart = writer.bytes.count
         var entries: [Entry] = []
         entries.reserveCapacity(min(count, 64))  // bounded: a declared count is not trusted
+        var failures: [CachekitError] = []
         var keyFailure: CachekitError?
         for _ in 0..<count {
-            let key = try item(&reader, depth: depth &+ 1, into: &discarded)
-            let start = values.bytes.count
-            let value = try item(&reader, depth: depth &+ 1, into: &values)
+            let start = writer.bytes.count
+            let key = try item(&reader, depth: depth &+ 1, into: &writer)
+            let value = try item(&reader, depth: depth &+ 1, into: &writer)
             guard let range = key.string else {
                 if keyFailure == nil {
                     keyFailure = CachekitError(.invalidMapKey, "map keys must be strings, got \(key.typeName)")
                 }
                 continue
             }
-            entries.append(Entry(key: range, value: start..<values.bytes.count, failure: value.failure))
+            var failure = -1
+            if let valueFailure = value.failure { failure = failures.count; failures.append(valueFailure) }
+            entries.append(Entry(key: range, bytes: start..<writer.bytes.count, failure: failure))
         }
         if let keyFailure { return keyFailure }
         let buffer = reader.buffer
         func keyBytes(_ entry: Entry) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: buffer[entry.key]) }
-        entries.sort { keyBytes($0).lexicographicallyPrecedes(keyBytes($1)) }
-        for index in entries.indices.dropFirst() where keyBytes(entries[index]).elementsEqual(keyBytes(entries[index &- 1])) {
+        // Byte order (Python's str order for UTF-8), compared with memcmp.
+        func order(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Int {
+            let common = min(a.count, b.count)
+            if common > 0, let x = a.baseAddress, let y = b.baseAddress {
+                let c = memcmp(x, y, common)
+                if c != 0 { return Int(c) }
+            }
+            return a.count &- b.count
+        }
+        entries.sort { order(keyBytes($0), keyBytes($1)) < 0 }
+        for index in entries.indices.dropFirst() where order(keyBytes(entries[index]), keyBytes(entries[index &- 1])) == 0 {
             return CachekitError(.invalidMapKey, "map has a duplicate key")
         }
-        writer.writeMapHeader(entries.count)
-        values.bytes.withUnsafeBytes { encoded in
-            for entry in entries {
-                writer.writeStringBytes(keyBytes(entry))
-                writer.writeRaw(UnsafeRawBufferPointer(rebasing: encoded[entry.value]))
-            }
+        if zip(entries, entries.dropFirst()).contains(where: { $0.bytes.lowerBound > $1.bytes.lowerBound }) {
+            writer.reorderTail(from: regionStart, as: entries.lazy.map(\.bytes))
         }
-        return entries.lazy.compactMap(\.failure).first
+        return entries.first(where: { $0.failure >= 0 }).map { failures[$0.failure] }
     }
 }

@@ -94,6 +94,24 @@ public struct MessagePackEncoder {
     /// Appends already-encoded MessagePack.
     public mutating func writeRaw(_ raw: UnsafeRawBufferPointer) { append(raw) }
 
+    /// Rewrites everything from `start` on as `pieces` of it (ranges that tile it) in the order
+    /// given: a map's entries, written as read, put in sorted order in place.
+    mutating func reorderTail<Pieces: Sequence<Range<Int>>>(from start: Int, as pieces: Pieces) {
+        let total = bytes.count &- start
+        guard start >= 0, total > 0 else { return }
+        withUnsafeTemporaryAllocation(byteCount: total, alignment: 1) { scratch in
+            bytes.withUnsafeMutableBytes { all in
+                scratch.copyMemory(from: UnsafeRawBufferPointer(rebasing: all[start...]))
+                var at = start
+                for piece in pieces {
+                    let source = UnsafeRawBufferPointer(rebasing: scratch[(piece.lowerBound &- start)..<(piece.upperBound &- start)])
+                    UnsafeMutableRawBufferPointer(rebasing: all[at..<(at &+ source.count)]).copyMemory(from: source)
+                    at &+= source.count
+                }
+            }
+        }
+    }
+
     /// Array.append(contentsOf:) of a raw buffer goes byte by byte; of a typed one it is a memcpy.
     @inline(__always)
     private mutating func append(_ raw: UnsafeRawBufferPointer) {

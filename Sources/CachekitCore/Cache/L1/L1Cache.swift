@@ -27,10 +27,12 @@ public final class L1Cache: @unchecked Sendable {  // shards are only touched un
     }
 
     /// What a hit returns: a copy of the decoded view when the entry has one, else of the
-    /// stored bytes.
+    /// stored bytes, followed by the entry's opening plan when it has one.
     public struct Hit: ~Copyable, @unchecked Sendable {  // owns its bytes
         public var bytes: OwnedBytes
         public let isDecoded: Bool
+        /// Bytes of opening plan at the end of `bytes` (0: none).
+        public let planCount: Int
 
         public consuming func takeBytes() -> OwnedBytes { bytes }
     }
@@ -111,18 +113,19 @@ public final class L1Cache: @unchecked Sendable {  // shards are only touched un
         return expiresAt == Int64.max ? Int64.max : expiresAt &- now
     }
 
-    /// Stores a copy of `stored` (and of `decoded`, a view served on hits instead, when given)
-    /// under `key`, expiring `ttlNanoseconds` after `now` (0: never). Returns false when the
+    /// Stores a copy of `stored` (and of `decoded`, a view served on hits instead, when given;
+    /// or of `plan`, public bytes served after the stored bytes) under `key`, expiring `ttlNanoseconds` after `now` (0: never). Returns false when the
     /// entry is not kept (too large, or the cache is disabled); any older entry under the key is
     /// removed then, so a stale copy never outlives a write. `countsAsAccess`: false when the
     /// write fills a miss that `get` has just recorded, so one request is counted once.
     @discardableResult
     public func set(_ key: UnsafeRawBufferPointer, _ stored: UnsafeRawBufferPointer, decoded: UnsafeRawBufferPointer? = nil,
-                    ttlNanoseconds: Int64, countsAsAccess: Bool = true,
+                    plan: UnsafeRawBufferPointer? = nil, ttlNanoseconds: Int64, countsAsAccess: Bool = true,
                     now: Int64 = MonotonicClock.nowNanoseconds()) -> Bool {
         let hash = Self.hash(key)
         let box = shard(hash)
-        let decodedCount = decoded?.count ?? 0
+        let extra = decoded ?? plan
+        let decodedCount = extra?.count ?? 0
         guard isEnabled, stored.count <= maxValueBytes, key.count <= Int(Int32.max),
               stored.count <= Int(Int32.max), decodedCount <= Int(Int32.max) else {
             box.pointee.withLock { _ = $0.remove(key, hash: hash) }
@@ -131,7 +134,7 @@ public final class L1Cache: @unchecked Sendable {  // shards are only touched un
         let expiry = now.addingReportingOverflow(ttlNanoseconds)
         let expiresAt = ttlNanoseconds <= 0 || expiry.overflow ? Int64.max : expiry.partialValue
         let (kept, evicted) = box.pointee.withLock {
-            $0.insert(key, stored, decoded: decoded, hash: hash, expiresAt: expiresAt, countsAsAccess: countsAsAccess)
+            $0.insert(key, stored, decoded: extra, decodedIsPlan: decoded == nil && plan != nil, hash: hash, expiresAt: expiresAt, countsAsAccess: countsAsAccess)
         }
         if evicted > 0 { evictionCounter.add(evicted, ordering: .relaxed) }
         return kept

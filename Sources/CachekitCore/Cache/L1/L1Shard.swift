@@ -16,6 +16,11 @@ struct L1Shard: ~Copyable, @unchecked Sendable {  // only touched under its shar
         var previous: Int32
         var next: Int32
         var region: Region
+        /// The bytes after the stored value are an opening plan, not a decoded view.
+        var extraIsPlan: Bool
+        /// The sketch's epoch + 1 when this key's counters were found saturated (0: not known
+        /// to be): a hit then skips the increment, which would change nothing.
+        var saturatedInEpoch: UInt32 = 0
 
         var cost: Int {
             Int(keyCount) &+ Int(storedCount) &+ max(Int(decodedCount), 0) &+ L1Cache.entryOverhead
@@ -192,17 +197,25 @@ struct L1Shard: ~Copyable, @unchecked Sendable {  // only touched under its shar
             expirations &+= 1
             return nil
         }
-        sketch.increment(hash)
+        let epochTag = sketch.epoch &+ 1
+        if entry.saturatedInEpoch != epochTag, sketch.increment(hash) { slots[slot].saturatedInEpoch = epochTag }
         touch(slot)
         hits &+= 1
-        guard let block = entry.block else { return L1Cache.Hit(bytes: try OwnedBytes(uninitializedCount: 0), isDecoded: false) }
+        guard let block = entry.block else {
+            return L1Cache.Hit(bytes: try OwnedBytes(uninitializedCount: 0), isDecoded: false, planCount: 0)
+        }
         let storedStart = block + Int(entry.keyCount)
+        if entry.extraIsPlan {
+            // Stored bytes and plan are adjacent in the block: one copy of both.
+            let both = UnsafeRawBufferPointer(start: storedStart, count: Int(entry.storedCount) &+ Int(entry.decodedCount))
+            return L1Cache.Hit(bytes: try OwnedBytes(copying: both), isDecoded: false, planCount: Int(entry.decodedCount))
+        }
         if entry.decodedCount >= 0 {
             let view = UnsafeRawBufferPointer(start: storedStart + Int(entry.storedCount), count: Int(entry.decodedCount))
-            return L1Cache.Hit(bytes: try OwnedBytes(copying: view), isDecoded: true)
+            return L1Cache.Hit(bytes: try OwnedBytes(copying: view), isDecoded: true, planCount: 0)
         }
         let stored = UnsafeRawBufferPointer(start: storedStart, count: Int(entry.storedCount))
-        return L1Cache.Hit(bytes: try OwnedBytes(copying: stored), isDecoded: false)
+        return L1Cache.Hit(bytes: try OwnedBytes(copying: stored), isDecoded: false, planCount: 0)
     }
 
     func contains(_ key: UnsafeRawBufferPointer, hash: UInt64, now: Int64) -> Bool {
@@ -240,8 +253,9 @@ struct L1Shard: ~Copyable, @unchecked Sendable {  // only touched under its shar
     }
 
     /// Returns (kept, evictions).
+    /// `decoded`: a decoded view, or with `decodedIsPlan` an opening plan.
     mutating func insert(_ key: UnsafeRawBufferPointer, _ stored: UnsafeRawBufferPointer, decoded: UnsafeRawBufferPointer?,
-                         hash: UInt64, expiresAt: Int64, countsAsAccess: Bool) -> (Bool, Int) {
+                         decodedIsPlan: Bool = false, hash: UInt64, expiresAt: Int64, countsAsAccess: Bool) -> (Bool, Int) {
         let decodedCount = decoded?.count ?? 0
         let total = key.count &+ stored.count &+ decodedCount
         guard total &+ L1Cache.entryOverhead <= maxBytes, maxEntries > 0, let block = malloc(max(total, 1)) else {
@@ -255,7 +269,7 @@ struct L1Shard: ~Copyable, @unchecked Sendable {  // only touched under its shar
                          keyCount: Int32(truncatingIfNeeded: key.count),
                          storedCount: Int32(truncatingIfNeeded: stored.count),
                          decodedCount: decoded == nil ? -1 : Int32(truncatingIfNeeded: decodedCount),
-                         previous: -1, next: -1, region: .free)
+                         previous: -1, next: -1, region: .free, extraIsPlan: decodedIsPlan && decoded != nil)
 
         if countsAsAccess { sketch.increment(hash) }
         let existing = find(key, hash: hash).slot

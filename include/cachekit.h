@@ -938,7 +938,7 @@ CACHEKIT_API int cachekit_config_load_env(cachekit_config *config);
  * (as cachekit_config_load_env). The cache keeps no reference to config. No connection is made
  * here: Redis is contacted on first use (see cachekit_cache_health to check it), except by the
  * process's subscriber thread when invalidation_listener or l1_tracking is on (it connects in the
- * background; with l1_tracking a new cache waits up to 250 ms for Redis to confirm tracking of its
+ * background; with l1_tracking a new cache waits up to 1 s for Redis to confirm tracking of its
  * key prefix, ended at once by a refused connect).
  * *out receives the handle (release with cachekit_cache_free). Returns CACHEKIT_OK,
  * CACHEKIT_E_NULL_POINTER, CACHEKIT_E_INVALID_CONFIG, CACHEKIT_E_MODE_UNAVAILABLE (secure mode

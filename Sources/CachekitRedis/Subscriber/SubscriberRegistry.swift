@@ -33,7 +33,7 @@ enum SubscriberRegistry {
     private static let listeners = Locked<[(endpoint: Endpoint, listener: InvalidationListener)]>([])
 
     /// How long a new cache waits for Redis to confirm tracking of its prefix (see `awaitTracking`).
-    static let joinWaitMilliseconds = 250
+    static let joinWaitMilliseconds = 1000  // one round trip when healthy; long enough for a loaded host
 
     /// Joins the listener for `client`'s endpoint, starting one (on `client`) when there is none.
     static func join(client: RedisClient, _ request: SubscriptionRequest) throws(CachekitError) -> Membership {

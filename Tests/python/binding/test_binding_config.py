@@ -129,8 +129,9 @@ out = {"calls": calls}
                    redis_url=redis_url)(shared(profile))
     assert native(7, "b") == {"user": 7, "from": "python"}  # cachekit-py's entry, found under the same key
     assert calls == []
-    with pytest.raises(TypeError, match="must return str"):
-        cache(key=lambda x: 5, backend=None)(lambda x: x)(1)
+    runs = []
+    not_a_str = cache(key=lambda x: 5, backend=None)(lambda x: runs.append(x) or x)
+    assert not_a_str(1) == 1 and not_a_str(1) == 1 and runs == [1, 1]  # as cachekit-py: run uncached
     with pytest.raises(ConfigurationError):
         cache(key=lambda x: "k", interop="op", namespace="ns", redis_url=redis_url)
 
@@ -175,3 +176,37 @@ def test_the_dev_and_test_presets_decorate(redis_url):
     key = next(k for k in client.keys("t:default:ns:dev:*"))
     assert 290 <= client.ttl(key) <= 300
     assert cachekit_native.DecoratorConfig is DecoratorConfig
+
+
+def test_to_dict_is_cachekit_pys_view():
+    mine = DecoratorConfig.secure(master_key="ab" * 32, namespace="n").to_dict()
+    theirs = py_decorator.DecoratorConfig.secure(master_key="ab" * 32, namespace="n").to_dict()
+    assert set(mine) == set(theirs)
+    for name in set(mine) - {"serializer", "tenant_extractor"}:
+        assert mine[name] == theirs[name], name
+    assert mine["master_key"] == "[REDACTED]"
+
+
+def test_a_refresh_ahead_runs_on_a_copy_of_the_arguments(redis_url):
+    import threading
+    import time
+    seen = []
+    changed = threading.Event()
+
+    @cache(redis_url=redis_url, ttl=2, l1=L1CacheConfig(swr_enabled=True, swr_threshold_ratio=0.1))
+    def total(items):
+        if seen:
+            changed.wait(5)  # the refresh reads its arguments only after the caller changed its list
+        seen.append(list(items))
+        return sum(items)
+
+    items = [1, 2]
+    assert total(items) == 3
+    time.sleep(0.4)  # past 10% of the TTL: the next hit refreshes in the background
+    assert total(items) == 3
+    items.append(100)  # the caller changes its list after the call returned
+    changed.set()
+    deadline = time.monotonic() + 5
+    while len(seen) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert seen == [[1, 2], [1, 2]]

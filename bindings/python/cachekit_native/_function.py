@@ -106,7 +106,11 @@ class CachedFunction:
         Keys of calls whose arguments are all exact scalars are memoized by (types, values): the
         key is a pure function of them, and 1, 1.0 and True differ in type, so never collide."""
         if self.key_function is not None:
-            return self.custom_key(args, kwargs)
+            try:
+                return self.custom_key(args, kwargs)
+            except TypeError as error:  # as cachekit-py: a key that cannot be made runs the call uncached
+                logger.warning("cachekit_native: cannot key a call to %s, running it uncached: %s", self.name, error)
+                return None
         types = tuple(map(type, args))
         if kwargs:
             kw_types = tuple(map(type, kwargs.values()))

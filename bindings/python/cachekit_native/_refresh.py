@@ -12,6 +12,7 @@ TTL.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import os
 import threading
@@ -51,9 +52,21 @@ def _failed(state, error: BaseException) -> None:
                    state.name, error)
 
 
+def _snapshot(state, args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
+    """A deep copy of the call's arguments, as cachekit-py takes one: the refresh runs later and
+    must not see what the caller changes meanwhile. None (no refresh) when they cannot be copied."""
+    try:
+        return copy.deepcopy((args, kwargs))
+    except Exception as error:  # an argument that refuses deepcopy: refresh skipped, the value stays
+        logger.debug("cachekit_native: not refreshing %s ahead: its arguments cannot be copied: %s", state.name, error)
+        return None
+
+
 def after_hit_sync(state, cache, key: bytes, args: tuple, kwargs: dict) -> None:
     if _due(cache, key):
-        _executor().submit(_refresh_sync, state, cache, key, args, kwargs)
+        snapshot = _snapshot(state, args, kwargs)
+        if snapshot is not None:
+            _executor().submit(_refresh_sync, state, cache, key, *snapshot)
 
 
 def _refresh_sync(state, cache, key: bytes, args: tuple, kwargs: dict) -> None:
@@ -70,7 +83,10 @@ def _refresh_sync(state, cache, key: bytes, args: tuple, kwargs: dict) -> None:
 
 def after_hit_async(state, cache, key: bytes, args: tuple, kwargs: dict) -> None:
     if _due(cache, key):  # no network: answered on the loop
-        task = asyncio.get_running_loop().create_task(_refresh_async(state, cache, key, args, kwargs))
+        snapshot = _snapshot(state, args, kwargs)
+        if snapshot is None:
+            return
+        task = asyncio.get_running_loop().create_task(_refresh_async(state, cache, key, *snapshot))
         _tasks.add(task)
         task.add_done_callback(_tasks.discard)
 

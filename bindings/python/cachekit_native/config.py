@@ -205,6 +205,28 @@ class DecoratorConfig:
         raise ConfigurationError("the cachekit.io SaaS backend (@cache.io, DecoratorConfig.io) is not available in "
                                  "cachekit_native: it caches in Redis; use @cache or @cache.production with a redis_url")
 
+    def to_dict(self) -> dict[str, object]:
+        """cachekit-py's flattened view, for display (lossy: an omitted backend and backend=None
+        both show None; the master key shows as "[REDACTED]")."""
+        return {"ttl": self.ttl, "namespace": self.namespace, "serializer": self.serializer, "key": self.key,
+                "refresh_ttl_on_get": self.refresh_ttl_on_get, "ttl_refresh_threshold": self.ttl_refresh_threshold,
+                "backend": None if self.backend is UNSET else self.backend,
+                "l1_enabled": self.l1.enabled, "l1_max_size_mb": self.l1.max_size_mb,
+                "circuit_breaker": self.circuit_breaker.enabled,
+                "failure_threshold": self.circuit_breaker.failure_threshold,
+                "success_threshold": self.circuit_breaker.success_threshold,
+                "recovery_timeout": self.circuit_breaker.recovery_timeout,
+                "half_open_requests": self.circuit_breaker.half_open_requests,
+                "backpressure": self.backpressure.enabled,
+                "max_concurrent_requests": self.backpressure.max_concurrent_requests,
+                "queue_size": self.backpressure.queue_size, "backpressure_timeout": self.backpressure.timeout,
+                "collect_stats": self.monitoring.collect_stats,
+                "enable_structured_logging": self.monitoring.enable_structured_logging,
+                "enable_prometheus_metrics": self.monitoring.enable_prometheus_metrics,
+                "encryption": self.encryption.enabled,
+                "master_key": "[REDACTED]" if self.encryption.master_key else None,
+                "tenant_extractor": self.encryption.tenant_extractor}
+
     # -- the decorator's flat options ------------------------------------------------------
 
     def to_options(self) -> dict[str, Any]:

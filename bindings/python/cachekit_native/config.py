@@ -28,6 +28,8 @@ class _Unset:
 
 
 UNSET: Any = _Unset()
+# cachekit-py's names for its StandardSerializer (the format this package reads and writes).
+DEFAULT_SERIALIZER_NAMES = ("default", "std")
 
 
 @dataclass(frozen=True)
@@ -163,7 +165,7 @@ class DecoratorConfig:
             if not isinstance(value, kind):
                 raise TypeError(f"{name} must be a cachekit_native.config.{kind.__name__}, got {type(value).__name__}")
             value.validate()
-        if self.serializer != "default":
+        if self.serializer not in DEFAULT_SERIALIZER_NAMES:
             raise ConfigurationError(f"serializer {self.serializer!r} is not available in cachekit_native: entries "
                                      "are cachekit-py's default MessagePack format (serializer='default')")
 
@@ -308,7 +310,7 @@ def flatten(config: DecoratorConfig | None, options: dict[str, Any]) -> dict[str
             value.validate()
             flat.update(nested[1](value, ttl))
         elif name == "serializer":
-            if value != "default":
+            if value not in DEFAULT_SERIALIZER_NAMES:
                 raise ConfigurationError(f"serializer {value!r} is not available in cachekit_native: entries are "
                                          "cachekit-py's default MessagePack format (serializer='default')")
         elif name == "stale_ttl":

@@ -69,8 +69,6 @@ def test_refusals_name_what_cannot_exist_here():
         DecoratorConfig.io()
     with pytest.raises(ConfigurationError, match="serializer 'orjson'"):
         cache(serializer="orjson", backend=None)
-    with pytest.raises(ConfigurationError, match="stale_ttl"):
-        cache(stale_ttl=30, ttl=60, backend=None)
     with pytest.raises(ConfigurationError, match="tenant_extractor"):
         cache(encryption=EncryptionConfig(enabled=True, master_key="ab" * 32, tenant_extractor=object()))
     with pytest.raises(ConfigurationError, match="does not accept config="):
@@ -210,3 +208,16 @@ def test_a_refresh_ahead_runs_on_a_copy_of_the_arguments(redis_url):
     while len(seen) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert seen == [[1, 2], [1, 2]]
+
+
+@pytest.mark.parametrize("options", [dict(stale_ttl=True, ttl=60), dict(stale_ttl=-1, ttl=60), dict(stale_ttl=30),
+                                     dict(stale_ttl=30, ttl=2_592_000), dict(stale_ttl=30, ttl=60)])
+def test_stale_ttl_is_refused_with_cachekit_pys_messages(options):
+    import cachekit
+    import cachekit.config.validation as py_validation
+    with pytest.raises(py_validation.ConfigurationError) as theirs:
+        cachekit.cache(backend=None, **options)(lambda x: x)
+    with pytest.raises(ConfigurationError) as mine:
+        cache(backend=None, **options)(lambda x: x)
+    assert str(mine.value) == str(theirs.value)
+    assert DecoratorConfig(stale_ttl=30).stale_ttl == 30  # as cachekit-py, refused when applied, not when built

@@ -154,10 +154,6 @@ class DecoratorConfig:
             raise ConfigurationError(f"integrity_checking must be a bool, got {type(self.integrity_checking).__name__}")
         if isinstance(self.encryption, bool):
             object.__setattr__(self, "encryption", EncryptionConfig(enabled=self.encryption))
-        if self.stale_ttl:
-            raise ConfigurationError("stale_ttl needs a backend that serves stale entries (cachekit.io), which "
-                                     "cachekit_native cannot reach; use l1=L1CacheConfig(swr_enabled=True) for "
-                                     "refresh-ahead, or stale_ttl=0")
         for name, kind in (("l1", L1CacheConfig), ("circuit_breaker", CircuitBreakerConfig),
                            ("backpressure", BackpressureConfig), ("monitoring", MonitoringConfig),
                            ("encryption", EncryptionConfig)):
@@ -239,6 +235,8 @@ class DecoratorConfig:
                                    "ttl_refresh_threshold": self.ttl_refresh_threshold}
         if self.key is not None:
             options["key"] = self.key
+        if self.stale_ttl is not None:
+            options["stale_ttl"] = self.stale_ttl
         if self.interop is not None:
             options["interop"] = self.interop
         if self.backend is not UNSET:
@@ -313,13 +311,32 @@ def flatten(config: DecoratorConfig | None, options: dict[str, Any]) -> dict[str
             if value not in DEFAULT_SERIALIZER_NAMES:
                 raise ConfigurationError(f"serializer {value!r} is not available in cachekit_native: entries are "
                                          "cachekit-py's default MessagePack format (serializer='default')")
-        elif name == "stale_ttl":
-            if value:
-                raise ConfigurationError("stale_ttl needs a backend that serves stale entries (cachekit.io), which "
-                                         "cachekit_native cannot reach; use l1=L1CacheConfig(swr_enabled=True)")
         elif name in ("monitoring", "swr_by_default"):
             continue  # accepted: the library's counters are always kept
         else:
             flat[name] = value
+    if "stale_ttl" in flat:
+        _check_stale_ttl(flat.pop("stale_ttl"), flat.get("ttl"))
     return flat
+
+
+_MAX_TOTAL_TTL = 2_592_000  # cachekit-py's 30-day bound on ttl + stale_ttl
+
+
+def _check_stale_ttl(stale_ttl: Any, ttl: Any) -> None:
+    """cachekit-py's checks and messages, in its order. A window > 0 needs an SWR-capable backend
+    (cachekit.io), which cannot be reached from here, so it is always refused in the end."""
+    if stale_ttl is None:
+        return
+    if isinstance(stale_ttl, bool) or not isinstance(stale_ttl, int) or stale_ttl < 0:
+        raise ConfigurationError(f"stale_ttl must be a non-negative integer, got {stale_ttl!r}")
+    if stale_ttl == 0:
+        return  # the explicit opt-out
+    if ttl is None or ttl <= 0:
+        raise ConfigurationError("stale_ttl requires a positive ttl (the stale window starts where freshness ends)")
+    if ttl + stale_ttl > _MAX_TOTAL_TTL:
+        raise ConfigurationError(f"ttl + stale_ttl must not exceed {_MAX_TOTAL_TTL} seconds (30-day storage cap)")
+    raise ConfigurationError("stale_ttl requires an SWR-capable backend (CachekitIO) known at decoration time. "
+                             "Other backends have no read-side freshness signal — remove stale_ttl, switch to "
+                             "@cache.io, or pass backend=CachekitIOBackend() explicitly.")
 

@@ -32,6 +32,12 @@ UNSET: Any = _Unset()
 DEFAULT_SERIALIZER_NAMES = ("default", "std")
 
 
+def _check_serializer(name: Any) -> None:
+    if name not in DEFAULT_SERIALIZER_NAMES:
+        raise ConfigurationError(f"serializer {name!r} is not available in cachekit_native: entries are "
+                                 "cachekit-py's default MessagePack format (serializer='default')")
+
+
 @dataclass(frozen=True)
 class L1CacheConfig:
     """The in-process tier. ``swr_*``: a hit past ``swr_threshold_ratio`` of the TTL returns at
@@ -161,9 +167,7 @@ class DecoratorConfig:
             if not isinstance(value, kind):
                 raise TypeError(f"{name} must be a cachekit_native.config.{kind.__name__}, got {type(value).__name__}")
             value.validate()
-        if self.serializer not in DEFAULT_SERIALIZER_NAMES:
-            raise ConfigurationError(f"serializer {self.serializer!r} is not available in cachekit_native: entries "
-                                     "are cachekit-py's default MessagePack format (serializer='default')")
+        _check_serializer(self.serializer)
 
     # -- presets, as cachekit-py's (ttl and protections) ------------------------------------
 
@@ -308,9 +312,7 @@ def flatten(config: DecoratorConfig | None, options: dict[str, Any]) -> dict[str
             value.validate()
             flat.update(nested[1](value, ttl))
         elif name == "serializer":
-            if value not in DEFAULT_SERIALIZER_NAMES:
-                raise ConfigurationError(f"serializer {value!r} is not available in cachekit_native: entries are "
-                                         "cachekit-py's default MessagePack format (serializer='default')")
+            _check_serializer(value)
         elif name in ("monitoring", "swr_by_default"):
             continue  # accepted: the library's counters are always kept
         else:

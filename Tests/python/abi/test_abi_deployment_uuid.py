@@ -1,16 +1,13 @@
 """deployment_uuid in every spelling cachekit-py accepts, checked against the live interpreter's
 uuid.UUID (what cachekit-py parses it with) and against cachekit-py itself through Redis."""
 import ctypes
-import json
-import os
-import subprocess
-import sys
 import uuid
 
 import pytest
 import redis
 
 from support.abi import OK, last_message
+from support.peer import run_peer
 
 E_INVALID_CONFIG = -64
 MASTER_KEY = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
@@ -58,28 +55,21 @@ def test_entries_carry_the_tenant_cachekit_py_derives(make_cache, redis_url, for
 
 
 def test_cachekit_py_reads_an_entry_written_under_another_spelling(make_cache, redis_url):
-    script = r'''
-import json
-from cachekit import cache
-calls = []
-@cache.secure(ttl=300)
+    body = """
 def private(x):
     calls.append(x)
     return {"secret": "python"}
-print(json.dumps({"value": private(7), "calls": calls}))
-'''
-    env = dict(os.environ, CACHEKIT_REDIS_URL=redis_url, CACHEKIT_MASTER_KEY=MASTER_KEY,
-               CACHEKIT_DEPLOYMENT_UUID="{" + BASE.upper() + "}")
-    first = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
-    assert first.returncode == 0, first.stderr
+private = cache.secure(ttl=300)(shared(private))
+out = {"value": private(7), "calls": calls}
+"""
+    env = {"CACHEKIT_MASTER_KEY": MASTER_KEY, "CACHEKIT_DEPLOYMENT_UUID": "{" + BASE.upper() + "}"}
+    assert run_peer(redis_url, body, env) == {"value": {"secret": "python"}, "calls": [7]}
     client = redis.Redis.from_url(redis_url)
     key = next(k.decode() for k in client.keys("t:default:*") if b".private:" in k)
     cache = make_cache(redis_url=redis_url, mode="secure", master_key=MASTER_KEY, deployment_uuid="urn:uuid:" + BASE)
     assert cache.get(key[len("t:default:"):]) == (OK, {"secret": "python"})
     assert cache.set(key[len("t:default:"):], {"secret": "libcachekit"}, ttl=300) == OK
-    second = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
-    assert second.returncode == 0, second.stderr
-    assert json.loads(second.stdout.strip().splitlines()[-1]) == {"value": {"secret": "libcachekit"}, "calls": []}
+    assert run_peer(redis_url, body, env) == {"value": {"secret": "libcachekit"}, "calls": []}
 
 
 def test_interop_mode_takes_only_the_canonical_spelling(lib):

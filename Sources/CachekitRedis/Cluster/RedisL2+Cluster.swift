@@ -30,16 +30,27 @@ extension RedisL2 {
         return out
     }
 
+    /// One write command per key (`command(key)`), one pipeline per node: each key's reply, in order.
+    func clusterReplies(_ name: String, _ keys: [[UInt8]],
+                        _ command: ([UInt8]) -> [RedisArgument]) throws(CachekitError) -> [RedisValue] {
+        let cluster = try clusterClient
+        let replies = try timed { () throws(CachekitError) -> [[RedisValue]] in
+            try cluster.pipelinedPerKey(keys, readOnly: false, limits: .small) { key in [command(key)] }
+        }
+        var out: [RedisValue] = []
+        out.reserveCapacity(replies.count)
+        for keyReplies in replies {
+            guard let reply = keyReplies.first else { throw Self.failure(name, "unexpected number of replies") }
+            out.append(reply)
+        }
+        return out
+    }
+
     /// `command key` (DEL, UNLINK) per key, one pipeline per node; returns how many existed.
     func clusterCount(_ command: String, _ keys: [[UInt8]]) throws(CachekitError) -> Int {
         guard !keys.isEmpty else { return 0 }
-        let cluster = try clusterClient
-        let replies = try timed { () throws(CachekitError) -> [[RedisValue]] in
-            try cluster.pipelinedPerKey(keys, readOnly: false, limits: .small) { key in [[.text(command), .bytes(key)]] }
-        }
         var total = 0
-        for keyReplies in replies {
-            guard let reply = keyReplies.first else { throw Self.failure(command, "unexpected number of replies") }
+        for reply in try clusterReplies(command, keys, { [.text(command), .bytes($0)] }) {
             total &+= try Self.count(reply, command)
         }
         return total

@@ -7,15 +7,11 @@ extension RedisL2 {
     /// is thrown.
     public func setMany(_ entries: [(key: [UInt8], value: UnsafeRawBufferPointer)], ttlSeconds: Int) throws(CachekitError) {
         guard !entries.isEmpty else { return }
-        if let cluster {  // CROSSSLOT: one pipeline per node
+        if cluster != nil {  // CROSSSLOT: one pipeline per node
             let byKey = Dictionary(entries.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
-            let replies = try timed { () throws(CachekitError) -> [[RedisValue]] in
-                try cluster.pipelinedPerKey(entries.map(\.key), readOnly: false, limits: .small) { key in
-                    byKey[key].map { [Self.setCommand(key, $0, ttlSeconds: ttlSeconds)] } ?? []
-                }
-            }
-            for keyReplies in replies {
-                guard let reply = keyReplies.first else { throw Self.failure("SET", "unexpected number of replies") }
+            for reply in try clusterReplies("SET", entries.map(\.key), { key in
+                Self.setCommand(key, byKey[key] ?? UnsafeRawBufferPointer(start: nil, count: 0), ttlSeconds: ttlSeconds)  // every key is in byKey
+            }) {
                 try Self.status(reply, "SET")
             }
             return
@@ -32,14 +28,10 @@ extension RedisL2 {
     /// DEL answers only the total).
     public func deleteEach(_ keys: [[UInt8]]) throws(CachekitError) -> [Bool] {
         guard !keys.isEmpty else { return [] }
-        if let cluster {  // CROSSSLOT: one pipeline per node
-            let replies = try timed { () throws(CachekitError) -> [[RedisValue]] in
-                try cluster.pipelinedPerKey(keys, readOnly: false, limits: .small) { key in [["DEL", .bytes(key)]] }
-            }
+        if cluster != nil {  // CROSSSLOT: one pipeline per node
             var existed: [Bool] = []
             existed.reserveCapacity(keys.count)
-            for keyReplies in replies {
-                guard let reply = keyReplies.first else { throw Self.failure("DEL", "unexpected number of replies") }
+            for reply in try clusterReplies("DEL", keys, { ["DEL", .bytes($0)] }) {
                 existed.append(try Self.count(reply, "DEL") > 0)
             }
             return existed

@@ -70,6 +70,20 @@ def test_get_many_over_keys_in_many_slots(make_cache, cluster):
         assert value == (None if i % 10 == 3 else key)
 
 
+def test_bulk_writes_and_the_ttl_read_work_across_slots(cluster):
+    import msgpack
+    keys = [f"bulk:{i}" for i in range(600)]  # every primary holds some
+    with NativeCache(from_env=False, redis_url=cluster.url, l1_max_size_mb=0) as handle:
+        handle.set_many({key: msgpack.packb(key) for key in keys}, ttl=300)
+        assert handle.get_many(keys) == {key: msgpack.packb(key) for key in keys}
+        assert sum(keys_per_primary(cluster, "t:default:bulk:*").values()) == 600
+        assert all(count > 0 for count in keys_per_primary(cluster, "t:default:bulk:*").values())
+        assert 290 <= handle.ttl(keys[17]) <= 300
+        assert handle.delete_many(keys[:400] + ["bulk:absent"]) == 400
+        assert handle.get_many(keys) == {key: msgpack.packb(key) for key in keys[400:]}
+        assert sum(keys_per_primary(cluster, "t:default:bulk:*").values()) == 200
+
+
 def test_namespace_invalidation_removes_keys_from_every_primary(make_cache, cluster):
     cache = cluster_cache(make_cache, cluster)
     for i in range(1500):

@@ -108,7 +108,7 @@ class CachedFunction:
         if self.key_function is not None:
             try:
                 return self.custom_key(args, kwargs)
-            except TypeError as error:  # as cachekit-py: a key that cannot be made runs the call uncached
+            except Exception as error:  # as cachekit-py: a key that cannot be made runs the call uncached
                 logger.warning("cachekit_native: cannot key a call to %s, running it uncached: %s", self.name, error)
                 return None
         types = tuple(map(type, args))
@@ -126,7 +126,7 @@ class CachedFunction:
             key = self.builder.key(args, kwargs).encode("utf-8")
         except InteropError:
             raise  # interop fails loud, as cachekit-py does
-        except TypeError as error:
+        except Exception as error:  # cachekit-py runs the call uncached whatever the key step raised
             logger.warning("cachekit_native: cannot key a call to %s, running it uncached: %s", self.name, error)
             return None
         if memo_key is not None:

@@ -58,14 +58,31 @@ extension RedisL2: ObservableTier {
         let snapshot = client.snapshot
         var components: [(String, JSONValue)] = []
         if let breaker = snapshot.breaker {
+            let limits = client.settings.breaker ?? CircuitBreaker.Settings()
             components.append(("circuit_breaker", .object([
                 ("state", .string((breakerStateName ?? "CLOSED").lowercased())),
                 ("failure_count", .number(breaker.failuresInWindow)),
                 ("success_count", .number(breaker.successes)),
+                ("half_open_permits", .number(breaker.halfOpenPermits)),
+                ("last_failure_age_ms", breaker.lastFailureAgeMilliseconds.map { .number(Int($0)) } ?? .null),
                 ("opened", .number(breaker.opened)), ("rejected", .number(breaker.rejected)),
+                ("config", .object([
+                    ("failure_threshold", .number(limits.failureThreshold)),
+                    ("success_threshold", .number(limits.successThreshold)),
+                    ("timeout_ms", .number(limits.recoveryTimeoutMilliseconds)),
+                    ("half_open_requests", .number(limits.halfOpenRequests)),
+                ])),
             ])))
         } else {
             components.append(("circuit_breaker", .null))
+        }
+        if let backpressure = snapshot.backpressure, let limits = client.settings.backpressure {
+            // cachekit-py's BackpressureController.get_stats() fields ("load_control" there).
+            components.append(("backpressure", .object([
+                ("max_concurrent", .number(limits.maxConcurrentRequests)), ("queue_size", .number(limits.queueSize)),
+                ("in_flight", .number(backpressure.inFlight)), ("queue_depth", .number(backpressure.queueDepth)),
+                ("rejected_count", .number(backpressure.rejected)),
+            ])))
         }
         components.append(("pool", .object([
             ("size", .number(client.settings.poolSize)), ("in_use", .number(snapshot.pool.inUse)),

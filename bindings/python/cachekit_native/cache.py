@@ -14,6 +14,7 @@ import ctypes
 import json
 import sys
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from ctypes import byref, c_int, c_int64, c_uint64, c_void_p
 from typing import Any, Callable
@@ -149,6 +150,7 @@ class Cache:
             lib.cachekit_config_free(config)
         # The free function is kept with the handle: __del__ may run at shutdown.
         self._calls = _Calls(handle, lib.cachekit_cache_free)
+        self.opened_at = time.time()  # for the uptime cachekit-py's health report carries
         observability.track(self)
 
     # -- lifetime ----------------------------------------------------------------------------

@@ -1447,6 +1447,15 @@ CACHEKIT_API int cachekit_cache_refresher_set(cachekit_cache *cache, cachekit_co
  */
 CACHEKIT_API int cachekit_cache_refresh_due(cachekit_cache *cache, const uint8_t *key, size_t key_len, int *due);
 
+/**
+ * Hands back a refresh cachekit_cache_refresh_due gave this caller (*due 1) that the host will
+ * not run (its own cap on refreshes in flight was reached, say): the next hit on key may be
+ * told the entry is due again. A write of key since then already restarted its clock, which
+ * stays. Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER or CACHEKIT_E_INVALID_KEY. Thread-safe.
+ * Since 0.2.0.
+ */
+CACHEKIT_API int cachekit_cache_refresh_release(cachekit_cache *cache, const uint8_t *key, size_t key_len);
+
 /** Counters of the coherence features (see cachekit_cache_coherence_stats_get). */
 typedef struct cachekit_coherence_stats {
     uint64_t fill_lock_waits;          /* fills that found the lock held and waited */

@@ -406,6 +406,12 @@ class Cache:
         self._call(self._lib.cachekit_cache_refresh_due, data, len(data), byref(due))
         return bool(due.value)
 
+    def refresh_release(self, key: str | bytes) -> None:
+        """Hands back a refresh refresh_due() gave this caller that will not run: a later hit
+        may be told it is due again."""
+        data = _key_bytes(key)
+        self._call(self._lib.cachekit_cache_refresh_release, data, len(data))
+
     def coherence_stats(self) -> dict[str, int]:
         """The coherence counters (cachekit_coherence_stats)."""
         snapshot = CoherenceStats()

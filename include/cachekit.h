@@ -888,6 +888,11 @@ CACHEKIT_API void cachekit_config_free(cachekit_config *config);
  *   queue_size           calls that may wait for one (default 1000); more are shed
  *   backpressure_timeout_ms  the longest one waits (default 100), then it is shed
  *                        (CACHEKIT_E_BACKEND_OVERLOADED)
+ *   redis_client_shared  "1" (default) | "0": share one Redis client (pool, breaker, backpressure)
+ *                        with every cache of the process whose Redis settings (URL with
+ *                        credentials and TLS files, timeouts, pool, breaker and backpressure
+ *                        options) are identical, as cachekit-py shares one per process; "0":
+ *                        a client of this cache's own. The last cache freed closes it. Since 0.2.0
  *   sweep_max_iterations round trips of one namespace sweep or registry drain (default 100000)
  *   sweep_timeout_ms     time of one sweep or drain (default 30000); either bound stops it with
  *                        CACHEKIT_E_SWEEP_INCOMPLETE
@@ -1306,6 +1311,9 @@ CACHEKIT_API int cachekit_cache_tracking_stats_get(cachekit_cache *cache, cachek
  * docs/redis.md): the circuit breaker, the connection pool and its waits, backpressure, refused
  * replies, stopped sweeps and Sentinel discovery. Counters only grow, except the pool's, which
  * start again in a child after fork() (its inherited connections are abandoned, not reused).
+ * The breaker, pool, backpressure and Sentinel fields are the client's, which every cache with
+ * identical Redis settings shares (redis_client_shared); replies_refused and sweeps_incomplete
+ * are this cache's.
  */
 typedef struct cachekit_redis_stats {
     int configured;                   /* 1 when the cache has a Redis tier (all else 0 when not) */

@@ -1497,7 +1497,8 @@ CACHEKIT_API int cachekit_cache_coherence_stats_get(cachekit_cache *cache, cache
  * excludes the NUL) into *out, to free with cachekit_buffer_free. Every sample carries the
  * cache's `namespace` label (the metrics_namespace option, default "default"); several caches in
  * one process export the same series, which a scraper sums (the Python binding's collector
- * does). Reads counters only: no round trip. Counters and histograms are updated per thread
+ * does), except those with a `client` label: the shared Redis client's (redis_client_shared),
+ * the same in every cache on it, to count once per client. Reads counters only: no round trip. Counters and histograms are updated per thread
  * stripe, without a shared lock, and summed here; L1 hits are counted exactly and timed 1 in 64.
  * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_MISUSE (a freed handle) or
  * CACHEKIT_E_OUT_OF_MEMORY. Thread-safe. Since 0.2.0.

@@ -69,6 +69,24 @@ import Testing
         }
     }
 
+    /// The client's series carry its number: the same in every cache on it, another for a cache
+    /// with its own client; a cache's own Redis counters carry none.
+    @Test func theClientsSeriesNameTheClient() throws {
+        let server = try RedisServerProcess()
+        let a = try makeCache(server.url), b = try makeCache(server.url)
+        let own = try makeCache(server.url, [("redis_client_shared", "0")])
+        func poolSizeLine(_ cache: Cache) -> String? {
+            cache.metricsText().split(separator: "\n").first { $0.hasPrefix("cachekit_redis_pool_size{") }.map(String.init)
+        }
+        let shared = try #require((a.secondTier as? RedisL2)?.clientLease.clientID)
+        let separate = try #require((own.secondTier as? RedisL2)?.clientLease.clientID)
+        #expect(shared != separate)
+        #expect(poolSizeLine(a) == "cachekit_redis_pool_size{namespace=\"default\",client=\"\(shared)\"} 50")
+        #expect(poolSizeLine(b) == poolSizeLine(a))
+        #expect(poolSizeLine(own) == "cachekit_redis_pool_size{namespace=\"default\",client=\"\(separate)\"} 50")
+        #expect(a.metricsText().contains("cachekit_redis_replies_refused_total{namespace=\"default\"} 0"))
+    }
+
     @Test func aPasswordIsPartOfTheIdentity() throws {
         let server = try RedisServerProcess(arguments: ["--requirepass", "sesame"])
         let url = "redis://:sesame@127.0.0.1:\(server.port)"

@@ -93,8 +93,17 @@ enum RedisClientRegistry {
 final class SharedRedisClient: Sendable {
     let client: RedisClient
     let cluster: ClusterClient?
+    /// Unique in the process: the `client` label of the client's series, so a scraper summing
+    /// several caches' expositions counts a shared client once.
+    let id: Int
+
+    private static let lastID = Locked(0)
 
     init(url: RedisURL, settings: RedisClient.Settings) throws(CachekitError) {
+        id = Self.lastID.withLock { (last: inout Int) -> Int in
+            last &+= 1
+            return last
+        }
         if case .cluster = url.target {
             let cluster = try ClusterClient(url: url, settings: settings)
             self.cluster = cluster
@@ -117,6 +126,8 @@ final class SharedRedisClient: Sendable {
 public final class RedisClientLease: Sendable {
     public var client: RedisClient { shared.client }
     public var cluster: ClusterClient? { shared.cluster }
+    /// The client's number in this process (the `client` label of its series).
+    public var clientID: Int { shared.id }
     /// Whether other caches may hold this client too.
     public let registered: Bool
     private let shared: SharedRedisClient

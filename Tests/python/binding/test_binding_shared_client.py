@@ -75,6 +75,29 @@ def test_five_functions_on_one_url_share_one_pool_and_one_subscriber(private_ser
     assert len({s["connections_opened"] for s in stats}) == 1  # one pool's counters, read five times
 
 
+def test_the_collector_counts_a_shared_client_once(private_server):
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from cachekit_native import Cache, observability
+
+    registry = CollectorRegistry()
+    registry.register(observability.CachekitCollector())
+    caches = [Cache(from_env=False, redis_url=private_server.url, metrics_namespace="svc") for _ in range(3)]
+    try:
+        for index, handle in enumerate(caches):
+            handle.set(f"k{index}", b"\xa1v")
+        samples = {(sample.name, sample.labels.get("event")): sample.value
+                   for family in text_string_to_metric_families(generate_latest(registry).decode())
+                   for sample in family.samples if sample.labels.get("namespace") == "svc"}
+        assert samples[("cachekit_redis_pool_size", None)] == 50  # one pool, not three
+        assert samples[("cachekit_redis_connections_total", "opened")] == 1
+        assert samples[("cachekit_cache_sets_total", None)] == 3  # each cache's own, summed
+    finally:
+        for handle in caches:
+            handle.close()
+
+
 # The scenario both packages run: cache_info() of every wrapper after each step, in a fresh
 # interpreter each (the module-level trackers start empty), a forked child's too.
 SCENARIO = """

@@ -335,7 +335,7 @@ class CachedFunction:
         self.open()
         value = self.tracker.totals()
         operations = value.get("l2_operations", 0)
-        latency = value["l2_latency_total_ns"] / operations / 1e6 if operations else 0.0
+        latency = value.get("l2_latency_total_ns", 0) / operations / 1e6 if operations else 0.0
         clears = self.tracker.clear_count
         session = f"{_function_stats.session()}:{self.name}" + (f"#{clears}" if clears else "")
         return CacheInfo(hits=value.get("hits", 0), misses=value.get("misses", 0), l1_hits=value.get("l1_hits", 0),

@@ -60,7 +60,8 @@ class FunctionStats:
 
     def __init__(self, identifier: str):
         self.identifier = identifier
-        self.lock = threading.Lock()
+        # Reentrant: a collection inside a locked section may run _leave on this thread.
+        self.lock = threading.RLock()
         self.decorations: list[Decoration] = []
         self.retired: dict[str, int] = {}  # gone decorations' counts since the last clear
         self.clear_count = 0
@@ -69,7 +70,7 @@ class FunctionStats:
         decoration = Decoration(state)
         with self.lock:
             self.decorations.append(decoration)
-        weakref.finalize(state, self._leave, decoration)
+        weakref.finalize(state, self._leave, decoration).atexit = False  # nothing to keep at exit
         return decoration
 
     def attach(self, decoration: Decoration, cache: Any) -> None:
@@ -97,13 +98,13 @@ class FunctionStats:
     def totals(self) -> dict[str, int]:
         with self.lock:
             total = dict(self.retired)
-            for decoration in self.decorations:
+            for decoration in list(self.decorations):
                 _add(total, _since_baseline(decoration))
             return total
 
     def last_operation_at(self) -> float | None:
         with self.lock:
-            states = [decoration.state() for decoration in self.decorations]
+            states = [decoration.state() for decoration in list(self.decorations)]
         times = [state.last_operation_at for state in states if state is not None and state.last_operation_at is not None]
         return max(times, default=None)
 
@@ -111,7 +112,7 @@ class FunctionStats:
         with self.lock:
             self.retired = {}
             self.clear_count += 1
-            for decoration in self.decorations:
+            for decoration in list(self.decorations):
                 decoration.baseline = {}
                 decoration.baseline = _since_baseline(decoration)  # its counters now
                 state = decoration.state()
@@ -121,7 +122,7 @@ class FunctionStats:
     def reset_for_new_process(self) -> None:
         # The child is single-threaded here: the lock is replaced, never taken (a parent thread
         # may have held it at fork). The inherited caches are kept alive by _function.py.
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self.retired = {}
         self.clear_count = 0
         for decoration in self.decorations:

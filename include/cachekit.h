@@ -891,8 +891,9 @@ CACHEKIT_API void cachekit_config_free(cachekit_config *config);
  *   redis_client_shared  "1" (default) | "0": share one Redis client (pool, breaker, backpressure)
  *                        with every cache of the process whose Redis settings (URL with
  *                        credentials and TLS files, timeouts, pool, breaker and backpressure
- *                        options) are identical, as cachekit-py shares one per process; "0":
- *                        a client of this cache's own. The last cache freed closes it. Since 0.2.0
+ *                        options) are identical, as cachekit-py shares one pool per process;
+ *                        "0": a client of this cache's own. The last cache freed closes it.
+ *                        Since 0.2.0
  *   sweep_max_iterations round trips of one namespace sweep or registry drain (default 100000)
  *   sweep_timeout_ms     time of one sweep or drain (default 30000); either bound stops it with
  *                        CACHEKIT_E_SWEEP_INCOMPLETE
@@ -1498,8 +1499,9 @@ CACHEKIT_API int cachekit_cache_coherence_stats_get(cachekit_cache *cache, cache
  * cache's `namespace` label (the metrics_namespace option, default "default"); several caches in
  * one process export the same series, which a scraper sums (the Python binding's collector
  * does), except those with a `client` label: the shared Redis client's (redis_client_shared),
- * the same in every cache on it, to count once per client. Reads counters only: no round trip. Counters and histograms are updated per thread
- * stripe, without a shared lock, and summed here; L1 hits are counted exactly and timed 1 in 64.
+ * the same in every cache on it, to count once per client. Reads counters only: no round trip.
+ * Counters and histograms are updated per thread stripe, without a shared lock, and summed
+ * here; L1 hits are counted exactly and timed 1 in 64.
  * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_MISUSE (a freed handle) or
  * CACHEKIT_E_OUT_OF_MEMORY. Thread-safe. Since 0.2.0.
  */

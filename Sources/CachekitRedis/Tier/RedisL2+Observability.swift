@@ -14,7 +14,9 @@ extension RedisL2: ObservableTier {
         }
     }
 
-    public func writeMetrics(_ text: inout PrometheusText, labels: PrometheusText.Labels) {
+    public func writeMetrics(_ text: inout PrometheusText, labels cacheLabels: PrometheusText.Labels) {
+        // The client's series (shared by every cache of the same settings) carry its number.
+        let labels = cacheLabels + [("client", String(clientLease.clientID))]
         let snapshot = client.snapshot
         if let breaker = snapshot.breaker {
             text.family("cachekit_redis_breaker_transitions_total", .counter, "Circuit breaker transitions, by the state entered")
@@ -45,9 +47,9 @@ extension RedisL2: ObservableTier {
             text.sample("cachekit_redis_backpressure_shed_total", labels + [("reason", "queue_full")], backpressure.shedQueueFull)
             text.sample("cachekit_redis_backpressure_shed_total", labels + [("reason", "timeout")], backpressure.shedTimeout)
         }
-        let counters = counterSnapshot
-        text.single("cachekit_redis_replies_refused_total", .counter, "Replies over their command's size limit", labels, counters.repliesRefused)
-        text.single("cachekit_redis_sweeps_incomplete_total", .counter, "Sweeps and drains stopped at a bound", labels, counters.sweepsIncomplete)
+        let counters = counterSnapshot  // this cache's own
+        text.single("cachekit_redis_replies_refused_total", .counter, "Replies over their command's size limit", cacheLabels, counters.repliesRefused)
+        text.single("cachekit_redis_sweeps_incomplete_total", .counter, "Sweeps and drains stopped at a bound", cacheLabels, counters.sweepsIncomplete)
         if let sentinel = client.sentinel?.snapshot {
             text.single("cachekit_redis_sentinel_discoveries_total", .counter, "Sentinel master discoveries run", labels, sentinel.discoveries)
             text.single("cachekit_redis_sentinel_master_changes_total", .counter, "Discoveries that found a new master", labels, sentinel.masterChanges)

@@ -43,7 +43,8 @@ def live_caches() -> list[Any]:
 def _merge(texts: Iterable[str]) -> list[Any]:
     """Parses each exposition with prometheus_client's parser and sums samples with the same name
     and labels (counters, buckets, sums and counts add up; so do the gauges, which count entries,
-    bytes, connections and live breakers)."""
+    bytes, connections and live breakers). A series with a ``client`` label is a Redis client's,
+    which caches with the same settings share: it is counted once, however many caches report it."""
     from prometheus_client.metrics_core import Metric
     from prometheus_client.parser import text_string_to_metric_families
     from prometheus_client.samples import Sample
@@ -59,6 +60,8 @@ def _merge(texts: Iterable[str]) -> list[Any]:
             series = values[family.name]
             for sample in family.samples:
                 key = (sample.name, tuple(sorted(sample.labels.items())))
+                if "client" in sample.labels and key in series:
+                    continue
                 series[key] = series.get(key, 0.0) + sample.value
     for name, merged in families.items():
         merged.samples = [Sample(sample_name, dict(labels), value) for (sample_name, labels), value in values[name].items()]

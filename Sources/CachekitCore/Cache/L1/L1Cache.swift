@@ -112,29 +112,29 @@ public final class L1Cache: @unchecked Sendable {  // shards are only touched un
         if gate.enter(stripe) {
             let slot = gate.table.pointee.find(key, hash: hash).slot
             if slot < 0 {
-                gate.leave(stripe)
-                if gate.record(hash, stripe: stripe, hit: false) { drainReads(shardNumber) }
+                gate.leave(stripe, hit: false)
+                if gate.record(hash, stripe: stripe) { drainReads(shardNumber, stripe: stripe) }
                 return nil
             }
             let entry = gate.table.pointee.entries[slot]
             if entry.expiresAt > now {
                 let hit: Hit
-                do throws(CachekitError) { hit = try entry.hit() } catch { gate.leave(stripe); throw error }
-                gate.leave(stripe)
-                if gate.record(hash, stripe: stripe, hit: true) { drainReads(shardNumber) }
+                do throws(CachekitError) { hit = try entry.hit() } catch { gate.leave(stripe, hit: false); throw error }
+                gate.leave(stripe, hit: true)
+                if gate.record(hash, stripe: stripe) { drainReads(shardNumber, stripe: stripe) }
                 return hit
             }
-            gate.leave(stripe)  // expired: the locked lookup drops it and counts the expiration
+            gate.leave(stripe, hit: false)  // expired: the locked lookup drops it and counts the expiration
         }
         return try shardAt(shardNumber).pointee.withLock { shard throws(CachekitError) -> Hit? in
             try shard.get(key, hash: hash, now: now)
         }
     }
 
-    /// A reader filled its stripe's sample ring: applies the samples unless another thread holds
-    /// the shard (it or a later reader drains them, or the ring drops the oldest).
-    private func drainReads(_ shardNumber: Int) {
-        _ = shardAt(shardNumber).pointee.withLockIfAvailable { $0.drainReads() }
+    /// A reader's stripe has samples to drain: applies them unless another thread holds the
+    /// shard (a later read or write drains them then, or the ring drops the oldest).
+    private func drainReads(_ shardNumber: Int, stripe: Int) {
+        _ = shardAt(shardNumber).pointee.withLockIfAvailable { $0.drainReads(stripe: stripe) }
     }
 
     /// Whether an unexpired value is stored under `key` (not counted as an access).
@@ -202,10 +202,10 @@ public final class L1Cache: @unchecked Sendable {  // shards are only touched un
     public var usage: (entries: Int, bytes: Int, hits: Int) {
         var entries = 0, bytes = 0, hits = 0
         for i in 0..<shardCount {
-            let (e, b, h) = shardAt(i).pointee.withLock { ($0.count, $0.totalBytes, $0.hits) }
+            let (e, b, h) = shardAt(i).pointee.withLock { ($0.count, $0.totalBytes, $0.allHits) }
             entries += e
             bytes += b
-            hits += h &+ gates[i].hits
+            hits += h
         }
         return (entries, bytes, hits)
     }

@@ -70,8 +70,8 @@ struct L1Table {
 /// How hits read a shard without its lock and without writing any cache line another core
 /// uses (a big-reader lock, as the Linux kernel's brlock, plus Caffeine's striped read buffer).
 ///
-/// A reader announces itself in its thread's stripe (`StripedCells.currentStripe`, one 256-byte
-/// block per stripe), then checks the writer flag: if no writer is in, it reads the index and
+/// A reader announces itself in its thread's stripe (`StripedCells.currentStripe`, 384 bytes of
+/// its own per stripe), then checks the writer flag: if no writer is in, it reads the index and
 /// copies the entry out, and leaves. A writer, already holding the shard's lock, raises the flag
 /// and waits until every stripe's announced readers have left before it changes or frees anything
 /// readers read; it lowers the flag when done. So a reader never sees a half-written table or
@@ -82,23 +82,35 @@ struct L1Table {
 /// give ThreadSanitizer the happens-before edges for every plain access.
 ///
 /// The access a hit would record for the eviction policy (sketch, LRU) goes into the stripe's
-/// ring of 16 key hashes instead, drained under the lock by writers and by the reader that fills
-/// it (when the lock is free). Threads sharing a stripe may overwrite each other's samples:
-/// the policy loses a few accesses under contention, as Caffeine's read buffer does; hits are
-/// counted exactly, per stripe.
+/// ring of 32 key hashes instead, as in Caffeine's read buffer. Every write drains all stripes
+/// first, so the policy sees every hit before it admits or evicts anything (the only decisions
+/// it makes). Between writes, a reader drains its own stripe (pulling no other core's lines)
+/// once it has recorded four rings' worth, and only the newest ring counts: a run of hits with
+/// no writes feeds the policy one access in four. That keeps the lock and the policy's shared
+/// lines (list heads, links, sketch) off all but 1 in 128 hits per shard and stripe, which is
+/// what lets two cores read one shard at once; the sketch sees every key thinned alike. Threads
+/// sharing a stripe may overwrite each other's samples, a loss the policy can afford. Hits are
+/// counted exactly, in the high bits of the stripe's reader count (leaving adds them in the
+/// same instruction), and folded into the shard's count at each drain.
 struct L1ReadGate: @unchecked Sendable {  // a handle: every shared word is an atomic
     private let words: UnsafeMutablePointer<Atomic<Int>>
     let table: UnsafeMutablePointer<L1Table>
 
-    static let sampleCount = 16
-    private static let stripes = StripedCells.stripeCount
+    static let sampleCount = 32
+    /// Samples a reader lets pile up before it drains its stripe (the ring keeps the newest).
+    private static let readerDrainSamples = 4 * sampleCount
+    static let stripes = StripedCells.stripeCount
     private static let flagWords = 16            // the writer flag, alone on 128 bytes
-    private static let stripeWords = 32          // counters on the first 128 bytes, samples on the next
-    private static let activeCell = 0, hitsCell = 1, headCell = 2, tailCell = 3, samplesCell = 16
+    private static let stripeWords = 48          // counters on the first 128 bytes, samples on the next 256
+    private static let readersCell = 0, headCell = 1, tailCell = 2, samplesCell = 16
+    /// The readers cell holds readers inside in its low bits, hits not yet folded above them.
+    private static let hitUnit = 1 << 20
     private static var wordCount: Int { flagWords &+ stripes &* stripeWords }
 
     init(table: L1Table) {
-        words = .allocate(capacity: Self.wordCount)
+        let byteCount = Self.wordCount &* MemoryLayout<Atomic<Int>>.stride
+        words = UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: 128)
+            .bindMemory(to: Atomic<Int>.self, capacity: Self.wordCount)
         for i in 0..<Self.wordCount { (words + i).initialize(to: Atomic(0)) }
         self.table = .allocate(capacity: 1)
         self.table.initialize(to: table)
@@ -107,7 +119,7 @@ struct L1ReadGate: @unchecked Sendable {  // a handle: every shared word is an a
     /// Frees the gate's memory; the owner calls it once, when no reader or writer can be using it.
     func deallocate() {
         words.deinitialize(count: Self.wordCount)
-        words.deallocate()
+        UnsafeMutableRawPointer(words).deallocate()
         table.deinitialize(count: 1)
         table.deallocate()
     }
@@ -120,25 +132,26 @@ struct L1ReadGate: @unchecked Sendable {  // a handle: every shared word is an a
     /// Announces a reader; false (and not announced) when a writer is in: take the lock instead.
     @inline(__always)
     func enter(_ stripe: Int) -> Bool {
-        let active = cell(stripe, Self.activeCell)
-        words[active].wrappingAdd(1, ordering: .sequentiallyConsistent)
+        let readers = cell(stripe, Self.readersCell)
+        words[readers].wrappingAdd(1, ordering: .sequentiallyConsistent)
         if words[0].load(ordering: .sequentiallyConsistent) == 0 { return true }
-        words[active].wrappingSubtract(1, ordering: .releasing)
+        words[readers].wrappingSubtract(1, ordering: .releasing)
         return false
     }
 
+    /// Leaves; `hit`: the read served a value (counted in the same add).
     @inline(__always)
-    func leave(_ stripe: Int) {
-        words[cell(stripe, Self.activeCell)].wrappingSubtract(1, ordering: .releasing)
+    func leave(_ stripe: Int, hit: Bool) {
+        words[cell(stripe, Self.readersCell)].wrappingAdd(hit ? Self.hitUnit &- 1 : -1, ordering: .releasing)
     }
 
     /// Under the shard's lock: keeps readers out and waits for those inside to leave.
     func close() {
         words[0].store(1, ordering: .sequentiallyConsistent)
         for stripe in 0..<Self.stripes {
-            let active = cell(stripe, Self.activeCell)
+            let readers = cell(stripe, Self.readersCell)
             var spins = 0
-            while words[active].load(ordering: .sequentiallyConsistent) != 0 {
+            while words[readers].load(ordering: .sequentiallyConsistent) & (Self.hitUnit &- 1) != 0 {
                 spins &+= 1
                 // A reader preempted mid-copy holds us up; let it run rather than burn the core.
                 if spins >= 64 { sched_yield(); spins = 0 }
@@ -148,22 +161,28 @@ struct L1ReadGate: @unchecked Sendable {  // a handle: every shared word is an a
 
     func open() { words[0].store(0, ordering: .releasing) }
 
-    /// Counts a hit (`hit`) and samples the access; true when the stripe's ring is full.
+    /// Samples an access for the policy; true when the reader should drain its stripe.
     @inline(__always)
-    func record(_ hash: UInt64, stripe: Int, hit: Bool) -> Bool {
+    func record(_ hash: UInt64, stripe: Int) -> Bool {
         let base = cell(stripe, 0)
-        if hit { words[base &+ Self.hitsCell].wrappingAdd(1, ordering: .relaxed) }
         let head = words[base &+ Self.headCell].load(ordering: .relaxed)
         words[base &+ Self.samplesCell &+ (head & (Self.sampleCount &- 1))].store(Int(truncatingIfNeeded: hash), ordering: .relaxed)
         words[base &+ Self.headCell].store(head &+ 1, ordering: .releasing)
-        return head &+ 1 &- words[base &+ Self.tailCell].load(ordering: .relaxed) >= Self.sampleCount
+        return head &+ 1 &- words[base &+ Self.tailCell].load(ordering: .relaxed) >= Self.readerDrainSamples
     }
 
-    /// Under the shard's lock: hands every sample recorded since the last drain to `body`, oldest
-    /// first (at most the ring's length per stripe: older ones were overwritten).
-    func drain(_ body: (UInt64) -> Void) {
-        for stripe in 0..<Self.stripes {
+    /// Under the shard's lock: hands the samples `stripes` recorded since their last drain to
+    /// `body`, oldest first (at most the ring's length: older ones were overwritten), and returns
+    /// the hits those stripes counted since, now the caller's to count.
+    func drain(_ stripes: Range<Int>, _ body: (UInt64) -> Void) -> Int {
+        var hits = 0
+        for stripe in stripes {
             let base = cell(stripe, 0)
+            let counted = words[base &+ Self.readersCell].load(ordering: .relaxed) >> Self.hitUnit.trailingZeroBitCount
+            if counted > 0 {
+                words[base &+ Self.readersCell].wrappingSubtract(counted &* Self.hitUnit, ordering: .relaxed)
+                hits &+= counted
+            }
             let head = words[base &+ Self.headCell].load(ordering: .acquiring)
             let tail = words[base &+ Self.tailCell].load(ordering: .relaxed)
             let pending = head &- tail
@@ -177,12 +196,15 @@ struct L1ReadGate: @unchecked Sendable {  // a handle: every shared word is an a
             }
             words[base &+ Self.tailCell].store(head, ordering: .relaxed)
         }
+        return hits
     }
 
-    /// Hits served by lock-free reads.
-    var hits: Int {
+    /// Under the shard's lock: hits counted by lock-free reads and not yet drained.
+    var undrainedHits: Int {
         var total = 0
-        for stripe in 0..<Self.stripes { total &+= words[cell(stripe, Self.hitsCell)].load(ordering: .relaxed) }
+        for stripe in 0..<Self.stripes {
+            total &+= words[cell(stripe, Self.readersCell)].load(ordering: .relaxed) >> Self.hitUnit.trailingZeroBitCount
+        }
         return total
     }
 }

@@ -40,8 +40,8 @@ struct L1Shard: ~Copyable, @unchecked Sendable {  // only touched under its shar
     private var sketch: FrequencySketch
     private(set) var count = 0
     private(set) var totalBytes = 0
-    /// Hits served under the lock (the gate counts the others).
-    private(set) var hits = 0
+    /// Hits served under the lock and drained from the gate (`allHits` adds the undrained).
+    private var hits = 0
     /// Entries dropped because a lookup found them expired (the `expired` eviction cause).
     private(set) var expirations = 0
 
@@ -231,10 +231,12 @@ struct L1Shard: ~Copyable, @unchecked Sendable {  // only touched under its shar
         return try entry.hit()
     }
 
-    /// Applies the accesses lock-free hits sampled since the last drain.
-    mutating func drainReads() {
+    /// Applies the accesses lock-free hits sampled since the last drain, from one stripe's ring
+    /// (the reader that filled it) or all, and counts their hits.
+    mutating func drainReads(stripe: Int? = nil) {
         let gate = self.gate  // a handle; `self` is mutated by the body
-        gate.drain { hash in
+        let stripes = stripe.map { $0..<($0 &+ 1) } ?? 0..<L1ReadGate.stripes
+        hits &+= gate.drain(stripes) { hash in
             // The sample is a hash: the entry is found by it alone (a 64-bit collision only
             // misdirects one policy update).
             let table = gate.table.pointee
@@ -247,6 +249,9 @@ struct L1Shard: ~Copyable, @unchecked Sendable {  // only touched under its shar
             }
         }
     }
+
+    /// Every hit served, locked or not.
+    var allHits: Int { hits &+ gate.undrainedHits }
 
     /// A hit, for the policy: the sketch (unless the key's counters are saturated) and recency.
     private mutating func access(_ slot: Int, hash: UInt64) {

@@ -203,26 +203,28 @@ public final class Keyring: Sendable {
                             "no key of the keyring (\(state.entries.count)) authenticates the data: wrong key, tenant or AAD, or the data was altered")
     }
 
-    /// `decrypt` with the fingerprint as UTF-8 bytes (an L1 plan's, empty: none): a `String` of it
-    /// is built only when no keyring key has it (building one cost a twentieth of a secure hit).
-    func decrypt(payload: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer, tenant: String,
+    /// `decrypt` with the tenant and the fingerprint as UTF-8 bytes (an L1 plan's; an empty
+    /// fingerprint: none): a `String` of either is built only when it is not the default tenant or
+    /// no keyring key has the fingerprint (building and comparing them cost a twentieth of a hit).
+    func decrypt(payload: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer, tenantUTF8: UnsafeRawBufferPointer,
                  fingerprintUTF8: UnsafeRawBufferPointer) throws(CachekitError) -> OwnedBytes {
-        if payload.count >= GCMKey.overhead, fingerprintUTF8.count > 0,
-           let entry = try state(for: tenant).entries.first(where: { Keyring.utf8($0.fingerprint, equals: fingerprintUTF8) }) {
-            return try AESGCM.open(key: entry.cipher, payload: payload, aad: aad)
+        let tenant = Keyring.isDefaultTenant(tenantUTF8) ? nil : String(decoding: tenantUTF8, as: UTF8.self)
+        if payload.count >= GCMKey.overhead, fingerprintUTF8.count > 0 {
+            let state = try tenant.map { (name: String) throws(CachekitError) in try self.state(for: name) } ?? defaultTenantState
+            if let entry = state.entries.first(where: { $0.hasFingerprint(fingerprintUTF8) }) {
+                return try AESGCM.open(key: entry.cipher, payload: payload, aad: aad)
+            }
         }
         let fingerprint = fingerprintUTF8.isEmpty ? nil : String(decoding: fingerprintUTF8, as: UTF8.self)
-        return try decrypt(payload: payload, aad: aad, tenant: tenant, fingerprint: fingerprint)
+        return try decrypt(payload: payload, aad: aad, tenant: tenant ?? Keyring.defaultTenant, fingerprint: fingerprint)
     }
 
-    /// Whether `string`'s UTF-8 is exactly `bytes`, compared in place.
-    static func utf8(_ string: String, equals bytes: UnsafeRawBufferPointer) -> Bool {
-        var string = string
-        return string.withUTF8 { utf8 in
-            guard utf8.count == bytes.count else { return false }
-            guard let a = utf8.baseAddress, let b = bytes.baseAddress else { return bytes.count == 0 }
-            return memcmp(a, b, bytes.count) == 0
-        }
+    private static let defaultTenantUTF8: StaticString = "default"
+
+    private static func isDefaultTenant(_ utf8: UnsafeRawBufferPointer) -> Bool {
+        let name = defaultTenantUTF8
+        guard utf8.count == name.utf8CodeUnitCount, let base = utf8.baseAddress else { return false }
+        return memcmp(base, name.utf8Start, utf8.count) == 0
     }
 
     public func decrypt(payload: [UInt8], aad: [UInt8], tenant: String, fingerprint: String?) throws(CachekitError) -> [UInt8] {
@@ -276,12 +278,31 @@ public final class Keyring: Sendable {
 /// One keyring key, derived for one tenant.
 final class DerivedKey: Sendable {
     let fingerprint: String
+    /// The fingerprint's 32 hex digits as four words, compared without a `String`.
+    private let fingerprintWords: [UInt64]
     let cipher: GCMKey
 
     init(masterKey: SecretBytes, tenant: String) throws(CachekitError) {
         let key = try KeyDerivation.deriveDomainKey(masterKey: masterKey, domain: .encryption, tenant: tenant)
         fingerprint = try KeyDerivation.fingerprint(key)
+        fingerprintWords = DerivedKey.words(Array(fingerprint.utf8))
         cipher = try GCMKey(key: key)
+    }
+
+    /// Whether `utf8` is this key's fingerprint.
+    func hasFingerprint(_ utf8: UnsafeRawBufferPointer) -> Bool {
+        guard utf8.count == 32, fingerprintWords.count == 4 else { return false }
+        return fingerprintWords.withUnsafeBufferPointer { words in
+            utf8.loadUnaligned(as: UInt64.self) == words[0]
+                && utf8.loadUnaligned(fromByteOffset: 8, as: UInt64.self) == words[1]
+                && utf8.loadUnaligned(fromByteOffset: 16, as: UInt64.self) == words[2]
+                && utf8.loadUnaligned(fromByteOffset: 24, as: UInt64.self) == words[3]
+        }
+    }
+
+    private static func words(_ bytes: [UInt8]) -> [UInt64] {
+        guard bytes.count == 32 else { return [] }
+        return bytes.withUnsafeBytes { raw in (0..<4).map { raw.loadUnaligned(fromByteOffset: $0 &* 8, as: UInt64.self) } }
     }
 }
 

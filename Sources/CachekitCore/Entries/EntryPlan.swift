@@ -76,13 +76,10 @@ enum EntryPlan {
         let aad = reader.rest
         guard offset <= stored.count else { throw malformed }
         let payload = UnsafeRawBufferPointer(rebasing: stored[offset...])
-        // The reader's own tenant, almost always: no String built per hit.
-        let tenant = Keyring.utf8(security.tenant, equals: tenantBytes) ? security.tenant
-            : String(decoding: tenantBytes, as: UTF8.self)
-        let plaintext = try security.keyring.decrypt(payload: payload, aad: aad, tenant: tenant,
+        let plaintext = try security.keyring.decrypt(payload: payload, aad: aad, tenantUTF8: tenantBytes,
                                                      fingerprintUTF8: fingerprintBytes)
         switch kind {
-        case .envelope: return try Envelope.retrieve(plaintext.bytes).takeData()
+        case .envelope: return try Envelope.retrieve(taking: plaintext)
         case .bare, .interop: return plaintext
         }
     }

@@ -22,7 +22,9 @@ extension Cache {
             throw CachekitError(.internal, "an L1 hit's plan is longer than the hit")
         }
         let storedCount = both.count &- planCount
-        return try codec.decode(UnsafeRawBufferPointer(rebasing: both[..<storedCount]),
-                                plan: UnsafeRawBufferPointer(rebasing: both[storedCount...]))
+        let stored = UnsafeRawBufferPointer(rebasing: both[..<storedCount])
+        let plan = UnsafeRawBufferPointer(rebasing: both[storedCount...])
+        if let planKeyring { return try EntryPlan.open(stored, plan: plan, keyring: planKeyring) }
+        return try codec.decode(stored, plan: plan)
     }
 }

@@ -298,12 +298,24 @@ public enum Envelope {
             formatLength = Int(envelope[at &+ 1])
             at &+= 2
         }
-        guard formatLength == end &- at, validUTF8(UnsafeRawBufferPointer(rebasing: envelope[at..<end])) else { return nil }
+        let format = UnsafeRawBufferPointer(rebasing: envelope[at..<end])
+        guard formatLength == format.count, isDefaultFormat(format) || validUTF8(format) else { return nil }
         return Header(compressedRange: compressedRange, legacyCompressed: nil, checksum: checksum,
                       originalSize: originalSize, format: at..<end)
     }
 
+    private static let defaultFormatUTF8: StaticString = "msgpack"
+
+    /// Whether `format` is "msgpack" (valid UTF-8 without a scan).
+    @inline(__always)
+    private static func isDefaultFormat(_ format: UnsafeRawBufferPointer) -> Bool {
+        let name = defaultFormatUTF8
+        guard format.count == name.utf8CodeUnitCount, let base = format.baseAddress else { return false }
+        return memcmp(base, name.utf8Start, format.count) == 0
+    }
+
     /// The length bytes of a bin8/16/32 header tag, 0 for any other tag.
+    @inline(__always)
     private static func binWidth(_ tag: UInt8) -> Int {
         switch tag {
         case 0xc4: return 1
@@ -314,6 +326,7 @@ public enum Envelope {
     }
 
     /// The `width`-byte (1...8) big-endian integer at `at`, nil when it does not fit.
+    @inline(__always)
     private static func bigEndian(_ bytes: UnsafeRawBufferPointer, at: Int, width: Int) -> UInt64? {
         guard width >= 1, width <= 8, at >= 0, width <= bytes.count &- at else { return nil }
         var value: UInt64 = 0

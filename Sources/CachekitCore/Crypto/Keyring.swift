@@ -41,6 +41,8 @@ public final class Keyring: Sendable {
     /// cachekit-py's default tenant, derived at init: its reads and writes take no lock and hash
     /// no string (the tenant lookup cost a twentieth of a secure L1 hit, and a lock both cores share).
     private let defaultTenantState: TenantState
+    /// Its current key (`defaultTenantState.entries[0]`).
+    private let defaultCurrentKey: DerivedKey
     private static let defaultTenant = "default"
 
     /// Fail-closed: an entry naming a key fingerprint that no keyring key has is refused
@@ -71,7 +73,10 @@ public final class Keyring: Sendable {
         }
         masterKeys = [masterKey] + previousKeys
         failClosedFlag = Atomic(failClosed)
-        defaultTenantState = try TenantState(masterKeys: masterKeys, tenant: Keyring.defaultTenant)
+        let defaultState = try TenantState(masterKeys: masterKeys, tenant: Keyring.defaultTenant)
+        guard let current = defaultState.entries.first else { throw CachekitError(.internal, "keyring has no keys") }
+        defaultTenantState = defaultState
+        defaultCurrentKey = current
     }
 
     public convenience init(masterKeyHex: String, previousKeysHex: [String] = [], failClosed: Bool = false) throws(CachekitError) {
@@ -209,9 +214,14 @@ public final class Keyring: Sendable {
     func decrypt(payload: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer, tenantUTF8: UnsafeRawBufferPointer,
                  fingerprintUTF8: UnsafeRawBufferPointer) throws(CachekitError) -> OwnedBytes {
         let tenant = Keyring.isDefaultTenant(tenantUTF8) ? nil : String(decoding: tenantUTF8, as: UTF8.self)
+        // The default tenant's current key, almost always: no state lookup, no loop over the keys.
+        if tenant == nil, payload.count >= GCMKey.overhead, defaultCurrentKey.hasFingerprint(fingerprintUTF8) {
+            return try AESGCM.open(key: defaultCurrentKey.cipher, payload: payload, aad: aad)
+        }
         if payload.count >= GCMKey.overhead, fingerprintUTF8.count > 0 {
-            let state = try tenant.map { (name: String) throws(CachekitError) in try self.state(for: name) } ?? defaultTenantState
-            if let entry = state.entries.first(where: { $0.hasFingerprint(fingerprintUTF8) }) {
+            let state: TenantState
+            if let tenant { state = try self.state(for: tenant) } else { state = defaultTenantState }
+            for entry in state.entries where entry.hasFingerprint(fingerprintUTF8) {
                 return try AESGCM.open(key: entry.cipher, payload: payload, aad: aad)
             }
         }
@@ -279,30 +289,33 @@ public final class Keyring: Sendable {
 final class DerivedKey: Sendable {
     let fingerprint: String
     /// The fingerprint's 32 hex digits as four words, compared without a `String`.
-    private let fingerprintWords: [UInt64]
+    private let fingerprintWords: (UInt64, UInt64, UInt64, UInt64)
     let cipher: GCMKey
 
     init(masterKey: SecretBytes, tenant: String) throws(CachekitError) {
         let key = try KeyDerivation.deriveDomainKey(masterKey: masterKey, domain: .encryption, tenant: tenant)
         fingerprint = try KeyDerivation.fingerprint(key)
-        fingerprintWords = DerivedKey.words(Array(fingerprint.utf8))
+        fingerprintWords = try DerivedKey.words(fingerprint)
         cipher = try GCMKey(key: key)
     }
 
     /// Whether `utf8` is this key's fingerprint.
     func hasFingerprint(_ utf8: UnsafeRawBufferPointer) -> Bool {
-        guard utf8.count == 32, fingerprintWords.count == 4 else { return false }
-        return fingerprintWords.withUnsafeBufferPointer { words in
-            utf8.loadUnaligned(as: UInt64.self) == words[0]
-                && utf8.loadUnaligned(fromByteOffset: 8, as: UInt64.self) == words[1]
-                && utf8.loadUnaligned(fromByteOffset: 16, as: UInt64.self) == words[2]
-                && utf8.loadUnaligned(fromByteOffset: 24, as: UInt64.self) == words[3]
-        }
+        guard utf8.count == 32 else { return false }
+        return utf8.loadUnaligned(as: UInt64.self) == fingerprintWords.0
+            && utf8.loadUnaligned(fromByteOffset: 8, as: UInt64.self) == fingerprintWords.1
+            && utf8.loadUnaligned(fromByteOffset: 16, as: UInt64.self) == fingerprintWords.2
+            && utf8.loadUnaligned(fromByteOffset: 24, as: UInt64.self) == fingerprintWords.3
     }
 
-    private static func words(_ bytes: [UInt8]) -> [UInt64] {
-        guard bytes.count == 32 else { return [] }
-        return bytes.withUnsafeBytes { raw in (0..<4).map { raw.loadUnaligned(fromByteOffset: $0 &* 8, as: UInt64.self) } }
+    /// `fingerprint`'s UTF-8 (32 hex digits, as KeyDerivation makes it) as four words.
+    private static func words(_ fingerprint: String) throws(CachekitError) -> (UInt64, UInt64, UInt64, UInt64) {
+        let bytes = Array(fingerprint.utf8)
+        guard bytes.count == 32 else { throw CachekitError(.internal, "a derived key fingerprint is not 32 hex digits") }
+        return bytes.withUnsafeBytes { raw in
+            (raw.loadUnaligned(as: UInt64.self), raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
+             raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self), raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
+        }
     }
 }
 

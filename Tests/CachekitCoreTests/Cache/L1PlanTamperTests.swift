@@ -75,8 +75,8 @@ import Testing
                 Issue.record("no plan for an encrypted auto entry")
                 return
             }
-            #expect(throws: CachekitError.self) { try EntryPlan.open(stored.bytes, plan: plan.bytes, security: reader) }
-            #expect(try EntryPlan.open(stored.bytes, plan: plan.bytes, security: writer).array == L1PlanTests.document)
+            #expect(throws: CachekitError.self) { try EntryPlan.open(stored.bytes, plan: plan.bytes, keyring: reader.keyring) }
+            #expect(try EntryPlan.open(stored.bytes, plan: plan.bytes, keyring: writer.keyring).array == L1PlanTests.document)
         }
     }
 

@@ -24,7 +24,9 @@ extension Cache {
         let storedCount = both.count &- planCount
         let stored = UnsafeRawBufferPointer(rebasing: both[..<storedCount])
         let plan = UnsafeRawBufferPointer(rebasing: both[storedCount...])
-        if let planKeyring { return try EntryPlan.open(stored, plan: plan, keyring: planKeyring) }
+        // Called through the optional (not bound to a local first): the keyring is then borrowed
+        // from the cache, with no reference count taken per hit.
+        if let opened = try planKeyring?.openL1Plan(stored, plan: plan) { return opened }
         return try codec.decode(stored, plan: plan)
     }
 }

@@ -147,6 +147,12 @@ public final class GCMKey: Sendable {
         }
     }
 
+    /// `AESGCM.open` with this key, as a method: a caller reaching the key through a stored
+    /// property then borrows it instead of taking a reference count.
+    func open(payload: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer) throws(CachekitError) -> OwnedBytes {
+        try AESGCM.open(key: self, payload: payload, aad: aad)
+    }
+
     // MARK: Context pool
 
     private func makeContext() throws(CachekitError) -> ContextBox {

@@ -216,7 +216,7 @@ public final class Keyring: Sendable {
         let tenant = Keyring.isDefaultTenant(tenantUTF8) ? nil : String(decoding: tenantUTF8, as: UTF8.self)
         // The default tenant's current key, almost always: no state lookup, no loop over the keys.
         if tenant == nil, payload.count >= GCMKey.overhead, defaultCurrentKey.hasFingerprint(fingerprintUTF8) {
-            return try AESGCM.open(key: defaultCurrentKey.cipher, payload: payload, aad: aad)
+            return try defaultCurrentKey.open(payload: payload, aad: aad)
         }
         if payload.count >= GCMKey.overhead, fingerprintUTF8.count > 0 {
             let state: TenantState
@@ -297,6 +297,11 @@ final class DerivedKey: Sendable {
         fingerprint = try KeyDerivation.fingerprint(key)
         fingerprintWords = try DerivedKey.words(fingerprint)
         cipher = try GCMKey(key: key)
+    }
+
+    /// Opens `nonce || ciphertext || tag` with this key (borrowing it: no reference count per call).
+    func open(payload: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer) throws(CachekitError) -> OwnedBytes {
+        try cipher.open(payload: payload, aad: aad)
     }
 
     /// Whether `utf8` is this key's fingerprint.

@@ -119,3 +119,10 @@ enum EntryPlan {
         var rest: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: bytes[cursor...]) }
     }
 }
+
+extension Keyring {
+    /// `EntryPlan.open` with this keyring.
+    func openL1Plan(_ stored: UnsafeRawBufferPointer, plan: UnsafeRawBufferPointer) throws(CachekitError) -> OwnedBytes {
+        try EntryPlan.open(stored, plan: plan, keyring: self)
+    }
+}

@@ -65,7 +65,7 @@ enum EntryPlan {
 
     /// The document of `stored` opened with its `plan`: decrypted under the plan's AAD (the
     /// keyring picks the key by fingerprint, as `Entry.decode` does), the envelope's checksum
-    /// verified and its payload decompressed.
+    /// verified and its payload decompressed (a literals-only one in place).
     static func open(_ stored: UnsafeRawBufferPointer, plan: UnsafeRawBufferPointer,
                      keyring: Keyring) throws(CachekitError) -> OwnedBytes {
         var reader = PlanReader(plan)
@@ -77,7 +77,7 @@ enum EntryPlan {
         guard offset <= stored.count else { throw malformed }
         let payload = UnsafeRawBufferPointer(rebasing: stored[offset...])
         let plaintext = try keyring.decrypt(payload: payload, aad: aad, tenantUTF8: tenantBytes,
-                                                     fingerprintUTF8: fingerprintBytes)
+                                            fingerprintUTF8: fingerprintBytes)
         switch kind {
         case .envelope: return try Envelope.retrieve(taking: plaintext)
         case .bare, .interop: return plaintext

@@ -1,0 +1,254 @@
+"""serializer="orjson" and custom SerializerProtocol objects (serializers.py), live against the
+real cachekit 0.24.1 through the session's redis-server: cachekit-py writes and cachekit_native
+reads, the reverse, and the stored bytes compared; with encryption too. The refusals ('auto',
+'arrow', 'encrypted', unknown names, non-conforming objects, unmarked objects under encryption)
+are compared with cachekit-py's own exceptions.
+
+orjson is imported here on purpose: without it in the test venv this module fails, never skips.
+"""
+import logging
+import uuid
+
+import orjson  # noqa: F401  (required: scripts/python-env.sh installs it)
+import pytest
+import redis
+
+from cachekit.serializers.base import SerializationFormat as PeerFormat  # noqa: F401  (the peer is installed)
+from support.peer import MASTER_KEY, run_peer, shared
+
+from cachekit_native import cache
+from cachekit_native.errors import ConfigurationError
+from cachekit_native.serializers import SerializationFormat, SerializationMetadata
+
+VALUE = {"name": "Zoë", "n": [1, 2.5, None, True], "id": "7"}
+
+# One custom serializer, the same class on both sides (its name is the frame's serializer name).
+CUSTOM_CLASS = '''
+import json as _json
+class ReversedJSON:
+    cross_sdk_compatible = True
+    def serialize(self, obj):
+        return _json.dumps(obj, sort_keys=True).encode()[::-1], SerializationMetadata(
+            serialization_format=SerializationFormat.ORJSON, original_type="reversed-json")
+    def deserialize(self, data, metadata=None):
+        return _json.loads(bytes(data)[::-1])
+'''
+PEER_IMPORTS = "from cachekit.serializers.base import SerializationFormat, SerializationMetadata\n"
+exec(CUSTOM_CLASS)  # defines ReversedJSON with cachekit_native's metadata types
+
+
+def stored(redis_url) -> dict[bytes, bytes]:
+    client = redis.Redis.from_url(redis_url)
+    try:
+        return {key: client.get(key) for key in client.keys("t:default:*") if not key.startswith(b"t:default:ck:")}
+    finally:
+        client.close()
+
+
+def flush(redis_url):
+    client = redis.Redis.from_url(redis_url)
+    client.flushall()
+    client.close()
+
+
+CASES = {
+    "orjson": ("'orjson'", "orjson"),
+    "custom": ("ReversedJSON()", None),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("secure", [False, True], ids=["plain", "secure"])
+def test_entries_are_shared_with_cachekit_py_both_ways(redis_url, case, secure, monkeypatch):
+    expression, _ = CASES[case]
+    decorator = "cache.secure" if secure else "cache"
+    extra_env = {"CACHEKIT_MASTER_KEY": MASTER_KEY} if secure else None
+    if secure:
+        monkeypatch.setenv("CACHEKIT_MASTER_KEY", MASTER_KEY)
+    serializer = "orjson" if case == "orjson" else ReversedJSON()
+    native_decorator = cache.secure if secure else cache
+    # cachekit-py writes, cachekit_native reads.
+    peer = run_peer(redis_url, PEER_IMPORTS + CUSTOM_CLASS + f"""
+def fetch(user):
+    calls.append(user)
+    return {VALUE!r}
+fetch = {decorator}(ttl=300, serializer={expression})(shared(fetch))
+fetch("a")
+out = {{"calls": calls, "second": fetch("a")}}
+""", extra_env)
+    assert peer["calls"] == ["a"] and peer["second"] == VALUE
+    written_by_peer = stored(redis_url)
+    assert len(written_by_peer) == 1
+    calls = []
+
+    def fetch(user):
+        calls.append(user)
+        return {"from": "native"}
+
+    native = native_decorator(ttl=300, serializer=serializer, redis_url=redis_url)(shared(fetch))
+    assert native("a") == VALUE and calls == []  # cachekit-py's entry, under the same key
+    # cachekit_native writes, cachekit-py reads.
+    flush(redis_url)
+    native.cache_clear()
+
+    def fetch_native(user):
+        calls.append(user)
+        return VALUE
+
+    native = native_decorator(ttl=300, serializer=serializer, redis_url=redis_url)(shared(fetch_native, "fetch"))
+    assert native("a") == VALUE and calls == ["a"]
+    written_by_native = stored(redis_url)
+    assert list(written_by_native) == list(written_by_peer)
+    peer = run_peer(redis_url, PEER_IMPORTS + CUSTOM_CLASS + f"""
+def fetch(user):
+    calls.append(user)
+    return {{"from": "python"}}
+fetch = {decorator}(ttl=300, serializer={expression})(shared(fetch))
+out = {{"value": fetch("a"), "calls": calls}}
+""", extra_env)
+    assert peer == {"value": VALUE, "calls": []}
+    (peer_bytes,), (native_bytes,) = written_by_peer.values(), written_by_native.values()
+    if not secure:
+        assert native_bytes == peer_bytes  # byte for byte
+    else:  # a fresh nonce each time: the same frame header, the same length
+        header_length = 7 + int.from_bytes(native_bytes[3:7], "big")
+        assert native_bytes[:header_length] == peer_bytes[:header_length]
+        assert len(native_bytes) == len(peer_bytes) and native_bytes != peer_bytes
+        assert b'"encrypted": true' in native_bytes[:header_length]
+
+
+def test_orjson_without_integrity_checking_is_keyed_and_framed_as_cachekit_py(redis_url):
+    peer = run_peer(redis_url, f"""
+def plain(x):
+    return {VALUE!r}
+plain = cache(ttl=60, serializer="orjson", integrity_checking=False)(shared(plain))
+plain(1)
+out = {{}}
+""")
+    assert peer == {}
+    written_by_peer = stored(redis_url)
+    (key,) = written_by_peer
+    assert key.endswith(b":0o")
+    flush(redis_url)
+    native = cache(ttl=60, serializer="orjson", integrity_checking=False, redis_url=redis_url)(
+        shared(lambda x: VALUE, "plain"))
+    assert native(1) == VALUE
+    assert stored(redis_url) == written_by_peer
+
+
+def test_a_value_the_serializer_refuses_is_returned_uncached_with_cachekit_pys_message(redis_url, caplog):
+    runs = []
+    native = cache(serializer="orjson", redis_url=redis_url)(lambda x: runs.append(x) or b"raw bytes")
+    with caplog.at_level(logging.WARNING, logger="cachekit_native"):
+        assert native(1) == b"raw bytes" and native(1) == b"raw bytes"
+    assert runs == [1, 1] and stored(redis_url) == {}
+    assert ("Failed to serialize data with orjson: Object of type bytes is not JSON-serializable. "
+            "OrjsonSerializer supports: dict, list, str, int, float, bool, None, datetime, UUID") in caplog.text
+
+
+def test_orjson_types_round_trip_as_json(redis_url):
+    when = uuid.UUID("12345678-1234-5678-1234-567812345678")
+    native = cache(serializer="orjson", redis_url=redis_url)(lambda x: {"id": when, "t": (1, 2)})
+    assert native(1) == {"id": when, "t": (1, 2)}  # the computed value itself
+    assert native(1) == {"id": str(when), "t": [1, 2]}  # read back as JSON gives it
+
+
+def test_an_entry_of_another_serializer_is_a_miss_and_recomputed(redis_url):
+    runs = []
+
+    def shared_key(x):
+        runs.append(x)
+        return {"v": x}
+
+    key_fn = lambda x: f"k{x}"  # noqa: E731  (one key for both decorators)
+    as_json = cache(serializer="orjson", key=key_fn, redis_url=redis_url)(shared(shared_key))
+    as_custom = cache(serializer=ReversedJSON(), key=key_fn, redis_url=redis_url)(shared(shared_key))
+    assert as_json(1) == {"v": 1}
+    assert as_custom(1) == {"v": 1} and runs == [1, 1]  # "Serializer mismatch": recomputed
+    assert as_custom(1) == {"v": 1} and runs == [1, 1]
+
+
+def test_a_tampered_encrypted_entry_is_a_miss(redis_url, monkeypatch):
+    monkeypatch.setenv("CACHEKIT_MASTER_KEY", MASTER_KEY)
+    runs = []
+    native = cache.secure(serializer="orjson", redis_url=redis_url, l1_enabled=False)(
+        lambda x: runs.append(x) or {"v": x})
+    assert native(1) == {"v": 1}
+    client = redis.Redis.from_url(redis_url)
+    ((key, value),) = stored(redis_url).items()
+    client.set(key, value[:-1] + bytes([value[-1] ^ 1]))
+    client.close()
+    assert native(1) == {"v": 1} and runs == [1, 1]
+
+
+def peer_error(redis_url, expression, decorator="cache", extra_env=None):
+    """cachekit-py's exception type and message for a decorator it refuses."""
+    return run_peer(redis_url, PEER_IMPORTS + CUSTOM_CLASS + f"""
+class NotASerializer:
+    def serialize(self, obj):
+        return b"", None
+try:
+    {decorator}(serializer={expression})(lambda x: x)
+    out = {{"type": None}}
+except Exception as error:
+    out = {{"type": type(error).__name__, "message": str(error)}}
+""", extra_env)
+
+
+class NotASerializer:
+    def serialize(self, obj):
+        return b"", None
+
+
+class Unmarked:
+    def serialize(self, obj):
+        return b"", SerializationMetadata(serialization_format=SerializationFormat.MSGPACK)
+
+    def deserialize(self, data, metadata=None):
+        return None
+
+
+@pytest.mark.parametrize("expression, native_value", [
+    ("NotASerializer()", NotASerializer()),
+    ("ReversedJSON", ReversedJSON),
+    ("'encrypted'", "encrypted"),
+    ("'no-such-serializer'", "no-such-serializer"),
+], ids=["not-a-protocol", "a-class", "encrypted", "unknown"])
+def test_refusals_are_cachekit_pys(redis_url, expression, native_value):
+    peer = peer_error(redis_url, expression)
+    with pytest.raises(Exception) as raised:
+        cache(serializer=native_value, redis_url=redis_url)(lambda x: x)
+    assert type(raised.value).__name__ == peer["type"]
+    assert str(raised.value) == peer["message"]
+
+
+def test_an_unmarked_custom_serializer_is_refused_under_encryption_as_cachekit_py_refuses_it(redis_url, monkeypatch):
+    monkeypatch.setenv("CACHEKIT_MASTER_KEY", MASTER_KEY)
+    peer = run_peer(redis_url, PEER_IMPORTS + """
+class Unmarked:
+    def serialize(self, obj):
+        return b"", SerializationMetadata(serialization_format=SerializationFormat.MSGPACK)
+    def deserialize(self, data, metadata=None):
+        return None
+try:
+    cache.secure(serializer=Unmarked())(lambda x: x)
+    out = {"type": None}
+except Exception as error:
+    out = {"type": type(error).__name__, "message": str(error)}
+""", {"CACHEKIT_MASTER_KEY": MASTER_KEY})
+    with pytest.raises(ConfigurationError) as raised:
+        cache.secure(serializer=Unmarked(), redis_url=redis_url)(lambda x: x)
+    assert peer["type"] == "ConfigurationError" and str(raised.value) == peer["message"]
+
+
+@pytest.mark.parametrize("name", ["auto", "pythonic", "arrow"])
+def test_auto_and_arrow_are_refused_naming_the_serializer(name):
+    with pytest.raises(ConfigurationError, match=f"serializer '{name}'"):
+        cache(serializer=name, backend=None)
+
+
+def test_l1_only_keeps_the_librarys_entries(redis_url):
+    runs = []
+    local = cache(serializer="orjson", backend=None)(lambda x: runs.append(x) or {"v": x})
+    assert local(1) == {"v": 1} and local(1) == {"v": 1} and runs == [1]
+    assert local._cachekit_native.pack is not None and local._cachekit_native.builder.serializer is None

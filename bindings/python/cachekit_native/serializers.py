@@ -26,7 +26,8 @@ from enum import Enum
 from typing import Any, Protocol, runtime_checkable
 
 from . import _ffi
-from .errors import CachekitError, ConfigurationError, SerializationError
+from .errors import (CachekitError, ConfigurationError, DecryptionAuthenticationError, EncryptionError,
+                     SerializationError)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -76,14 +77,6 @@ class SerializerProtocol(Protocol):
     def serialize(self, obj: Any) -> tuple[bytes, SerializationMetadata]: ...
 
     def deserialize(self, data: bytes, metadata: Any = None) -> Any: ...
-
-
-class EncryptionError(SerializationError):
-    """Sealing or opening an entry failed (cachekit-py's EncryptionError)."""
-
-
-class DecryptionAuthenticationError(EncryptionError):
-    """The entry did not authenticate: tampered, another key, tenant or cache key."""
 
 
 # ----------------------------------------------------------------------------------------------

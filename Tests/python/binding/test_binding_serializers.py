@@ -241,10 +241,78 @@ except Exception as error:
     assert peer["type"] == "ConfigurationError" and str(raised.value) == peer["message"]
 
 
-@pytest.mark.parametrize("name", ["auto", "pythonic", "arrow"])
-def test_auto_and_arrow_are_refused_naming_the_serializer(name):
-    with pytest.raises(ConfigurationError, match=f"serializer '{name}'"):
-        cache(serializer=name, backend=None)
+def test_arrow_is_refused_naming_the_serializer():
+    with pytest.raises(ConfigurationError, match="serializer 'arrow'"):
+        cache(serializer="arrow", backend=None)
+
+
+# AutoSerializer's markers: tuples, sets, frozensets, UUIDs, temporal values, builtin subclasses.
+AUTO_VALUE_SOURCE = ("{'t': (1, (2, 'x')), 's': {3}, 'f': frozenset({'a'}), "
+                     "'u': uuid.UUID('12345678-1234-5678-1234-567812345678'), "
+                     "'when': datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc), 'day': date(2024, 1, 2), "
+                     "'b': b'raw', 'n': [None, True, 2.5, -7, 2**63], 'e': Level.HIGH}")
+
+
+@pytest.mark.parametrize("name, integrity", [("auto", True), ("pythonic", True), ("auto", False)])
+def test_auto_entries_are_shared_with_cachekit_py_both_ways(redis_url, name, integrity):
+    from datetime import date, datetime, timezone  # noqa: F401  (AUTO_VALUE_SOURCE)
+    from enum import IntEnum
+
+    class Level(IntEnum):
+        HIGH = 3
+
+    value = eval(AUTO_VALUE_SOURCE)
+    body = f"""
+import uuid
+from enum import IntEnum
+class Level(IntEnum):
+    HIGH = 3
+def fetch(user):
+    calls.append(user)
+    return {AUTO_VALUE_SOURCE}
+fetch = cache(ttl=300, serializer={name!r}, integrity_checking={integrity})(shared(fetch))
+first = fetch("a")
+out = {{"calls": calls, "second": repr(fetch("a"))}}
+"""
+    peer = run_peer(redis_url, body)
+    written_by_peer = stored(redis_url)
+    (key,) = written_by_peer
+    assert key.endswith(b":1a" if integrity else b":0a") and peer["calls"] == ["a"]
+    runs = []
+    native = cache(ttl=300, serializer=name, integrity_checking=integrity, redis_url=redis_url)(
+        shared(lambda user: runs.append(user) or {"from": "native"}, "fetch"))
+    read = native("a")
+    assert runs == [] and repr(read) == peer["second"]  # cachekit-py's entry, decoded as it decodes it
+    assert read["t"] == (1, (2, "x")) and read["f"] == frozenset({"a"}) and read["e"] == 3
+    flush(redis_url)
+    native.cache_clear()
+    native = cache(ttl=300, serializer=name, integrity_checking=integrity, redis_url=redis_url)(
+        shared(lambda user: runs.append(user) or value, "fetch"))
+    assert native("a") is value and runs == ["a"]
+    assert stored(redis_url) == written_by_peer  # byte for byte
+    peer = run_peer(redis_url, body)
+    assert peer["calls"] == [] and peer["second"] == repr(read)
+
+
+def test_auto_is_refused_under_encryption_as_cachekit_py_refuses_it(redis_url, monkeypatch):
+    monkeypatch.setenv("CACHEKIT_MASTER_KEY", MASTER_KEY)
+    peer = peer_error(redis_url, "'auto'", "cache.secure", {"CACHEKIT_MASTER_KEY": MASTER_KEY})
+    with pytest.raises(ConfigurationError) as raised:
+        cache.secure(serializer="auto", redis_url=redis_url)(lambda x: x)
+    assert peer["type"] == "ConfigurationError" and str(raised.value) == peer["message"]
+
+
+def test_auto_refuses_what_cachekit_py_refuses(redis_url, caplog):
+    class Custom:
+        def __init__(self):
+            self.x = 1
+
+    runs = []
+    native = cache(serializer="auto", redis_url=redis_url)(lambda x: runs.append(x) or Custom())
+    with caplog.at_level(logging.WARNING, logger="cachekit_native"):
+        native(1)
+    assert runs == [1] and stored(redis_url) == {}
+    assert "AutoSerializer does not support custom classes." in caplog.text
 
 
 def test_l1_only_keeps_the_librarys_entries(redis_url):

@@ -31,9 +31,6 @@ P, SZ, STR = c_void_p, c_size_t, c_char_p
 
 # name: (restype, argtypes), as in _ffi. Byte inputs are c_char_p or c_void_p: both take bytes.
 TEST_SIGNATURES: dict[str, tuple[object, list[object]]] = {
-    # codec
-    "cachekit_envelope_store": (STATUS, [STR, SZ, STR, BufferPointer]),
-    "cachekit_envelope_retrieve": (STATUS, [STR, SZ, BufferPointer, STR, SZ]),
     # crypto (the keyring's calls and the AAD are in _ffi's table: serializers.py uses them)
     "cachekit_hkdf_sha256": (STATUS, [P, SZ, P, SZ, P, SZ, P, SZ]),
     "cachekit_derive_domain_key": (STATUS, [P, SZ, STR, STR, P]),

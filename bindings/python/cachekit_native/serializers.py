@@ -1,4 +1,4 @@
-"""cachekit-py's other serializers: ``serializer="orjson"`` and custom SerializerProtocol objects.
+"""cachekit-py's other serializers: ``"auto"``/``"pythonic"``, ``"orjson"``, SerializerProtocol objects.
 
 Their entries are what cachekit 0.24.1 writes, byte for byte: the CK v3 frame
 (``"CK" | 3 | u32be(header length) | JSON header | payload``) whose header names the serializer
@@ -10,9 +10,9 @@ cachekit-py's EncryptionWrapper seals it. The library does the checksum, the AAD
 encryption (cachekit_xxh3_64, cachekit_aad_v3, a keyring) and keeps these entries in both tiers
 as given (the cache option ``verbatim_entries``); this module builds and reads the frame.
 
-``"default"``/``"std"`` stay on the library's own entry codec (serializer.py). ``"auto"``/
-``"pythonic"`` (AutoSerializer's Python-only format: NumPy, pandas, sets, tuples by marker) and
-``"arrow"`` (Arrow IPC) are refused at decoration with a message naming them.
+``"default"``/``"std"`` stay on the library's own entry codec (serializer.py); ``"auto"`` is
+_auto_serializer.py (its MessagePack values; the envelope is the library's). ``"arrow"`` (Arrow
+IPC, pyarrow) is refused at decoration with a message naming it.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from enum import Enum
 from typing import Any, Protocol, runtime_checkable
 
 from . import _ffi
+from ._auto_serializer import AutoSerializer
 from .errors import (CachekitError, ConfigurationError, DecryptionAuthenticationError, EncryptionError,
                      SerializationError)
 
@@ -178,11 +179,6 @@ def check(serializer: Any) -> None:
                              f"To use a custom serializer, pass instance directly: @cache(serializer=MySerializer()) "
                              f"For encryption, use encryption=True parameter (not serializer='encrypted').")
         canonical = ALIASES.get(serializer, serializer)
-        if canonical == "auto":
-            raise ConfigurationError(
-                f"serializer {serializer!r} (cachekit-py's AutoSerializer) is not available in cachekit_native: its "
-                "entries are a Python-only format (NumPy, pandas, sets and tuples by marker). Use serializer='default' "
-                "(cachekit-py's MessagePack), 'orjson', or a SerializerProtocol object.")
         if canonical == "arrow":
             raise ConfigurationError(
                 "serializer 'arrow' (cachekit-py's ArrowSerializer, DataFrames as Arrow IPC) is not available in "
@@ -353,7 +349,8 @@ class FramedCodec:
         if isinstance(serializer, str):
             self.name = ALIASES.get(serializer, serializer)
             self.key_name = self.name
-            self.serializer = OrjsonSerializer(enable_integrity_checking=integrity)
+            self.serializer = (AutoSerializer if self.name == "auto" else OrjsonSerializer)(
+                enable_integrity_checking=integrity)
         else:
             self.name = type(serializer).__name__
             self.key_name = CUSTOM_PREFIX + self.name

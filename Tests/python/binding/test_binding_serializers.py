@@ -320,3 +320,37 @@ def test_l1_only_keeps_the_librarys_entries(redis_url):
     local = cache(serializer="orjson", backend=None)(lambda x: runs.append(x) or {"v": x})
     assert local(1) == {"v": 1} and local(1) == {"v": 1} and runs == [1]
     assert local._cachekit_native.pack is not None and local._cachekit_native.builder.serializer is None
+
+
+def test_async_functions_read_and_write_the_same_entries(redis_url, monkeypatch):
+    import asyncio
+
+    monkeypatch.setenv("CACHEKIT_MASTER_KEY", MASTER_KEY)
+    peer = run_peer(redis_url, f"""
+def fetch(user):
+    return {VALUE!r}
+fetch = cache.secure(ttl=300, serializer="orjson")(shared(fetch))
+fetch("a")
+out = {{}}
+""", {"CACHEKIT_MASTER_KEY": MASTER_KEY})
+    assert peer == {}
+    runs = []
+
+    async def fetch(user):
+        runs.append(user)
+        return {"user": user}
+
+    native = cache.secure(ttl=300, serializer="orjson", redis_url=redis_url)(shared(fetch))
+
+    async def calls():
+        return await native("a"), await native("b"), await native("b")
+
+    assert asyncio.run(calls()) == (VALUE, {"user": "b"}, {"user": "b"}) and runs == ["b"]
+    peer = run_peer(redis_url, """
+def fetch(user):
+    calls.append(user)
+    return None
+fetch = cache.secure(ttl=300, serializer="orjson")(shared(fetch))
+out = {"value": fetch("b"), "calls": calls}
+""", {"CACHEKIT_MASTER_KEY": MASTER_KEY})
+    assert peer == {"value": {"user": "b"}, "calls": []}

@@ -20,6 +20,7 @@ import msgpack
 
 from . import _ffi
 from .errors import CachekitError, SerializationError
+from .serializer import temporal_sentinel
 
 # cachekit-py's messages (auto_serializer.py).
 PYDANTIC_ERROR_MESSAGE = ("AutoSerializer does not support Pydantic models. Use .model_dump() to convert to dict: "
@@ -71,12 +72,9 @@ def _default(obj: Any) -> Any:
         return bytes.__getitem__(obj, slice(None))
     if isinstance(obj, bytearray):
         return bytes(bytearray.copy(obj))
-    if isinstance(obj, datetime):
-        return {"__datetime__": True, "value": obj.isoformat()}
-    if isinstance(obj, date):
-        return {"__date__": True, "value": obj.isoformat()}
-    if isinstance(obj, time):
-        return {"__time__": True, "value": obj.isoformat()}
+    sentinel = temporal_sentinel(obj)
+    if sentinel is not None:
+        return sentinel
     if isinstance(obj, UUID):
         return {"__uuid__": True, "value": str(obj)}
     if isinstance(obj, (set, frozenset)):

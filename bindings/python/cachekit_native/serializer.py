@@ -61,8 +61,9 @@ CUSTOM_CLASS_ERROR_MESSAGE = (
 )
 
 
-def _default(obj: Any) -> Any:
-    """msgpack's hook for types it does not know: temporal sentinels, else cachekit's refusal."""
+def temporal_sentinel(obj: Any) -> dict | None:
+    """cachekit's sentinel map for a datetime, date or time (StandardSerializer and
+    AutoSerializer write the same ones); None for anything else."""
     # datetime before date: datetime is a date subclass.
     if isinstance(obj, datetime):
         return {"__datetime__": True, "value": obj.isoformat()}
@@ -70,6 +71,14 @@ def _default(obj: Any) -> Any:
         return {"__date__": True, "value": obj.isoformat()}
     if isinstance(obj, time):
         return {"__time__": True, "value": obj.isoformat()}
+    return None
+
+
+def _default(obj: Any) -> Any:
+    """msgpack's hook for types it does not know: temporal sentinels, else cachekit's refusal."""
+    sentinel = temporal_sentinel(obj)
+    if sentinel is not None:
+        return sentinel
     kind = type(obj)
     # Type names only: attribute probes (hasattr) could run arbitrary __getattr__ code.
     if kind.__module__ == "numpy" and kind.__name__ == "ndarray":

@@ -1,15 +1,18 @@
 """serializer="orjson" and custom SerializerProtocol objects (serializers.py), live against the
 real cachekit 0.24.1 through the session's redis-server: cachekit-py writes and cachekit_native
-reads, the reverse, and the stored bytes compared; with encryption too. The refusals ('auto',
-'arrow', 'encrypted', unknown names, non-conforming objects, unmarked objects under encryption)
-are compared with cachekit-py's own exceptions.
+reads, the reverse, and the stored bytes compared; with encryption too; the same for "auto" and
+"arrow". The refusals ('encrypted', unknown names, non-conforming objects, unmarked objects and
+'auto' under encryption) are compared with cachekit-py's own exceptions.
 
-orjson is imported here on purpose: without it in the test venv this module fails, never skips.
+orjson, pyarrow and pandas are imported here on purpose: without them in the test venv this
+module fails, never skips.
 """
 import logging
 import uuid
 
 import orjson  # noqa: F401  (required: scripts/python-env.sh installs it)
+import pandas
+import pyarrow  # noqa: F401  (required, as orjson)
 import pytest
 import redis
 
@@ -181,14 +184,14 @@ def test_a_tampered_encrypted_entry_is_a_miss(redis_url, monkeypatch):
     assert native(1) == {"v": 1} and runs == [1, 1]
 
 
-def peer_error(redis_url, expression, decorator="cache", extra_env=None):
+def peer_error(redis_url, expression, decorator="cache", extra_env=None, options=""):
     """cachekit-py's exception type and message for a decorator it refuses."""
     return run_peer(redis_url, PEER_IMPORTS + CUSTOM_CLASS + f"""
 class NotASerializer:
     def serialize(self, obj):
         return b"", None
 try:
-    {decorator}(serializer={expression})(lambda x: x)
+    {decorator}(serializer={expression}{options})(lambda x: x)
     out = {{"type": None}}
 except Exception as error:
     out = {{"type": type(error).__name__, "message": str(error)}}
@@ -214,10 +217,11 @@ class Unmarked:
     ("'encrypted'", "encrypted"),
     ("'no-such-serializer'", "no-such-serializer"),
 ], ids=["not-a-protocol", "a-class", "encrypted", "unknown"])
-def test_refusals_are_cachekit_pys(redis_url, expression, native_value):
-    peer = peer_error(redis_url, expression)
+@pytest.mark.parametrize("l1_only", [False, True], ids=["redis", "l1-only"])
+def test_refusals_are_cachekit_pys(redis_url, expression, native_value, l1_only):
+    peer = peer_error(redis_url, expression, options=", backend=None" if l1_only else "")
     with pytest.raises(Exception) as raised:
-        cache(serializer=native_value, redis_url=redis_url)(lambda x: x)
+        cache(serializer=native_value, **({"backend": None} if l1_only else {"redis_url": redis_url}))(lambda x: x)
     assert type(raised.value).__name__ == peer["type"]
     assert str(raised.value) == peer["message"]
 
@@ -241,9 +245,61 @@ except Exception as error:
     assert peer["type"] == "ConfigurationError" and str(raised.value) == peer["message"]
 
 
-def test_arrow_is_refused_naming_the_serializer():
-    with pytest.raises(ConfigurationError, match="serializer 'arrow'"):
-        cache(serializer="arrow", backend=None)
+@pytest.mark.parametrize("compression, secure", [("zstd", False), ("none", False), ("lz4", True)])
+def test_arrow_entries_are_shared_with_cachekit_py_both_ways(redis_url, compression, secure, monkeypatch):
+    monkeypatch.setenv("CACHEKIT_ARROW_COMPRESSION", compression)
+    env = {"CACHEKIT_ARROW_COMPRESSION": compression}
+    if secure:
+        monkeypatch.setenv("CACHEKIT_MASTER_KEY", MASTER_KEY)
+        env["CACHEKIT_MASTER_KEY"] = MASTER_KEY
+    decorator = "cache.secure" if secure else "cache"
+    frame = {"a": [1, 2, 3], "b": ["x", "y", "z"], "c": [0.5, 1.5, 2.0]}
+    body = f"""
+import pandas as pd
+def table(n):
+    calls.append(n)
+    return pd.DataFrame({frame!r})
+table = {decorator}(ttl=300, serializer="arrow")(shared(table))
+table(1)
+out = {{"calls": calls, "second": table(1).to_dict("list")}}
+"""
+    peer = run_peer(redis_url, body, env)
+    assert peer["calls"] == [1]
+    written_by_peer = stored(redis_url)
+    runs = []
+    native_decorator = cache.secure if secure else cache
+    native = native_decorator(ttl=300, serializer="arrow", redis_url=redis_url)(
+        shared(lambda n: runs.append(n) or pandas.DataFrame({"a": [9]}), "table"))
+    read = native(1)
+    assert runs == [] and isinstance(read, pandas.DataFrame)
+    pandas.testing.assert_frame_equal(read, pandas.DataFrame(frame))
+    flush(redis_url)
+    native.cache_clear()
+    native = native_decorator(ttl=300, serializer="arrow", redis_url=redis_url)(
+        shared(lambda n: runs.append(n) or pandas.DataFrame(frame), "table"))
+    native(1)
+    written_by_native = stored(redis_url)
+    assert runs == [1] and list(written_by_native) == list(written_by_peer)
+    (peer_bytes,), (native_bytes,) = written_by_peer.values(), written_by_native.values()
+    header_length = 7 + int.from_bytes(native_bytes[3:7], "big")
+    if secure:
+        assert native_bytes[:header_length] == peer_bytes[:header_length] and len(native_bytes) == len(peer_bytes)
+    else:
+        assert native_bytes == peer_bytes
+        if compression == "none":  # the header is padded so the IPC body is 64-byte aligned in a cache file
+            assert (14 + header_length + 8) % 64 == 0 and native_bytes[header_length - 1:header_length] == b" "
+    peer = run_peer(redis_url, body, env)
+    assert peer["calls"] == [] and peer["second"] == pandas.DataFrame(frame).to_dict("list")
+
+
+def test_arrow_refuses_what_is_not_a_table(redis_url, caplog):
+    runs = []
+    native = cache(serializer="arrow", redis_url=redis_url)(lambda x: runs.append(x) or [1, 2])
+    with caplog.at_level(logging.WARNING, logger="cachekit_native"):
+        assert native(1) == [1, 2]
+    assert runs == [1] and stored(redis_url) == {}
+    assert "ArrowSerializer only supports DataFrames (pandas.DataFrame, polars.DataFrame) or dict of arrays. " \
+           "Got: list." in caplog.text
 
 
 # AutoSerializer's markers: tuples, sets, frozensets, UUIDs, temporal values, builtin subclasses.

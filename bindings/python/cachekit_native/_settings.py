@@ -152,7 +152,7 @@ class Settings:
         ignores the serializer for what it holds."""
         self.serializer = serializer
         self.sealing_options: dict[str, Any] | None = None
-        serializers.check(serializer)
+        serializers.check(serializer, self.l1_only)
         if serializers.is_default(serializer):
             return
         if self.interop is not None:

@@ -311,8 +311,7 @@ def flatten(config: DecoratorConfig | None, options: dict[str, Any]) -> dict[str
             value.validate()
             flat.update(nested[1](value, ttl))
         elif name == "serializer":
-            _check_serializer(value)
-            flat[name] = value
+            flat[name] = value  # checked by Settings, which knows whether the cache is L1-only
         elif name in ("monitoring", "swr_by_default"):
             continue  # accepted: the library's counters are always kept
         else:

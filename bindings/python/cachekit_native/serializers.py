@@ -1,4 +1,4 @@
-"""cachekit-py's other serializers: ``"auto"``/``"pythonic"``, ``"orjson"``, SerializerProtocol objects.
+"""cachekit-py's other serializers: "auto", "orjson", "arrow" and SerializerProtocol objects.
 
 Their entries are what cachekit 0.24.1 writes, byte for byte: the CK v3 frame
 (``"CK" | 3 | u32be(header length) | JSON header | payload``) whose header names the serializer
@@ -11,8 +11,8 @@ encryption (cachekit_xxh3_64, cachekit_aad_v3, a keyring) and keeps these entrie
 as given (the cache option ``verbatim_entries``); this module builds and reads the frame.
 
 ``"default"``/``"std"`` stay on the library's own entry codec (serializer.py); ``"auto"`` is
-_auto_serializer.py (its MessagePack values; the envelope is the library's). ``"arrow"`` (Arrow
-IPC, pyarrow) is refused at decoration with a message naming it.
+_auto_serializer.py (its MessagePack values; the envelope is the library's), ``"arrow"``
+_arrow_serializer.py (Arrow IPC through pyarrow).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from enum import Enum
 from typing import Any, Protocol, runtime_checkable
 
 from . import _ffi
+from ._arrow_serializer import ArrowSerializer, _pyarrow
 from ._auto_serializer import AutoSerializer
 from .errors import (CachekitError, ConfigurationError, DecryptionAuthenticationError, EncryptionError,
                      SerializationError)
@@ -159,6 +160,17 @@ ENCRYPTING_SERIALIZER_REFUSAL = (
     "(omit serializer= for the default MessagePack); it builds the EncryptionWrapper itself.")
 
 
+# cachekit-py's refusal of an encrypting serializer with backend=None, which comes first.
+L1_ONLY_ENCRYPTION_REFUSAL = (
+    "encryption requires a backend: backend=None is L1-only and stores raw Python "
+    "objects, which cannot be ciphertext. Drop backend=None (the backend then "
+    "resolves from set_default_backend(), else the one CACHEKIT_* selector set: "
+    "CACHEKIT_API_KEY, CACHEKIT_REDIS_URL, CACHEKIT_MEMCACHED_SERVERS or "
+    "CACHEKIT_FILE_CACHE_DIR, else REDIS_URL / localhost Redis; see "
+    "docs/backends/README.md) or pass one explicitly to keep @cache.secure / "
+    "encryption=True.")
+
+
 def key_code(key_name: str) -> str:
     """The serializer code of cachekit-py's key suffix (``:1o``, ``:1x1a2b``)."""
     canonical = ALIASES.get(key_name, key_name)
@@ -169,8 +181,10 @@ def is_default(serializer: Any) -> bool:
     return isinstance(serializer, str) and ALIASES.get(serializer, serializer) == "default"
 
 
-def check(serializer: Any) -> None:
-    """The decoration-time refusals that need no other option (cachekit-py's messages)."""
+def check(serializer: Any, l1_only: bool = False) -> None:
+    """cachekit-py's decoration-time refusals and messages."""
+    if l1_only and (serializer == "encrypted" or type(serializer).__name__ == "EncryptionWrapper"):
+        raise ConfigurationError(L1_ONLY_ENCRYPTION_REFUSAL)
     if isinstance(serializer, str):
         if serializer == "encrypted":
             raise ConfigurationError(ENCRYPTING_SERIALIZER_REFUSAL)
@@ -180,9 +194,7 @@ def check(serializer: Any) -> None:
                              f"For encryption, use encryption=True parameter (not serializer='encrypted').")
         canonical = ALIASES.get(serializer, serializer)
         if canonical == "arrow":
-            raise ConfigurationError(
-                "serializer 'arrow' (cachekit-py's ArrowSerializer, DataFrames as Arrow IPC) is not available in "
-                "cachekit_native. Use serializer='default', 'orjson', or a SerializerProtocol object.")
+            _pyarrow()
         if canonical == "orjson":
             _orjson()
         return
@@ -225,8 +237,15 @@ _PREFIX_LEN = 7
 _ALGORITHM = "AES-256-GCM"
 
 
-def frame(serializer_name: str, metadata: dict[str, Any], payload: bytes) -> bytes:
+# cachekit-py pads the header of an uncompressed plaintext Arrow entry with spaces so the IPC body
+# starts on a 64-byte boundary of its File backend's cache file (14-byte file header, 8-byte checksum).
+_ARROW_ALIGN, _ARROW_OFFSET = 64, 14 + 8
+
+
+def frame(serializer_name: str, metadata: dict[str, Any], payload: bytes, aligned: bool = False) -> bytes:
     header = json.dumps({"s": serializer_name, "m": metadata, "v": "2.0"}, ensure_ascii=False).encode("utf-8")
+    if aligned:
+        header += b" " * (-(_ARROW_OFFSET + _PREFIX_LEN + len(header)) % _ARROW_ALIGN)
     return b"".join((_MAGIC, b"\x03", len(header).to_bytes(4, "big"), header, payload))
 
 
@@ -349,8 +368,8 @@ class FramedCodec:
         if isinstance(serializer, str):
             self.name = ALIASES.get(serializer, serializer)
             self.key_name = self.name
-            self.serializer = (AutoSerializer if self.name == "auto" else OrjsonSerializer)(
-                enable_integrity_checking=integrity)
+            kind = {"auto": AutoSerializer, "arrow": ArrowSerializer}.get(self.name, OrjsonSerializer)
+            self.serializer = kind(enable_integrity_checking=integrity)
         else:
             self.name = type(serializer).__name__
             self.key_name = CUSTOM_PREFIX + self.name
@@ -371,7 +390,8 @@ class FramedCodec:
             else:
                 payload, metadata = self.serializer.serialize(value)
             header = metadata.to_dict() if hasattr(metadata, "to_dict") else {}
-            return frame(self.name, header, bytes(payload))
+            aligned = self.sealing is None and type(self.serializer) is ArrowSerializer and not header.get("compressed")
+            return frame(self.name, header, bytes(payload), aligned)
         except ValueError as error:
             if isinstance(error, SerializationError):
                 raise SerializationError(f"Failed to serialize data with {self.described}: {error}") from error

@@ -10,13 +10,14 @@ module fails, never skips.
 import logging
 import uuid
 
+import numpy  # noqa: F401  (AUTO_DATA_VALUES)
 import orjson  # noqa: F401  (required: scripts/python-env.sh installs it)
 import pandas
 import pyarrow  # noqa: F401  (required, as orjson)
 import pytest
 import redis
 
-from cachekit.serializers.base import SerializationFormat as PeerFormat  # noqa: F401  (the peer is installed)
+from cachekit._rust_serializer import ByteStorage
 from support.peer import MASTER_KEY, run_peer, shared
 
 from cachekit_native import cache
@@ -410,3 +411,51 @@ fetch = cache.secure(ttl=300, serializer="orjson")(shared(fetch))
 out = {"value": fetch("b"), "calls": calls}
 """, {"CACHEKIT_MASTER_KEY": MASTER_KEY})
     assert peer == {"value": {"user": "b"}, "calls": []}
+
+
+AUTO_DATA_VALUES = {
+    "ndarray": "numpy.arange(12, dtype='float32').reshape(3, 4)",
+    "nested-ndarray": "{'m': numpy.array([[1, 2], [3, 4]], dtype='int16'), 'k': 'v'}",
+    "dataframe": "pandas.DataFrame({'a': [1, 2], 'b': ['x', None]})",
+    "series": "pandas.Series([1.5, 2.5, None], name='s')",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(AUTO_DATA_VALUES))
+@pytest.mark.parametrize("integrity", [True, False], ids=["integrity", "minimal"])
+def test_auto_numpy_and_pandas_values_are_shared_with_cachekit_py(redis_url, kind, integrity):
+    source = AUTO_DATA_VALUES[kind]
+    body = f"""
+import numpy, pandas
+def data(n):
+    calls.append(n)
+    return {source}
+data = cache(ttl=300, serializer="auto", integrity_checking={integrity})(shared(data))
+data(1)
+out = {{"calls": calls, "second": repr(data(1))}}
+"""
+    peer = run_peer(redis_url, body)
+    assert peer["calls"] == [1]
+    written_by_peer = stored(redis_url)
+    runs = []
+    native = cache(ttl=300, serializer="auto", integrity_checking=integrity, redis_url=redis_url)(
+        shared(lambda n: runs.append(n) or "not this", "data"))
+    read = native(1)
+    assert runs == [] and repr(read) == peer["second"]
+    flush(redis_url)
+    native.cache_clear()
+    native = cache(ttl=300, serializer="auto", integrity_checking=integrity, redis_url=redis_url)(
+        shared(lambda n: runs.append(n) or eval(source), "data"))
+    native(1)
+    written_by_native = stored(redis_url)
+    assert runs == [1] and list(written_by_native) == list(written_by_peer)
+    (peer_bytes,), (native_bytes,) = written_by_peer.values(), written_by_native.values()
+    if native_bytes != peer_bytes:
+        # Two LZ4 encoders agree byte for byte only on literal-only blocks (PROTOCOL.md): then the
+        # same header, and envelopes holding the same document under the same checksum.
+        header_length = 7 + int.from_bytes(native_bytes[3:7], "big")
+        assert integrity and native_bytes[:header_length] == peer_bytes[:header_length]
+        storage = ByteStorage("msgpack")
+        assert storage.retrieve(native_bytes[header_length:]) == storage.retrieve(peer_bytes[header_length:])
+    peer = run_peer(redis_url, body)
+    assert peer["calls"] == [] and peer["second"] == repr(read)

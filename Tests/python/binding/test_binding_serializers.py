@@ -217,7 +217,8 @@ class Unmarked:
     ("ReversedJSON", ReversedJSON),
     ("'encrypted'", "encrypted"),
     ("'no-such-serializer'", "no-such-serializer"),
-], ids=["not-a-protocol", "a-class", "encrypted", "unknown"])
+    ("'standard'", "standard"),
+], ids=["not-a-protocol", "a-class", "encrypted", "unknown", "key-alias-only"])
 @pytest.mark.parametrize("l1_only", [False, True], ids=["redis", "l1-only"])
 def test_refusals_are_cachekit_pys(redis_url, expression, native_value, l1_only):
     peer = peer_error(redis_url, expression, options=", backend=None" if l1_only else "")

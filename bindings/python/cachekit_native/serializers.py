@@ -188,7 +188,7 @@ def check(serializer: Any, l1_only: bool = False) -> None:
     if isinstance(serializer, str):
         if serializer == "encrypted":
             raise ConfigurationError(ENCRYPTING_SERIALIZER_REFUSAL)
-        if serializer not in REGISTRY_NAMES and serializer not in ALIASES:
+        if serializer not in REGISTRY_NAMES:  # "standard" is a key alias only, not a registry name
             raise ValueError(f"Unknown serializer: '{serializer}'. Valid options: {', '.join(REGISTRY_NAMES)}. "
                              f"To use a custom serializer, pass instance directly: @cache(serializer=MySerializer()) "
                              f"For encryption, use encryption=True parameter (not serializer='encrypted').")

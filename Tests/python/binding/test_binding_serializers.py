@@ -460,3 +460,27 @@ out = {{"calls": calls, "second": repr(data(1))}}
         assert storage.retrieve(native_bytes[header_length:]) == storage.retrieve(peer_bytes[header_length:])
     peer = run_peer(redis_url, body)
     assert peer["calls"] == [] and peer["second"] == repr(read)
+
+
+def test_a_forked_child_seals_under_nonces_of_its_own(redis_url, monkeypatch):
+    """AES-GCM under one key must never reuse a nonce: a child seals with a keyring of its own, not
+    the inherited one (whose instance id and counter the parent goes on using)."""
+    import os
+
+    monkeypatch.setenv("CACHEKIT_MASTER_KEY", MASTER_KEY)
+    native = cache.secure(serializer="orjson", redis_url=redis_url, l1_enabled=False)(lambda x: {"v": x})
+    native("parent-first")
+    pid = os.fork()
+    if pid == 0:  # the child writes one entry and leaves without running the parent's cleanup
+        try:
+            native("child")
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    native("parent-second")
+
+    def nonce(entry: bytes) -> bytes:
+        return entry[7 + int.from_bytes(entry[3:7], "big"):][:12]
+
+    entries = list(stored(redis_url).values())
+    assert len(entries) == 3 and len({nonce(entry) for entry in entries}) == 3

@@ -272,21 +272,49 @@ def unframe(stored: bytes) -> tuple[dict[str, Any], str, bytes]:
     return metadata, name, stored[end:]
 
 
+# Bumped in every forked child: a keyring's encryptors (instance id, nonce counter) must never be
+# shared by two processes, or both would seal under the same nonces.
+_fork_generation = 0
+# Keyrings a child inherited: never freed there (a parent thread may have held their lock at fork).
+_inherited_keyrings: list[ctypes.c_void_p] = []
+
+
+def _after_fork_in_child() -> None:
+    global _fork_generation
+    _fork_generation += 1
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class Sealing:
-    """The keyring, tenant and key prefix of an encrypting decorator; the library does the crypto."""
+    """The keyring, tenant and key prefix of an encrypting decorator; the library does the crypto.
+    Each process builds its own keyring (the master key is kept for that, as the cache config keeps
+    it for the default serializer)."""
 
     def __init__(self, master_key: str, previous_keys: str | None, tenant: str, fail_closed: bool, key_prefix: str):
-        library = _ffi.library()
-        handle = ctypes.c_void_p()
-        library.cachekit_keyring_new(master_key.encode("utf-8"),
-                                     previous_keys.encode("utf-8") if previous_keys else None, ctypes.byref(handle))
-        self.handle, self.free = handle, library.cachekit_keyring_free
-        library.cachekit_keyring_set_fail_closed(handle, 1 if fail_closed else 0)
+        self.keys = (master_key.encode("utf-8"), previous_keys.encode("utf-8") if previous_keys else None)
+        self.fail_closed = fail_closed
         self.tenant, self.key_prefix = tenant, key_prefix
+        self.free = _ffi.library().cachekit_keyring_free
+        self.generation, self.handle = -1, None
+        self.keyring()  # a bad key is refused at decoration
+
+    def keyring(self) -> ctypes.c_void_p:
+        if self.generation != _fork_generation:
+            if self.handle is not None:
+                _inherited_keyrings.append(self.handle)
+            library = _ffi.library()
+            handle = ctypes.c_void_p()
+            library.cachekit_keyring_new(self.keys[0], self.keys[1], ctypes.byref(handle))
+            library.cachekit_keyring_set_fail_closed(handle, 1 if self.fail_closed else 0)
+            self.handle, self.generation = handle, _fork_generation
+        return self.handle
 
     def __del__(self):
         handle = getattr(self, "handle", None)
-        if handle:
+        if handle and getattr(self, "generation", -1) == _fork_generation:
             self.free(handle)
 
     def aad(self, tenant: str, key: bytes, metadata: SerializationMetadata) -> bytes:
@@ -308,8 +336,8 @@ class Sealing:
         aad = self.aad(self.tenant, key, metadata)
         out, fingerprint = _ffi.Buffer(), ctypes.create_string_buffer(33)
         library = _ffi.library()
-        library.cachekit_keyring_encrypt(self.handle, self.tenant.encode("utf-8"), payload, len(payload), aad, len(aad),
-                                         ctypes.byref(out), fingerprint)
+        library.cachekit_keyring_encrypt(self.keyring(), self.tenant.encode("utf-8"), payload, len(payload), aad,
+                                         len(aad), ctypes.byref(out), fingerprint)
         sealed = library.take(out)
         return sealed, SerializationMetadata(
             serialization_format=metadata.format, encoding=metadata.encoding, compressed=metadata.compressed,
@@ -329,7 +357,7 @@ class Sealing:
         out = _ffi.Buffer()
         library = _ffi.library()
         try:
-            library.cachekit_keyring_decrypt(self.handle, metadata.tenant_id.encode("utf-8"), payload, len(payload),
+            library.cachekit_keyring_decrypt(self.keyring(), metadata.tenant_id.encode("utf-8"), payload, len(payload),
                                              aad, len(aad), fingerprint.encode("ascii") if isinstance(fingerprint, str)
                                              else None, ctypes.byref(out))
         except CachekitError as error:

@@ -484,3 +484,33 @@ def test_a_forked_child_seals_under_nonces_of_its_own(redis_url, monkeypatch):
 
     entries = list(stored(redis_url).values())
     assert len(entries) == 3 and len({nonce(entry) for entry in entries}) == 3
+
+
+def test_the_deployment_uuid_is_the_encryption_tenant_both_ways(redis_url, monkeypatch):
+    deployment = "8c1f6f3e-4b1a-4c9e-9a55-3f1d2a7b9e10"
+    env = {"CACHEKIT_MASTER_KEY": MASTER_KEY, "CACHEKIT_DEPLOYMENT_UUID": deployment}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    peer = run_peer(redis_url, PEER_IMPORTS + CUSTOM_CLASS + """
+def fetch(x):
+    return {"from": "python"}
+fetch = cache.secure(ttl=60, serializer=ReversedJSON())(shared(fetch))
+fetch(1)
+out = {}
+""", env)
+    assert peer == {}
+    (entry,) = stored(redis_url).values()
+    assert f'"tenant_id": "{deployment}"'.encode() in entry
+    runs = []
+    native = cache.secure(ttl=60, serializer=ReversedJSON(), redis_url=redis_url)(
+        shared(lambda x: runs.append(x) or {"from": "native"}, "fetch"))
+    assert native(1) == {"from": "python"} and runs == []
+    assert native(2) == {"from": "native"}
+    peer = run_peer(redis_url, PEER_IMPORTS + CUSTOM_CLASS + """
+def fetch(x):
+    calls.append(x)
+    return None
+fetch = cache.secure(ttl=60, serializer=ReversedJSON())(shared(fetch))
+out = {"value": fetch(2), "calls": calls}
+""", env)
+    assert peer == {"value": {"from": "native"}, "calls": []}

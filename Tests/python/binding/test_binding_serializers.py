@@ -514,3 +514,27 @@ fetch = cache.secure(ttl=60, serializer=ReversedJSON())(shared(fetch))
 out = {"value": fetch(2), "calls": calls}
 """, env)
     assert peer == {"value": {"from": "native"}, "calls": []}
+
+
+@pytest.mark.parametrize("name, module, message", [
+    ("orjson", "orjson", "orjson is not installed. OrjsonSerializer requires the [json] extra: "
+                         "pip install 'cachekit[json]'"),
+    ("arrow", "pyarrow", "pyarrow is not installed. ArrowSerializer requires the [data] extra: "
+                         "pip install 'cachekit[data]'"),
+])
+def test_a_missing_optional_dependency_is_cachekit_pys_import_error(monkeypatch, name, module, message):
+    import importlib
+
+    from cachekit_native import _arrow_serializer
+
+    real = importlib.import_module
+
+    def without(requested, *args):
+        if requested.split(".")[0] == module:
+            raise ImportError(f"No module named {requested!r}")
+        return real(requested, *args)
+
+    monkeypatch.setattr(_arrow_serializer.importlib, "import_module", without)
+    with pytest.raises(ImportError) as raised:
+        cache(serializer=name, backend=None)
+    assert str(raised.value) == message

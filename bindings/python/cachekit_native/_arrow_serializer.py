@@ -7,6 +7,7 @@ pyarrow (and pandas for DataFrames) are optional imports, with cachekit-py's Imp
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -16,14 +17,18 @@ from .errors import SerializationError
 _TARGET_BATCH_BYTES = 8 * 1024 * 1024
 
 
-def _pyarrow():
+def optional_import(name: str, message: str) -> Any:
+    """An optional dependency of a serializer, or ImportError with cachekit-py's message for it."""
     try:
-        import pyarrow
-        import pyarrow.ipc  # noqa: F401
-    except ImportError as error:  # cachekit-py's message, for the same missing extra
-        raise ImportError("pyarrow is not installed. ArrowSerializer requires the [data] extra: "
-                          "pip install 'cachekit[data]'") from error
-    return pyarrow
+        return importlib.import_module(name)
+    except ImportError as error:
+        raise ImportError(message) from error
+
+
+def _pyarrow():
+    message = "pyarrow is not installed. ArrowSerializer requires the [data] extra: pip install 'cachekit[data]'"
+    optional_import("pyarrow.ipc", message)
+    return optional_import("pyarrow", message)
 
 
 def _write_bounded_batches(writer: Any, table: Any) -> None:

@@ -26,7 +26,7 @@ from enum import Enum
 from typing import Any, Protocol, runtime_checkable
 
 from . import _ffi
-from ._arrow_serializer import ArrowSerializer, _pyarrow
+from ._arrow_serializer import ArrowSerializer, _pyarrow, optional_import
 from ._auto_serializer import AutoSerializer
 from .errors import (CachekitError, ConfigurationError, DecryptionAuthenticationError, EncryptionError,
                      SerializationError)
@@ -93,12 +93,8 @@ def _xxh3_digest(data: bytes) -> bytes:
 
 
 def _orjson():
-    try:
-        import orjson
-    except ImportError as error:  # cachekit-py's message, for the same missing extra
-        raise ImportError("orjson is not installed. OrjsonSerializer requires the [json] extra: "
-                          "pip install 'cachekit[json]'") from error
-    return orjson
+    return optional_import("orjson", "orjson is not installed. OrjsonSerializer requires the [json] extra: "
+                                     "pip install 'cachekit[json]'")
 
 
 class OrjsonSerializer:

@@ -918,6 +918,15 @@ CACHEKIT_API void cachekit_config_free(cachekit_config *config);
  *                        until l1_ttl; flags read as invalidation_listener. Only with both tiers,
  *                        and not on Redis Cluster (Redis tracks per node; there it is off and
  *                        copies live until l1_ttl). Since 0.2.0.
+ *   verbatim_entries     "1": values given to set, set_many, set_tracked and get_or_compute are
+ *                        finished entries the caller built (CK frame, checksum, encryption through
+ *                        the functions above), stored in both tiers as given and returned
+ *                        unchanged by get (no MessagePack check, no decoding): for entries of
+ *                        cachekit-py's other serializers (orjson, custom objects). An empty value
+ *                        is CACHEKIT_E_INVALID_ARGUMENT. Only with mode plain or minimal (else
+ *                        CACHEKIT_E_INVALID_CONFIG from cachekit_cache_new). "0" (the default):
+ *                        the library builds and checks entries. Flags read as
+ *                        invalidation_listener. Since 0.2.0.
  * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_UNKNOWN_OPTION,
  * CACHEKIT_E_INVALID_CONFIG (the message names the option, never a secret value),
  * CACHEKIT_E_INVALID_ARGUMENT (name or value 1 MiB or longer) or CACHEKIT_E_INVALID_UTF8 (name or

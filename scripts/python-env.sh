@@ -8,7 +8,7 @@ if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv" >&2
 fi
 # Pinned: the peer under test, and the versions of the test helpers this suite was verified with.
-requirements=("cachekit==0.24.1" "blake3==1.0.11" "cryptography==50.0.2" "msgpack==1.2.4" "prometheus_client==0.26.0" "pytest==9.2.0" "redis==8.1.0")
+requirements=("cachekit==0.24.1" "blake3==1.0.11" "cryptography==50.0.2" "msgpack==1.2.4" "orjson==3.13.0" "pandas==3.1.1" "prometheus_client==0.26.0" "pyarrow==26.0.1" "pytest==9.2.0" "redis==8.1.0")
 if ! "$venv/bin/python" - "${requirements[@]}" <<'PY' 2>/dev/null; then
 import importlib.metadata as metadata, sys
 for requirement in sys.argv[1:]:

@@ -113,6 +113,13 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     /// The entry codec for the configured mode; secure mode (and interop with a master key)
     /// builds the keyring from the configured keys.
     static func defaultCodec(_ config: CacheConfig) throws(CachekitError) -> any EntryCodec {
+        if config.verbatimEntries {
+            // Secure and interop mode encrypt or validate here; the caller does it for verbatim entries.
+            guard config.mode == .plain || config.mode == .minimal else {
+                throw CachekitError(.invalidConfig, "verbatim_entries needs mode plain or minimal (the caller encrypts)")
+            }
+            return VerbatimEntryCodec()
+        }
         if config.mode == .secure, !config.hasMasterKey {
             throw CachekitError(.modeUnavailable, "secure mode needs master_key (CACHEKIT_MASTER_KEY)")
         }

@@ -65,6 +65,9 @@ public final class CacheConfig: @unchecked Sendable {
     /// the key prefix (CLIENT TRACKING, BCAST) to the process's subscriber, which drops the L1
     /// copy. Takes effect only with both tiers.
     public var l1Tracking = true
+    /// Values are finished entries the caller built, stored and returned as given
+    /// (`VerbatimEntryCodec`); plain and minimal mode only.
+    public var verbatimEntries = false
     /// How long a get_or_compute waiter waits for the caller computing the same key before it
     /// computes itself: cachekit-py's lock wait (blocking_timeout 5 s in its @cache wrapper).
     public var singleFlightWaitMilliseconds = 5000
@@ -86,6 +89,7 @@ public final class CacheConfig: @unchecked Sendable {
         "backpressure_timeout_ms", "redis_client_shared", "sweep_max_iterations", "sweep_timeout_ms",
         "key_prefix", "master_key", "previous_master_keys", "deployment_uuid", "invalidation_listener",
         "single_flight_wait_ms", "l1_tracking", "metrics_namespace", "log_sampling_rate",
+        "verbatim_entries",
     ] + CoherenceOptions.optionNames
 
     public init() {}
@@ -163,6 +167,7 @@ public final class CacheConfig: @unchecked Sendable {
             deploymentUUIDWasCanonical = canonical == value
         case "invalidation_listener": invalidationListener = try Self.flag(value, name)
         case "l1_tracking": l1Tracking = try Self.flag(value, name)
+        case "verbatim_entries": verbatimEntries = try Self.flag(value, name)
         case "metrics_namespace":
             guard !value.isEmpty, value.utf8.count <= Limits.maxNamespaceLength else {
                 throw CachekitError(.invalidConfig, "metrics_namespace must be 1..\(Limits.maxNamespaceLength) bytes")

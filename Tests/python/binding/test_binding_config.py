@@ -67,8 +67,6 @@ def test_refusals_name_what_cannot_exist_here():
         cache.io(ttl=5)
     with pytest.raises(ConfigurationError, match="cachekit.io"):
         DecoratorConfig.io()
-    with pytest.raises(ConfigurationError, match="serializer 'orjson'"):
-        cache(serializer="orjson", backend=None)
     with pytest.raises(ConfigurationError, match="tenant_extractor"):
         cache(encryption=EncryptionConfig(enabled=True, master_key="ab" * 32, tenant_extractor=object()))
     with pytest.raises(ConfigurationError, match="does not accept config="):

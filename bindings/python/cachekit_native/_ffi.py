@@ -104,6 +104,18 @@ SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "cachekit_key_auto": (STATUS, [c_char_p, c_char_p, c_char_p, c_size_t, c_char_p, c_size_t, c_int, c_char_p,
                                     BufferPointer]),
     "cachekit_key_interop": (STATUS, [c_char_p, c_char_p, c_char_p, c_size_t, BufferPointer]),
+    # codec and crypto sections, for the entries serializers.py frames itself (auto, orjson, custom).
+    "cachekit_xxh3_64": (STATUS, [c_char_p, c_size_t, POINTER(c_uint64)]),
+    "cachekit_envelope_store": (STATUS, [c_char_p, c_size_t, c_char_p, BufferPointer]),
+    "cachekit_envelope_retrieve": (STATUS, [c_char_p, c_size_t, BufferPointer, c_char_p, c_size_t]),
+    "cachekit_aad_v3": (STATUS, [c_char_p, c_char_p, c_char_p, c_int, c_char_p, BufferPointer]),
+    "cachekit_keyring_new": (STATUS, [c_char_p, c_char_p, POINTER(c_void_p)]),
+    "cachekit_keyring_free": (None, [c_void_p]),
+    "cachekit_keyring_set_fail_closed": (STATUS, [c_void_p, c_int]),
+    "cachekit_keyring_encrypt": (STATUS, [c_void_p, c_char_p, c_void_p, c_size_t, c_void_p, c_size_t, BufferPointer,
+                                          c_void_p]),
+    "cachekit_keyring_decrypt": (STATUS, [c_void_p, c_char_p, c_void_p, c_size_t, c_void_p, c_size_t, c_char_p,
+                                          BufferPointer]),
     # cache section. Handles are c_void_p; keys and values are bytes we own.
     "cachekit_config_new": (STATUS, [POINTER(c_void_p)]),
     "cachekit_config_free": (None, [c_void_p]),

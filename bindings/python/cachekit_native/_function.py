@@ -67,8 +67,11 @@ class CachedFunction:
             self.builder = InteropKeyBuilder(func, settings.namespace, settings.interop)
             self.pack, self.unpack = serializer.pack_interop, serializer.unpack_interop
         else:
-            self.builder = AutoKeyBuilder(func, settings.namespace, settings.mode != "minimal")
-            self.pack, self.unpack = serializer.pack, serializer.unpack
+            # serializer= other than the default: serializers.py frames the entries (keyed by its code).
+            framed = settings.framed_codec()
+            self.builder = AutoKeyBuilder(func, settings.namespace, settings.mode != "minimal",
+                                          framed.key_name if framed else None)
+            self.pack, self.unpack = (framed.pack, framed.unpack) if framed else (serializer.pack, serializer.unpack)
         self.has_parameters = bool(inspect.signature(func).parameters)
         # cachekit-py's registry id: the raw module.qualname (not the sanitized function id), and
         # an empty segment for no namespace.
@@ -172,7 +175,7 @@ class CachedFunction:
                 document = self.lookup(cache, key)
                 if document is not None:
                     try:
-                        return self.unpack(document)
+                        return self.unpack(document, key)
                     except SerializationError:
                         pass
             if not leader:
@@ -199,7 +202,7 @@ class CachedFunction:
         kind, value = _fill_lock.run_sync(cache, key, lambda: _fill_lock.read(cache, key), compute)
         if kind == "document":
             try:
-                return self.unpack(value)
+                return self.unpack(value, key)
             except SerializationError:
                 return compute()
         return value
@@ -217,7 +220,7 @@ class CachedFunction:
         kind, value = await _fill_lock.run_async(cache, key, _submit, read, compute)
         if kind == "document":
             try:
-                return self.unpack(value), value
+                return self.unpack(value, key), value
             except SerializationError:
                 return await compute()
         return value
@@ -225,10 +228,10 @@ class CachedFunction:
     def store(self, cache: Cache, key: bytes, result: Any) -> bytes | None:
         """Packs and stores result; returns the document, or None when it cannot be stored."""
         try:
-            document = self.pack(result)
+            document = self.pack(result, key)
         except InteropError:
             raise
-        except TypeError as error:
+        except (TypeError, ValueError) as error:  # serializers.py's SerializationError is a ValueError
             logger.warning("cachekit_native: %s returned a value cachekit cannot store; not cached: %s",
                            self.name, error)
             return None
@@ -287,7 +290,7 @@ class CachedFunction:
             document = None
         if document is not None:
             try:
-                value = self.unpack(document)
+                value = self.unpack(document, key)
                 if self.settings.refreshes_ahead:
                     _refresh.after_hit_async(self, cache, key, args, kwargs)
                 return value
@@ -306,7 +309,7 @@ class CachedFunction:
                 return await self.call_async(args, kwargs)
             result, document = outcome
             # A fresh decode for each waiter, as a hit would give: nobody shares the leader's object.
-            return result if document is None else self.unpack(document)
+            return result if document is None else self.unpack(document, key)
         flight = loop.create_future()
         flights[key] = flight
         try:
@@ -418,7 +421,7 @@ def sync_wrapper(state: CachedFunction) -> Callable[..., Any]:
             calls.leave()
         if status == 0:
             try:
-                value = unpack(document)
+                value = unpack(document, key)
                 if refreshes_ahead:
                     after_hit(state, cache, key, args, kwargs)
                 return value

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from . import serializers
 from .cache import TTL_NONE, Cache
 from .errors import ConfigurationError
 
@@ -35,7 +36,7 @@ _COHERENCE_OPTIONS = frozenset({"fill_lock", "fill_lock_timeout_ms", "fill_lock_
 _CLIENT_OPTIONS = frozenset({"circuit_breaker", "failure_threshold", "success_threshold", "half_open_requests",
                              "recovery_timeout_ms", "backpressure", "max_concurrent_requests", "queue_size",
                              "backpressure_timeout_ms"})
-_OPTIONS = _OPTIONS | _COHERENCE_OPTIONS | _CLIENT_OPTIONS | {"key"}
+_OPTIONS = _OPTIONS | _COHERENCE_OPTIONS | _CLIENT_OPTIONS | {"key", "serializer"}
 
 
 class Settings:
@@ -142,6 +143,45 @@ class Settings:
         elif self.redis_url is not None:
             self.cache_options["redis_url"] = self.redis_url
         self.has_l2 = False
+        self._resolve_serializer(options.get("serializer", "default"), options)
+
+    def _resolve_serializer(self, serializer: Any, options: dict[str, Any]) -> None:
+        """serializer= as cachekit-py resolves it. Entries of a serializer other than the default
+        are framed (and sealed) by serializers.py, stored by the library as given. L1-only keeps
+        today's path (the library's MessagePack entries in L1), as cachekit-py's L1-only mode
+        ignores the serializer for what it holds."""
+        self.serializer = serializer
+        self.sealing_options: dict[str, Any] | None = None
+        serializers.check(serializer, self.l1_only)
+        if serializers.is_default(serializer):
+            return
+        if self.interop is not None:
+            if isinstance(serializer, str):
+                raise ConfigurationError(f"interop mode requires the default (MessagePack) serializer, got "
+                                         f"'{serializer}': interop/v1 values are plain MessagePack by specification.")
+            raise ConfigurationError("interop mode does not accept a custom serializer instance: interop/v1 values "
+                                     "are canonical plain MessagePack produced by the built-in interop encoder.")
+        if self.encrypted:
+            serializers.check_encryptable(serializer)
+        if self.l1_only:
+            self.serializer = "default"
+            return
+        self.cache_options["verbatim_entries"] = "1"
+        if self.encrypted:
+            # serializers.py seals with its own keyring; the library stores what it is given.
+            self.sealing_options = {name: self.cache_options.pop(name, None) for name in
+                                    ("master_key", "previous_master_keys", "deployment_uuid")}
+            self.sealing_options["key_prefix"] = self.cache_options["key_prefix"]
+            self.cache_options["mode"] = "plain"
+
+    def framed_codec(self) -> serializers.FramedCodec | None:
+        """The pack/unpack pair of a serializer other than the default, or None."""
+        if serializers.is_default(self.serializer):
+            return None
+        sealing = None
+        if self.sealing_options is not None:
+            sealing = serializers.sealing_from(self.sealing_options, self.cache_options.get("encryption_fail_closed"))
+        return serializers.FramedCodec(self.serializer, self.mode != "minimal", sealing)
 
     @property
     def uses_registry(self) -> bool:

@@ -6,7 +6,7 @@ which the library carries out (its L1, breaker, backpressure, fill lock and refr
 
 What cannot exist here is refused with cachekit-py's ``ConfigurationError`` saying why: the
 cachekit.io SaaS backend (``DecoratorConfig.io``, ``stale_ttl``), multi-tenant encryption
-(``tenant_extractor``), and serializers other than ``"default"``.
+(``tenant_extractor``), and the serializers 'auto' and 'arrow' (serializers.py).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable
 
+from . import serializers
 from .errors import ConfigurationError
 
 __all__ = ["BackpressureConfig", "CircuitBreakerConfig", "DecoratorConfig", "EncryptionConfig", "L1CacheConfig",
@@ -28,14 +29,10 @@ class _Unset:
 
 
 UNSET: Any = _Unset()
-# cachekit-py's names for its StandardSerializer (the format this package reads and writes).
-DEFAULT_SERIALIZER_NAMES = ("default", "std")
-
-
-def _check_serializer(name: Any) -> None:
-    if name not in DEFAULT_SERIALIZER_NAMES:
-        raise ConfigurationError(f"serializer {name!r} is not available in cachekit_native: entries are "
-                                 "cachekit-py's default MessagePack format (serializer='default')")
+def _check_serializer(serializer: Any) -> None:
+    """cachekit-py's decoration-time refusals (serializers.py): unknown names, 'auto'/'arrow' (not
+    available here), 'encrypted', classes and objects that are not SerializerProtocol."""
+    serializers.check(serializer)
 
 
 @dataclass(frozen=True)
@@ -239,6 +236,8 @@ class DecoratorConfig:
                                    "ttl_refresh_threshold": self.ttl_refresh_threshold}
         if self.key is not None:
             options["key"] = self.key
+        if not serializers.is_default(self.serializer):
+            options["serializer"] = self.serializer
         if self.stale_ttl is not None:
             options["stale_ttl"] = self.stale_ttl
         if self.interop is not None:
@@ -312,7 +311,7 @@ def flatten(config: DecoratorConfig | None, options: dict[str, Any]) -> dict[str
             value.validate()
             flat.update(nested[1](value, ttl))
         elif name == "serializer":
-            _check_serializer(value)
+            flat[name] = value  # checked by Settings, which knows whether the cache is L1-only
         elif name in ("monitoring", "swr_by_default"):
             continue  # accepted: the library's counters are always kept
         else:

@@ -28,6 +28,14 @@ class SerializationError(CachekitNativeError, ValueError):
     """Stored bytes are not a value this package can decode (treated as a miss by the decorator)."""
 
 
+class EncryptionError(SerializationError):
+    """Sealing or opening an entry of serializers.py failed (cachekit-py's EncryptionError)."""
+
+
+class DecryptionAuthenticationError(EncryptionError):
+    """An entry of serializers.py did not authenticate: tampered, another key, tenant or cache key."""
+
+
 class InteropError(CachekitNativeError, ValueError):
     """A value or argument is outside the interop/v1 data model (raised, never silently coerced)."""
 

@@ -29,7 +29,7 @@ from uuid import UUID
 
 import msgpack
 
-from . import _ffi
+from . import _ffi, serializers
 from .errors import InteropError, InvalidMapKeyError, ValueKeyError
 from .serializer import PreEncoded, encode_canonical
 
@@ -130,11 +130,15 @@ def _library_key(function, *arguments) -> str:
 class AutoKeyBuilder:
     """Keys for one decorated function (through cachekit_key_auto)."""
 
-    __slots__ = ("prefix", "suffix", "needs_normalizing", "namespace", "function_id", "integrity", "key_auto")
+    __slots__ = ("prefix", "suffix", "needs_normalizing", "namespace", "function_id", "integrity", "key_auto",
+                 "serializer")
 
-    def __init__(self, function: Callable[..., Any], namespace: str | None, integrity: bool):
+    def __init__(self, function: Callable[..., Any], namespace: str | None, integrity: bool,
+                 serializer: str | None = None):
+        """serializer: None for the default, else cachekit-py's key identity (serializers.py)."""
         self.prefix = (f"ns:{namespace}:" if namespace else "") + f"func:{function_id(function)}:args:"
-        self.suffix = ":1s" if integrity else ":0s"
+        self.suffix = (":1" if integrity else ":0") + (serializers.key_code(serializer) if serializer else "s")
+        self.serializer = serializer.encode("utf-8", "surrogatepass") if serializer else None
         # Spaces, line breaks and over-long keys only come from the constant parts (the hash is hex).
         sample = self.prefix + "0" * 64 + self.suffix
         self.needs_normalizing = normalize_key(sample) != sample
@@ -156,7 +160,7 @@ class AutoKeyBuilder:
                 raise TypeError(f"Unsupported type for cache key generation: {error}") from error
         try:
             return _library_key(self.key_auto, self.namespace, self.function_id, packed_args, len(packed_args),
-                                packed_kwargs, len(packed_kwargs), self.integrity, None)
+                                packed_kwargs, len(packed_kwargs), self.integrity, self.serializer)
         except InvalidMapKeyError:
             # A map keyed by ints (say): cachekit-py sorts and hashes it; the library refuses it.
             key = self.prefix + args_hash(args, kwargs) + self.suffix

@@ -3,7 +3,8 @@
 ``pack`` produces the inner MessagePack document byte for byte as cachekit 0.24.1's
 StandardSerializer does before its ByteStorage wrapper (msgpack ``use_bin_type=True``,
 ``strict_types=False``, temporal values as two-key sentinel maps); ``unpack`` reads it back the
-same way. The envelope, the CK frame and encryption are the library's job. Unsupported types
+same way (``key``, the cache key, is unused: serializers.py's pairs need it for the AAD). The
+envelope, the CK frame and encryption are the library's job. Unsupported types
 raise TypeError with cachekit's messages; the decorator then returns the result uncached, as
 cachekit-py does. ``pack_interop`` / ``unpack_interop`` are the interop/v1 value codec
 (canonical MessagePack, string keys only).
@@ -60,8 +61,9 @@ CUSTOM_CLASS_ERROR_MESSAGE = (
 )
 
 
-def _default(obj: Any) -> Any:
-    """msgpack's hook for types it does not know: temporal sentinels, else cachekit's refusal."""
+def temporal_sentinel(obj: Any) -> dict | None:
+    """cachekit's sentinel map for a datetime, date or time (StandardSerializer and
+    AutoSerializer write the same ones); None for anything else."""
     # datetime before date: datetime is a date subclass.
     if isinstance(obj, datetime):
         return {"__datetime__": True, "value": obj.isoformat()}
@@ -69,6 +71,14 @@ def _default(obj: Any) -> Any:
         return {"__date__": True, "value": obj.isoformat()}
     if isinstance(obj, time):
         return {"__time__": True, "value": obj.isoformat()}
+    return None
+
+
+def _default(obj: Any) -> Any:
+    """msgpack's hook for types it does not know: temporal sentinels, else cachekit's refusal."""
+    sentinel = temporal_sentinel(obj)
+    if sentinel is not None:
+        return sentinel
     kind = type(obj)
     # Type names only: attribute probes (hasattr) could run arbitrary __getattr__ code.
     if kind.__module__ == "numpy" and kind.__name__ == "ndarray":
@@ -108,7 +118,7 @@ def _required_value(obj: dict, kind: str) -> str:
 _packer_options = {"use_bin_type": True, "strict_types": False, "default": _default}
 
 
-def pack(value: Any) -> bytes:
+def pack(value: Any, key: bytes | None = None) -> bytes:
     """The MessagePack document cachekit's StandardSerializer writes for value (before ByteStorage)."""
     try:
         return msgpack.packb(value, **_packer_options)
@@ -121,7 +131,7 @@ def pack(value: Any) -> bytes:
 _unpackb = msgpack.unpackb
 
 
-def unpack(document: bytes) -> Any:
+def unpack(document: bytes, key: bytes | None = None) -> Any:
     """Decodes one document as cachekit's StandardSerializer does.
 
     msgpack >= 1.0 caps every declared string, binary, array and map length at the input length,
@@ -259,7 +269,7 @@ def _interop_value(value: Any) -> Any:
         f"types (sets, custom classes, NumPy/pandas) do not round-trip cross-SDK.")
 
 
-def pack_interop(value: Any) -> bytes:
+def pack_interop(value: Any, key: bytes | None = None) -> bytes:
     """One canonical plain-MessagePack document (the interop/v1 value profile)."""
     out = bytearray()
     encode_canonical(_interop_value(value), out, collapse_floats=False)
@@ -289,7 +299,7 @@ def _interop_pairs(pairs) -> Any:
     return obj
 
 
-def unpack_interop(document: bytes) -> Any:
+def unpack_interop(document: bytes, key: bytes | None = None) -> Any:
     """Reads any one well-formed MessagePack document (canonical or not), reviving sentinels."""
     if document[:2] == b"CK":
         raise SerializationError("stored value is a cachekit-py auto-mode entry (CK v3 frame), not an "

@@ -84,7 +84,10 @@ def invalidate_all(function: CachedFunction, cache: Cache) -> None:
 
 def sweep_namespace(function: CachedFunction) -> str | None:
     """The namespace argument of cachekit_cache_invalidate_namespace that covers exactly this
-    function's keys: auto keys "ns:{namespace}:func:{id}:args:...", interop "{ns}:{op}:..."."""
+    function's keys: auto keys "ns:{namespace}:func:{id}:args:...", interop "{ns}:{op}:...".
+    None on a backend object, which cannot list its keys (as cachekit-py, only local keys go)."""
+    if function.settings.host_backend is not None:
+        return None
     if function.settings.interop is not None:
         return function.builder.prefix[:-1]
     if function.settings.namespace and not function.builder.needs_normalizing:

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from ctypes import byref, c_int, c_int64, c_uint64, c_void_p
 from typing import Any, Callable
 
-from . import _ffi, observability
+from . import _ffi, _host_backend, observability
 from ._ffi import (Buffer, CacheStats, CoherenceStats, ComputeFunction, FillLockSettings, HealthReport, ListenerStats,
                    TrackingStats)
 from .errors import CacheClosedError, ComputeFailedError
@@ -130,7 +130,7 @@ class Cache:
     cache is L1-only. Option values never appear in messages when they are secrets.
     """
 
-    def __init__(self, *, from_env: bool = True, **options: Any):
+    def __init__(self, *, from_env: bool = True, host_backend: Any = None, **options: Any):
         lib = _ffi.library()
         self._lib = lib
         self._calls: _Calls | None = None
@@ -144,7 +144,10 @@ class Cache:
                     continue
                 lib.cachekit_config_set(config, name.encode("utf-8"), _text(value))
             handle = c_void_p()
-            lib.cachekit_cache_new(config, byref(handle))
+            if host_backend is None:
+                lib.cachekit_cache_new(config, byref(handle))
+            else:  # a cachekit-py backend object as the second tier (_host_backend.py)
+                handle = _host_backend.new_cache(lib, config, host_backend)
         finally:
             lib.cachekit_config_free(config)
         # The free function is kept with the handle: __del__ may run at shutdown.

@@ -24,7 +24,7 @@ from typing import Any, Callable, NamedTuple
 
 from blake3 import blake3
 
-from . import _ffi, _fill_lock, _invalidation, _refresh, serializer
+from . import _backend_flows, _ffi, _fill_lock, _invalidation, _refresh, serializer
 from ._ffi import Buffer
 from ._settings import Settings
 from ._workers import submit as _submit
@@ -90,6 +90,8 @@ class CachedFunction:
         self.baseline: dict[str, int] = {}
         self.clear_count = 0
         self.last_operation_at: float | None = None
+        # Stale-while-revalidate on an SWR-capable backend object (_backend_flows.py).
+        self.revalidator = _backend_flows.Revalidator(self) if settings.stale_ttl is not None else None
 
     def open(self) -> Cache:
         cache = self.cache
@@ -214,6 +216,8 @@ class CachedFunction:
         async def read() -> bytes | None:
             return await _submit(_fill_lock.read, cache, key)
 
+        if self.settings.host_backend is not None and _backend_flows.has_lock(self.settings.host_backend):
+            return await _backend_flows.fill_locked_async(self, cache, key, read, compute)
         kind, value = await _fill_lock.run_async(cache, key, _submit, read, compute)
         if kind == "document":
             try:
@@ -279,10 +283,14 @@ class CachedFunction:
         # an L1 hit is still answered on the loop (L1-only reads never touch the network); only
         # an L1 miss goes to a worker thread.
         inline = not self.settings.has_l2
+        stale = False
         try:
             document = cache.get_local(key)
             if document is None:
-                document = cache.get(key) if inline else await _submit(cache.get, key)
+                if self.revalidator is not None:
+                    document, stale = await _submit(self.revalidator.read, cache, key)
+                else:
+                    document = cache.get(key) if inline else await _submit(cache.get, key)
         except CacheClosedError:  # cache_close() ran under the call: a miss
             document = None
         if document is not None:
@@ -290,6 +298,8 @@ class CachedFunction:
                 value = self.unpack(document)
                 if self.settings.refreshes_ahead:
                     _refresh.after_hit_async(self, cache, key, args, kwargs)
+                if stale:
+                    self.revalidator.after_stale_hit_async(cache, key, args, kwargs)
                 return value
             except SerializationError as error:
                 logger.warning("cachekit_native: dropping an undecodable entry of %s: %s", self.name, error)
@@ -376,6 +386,15 @@ def sync_wrapper(state: CachedFunction) -> Callable[..., Any]:
     buffer_free = state.library.buffer_free_holding_gil
     string_at, now, Buffer_, unpack = _string_at, _now, Buffer, state.unpack
     refreshes_ahead, after_hit = state.settings.refreshes_ahead, _refresh.after_hit_sync
+    if state.revalidator is not None:  # a stale hit from the backend object revalidates (and refreshes ahead)
+        revalidator = state.revalidator
+
+        def after_hit(state, cache, key, args, kwargs, refresh=after_hit if refreshes_ahead else None):
+            if refresh is not None:
+                refresh(state, cache, key, args, kwargs)
+            revalidator.after_hit_sync(cache, key, args, kwargs)
+
+        refreshes_ahead = True
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable
 
+from . import _host_backend
 from .errors import ConfigurationError
 
 __all__ = ["BackpressureConfig", "CircuitBreakerConfig", "DecoratorConfig", "EncryptionConfig", "L1CacheConfig",
@@ -313,32 +314,42 @@ def flatten(config: DecoratorConfig | None, options: dict[str, Any]) -> dict[str
             flat.update(nested[1](value, ttl))
         elif name == "serializer":
             _check_serializer(value)
-        elif name in ("monitoring", "swr_by_default"):
+        elif name == "monitoring":
             continue  # accepted: the library's counters are always kept
         else:
             flat[name] = value
-    if "stale_ttl" in flat:
-        _check_stale_ttl(flat.pop("stale_ttl"), flat.get("ttl"))
+    swr_by_default = flat.pop("swr_by_default", False) or bool(config is not None and config.swr_by_default)
+    window = _stale_window(flat.pop("stale_ttl", None), flat.get("ttl"), flat.get("backend"), swr_by_default)
+    if window is not None:
+        flat["stale_ttl"] = window
     return flat
 
 
 _MAX_TOTAL_TTL = 2_592_000  # cachekit-py's 30-day bound on ttl + stale_ttl
 
 
-def _check_stale_ttl(stale_ttl: Any, ttl: Any) -> None:
-    """cachekit-py's checks and messages, in its order. A window > 0 needs an SWR-capable backend
-    (cachekit.io), which cannot be reached from here, so it is always refused in the end."""
+def _stale_window(stale_ttl: Any, ttl: Any, backend: Any, swr_by_default: bool) -> int | None:
+    """The SWR window each entry is stored with, as cachekit-py resolves it at decoration, with its
+    checks and messages in its order: a window > 0 needs an SWR-capable backend object (one whose
+    class has get_with_freshness); swr_by_default (DecoratorConfig.io's) makes it the ttl, capped
+    so ttl + window stays within 30 days."""
+    capable = backend is not None and _host_backend.supports_swr(backend)
     if stale_ttl is None:
-        return
+        if swr_by_default and isinstance(ttl, (int, float)) and ttl > 0 and capable:
+            wire_ttl = math.ceil(ttl)
+            window = min(wire_ttl, _MAX_TOTAL_TTL - wire_ttl)
+            return window if window > 0 else None
+        return None
     if isinstance(stale_ttl, bool) or not isinstance(stale_ttl, int) or stale_ttl < 0:
         raise ConfigurationError(f"stale_ttl must be a non-negative integer, got {stale_ttl!r}")
     if stale_ttl == 0:
-        return  # the explicit opt-out
+        return None  # the explicit opt-out
     if ttl is None or ttl <= 0:
         raise ConfigurationError("stale_ttl requires a positive ttl (the stale window starts where freshness ends)")
     if ttl + stale_ttl > _MAX_TOTAL_TTL:
         raise ConfigurationError(f"ttl + stale_ttl must not exceed {_MAX_TOTAL_TTL} seconds (30-day storage cap)")
-    raise ConfigurationError("stale_ttl requires an SWR-capable backend (CachekitIO) known at decoration time. "
-                             "Other backends have no read-side freshness signal — remove stale_ttl, switch to "
-                             "@cache.io, or pass backend=CachekitIOBackend() explicitly.")
-
+    if not capable:
+        raise ConfigurationError("stale_ttl requires an SWR-capable backend (CachekitIO) known at decoration time. "
+                                 "Other backends have no read-side freshness signal — remove stale_ttl, switch to "
+                                 "@cache.io, or pass backend=CachekitIOBackend() explicitly.")
+    return stale_ttl

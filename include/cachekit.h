@@ -900,6 +900,11 @@ CACHEKIT_API void cachekit_config_free(cachekit_config *config);
  *                        only that form (CACHEKIT_E_INVALID_CONFIG from cachekit_cache_new);
  *                        unset: "default". Non-ASCII text is refused. (Since 0.2.0; 0.1.0
  *                        took only 8-4-4-4-12.)
+ *   require_tenant_match "1": an entry encrypted for a tenant other than deployment_uuid's is
+ *                        a miss (CACHEKIT_E_TENANT_MISMATCH inside, left in place) instead of
+ *                        being opened with its header's tenant; cachekit-py's multi-tenant
+ *                        reader (tenant_extractor). "0" (default): its single-tenant reader.
+ *                        Since 0.2.0.
  *   invalidation_listener "1" runs the invalidation listener (see the cache section's
  *                        introduction), "0" (the default) does not; also true/false, yes/no,
  *                        on/off, t/f, y/n, any case, as cachekit-py reads

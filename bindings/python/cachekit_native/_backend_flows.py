@@ -23,6 +23,7 @@ import os
 import threading
 from typing import Any
 
+from . import _host_backend
 from ._workers import submit as _submit
 from .errors import CacheClosedError, CachekitError
 
@@ -48,18 +49,14 @@ class Revalidator:
         self.pid = os.getpid()
         self.tasks: set[asyncio.Task] = set()
 
-    @property
-    def host(self):
-        return self.state.settings.host
-
     def read(self, cache, key: bytes) -> tuple[bytes | None, bool]:
         """cache.get and whether the object called the entry stale (on the thread that read it)."""
-        self.host.take_stale()
+        _host_backend.take_stale()
         try:
             document = cache.get(key)
         except CacheClosedError:
             return None, False
-        return document, document is not None and self.host.take_stale()
+        return document, document is not None and _host_backend.take_stale()
 
     def _claim(self, key: bytes) -> bool:
         with self.lock:
@@ -89,7 +86,7 @@ class Revalidator:
 
     def after_hit_sync(self, cache, key: bytes, args: tuple, kwargs: dict) -> None:
         """The sync hit path's hook: the read ran on this thread, so its staleness is here."""
-        if not self.host.take_stale() or not self._claim(key):
+        if not _host_backend.take_stale() or not self._claim(key):
             return
         snapshot = self._snapshot(key, args, kwargs)
         if snapshot is None:
@@ -120,7 +117,7 @@ class Revalidator:
         task.add_done_callback(self.tasks.discard)
 
     async def _revalidate_async(self, cache, key: bytes, args: tuple, kwargs: dict) -> None:
-        backend = self.host.backend
+        backend = self.state.settings.host_backend
         try:
             if has_lock(backend):
                 async with backend.acquire_lock(_text(key), timeout=LEASE_SECONDS, blocking_timeout=None) as leased:
@@ -146,7 +143,7 @@ async def fill_locked_async(state, cache, key: bytes, read, compute) -> tuple[An
     """An async miss under the object's acquire_lock: read again once the lock answers (granted
     or timed out: another caller may have filled it), else compute and store. A lock that fails
     to open computes without it; the function's own error leaves after the lock is released."""
-    backend = state.settings.host.backend
+    backend = state.settings.host_backend
     try:
         lock = backend.acquire_lock(_text(key), timeout=LOCK_TIMEOUT_SECONDS, blocking_timeout=LOCK_WAIT_SECONDS)
         entered = await lock.__aenter__()

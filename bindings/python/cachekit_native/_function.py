@@ -24,7 +24,7 @@ from typing import Any, Callable, NamedTuple
 
 from blake3 import blake3
 
-from . import _backend_flows, _ffi, _fill_lock, _invalidation, _refresh, serializer
+from . import _backend_flows, _ffi, _fill_lock, _invalidation, _refresh, _tenants, serializer
 from ._ffi import Buffer
 from ._settings import Settings
 from ._workers import submit as _submit
@@ -92,6 +92,9 @@ class CachedFunction:
         self.last_operation_at: float | None = None
         # Stale-while-revalidate on an SWR-capable backend object (_backend_flows.py).
         self.revalidator = _backend_flows.Revalidator(self) if settings.stale_ttl is not None else None
+        # tenant_extractor: one library cache per tenant beside self.cache (_tenants.py).
+        self.tenants = _tenants.TenantCaches(self.name, settings.tenant_extractor, settings.open) \
+            if settings.tenant_extractor is not None else None
 
     def open(self) -> Cache:
         cache = self.cache
@@ -277,7 +280,13 @@ class CachedFunction:
         if key is None:
             return await self.func(*args, **kwargs)
         loop = asyncio.get_running_loop()
-        cache = self.cache or await _submit(self.open)
+        if self.tenants is not None:
+            tenant = self.tenants.tenant(args, kwargs)
+            if tenant is None:
+                return await self.func(*args, **kwargs)
+            cache = await _submit(self.tenants.cache, tenant)
+        else:
+            cache = self.cache or await _submit(self.open)
         self.last_operation_at = _now()
         # Without Redis no library call can wait on the network: run them on the loop. With Redis,
         # an L1 hit is still answered on the loop (L1-only reads never touch the network); only
@@ -342,7 +351,7 @@ class CachedFunction:
     # -- statistics and lifetime ------------------------------------------------------------------
 
     def info(self) -> CacheInfo:
-        stats = self.open().stats()
+        stats = self.stats()
         base = self.baseline
         value = {name: stats[name] - base.get(name, 0) for name in stats}
         operations = value["l2_operations"]
@@ -353,7 +362,14 @@ class CachedFunction:
                          last_operation_at=self.last_operation_at, session_id=session)
 
     def stats(self) -> dict[str, int]:
-        return self.open().stats()
+        stats = self.open().stats()
+        for cache in self.tenants.all() if self.tenants is not None else ():
+            try:
+                for name, value in cache.stats().items():
+                    stats[name] = stats.get(name, 0) + value
+            except CacheClosedError:
+                pass  # evicted meanwhile
+        return stats
 
     def clear(self) -> None:
         _invalidation.invalidate_all(self, self.open())
@@ -381,7 +397,7 @@ def sync_wrapper(state: CachedFunction) -> Callable[..., Any]:
     """The function that replaces state.func, its hit path kept flat: every attribute it needs is
     a local of this closure."""
     func = state.func
-    key_for, memo, scalars = state.key, state.memo, _SCALARS
+    key_for, memo, scalars, tenants = state.key, state.memo, _SCALARS, state.tenants
     cache_get = state.library.cache_get_unchecked
     buffer_free = state.library.buffer_free_holding_gil
     string_at, now, Buffer_, unpack = _string_at, _now, Buffer, state.unpack
@@ -415,10 +431,15 @@ def sync_wrapper(state: CachedFunction) -> Callable[..., Any]:
             key = key_for(args, kwargs)
             if key is None:
                 return func(*args, **kwargs)
+        tenant = None
+        if tenants is not None:
+            tenant = tenants.tenant(args, kwargs)
+            if tenant is None:  # as cachekit-py: no tenant, no cache
+                return func(*args, **kwargs)
         # Counted as a call in flight on the cache, so cache_close() on another thread frees the
         # handle only after this call leaves; a cache closed before it entered is replaced.
         while True:
-            cache = state.cache or state.open()
+            cache = (state.cache or state.open()) if tenant is None else tenants.cache(tenant)
             calls = cache.calls
             calls.in_flight.append(None)
             if not calls.closed:
@@ -468,6 +489,8 @@ def _forget_handles_after_fork() -> None:
     for state in list(_live_states):
         if state.cache is not None:
             _inherited_caches.append(state.cache)
+        if state.tenants is not None:
+            _inherited_caches.extend(state.tenants.forget_after_fork())
         state.cache = None
         state.lock = threading.Lock()
         state.flights_lock = threading.Lock()

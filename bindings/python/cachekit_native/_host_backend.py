@@ -13,6 +13,7 @@ An SWR-capable object (``get_with_freshness`` on its class, cachekit-py's test) 
 that method: a stale entry is served but kept out of L1, a fresh one stays in L1 no longer than
 the freshness it reports, and the thread's last read remembers whether it was stale (``take_stale``)
 so the decorator can revalidate in the background. ``set`` then carries the function's stale_ttl.
+The flag is per thread, not per object: a function's tenants (_tenants.py) each have their own.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class HostBackendStruct(ctypes.Structure):
 HostBackendPointer = POINTER(HostBackendStruct)
 
 _live: dict[int, "HostBackend"] = {}
+_reads = threading.local()  # .stale: whether this thread's last read from an object was stale
 _ids = itertools.count(1)
 _string_at = ctypes.string_at
 
@@ -85,13 +87,6 @@ class HostBackend:
         self.backend = backend
         self.swr = supports_swr(backend)
         self.stale_ttl = stale_ttl if self.swr else None
-        self.local = threading.local()
-
-    def take_stale(self) -> bool:
-        """Whether this thread's last read from the object was stale (and forgets it)."""
-        stale = getattr(self.local, "stale", False)
-        self.local.stale = False
-        return stale
 
     def read(self, key: str) -> tuple[bytes, int] | None:
         if not self.swr:
@@ -99,11 +94,11 @@ class HostBackend:
             return None if value is None else (value, TTL_UNKNOWN)
         hit = self.backend.get_with_freshness(key)
         if hit is None:
-            self.local.stale = False
+            _reads.stale = False
             return None
         # (bytes, is_stale) from an older backend, (bytes, is_stale, fresh_for) from a newer one.
         value, stale, fresh_for = (tuple(hit) + (None,))[:3]
-        self.local.stale = bool(stale)
+        _reads.stale = bool(stale)
         if stale:
             return value, TTL_NOT_FOR_L1
         return value, TTL_UNKNOWN if fresh_for is None else max(int(fresh_for), 0) * 1000
@@ -114,6 +109,13 @@ class HostBackend:
             self.backend.set(key, value, ttl, self.stale_ttl)
         else:
             self.backend.set(key, value, ttl)
+
+
+def take_stale() -> bool:
+    """Whether this thread's last read from an SWR-capable object was stale (and forgets it)."""
+    stale = getattr(_reads, "stale", False)
+    _reads.stale = False
+    return stale
 
 
 def _backend(userdata: int) -> HostBackend:

@@ -39,6 +39,8 @@ def invalidate(function: CachedFunction, args: tuple, kwargs: dict) -> Invalidat
         return InvalidationOutcome.FAILED
     function.tracked.pop(key, None)
     deleted = function.safe_delete(cache, key)
+    for tenant_cache in function.tenants.all() if function.tenants is not None else ():
+        function.safe_delete(tenant_cache, key)  # each tenant's L1 copy
     if not function.settings.has_l2:
         return InvalidationOutcome.NO_L2
     if deleted and function.settings.uses_registry:
@@ -56,6 +58,8 @@ def publish(function: CachedFunction, cache: Cache, key: bytes | None) -> None:
 
 
 def invalidate_all(function: CachedFunction, cache: Cache) -> None:
+    if function.tenants is not None:
+        function.tenants.close_all()  # every tenant's L1 goes with its cache; Redis below
     # Entries written by any process: the namespace sweep, where the key layout allows one.
     sweep = sweep_namespace(function)
     if sweep is not None:

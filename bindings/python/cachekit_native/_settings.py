@@ -27,7 +27,7 @@ _PRESETS = {
 _OPTIONS = frozenset({"ttl", "namespace", "backend", "redis_url", "interop", "master_key", "integrity_checking",
                       "l1_enabled", "encryption", "deployment_uuid", "l1_max_size_mb", "l1_max_entries",
                       "max_value_size", "connect_timeout_ms", "command_timeout_ms", "previous_master_keys",
-                      "stale_ttl"})
+                      "stale_ttl", "tenant_extractor", "single_tenant_mode"})
 # The library's coherence options (docs/cache.md), passed through as they are named there;
 # refresh_ttl_on_get, ttl_refresh_threshold and encryption_fail_closed are cachekit-py's names too.
 _COHERENCE_OPTIONS = frozenset({"fill_lock", "fill_lock_timeout_ms", "fill_lock_wait_ms", "fill_lock_poll_ms",
@@ -119,6 +119,20 @@ class Settings:
                 raise ConfigurationError("interop mode requires a shared backend (backend=None is L1-only)")
             mode = "interop"
         self.mode = mode
+        # Multi-tenant encryption (_tenants.py): cachekit-py's rules.
+        self.tenant_extractor = options.get("tenant_extractor") or None
+        if self.tenant_extractor is not None:
+            if options.get("single_tenant_mode"):
+                raise ConfigurationError("Cannot use both tenant_extractor and single_tenant_mode. Choose multi-tenant "
+                                         "(tenant_extractor) OR single-tenant (single_tenant_mode=True).")
+            if mode == "interop":
+                raise ConfigurationError(
+                    "interop mode does not support tenant_extractor (multi-tenant) encryption: interop entries store "
+                    "no metadata header, so the read path cannot recover a per-call tenant. Use single_tenant_mode=True "
+                    "instead: the tenant is the protocol literal 'default', so the same master key is enough across "
+                    "SDKs. To scope keys to a deployment, set the same canonical deployment_uuid in every SDK.")
+            if not self.encrypted:
+                self.tenant_extractor = None  # it only selects encryption keys
         self.redis_url = options.get("redis_url")
         self.cache_options = {
             "mode": mode,
@@ -140,6 +154,8 @@ class Settings:
             "default_ttl": self.ttl if self.ttl else TTL_NONE,
         }
         self.cache_options.update({name: options[name] for name in _COHERENCE_OPTIONS | _CLIENT_OPTIONS if name in options})
+        if self.tenant_extractor is not None:
+            self.cache_options["require_tenant_match"] = True  # another tenant's entry is a miss
         self.key_function = options.get("key")
         if self.key_function is not None:
             if not callable(self.key_function):
@@ -164,14 +180,15 @@ class Settings:
         L1-only do not."""
         return self.has_l2 and self.mode != "interop" and not self.backend_object
 
-    def open(self) -> Cache:
+    def open(self, tenant: str | None = None) -> Cache:
         # Where the library finds Redis: the option, else the environment (cachekit_config_load_env).
         self.has_l2 = self.host_backend is not None or not self.l1_only and bool(
             self.redis_url if self.redis_url is not None
             else os.environ.get("CACHEKIT_REDIS_URL") or os.environ.get("REDIS_URL"))
         # Metrics and log events are labelled by the decorator's namespace, as cachekit-py's are.
         options = {"metrics_namespace": self.namespace or "default", **self.cache_options}
+        if tenant is not None:
+            options["deployment_uuid"] = tenant  # the encryption tenant; keys keep their prefix
         host = None if self.host_backend is None else _host_backend.HostBackend(self.host_backend, self.stale_ttl)
-        self.host = host
         return Cache(from_env=True, host_backend=host, **options)
 

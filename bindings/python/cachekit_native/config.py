@@ -5,8 +5,8 @@ and the nested ``l1=``, ``circuit_breaker=``, ``backpressure=``, ``monitoring=``
 which the library carries out (its L1, breaker, backpressure, fill lock and refresh-ahead).
 
 What cannot exist here is refused with cachekit-py's ``ConfigurationError`` saying why: the
-cachekit.io SaaS backend (``DecoratorConfig.io``, ``stale_ttl``), multi-tenant encryption
-(``tenant_extractor``), and serializers other than ``"default"``.
+cachekit.io SaaS backend (``DecoratorConfig.io``; ``stale_ttl`` needs an SWR-capable backend
+object instead), and serializers other than ``"default"``.
 """
 
 from __future__ import annotations
@@ -105,7 +105,8 @@ class MonitoringConfig:
 
 @dataclass(frozen=True)
 class EncryptionConfig:
-    """Client-side AES-256-GCM, single-tenant (the deployment UUID or "default" names the tenant)."""
+    """Client-side AES-256-GCM: single-tenant (the deployment UUID or "default" names the tenant)
+    or multi-tenant (``tenant_extractor.extract(args, kwargs)`` names each call's, _tenants.py)."""
     enabled: bool | None = None
     master_key: str | None = field(default=None, repr=False)
     tenant_extractor: Any = None
@@ -118,15 +119,15 @@ class EncryptionConfig:
             raise ConfigurationError("master_key must be a hex string, not bytes (as cachekit-py requires)")
 
     def validate(self) -> None:
-        if self.tenant_extractor is not None:
-            raise ConfigurationError("multi-tenant encryption (tenant_extractor) is not available in cachekit_native: "
-                                     "the library derives one tenant's keys per cache; use single_tenant_mode=True")
         if self.enabled and not (self.master_key or os.environ.get("CACHEKIT_MASTER_KEY")):
             raise ConfigurationError("encryption.enabled=True requires encryption.master_key. "
                                      "Set CACHEKIT_MASTER_KEY environment variable or pass master_key parameter.")
-        if self.enabled and not self.single_tenant_mode:
+        if self.enabled and not self.tenant_extractor and not self.single_tenant_mode:
             raise ConfigurationError("Encryption requires explicit tenant mode. Provide tenant_extractor for "
                                      "multi-tenant OR set single_tenant_mode=True for single-tenant.")
+        if self.enabled and self.tenant_extractor and self.single_tenant_mode:
+            raise ConfigurationError("Cannot use both tenant_extractor and single_tenant_mode. Choose multi-tenant "
+                                     "(tenant_extractor) OR single-tenant (single_tenant_mode=True).")
 
 
 @dataclass(frozen=True)
@@ -184,8 +185,12 @@ class DecoratorConfig:
         return cls(**({"ttl": 600, "integrity_checking": True} | kwargs))
 
     @classmethod
-    def secure(cls, master_key: str | None = None, **kwargs: Any) -> DecoratorConfig:
-        encryption = EncryptionConfig(enabled=True, master_key=master_key, single_tenant_mode=True,
+    def secure(cls, master_key: str | None = None, tenant_extractor: Any = None, **kwargs: Any) -> DecoratorConfig:
+        tenant_extractor = tenant_extractor or None
+        single_tenant_mode = kwargs.pop("single_tenant_mode", None)  # as cachekit-py: else from the extractor
+        encryption = EncryptionConfig(enabled=True, master_key=master_key, tenant_extractor=tenant_extractor,
+                                      single_tenant_mode=tenant_extractor is None if single_tenant_mode is None
+                                      else single_tenant_mode,
                                       deployment_uuid=kwargs.pop("deployment_uuid", None),
                                       fail_closed=kwargs.pop("fail_closed", None))
         return cls(**({"ttl": 600, "integrity_checking": True, "encryption": encryption} | kwargs))
@@ -288,6 +293,8 @@ def _encryption_options(encryption: EncryptionConfig) -> dict[str, Any]:
         options["deployment_uuid"] = encryption.deployment_uuid
     if encryption.fail_closed is not None:
         options["encryption_fail_closed"] = encryption.fail_closed
+    if encryption.tenant_extractor is not None:
+        options["tenant_extractor"] = encryption.tenant_extractor
     return options
 
 

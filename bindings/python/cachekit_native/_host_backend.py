@@ -148,22 +148,19 @@ def _set(userdata, key, key_len, value, value_len, ttl_seconds):
         return _status(error)
 
 
-@KeyFunction
-def _delete(userdata, key, key_len):
-    try:
-        return _OK if _backend(userdata).backend.delete(_key(key, key_len)) else _MISS
-    except BaseException as error:
-        logger.warning("cachekit_native: backend delete failed: %s", type(error).__name__)
-        return _status(error)
+def _key_callback(operation: str) -> Any:
+    """The del or exists callback: the object's delete / exists, True as CACHEKIT_OK."""
+    @KeyFunction
+    def call(userdata, key, key_len):
+        try:
+            return _OK if getattr(_backend(userdata).backend, operation)(_key(key, key_len)) else _MISS
+        except BaseException as error:
+            logger.warning("cachekit_native: backend %s failed: %s", operation, type(error).__name__)
+            return _status(error)
+    return call
 
 
-@KeyFunction
-def _exists(userdata, key, key_len):
-    try:
-        return _OK if _backend(userdata).backend.exists(_key(key, key_len)) else _MISS
-    except BaseException as error:
-        logger.warning("cachekit_native: backend exists failed: %s", type(error).__name__)
-        return _status(error)
+_delete, _exists = _key_callback("delete"), _key_callback("exists")
 
 
 @ReleaseFunction

@@ -179,3 +179,17 @@ def test_cachekit_pys_redis_backend_is_the_native_redis_client(redis_url):
     by_py = cachekit.cache(backend=RedisBackend(redis_url=redis_url), ttl=30, namespace="rb")(py_side)
     assert by_py(5) == {"x": 5}
     assert runs == [5]  # cachekit-py read the library's entry
+
+
+def test_a_cache_handle_on_an_object():
+    backend = DictBackend()
+    with cachekit_native.Cache(host_backend=backend, from_env=False, mode="plain") as direct:
+        direct.set("k", b"\xa1v", 30)
+        assert direct.get("k") == b"\xa1v"
+        assert ("set", "t:default:k", 30) in backend.calls  # the library's own key prefix
+        assert direct.exists("k")
+        direct.delete("k")
+        assert backend.store == {} and not direct.exists("k")
+    # Freed with the handle: the library's release callback let go of the object.
+    from cachekit_native import _host_backend
+    assert all(host.backend is not backend for host in _host_backend._live.values())

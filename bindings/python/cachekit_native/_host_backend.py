@@ -101,7 +101,10 @@ class HostBackend:
         _reads.stale = bool(stale)
         if stale:
             return value, TTL_NOT_FOR_L1
-        return value, TTL_UNKNOWN if fresh_for is None else max(int(fresh_for), 0) * 1000
+        if fresh_for is None:
+            return value, TTL_UNKNOWN
+        # No freshness left: cachekit-py keeps no L1 copy either.
+        return value, int(fresh_for) * 1000 if fresh_for > 0 else TTL_NOT_FOR_L1
 
     def write(self, key: str, value: bytes, ttl_seconds: int) -> None:
         ttl = ttl_seconds if ttl_seconds > 0 else None  # cachekit-py passes None for no expiry

@@ -128,6 +128,7 @@ class Cache:
     ``from_env=True`` first reads cachekit-py's environment variables (CACHEKIT_REDIS_URL or
     REDIS_URL, CACHEKIT_MASTER_KEY, ...); explicit options override them. With no redis_url the
     cache is L1-only. Option values never appear in messages when they are secrets.
+    ``host_backend=obj`` (an object with cachekit-py's backend methods) is the second tier instead of Redis.
     """
 
     def __init__(self, *, from_env: bool = True, host_backend: Any = None, **options: Any):
@@ -147,6 +148,8 @@ class Cache:
             if host_backend is None:
                 lib.cachekit_cache_new(config, byref(handle))
             else:  # a cachekit-py backend object as the second tier (_host_backend.py)
+                if not isinstance(host_backend, _host_backend.HostBackend):
+                    host_backend = _host_backend.HostBackend(host_backend)
                 handle = _host_backend.new_cache(lib, config, host_backend)
         finally:
             lib.cachekit_config_free(config)

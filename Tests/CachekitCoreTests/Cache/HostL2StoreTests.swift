@@ -95,6 +95,25 @@ import Testing
         #expect(host.state.withLock { Set($0.entries.keys) } == [Array("t:default:b".utf8)])
     }
 
+    /// Callbacks from several threads at once (ThreadSanitizer runs this suite).
+    @Test func concurrentCallersShareOneHost() async throws {
+        let host = DictionaryHost()
+        let cache = try Self.cache(host, [("l1_max_entries", "16")])
+        await withTaskGroup(of: Void.self) { group in
+            for worker in 0..<4 {
+                group.addTask {
+                    for round in 0..<200 {
+                        let key = "k\((worker &* 7 &+ round) % 32)"
+                        try? CacheTierTests.set(cache, key)
+                        #expect((try? CacheTierTests.get(cache, key)) == CacheTierTests.document)
+                    }
+                }
+            }
+        }
+        #expect(host.state.withLock { $0.entries.count } == 32)
+        #expect(cache.statsSnapshot().errors == 0)
+    }
+
     static let master = String(repeating: "a1", count: 32)
     static let tenantA = "11111111-1111-4111-8111-111111111111", tenantB = "22222222-2222-4222-8222-222222222222"
 

@@ -128,6 +128,8 @@ def test_a_call_without_a_usable_tenant_runs_uncached():
     assert runs == [1, 1, 1, 1] and backend.store == {}
     current.set(TENANT_A)
     assert compute(1) == 1 and compute(1) == 1 and runs == [1, 1, 1, 1, 1]
+    info = compute.cache_info()  # the tenants' caches counted together; uncached calls are not counted
+    assert (info.hits, info.misses) == (1, 1)
 
 
 def test_tenant_modes_are_checked_as_cachekit_py_checks_them():

@@ -1564,7 +1564,8 @@ CACHEKIT_API int cachekit_cache_health_v2(cachekit_cache *cache, cachekit_buffer
  * L1); delete reports it. A host tier keeps no tracking set (cachekit_cache_drain_registry
  * deletes the keys given to it), publishes nothing (cachekit_cache_publish_invalidation reaches
  * no one) and cannot list keys (cachekit_cache_invalidate_namespace is
- * CACHEKIT_E_MODE_UNAVAILABLE); the fill lock and refresh_ttl_on_get do not apply.
+ * CACHEKIT_E_MODE_UNAVAILABLE); the fill lock and refresh_ttl_on_get do not apply. The stats'
+ * l2_operations, l2_latency_* and l2_errors count the callbacks as they count Redis round trips.
  */
 
 /** Where a get callback hands over the value; valid only during that callback. */

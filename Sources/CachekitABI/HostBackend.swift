@@ -147,8 +147,8 @@ public func cachekit_cache_new_with_backend(_ config: OpaquePointer?, _ backend:
             try source.loadEnvironment()
         }
         let host = try CallbackHostBackend(description, maxValueBytes: source.maxValueSize)
-        let cache = try Cache(config: source, makeL2: { _ in
-            HostL2Store(backend: host, defaultTTLSeconds: source.effectiveDefaultTTLSeconds)
+        let cache = try Cache(config: source, makeL2: { stats in
+            HostL2Store(backend: host, defaultTTLSeconds: source.effectiveDefaultTTLSeconds, stats: stats)
         })
         try handOut(cache, to: out)
         host.owned.withLock { $0 = true }

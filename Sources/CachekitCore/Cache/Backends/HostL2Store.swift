@@ -40,20 +40,36 @@ public final class HostL2Store: L2Store {
     private let backend: any HostBackend
     /// What `Lifetime.unknown` becomes: the cache's default TTL in PTTL's terms.
     private let unknownLifetimeMilliseconds: Int64
+    /// The cache's counters: each host call's latency, or its failure, as RedisL2 reports its round trips.
+    private let stats: CacheStats?
 
-    public init(backend: any HostBackend, defaultTTLSeconds: Int) {
+    public init(backend: any HostBackend, defaultTTLSeconds: Int, stats: CacheStats? = nil) {
         self.backend = backend
+        self.stats = stats
         let milliseconds = Int64(clamping: defaultTTLSeconds).multipliedReportingOverflow(by: 1000)
         unknownLifetimeMilliseconds = defaultTTLSeconds <= 0 ? -1 : (milliseconds.overflow ? Int64.max : milliseconds.partialValue)
     }
 
+    /// One host call, timed for the stats.
+    private func timed<R>(_ call: () throws(CachekitError) -> R) throws(CachekitError) -> R {
+        let start = MonotonicClock.preciseNanoseconds()
+        do throws(CachekitError) {
+            let result = try call()
+            stats?.recordL2Latency(Int(MonotonicClock.preciseNanoseconds() &- start))
+            return result
+        } catch {
+            stats?.recordL2Error()
+            throw error
+        }
+    }
+
     public func get(_ key: [UInt8]) throws(CachekitError) -> StoredValue? {
-        guard let value = try backend.get(key) else { return nil }
+        guard let value = try timed({ () throws(CachekitError) in try backend.get(key) }) else { return nil }
         return StoredValue(bytes: value.bytes, ttlMilliseconds: nil)
     }
 
     public func getWithTTL(_ key: [UInt8]) throws(CachekitError) -> StoredValue? {
-        guard let value = try backend.get(key) else { return nil }
+        guard let value = try timed({ () throws(CachekitError) in try backend.get(key) }) else { return nil }
         return StoredValue(bytes: value.bytes, ttlMilliseconds: pttl(value.lifetime))
     }
 
@@ -75,23 +91,23 @@ public final class HostL2Store: L2Store {
     }
 
     public func set(_ key: [UInt8], _ value: UnsafeRawBufferPointer, ttlSeconds: Int) throws(CachekitError) {
-        try backend.set(key, value, ttlSeconds: ttlSeconds)
+        try timed { () throws(CachekitError) in try backend.set(key, value, ttlSeconds: ttlSeconds) }
     }
 
     /// The entry only: the tracking set lives in Redis, which a host backend is not.
     public func set(_ key: [UInt8], _ value: UnsafeRawBufferPointer, ttlSeconds: Int,
                     tracking member: UnsafeRawBufferPointer, in set: [UInt8], setTTLSeconds: Int) throws(CachekitError) {
-        try backend.set(key, value, ttlSeconds: ttlSeconds)
+        try self.set(key, value, ttlSeconds: ttlSeconds)
     }
 
     public func delete(_ keys: [[UInt8]]) throws(CachekitError) -> Int {
         var existed = 0
-        for key in keys where try backend.delete(key) { existed &+= 1 }
+        for key in keys where try timed({ () throws(CachekitError) in try backend.delete(key) }) { existed &+= 1 }
         return existed
     }
 
     public func exists(_ key: [UInt8]) throws(CachekitError) -> Bool {
-        try backend.exists(key)
+        try timed { () throws(CachekitError) in try backend.exists(key) }
     }
 
     public func deleteAll(withPrefix prefix: [UInt8]) throws(CachekitError) -> Int {
@@ -125,7 +141,7 @@ public final class HostL2Store: L2Store {
     private static let probeKey = Array("cachekit:health:probe".utf8)
 
     public func remainingTTL(_ key: [UInt8]) throws(CachekitError) -> Int64 {
-        guard let value = try backend.get(key) else { return -2 }
+        guard let value = try timed({ () throws(CachekitError) in try backend.get(key) }) else { return -2 }
         switch value.lifetime {
         case .noExpiry: return -1
         case .milliseconds(let left): return max(left, 0)

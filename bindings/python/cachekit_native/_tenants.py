@@ -21,6 +21,7 @@ from collections import OrderedDict
 from typing import Any, Callable
 
 from .cache import Cache
+from .errors import CacheClosedError
 
 logger = logging.getLogger("cachekit_native")
 
@@ -34,6 +35,7 @@ class TenantCaches:
         self.open_cache = open_cache
         self.lock = threading.Lock()
         self.caches: OrderedDict[str, Cache] = OrderedDict()
+        self.retired: dict[str, int] = {}  # counters of tenant caches closed since, so totals never drop
 
     def tenant(self, args: tuple, kwargs: dict) -> str | None:
         """The call's tenant, or None (the call then runs uncached)."""
@@ -65,8 +67,28 @@ class TenantCaches:
             self.caches[tenant] = cache
             evicted = self.caches.popitem(last=False)[1] if len(self.caches) > MAX_TENANT_CACHES else None
         if evicted is not None:
-            evicted.close()  # safe with calls in flight: freed when the last one leaves
+            self._retire([evicted])
         return cache
+
+    def _retire(self, caches: list[Cache]) -> None:
+        for cache in caches:
+            counts = _stats(cache)
+            with self.lock:
+                for name, value in counts.items():
+                    self.retired[name] = self.retired.get(name, 0) + value
+            cache.close()  # safe with calls in flight: freed when the last one leaves
+
+    def view(self, base: Cache) -> "AllTenants":
+        return AllTenants(base, self)
+
+    def stats(self) -> dict[str, int]:
+        """Every tenant's counters, the closed ones' included."""
+        with self.lock:
+            total, caches = dict(self.retired), list(self.caches.values())
+        for cache in caches:
+            for name, value in _stats(cache).items():
+                total[name] = total.get(name, 0) + value
+        return total
 
     def all(self) -> list[Cache]:
         with self.lock:
@@ -76,10 +98,31 @@ class TenantCaches:
         """Closes every tenant's cache (their L1 copies go with them); reopened on the next call."""
         with self.lock:
             caches, self.caches = list(self.caches.values()), OrderedDict()
-        for cache in caches:
-            cache.close()
+        self._retire(caches)
 
     def forget_after_fork(self) -> list[Cache]:
         """The inherited caches, for the caller to keep unfreed; the child opens its own."""
         caches, self.caches, self.lock = list(self.caches.values()), OrderedDict(), threading.Lock()
+        self.retired = {}
         return caches
+
+
+class AllTenants:
+    """A multi-tenant function's counters as one cache's (what cache_info() reads): the function's
+    own cache and every tenant's."""
+
+    def __init__(self, base: Cache, tenants: TenantCaches):
+        self.base, self.tenants = base, tenants
+
+    def stats(self) -> dict[str, int]:
+        total = self.tenants.stats()
+        for name, value in self.base.stats().items():
+            total[name] = total.get(name, 0) + value
+        return total
+
+
+def _stats(cache: Cache) -> dict[str, int]:
+    try:
+        return cache.stats()
+    except CacheClosedError:
+        return {}

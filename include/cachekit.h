@@ -906,6 +906,11 @@ CACHEKIT_API void cachekit_config_free(cachekit_config *config);
  *                        only that form (CACHEKIT_E_INVALID_CONFIG from cachekit_cache_new);
  *                        unset: "default". Non-ASCII text is refused. (Since 0.2.0; 0.1.0
  *                        took only 8-4-4-4-12.)
+ *   require_tenant_match "1": an entry encrypted for a tenant other than deployment_uuid's is
+ *                        a miss (CACHEKIT_E_TENANT_MISMATCH inside, left in place) instead of
+ *                        being opened with its header's tenant; cachekit-py's multi-tenant
+ *                        reader (tenant_extractor). "0" (default): its single-tenant reader.
+ *                        Since 0.2.0.
  *   invalidation_listener "1" runs the invalidation listener (see the cache section's
  *                        introduction), "0" (the default) does not; also true/false, yes/no,
  *                        on/off, t/f, y/n, any case, as cachekit-py reads
@@ -1573,6 +1578,78 @@ CACHEKIT_API int cachekit_set_log_handler(cachekit_log_fn fn, void *userdata, in
  * Thread-safe. Since 0.2.0.
  */
 CACHEKIT_API int cachekit_cache_health_v2(cachekit_cache *cache, cachekit_buffer *out);
+
+/* ---- A second tier the host provides (Since 0.2.0) ----
+ * A cache whose second tier is the host's own store (cachekit-py's `backend=` objects: a dict,
+ * a file store, memcached) instead of Redis. The library still builds the entries (envelope,
+ * checksum, encryption), keeps L1 and fails open; the host stores and returns the entry bytes
+ * under the full keys (key_prefix included). The callbacks are called on the thread of the
+ * cache call that needs them (several threads at once), outside every cache lock; they may call
+ * into libcachekit, but not into this cache's own functions. Each returns CACHEKIT_OK,
+ * CACHEKIT_MISS (get: absent; delete and exists: did not exist) or a negative status, which is
+ * a backend failure: CACHEKIT_E_BACKEND_* codes keep their meaning, any other negative code
+ * becomes CACHEKIT_E_BACKEND_ERROR, and so does any positive code other than those two. As with
+ * Redis a failure never fails a read or a write (they count it and read a miss / still write
+ * L1); delete reports it. A host tier keeps no tracking set (cachekit_cache_drain_registry
+ * deletes the keys given to it), publishes nothing (cachekit_cache_publish_invalidation reaches
+ * no one) and cannot list keys (cachekit_cache_invalidate_namespace is
+ * CACHEKIT_E_MODE_UNAVAILABLE); the fill lock and refresh_ttl_on_get do not apply. The stats'
+ * l2_operations, l2_latency_* and l2_errors count the callbacks as they count Redis round trips.
+ */
+
+/** Where a get callback hands over the value; valid only during that callback. */
+typedef struct cachekit_host_value cachekit_host_value;
+
+/** cachekit_host_value_put's remaining_ms: the host cannot say how long the entry lives (L1
+ *  keeps a copy for the cache's default TTL, or without expiry when it has none). */
+#define CACHEKIT_HOST_TTL_UNKNOWN ((int64_t)-3)
+/** remaining_ms: the entry has no expiry. */
+#define CACHEKIT_HOST_TTL_NONE ((int64_t)-1)
+/** remaining_ms: serve the value but keep no L1 copy (e.g. stale, in a grace window). */
+#define CACHEKIT_HOST_TTL_NOT_FOR_L1 ((int64_t)-2)
+
+/** cachekit_host_backend.version for this layout. */
+#define CACHEKIT_HOST_BACKEND_VERSION 1
+
+typedef struct cachekit_host_backend {
+    uint32_t version;  /* CACHEKIT_HOST_BACKEND_VERSION */
+    void *userdata;    /* passed to every callback */
+    /* Looks key up; on a hit calls cachekit_host_value_put(out, ...) once and returns
+     * CACHEKIT_OK; CACHEKIT_MISS when absent (a put value is then ignored). */
+    int (*get)(void *userdata, const uint8_t *key, size_t key_len, cachekit_host_value *out);
+    /* Stores value (copy it: valid only during the call) for ttl_seconds, 0: no expiry. */
+    int (*set)(void *userdata, const uint8_t *key, size_t key_len, const uint8_t *value,
+               size_t value_len, int64_t ttl_seconds);
+    /* Deletes key: CACHEKIT_OK when it existed, CACHEKIT_MISS when not. */
+    int (*del)(void *userdata, const uint8_t *key, size_t key_len);
+    /* CACHEKIT_OK when key exists, CACHEKIT_MISS when not. */
+    int (*exists)(void *userdata, const uint8_t *key, size_t key_len);
+    /* Called once when the cache is freed, after every other callback (may be NULL), so the host
+     * can release userdata; never when cachekit_cache_new_with_backend fails. */
+    void (*release)(void *userdata);
+} cachekit_host_backend;
+
+/**
+ * Hands a get callback's value to the library, which copies `data` (data_len bytes; NULL only
+ * with length 0) before returning. remaining_ms: the entry's remaining lifetime in
+ * milliseconds (>= 0) or CACHEKIT_HOST_TTL_UNKNOWN / _NONE / _NOT_FOR_L1. A second put replaces
+ * the first. Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_MISUSE (out is not a live
+ * value sink: used after its callback returned), CACHEKIT_E_INVALID_ARGUMENT (remaining_ms below
+ * -3), CACHEKIT_E_VALUE_TOO_LARGE (more than the cache's max_value_size: the get then fails as
+ * CACHEKIT_E_BACKEND_ERROR) or CACHEKIT_E_OUT_OF_MEMORY. Since 0.2.0.
+ */
+CACHEKIT_API int cachekit_host_value_put(cachekit_host_value *out, const uint8_t *data, size_t data_len,
+                                         int64_t remaining_ms);
+
+/**
+ * As cachekit_cache_new, on the host's second tier: `backend` is copied (version, userdata and
+ * callbacks; get, set, del and exists are required). The config's redis_url, invalidation
+ * listener and l1_tracking do not apply. Returns what cachekit_cache_new returns, and
+ * CACHEKIT_E_NULL_POINTER (backend or one of its required callbacks),
+ * CACHEKIT_E_INVALID_ARGUMENT (an unknown version). Thread-safe. Since 0.2.0.
+ */
+CACHEKIT_API int cachekit_cache_new_with_backend(const cachekit_config *config, const cachekit_host_backend *backend,
+                                                 cachekit_cache **out);
 
 #ifdef __cplusplus
 }

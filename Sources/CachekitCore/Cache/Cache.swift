@@ -143,7 +143,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
             return try Keyring(masterKey: masterKey, previousKeys: previousKeys,
                                failClosed: config.coherence.encryptionFailClosed)
         }
-        return EntrySecurity(keyring: keyring, tenant: config.tenant)
+        return EntrySecurity(keyring: keyring, tenant: config.tenant, requireTenantMatch: config.requireTenantMatch)
     }
 
     public var description: String { configSummary }

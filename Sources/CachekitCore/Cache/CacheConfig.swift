@@ -58,6 +58,9 @@ public final class CacheConfig: @unchecked Sendable {
     public var deploymentUUID: String?
     /// Interop mode takes only the canonical spelling, as cachekit-py: other SDKs use it verbatim.
     public var deploymentUUIDWasCanonical = true
+    /// An entry encrypted for another tenant is refused, not opened with the header's tenant
+    /// (cachekit-py's multi-tenant reader: each call's tenant is its caller's).
+    public var requireTenantMatch = false
     /// Run the invalidation listener (cachekit-py's CACHEKIT_INVALIDATION_LISTENER_ENABLED):
     /// one thread and one Redis connection that drop L1 copies other processes invalidate.
     public var invalidationListener = false
@@ -87,7 +90,7 @@ public final class CacheConfig: @unchecked Sendable {
         "circuit_breaker", "failure_threshold", "success_threshold", "recovery_timeout_ms", "retry_interval_ms",
         "half_open_requests", "failure_window_ms", "backpressure", "max_concurrent_requests", "queue_size",
         "backpressure_timeout_ms", "redis_client_shared", "sweep_max_iterations", "sweep_timeout_ms",
-        "key_prefix", "master_key", "previous_master_keys", "deployment_uuid", "invalidation_listener",
+        "key_prefix", "master_key", "previous_master_keys", "deployment_uuid", "require_tenant_match", "invalidation_listener",
         "single_flight_wait_ms", "l1_tracking", "metrics_namespace", "log_sampling_rate",
         "verbatim_entries",
     ] + CoherenceOptions.optionNames
@@ -165,6 +168,7 @@ public final class CacheConfig: @unchecked Sendable {
             }
             deploymentUUID = canonical
             deploymentUUIDWasCanonical = canonical == value
+        case "require_tenant_match": requireTenantMatch = try Self.flag(value, name)
         case "invalidation_listener": invalidationListener = try Self.flag(value, name)
         case "l1_tracking": l1Tracking = try Self.flag(value, name)
         case "verbatim_entries": verbatimEntries = try Self.flag(value, name)

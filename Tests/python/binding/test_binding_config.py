@@ -67,8 +67,9 @@ def test_refusals_name_what_cannot_exist_here():
         cache.io(ttl=5)
     with pytest.raises(ConfigurationError, match="cachekit.io"):
         DecoratorConfig.io()
-    with pytest.raises(ConfigurationError, match="tenant_extractor"):
-        cache(encryption=EncryptionConfig(enabled=True, master_key="ab" * 32, tenant_extractor=object()))
+    with pytest.raises(ConfigurationError, match="Cannot use both tenant_extractor and single_tenant_mode"):
+        cache(encryption=EncryptionConfig(enabled=True, master_key="ab" * 32, tenant_extractor=object(),
+                                          single_tenant_mode=True))
     with pytest.raises(ConfigurationError, match="does not accept config="):
         cache.secure(config=DecoratorConfig.production())
     with pytest.raises(TypeError, match="DecoratorConfig"):

@@ -122,6 +122,8 @@ SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "cachekit_config_set": (STATUS, [c_void_p, c_char_p, c_char_p]),
     "cachekit_config_load_env": (STATUS, [c_void_p]),
     "cachekit_cache_new": (STATUS, [c_void_p, POINTER(c_void_p)]),
+    "cachekit_cache_new_with_backend": (STATUS, [c_void_p, c_void_p, POINTER(c_void_p)]),
+    "cachekit_host_value_put": (STATUS, [c_void_p, c_void_p, c_size_t, c_int64]),
     "cachekit_cache_free": (None, [c_void_p]),
     "cachekit_cache_get": (STATUS, [c_void_p, c_char_p, c_size_t, BufferPointer]),
     # bulk calls: parallel arrays of key (and value) pointers and lengths, a status per key.

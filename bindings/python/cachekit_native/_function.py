@@ -23,7 +23,7 @@ from typing import Any, Callable, NamedTuple
 
 from blake3 import blake3
 
-from . import _ffi, _fill_lock, _function_stats, _invalidation, _refresh, serializer
+from . import _backend_flows, _ffi, _fill_lock, _function_stats, _invalidation, _refresh, _tenants, serializer
 from ._ffi import Buffer
 from ._settings import Settings
 from ._workers import submit as _submit
@@ -92,6 +92,11 @@ class CachedFunction:
         # cachekit-py's per-function tracker: shared by every decoration of module.qualname.
         self.tracker = _function_stats.tracker(f"{func.__module__}.{func.__qualname__}")
         self.share = self.tracker.join(self)
+        # Stale-while-revalidate on an SWR-capable backend object (_backend_flows.py).
+        self.revalidator = _backend_flows.Revalidator(self) if settings.stale_ttl is not None else None
+        # tenant_extractor: one library cache per tenant beside self.cache (_tenants.py).
+        self.tenants = _tenants.TenantCaches(self.name, settings.tenant_extractor, settings.open) \
+            if settings.tenant_extractor is not None else None
 
     def open(self) -> Cache:
         cache = self.cache
@@ -100,7 +105,8 @@ class CachedFunction:
                 cache = self.cache
                 if cache is None:
                     cache = self.cache = self.settings.open()
-                    self.tracker.attach(self.share, cache)
+                    # A multi-tenant function counts its tenants' caches with this one.
+                    self.tracker.attach(self.share, cache if self.tenants is None else self.tenants.view(cache))
         return cache
 
     def key(self, args: tuple, kwargs: dict) -> bytes | None:
@@ -217,6 +223,8 @@ class CachedFunction:
         async def read() -> bytes | None:
             return await _submit(_fill_lock.read, cache, key)
 
+        if self.settings.host_backend is not None and _backend_flows.has_lock(self.settings.host_backend):
+            return await _backend_flows.fill_locked_async(self, cache, key, read, compute)
         kind, value = await _fill_lock.run_async(cache, key, _submit, read, compute)
         if kind == "document":
             try:
@@ -276,16 +284,26 @@ class CachedFunction:
         if key is None:
             return await self.func(*args, **kwargs)
         loop = asyncio.get_running_loop()
-        cache = self.cache or await _submit(self.open)
+        if self.tenants is not None:
+            tenant = self.tenants.tenant(args, kwargs)
+            if tenant is None:
+                return await self.func(*args, **kwargs)
+            cache = await _submit(self.tenants.cache, tenant)
+        else:
+            cache = self.cache or await _submit(self.open)
         self.last_operation_at = _now()
         # Without Redis no library call can wait on the network: run them on the loop. With Redis,
         # an L1 hit is still answered on the loop (L1-only reads never touch the network); only
         # an L1 miss goes to a worker thread.
         inline = not self.settings.has_l2
+        stale = False
         try:
             document = cache.get_local(key)
             if document is None:
-                document = cache.get(key) if inline else await _submit(cache.get, key)
+                if self.revalidator is not None:
+                    document, stale = await _submit(self.revalidator.read, cache, key)
+                else:
+                    document = cache.get(key) if inline else await _submit(cache.get, key)
         except CacheClosedError:  # cache_close() ran under the call: a miss
             document = None
         if document is not None:
@@ -293,6 +311,8 @@ class CachedFunction:
                 value = self.unpack(document, key)
                 if self.settings.refreshes_ahead:
                     _refresh.after_hit_async(self, cache, key, args, kwargs)
+                if stale:
+                    self.revalidator.after_stale_hit_async(cache, key, args, kwargs)
                 return value
             except SerializationError as error:
                 logger.warning("cachekit_native: dropping an undecodable entry of %s: %s", self.name, error)
@@ -346,7 +366,8 @@ class CachedFunction:
                          last_operation_at=self.tracker.last_operation_at(), session_id=session)
 
     def stats(self) -> dict[str, int]:
-        return self.open().stats()
+        cache = self.open()
+        return cache.stats() if self.tenants is None else self.tenants.view(cache).stats()
 
     def clear(self) -> None:
         _invalidation.invalidate_all(self, self.open())
@@ -358,6 +379,8 @@ class CachedFunction:
         if cache is not None:
             self.tracker.detach(self.share)
             cache.close()
+        if self.tenants is not None:
+            self.tenants.close_all()
 
 
 def async_wrapper(state: CachedFunction) -> Callable[..., Any]:
@@ -373,11 +396,20 @@ def sync_wrapper(state: CachedFunction) -> Callable[..., Any]:
     """The function that replaces state.func, its hit path kept flat: every attribute it needs is
     a local of this closure."""
     func = state.func
-    key_for, memo, scalars = state.key, state.memo, _SCALARS
+    key_for, memo, scalars, tenants = state.key, state.memo, _SCALARS, state.tenants
     cache_get = state.library.cache_get_unchecked
     buffer_free = state.library.buffer_free_holding_gil
     string_at, now, Buffer_, unpack = _string_at, _now, Buffer, state.unpack
     refreshes_ahead, after_hit = state.settings.refreshes_ahead, _refresh.after_hit_sync
+    if state.revalidator is not None:  # a stale hit from the backend object revalidates (and refreshes ahead)
+        revalidator = state.revalidator
+
+        def after_hit(state, cache, key, args, kwargs, refresh=after_hit if refreshes_ahead else None):
+            if refresh is not None:
+                refresh(state, cache, key, args, kwargs)
+            revalidator.after_hit_sync(cache, key, args, kwargs)
+
+        refreshes_ahead = True
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -398,10 +430,15 @@ def sync_wrapper(state: CachedFunction) -> Callable[..., Any]:
             key = key_for(args, kwargs)
             if key is None:
                 return func(*args, **kwargs)
+        tenant = None
+        if tenants is not None:
+            tenant = tenants.tenant(args, kwargs)
+            if tenant is None:  # as cachekit-py: no tenant, no cache
+                return func(*args, **kwargs)
         # Counted as a call in flight on the cache, so cache_close() on another thread frees the
         # handle only after this call leaves; a cache closed before it entered is replaced.
         while True:
-            cache = state.cache or state.open()
+            cache = (state.cache or state.open()) if tenant is None else tenants.cache(tenant)
             calls = cache.calls
             calls.in_flight.append(None)
             if not calls.closed:
@@ -451,6 +488,8 @@ def _forget_handles_after_fork() -> None:
     for state in list(_live_states):
         if state.cache is not None:
             _inherited_caches.append(state.cache)
+        if state.tenants is not None:
+            _inherited_caches.extend(state.tenants.forget_after_fork())
         state.cache = None
         state.lock = threading.Lock()
         state.flights_lock = threading.Lock()

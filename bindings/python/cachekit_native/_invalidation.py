@@ -39,6 +39,8 @@ def invalidate(function: CachedFunction, args: tuple, kwargs: dict) -> Invalidat
         return InvalidationOutcome.FAILED
     function.tracked.pop(key, None)
     deleted = function.safe_delete(cache, key)
+    for tenant_cache in function.tenants.all() if function.tenants is not None else ():
+        function.safe_delete(tenant_cache, key)  # each tenant's L1 copy
     if not function.settings.has_l2:
         return InvalidationOutcome.NO_L2
     if deleted and function.settings.uses_registry:
@@ -56,6 +58,8 @@ def publish(function: CachedFunction, cache: Cache, key: bytes | None) -> None:
 
 
 def invalidate_all(function: CachedFunction, cache: Cache) -> None:
+    if function.tenants is not None:
+        function.tenants.close_all()  # every tenant's L1 goes with its cache; Redis below
     # Entries written by any process: the namespace sweep, where the key layout allows one.
     sweep = sweep_namespace(function)
     if sweep is not None:
@@ -84,7 +88,10 @@ def invalidate_all(function: CachedFunction, cache: Cache) -> None:
 
 def sweep_namespace(function: CachedFunction) -> str | None:
     """The namespace argument of cachekit_cache_invalidate_namespace that covers exactly this
-    function's keys: auto keys "ns:{namespace}:func:{id}:args:...", interop "{ns}:{op}:..."."""
+    function's keys: auto keys "ns:{namespace}:func:{id}:args:...", interop "{ns}:{op}:...".
+    None on a backend object, which cannot list its keys (as cachekit-py, only local keys go)."""
+    if function.settings.host_backend is not None:
+        return None
     if function.settings.interop is not None:
         return function.builder.prefix[:-1]
     if function.settings.namespace and not function.builder.needs_normalizing:

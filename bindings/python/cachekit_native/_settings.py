@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from . import serializers
+from . import _host_backend, serializers
 from .cache import TTL_NONE, Cache
 from .errors import ConfigurationError
 
@@ -26,7 +26,8 @@ _PRESETS = {
 
 _OPTIONS = frozenset({"ttl", "namespace", "backend", "redis_url", "interop", "master_key", "integrity_checking",
                       "l1_enabled", "encryption", "deployment_uuid", "l1_max_size_mb", "l1_max_entries",
-                      "max_value_size", "connect_timeout_ms", "command_timeout_ms", "previous_master_keys"})
+                      "max_value_size", "connect_timeout_ms", "command_timeout_ms", "previous_master_keys",
+                      "stale_ttl", "tenant_extractor", "single_tenant_mode"})
 # The library's coherence options (docs/cache.md), passed through as they are named there;
 # refresh_ttl_on_get, ttl_refresh_threshold and encryption_fail_closed are cachekit-py's names too.
 _COHERENCE_OPTIONS = frozenset({"fill_lock", "fill_lock_timeout_ms", "fill_lock_wait_ms", "fill_lock_poll_ms",
@@ -96,9 +97,19 @@ class Settings:
             raise ConfigurationError("CACHEKIT_MASTER_KEY is set, so interop entries would be encrypted: use "
                                      "@cache.secure(interop=...) to say so, or unset it for plaintext interop")
         backend = options.get("backend", _UNSET)
+        # A backend object: cachekit-py's RedisBackend is the library's Redis client on its URL;
+        # any other object is the second tier itself, through callbacks (_host_backend.py).
+        self.host_backend = None
+        # cachekit-py hands a backend object (its RedisBackend too) bare keys, and keeps no key
+        # registry for it: only its per-request tenant backend prefixes and tracks.
+        self.backend_object = backend is not _UNSET and backend is not None
+        # The SWR window a capable backend object stores with each entry (config.py resolved it).
+        self.stale_ttl: int | None = options.get("stale_ttl")
         if backend is not _UNSET and backend is not None:
-            raise ConfigurationError("backend= takes only None (L1-only); give Redis as redis_url= or "
-                                     "CACHEKIT_REDIS_URL / REDIS_URL")
+            if _host_backend.is_redis_backend(backend):
+                options = {**options, "redis_url": options.get("redis_url") or backend._redis_url}
+            else:
+                self.host_backend = backend
         self.l1_only = backend is None
         if self.l1_only and self.encrypted:
             raise ConfigurationError("encryption requires a backend: backend=None (L1-only) would hold "
@@ -108,6 +119,20 @@ class Settings:
                 raise ConfigurationError("interop mode requires a shared backend (backend=None is L1-only)")
             mode = "interop"
         self.mode = mode
+        # Multi-tenant encryption (_tenants.py): cachekit-py's rules.
+        self.tenant_extractor = options.get("tenant_extractor") or None
+        if self.tenant_extractor is not None:
+            if options.get("single_tenant_mode"):
+                raise ConfigurationError("Cannot use both tenant_extractor and single_tenant_mode. Choose multi-tenant "
+                                         "(tenant_extractor) OR single-tenant (single_tenant_mode=True).")
+            if mode == "interop":
+                raise ConfigurationError(
+                    "interop mode does not support tenant_extractor (multi-tenant) encryption: interop entries store "
+                    "no metadata header, so the read path cannot recover a per-call tenant. Use single_tenant_mode=True "
+                    "instead: the tenant is the protocol literal 'default', so the same master key is enough across "
+                    "SDKs. To scope keys to a deployment, set the same canonical deployment_uuid in every SDK.")
+            if not self.encrypted:
+                self.tenant_extractor = None  # it only selects encryption keys
         self.redis_url = options.get("redis_url")
         self.cache_options = {
             "mode": mode,
@@ -129,6 +154,8 @@ class Settings:
             "default_ttl": self.ttl if self.ttl else TTL_NONE,
         }
         self.cache_options.update({name: options[name] for name in _COHERENCE_OPTIONS | _CLIENT_OPTIONS if name in options})
+        if self.tenant_extractor is not None:
+            self.cache_options["require_tenant_match"] = True  # another tenant's entry is a miss
         self.key_function = options.get("key")
         if self.key_function is not None:
             if not callable(self.key_function):
@@ -138,6 +165,8 @@ class Settings:
         self.refreshes_ahead = bool(options.get("refresh_ahead"))
         if mode == "interop":
             self.cache_options["key_prefix"] = ""  # interop keys are bare: every SDK reads the same key
+        if self.backend_object:
+            self.cache_options["key_prefix"] = ""
         if self.l1_only:
             self.cache_options["redis_url"] = ""
         elif self.redis_url is not None:
@@ -186,15 +215,19 @@ class Settings:
     @property
     def uses_registry(self) -> bool:
         """Whether cachekit-py keeps a key registry for this function: a tenant-scoped Redis
-        backend does; interop mode's bare RedisBackend (and L1-only) does not."""
-        return self.has_l2 and self.mode != "interop"
+        backend does; a backend object (RedisBackend included), interop mode's bare RedisBackend and
+        L1-only do not."""
+        return self.has_l2 and self.mode != "interop" and not self.backend_object
 
-    def open(self) -> Cache:
+    def open(self, tenant: str | None = None) -> Cache:
         # Where the library finds Redis: the option, else the environment (cachekit_config_load_env).
-        self.has_l2 = not self.l1_only and bool(
+        self.has_l2 = self.host_backend is not None or not self.l1_only and bool(
             self.redis_url if self.redis_url is not None
             else os.environ.get("CACHEKIT_REDIS_URL") or os.environ.get("REDIS_URL"))
         # Metrics and log events are labelled by the decorator's namespace, as cachekit-py's are.
         options = {"metrics_namespace": self.namespace or "default", **self.cache_options}
-        return Cache(from_env=True, **options)
+        if tenant is not None:
+            options["deployment_uuid"] = tenant  # the encryption tenant; keys keep their prefix
+        host = None if self.host_backend is None else _host_backend.HostBackend(self.host_backend, self.stale_ttl)
+        return Cache(from_env=True, host_backend=host, **options)
 

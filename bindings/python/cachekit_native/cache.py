@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from ctypes import byref, c_int, c_int64, c_uint64, c_void_p
 from typing import Any, Callable
 
-from . import _ffi, observability
+from . import _ffi, _host_backend, observability
 from ._ffi import (Buffer, CacheStats, CoherenceStats, ComputeFunction, FillLockSettings, HealthReport, ListenerStats,
                    TrackingStats)
 from .errors import CacheClosedError, ComputeFailedError
@@ -129,9 +129,10 @@ class Cache:
     ``from_env=True`` first reads cachekit-py's environment variables (CACHEKIT_REDIS_URL or
     REDIS_URL, CACHEKIT_MASTER_KEY, ...); explicit options override them. With no redis_url the
     cache is L1-only. Option values never appear in messages when they are secrets.
+    ``host_backend=obj`` (an object with cachekit-py's backend methods) is the second tier instead of Redis.
     """
 
-    def __init__(self, *, from_env: bool = True, **options: Any):
+    def __init__(self, *, from_env: bool = True, host_backend: Any = None, **options: Any):
         lib = _ffi.library()
         self._lib = lib
         self._calls: _Calls | None = None
@@ -145,7 +146,12 @@ class Cache:
                     continue
                 lib.cachekit_config_set(config, name.encode("utf-8"), _text(value))
             handle = c_void_p()
-            lib.cachekit_cache_new(config, byref(handle))
+            if host_backend is None:
+                lib.cachekit_cache_new(config, byref(handle))
+            else:  # a cachekit-py backend object as the second tier (_host_backend.py)
+                if not isinstance(host_backend, _host_backend.HostBackend):
+                    host_backend = _host_backend.HostBackend(host_backend)
+                handle = _host_backend.new_cache(lib, config, host_backend)
         finally:
             lib.cachekit_config_free(config)
         # The free function is kept with the handle: __del__ may run at shutdown.

@@ -5,8 +5,8 @@ and the nested ``l1=``, ``circuit_breaker=``, ``backpressure=``, ``monitoring=``
 which the library carries out (its L1, breaker, backpressure, fill lock and refresh-ahead).
 
 What cannot exist here is refused with cachekit-py's ``ConfigurationError`` saying why: the
-cachekit.io SaaS backend (``DecoratorConfig.io``, ``stale_ttl``), multi-tenant encryption
-(``tenant_extractor``), and the serializers 'auto' and 'arrow' (serializers.py).
+cachekit.io SaaS backend (``DecoratorConfig.io``; ``stale_ttl`` needs an SWR-capable backend
+object instead).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable
 
-from . import serializers
+from . import _host_backend, serializers
 from .errors import ConfigurationError
 
 __all__ = ["BackpressureConfig", "CircuitBreakerConfig", "DecoratorConfig", "EncryptionConfig", "L1CacheConfig",
@@ -29,9 +29,11 @@ class _Unset:
 
 
 UNSET: Any = _Unset()
+
+
 def _check_serializer(serializer: Any) -> None:
-    """cachekit-py's decoration-time refusals (serializers.py): unknown names, 'auto'/'arrow' (not
-    available here), 'encrypted', classes and objects that are not SerializerProtocol."""
+    """cachekit-py's decoration-time refusals (serializers.py): unknown names, 'encrypted', classes
+    and objects that are not SerializerProtocol."""
     serializers.check(serializer)
 
 
@@ -101,7 +103,8 @@ class MonitoringConfig:
 
 @dataclass(frozen=True)
 class EncryptionConfig:
-    """Client-side AES-256-GCM, single-tenant (the deployment UUID or "default" names the tenant)."""
+    """Client-side AES-256-GCM: single-tenant (the deployment UUID or "default" names the tenant)
+    or multi-tenant (``tenant_extractor.extract(args, kwargs)`` names each call's, _tenants.py)."""
     enabled: bool | None = None
     master_key: str | None = field(default=None, repr=False)
     tenant_extractor: Any = None
@@ -114,15 +117,15 @@ class EncryptionConfig:
             raise ConfigurationError("master_key must be a hex string, not bytes (as cachekit-py requires)")
 
     def validate(self) -> None:
-        if self.tenant_extractor is not None:
-            raise ConfigurationError("multi-tenant encryption (tenant_extractor) is not available in cachekit_native: "
-                                     "the library derives one tenant's keys per cache; use single_tenant_mode=True")
         if self.enabled and not (self.master_key or os.environ.get("CACHEKIT_MASTER_KEY")):
             raise ConfigurationError("encryption.enabled=True requires encryption.master_key. "
                                      "Set CACHEKIT_MASTER_KEY environment variable or pass master_key parameter.")
-        if self.enabled and not self.single_tenant_mode:
+        if self.enabled and not self.tenant_extractor and not self.single_tenant_mode:
             raise ConfigurationError("Encryption requires explicit tenant mode. Provide tenant_extractor for "
                                      "multi-tenant OR set single_tenant_mode=True for single-tenant.")
+        if self.enabled and self.tenant_extractor and self.single_tenant_mode:
+            raise ConfigurationError("Cannot use both tenant_extractor and single_tenant_mode. Choose multi-tenant "
+                                     "(tenant_extractor) OR single-tenant (single_tenant_mode=True).")
 
 
 @dataclass(frozen=True)
@@ -180,8 +183,12 @@ class DecoratorConfig:
         return cls(**({"ttl": 600, "integrity_checking": True} | kwargs))
 
     @classmethod
-    def secure(cls, master_key: str | None = None, **kwargs: Any) -> DecoratorConfig:
-        encryption = EncryptionConfig(enabled=True, master_key=master_key, single_tenant_mode=True,
+    def secure(cls, master_key: str | None = None, tenant_extractor: Any = None, **kwargs: Any) -> DecoratorConfig:
+        tenant_extractor = tenant_extractor or None
+        single_tenant_mode = kwargs.pop("single_tenant_mode", None)  # as cachekit-py: else from the extractor
+        encryption = EncryptionConfig(enabled=True, master_key=master_key, tenant_extractor=tenant_extractor,
+                                      single_tenant_mode=tenant_extractor is None if single_tenant_mode is None
+                                      else single_tenant_mode,
                                       deployment_uuid=kwargs.pop("deployment_uuid", None),
                                       fail_closed=kwargs.pop("fail_closed", None))
         return cls(**({"ttl": 600, "integrity_checking": True, "encryption": encryption} | kwargs))
@@ -286,6 +293,8 @@ def _encryption_options(encryption: EncryptionConfig) -> dict[str, Any]:
         options["deployment_uuid"] = encryption.deployment_uuid
     if encryption.fail_closed is not None:
         options["encryption_fail_closed"] = encryption.fail_closed
+    if encryption.tenant_extractor is not None:
+        options["tenant_extractor"] = encryption.tenant_extractor
     return options
 
 
@@ -312,32 +321,42 @@ def flatten(config: DecoratorConfig | None, options: dict[str, Any]) -> dict[str
             flat.update(nested[1](value, ttl))
         elif name == "serializer":
             flat[name] = value  # checked by Settings, which knows whether the cache is L1-only
-        elif name in ("monitoring", "swr_by_default"):
+        elif name == "monitoring":
             continue  # accepted: the library's counters are always kept
         else:
             flat[name] = value
-    if "stale_ttl" in flat:
-        _check_stale_ttl(flat.pop("stale_ttl"), flat.get("ttl"))
+    swr_by_default = flat.pop("swr_by_default", False) or bool(config is not None and config.swr_by_default)
+    window = _stale_window(flat.pop("stale_ttl", None), flat.get("ttl"), flat.get("backend"), swr_by_default)
+    if window is not None:
+        flat["stale_ttl"] = window
     return flat
 
 
 _MAX_TOTAL_TTL = 2_592_000  # cachekit-py's 30-day bound on ttl + stale_ttl
 
 
-def _check_stale_ttl(stale_ttl: Any, ttl: Any) -> None:
-    """cachekit-py's checks and messages, in its order. A window > 0 needs an SWR-capable backend
-    (cachekit.io), which cannot be reached from here, so it is always refused in the end."""
+def _stale_window(stale_ttl: Any, ttl: Any, backend: Any, swr_by_default: bool) -> int | None:
+    """The SWR window each entry is stored with, as cachekit-py resolves it at decoration, with its
+    checks and messages in its order: a window > 0 needs an SWR-capable backend object (one whose
+    class has get_with_freshness); swr_by_default (DecoratorConfig.io's) makes it the ttl, capped
+    so ttl + window stays within 30 days."""
+    capable = backend is not None and _host_backend.supports_swr(backend)
     if stale_ttl is None:
-        return
+        if swr_by_default and isinstance(ttl, (int, float)) and ttl > 0 and capable:
+            wire_ttl = math.ceil(ttl)
+            window = min(wire_ttl, _MAX_TOTAL_TTL - wire_ttl)
+            return window if window > 0 else None
+        return None
     if isinstance(stale_ttl, bool) or not isinstance(stale_ttl, int) or stale_ttl < 0:
         raise ConfigurationError(f"stale_ttl must be a non-negative integer, got {stale_ttl!r}")
     if stale_ttl == 0:
-        return  # the explicit opt-out
+        return None  # the explicit opt-out
     if ttl is None or ttl <= 0:
         raise ConfigurationError("stale_ttl requires a positive ttl (the stale window starts where freshness ends)")
     if ttl + stale_ttl > _MAX_TOTAL_TTL:
         raise ConfigurationError(f"ttl + stale_ttl must not exceed {_MAX_TOTAL_TTL} seconds (30-day storage cap)")
-    raise ConfigurationError("stale_ttl requires an SWR-capable backend (CachekitIO) known at decoration time. "
-                             "Other backends have no read-side freshness signal — remove stale_ttl, switch to "
-                             "@cache.io, or pass backend=CachekitIOBackend() explicitly.")
-
+    if not capable:
+        raise ConfigurationError("stale_ttl requires an SWR-capable backend (CachekitIO) known at decoration time. "
+                                 "Other backends have no read-side freshness signal — remove stale_ttl, switch to "
+                                 "@cache.io, or pass backend=CachekitIOBackend() explicitly.")
+    return stale_ttl

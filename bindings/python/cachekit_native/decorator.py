@@ -52,7 +52,7 @@ def _wrap(func: F, settings: Settings) -> F:
 
     def cache_clear() -> None:
         """Invalidates every entry of the function and restarts its statistics."""
-        if inspect.iscoroutinefunction(func) and state.settings.has_l2:
+        if inspect.iscoroutinefunction(func) and (state.settings.has_l2 or state.settings.backend_object):
             # As cachekit-py: this would block the event loop on Redis.
             raise TypeError("cache_clear() cannot clear cache for async functions with a backend. "
                             "Use 'await fn.ainvalidate_cache()' instead.")

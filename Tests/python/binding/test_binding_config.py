@@ -190,6 +190,19 @@ def test_to_dict_is_cachekit_pys_view():
     assert mine["master_key"] == "[REDACTED]"
 
 
+def test_a_serializer_name_is_checked_when_the_decorator_is_applied_as_in_cachekit_py():
+    """cachekit-py's DecoratorConfig takes any serializer value and keeps it (to_dict shows it);
+    the name is refused, with the same exception type, only when the decorator is applied."""
+    mine, theirs = DecoratorConfig(serializer="msgpack"), py_decorator.DecoratorConfig(serializer="msgpack")
+    assert mine.serializer == theirs.serializer == "msgpack"
+    assert mine.to_dict()["serializer"] == theirs.to_dict()["serializer"] == "msgpack"
+    with pytest.raises(ValueError, match="Unknown serializer: 'msgpack'"):
+        cache(config=DecoratorConfig(serializer="msgpack", backend=None))(lambda x: x)
+    from cachekit import cache as py_cache
+    with pytest.raises(ValueError, match="Unknown serializer: 'msgpack'"):
+        py_cache(config=py_decorator.DecoratorConfig(serializer="msgpack", backend=None))(lambda x: x)
+
+
 def test_a_refresh_ahead_runs_on_a_copy_of_the_arguments(redis_url):
     import threading
     import time

@@ -31,12 +31,6 @@ class _Unset:
 UNSET: Any = _Unset()
 
 
-def _check_serializer(serializer: Any) -> None:
-    """cachekit-py's decoration-time refusals (serializers.py): unknown names, 'encrypted', classes
-    and objects that are not SerializerProtocol."""
-    serializers.check(serializer)
-
-
 @dataclass(frozen=True)
 class L1CacheConfig:
     """The in-process tier. ``swr_*``: a hit past ``swr_threshold_ratio`` of the TTL returns at
@@ -167,7 +161,7 @@ class DecoratorConfig:
             if not isinstance(value, kind):
                 raise TypeError(f"{name} must be a cachekit_native.config.{kind.__name__}, got {type(value).__name__}")
             value.validate()
-        _check_serializer(self.serializer)
+        # The serializer is checked where cachekit-py checks it: when the decorator is applied.
 
     # -- presets, as cachekit-py's (ttl and protections) ------------------------------------
 

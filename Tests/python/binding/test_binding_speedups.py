@@ -1,0 +1,264 @@
+"""The C hit path (cachekit_native/_speedups.c) against the ctypes path it replaces.
+
+Every scenario runs twice, once per path (CACHEKIT_NATIVE_SPEEDUPS at decoration time), and both
+must give the same results, statistics and exceptions. Then what only the C path has: the
+decoded-value memo (fresh containers, a changed entry is decoded again, nothing in secure mode),
+misuse that must raise instead of crashing, and a hit/miss loop under `python -X dev` with
+PYTHONMALLOC=debug, threads (the GIL released around Redis) and a fork.
+"""
+import os
+import subprocess
+import sys
+import textwrap
+from datetime import datetime, timezone
+
+import msgpack
+import pytest
+
+from support import speedups
+from support.abi import BINDINGS
+from support.peer import MASTER_KEY
+
+from cachekit_native import _fast, cache, serializer
+from cachekit_native.errors import CachekitError
+
+PATHS = ["ctypes", "c"]
+
+
+@pytest.fixture(params=PATHS)
+def path(request, monkeypatch):
+    monkeypatch.setenv("CACHEKIT_NATIVE_SPEEDUPS", "1" if request.param == "c" else "0")
+    return request.param
+
+
+def decorated(path, function, **options):
+    wrapped = cache(**options)(function)
+    assert (type(wrapped).__name__ == "HitPath") == (path == "c")
+    return wrapped
+
+
+def test_the_extension_is_built_where_it_can_be():
+    if not speedups.can_build():
+        pytest.skip("no C compiler or Python.h on this machine: the ctypes path runs alone")
+    assert _fast.available(), "the tree's cachekit_native/_speedups was not built or does not import"
+
+
+def scenario(path, redis_url=None):
+    """A run of calls; returns what a caller observes."""
+    calls = []
+    backend = {"redis_url": redis_url, "namespace": path} if redis_url else {"backend": None}
+
+    def lookup(a, b=None, *rest, **options):
+        calls.append((a, b, rest, options))
+        return {"a": a, "b": b, "rest": list(rest), "nested": [{"x": [1, (2, 3)]}],
+                "when": datetime(2024, 1, 1, tzinfo=timezone.utc), "bytes": b"\x00"}
+
+    function = decorated(path, lookup, ttl=60, **backend)
+    seen = []
+    for args, kwargs in [((1,), {}), ((1,), {}), ((1, "x"), {}), ((1, "x"), {}), ((1.0,), {}), ((True,), {}),
+                         ((None, b"k", 3), {}), ((None, b"k", 3), {}), ((1,), {"b": 2}), ((1,), {"b": 2}),
+                         (([1, 2],), {}), (([1, 2],), {}), ((1,), {"_bypass_cache": True}), ((),  {})]:
+        try:
+            seen.append(function(*args, **kwargs))
+        except TypeError as error:
+            seen.append(("TypeError", str(error)))
+    first = function(7)
+    hit = function(7)
+    hit["nested"][0]["x"].append("mutated")
+    hit["a"] = "mutated"
+    seen.append(function(7))  # the caller's changes never reach the cache
+    info = function.cache_info()
+    return seen, calls, (info.hits, info.misses, info.l1_hits, info.l2_hits), first is not hit
+
+
+def test_both_paths_give_the_same_results_and_statistics(monkeypatch):
+    results = {}
+    for name in PATHS:
+        monkeypatch.setenv("CACHEKIT_NATIVE_SPEEDUPS", "1" if name == "c" else "0")
+        results[name] = scenario(name)
+    assert results["c"] == results["ctypes"]
+    seen, calls, stats, fresh = results["c"]
+    assert stats == (7, 9, 7, 0) and fresh
+    assert len(calls) == 9  # 1, (1,"x"), 1.0, True, (None,b"k",3), b=2, [1,2], bypass, 7 (() does not bind)
+
+
+def test_both_paths_agree_with_redis(monkeypatch, redis_url):
+    results = {}
+    for name in PATHS:
+        monkeypatch.setenv("CACHEKIT_NATIVE_SPEEDUPS", "1" if name == "c" else "0")
+        results[name] = scenario(name, redis_url)
+    assert results["c"] == results["ctypes"]
+    assert results["c"][2] == (7, 9, 7, 0)
+
+
+def test_methods_bind_like_functions(path):
+    def add(self, x):
+        return x + self.base
+
+    class Service:
+        base = 10
+        method = decorated(path, add, backend=None)
+
+    assert Service().method(1) == 11 and Service.method(Service(), 2) == 12  # self cannot be keyed: uncached
+    assert Service.method.__name__ == "add" and Service.method.__wrapped__ is add
+
+    def plus_one(x):
+        return x + 1
+
+    function = decorated(path, plus_one, backend=None)
+    assert function(1) == 2 and function(1) == 2 and function.cache_info().hits == 1
+
+
+def test_an_error_status_raises_the_same_exception_on_both_paths(path):
+    def echo(x):
+        return x
+
+    function = decorated(path, echo, backend=None)
+    function(1)
+    state = function._cachekit_native
+    # A memoized key the library refuses (longer than its 4096-byte limit): the status of the
+    # one cachekit_cache_get, turned into its exception by the same code on both paths.
+    state.memo[((int,), (1,))] = b"k" * 5000
+    with pytest.raises(CachekitError) as raised:
+        function(1)
+    assert type(raised.value).__name__ == "InvalidKeyError" and raised.value.status == -68
+    assert "4096" in str(raised.value)
+
+
+def test_an_undecodable_entry_is_dropped_and_recomputed_on_both_paths(path):
+    calls = []
+
+    def value(x):
+        calls.append(x)
+        return {"x": x}
+
+    function = decorated(path, value, backend=None)
+    function(1)
+    state = function._cachekit_native
+    key = state.memo[((int,), (1,))]
+    # Valid MessagePack the library stores, but not a value: a datetime sentinel with no date.
+    state.cache.set(key, msgpack.packb({"__datetime__": True, "value": "not a date"}))
+    assert function(1) == {"x": 1} and calls == [1, 1]
+    assert function(1) == {"x": 1} and calls == [1, 1]
+
+
+def test_a_changed_entry_is_decoded_again():
+    function = decorated("c" if _fast.available() else "ctypes", lambda x: {"v": x}, backend=None)
+    function(1)
+    assert function(1) == {"v": 1}
+    state = function._cachekit_native
+    state.cache.set(state.memo[((int,), (1,))], serializer.pack({"v": "changed"}))
+    assert function(1) == {"v": "changed"}
+    function.invalidate_cache(1)
+    assert function(1) == {"v": 1}
+
+
+def test_secure_mode_keeps_no_decoded_values(redis_url):
+    function = cache.secure(master_key=MASTER_KEY, redis_url=redis_url)(lambda x: {"secret": x})
+    function(1), function(1)
+    assert function._cachekit_native.values is None
+
+
+def test_the_value_memo_is_bounded_and_skips_values_it_cannot_copy_faithfully():
+    if not _fast.available():
+        pytest.skip("the C path is not built here")
+    big = "x" * (70 * 1024)
+    function = cache(backend=None)(lambda x: big if x == "big" else {"n": x})
+    for x in range(5000):
+        function(x), function(x)
+    values = function._cachekit_native.values
+    assert 0 < len(values) <= 4096
+    function("big"), function("big")
+    assert function("big") == big and not any(entry[1] == big for entry in values.values())
+
+
+MISUSE = [
+    lambda S: S.HitPath.__new__(S.HitPath)(1),
+    lambda S: S.HitPath(None, [], len, len, len, None, None, ()),
+    lambda S: S.HitPath(None, {}, 1, len, len, None, None, ()),
+    lambda S: S.HitPath(None, {}, len, len, len, None, [], ()),
+    lambda S: S.HitPath(None, {}, len, len, len, None, None, (1,)),
+    lambda S: S.bind(0, 0),
+    lambda S: S.bind("1", 1),
+]
+
+
+@pytest.mark.parametrize("misuse", range(len(MISUSE)))
+def test_misuse_raises_instead_of_crashing(misuse):
+    if not _fast.available():
+        pytest.skip("the C path is not built here")
+    from cachekit_native import _speedups
+    with pytest.raises((TypeError, ValueError, OverflowError)):
+        MISUSE[misuse](_speedups)
+
+
+def test_a_state_without_a_cache_attribute_shape_takes_the_python_path():
+    if not _fast.available():
+        pytest.skip("the C path is not built here")
+    from cachekit_native import _speedups
+
+    class State:
+        cache = object()  # no _calls: the C path must not guess
+
+    fallback = []
+    hit_path = _speedups.HitPath(State(), {((int,), (1,)): b"k"}, lambda *a, **k: fallback.append(a) or "slow", len,
+                                 len, None, {}, ())
+    with pytest.raises(AttributeError):
+        hit_path(1)
+    assert hit_path("not memoized") == "slow" and fallback == [("not memoized",)]
+
+
+LOOP = textwrap.dedent("""
+    import os, sys, threading
+    from cachekit_native import cache, _fast
+    assert _fast.available()
+    url = sys.argv[1] or None
+    options = {"redis_url": url, "ttl": 60} if url else {"backend": None}
+
+    @cache(**options)
+    def value(x, y=0):
+        return {"x": x, "items": list(range(x % 5)), "y": y}
+
+    errors = []
+
+    def run(offset):
+        try:
+            for round_ in range(300):
+                for x in range(20):
+                    assert value(x) == {"x": x, "items": list(range(x % 5)), "y": 0}
+                    assert value(x, y=offset)["y"] == offset
+                    value(1000 + round_ * 20 + x + offset * 100000)  # misses
+                if round_ % 100 == 99:
+                    value.cache_close()  # the next call opens a new cache; calls in flight finish
+        except BaseException as error:
+            errors.append(repr(error))
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    pid = os.fork()
+    if pid == 0:
+        try:
+            assert value(3) == {"x": 3, "items": [0, 1, 2], "y": 0} and value(3)["x"] == 3
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    assert os.waitpid(pid, 0)[1] == 0
+    print("ok", value(3) == value(3) and value.cache_info().hits > 0)
+""")
+
+
+@pytest.mark.parametrize("with_redis", [False, True], ids=["l1", "redis"])
+def test_a_hit_and_miss_loop_under_dev_mode_and_the_debug_allocator(with_redis, request):
+    if not _fast.available():
+        pytest.skip("the C path is not built here")
+    url = request.getfixturevalue("redis_url") if with_redis else ""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(BINDINGS), os.environ.get("PYTHONPATH", "")]),
+               PYTHONMALLOC="debug", CACHEKIT_NATIVE_SPEEDUPS="1")
+    result = subprocess.run([sys.executable, "-X", "dev", "-W", "error", "-c", LOOP, url], env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr[-3000:]}"
+    assert result.stdout.split() == ["ok", "True"]

@@ -1,0 +1,47 @@
+"""The C hit path (_speedups.c), when it is built, wired to the library ctypes loaded.
+
+``hit_path`` gives a decorated sync function's callable: the extension's ``HitPath``, which
+answers a hit on a memoized key in one crossing, or the pure-Python wrapper when the extension
+is missing or ``CACHEKIT_NATIVE_SPEEDUPS=0`` (libcachekit's own variable: the tests run both
+paths). Both give the same results; everything but the hit runs the same Python code.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from datetime import date, datetime, time
+from typing import Any, Callable
+
+from . import _ffi
+
+try:
+    from . import _speedups
+except ImportError:  # a checkout or a pure build without the compiled extension
+    _speedups = None
+
+# Immutable types a decoded value may share with its copies (serializer.py's temporal values).
+_LEAF_TYPES = (datetime, date, time)
+_bound = False
+
+
+def available() -> bool:
+    """True when decorated sync functions take the C hit path."""
+    return _speedups is not None and os.environ.get("CACHEKIT_NATIVE_SPEEDUPS", "1") != "0"
+
+
+def _bind() -> None:
+    global _bound
+    if not _bound:
+        cdll = _ffi.library().cdll
+        _speedups.bind(ctypes.cast(cdll.cachekit_cache_get, ctypes.c_void_p).value,
+                       ctypes.cast(cdll.cachekit_buffer_free, ctypes.c_void_p).value)
+        _bound = True
+
+
+def hit_path(state: Any, wrapper: Callable[..., Any], finish: Callable[..., Any], after_hit: Any) -> Callable[..., Any]:
+    """The callable for state's sync function: wrapper itself without the extension."""
+    if not available():
+        return wrapper
+    _bind()
+    return _speedups.HitPath(state, state.memo, wrapper, finish, state.unpack, after_hit, state.values, _LEAF_TYPES)

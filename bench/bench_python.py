@@ -3,6 +3,12 @@ redis-server: decorator + L1 hit, L2 hit (L1 disabled on both sides) and miss + 
 small dict and a ~10 KB dict. Prints microseconds per call (best of several rounds) and the
 ratio cachekit-py / cachekit_native (> 1: cachekit_native is faster).
 
+Then, without Redis, what a user would otherwise write: a ten-line cachetools + msgpack
+decorator that copies its value the way cachekit_native does (stores msgpack bytes, unpacks on
+every hit), against cachekit_native's C hit path and its ctypes path (CACHEKIT_NATIVE_SPEEDUPS=0),
+for hits and for misses; and ``@cache.local`` against ``cachetools.cached`` itself (both return
+the stored object).
+
 Run with scripts/bench.sh python (it builds the release library and sets CACHEKIT_LIBRARY_PATH).
 """
 import itertools
@@ -50,6 +56,64 @@ def per_call_us(function, argument_source, iterations, rounds):
     return best
 
 
+def cachetools_msgpack(ttl, maxsize=1_000_000):
+    """The decorator a user would write with cachetools and msgpack: bytes stored, unpacked per hit."""
+    import functools
+
+    import cachetools
+    import cachetools.keys
+    import msgpack
+
+    def decorator(func):
+        store = cachetools.TTLCache(maxsize, ttl)
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            key = cachetools.keys.hashkey(*args, **kwargs)
+            try:
+                return msgpack.unpackb(store[key])
+            except KeyError:
+                pass
+            value = func(*args, **kwargs)
+            store[key] = msgpack.packb(value)
+            return value
+        return wrapper
+    return decorator
+
+
+def local_rows(native_cache):
+    """No Redis: cachekit_native (C and ctypes hit paths) against cachetools + msgpack, and
+    @cache.local against cachetools.cached. Rows of (case, baseline us, native us)."""
+    import cachetools
+
+    rows = []
+    for label, value in (("small", SMALL), ("10KB", LARGE)):
+        def function(x):
+            return value
+        variants = {}
+        for name, speedups in (("native", "1"), ("native, ctypes path", "0")):
+            os.environ["CACHEKIT_NATIVE_SPEEDUPS"] = speedups
+            function.__qualname__ = f"bench_local_{name}_{label}"
+            variants[name] = (native_cache(ttl=600, backend=None)(function),
+                              native_cache(ttl=600, backend=None)(function))
+        os.environ.pop("CACHEKIT_NATIVE_SPEEDUPS")
+        baseline_hit = cachetools_msgpack(600)(function)
+        baseline_hit(1)
+        baseline_us = per_call_us(baseline_hit, itertools.repeat(1), 20000, 5)
+        baseline_miss_us = per_call_us(cachetools_msgpack(600)(function), itertools.count(10_000_000), 5000, 5)
+        for name, (hit, miss) in variants.items():
+            hit(1)
+            rows.append((f"L1 hit, {label} ({name})", baseline_us, per_call_us(hit, itertools.repeat(1), 20000, 5)))
+            rows.append((f"miss + store, {label} ({name})", baseline_miss_us,
+                         per_call_us(miss, itertools.count(10_000_000), 5000, 5)))
+    ours = native_cache.local(ttl=600, max_entries=4096)(lambda x: SMALL)
+    theirs = cachetools.cached(cachetools.TTLCache(4096, 600))(lambda x: SMALL)
+    ours(1), theirs(1)
+    rows.append(("@cache.local hit vs cachetools.cached", per_call_us(theirs, itertools.repeat(1), 20000, 5),
+                 per_call_us(ours, itertools.repeat(1), 20000, 5)))
+    return rows
+
+
 def main():
     process, url, directory = start_redis()
     os.environ["REDIS_URL"] = url  # cachekit-py's environment-configured backend
@@ -59,6 +123,7 @@ def main():
         from cachekit import cache as py_cache
         from cachekit_native import cache as native_cache
 
+        print(f"load average before the run: {open('/proc/loadavg').read().split()[0]}")
         print(f"cachekit {cachekit.__version__ if hasattr(cachekit, '__version__') else '0.24.1'} vs "
               f"cachekit_native {cachekit_native.__version__} on libcachekit {cachekit_native.library_version()} "
               f"({cachekit_native.library_path()})")
@@ -121,6 +186,12 @@ def main():
         print(f"{'case':32s} {'cachekit-py us':>15s} {'native us':>10s} {'ratio':>7s}")
         for name, py_us, native_us in rows:
             print(f"{name:32s} {py_us:15.2f} {native_us:10.2f} {py_us / native_us:6.2f}x")
+        print(f"\nwithout Redis (cachekit_native {'with' if cachekit_native._fast.available() else 'WITHOUT'} "
+              f"its C hit path); ratio = baseline / native")
+        print(f"{'case':40s} {'baseline us':>12s} {'native us':>10s} {'ratio':>7s}")
+        for name, base_us, native_us in local_rows(native_cache):
+            print(f"{name:40s} {base_us:12.2f} {native_us:10.2f} {base_us / native_us:6.2f}x")
+        print(f"\nload average after the run: {open('/proc/loadavg').read().split()[0]}")
     finally:
         process.terminate()
         process.wait()

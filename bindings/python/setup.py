@@ -9,8 +9,8 @@ Where the library comes from, first match wins:
 Anything else fails the build with a message naming these choices: a wheel that silently lacks
 its library would fail only later, at import, on another machine.
 
-The C hit path, cachekit_native/_speedups.c, is compiled against the header in the source tree's
-include/ (or CACHEKIT_SOURCE_ROOT's), so the wheel is tagged for this interpreter and platform
+The C hit path, cachekit_native/_speedups.c, is compiled against the header in the surrounding
+checkout's include/ (else CACHEKIT_SOURCE_ROOT's), so the wheel is tagged for this interpreter and platform
 (cp3XX-cp3XX-<platform>). It takes libcachekit's function addresses from the ctypes library at
 run time, so it does not link the library. CACHEKIT_NATIVE_SPEEDUPS=0 builds without it (the
 package then runs on ctypes alone, py3-none-<platform> when it carries the library); a compile
@@ -74,12 +74,14 @@ def _built_library() -> pathlib.Path:
 def _speedups() -> list[Extension]:
     if os.environ.get("CACHEKIT_NATIVE_SPEEDUPS", "1") == "0":
         return []
-    explicit = os.environ.get("CACHEKIT_SOURCE_ROOT")
-    root = pathlib.Path(explicit) if explicit else HERE.parent.parent
-    header = root / "include" / "cachekit.h"
-    if not header.is_file():
-        raise SetupError(f"cannot build the C hit path: {header} is missing (set CACHEKIT_SOURCE_ROOT to the "
-                         "libcachekit checkout, or CACHEKIT_NATIVE_SPEEDUPS=0 to build without it)")
+    # The header of the checkout around this directory first: the one this package was written against.
+    roots = [HERE.parent.parent] + ([pathlib.Path(os.environ["CACHEKIT_SOURCE_ROOT"])]
+                                    if os.environ.get("CACHEKIT_SOURCE_ROOT") else [])
+    header = next((root / "include" / "cachekit.h" for root in roots if (root / "include" / "cachekit.h").is_file()),
+                  None)
+    if header is None:
+        raise SetupError("cannot build the C hit path: include/cachekit.h is missing (set CACHEKIT_SOURCE_ROOT to "
+                         "the libcachekit checkout, or CACHEKIT_NATIVE_SPEEDUPS=0 to build without it)")
     return [Extension("cachekit_native._speedups", ["cachekit_native/_speedups.c"], include_dirs=[str(header.parent)],
                       extra_compile_args=["-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter",
                                           "-Wno-missing-field-initializers"])]

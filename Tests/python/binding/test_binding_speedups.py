@@ -174,10 +174,12 @@ def test_the_value_memo_is_bounded_and_skips_values_it_cannot_copy_faithfully():
 
 MISUSE = [
     lambda S: S.HitPath.__new__(S.HitPath)(1),
-    lambda S: S.HitPath(None, [], len, len, len, None, None, ()),
-    lambda S: S.HitPath(None, {}, 1, len, len, None, None, ()),
-    lambda S: S.HitPath(None, {}, len, len, len, None, [], ()),
-    lambda S: S.HitPath(None, {}, len, len, len, None, None, (1,)),
+    lambda S: S.HitPath(None, [], len, len, len, len, len, None, None, ()),
+    lambda S: S.HitPath(None, {}, 1, len, len, len, len, None, None, ()),
+    lambda S: S.HitPath(None, {}, len, len, 1, len, len, None, None, ()),
+    lambda S: S.HitPath(None, {}, len, len, len, len, len, None, [], ()),
+    lambda S: S.HitPath(None, {}, len, len, len, len, len, None, None, (1,)),
+    lambda S: S.HitPath(None, {}, len, lambda a, k: 1, len, len, len, None, None, ())("not memoized"),
     lambda S: S.bind(0, 0),
     lambda S: S.bind("1", 1),
 ]
@@ -200,12 +202,13 @@ def test_a_state_without_a_cache_attribute_shape_takes_the_python_path():
     class State:
         cache = object()  # no _calls: the C path must not guess
 
-    fallback = []
-    hit_path = _speedups.HitPath(State(), {((int,), (1,)): b"k"}, lambda *a, **k: fallback.append(a) or "slow", len,
-                                 len, None, {}, ())
+    keyed = []
+    hit_path = _speedups.HitPath(State(), {((int,), (1,)): b"k"}, lambda *a, **k: "slow",
+                                 lambda args, kwargs: keyed.append(args), lambda *a: "uncached", len, len, None, {}, ())
     with pytest.raises(AttributeError):
         hit_path(1)
-    assert hit_path("not memoized") == "slow" and fallback == [("not memoized",)]
+    assert hit_path("not keyable") == "uncached" and keyed == [("not keyable",)]
+    assert hit_path(1, keyword=2) == "slow"
 
 
 LOOP = textwrap.dedent("""

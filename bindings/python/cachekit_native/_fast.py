@@ -44,4 +44,5 @@ def hit_path(state: Any, wrapper: Callable[..., Any], finish: Callable[..., Any]
     if not available():
         return wrapper
     _bind()
-    return _speedups.HitPath(state, state.memo, wrapper, finish, state.unpack, after_hit, state.values, _LEAF_TYPES)
+    return _speedups.HitPath(state, state.memo, wrapper, state.key, state.func, finish, state.unpack, after_hit,
+                             state.values, _LEAF_TYPES)

@@ -226,6 +226,11 @@ class CachedFunction:
     def fill_sync(self, cache: Cache, key: bytes, args: tuple, kwargs: dict) -> Any:
         """Computes and stores under the cross-process fill lock, or returns the value another
         process stored while this one waited for the lock (_fill_lock.py)."""
+        if _fill_lock._settings(cache) is None:  # no lock applies (no Redis, or fill_lock off)
+            result = self.func(*args, **kwargs)
+            self.store(cache, key, result)
+            return result
+
         def compute() -> Any:
             result = self.func(*args, **kwargs)
             self.store(cache, key, result)

@@ -1,13 +1,13 @@
 /*
  * cachekit_native._speedups: the decorator's sync hit in one crossing (no ctypes).
  *
- * A HitPath is the callable that replaces a decorated sync function. For a call whose
- * positional arguments are all exact scalars and whose key the function's memo already holds,
- * it enters the cache's in-flight count, calls cachekit_cache_get through the address ctypes
- * resolved (so the extension never links libcachekit itself), copies the document out and
- * leaves; everything else (a key not yet memoized, keyword arguments, a miss, an error status,
- * a document that does not decode) goes to the Python code of _function.py, which stays the
- * one definition of what those mean. The GIL is released around the library call only when the
+ * A HitPath is the callable that replaces a decorated sync function. It takes the key from the
+ * function's memo when the positional arguments are all exact scalars (else from Python's
+ * key_for), enters the cache's in-flight count, calls cachekit_cache_get through the address
+ * ctypes resolved (so the extension never links libcachekit itself), copies the document out
+ * and leaves. Keyword arguments, a closed or missing cache, a miss, an error status and a
+ * document that does not decode go to the Python code of _function.py (the whole wrapper, or
+ * its finish()), which stays the one definition of what those mean. The GIL is released around the library call only when the
  * cache has Redis: an L1-only get never blocks.
  *
  * The decoded-value memo: a hit whose document is byte-equal to the last one decoded for that
@@ -46,6 +46,8 @@ typedef struct {
     PyObject *state;       /* the CachedFunction */
     PyObject *memo;        /* dict: (argument types, arguments) -> key bytes */
     PyObject *slow;        /* the pure-Python wrapper: the whole call path */
+    PyObject *key_for;     /* key_for(args, kwargs) -> key bytes, or None: run uncached */
+    PyObject *func;        /* the decorated function */
     PyObject *finish;      /* finish(cache, key, args, kwargs, status, document, seen) */
     PyObject *unpack;      /* unpack(document) -> value */
     PyObject *after_hit;   /* after_hit(state, cache, key, args, kwargs), or None */
@@ -297,11 +299,25 @@ static PyObject *hit_path_call(PyObject *object, PyObject *args, PyObject *kwarg
     if (memo_key == NULL) return NULL;
     PyObject *key = memo_key == Py_None ? NULL : PyDict_GetItemWithError(self->memo, memo_key);
     Py_DECREF(memo_key);
-    if (key == NULL || !PyBytes_CheckExact(key)) {
+    if (key != NULL && PyBytes_CheckExact(key)) {
+        Py_INCREF(key);  /* the memo may be cleared by another thread while the GIL is released */
+    } else {
         if (PyErr_Occurred()) return NULL;
-        return PyObject_Call(self->slow, args, kwargs);
+        /* Not memoized (a miss, mostly): the key from Python, then the same lookup. */
+        PyObject *keywords = kwargs ? Py_NewRef(kwargs) : PyDict_New();
+        key = keywords ? PyObject_CallFunctionObjArgs(self->key_for, args, keywords, NULL) : NULL;
+        Py_XDECREF(keywords);
+        if (key == NULL) return NULL;
+        if (key == Py_None) {
+            Py_DECREF(key);
+            return PyObject_Call(self->func, args, kwargs);  /* cannot be keyed: runs uncached */
+        }
+        if (!PyBytes_CheckExact(key)) {
+            Py_DECREF(key);
+            PyErr_SetString(PyExc_TypeError, "HitPath: key_for must return bytes or None");
+            return NULL;
+        }
     }
-    Py_INCREF(key);  /* the memo may be cleared by another thread while the GIL is released */
 
     PyObject *result = NULL, *cache = NULL, *calls = NULL, *in_flight = NULL, *seen = NULL, *document = NULL;
     cache = PyObject_GetAttr(self->state, str_cache);
@@ -416,14 +432,17 @@ done:
 
 static int hit_path_init(PyObject *object, PyObject *args, PyObject *kwargs) {
     HitPath *self = (HitPath *)object;
-    static char *names[] = {"state", "memo", "slow", "finish", "unpack", "after_hit", "values", "leaf_types", NULL};
-    PyObject *state, *memo, *slow, *finish, *unpack, *after_hit, *values, *leaf_types;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO!OOOOOO!:HitPath", names, &state, &PyDict_Type, &memo, &slow,
-                                     &finish, &unpack, &after_hit, &values, &PyTuple_Type, &leaf_types))
+    static char *names[] = {"state", "memo", "slow", "key_for", "func", "finish", "unpack", "after_hit", "values",
+                            "leaf_types", NULL};
+    PyObject *state, *memo, *slow, *key_for, *func, *finish, *unpack, *after_hit, *values, *leaf_types;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO!OOOOOOOO!:HitPath", names, &state, &PyDict_Type, &memo, &slow,
+                                     &key_for, &func, &finish, &unpack, &after_hit, &values, &PyTuple_Type,
+                                     &leaf_types))
         return -1;
-    if (!PyCallable_Check(slow) || !PyCallable_Check(finish) || !PyCallable_Check(unpack) ||
-        (after_hit != Py_None && !PyCallable_Check(after_hit))) {
-        PyErr_SetString(PyExc_TypeError, "HitPath: slow, finish and unpack must be callable, after_hit callable or None");
+    if (!PyCallable_Check(slow) || !PyCallable_Check(key_for) || !PyCallable_Check(func) ||
+        !PyCallable_Check(finish) || !PyCallable_Check(unpack) || (after_hit != Py_None && !PyCallable_Check(after_hit))) {
+        PyErr_SetString(PyExc_TypeError,
+                        "HitPath: slow, key_for, func, finish and unpack must be callable, after_hit callable or None");
         return -1;
     }
     if (values != Py_None && !PyDict_CheckExact(values)) {
@@ -439,6 +458,8 @@ static int hit_path_init(PyObject *object, PyObject *args, PyObject *kwargs) {
     Py_XSETREF(self->state, Py_NewRef(state));
     Py_XSETREF(self->memo, Py_NewRef(memo));
     Py_XSETREF(self->slow, Py_NewRef(slow));
+    Py_XSETREF(self->key_for, Py_NewRef(key_for));
+    Py_XSETREF(self->func, Py_NewRef(func));
     Py_XSETREF(self->finish, Py_NewRef(finish));
     Py_XSETREF(self->unpack, Py_NewRef(unpack));
     Py_XSETREF(self->after_hit, Py_NewRef(after_hit));
@@ -458,6 +479,8 @@ static int hit_path_traverse(PyObject *object, visitproc visit, void *arg) {
     Py_VISIT(self->state);
     Py_VISIT(self->memo);
     Py_VISIT(self->slow);
+    Py_VISIT(self->key_for);
+    Py_VISIT(self->func);
     Py_VISIT(self->finish);
     Py_VISIT(self->unpack);
     Py_VISIT(self->after_hit);
@@ -475,6 +498,8 @@ static int hit_path_clear(PyObject *object) {
     Py_CLEAR(self->state);
     Py_CLEAR(self->memo);
     Py_CLEAR(self->slow);
+    Py_CLEAR(self->key_for);
+    Py_CLEAR(self->func);
     Py_CLEAR(self->finish);
     Py_CLEAR(self->unpack);
     Py_CLEAR(self->after_hit);

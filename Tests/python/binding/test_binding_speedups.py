@@ -180,8 +180,11 @@ MISUSE = [
     lambda S: S.HitPath(None, {}, len, len, len, len, len, None, [], ()),
     lambda S: S.HitPath(None, {}, len, len, len, len, len, None, None, (1,)),
     lambda S: S.HitPath(None, {}, len, lambda a, k: 1, len, len, len, None, None, ())("not memoized"),
-    lambda S: S.bind(0, 0),
-    lambda S: S.bind("1", 1),
+    lambda S: S.bind(0, 0, 0),
+    lambda S: S.bind("1", 1, 1),
+    lambda S: S.set(object(), b"k", b"v", -1, False),
+    lambda S: S.set(None, "not bytes", b"v", -1, False),
+    lambda S: S.set(None, b"k", b"v", 2**64, False),
 ]
 
 
@@ -190,8 +193,22 @@ def test_misuse_raises_instead_of_crashing(misuse):
     if not _fast.available():
         pytest.skip("the C path is not built here")
     from cachekit_native import _speedups
-    with pytest.raises((TypeError, ValueError, OverflowError)):
+    with pytest.raises((TypeError, ValueError, OverflowError, AttributeError)):
         MISUSE[misuse](_speedups)
+
+
+def test_a_store_into_a_closed_cache_is_refused_on_both_paths(path):
+    from cachekit_native import Cache
+    from cachekit_native.errors import CacheClosedError
+    handle = Cache(from_env=False)
+    _fast.store(handle, b"k", serializer.pack(1), False)
+    assert handle.get(b"k") == serializer.pack(1)
+    with pytest.raises(CachekitError) as raised:  # a status the library refuses: the ctypes path's exception
+        _fast.store(handle, b"k" * 5000, serializer.pack(1), False)
+    assert raised.value.status == -68
+    handle.close()
+    with pytest.raises(CacheClosedError):
+        _fast.store(handle, b"k", serializer.pack(1), False)
 
 
 def test_a_state_without_a_cache_attribute_shape_takes_the_python_path():

@@ -14,6 +14,7 @@ from datetime import date, datetime, time
 from typing import Any, Callable
 
 from . import _ffi
+from .errors import CacheClosedError
 
 try:
     from . import _speedups
@@ -34,8 +35,8 @@ def _bind() -> None:
     global _bound
     if not _bound:
         cdll = _ffi.library().cdll
-        _speedups.bind(ctypes.cast(cdll.cachekit_cache_get, ctypes.c_void_p).value,
-                       ctypes.cast(cdll.cachekit_buffer_free, ctypes.c_void_p).value)
+        _speedups.bind(*(ctypes.cast(getattr(cdll, name), ctypes.c_void_p).value
+                         for name in ("cachekit_cache_get", "cachekit_buffer_free", "cachekit_cache_set")))
         _bound = True
 
 
@@ -46,3 +47,17 @@ def hit_path(state: Any, wrapper: Callable[..., Any], finish: Callable[..., Any]
     _bind()
     return _speedups.HitPath(state, state.memo, wrapper, state.key, state.func, finish, state.unpack, after_hit,
                              state.values, _LEAF_TYPES)
+
+
+def store(cache: Any, key: bytes, document: bytes, release_gil: bool) -> None:
+    """cache.set(key, document) with the cache's default TTL, without ctypes when the extension is
+    built (the same statuses raise the same exceptions; a closed cache raises CacheClosedError)."""
+    if not available():
+        cache.set(key, document, None)
+        return
+    _bind()
+    status = _speedups.set(cache.calls, key, document, -1, release_gil)  # -1: the cache's default TTL
+    if status is None:
+        raise CacheClosedError("the cache is closed")
+    if status < 0:
+        raise _ffi.library().error(status)

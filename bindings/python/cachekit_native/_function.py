@@ -10,6 +10,7 @@ never block the event loop: every library call that may touch Redis runs on a wo
 from __future__ import annotations
 
 import asyncio
+import collections
 import ctypes
 import functools
 import inspect
@@ -118,7 +119,9 @@ class CachedFunction:
         self.completions = 0  # the number of the last computation finished, for miss_sync
         self.completed: dict[bytes, int] = {}  # key -> the number of its last finished computation
         self.library = _ffi.library()
-        self.tracked: dict[bytes, None] = {}  # keys this process stored, for whole-function invalidation
+        # Keys this process stored, for whole-function invalidation, oldest first: an OrderedDict,
+        # whose popitem(last=False) is O(1) where a dict's next(iter()) walks its deleted slots.
+        self.tracked: collections.OrderedDict[bytes, None] = collections.OrderedDict()
         self.baseline: dict[str, int] = {}
         self.clear_count = 0
         self.last_operation_at: float | None = None
@@ -180,7 +183,7 @@ class CachedFunction:
         tracked = self.tracked
         if key not in tracked:
             if len(tracked) >= _TRACKED_KEYS_MAX:
-                tracked.pop(next(iter(tracked)))
+                tracked.popitem(last=False)
             tracked[key] = None
 
     # -- sync path ----------------------------------------------------------------------------
@@ -278,7 +281,7 @@ class CachedFunction:
                 # The write and its key-registry record (cachekit-py's track_key) in one round trip.
                 cache.set_tracked(self.registry_id, key, document, None)
             else:
-                cache.set(key, document, None)
+                _fast.store(cache, key, document, self.settings.has_l2)
         except CachekitError as error:
             logger.warning("cachekit_native: storing a result of %s failed: %s", self.name, error)
         except CacheClosedError:

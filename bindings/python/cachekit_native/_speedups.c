@@ -30,6 +30,7 @@
 /* The library's entry points, typed from the header so a signature change fails the build. */
 static __typeof__(&cachekit_cache_get) lib_cache_get;
 static __typeof__(&cachekit_buffer_free) lib_buffer_free;
+static __typeof__(&cachekit_cache_set) lib_cache_set;
 
 /* A memoized value is at most this deep, its document at most this long, and one function keeps
  * at most this many documents' bytes decoded (the memo is emptied when a new one would pass it). */
@@ -579,26 +580,83 @@ static PyType_Spec hit_path_spec = {
     .slots = hit_path_slots,
 };
 
-/* bind(get, free): the addresses of cachekit_cache_get and cachekit_buffer_free in the library
- * ctypes loaded (ctypes.cast(cdll.cachekit_cache_get, c_void_p).value). */
+/* bind(get, free, set): the addresses of cachekit_cache_get, cachekit_buffer_free and
+ * cachekit_cache_set in the library ctypes loaded (ctypes.cast(cdll.x, c_void_p).value). */
 static PyObject *speedups_bind(PyObject *module, PyObject *args) {
-    PyObject *get, *free_function;
-    if (!PyArg_ParseTuple(args, "O!O!:bind", &PyLong_Type, &get, &PyLong_Type, &free_function)) return NULL;
-    void *get_address = PyLong_AsVoidPtr(get);
-    if (get_address == NULL && PyErr_Occurred()) return NULL;
-    void *free_address = PyLong_AsVoidPtr(free_function);
-    if (free_address == NULL && PyErr_Occurred()) return NULL;
-    if (get_address == NULL || free_address == NULL) {
-        PyErr_SetString(PyExc_ValueError, "bind: a function address is NULL");
+    PyObject *objects[3];
+    void *addresses[3];
+    if (!PyArg_ParseTuple(args, "O!O!O!:bind", &PyLong_Type, &objects[0], &PyLong_Type, &objects[1], &PyLong_Type,
+                          &objects[2]))
         return NULL;
+    for (int index = 0; index < 3; index++) {
+        addresses[index] = PyLong_AsVoidPtr(objects[index]);
+        if (addresses[index] == NULL) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "bind: a function address is NULL");
+            return NULL;
+        }
     }
-    lib_cache_get = (__typeof__(&cachekit_cache_get))get_address;
-    lib_buffer_free = (__typeof__(&cachekit_buffer_free))free_address;
+    lib_cache_get = (__typeof__(&cachekit_cache_get))addresses[0];
+    lib_buffer_free = (__typeof__(&cachekit_buffer_free))addresses[1];
+    lib_cache_set = (__typeof__(&cachekit_cache_set))addresses[2];
     Py_RETURN_NONE;
+}
+
+/* set(calls, key, value, ttl, release_gil): cachekit_cache_set under the _Calls in-flight count,
+ * as Cache.set without ctypes' argument conversion. Returns the status, or None when the cache
+ * was closed (the caller raises CacheClosedError). */
+static PyObject *speedups_set(PyObject *module, PyObject *args) {
+    PyObject *calls;
+    Py_buffer key, value;
+    long long ttl;
+    int release_gil;
+    if (!PyArg_ParseTuple(args, "Oy*y*Lp:set", &calls, &key, &value, &ttl, &release_gil)) return NULL;
+    PyObject *result = NULL, *in_flight = NULL, *handle = NULL, *address = NULL;
+    if (lib_cache_set == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "set: bind() has not run");
+        goto done;
+    }
+    in_flight = PyObject_GetAttr(calls, str_in_flight);
+    if (in_flight == NULL) goto done;
+    if (!PyList_CheckExact(in_flight)) {
+        PyErr_SetString(PyExc_TypeError, "set: calls.in_flight is not a list");
+        goto done;
+    }
+    if (PyList_Append(in_flight, Py_None) < 0) goto done;
+    PyObject *closed = PyObject_GetAttr(calls, str_closed);
+    int is_closed = closed ? PyObject_IsTrue(closed) : -1;
+    Py_XDECREF(closed);
+    handle = is_closed == 0 ? PyObject_GetAttr(calls, str_handle) : NULL;
+    address = handle && handle != Py_None ? PyObject_GetAttr(handle, str_value) : NULL;
+    void *pointer = address && PyLong_Check(address) ? PyLong_AsVoidPtr(address) : NULL;
+    if (pointer == NULL) {
+        if (PyErr_Occurred()) {
+            leave_keeping_error(calls, in_flight);
+        } else if (leave(calls, in_flight) == 0) {
+            result = Py_NewRef(Py_None);  /* closed */
+        }
+        goto done;
+    }
+    int status;
+    if (release_gil) {
+        Py_BEGIN_ALLOW_THREADS
+        status = lib_cache_set(pointer, key.buf, (size_t)key.len, value.buf, (size_t)value.len, (int64_t)ttl);
+        Py_END_ALLOW_THREADS
+    } else {
+        status = lib_cache_set(pointer, key.buf, (size_t)key.len, value.buf, (size_t)value.len, (int64_t)ttl);
+    }
+    if (leave(calls, in_flight) == 0) result = PyLong_FromLong(status);
+done:
+    Py_XDECREF(in_flight);
+    Py_XDECREF(handle);
+    Py_XDECREF(address);
+    PyBuffer_Release(&key);
+    PyBuffer_Release(&value);
+    return result;
 }
 
 static PyMethodDef speedups_methods[] = {
     {"bind", speedups_bind, METH_VARARGS, "Takes the library's function addresses from the loaded ctypes CDLL."},
+    {"set", speedups_set, METH_VARARGS, "cachekit_cache_set under a _Calls in-flight count; the status, or None if closed."},
     {NULL, NULL, 0, NULL},
 };
 

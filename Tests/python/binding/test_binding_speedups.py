@@ -172,6 +172,21 @@ def test_the_value_memo_is_bounded_and_skips_values_it_cannot_copy_faithfully():
     assert function("big") == big and not any(entry[1] == big for entry in values.values())
 
 
+def test_hits_and_misses_leave_reference_counts_as_they_found_them(path):
+    argument = "an argument"
+    result = {"nested": [1, 2]}
+    function = decorated(path, lambda x: result, backend=None)
+    function(argument), function(argument)  # the miss, then the hit that memoizes the decoded value
+    state = function._cachekit_native
+    key = state.memo[((str,), (argument,))]
+    before = (sys.getrefcount(argument), sys.getrefcount(key), sys.getrefcount(result))
+    for _ in range(1000):
+        assert function(argument) == result
+    for number in range(1000):
+        function(number)  # misses: keyed, looked up, computed, stored
+    assert (sys.getrefcount(argument), sys.getrefcount(key), sys.getrefcount(result)) == before
+
+
 MISUSE = [
     lambda S: S.HitPath.__new__(S.HitPath)(1),
     lambda S: S.HitPath(None, [], len, len, len, len, len, None, None, ()),

@@ -215,15 +215,17 @@ def test_misuse_raises_instead_of_crashing(misuse):
 def test_a_store_into_a_closed_cache_is_refused_on_both_paths(path):
     from cachekit_native import Cache
     from cachekit_native.errors import CacheClosedError
+    store = _fast.document_setter()
+    assert (store.__name__ == "_set_through_extension") == (path == "c")
     handle = Cache(from_env=False)
-    _fast.store(handle, b"k", serializer.pack(1), False)
+    store(handle, b"k", serializer.pack(1), False)
     assert handle.get(b"k") == serializer.pack(1)
     with pytest.raises(CachekitError) as raised:  # a status the library refuses: the ctypes path's exception
-        _fast.store(handle, b"k" * 5000, serializer.pack(1), False)
+        store(handle, b"k" * 5000, serializer.pack(1), False)
     assert raised.value.status == -68
     handle.close()
     with pytest.raises(CacheClosedError):
-        _fast.store(handle, b"k", serializer.pack(1), False)
+        store(handle, b"k", serializer.pack(1), False)
 
 
 def test_a_state_without_a_cache_attribute_shape_takes_the_python_path():

@@ -49,15 +49,23 @@ def hit_path(state: Any, wrapper: Callable[..., Any], finish: Callable[..., Any]
                              state.values, _LEAF_TYPES)
 
 
-def store(cache: Any, key: bytes, document: bytes, release_gil: bool) -> None:
-    """cache.set(key, document) with the cache's default TTL, without ctypes when the extension is
-    built (the same statuses raise the same exceptions; a closed cache raises CacheClosedError)."""
-    if not available():
-        cache.set(key, document, None)
-        return
-    _bind()
+def _set_through_ctypes(cache: Any, key: bytes, document: bytes, release_gil: bool) -> None:
+    cache.set(key, document, None)
+
+
+def _set_through_extension(cache: Any, key: bytes, document: bytes, release_gil: bool) -> None:
     status = _speedups.set(cache.calls, key, document, -1, release_gil)  # -1: the cache's default TTL
     if status is None:
         raise CacheClosedError("the cache is closed")
     if status < 0:
         raise _ffi.library().error(status)
+
+
+def document_setter() -> Callable[[Any, bytes, bytes, bool], None]:
+    """setter(cache, key, document, release_gil): cache.set(key, document) with the cache's default
+    TTL, through the extension when it is built (no ctypes argument conversion); the same statuses
+    raise the same exceptions, a closed cache CacheClosedError. Chosen once, by the caller."""
+    if not available():
+        return _set_through_ctypes
+    _bind()
+    return _set_through_extension

@@ -113,6 +113,7 @@ class CachedFunction:
         # Decoded values by key, for the C hit path (_speedups.c): never in secure mode, so no
         # plaintext outlives the call that asked for it.
         self.values: dict[bytes, tuple] | None = None if settings.encrypted else {}
+        self.set_document = _fast.document_setter()
         self.flights_lock = threading.Lock()
         self.sync_flights: dict[bytes, _Flight] = {}
         self.completion_numbers = itertools.count(1)
@@ -281,7 +282,7 @@ class CachedFunction:
                 # The write and its key-registry record (cachekit-py's track_key) in one round trip.
                 cache.set_tracked(self.registry_id, key, document, None)
             else:
-                _fast.store(cache, key, document, self.settings.has_l2)
+                self.set_document(cache, key, document, self.settings.has_l2)
         except CachekitError as error:
             logger.warning("cachekit_native: storing a result of %s failed: %s", self.name, error)
         except CacheClosedError:

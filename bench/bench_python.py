@@ -123,6 +123,29 @@ def local_rows(native_cache):
     return rows
 
 
+def l2_path_rows(native_cache, url):
+    """With Redis: the C hit path against the ctypes path (rows of (case, ctypes us, C us)), rounds
+    interleaved, so the L2 rows' change is read in one run."""
+    rows = []
+    for label, value in (("small", SMALL), ("10KB", LARGE)):
+        for case, options, source, iterations in (("L2 hit", {"l1_enabled": False}, itertools.repeat(1), 3000),
+                                                  ("miss + store", {}, itertools.count(10_000_000), 1000)):
+            functions = []
+            for speedups in ("0", "1"):
+                os.environ["CACHEKIT_NATIVE_SPEEDUPS"] = speedups
+
+                def function(x):
+                    return value
+                function.__qualname__ = f"bench_paths_{case.replace(' ', '_')}_{speedups}_{label}"
+                functions.append(native_cache(ttl=600, redis_url=url, **options)(function))
+            os.environ.pop("CACHEKIT_NATIVE_SPEEDUPS")
+            if case == "L2 hit":
+                for function in functions:
+                    function(1)
+            rows.append((f"{case} (Redis), {label}", *interleaved_us(functions, source, iterations, 7)))
+    return rows
+
+
 def main():
     process, url, directory = start_redis()
     os.environ["REDIS_URL"] = url  # cachekit-py's environment-configured backend
@@ -200,6 +223,10 @@ def main():
         print(f"{'case':40s} {'baseline us':>12s} {'native us':>10s} {'ratio':>7s}")
         for name, base_us, native_us in local_rows(native_cache):
             print(f"{name:40s} {base_us:12.2f} {native_us:10.2f} {base_us / native_us:6.2f}x")
+        print(f"\nwith Redis, cachekit_native's ctypes path against its C hit path; ratio = ctypes / C")
+        print(f"{'case':40s} {'ctypes us':>12s} {'C us':>10s} {'ratio':>7s}")
+        for name, ctypes_us, c_us in l2_path_rows(native_cache, url):
+            print(f"{name:40s} {ctypes_us:12.2f} {c_us:10.2f} {ctypes_us / c_us:6.2f}x")
         print(f"\nload average after the run: {open('/proc/loadavg').read().split()[0]}")
     finally:
         process.terminate()

@@ -187,6 +187,17 @@ def test_hits_and_misses_leave_reference_counts_as_they_found_them(path):
     assert (sys.getrefcount(argument), sys.getrefcount(key), sys.getrefcount(result)) == before
 
 
+def test_values_too_deep_to_memoize_are_fresh_decodes(path):
+    deep = [0]
+    for _ in range(40):
+        deep = [deep, {"k": deep}] if len(str(deep)) < 2000 else [deep]
+    function = decorated(path, lambda x: deep, backend=None)
+    function(1)
+    first, second = function(1), function(1)
+    assert first == second == deep and first is not second and first[0] is not second[0]
+    assert not function._cachekit_native.values
+
+
 MISUSE = [
     lambda S: S.HitPath.__new__(S.HitPath)(1),
     lambda S: S.HitPath(None, [], len, len, len, len, len, None, None, ()),

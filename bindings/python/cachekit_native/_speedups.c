@@ -257,12 +257,13 @@ static PyObject *memoized_value(HitPath *self, PyObject *key, const cachekit_buf
     return copy;
 }
 
-/* Keeps value as the decode of document when it qualifies; errors are cleared (it is a cache). */
-static void memoize_value(HitPath *self, PyObject *key, PyObject *document, PyObject *value) {
-    if (self->values == Py_None) return;
+/* Keeps value as the decode of document when it qualifies: 1 when kept (the caller then hands
+ * out a copy), 0 when not; errors are cleared (it is a cache). */
+static int memoize_value(HitPath *self, PyObject *key, PyObject *document, PyObject *value) {
+    if (self->values == Py_None) return 0;
     Py_ssize_t size = PyBytes_GET_SIZE(document);
     int flat = 1;
-    if (size > VALUE_DOCUMENT_MAX || !memoizable(self, value, 0, &flat)) return;
+    if (size > VALUE_DOCUMENT_MAX || !memoizable(self, value, 0, &flat)) return 0;
     Py_ssize_t previous = 0;
     PyObject *old = PyDict_GetItemWithError(self->values, key);
     if (old != NULL && PyTuple_CheckExact(old) && PyTuple_GET_SIZE(old) == 3 && PyBytes_Check(PyTuple_GET_ITEM(old, 0)))
@@ -276,10 +277,11 @@ static void memoize_value(HitPath *self, PyObject *key, PyObject *document, PyOb
     if (entry == NULL || PyDict_SetItem(self->values, key, entry) < 0) {
         Py_XDECREF(entry);
         PyErr_Clear();
-        return;
+        return 0;
     }
     Py_DECREF(entry);
     self->values_bytes += size - previous;
+    return 1;
 }
 
 static double wall_clock(void) {
@@ -391,9 +393,8 @@ static PyObject *hit_path_call(PyObject *object, PyObject *args, PyObject *kwarg
         if (value == NULL) {
             if (!PyErr_ExceptionMatches(PyExc_Exception)) goto done;  /* KeyboardInterrupt and the like */
             PyErr_Clear();  /* finish() decodes again and handles the failure as the Python path does */
-        } else {
-            memoize_value(self, key, document, value);
-            PyObject *copy = copy_memoized(value, 0);
+        } else if (memoize_value(self, key, document, value)) {
+            PyObject *copy = copy_memoized(value, 0);  /* the kept decode is never handed out */
             Py_SETREF(value, copy);
             if (value == NULL) goto done;
         }

@@ -4,6 +4,12 @@
 answers a hit on a memoized key in one crossing, or the pure-Python wrapper when the extension
 is missing or ``CACHEKIT_NATIVE_SPEEDUPS=0`` (libcachekit's own variable: the tests run both
 paths). Both give the same results; everything but the hit runs the same Python code.
+
+What the C code reads by name, so a change to them is a change to _speedups.c too (a shape it
+does not know sends the call to the Python path or raises, never crashes): CachedFunction's
+``cache``, ``settings.has_l2``, ``completions``, ``last_operation_at``, ``memo`` and ``values``;
+Cache's ``_calls``; _Calls' ``in_flight`` (a list), ``closed``, ``handle`` (a c_void_p) and
+``_release()``.
 """
 
 from __future__ import annotations

@@ -224,6 +224,21 @@ static void leave_keeping_error(PyObject *calls, PyObject *in_flight) {
     PyErr_Restore(type, value, traceback);
 }
 
+/* Enters the in-flight count, then checks closed, as _Calls.enter: a close either is seen here
+ * or waits for this call. 0 entered, 1 closed (left again), -1 with an exception (left again). */
+static int enter(PyObject *calls, PyObject *in_flight) {
+    if (PyList_Append(in_flight, Py_None) < 0) return -1;
+    PyObject *closed = PyObject_GetAttr(calls, str_closed);
+    int is_closed = closed ? PyObject_IsTrue(closed) : -1;
+    Py_XDECREF(closed);
+    if (is_closed == 0) return 0;
+    if (is_closed < 0) {
+        leave_keeping_error(calls, in_flight);
+        return -1;
+    }
+    return leave(calls, in_flight) < 0 ? -1 : 1;
+}
+
 static PyObject *memo_key_of(HitPath *self, PyObject *args) {
     Py_ssize_t count = PyTuple_GET_SIZE(args);
     PyObject *types = PyTuple_New(count);
@@ -337,13 +352,9 @@ static PyObject *hit_path_call(PyObject *object, PyObject *args, PyObject *kwarg
     cachekit_cache *handle = self->handle;
     int release_gil = self->release_gil;
 
-    /* Enter, then check closed, as _Calls.enter: a close either is seen here or waits for us. */
-    if (PyList_Append(in_flight, Py_None) < 0) goto done;
-    PyObject *closed = PyObject_GetAttr(calls, str_closed);
-    int is_closed = closed ? PyObject_IsTrue(closed) : -1;
-    Py_XDECREF(closed);
-    if (is_closed != 0) {
-        if (leave(calls, in_flight) == 0 && is_closed > 0) result = PyObject_Call(self->slow, args, kwargs);
+    int entered = enter(calls, in_flight);
+    if (entered != 0) {
+        if (entered > 0) result = PyObject_Call(self->slow, args, kwargs);  /* closed: the Python path reopens */
         goto done;
     }
     seen = PyObject_GetAttr(self->state, str_completions);  /* read before the lookup (miss_sync) */
@@ -622,11 +633,12 @@ static PyObject *speedups_set(PyObject *module, PyObject *args) {
         PyErr_SetString(PyExc_TypeError, "set: calls.in_flight is not a list");
         goto done;
     }
-    if (PyList_Append(in_flight, Py_None) < 0) goto done;
-    PyObject *closed = PyObject_GetAttr(calls, str_closed);
-    int is_closed = closed ? PyObject_IsTrue(closed) : -1;
-    Py_XDECREF(closed);
-    handle = is_closed == 0 ? PyObject_GetAttr(calls, str_handle) : NULL;
+    int entered = enter(calls, in_flight);
+    if (entered != 0) {
+        if (entered > 0) result = Py_NewRef(Py_None);  /* closed */
+        goto done;
+    }
+    handle = PyObject_GetAttr(calls, str_handle);
     address = handle && handle != Py_None ? PyObject_GetAttr(handle, str_value) : NULL;
     void *pointer = address && PyLong_Check(address) ? PyLong_AsVoidPtr(address) : NULL;
     if (pointer == NULL) {

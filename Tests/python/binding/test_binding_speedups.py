@@ -6,7 +6,9 @@ decoded-value memo (fresh containers, a changed entry is decoded again, nothing 
 misuse that must raise instead of crashing, and a hit/miss loop under `python -X dev` with
 PYTHONMALLOC=debug, threads (the GIL released around Redis) and a fork.
 """
+import copy
 import os
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -107,6 +109,20 @@ def test_methods_bind_like_functions(path):
 
     function = decorated(path, plus_one, backend=None)
     assert function(1) == 2 and function(1) == 2 and function.cache_info().hits == 1
+
+
+def test_a_decorated_function_pickles_and_copies_by_reference_on_both_paths(path, tmp_path, monkeypatch):
+    (tmp_path / "pickled_module.py").write_text("from cachekit_native import cache\n\n\n"
+                                                "@cache(backend=None)\ndef square(x):\n    return x * x\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("pickled_module", None)
+    import pickled_module
+    function = pickled_module.square
+    assert (type(function).__name__ == "HitPath") == (path == "c")
+    assert pickle.loads(pickle.dumps(function)) is function
+    assert copy.deepcopy(function) is function and copy.copy(function) is function
+    assert "square" in repr(function) and function(3) == 9
+    sys.modules.pop("pickled_module", None)
 
 
 def test_an_error_status_raises_the_same_exception_on_both_paths(path):

@@ -554,7 +554,24 @@ static PyObject *hit_path_forget(PyObject *object, PyObject *unused) {
     Py_RETURN_NONE;
 }
 
+/* Pickled by reference, as the function it replaces: pickle then finds it as module.qualname. */
+static PyObject *hit_path_reduce(PyObject *object, PyObject *unused) {
+    return PyObject_GetAttrString(object, "__qualname__");
+}
+
+static PyObject *hit_path_repr(PyObject *object) {
+    PyObject *name = PyObject_GetAttrString(object, "__qualname__");
+    if (name == NULL) {
+        PyErr_Clear();
+        return PyUnicode_FromFormat("<cachekit_native cached function at %p>", object);
+    }
+    PyObject *text = PyUnicode_FromFormat("<cachekit_native cached function %S at %p>", name, object);
+    Py_DECREF(name);
+    return text;
+}
+
 static PyMethodDef hit_path_methods[] = {
+    {"__reduce__", hit_path_reduce, METH_NOARGS, NULL},
     {"forget_values", hit_path_forget, METH_NOARGS, "Drops the decoded-value memo (invalidation, cache_clear)."},
     {NULL, NULL, 0, NULL},
 };
@@ -575,6 +592,7 @@ static PyType_Slot hit_path_slots[] = {
     {Py_tp_new, hit_path_new},
     {Py_tp_init, hit_path_init},
     {Py_tp_call, hit_path_call},
+    {Py_tp_repr, hit_path_repr},
     {Py_tp_descr_get, hit_path_get},
     {Py_tp_traverse, hit_path_traverse},
     {Py_tp_clear, hit_path_clear},

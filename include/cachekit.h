@@ -888,6 +888,12 @@ CACHEKIT_API void cachekit_config_free(cachekit_config *config);
  *   queue_size           calls that may wait for one (default 1000); more are shed
  *   backpressure_timeout_ms  the longest one waits (default 100), then it is shed
  *                        (CACHEKIT_E_BACKEND_OVERLOADED)
+ *   redis_client_shared  "1" (default) | "0": share one Redis client (pool, breaker, backpressure)
+ *                        with every cache of the process whose Redis settings (URL with
+ *                        credentials and TLS files, timeouts, pool, breaker and backpressure
+ *                        options) are identical, as cachekit-py shares one pool per process;
+ *                        "0": a client of this cache's own. The last cache freed closes it.
+ *                        Since 0.2.0
  *   sweep_max_iterations round trips of one namespace sweep or registry drain (default 100000)
  *   sweep_timeout_ms     time of one sweep or drain (default 30000); either bound stops it with
  *                        CACHEKIT_E_SWEEP_INCOMPLETE
@@ -1306,6 +1312,9 @@ CACHEKIT_API int cachekit_cache_tracking_stats_get(cachekit_cache *cache, cachek
  * docs/redis.md): the circuit breaker, the connection pool and its waits, backpressure, refused
  * replies, stopped sweeps and Sentinel discovery. Counters only grow, except the pool's, which
  * start again in a child after fork() (its inherited connections are abandoned, not reused).
+ * The breaker, pool, backpressure and Sentinel fields are the client's, which every cache with
+ * identical Redis settings shares (redis_client_shared); replies_refused and sweeps_incomplete
+ * are this cache's.
  */
 typedef struct cachekit_redis_stats {
     int configured;                   /* 1 when the cache has a Redis tier (all else 0 when not) */
@@ -1447,6 +1456,15 @@ CACHEKIT_API int cachekit_cache_refresher_set(cachekit_cache *cache, cachekit_co
  */
 CACHEKIT_API int cachekit_cache_refresh_due(cachekit_cache *cache, const uint8_t *key, size_t key_len, int *due);
 
+/**
+ * Hands back a refresh cachekit_cache_refresh_due gave this caller (*due 1) that the host will
+ * not run (its own cap on refreshes in flight was reached, say): the next hit on key may be
+ * told the entry is due again. A write of key since then already restarted its clock, which
+ * stays. Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER or CACHEKIT_E_INVALID_KEY. Thread-safe.
+ * Since 0.2.0.
+ */
+CACHEKIT_API int cachekit_cache_refresh_release(cachekit_cache *cache, const uint8_t *key, size_t key_len);
+
 /** Counters of the coherence features (see cachekit_cache_coherence_stats_get). */
 typedef struct cachekit_coherence_stats {
     uint64_t fill_lock_waits;          /* fills that found the lock held and waited */
@@ -1489,8 +1507,10 @@ CACHEKIT_API int cachekit_cache_coherence_stats_get(cachekit_cache *cache, cache
  * excludes the NUL) into *out, to free with cachekit_buffer_free. Every sample carries the
  * cache's `namespace` label (the metrics_namespace option, default "default"); several caches in
  * one process export the same series, which a scraper sums (the Python binding's collector
- * does). Reads counters only: no round trip. Counters and histograms are updated per thread
- * stripe, without a shared lock, and summed here; L1 hits are counted exactly and timed 1 in 64.
+ * does), except those with a `client` label: the shared Redis client's (redis_client_shared),
+ * the same in every cache on it, to count once per client. Reads counters only: no round trip.
+ * Counters and histograms are updated per thread stripe, without a shared lock, and summed
+ * here; L1 hits are counted exactly and timed 1 in 64.
  * Returns CACHEKIT_OK, CACHEKIT_E_NULL_POINTER, CACHEKIT_E_MISUSE (a freed handle) or
  * CACHEKIT_E_OUT_OF_MEMORY. Thread-safe. Since 0.2.0.
  */

@@ -105,6 +105,17 @@ public func cachekit_cache_refresh_due(_ cache: OpaquePointer?, _ key: UnsafePoi
     }
 }
 
+/// Exported to C as `cachekit_cache_refresh_release`.
+@_cdecl("cachekit_cache_refresh_release") @implementation
+public func cachekit_cache_refresh_release(_ cache: OpaquePointer?, _ key: UnsafePointer<UInt8>?, _ keyCount: Int) -> Int32 {
+    boundary { () throws(CachekitError) -> Status in
+        let object = try cacheObject(cache)
+        let keyBytes = try inputBytes(key, keyCount, "key")
+        object.giveBackRefresh(keyBytes)
+        return .ok
+    }
+}
+
 /// Exported to C as `cachekit_cache_coherence_stats_get`.
 @_cdecl("cachekit_cache_coherence_stats_get") @implementation
 public func cachekit_cache_coherence_stats_get(_ cache: OpaquePointer?,

@@ -292,3 +292,38 @@ private final class Slots<T>: @unchecked Sendable {
         #expect(status { _ = try Keyring.fromEnvironment() } == .tooManyPreviousKeys)
     }
 }
+
+/// One GCMKey shared by four threads, each sealing and opening its own plaintexts: the spare
+/// context and the pool hand each operation a context of its own (a shared one would mix nonces
+/// and fail authentication or return another thread's bytes).
+@Suite struct GCMKeySharingTests {
+    @Test func concurrentSealsAndOpensOfOneKeyRoundTrip() throws {
+        let threads = 4, perThread = 2_000
+        let key = try GCMKey(key: SecretBytes(copying: [UInt8](repeating: 3, count: 32)))
+        let failureSlots = Slots<Int>(threads, 0)
+        let done = DispatchSemaphore(value: 0)
+        for t in 0 ..< threads {
+            let thread = Thread {
+                let failures = failureSlots.buffer
+                for i in 0 ..< perThread {
+                    let plaintext = [UInt8](repeating: UInt8(truncatingIfNeeded: t &* 31 &+ i), count: 16 + (i % 64))
+                    let nonce = [UInt8](repeating: UInt8(truncatingIfNeeded: t), count: 8) + [0, 0, UInt8(i >> 8 & 0xff), UInt8(i & 0xff)]
+                    let aad = [UInt8(truncatingIfNeeded: t)]
+                    do {
+                        let sealed = try AESGCM.seal(key: key, nonce: nonce, plaintext: plaintext, aad: aad)
+                        let opened = try sealed.withUnsafeBytes { s in
+                            try aad.withUnsafeBytes { a in try AESGCM.open(key: key, payload: s, aad: a).array }
+                        }
+                        if opened != plaintext { failures[t] += 1 }
+                    } catch {
+                        failures[t] += 1
+                    }
+                }
+                done.signal()
+            }
+            thread.start()
+        }
+        for _ in 0 ..< threads { done.wait() }
+        #expect(failureSlots.buffer.reduce(0, +) == 0)
+    }
+}

@@ -22,7 +22,11 @@ extension Cache {
             throw CachekitError(.internal, "an L1 hit's plan is longer than the hit")
         }
         let storedCount = both.count &- planCount
-        return try codec.decode(UnsafeRawBufferPointer(rebasing: both[..<storedCount]),
-                                plan: UnsafeRawBufferPointer(rebasing: both[storedCount...]))
+        let stored = UnsafeRawBufferPointer(rebasing: both[..<storedCount])
+        let plan = UnsafeRawBufferPointer(rebasing: both[storedCount...])
+        // Called through the optional (not bound to a local first): the keyring is then borrowed
+        // from the cache, with no reference count taken per hit.
+        if let opened = try planKeyring?.openL1Plan(stored, plan: plan) { return opened }
+        return try codec.decode(stored, plan: plan)
     }
 }

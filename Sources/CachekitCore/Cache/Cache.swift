@@ -18,6 +18,9 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     let l1: L1Cache
     let l2: (any L2Store)?
     let codec: any EntryCodec
+    /// The built-in codec's keyring (nil for a host codec): a secure L1 hit opens its plan with it
+    /// directly, not through the codec existential (its copy was a twentieth of a 100-byte hit).
+    let planKeyring: Keyring?
     /// Stored bytes are the value (interop without encryption): L1 hits need no decode.
     private let storesValueVerbatim: Bool
     /// Unencrypted modes keep the decoded document next to the stored bytes in L1, so a hit is
@@ -76,6 +79,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         } else {
             self.codec = try Self.defaultCodec(config)
         }
+        planKeyring = (self.codec as? CachekitEntryCodec)?.security?.keyring
         configSummary = config.description
         storesValueVerbatim = self.codec.storesValueVerbatim
         keepsDecodedView = !storesValueVerbatim && !config.encryptsEntries

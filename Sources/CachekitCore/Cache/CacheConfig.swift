@@ -37,6 +37,10 @@ public final class CacheConfig: @unchecked Sendable {
     public var maxConcurrentRequests = 100
     public var queueSize = 1000
     public var backpressureTimeoutMilliseconds = 100
+    /// Share one Redis client (pool, breaker, backpressure) with every cache of this process
+    /// whose Redis settings are identical, as cachekit-py shares one per process; false: a
+    /// client of this cache's own.
+    public var redisClientShared = true
     /// Bounds of one namespace sweep (SCAN + UNLINK) or registry drain against a server that
     /// never reports the end.
     public var sweepMaxIterations = 100_000
@@ -79,7 +83,7 @@ public final class CacheConfig: @unchecked Sendable {
         "ssl_cert_reqs", "ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_check_hostname",
         "circuit_breaker", "failure_threshold", "success_threshold", "recovery_timeout_ms", "retry_interval_ms",
         "half_open_requests", "failure_window_ms", "backpressure", "max_concurrent_requests", "queue_size",
-        "backpressure_timeout_ms", "sweep_max_iterations", "sweep_timeout_ms",
+        "backpressure_timeout_ms", "redis_client_shared", "sweep_max_iterations", "sweep_timeout_ms",
         "key_prefix", "master_key", "previous_master_keys", "deployment_uuid", "invalidation_listener",
         "single_flight_wait_ms", "l1_tracking", "metrics_namespace", "log_sampling_rate",
     ] + CoherenceOptions.optionNames
@@ -143,6 +147,7 @@ public final class CacheConfig: @unchecked Sendable {
         case "max_concurrent_requests": maxConcurrentRequests = try Self.integer(value, name, min: 1, max: 1_000_000)
         case "queue_size": queueSize = try Self.integer(value, name, min: 0, max: 1_000_000)
         case "backpressure_timeout_ms": backpressureTimeoutMilliseconds = try Self.integer(value, name, min: 0, max: 3_600_000)
+        case "redis_client_shared": redisClientShared = try Self.flag(value, name)
         case "sweep_max_iterations": sweepMaxIterations = try Self.integer(value, name, min: 1, max: 1 << 40)
         case "sweep_timeout_ms": sweepTimeoutMilliseconds = try Self.integer(value, name, min: 1, max: 86_400_000)
         case "single_flight_wait_ms": singleFlightWaitMilliseconds = try Self.integer(value, name, min: 1, max: 3_600_000)

@@ -72,7 +72,7 @@ struct CachekitEntryCodec: EntryCodec {
 
     func decode(_ stored: UnsafeRawBufferPointer, plan: UnsafeRawBufferPointer) throws(CachekitError) -> OwnedBytes {
         guard let security else { throw CachekitError(.internal, "an L1 plan reached a codec without encryption") }
-        return try EntryPlan.open(stored, plan: plan, security: security)
+        return try EntryPlan.open(stored, plan: plan, keyring: security.keyring)
     }
 
     func isForeign(_ error: CachekitError, stored: UnsafeRawBufferPointer) -> Bool {

@@ -41,6 +41,8 @@ public final class Keyring: Sendable {
     /// cachekit-py's default tenant, derived at init: its reads and writes take no lock and hash
     /// no string (the tenant lookup cost a twentieth of a secure L1 hit, and a lock both cores share).
     private let defaultTenantState: TenantState
+    /// Its current key (`defaultTenantState.entries[0]`).
+    private let defaultCurrentKey: DerivedKey
     private static let defaultTenant = "default"
 
     /// Fail-closed: an entry naming a key fingerprint that no keyring key has is refused
@@ -71,7 +73,10 @@ public final class Keyring: Sendable {
         }
         masterKeys = [masterKey] + previousKeys
         failClosedFlag = Atomic(failClosed)
-        defaultTenantState = try TenantState(masterKeys: masterKeys, tenant: Keyring.defaultTenant)
+        let defaultState = try TenantState(masterKeys: masterKeys, tenant: Keyring.defaultTenant)
+        guard let current = defaultState.entries.first else { throw CachekitError(.internal, "keyring has no keys") }
+        defaultTenantState = defaultState
+        defaultCurrentKey = current
     }
 
     public convenience init(masterKeyHex: String, previousKeysHex: [String] = [], failClosed: Bool = false) throws(CachekitError) {
@@ -203,26 +208,33 @@ public final class Keyring: Sendable {
                             "no key of the keyring (\(state.entries.count)) authenticates the data: wrong key, tenant or AAD, or the data was altered")
     }
 
-    /// `decrypt` with the fingerprint as UTF-8 bytes (an L1 plan's, empty: none): a `String` of it
-    /// is built only when no keyring key has it (building one cost a twentieth of a secure hit).
-    func decrypt(payload: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer, tenant: String,
+    /// `decrypt` with the tenant and the fingerprint as UTF-8 bytes (an L1 plan's; an empty
+    /// fingerprint: none): a `String` of either is built only when it is not the default tenant or
+    /// no keyring key has the fingerprint (building and comparing them cost a twentieth of a hit).
+    func decrypt(payload: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer, tenantUTF8: UnsafeRawBufferPointer,
                  fingerprintUTF8: UnsafeRawBufferPointer) throws(CachekitError) -> OwnedBytes {
-        if payload.count >= GCMKey.overhead, fingerprintUTF8.count > 0,
-           let entry = try state(for: tenant).entries.first(where: { Keyring.utf8($0.fingerprint, equals: fingerprintUTF8) }) {
-            return try AESGCM.open(key: entry.cipher, payload: payload, aad: aad)
+        let tenant = Keyring.isDefaultTenant(tenantUTF8) ? nil : String(decoding: tenantUTF8, as: UTF8.self)
+        // The default tenant's current key, almost always: no state lookup, no loop over the keys.
+        if tenant == nil, payload.count >= GCMKey.overhead, defaultCurrentKey.hasFingerprint(fingerprintUTF8) {
+            return try defaultCurrentKey.open(payload: payload, aad: aad)
+        }
+        if payload.count >= GCMKey.overhead, fingerprintUTF8.count > 0 {
+            let state: TenantState
+            if let tenant { state = try self.state(for: tenant) } else { state = defaultTenantState }
+            for entry in state.entries where entry.hasFingerprint(fingerprintUTF8) {
+                return try AESGCM.open(key: entry.cipher, payload: payload, aad: aad)
+            }
         }
         let fingerprint = fingerprintUTF8.isEmpty ? nil : String(decoding: fingerprintUTF8, as: UTF8.self)
-        return try decrypt(payload: payload, aad: aad, tenant: tenant, fingerprint: fingerprint)
+        return try decrypt(payload: payload, aad: aad, tenant: tenant ?? Keyring.defaultTenant, fingerprint: fingerprint)
     }
 
-    /// Whether `string`'s UTF-8 is exactly `bytes`, compared in place.
-    static func utf8(_ string: String, equals bytes: UnsafeRawBufferPointer) -> Bool {
-        var string = string
-        return string.withUTF8 { utf8 in
-            guard utf8.count == bytes.count else { return false }
-            guard let a = utf8.baseAddress, let b = bytes.baseAddress else { return bytes.count == 0 }
-            return memcmp(a, b, bytes.count) == 0
-        }
+    private static let defaultTenantUTF8: StaticString = "default"
+
+    private static func isDefaultTenant(_ utf8: UnsafeRawBufferPointer) -> Bool {
+        let name = defaultTenantUTF8
+        guard utf8.count == name.utf8CodeUnitCount, let base = utf8.baseAddress else { return false }
+        return memcmp(base, name.utf8Start, utf8.count) == 0
     }
 
     public func decrypt(payload: [UInt8], aad: [UInt8], tenant: String, fingerprint: String?) throws(CachekitError) -> [UInt8] {
@@ -276,12 +288,39 @@ public final class Keyring: Sendable {
 /// One keyring key, derived for one tenant.
 final class DerivedKey: Sendable {
     let fingerprint: String
+    /// The fingerprint's 32 hex digits as four words, compared without a `String`.
+    private let fingerprintWords: (UInt64, UInt64, UInt64, UInt64)
     let cipher: GCMKey
 
     init(masterKey: SecretBytes, tenant: String) throws(CachekitError) {
         let key = try KeyDerivation.deriveDomainKey(masterKey: masterKey, domain: .encryption, tenant: tenant)
         fingerprint = try KeyDerivation.fingerprint(key)
+        fingerprintWords = try DerivedKey.words(fingerprint)
         cipher = try GCMKey(key: key)
+    }
+
+    /// Opens `nonce || ciphertext || tag` with this key (borrowing it: no reference count per call).
+    func open(payload: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer) throws(CachekitError) -> OwnedBytes {
+        try cipher.open(payload: payload, aad: aad)
+    }
+
+    /// Whether `utf8` is this key's fingerprint.
+    func hasFingerprint(_ utf8: UnsafeRawBufferPointer) -> Bool {
+        guard utf8.count == 32 else { return false }
+        return utf8.loadUnaligned(as: UInt64.self) == fingerprintWords.0
+            && utf8.loadUnaligned(fromByteOffset: 8, as: UInt64.self) == fingerprintWords.1
+            && utf8.loadUnaligned(fromByteOffset: 16, as: UInt64.self) == fingerprintWords.2
+            && utf8.loadUnaligned(fromByteOffset: 24, as: UInt64.self) == fingerprintWords.3
+    }
+
+    /// `fingerprint`'s UTF-8 (32 hex digits, as KeyDerivation makes it) as four words.
+    private static func words(_ fingerprint: String) throws(CachekitError) -> (UInt64, UInt64, UInt64, UInt64) {
+        let bytes = Array(fingerprint.utf8)
+        guard bytes.count == 32 else { throw CachekitError(.internal, "a derived key fingerprint is not 32 hex digits") }
+        return bytes.withUnsafeBytes { raw in
+            (raw.loadUnaligned(as: UInt64.self), raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
+             raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self), raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
+        }
     }
 }
 

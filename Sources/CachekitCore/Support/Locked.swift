@@ -42,4 +42,12 @@ public struct Locked<Value: ~Copyable>: ~Copyable, @unchecked Sendable {  // the
         defer { pthread_mutex_unlock(mutex) }
         return try body(&storage.pointee)
     }
+
+    /// `body` under the lock if no one holds it, else nil without waiting (for work that may be skipped).
+    @inline(__always)
+    public borrowing func withLockIfAvailable<Result>(_ body: (inout Value) -> Result) -> Result? {
+        guard pthread_mutex_trylock(mutex) == 0 else { return nil }
+        defer { pthread_mutex_unlock(mutex) }
+        return body(&storage.pointee)
+    }
 }

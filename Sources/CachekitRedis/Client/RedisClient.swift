@@ -11,7 +11,7 @@ import CachekitCore
 /// (the server restarted) is retried once on a fresh one, which can add one connect and one
 /// command timeout.
 public final class RedisClient: Sendable {
-    public struct Settings: Sendable {
+    public struct Settings: Sendable, Equatable {
         public var connectTimeoutMilliseconds = 5_000
         public var commandTimeoutMilliseconds = 5_000
         public var poolSize = 50

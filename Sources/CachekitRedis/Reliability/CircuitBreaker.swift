@@ -72,6 +72,10 @@ public final class CircuitBreaker: Sendable {
         public var successes = 0
         /// Failures inside the rolling window now.
         public var failuresInWindow = 0
+        /// How long ago the last counted failure was (nil: none yet), for cachekit-py's last_failure_time.
+        public var lastFailureAgeMilliseconds: Int64?
+        /// HALF_OPEN probes admitted in the current cycle (0 outside HALF_OPEN): cachekit-py's half_open_permits.
+        public var halfOpenPermits = 0
     }
 
     public let settings: Settings
@@ -204,7 +208,10 @@ public final class CircuitBreaker: Sendable {
             var snapshot = machine.snapshot
             snapshot.state = State(rawValue: packed.load(ordering: .relaxed) & 3) ?? .closed
             snapshot.successes = successes.load(ordering: .relaxed)
-            snapshot.failuresInWindow = machine.failuresInWindow(now: clock(), window: windowNanoseconds)
+            let now = clock()
+            snapshot.failuresInWindow = machine.failuresInWindow(now: now, window: windowNanoseconds)
+            if snapshot.failures > 0 { snapshot.lastFailureAgeMilliseconds = max(0, now &- machine.lastFailure) / 1_000_000 }
+            snapshot.halfOpenPermits = snapshot.state == .halfOpen ? machine.probesAdmitted : 0
             return snapshot
         }
     }

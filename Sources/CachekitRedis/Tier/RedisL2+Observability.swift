@@ -14,7 +14,9 @@ extension RedisL2: ObservableTier {
         }
     }
 
-    public func writeMetrics(_ text: inout PrometheusText, labels: PrometheusText.Labels) {
+    public func writeMetrics(_ text: inout PrometheusText, labels cacheLabels: PrometheusText.Labels) {
+        // The client's series (shared by every cache of the same settings) carry its number.
+        let labels = cacheLabels + [("client", String(clientLease.clientID))]
         let snapshot = client.snapshot
         if let breaker = snapshot.breaker {
             text.family("cachekit_redis_breaker_transitions_total", .counter, "Circuit breaker transitions, by the state entered")
@@ -45,9 +47,9 @@ extension RedisL2: ObservableTier {
             text.sample("cachekit_redis_backpressure_shed_total", labels + [("reason", "queue_full")], backpressure.shedQueueFull)
             text.sample("cachekit_redis_backpressure_shed_total", labels + [("reason", "timeout")], backpressure.shedTimeout)
         }
-        let counters = counterSnapshot
-        text.single("cachekit_redis_replies_refused_total", .counter, "Replies over their command's size limit", labels, counters.repliesRefused)
-        text.single("cachekit_redis_sweeps_incomplete_total", .counter, "Sweeps and drains stopped at a bound", labels, counters.sweepsIncomplete)
+        let counters = counterSnapshot  // this cache's own
+        text.single("cachekit_redis_replies_refused_total", .counter, "Replies over their command's size limit", cacheLabels, counters.repliesRefused)
+        text.single("cachekit_redis_sweeps_incomplete_total", .counter, "Sweeps and drains stopped at a bound", cacheLabels, counters.sweepsIncomplete)
         if let sentinel = client.sentinel?.snapshot {
             text.single("cachekit_redis_sentinel_discoveries_total", .counter, "Sentinel master discoveries run", labels, sentinel.discoveries)
             text.single("cachekit_redis_sentinel_master_changes_total", .counter, "Discoveries that found a new master", labels, sentinel.masterChanges)
@@ -58,14 +60,31 @@ extension RedisL2: ObservableTier {
         let snapshot = client.snapshot
         var components: [(String, JSONValue)] = []
         if let breaker = snapshot.breaker {
+            let limits = client.settings.breaker ?? CircuitBreaker.Settings()
             components.append(("circuit_breaker", .object([
                 ("state", .string((breakerStateName ?? "CLOSED").lowercased())),
                 ("failure_count", .number(breaker.failuresInWindow)),
                 ("success_count", .number(breaker.successes)),
+                ("half_open_permits", .number(breaker.halfOpenPermits)),
+                ("last_failure_age_ms", breaker.lastFailureAgeMilliseconds.map { .number(Int($0)) } ?? .null),
                 ("opened", .number(breaker.opened)), ("rejected", .number(breaker.rejected)),
+                ("config", .object([
+                    ("failure_threshold", .number(limits.failureThreshold)),
+                    ("success_threshold", .number(limits.successThreshold)),
+                    ("timeout_ms", .number(limits.recoveryTimeoutMilliseconds)),
+                    ("half_open_requests", .number(limits.halfOpenRequests)),
+                ])),
             ])))
         } else {
             components.append(("circuit_breaker", .null))
+        }
+        if let backpressure = snapshot.backpressure, let limits = client.settings.backpressure {
+            // cachekit-py's BackpressureController.get_stats() fields ("load_control" there).
+            components.append(("backpressure", .object([
+                ("max_concurrent", .number(limits.maxConcurrentRequests)), ("queue_size", .number(limits.queueSize)),
+                ("in_flight", .number(backpressure.inFlight)), ("queue_depth", .number(backpressure.queueDepth)),
+                ("rejected_count", .number(backpressure.rejected)),
+            ])))
         }
         components.append(("pool", .object([
             ("size", .number(client.settings.poolSize)), ("in_use", .number(snapshot.pool.inUse)),

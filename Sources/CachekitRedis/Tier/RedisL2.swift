@@ -28,16 +28,17 @@ public final class RedisL2: L2Store {
         public var repliesRefused = 0
     }
 
+    /// The client, shared with every cache of the same Redis settings (RedisClientRegistry)
+    /// unless the configuration opts out; letting go of it closes it when this was the last holder.
+    public let clientLease: RedisClientLease
+
     public init(config: CacheConfig, url: RedisURL, stats: CacheStats) throws(CachekitError) {
         let settings = RedisClient.Settings(config: config, url: url)
-        if case .cluster = url.target {
-            let cluster = try ClusterClient(url: url, settings: settings)
-            self.cluster = cluster
-            client = cluster.anyNode
-        } else {
-            cluster = nil
-            client = try RedisClient(url: url, settings: settings)
-        }
+        clientLease = config.redisClientShared
+            ? try RedisClientRegistry.lease(url: url, settings: settings)
+            : try RedisClientLease.unshared(url: url, settings: settings)
+        client = clientLease.client
+        cluster = clientLease.cluster
         self.stats = stats
         maxValueSize = config.maxValueSize
         valueLimits = .value(maxValueSize: config.maxValueSize)
@@ -65,11 +66,6 @@ public final class RedisL2: L2Store {
         if let master = client.sentinel?.snapshot.master { parts.append("master \(master)") }
         if let cluster = clusterHealthSummary { parts.append(cluster) }
         return parts.joined(separator: ", ")
-    }
-
-    deinit {
-        client.close()
-        cluster?.close()
     }
 
     /// Runs `action` in a forked child, on the child's first call through this tier.

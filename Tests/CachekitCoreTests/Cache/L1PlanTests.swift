@@ -93,7 +93,7 @@ import Testing
                 Issue.record("no plan for an encrypted \(mode.name) entry")
                 return
             }
-            let opened = try EntryPlan.open(stored.bytes, plan: plan.bytes, security: security)
+            let opened = try EntryPlan.open(stored.bytes, plan: plan.bytes, keyring: security.keyring)
             let decoded = try Entry.decode(stored.bytes, mode: mode, key: key, security: security)
             #expect(opened.array == decoded.array && decoded.array == Self.document)
             // A frame that is not encrypted gets none (interop has no header: its codec makes plans

@@ -109,3 +109,63 @@ def test_refresh_ahead_recomputes_in_the_background(redis_url, is_async):
     wait_until(lambda: len(calls) == 2 and client.ttl(key) > 50, 30, "the background refresh stored")
     assert call() == {"x": 3, "version": 2}
     assert client.keys("*:lock") == []
+
+
+def test_a_refresh_handed_back_is_due_again_for_a_later_hit():
+    from support.redis_server import wait_until
+    from cachekit_native import Cache
+
+    with Cache(from_env=False, refresh_ahead=0.5) as store:
+        store.set("k", b"\xa1v", ttl=2)
+        assert store.refresh_due("k") is False  # fresh
+        wait_until(lambda: store.get("k") is not None and store.refresh_due("k"), 10, "the entry due")
+        assert store.refresh_due("k") is False  # the first caller took it
+        store.refresh_release("k")
+        assert store.refresh_due("k") is True  # handed back: due again
+        store.refresh_release("k")
+        store.set("k", b"\xa1w", ttl=60)  # a write restarts the clock; a hand-back after it changes nothing
+        store.refresh_release("k")
+        assert store.refresh_due("k") is False
+
+
+def test_l1_only_refreshes_in_flight_are_capped_per_function_and_retried_later():
+    """cachekit-py caps one function's L1-only SWR refreshes at 32 in flight: 40 stale keys hit
+    together refresh 32 now; the other 8 are served stale and refresh on a later hit."""
+    from cachekit_native.config import L1CacheConfig
+    calls = []
+    release = None
+
+    @cache(ttl=4, backend=None, l1=L1CacheConfig(swr_enabled=True, swr_threshold_ratio=0.5))
+    async def value(i):
+        calls.append(i)
+        if len(calls) > 40:
+            await release.wait()  # refreshes hold their slots until the test lets them go
+        return i
+
+    async def scenario():
+        nonlocal release
+        release = asyncio.Event()
+        for i in range(40):
+            assert await value(i) == i
+        await asyncio.sleep(2.3)  # every entry past half its TTL, none expired
+        for i in range(40):
+            assert await value(i) == i  # served at once
+        await asyncio.sleep(0.3)  # the admitted refreshes start and wait for the release
+        started = len(calls) - 40
+        release.set()
+        for _ in range(200):
+            if not _refresh._tasks:
+                break
+            await asyncio.sleep(0.01)
+        for i in range(40):  # the 8 handed back are due again
+            assert await value(i) == i
+        for _ in range(200):
+            if not _refresh._tasks:
+                break
+            await asyncio.sleep(0.01)
+        return started
+
+    started = asyncio.run(scenario())
+    assert started == _refresh.MAX_REFRESHES_IN_FLIGHT == 32
+    assert sorted(calls[40:]) == sorted(set(calls[40:])) and len(calls) == 40 + 40  # each key refreshed once
+    value.cache_close()

@@ -130,6 +130,12 @@ out = {"calls": calls}
     runs = []
     not_a_str = cache(key=lambda x: 5, backend=None)(lambda x: runs.append(x) or x)
     assert not_a_str(1) == 1 and not_a_str(1) == 1 and runs == [1, 1]  # as cachekit-py: run uncached
+
+    def refuses(x):
+        raise ValueError("no key for this one")
+
+    raising = cache(key=refuses, backend=None)(lambda x: runs.append(x) or x)
+    assert raising(2) == 2 and raising(2) == 2 and runs == [1, 1, 2, 2]  # any exception: run uncached
     with pytest.raises(ConfigurationError):
         cache(key=lambda x: "k", interop="op", namespace="ns", redis_url=redis_url)
 

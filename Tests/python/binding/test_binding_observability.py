@@ -158,3 +158,74 @@ def test_decorated_functions_have_cachekit_pys_health_calls_and_namespace_label(
         assert samples[("cache_operations_total", hit)] == 1
     finally:
         order.cache_close()
+
+
+def _shape(value):
+    """Field names all the way down (values differ between the two implementations)."""
+    if isinstance(value, dict):
+        return {key: _shape(item) for key, item in value.items()}
+    return type(value).__name__ if value is None else "value"
+
+
+def test_get_health_status_components_have_cachekit_pys_fields(redis_url):
+    """cachekit-py's get_health_status() with breaker, backpressure and stats on lists the breaker
+    (CircuitBreaker.get_stats), load_control (BackpressureController.get_stats) and metrics
+    among its components; the same config here gives at least those fields, with its values'
+    meaning (a failure-free breaker: last_failure_time 0.0, cachekit-py's initial value)."""
+    from support.peer import run_peer
+
+    from cachekit_native import cache
+    from cachekit_native.config import BackpressureConfig, CircuitBreakerConfig, DecoratorConfig, MonitoringConfig
+
+    peer = run_peer(redis_url, """
+from cachekit.config import DecoratorConfig, CircuitBreakerConfig, BackpressureConfig, MonitoringConfig
+@cache(config=DecoratorConfig(ttl=60, namespace="hs", circuit_breaker=CircuitBreakerConfig(enabled=True),
+       backpressure=BackpressureConfig(enabled=True, max_concurrent_requests=7, queue_size=9),
+       monitoring=MonitoringConfig(collect_stats=True)))
+def f(x):
+    return x
+f(1)
+status = f.get_health_status()
+out = {name: status["components"][name] for name in ("circuit_breaker", "load_control", "metrics")}
+out["top"] = sorted(status)
+""")
+
+    @cache(config=DecoratorConfig(ttl=60, namespace="hs", circuit_breaker=CircuitBreakerConfig(enabled=True),
+                                  backpressure=BackpressureConfig(enabled=True, max_concurrent_requests=7, queue_size=9),
+                                  monitoring=MonitoringConfig(collect_stats=True)), redis_url=redis_url)
+    def f(x):
+        return x
+
+    try:
+        f(1)
+        status = f.get_health_status()
+        assert sorted(status) == peer["top"]
+        components = status["components"]
+        for name in ("circuit_breaker", "load_control", "metrics"):
+            ours, theirs = _shape(components[name]), _shape(peer[name])
+            missing = {key for key in theirs if key not in ours}
+            assert not missing, f"{name} lacks cachekit-py's {sorted(missing)}"
+        breaker = components["circuit_breaker"]
+        assert breaker["last_failure_time"] == 0.0 == peer["circuit_breaker"]["last_failure_time"]
+        assert breaker["namespace"] == "hs" and status["circuit_breaker"] == breaker
+        assert set(breaker["config"]) == set(peer["circuit_breaker"]["config"])
+        assert breaker["config"]["timeout_seconds"] == peer["circuit_breaker"]["config"]["timeout_seconds"]
+        assert components["load_control"]["max_concurrent"] == 7 == peer["load_control"]["max_concurrent"]
+        # cachekit-py hands only max_concurrent_requests to its controller (its queue stays 1000);
+        # the library honours the configured queue_size, and reports it.
+        assert components["load_control"]["queue_size"] == 9 and peer["load_control"]["queue_size"] == 1000
+        assert components["metrics"]["total_operations"] >= 1
+    finally:
+        f.cache_close()
+
+
+def test_breaker_last_failure_time_is_the_wall_clock_of_the_last_failure():
+    import time
+
+    unreachable = f"redis://127.0.0.1:{free_port()}/0"
+    with Cache(from_env=False, redis_url=unreachable, connect_timeout_ms=100) as cache:
+        before = time.time()
+        cache.get("k")  # fails open: Redis refuses the connection, the breaker counts it
+        breaker = cache.get_health_status()["circuit_breaker"]
+        assert breaker["failure_count"] >= 1
+        assert before - 1.0 <= breaker["last_failure_time"] <= time.time() + 1.0

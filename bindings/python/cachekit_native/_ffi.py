@@ -144,6 +144,7 @@ SIGNATURES: dict[str, tuple[object, list[object]]] = {
     "cachekit_cache_fill_lock_read": (STATUS, [c_void_p, c_char_p, c_size_t, BufferPointer]),
     "cachekit_cache_fill_lock_release": (STATUS, [c_void_p, c_char_p, c_size_t, c_char_p, POINTER(c_int)]),
     "cachekit_cache_refresh_due": (STATUS, [c_void_p, c_char_p, c_size_t, POINTER(c_int)]),
+    "cachekit_cache_refresh_release": (STATUS, [c_void_p, c_char_p, c_size_t]),
     "cachekit_cache_coherence_stats_get": (STATUS, [c_void_p, POINTER(CoherenceStats)]),
     "cachekit_cache_tracking_stats_get": (STATUS, [c_void_p, POINTER(TrackingStats)]),
     # observability: the exposition and the health report come back as NUL-terminated text in a buffer.

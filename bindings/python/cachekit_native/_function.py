@@ -19,14 +19,13 @@ import logging
 import os
 import threading
 import time
-import uuid
 import weakref
 from ctypes import byref
 from typing import Any, Callable, NamedTuple
 
 from blake3 import blake3
 
-from . import _fast, _ffi, _fill_lock, _invalidation, _refresh, serializer
+from . import _fast, _ffi, _fill_lock, _function_stats, _invalidation, _refresh, serializer
 from ._ffi import Buffer
 from ._settings import Settings
 from ._workers import submit as _submit
@@ -36,7 +35,6 @@ from .keys import AutoKeyBuilder, InteropKeyBuilder, function_id
 
 logger = logging.getLogger("cachekit_native")
 
-_SESSION = str(uuid.uuid4())
 _TRACKED_KEYS_MAX = 100_000
 _MEMO_MAX = 4096
 _FLIGHT_WAIT_SECONDS = 60.0
@@ -123,9 +121,10 @@ class CachedFunction:
         # Keys this process stored, for whole-function invalidation, oldest first: an OrderedDict,
         # whose popitem(last=False) is O(1) where a dict's next(iter()) walks its deleted slots.
         self.tracked: collections.OrderedDict[bytes, None] = collections.OrderedDict()
-        self.baseline: dict[str, int] = {}
-        self.clear_count = 0
         self.last_operation_at: float | None = None
+        # cachekit-py's per-function tracker: shared by every decoration of module.qualname.
+        self.tracker = _function_stats.tracker(f"{func.__module__}.{func.__qualname__}")
+        self.share = self.tracker.join(self)
 
     def open(self) -> Cache:
         cache = self.cache
@@ -134,6 +133,7 @@ class CachedFunction:
                 cache = self.cache
                 if cache is None:
                     cache = self.cache = self.settings.open()
+                    self.tracker.attach(self.share, cache)
         return cache
 
     def key(self, args: tuple, kwargs: dict) -> bytes | None:
@@ -144,7 +144,7 @@ class CachedFunction:
         if self.key_function is not None:
             try:
                 return self.custom_key(args, kwargs)
-            except TypeError as error:  # as cachekit-py: a key that cannot be made runs the call uncached
+            except Exception as error:  # as cachekit-py: a key that cannot be made runs the call uncached
                 logger.warning("cachekit_native: cannot key a call to %s, running it uncached: %s", self.name, error)
                 return None
         types = tuple(map(type, args))
@@ -162,7 +162,7 @@ class CachedFunction:
             key = self.builder.key(args, kwargs).encode("utf-8")
         except InteropError:
             raise  # interop fails loud, as cachekit-py does
-        except TypeError as error:
+        except Exception as error:  # cachekit-py runs the call uncached whatever the key step raised
             logger.warning("cachekit_native: cannot key a call to %s, running it uncached: %s", self.name, error)
             return None
         if memo_key is not None:
@@ -376,15 +376,15 @@ class CachedFunction:
     # -- statistics and lifetime ------------------------------------------------------------------
 
     def info(self) -> CacheInfo:
-        stats = self.open().stats()
-        base = self.baseline
-        value = {name: stats[name] - base.get(name, 0) for name in stats}
-        operations = value["l2_operations"]
-        latency = value["l2_latency_total_ns"] / operations / 1e6 if operations else 0.0
-        session = f"{_SESSION}:{self.name}" + (f"#{self.clear_count}" if self.clear_count else "")
-        return CacheInfo(hits=value["hits"], misses=value["misses"], l1_hits=value["l1_hits"],
-                         l2_hits=value["l2_hits"], maxsize=None, currsize=None, l2_avg_latency_ms=latency,
-                         last_operation_at=self.last_operation_at, session_id=session)
+        self.open()
+        value = self.tracker.totals()
+        operations = value.get("l2_operations", 0)
+        latency = value.get("l2_latency_total_ns", 0) / operations / 1e6 if operations else 0.0
+        clears = self.tracker.clear_count
+        session = f"{_function_stats.session()}:{self.name}" + (f"#{clears}" if clears else "")
+        return CacheInfo(hits=value.get("hits", 0), misses=value.get("misses", 0), l1_hits=value.get("l1_hits", 0),
+                         l2_hits=value.get("l2_hits", 0), maxsize=None, currsize=None, l2_avg_latency_ms=latency,
+                         last_operation_at=self.tracker.last_operation_at(), session_id=session)
 
     def stats(self) -> dict[str, int]:
         return self.open().stats()
@@ -393,14 +393,13 @@ class CachedFunction:
         if self.values:
             self.values.clear()
         _invalidation.invalidate_all(self, self.open())
-        self.baseline = self.open().stats()
-        self.clear_count += 1
-        self.last_operation_at = None
+        self.tracker.clear()
 
     def close(self) -> None:
         with self.lock:
             cache, self.cache = self.cache, None
         if cache is not None:
+            self.tracker.detach(self.share)
             cache.close()
 
 
@@ -514,7 +513,6 @@ def _forget_handles_after_fork() -> None:
         state.flights_lock = threading.Lock()
         state.sync_flights = {}
         state.completed = {}
-        state.baseline = {}
 
 
 if hasattr(os, "register_at_fork"):

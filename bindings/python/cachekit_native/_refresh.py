@@ -62,33 +62,69 @@ def _snapshot(state, args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
         return None
 
 
+# cachekit-py's cap on one decorated function's refreshes in flight (admitted, queued or
+# running): past it the stale value is served, the refresh handed back, and a later hit retries.
+MAX_REFRESHES_IN_FLIGHT = 32
+
+
+def _admit(state, cache, key: bytes) -> bool:
+    """Takes one of the function's refresh slots, or hands the refresh back to the library."""
+    with _pool_lock:
+        pid = os.getpid()
+        held = state.__dict__.get("_refresh_slots")
+        if held is None or held[0] != pid:  # a forked child's refreshes are its own
+            held = state._refresh_slots = [pid, 0]
+        if held[1] < MAX_REFRESHES_IN_FLIGHT:
+            held[1] += 1
+            return True
+    try:
+        cache.refresh_release(key)
+    except (CachekitError, CacheClosedError):
+        pass
+    return False
+
+
+def _leave(state) -> None:
+    with _pool_lock:
+        held = state.__dict__.get("_refresh_slots")
+        if held is not None and held[0] == os.getpid() and held[1] > 0:
+            held[1] -= 1
+
+
 def after_hit_sync(state, cache, key: bytes, args: tuple, kwargs: dict) -> None:
     if _due(cache, key):
         snapshot = _snapshot(state, args, kwargs)
-        if snapshot is not None:
-            _executor().submit(_refresh_sync, state, cache, key, *snapshot)
+        if snapshot is not None and _admit(state, cache, key):
+            try:
+                _executor().submit(_refresh_sync, state, cache, key, *snapshot)
+            except RuntimeError:  # the pool is shutting down at exit
+                _leave(state)
 
 
 def _refresh_sync(state, cache, key: bytes, args: tuple, kwargs: dict) -> None:
-    token = uuid.uuid4().hex
-    if not _fill_lock.attempt(cache, key, token):
-        return
     try:
-        state.store(cache, key, state.func(*args, **kwargs))
-    except Exception as error:
-        _failed(state, error)
+        token = uuid.uuid4().hex
+        if not _fill_lock.attempt(cache, key, token):
+            return
+        try:
+            state.store(cache, key, state.func(*args, **kwargs))
+        except Exception as error:
+            _failed(state, error)
+        finally:
+            _fill_lock.release(cache, key, token)
     finally:
-        _fill_lock.release(cache, key, token)
+        _leave(state)
 
 
 def after_hit_async(state, cache, key: bytes, args: tuple, kwargs: dict) -> None:
     if _due(cache, key):  # no network: answered on the loop
         snapshot = _snapshot(state, args, kwargs)
-        if snapshot is None:
+        if snapshot is None or not _admit(state, cache, key):
             return
         task = asyncio.get_running_loop().create_task(_refresh_async(state, cache, key, *snapshot))
         _tasks.add(task)
         task.add_done_callback(_tasks.discard)
+        task.add_done_callback(lambda _: _leave(state))  # also for a task cancelled before it ran
 
 
 async def _refresh_async(state, cache, key: bytes, args: tuple, kwargs: dict) -> None:

@@ -14,6 +14,7 @@ import ctypes
 import json
 import sys
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from ctypes import byref, c_int, c_int64, c_uint64, c_void_p
 from typing import Any, Callable
@@ -149,6 +150,7 @@ class Cache:
             lib.cachekit_config_free(config)
         # The free function is kept with the handle: __del__ may run at shutdown.
         self._calls = _Calls(handle, lib.cachekit_cache_free)
+        self.opened_at = time.time()  # for the uptime cachekit-py's health report carries
         observability.track(self)
 
     # -- lifetime ----------------------------------------------------------------------------
@@ -403,6 +405,12 @@ class Cache:
         due = c_int()
         self._call(self._lib.cachekit_cache_refresh_due, data, len(data), byref(due))
         return bool(due.value)
+
+    def refresh_release(self, key: str | bytes) -> None:
+        """Hands back a refresh refresh_due() gave this caller that will not run: a later hit
+        may be told it is due again."""
+        data = _key_bytes(key)
+        self._call(self._lib.cachekit_cache_refresh_release, data, len(data))
 
     def coherence_stats(self) -> dict[str, int]:
         """The coherence counters (cachekit_coherence_stats)."""

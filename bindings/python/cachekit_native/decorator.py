@@ -4,8 +4,9 @@ The same keys (keys.py), the same stored bytes (serializer.py for the MessagePac
 library for the envelope, the CK frame and encryption) and the same Redis layout as cachekit
 0.24.1, so a function cached by one is a hit for the other. Each decorated function owns one
 library cache, created on its first call from the environment (CACHEKIT_REDIS_URL / REDIS_URL,
-CACHEKIT_MASTER_KEY, CACHEKIT_DEPLOYMENT_UUID, ...) and the decorator's options, so its
-statistics (``cache_info()``) are the library's own counters.
+CACHEKIT_MASTER_KEY, CACHEKIT_DEPLOYMENT_UUID, ...) and the decorator's options, on the process's
+shared Redis client for those settings; its statistics (``cache_info()``) are the library's
+counters, kept per module.qualname across re-decoration as cachekit-py's (_function_stats.py).
 
 The jobs live in their own modules: _settings.py resolves the options, _function.py holds
 the per-function state with its sync and async paths, _invalidation.py removes entries.

@@ -14,6 +14,7 @@ import ctypes
 import json
 import logging
 import threading
+import time
 import weakref
 from typing import Any, Iterable
 
@@ -42,7 +43,8 @@ def live_caches() -> list[Any]:
 def _merge(texts: Iterable[str]) -> list[Any]:
     """Parses each exposition with prometheus_client's parser and sums samples with the same name
     and labels (counters, buckets, sums and counts add up; so do the gauges, which count entries,
-    bytes, connections and live breakers)."""
+    bytes, connections and live breakers). A series with a ``client`` label is a Redis client's,
+    which caches with the same settings share: it is counted once, however many caches report it."""
     from prometheus_client.metrics_core import Metric
     from prometheus_client.parser import text_string_to_metric_families
     from prometheus_client.samples import Sample
@@ -58,6 +60,8 @@ def _merge(texts: Iterable[str]) -> list[Any]:
             series = values[family.name]
             for sample in family.samples:
                 key = (sample.name, tuple(sorted(sample.labels.items())))
+                if "client" in sample.labels and key in series:
+                    continue
                 series[key] = series.get(key, 0.0) + sample.value
     for name, merged in families.items():
         merged.samples = [Sample(sample_name, dict(labels), value) for (sample_name, labels), value in values[name].items()]
@@ -106,14 +110,49 @@ def get_health_status(cache: Any) -> dict[str, Any]:
     namespace, overall_healthy, healthy, components (l1, l2 with its breaker, pool and nodes,
     listener) and circuit_breaker (None without one)."""
     report = cache.health_report()
-    l2 = report["components"].get("l2", {})
+    components = report["components"]
+    breaker = _breaker_stats(components.get("l2", {}).get("circuit_breaker"), report["namespace"])
+    if breaker is not None:
+        components["circuit_breaker"] = breaker  # cachekit-py lists it among the components too
+    backpressure = components.get("l2", {}).get("backpressure")
+    if backpressure is not None:  # cachekit-py's name and its healthy rule (queue under 80% full)
+        components["load_control"] = {"queue_depth": backpressure["queue_depth"],
+                                      "rejected_count": backpressure["rejected_count"],
+                                      "max_concurrent": backpressure["max_concurrent"],
+                                      "queue_size": backpressure["queue_size"],
+                                      "healthy": backpressure["queue_depth"] < backpressure["queue_size"] * 0.8}
+    # cachekit-py's metrics collector get_stats() shape. The library counts each operation on
+    # the caller's thread as it happens ("sync" in cachekit-py's terms): nothing queued or dropped.
+    counted = cache.stats()
+    operations = counted["hits"] + counted["misses"] + counted["sets"] + counted["deletes"]
+    uptime = max(time.time() - getattr(cache, "opened_at", time.time()), 0.0)
+    components["metrics"] = {"mode": "sync", "total_operations": operations, "dropped_metrics": 0,
+                             "uptime_seconds": uptime, "ops_per_second": operations / uptime if uptime > 0 else 0,
+                             "auto_detect_enabled": False, "pool_size": 0}
     return {
         "namespace": report["namespace"],
         "overall_healthy": report["healthy"],
         "healthy": report["healthy"],
-        "components": report["components"],
-        "circuit_breaker": l2.get("circuit_breaker"),
+        "components": components,
+        "circuit_breaker": breaker,
     }
+
+
+def _breaker_stats(breaker: dict[str, Any] | None, namespace: str) -> dict[str, Any] | None:
+    """The library's breaker report with cachekit-py's CircuitBreaker.get_stats() fields added:
+    last_failure_time as time.time() of the last failure (0.0 before any), namespace, config."""
+    if breaker is None:
+        return None
+    stats = dict(breaker)
+    age_ms = stats.pop("last_failure_age_ms", None)
+    stats["last_failure_time"] = time.time() - age_ms / 1000.0 if age_ms is not None else 0.0
+    stats["namespace"] = namespace
+    limits = stats.pop("config", None) or {}
+    stats["config"] = {"failure_threshold": limits.get("failure_threshold"),
+                       "success_threshold": limits.get("success_threshold"),
+                       "timeout_seconds": limits["timeout_ms"] / 1000.0 if "timeout_ms" in limits else None,
+                       "half_open_requests": limits.get("half_open_requests")}
+    return stats
 
 
 def check_health(cache: Any) -> dict[str, Any]:

@@ -69,6 +69,17 @@ final class RefreshAhead: @unchecked Sendable {  // thread, written under `state
         }
     }
 
+    /// Undoes a `takeIfDue` whose refresh will not run (the host's cap on refreshes in flight, a
+    /// full queue), so a later hit sees the entry due again. A write since then set a new time,
+    /// which stays.
+    func giveBack(_ full: [UInt8], now: Int64 = MonotonicClock.nowNanoseconds()) {
+        guard isEnabled else { return }
+        due.withLock { table in
+            guard table[full] == nil, table.count < Self.maxDue else { return }
+            table[full] = now
+        }
+    }
+
     /// Queues `job` for `full` on the refresh thread (started on first use); false when a refresh
     /// of the key is already queued, the queue is full, the thread cannot start, or after stop.
     func enqueue(_ full: [UInt8], _ job: @escaping @Sendable () -> Void) -> Bool {
@@ -191,15 +202,22 @@ extension Cache {
         return refreshAhead.takeIfDue(full)
     }
 
+    /// Hands back a refresh `takeRefreshIfDue` gave the host but the host will not run.
+    public func giveBackRefresh(_ key: UnsafeRawBufferPointer) {
+        guard refreshAhead.isEnabled, let full = try? fullKey(key) else { return }
+        refreshAhead.giveBack(full)
+    }
+
     /// After a get_or_compute hit: queues a refresh when the entry is due.
     func scheduleRefreshIfDue(_ key: UnsafeRawBufferPointer, ttlSeconds: Int) {
         guard refreshAhead.isEnabled, let full = try? fullKey(key), refreshAhead.takeIfDue(full) else { return }
         let raw = Array(key)
-        _ = refreshAhead.enqueue(full) { [weak self] in
+        let queued = refreshAhead.enqueue(full) { [weak self] in
             guard let self else { return }
             defer { self.refreshAhead.finished(full) }
             self.refresh(full, key: raw, ttlSeconds: ttlSeconds)
         }
+        if !queued { refreshAhead.giveBack(full) }  // a later hit tries again
     }
 
     /// One background refresh: one attempt at the fill lock (held elsewhere: another process

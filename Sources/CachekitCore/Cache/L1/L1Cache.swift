@@ -11,9 +11,11 @@ import Synchronization
 /// pass through the window without flushing the popular working set, which plain LRU cannot do.
 ///
 /// The cache is split into `shardCount` shards by key hash, each behind its own lock, so
-/// threads touching different keys rarely meet. A value larger than 1/8 of the byte budget is not
-/// kept (it would evict a large part of the working set for one entry). Thread-safe.
-public final class L1Cache: @unchecked Sendable {  // shards are only touched under their lock
+/// threads touching different keys rarely meet. A hit takes no lock and writes no line another
+/// core reads (`L1ReadGate`), so threads reading the same shard scale. A value larger than 1/8
+/// of the byte budget is not kept (it would evict a large part of the working set for one
+/// entry). Thread-safe.
+public final class L1Cache: @unchecked Sendable {  // shards are only touched under their lock, gates atomically
     public struct Options: Sendable {
         public var maxBytes: Int
         public var maxEntries: Int
@@ -51,6 +53,8 @@ public final class L1Cache: @unchecked Sendable {  // shards are only touched un
     private let shardStride: Int
     private let shardCount: Int
     private let shardShift: UInt64
+    /// Each shard's gate, read without the lock (handles copied out of the shards at init).
+    private let gates: UnsafeMutablePointer<L1ReadGate>
     private let evictionCounter = Atomic<Int>(0)
 
     public init(_ options: Options) {
@@ -67,13 +71,18 @@ public final class L1Cache: @unchecked Sendable {  // shards are only touched un
         let shardEntries = maxEntries / count
         shardStride = (MemoryLayout<Locked<L1Shard>>.stride + 127) & ~127
         shardMemory = .allocate(byteCount: shardStride * count, alignment: 128)
+        let handles = UnsafeMutablePointer<L1ReadGate>.allocate(capacity: count)
         for i in 0..<count {
-            (shardMemory + i * shardStride).bindMemory(to: Locked<L1Shard>.self, capacity: 1)
-                .initialize(to: Locked(L1Shard(maxBytes: shardBytes, maxEntries: shardEntries)))
+            let shard = (shardMemory + i * shardStride).bindMemory(to: Locked<L1Shard>.self, capacity: 1)
+            shard.initialize(to: Locked(L1Shard(maxBytes: shardBytes, maxEntries: shardEntries)))
+            (handles + i).initialize(to: shard.pointee.withLock { $0.gate })
         }
+        gates = handles
     }
 
     deinit {
+        gates.deinitialize(count: shardCount)
+        gates.deallocate()
         for i in 0..<shardCount { shardAt(i).deinitialize(count: 1) }
         shardMemory.deallocate()
     }
@@ -87,16 +96,45 @@ public final class L1Cache: @unchecked Sendable {  // shards are only touched un
     public static func hash(_ key: UnsafeRawBufferPointer) -> UInt64 { XXH3.hash64(key) }
 
     @inline(__always)
-    private func shard(_ hash: UInt64) -> UnsafeMutablePointer<Locked<L1Shard>> {
-        shardAt(shardCount == 1 ? 0 : Int(truncatingIfNeeded: hash >> shardShift) & (shardCount &- 1))
+    private func shardIndex(_ hash: UInt64) -> Int {
+        shardCount == 1 ? 0 : Int(truncatingIfNeeded: hash >> shardShift) & (shardCount &- 1)
     }
+
+    @inline(__always)
+    private func shard(_ hash: UInt64) -> UnsafeMutablePointer<Locked<L1Shard>> { shardAt(shardIndex(hash)) }
 
     /// A copy of the entry under `key` (its decoded view if it has one), or nil when absent or expired.
     public func get(_ key: UnsafeRawBufferPointer, now: Int64 = MonotonicClock.nowNanoseconds()) throws(CachekitError) -> Hit? {
         let hash = Self.hash(key)
-        return try shard(hash).pointee.withLock { shard throws(CachekitError) -> Hit? in
+        let shardNumber = shardIndex(hash)
+        let gate = gates[shardNumber]
+        let stripe = StripedCells.currentStripe()
+        if gate.enter(stripe) {
+            let slot = gate.table.pointee.find(key, hash: hash).slot
+            if slot < 0 {
+                gate.leave(stripe, hit: false)
+                if gate.record(hash, stripe: stripe) { drainReads(shardNumber, stripe: stripe) }
+                return nil
+            }
+            let entry = gate.table.pointee.entries[slot]
+            if entry.expiresAt > now {
+                let hit: Hit
+                do throws(CachekitError) { hit = try entry.hit() } catch { gate.leave(stripe, hit: false); throw error }
+                gate.leave(stripe, hit: true)
+                if gate.record(hash, stripe: stripe) { drainReads(shardNumber, stripe: stripe) }
+                return hit
+            }
+            gate.leave(stripe, hit: false)  // expired: the locked lookup drops it and counts the expiration
+        }
+        return try shardAt(shardNumber).pointee.withLock { shard throws(CachekitError) -> Hit? in
             try shard.get(key, hash: hash, now: now)
         }
+    }
+
+    /// A reader's stripe has samples to drain: applies them unless another thread holds the
+    /// shard (a later read or write drains them then, or the ring drops the oldest).
+    private func drainReads(_ shardNumber: Int, stripe: Int) {
+        _ = shardAt(shardNumber).pointee.withLockIfAvailable { $0.drainReads(stripe: stripe) }
     }
 
     /// Whether an unexpired value is stored under `key` (not counted as an access).
@@ -164,7 +202,7 @@ public final class L1Cache: @unchecked Sendable {  // shards are only touched un
     public var usage: (entries: Int, bytes: Int, hits: Int) {
         var entries = 0, bytes = 0, hits = 0
         for i in 0..<shardCount {
-            let (e, b, h) = shardAt(i).pointee.withLock { ($0.count, $0.totalBytes, $0.hits) }
+            let (e, b, h) = shardAt(i).pointee.withLock { ($0.count, $0.totalBytes, $0.allHits) }
             entries += e
             bytes += b
             hits += h

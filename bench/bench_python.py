@@ -3,6 +3,12 @@ redis-server: decorator + L1 hit, L2 hit (L1 disabled on both sides) and miss + 
 small dict and a ~10 KB dict. Prints microseconds per call (best of several rounds) and the
 ratio cachekit-py / cachekit_native (> 1: cachekit_native is faster).
 
+Then, without Redis, what a user would otherwise write: a ten-line cachetools + msgpack
+decorator that copies its value the way cachekit_native does (stores msgpack bytes, unpacks on
+every hit), against cachekit_native's C hit path and its ctypes path (CACHEKIT_NATIVE_SPEEDUPS=0),
+for hits and for misses; and ``@cache.local`` against ``cachetools.cached`` itself (both return
+the stored object).
+
 Run with scripts/bench.sh python (it builds the release library and sets CACHEKIT_LIBRARY_PATH).
 """
 import itertools
@@ -50,6 +56,96 @@ def per_call_us(function, argument_source, iterations, rounds):
     return best
 
 
+def cachetools_msgpack(ttl, maxsize=1_000_000):
+    """The decorator a user would write with cachetools and msgpack: bytes stored, unpacked per hit."""
+    import functools
+
+    import cachetools
+    import cachetools.keys
+    import msgpack
+
+    def decorator(func):
+        store = cachetools.TTLCache(maxsize, ttl)
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            key = cachetools.keys.hashkey(*args, **kwargs)
+            try:
+                return msgpack.unpackb(store[key])
+            except KeyError:
+                pass
+            value = func(*args, **kwargs)
+            store[key] = msgpack.packb(value)
+            return value
+        return wrapper
+    return decorator
+
+
+def interleaved_us(functions, argument_source, iterations, rounds):
+    """per_call_us of each function, their rounds interleaved so a load change on this shared
+    machine hits all of them alike; the best round of each."""
+    best = [float("inf")] * len(functions)
+    for _ in range(rounds):
+        for index, function in enumerate(functions):
+            best[index] = min(best[index], per_call_us(function, argument_source, iterations, 1))
+    return best
+
+
+def local_rows(native_cache):
+    """No Redis: cachekit_native (C and ctypes hit paths) against cachetools + msgpack, and
+    @cache.local against cachetools.cached. Rows of (case, baseline us, native us)."""
+    import cachetools
+
+    rows = []
+    for label, value in (("small", SMALL), ("10KB", LARGE)):
+        def function(x):
+            return value
+        made = {}
+        for name, speedups in (("native", "1"), ("native, ctypes path", "0")):
+            os.environ["CACHEKIT_NATIVE_SPEEDUPS"] = speedups
+            function.__qualname__ = f"bench_local_{name}_{label}"
+            made[name] = (native_cache(ttl=600, backend=None)(function), native_cache(ttl=600, backend=None)(function))
+        os.environ.pop("CACHEKIT_NATIVE_SPEEDUPS")
+        hits = [cachetools_msgpack(600)(function), made["native"][0], made["native, ctypes path"][0]]
+        for hit in hits:
+            hit(1)
+        hit_us = interleaved_us(hits, itertools.repeat(1), 20000, 7)
+        misses = [cachetools_msgpack(600)(function), made["native"][1], made["native, ctypes path"][1]]
+        miss_us = interleaved_us(misses, itertools.count(10_000_000), 5000, 7)
+        for index, name in ((1, "native"), (2, "native, ctypes path")):
+            rows.append((f"L1 hit, {label} ({name})", hit_us[0], hit_us[index]))
+            rows.append((f"miss + store, {label} ({name})", miss_us[0], miss_us[index]))
+    ours = native_cache.local(ttl=600, max_entries=4096)(lambda x: SMALL)
+    theirs = cachetools.cached(cachetools.TTLCache(4096, 600))(lambda x: SMALL)
+    ours(1), theirs(1)
+    theirs_us, ours_us = interleaved_us([theirs, ours], itertools.repeat(1), 20000, 7)
+    rows.append(("@cache.local hit vs cachetools.cached", theirs_us, ours_us))
+    return rows
+
+
+def l2_path_rows(native_cache, url):
+    """With Redis: the C hit path against the ctypes path (rows of (case, ctypes us, C us)), rounds
+    interleaved, so the L2 rows' change is read in one run."""
+    rows = []
+    for label, value in (("small", SMALL), ("10KB", LARGE)):
+        for case, options, source, iterations in (("L2 hit", {"l1_enabled": False}, itertools.repeat(1), 3000),
+                                                  ("miss + store", {}, itertools.count(10_000_000), 1000)):
+            functions = []
+            for speedups in ("0", "1"):
+                os.environ["CACHEKIT_NATIVE_SPEEDUPS"] = speedups
+
+                def function(x):
+                    return value
+                function.__qualname__ = f"bench_paths_{case.replace(' ', '_')}_{speedups}_{label}"
+                functions.append(native_cache(ttl=600, redis_url=url, **options)(function))
+            os.environ.pop("CACHEKIT_NATIVE_SPEEDUPS")
+            if case == "L2 hit":
+                for function in functions:
+                    function(1)
+            rows.append((f"{case} (Redis), {label}", *interleaved_us(functions, source, iterations, 7)))
+    return rows
+
+
 def main():
     process, url, directory = start_redis()
     os.environ["REDIS_URL"] = url  # cachekit-py's environment-configured backend
@@ -59,6 +155,7 @@ def main():
         from cachekit import cache as py_cache
         from cachekit_native import cache as native_cache
 
+        print(f"load average before the run: {open('/proc/loadavg').read().split()[0]}")
         print(f"cachekit {cachekit.__version__ if hasattr(cachekit, '__version__') else '0.24.1'} vs "
               f"cachekit_native {cachekit_native.__version__} on libcachekit {cachekit_native.library_version()} "
               f"({cachekit_native.library_path()})")
@@ -121,6 +218,16 @@ def main():
         print(f"{'case':32s} {'cachekit-py us':>15s} {'native us':>10s} {'ratio':>7s}")
         for name, py_us, native_us in rows:
             print(f"{name:32s} {py_us:15.2f} {native_us:10.2f} {py_us / native_us:6.2f}x")
+        print(f"\nwithout Redis (cachekit_native {'with' if cachekit_native._fast.available() else 'WITHOUT'} "
+              f"its C hit path); ratio = baseline / native")
+        print(f"{'case':40s} {'baseline us':>12s} {'native us':>10s} {'ratio':>7s}")
+        for name, base_us, native_us in local_rows(native_cache):
+            print(f"{name:40s} {base_us:12.2f} {native_us:10.2f} {base_us / native_us:6.2f}x")
+        print(f"\nwith Redis, cachekit_native's ctypes path against its C hit path; ratio = ctypes / C")
+        print(f"{'case':40s} {'ctypes us':>12s} {'C us':>10s} {'ratio':>7s}")
+        for name, ctypes_us, c_us in l2_path_rows(native_cache, url):
+            print(f"{name:40s} {ctypes_us:12.2f} {c_us:10.2f} {ctypes_us / c_us:6.2f}x")
+        print(f"\nload average after the run: {open('/proc/loadavg').read().split()[0]}")
     finally:
         process.terminate()
         process.wait()

@@ -8,9 +8,13 @@ import pathlib
 
 import pytest
 
-from support.abi import VECTORS, raw_library
-from support.cache import Cache
-from support.redis_server import RedisServer, SentinelTopology, TLSRedisServer, make_tls_files
+from support import speedups
+
+speedups.build_in_place()  # before anything imports cachekit_native
+
+from support.abi import VECTORS, raw_library  # noqa: E402
+from support.cache import Cache  # noqa: E402
+from support.redis_server import RedisServer, SentinelTopology, TLSRedisServer, make_tls_files  # noqa: E402
 
 
 @pytest.fixture(scope="session")

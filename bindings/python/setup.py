@@ -9,8 +9,12 @@ Where the library comes from, first match wins:
 Anything else fails the build with a message naming these choices: a wheel that silently lacks
 its library would fail only later, at import, on another machine.
 
-A wheel with a copy is tagged for this platform (py3-none-<platform>): the Python code is loaded
-through ctypes, so it does not depend on the interpreter's ABI, only on the machine's.
+The C hit path, cachekit_native/_speedups.c, is compiled against the header in the surrounding
+checkout's include/ (else CACHEKIT_SOURCE_ROOT's), so the wheel is tagged for this interpreter and platform
+(cp3XX-cp3XX-<platform>). It takes libcachekit's function addresses from the ctypes library at
+run time, so it does not link the library. CACHEKIT_NATIVE_SPEEDUPS=0 builds without it (the
+package then runs on ctypes alone, py3-none-<platform> when it carries the library); a compile
+that fails fails the build.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import shutil
 import subprocess
 import sysconfig
 
-from setuptools import Distribution, setup
+from setuptools import Distribution, Extension, setup
 from setuptools.command.build_py import build_py
 from setuptools.errors import SetupError
 
@@ -67,6 +71,22 @@ def _built_library() -> pathlib.Path:
     return library
 
 
+def _speedups() -> list[Extension]:
+    if os.environ.get("CACHEKIT_NATIVE_SPEEDUPS", "1") == "0":
+        return []
+    # The header of the checkout around this directory first: the one this package was written against.
+    roots = [HERE.parent.parent] + ([pathlib.Path(os.environ["CACHEKIT_SOURCE_ROOT"])]
+                                    if os.environ.get("CACHEKIT_SOURCE_ROOT") else [])
+    header = next((root / "include" / "cachekit.h" for root in roots if (root / "include" / "cachekit.h").is_file()),
+                  None)
+    if header is None:
+        raise SetupError("cannot build the C hit path: include/cachekit.h is missing (set CACHEKIT_SOURCE_ROOT to "
+                         "the libcachekit checkout, or CACHEKIT_NATIVE_SPEEDUPS=0 to build without it)")
+    return [Extension("cachekit_native._speedups", ["cachekit_native/_speedups.c"], include_dirs=[str(header.parent)],
+                      extra_compile_args=["-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter",
+                                          "-Wno-missing-field-initializers"])]
+
+
 class BuildPyWithLibrary(build_py):
     def run(self):
         super().run()
@@ -85,14 +105,15 @@ class BuildPyWithLibrary(build_py):
 
 class LibraryDistribution(Distribution):
     def has_ext_modules(self):  # a bundled .so makes the wheel platform-specific (platlib, not purelib)
-        return _bundling()
+        return _bundling() or super().has_ext_modules()
 
 
 class PlatformWheel(bdist_wheel):
     def get_tag(self):
-        if not _bundling():
+        if not _bundling() or self.distribution.ext_modules:  # the extension's tag is the interpreter's
             return super().get_tag()
         return "py3", "none", sysconfig.get_platform().replace("-", "_").replace(".", "_")
 
 
-setup(distclass=LibraryDistribution, cmdclass={"build_py": BuildPyWithLibrary, "bdist_wheel": PlatformWheel})
+setup(distclass=LibraryDistribution, ext_modules=_speedups(),
+      cmdclass={"build_py": BuildPyWithLibrary, "bdist_wheel": PlatformWheel})

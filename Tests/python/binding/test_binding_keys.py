@@ -144,16 +144,38 @@ def spy_on_library_calls(builder, name):
     return seen
 
 
-def test_keys_are_computed_by_the_library_with_a_fallback_only_for_non_string_map_keys():
+def test_keys_are_computed_by_the_library_except_exact_scalars_and_non_string_map_keys():
     builder = AutoKeyBuilder(plain, "users", True)
     seen = spy_on_library_calls(builder, "key_auto")
+    expected = GENERATOR.generate_key(plain, ([1], "x"), {"b": 2}, namespace="users")
+    assert builder.key(([1], "x"), {"b": 2}) == expected
+    assert seen == [(b"users", f"{__name__}.plain".encode())]
+    # Exact scalars: Python's blake2b, no library call.
     expected = GENERATOR.generate_key(plain, (1, "x"), {"b": 2}, namespace="users")
     assert builder.key((1, "x"), {"b": 2}) == expected
-    assert seen == [(b"users", f"{__name__}.plain".encode())]
+    assert len(seen) == 1
     # cachekit-py hashes int-keyed maps; the library refuses them, so the binding hashes them itself.
     expected = GENERATOR.generate_key(plain, ({2: "b", 1: "a"},), {}, namespace="users")
     assert builder.key(({2: "b", 1: "a"},), {}) == expected
     assert len(seen) == 2
+
+
+SCALAR_CASES = [
+    (), (0,), (-1, 127, 128, -32, -33, 255, 256, 65535, 65536, 2**32, 2**63, -(2**63), 2**64 - 1),
+    ("", "x" * 31, "x" * 32, "x" * 255, "x" * 256, "x" * 65536, "snow \u2603", "\U0001f600"),
+    (b"", b"\x00" * 255, b"\xff" * 256, b"b" * 70000), (True, False, None), (1, True, "1", b"1"),
+]
+
+
+@pytest.mark.parametrize("function", [plain, Outer.method, make_nested(), lambda x: x],
+                         ids=["plain", "method", "nested", "lambda"])
+@pytest.mark.parametrize("namespace", [None, "users", "with space", "n" * 300])
+@pytest.mark.parametrize("integrity", [True, False])
+def test_python_keys_of_exact_scalars_equal_the_librarys(function, namespace, integrity):
+    builder = AutoKeyBuilder(function, namespace, integrity)
+    for args in SCALAR_CASES:
+        for kwargs in ({}, {"z": 1, "a": "two", "m": None}):
+            assert builder.key(args, kwargs) == builder.library_key(args, kwargs), (args, kwargs)
 
 
 def test_interop_keys_are_computed_by_the_library():

@@ -23,8 +23,9 @@ PROBE = textwrap.dedent("""
         value = c.get("k")
     maps = open("/proc/self/maps").read().split()
     deps = sorted({p for p in maps if any(n in p for n in ("libhiredis", "liblz4", "libxxhash", "libb2", "libcrypto"))})
+    from cachekit_native import _fast
     print(json.dumps({"library": cachekit_native.library_path(), "version": cachekit_native.library_version(),
-                      "value": value.hex(), "deps": deps}))
+                      "value": value.hex(), "deps": deps, "speedups": _fast.available()}))
 """)
 
 
@@ -64,6 +65,7 @@ def test_pip_install_of_the_binding_builds_and_carries_the_library(tmp_path):
     assert report["library"].endswith("cachekit_native/_lib/libcachekit.so")
     assert report["version"] == cachekit_native.__version__
     assert report["value"] == "a26f6b"
+    assert report["speedups"], "the installed package lacks its C hit path"
 
 
 def test_the_self_contained_wheel_runs_on_its_own_copies_of_every_library(tmp_path):
@@ -71,13 +73,15 @@ def test_the_self_contained_wheel_runs_on_its_own_copies_of_every_library(tmp_pa
                            capture_output=True, text=True, timeout=900)
     assert built.returncode == 0, built.stderr
     wheel = pathlib.Path(built.stdout.strip().splitlines()[-1])
-    assert wheel.name.startswith(f"cachekit_native-{cachekit_native.__version__}-py3-none-manylinux_"), wheel.name
+    # The C hit path makes it a wheel for this interpreter (cp3XX-cp3XX-manylinux_...).
+    abi = f"cp{sys.version_info.major}{sys.version_info.minor}"
+    assert wheel.name.startswith(f"cachekit_native-{cachekit_native.__version__}-{abi}-{abi}-manylinux_"), wheel.name
     python = fresh_venv(tmp_path)
     install(python, wheel)
     report = probe(python)
     venv = str(tmp_path / "venv")
     assert report["library"].startswith(venv), report
-    assert report["value"] == "a26f6b"
+    assert report["value"] == "a26f6b" and report["speedups"]
     # Each of libcachekit's dependencies is mapped from the wheel's own copy (cachekit_native.libs).
     # (Python's hashlib may map the system libcrypto too: that copy is the interpreter's, not ours.)
     bundled = [p for p in report["deps"] if p.startswith(venv) and "/cachekit_native.libs/" in p]

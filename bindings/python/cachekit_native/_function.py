@@ -10,9 +10,11 @@ never block the event loop: every library call that may touch Redis runs on a wo
 from __future__ import annotations
 
 import asyncio
+import collections
 import ctypes
 import functools
 import inspect
+import itertools
 import logging
 import os
 import threading
@@ -23,7 +25,7 @@ from typing import Any, Callable, NamedTuple
 
 from blake3 import blake3
 
-from . import _backend_flows, _ffi, _fill_lock, _function_stats, _invalidation, _refresh, _tenants, serializer
+from . import _backend_flows, _fast, _ffi, _fill_lock, _function_stats, _invalidation, _refresh, _tenants, serializer
 from ._ffi import Buffer
 from ._settings import Settings
 from ._workers import submit as _submit
@@ -41,6 +43,33 @@ _SCALARS = frozenset({int, str, bytes, bool, float, type(None)})
 _now = time.time
 _LEADER_CANCELLED = object()
 _string_at = ctypes.string_at
+
+
+class _Flight:
+    """One key's computation in this process; the Event exists only once somebody waits.
+
+    The leader sets ``done`` and then reads ``event``; a waiter sets ``event`` (under the lock,
+    so two waiters share one) and then reads ``done``: whichever runs second sees the other's
+    write, so a waiter never sleeps through the end of the computation."""
+    __slots__ = ("done", "event")
+
+    def __init__(self):
+        self.done = False
+        self.event: threading.Event | None = None
+
+    def wait(self, lock: threading.Lock) -> None:
+        with lock:
+            event = self.event
+            if event is None:
+                event = self.event = threading.Event()
+        if not self.done:
+            event.wait(_FLIGHT_WAIT_SECONDS)
+
+    def finish(self) -> None:
+        self.done = True
+        event = self.event
+        if event is not None:
+            event.set()
 
 
 class CacheInfo(NamedTuple):
@@ -82,12 +111,22 @@ class CachedFunction:
         self.cache: Cache | None = None
         self.lock = threading.Lock()
         self.memo: dict[tuple, bytes] = {}
+        # Decoded values by key, for the C hit path (_speedups.c): never in secure mode, so no
+        # plaintext outlives the call that asked for it.
+        # Only the default serializer's values: its decodes hold just dicts, lists and immutable
+        # leaves, which is what the memo's copies rebuild (auto's may hold sets or NumPy arrays).
+        default_codec = settings.interop is None and self.unpack is serializer.unpack
+        self.values: dict[bytes, tuple] | None = {} if default_codec and not settings.encrypted else None
+        self.set_document = _fast.document_setter()
         self.flights_lock = threading.Lock()
-        self.sync_flights: dict[bytes, threading.Event] = {}
-        self.completions = 0  # computations finished (under flights_lock), for miss_sync
-        self.completed: dict[bytes, int] = {}  # key -> completions when it last finished
+        self.sync_flights: dict[bytes, _Flight] = {}
+        self.completion_numbers = itertools.count(1)
+        self.completions = 0  # the number of the last computation finished, for miss_sync
+        self.completed: dict[bytes, int] = {}  # key -> the number of its last finished computation
         self.library = _ffi.library()
-        self.tracked: dict[bytes, None] = {}  # keys this process stored, for whole-function invalidation
+        # Keys this process stored, for whole-function invalidation, oldest first: an OrderedDict,
+        # whose popitem(last=False) is O(1) where a dict's next(iter()) walks its deleted slots.
+        self.tracked: collections.OrderedDict[bytes, None] = collections.OrderedDict()
         self.last_operation_at: float | None = None
         # cachekit-py's per-function tracker: shared by every decoration of module.qualname.
         self.tracker = _function_stats.tracker(f"{func.__module__}.{func.__qualname__}")
@@ -157,7 +196,7 @@ class CachedFunction:
         tracked = self.tracked
         if key not in tracked:
             if len(tracked) >= _TRACKED_KEYS_MAX:
-                tracked.pop(next(iter(tracked)))
+                tracked.popitem(last=False)
             tracked[key] = None
 
     # -- sync path ----------------------------------------------------------------------------
@@ -166,15 +205,15 @@ class CachedFunction:
         """Computes and stores; concurrent misses for one key in this process compute once.
 
         ``seen`` is ``self.completions`` read before the caller's lookup: a computation of this key
-        that completed after it stored what the lookup missed, so the caller reads again."""
-        with self.flights_lock:
-            flight = self.sync_flights.get(key)
-            leader = flight is None
-            recheck = leader and self.completed.get(key, -1) > seen
-            if leader:
-                flight = self.sync_flights[key] = threading.Event()
-        if not leader:
-            flight.wait(_FLIGHT_WAIT_SECONDS)
+        that completed after it stored what the lookup missed, so the caller reads again. The
+        leader takes no lock and makes no Event: a caller that finds its flight makes one."""
+        flight = _Flight()
+        found = self.sync_flights.setdefault(key, flight)  # one step under the GIL
+        leader = found is flight
+        if leader:
+            recheck = self.completed.get(key, -1) > seen
+        else:
+            found.wait(self.flights_lock)
             recheck = True
         try:
             if recheck:
@@ -189,17 +228,25 @@ class CachedFunction:
             return self.fill_sync(cache, key, args, kwargs)
         finally:
             if leader:
-                with self.flights_lock:
-                    self.sync_flights.pop(key, None)
-                    self.completions += 1
-                    if len(self.completed) >= _MEMO_MAX:
-                        self.completed.clear()
-                    self.completed[key] = self.completions
-                flight.set()
+                if self.sync_flights.get(key) is flight:  # a forked child starts with none
+                    del self.sync_flights[key]
+                # Numbered after the store: a caller that read `completions` before its lookup
+                # read a smaller number, so it reads again (next() is one step under the GIL).
+                number = next(self.completion_numbers)
+                self.completions = number
+                if len(self.completed) >= _MEMO_MAX:
+                    self.completed.clear()
+                self.completed[key] = number
+                flight.finish()
 
     def fill_sync(self, cache: Cache, key: bytes, args: tuple, kwargs: dict) -> Any:
         """Computes and stores under the cross-process fill lock, or returns the value another
         process stored while this one waited for the lock (_fill_lock.py)."""
+        if _fill_lock._settings(cache) is None:  # no lock applies (no Redis, or fill_lock off)
+            result = self.func(*args, **kwargs)
+            self.store(cache, key, result)
+            return result
+
         def compute() -> Any:
             result = self.func(*args, **kwargs)
             self.store(cache, key, result)
@@ -249,7 +296,7 @@ class CachedFunction:
                 # The write and its key-registry record (cachekit-py's track_key) in one round trip.
                 cache.set_tracked(self.registry_id, key, document, None)
             else:
-                cache.set(key, document, None)
+                self.set_document(cache, key, document, self.settings.has_l2)
         except CachekitError as error:
             logger.warning("cachekit_native: storing a result of %s failed: %s", self.name, error)
         except CacheClosedError:
@@ -370,6 +417,8 @@ class CachedFunction:
         return cache.stats() if self.tenants is None else self.tenants.view(cache).stats()
 
     def clear(self) -> None:
+        if self.values:
+            self.values.clear()
         _invalidation.invalidate_all(self, self.open())
         self.tracker.clear()
 
@@ -393,8 +442,9 @@ def async_wrapper(state: CachedFunction) -> Callable[..., Any]:
 
 
 def sync_wrapper(state: CachedFunction) -> Callable[..., Any]:
-    """The function that replaces state.func, its hit path kept flat: every attribute it needs is
-    a local of this closure."""
+    """The function that replaces state.func: the C hit path (_fast.py) when the extension is
+    built, else this Python wrapper, its hit path kept flat (every attribute it needs is a local
+    of this closure). Both end in ``finish`` for anything but a hit that decodes."""
     func = state.func
     key_for, memo, scalars, tenants = state.key, state.memo, _SCALARS, state.tenants
     cache_get = state.library.cache_get_unchecked
@@ -410,6 +460,22 @@ def sync_wrapper(state: CachedFunction) -> Callable[..., Any]:
             revalidator.after_hit_sync(cache, key, args, kwargs)
 
         refreshes_ahead = True
+
+    def finish(cache: Cache, key: bytes, args: tuple, kwargs: dict, status: int, document: bytes | None,
+               seen: int) -> Any:
+        """What follows the lookup: decode a hit, raise an error status, or compute a miss."""
+        if status == 0:
+            try:
+                value = unpack(document, key)
+                if refreshes_ahead:
+                    after_hit(state, cache, key, args, kwargs)
+                return value
+            except SerializationError as error:
+                logger.warning("cachekit_native: dropping an undecodable entry of %s: %s", state.name, error)
+                state.safe_delete(cache, key)
+        elif status < 0:
+            raise state.library.error(status)
+        return state.miss_sync(cache, key, args, kwargs, seen)
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -456,20 +522,19 @@ def sync_wrapper(state: CachedFunction) -> Callable[..., Any]:
                 buffer_free(out_ref)
         finally:
             calls.leave()
-        if status == 0:
+        if status == 0 and not refreshes_ahead:
             try:
-                value = unpack(document, key)
-                if refreshes_ahead:
-                    after_hit(state, cache, key, args, kwargs)
-                return value
-            except SerializationError as error:
-                logger.warning("cachekit_native: dropping an undecodable entry of %s: %s", state.name, error)
-                state.safe_delete(cache, key)
-        elif status < 0:
-            raise state.library.error(status)
-        return state.miss_sync(cache, key, args, kwargs, seen)
+                return unpack(document, key)
+            except SerializationError:
+                pass  # finish() decodes again, logs and drops the entry
+        return finish(cache, key, args, kwargs, status, document, seen)
 
-    return wrapper
+    if tenants is not None or state.revalidator is not None or state.settings.host_backend is not None:
+        return wrapper  # a cache per tenant, revalidation, or a backend object calling back: the Python path
+    fast = _fast.hit_path(state, wrapper, finish, after_hit if refreshes_ahead else None)
+    if fast is not wrapper:
+        functools.update_wrapper(fast, func)
+    return fast
 
 
 _live_states: "weakref.WeakSet[CachedFunction]" = weakref.WeakSet()

@@ -9,9 +9,11 @@ argument array}.
 
 The library computes the keys (cachekit_key_auto, cachekit_key_interop): this module maps the
 Python-only types to what cachekit hashes for them, binds interop arguments to the signature and
-packs MessagePack. One case stays here: the library refuses maps with non-string keys, which
-cachekit-py sorts and hashes, so such arguments are hashed by ``args_hash`` below (the same
-algorithm, checked against cachekit-py in the tests).
+packs MessagePack. Two cases stay here: arguments that are all exact scalars (int, str, bytes,
+bool, None), which need no normalizing, are hashed with Python's blake2b (a decorated function's
+miss then crosses into the library once, for the lookup); and maps with non-string keys, which
+the library refuses and cachekit-py sorts and hashes, go through ``args_hash`` below (the same
+algorithm, checked against cachekit-py and the library in the tests).
 """
 
 from __future__ import annotations
@@ -149,15 +151,23 @@ class AutoKeyBuilder:
         self.key_auto = _ffi.library().cachekit_key_auto
 
     def key(self, args: tuple, kwargs: dict) -> str:
-        if not kwargs and _is_plain(args):
-            packed_args, packed_kwargs = _packb(list(args), use_bin_type=True), b"\x80"
-        else:
-            try:
-                packed_args = _packb([_normalize(arg) for arg in args], use_bin_type=True, strict_types=True)
-                packed_kwargs = _packb({key: _normalize(value) for key, value in sorted(kwargs.items())},
-                                       use_bin_type=True, strict_types=True)
-            except TypeError as error:
-                raise TypeError(f"Unsupported type for cache key generation: {error}") from error
+        if _is_plain(args) and (not kwargs or _is_plain(kwargs.values())):
+            # Exact scalars need no normalizing, so cachekit's rule is Python's own blake2b over
+            # msgpack [args, sorted kwargs]: no library crossing on a miss (test_binding_keys
+            # checks it against the library's key).
+            packed = _packb([args, dict(sorted(kwargs.items())) if kwargs else {}], use_bin_type=True)
+            key = self.prefix + _blake2b(packed, digest_size=32).hexdigest() + self.suffix
+            return normalize_key(key) if self.needs_normalizing else key
+        return self.library_key(args, kwargs)
+
+    def library_key(self, args: tuple, kwargs: dict) -> str:
+        """The key through cachekit_key_auto (any arguments cachekit can key)."""
+        try:
+            packed_args = _packb([_normalize(arg) for arg in args], use_bin_type=True, strict_types=True)
+            packed_kwargs = _packb({key: _normalize(value) for key, value in sorted(kwargs.items())},
+                                   use_bin_type=True, strict_types=True)
+        except TypeError as error:
+            raise TypeError(f"Unsupported type for cache key generation: {error}") from error
         try:
             return _library_key(self.key_auto, self.namespace, self.function_id, packed_args, len(packed_args),
                                 packed_kwargs, len(packed_kwargs), self.integrity, self.serializer)

@@ -21,6 +21,7 @@ extension Cache {
     /// of the ciphertext first), the envelope checked and unwrapped after leaving the gate.
     /// Whatever cannot be done without a lock (another tenant or key, a busy context) or fails
     /// is read from a copy instead (`decodeL1Copy`).
+    @inline(never)  // keeps the plain hit's getFromL1 small enough to inline into read
     func openFromL1(_ full: UnsafeRawBufferPointer) throws(CachekitError) -> OwnedBytes? {
         var kind = EntryPlan.Kind.envelope
         let read = try l1.get(full, openingPlan: { stored, plan throws(CachekitError) -> OwnedBytes? in
@@ -28,8 +29,8 @@ extension Cache {
         })
         guard let read else { return nil }
         switch consume read {
-        case .copied(let hit):
-            return try decodeL1Copy(hit, full)
+        case .copied(let hit, let serial):
+            return try decodeL1Copy(hit, full, serial: serial)
         case .opened(let plaintext, let serial):
             do throws(CachekitError) {
                 return try EntryPlan.finish(plaintext, kind: kind)

@@ -256,11 +256,13 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         if planKeyring != nil { return try openFromL1(full) }
         guard let hit = try l1.get(full) else { return nil }
         if hit.isDecoded || storesValueVerbatim { return hit.takeBytes() }  // the plain hit: no call
-        return try decodeL1Copy(hit, full)
+        return try decodeL1Copy(hit, full, serial: nil)
     }
 
-    /// The value of a hit L1 copied out; nil when it does not decode (then dropped).
-    func decodeL1Copy(_ hit: consuming L1Cache.Hit, _ full: UnsafeRawBufferPointer) throws(CachekitError) -> OwnedBytes? {
+    /// The value of a hit L1 copied out; nil when it does not decode (then dropped: only if it
+    /// is still the entry with `serial` when that is known).
+    func decodeL1Copy(_ hit: consuming L1Cache.Hit, _ full: UnsafeRawBufferPointer,
+                      serial: UInt64?) throws(CachekitError) -> OwnedBytes? {
         if hit.isDecoded || storesValueVerbatim { return hit.takeBytes() }
         do throws(CachekitError) {
             if hit.planCount > 0 { return try decodeWithPlan(hit.bytes.bytes, planCount: hit.planCount) }
@@ -270,19 +272,19 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         } catch {
             let all = hit.bytes.bytes  // the stored entry, then its opening plan when it has one
             let stored = UnsafeRawBufferPointer(rebasing: all[..<(all.count &- min(hit.planCount, all.count))])
-            try dropUndecodableL1Entry(full, serial: hit.serial, error, stored: stored)
+            try dropUndecodableL1Entry(full, serial: serial, error, stored: stored)
             return nil
         }
     }
 
     /// Counts and logs an L1 entry that did not decode and drops it, unless a write has
-    /// replaced it since it was read.
-    func dropUndecodableL1Entry(_ full: UnsafeRawBufferPointer, serial: UInt64, _ error: CachekitError,
+    /// replaced it since it was read (`serial`, when known).
+    func dropUndecodableL1Entry(_ full: UnsafeRawBufferPointer, serial: UInt64?, _ error: CachekitError,
                                 stored: UnsafeRawBufferPointer) throws(CachekitError) {
         CacheStats.bump(stats.decodeErrors)
         CacheStats.bump(stats.l1DecodeFailures)
         log(.warning, "entry.undecodable", [("tier", "l1"), ("status", "\(error.status.rawValue)"), ("key_hash", keyHash(full: full))])
-        _ = l1.remove(full, ifSerial: serial)
+        if let serial { _ = l1.remove(full, ifSerial: serial) } else { _ = l1.remove(full) }
         try noteDecodeFailure(error, stored, tier: .l1)
     }
 

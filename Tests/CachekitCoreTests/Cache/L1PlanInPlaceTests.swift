@@ -30,7 +30,7 @@ import Testing
             guard let read = try l1.get(k, openingPlan: open) else { return .miss }
             switch consume read {
             case .opened(let bytes, _): return .opened(bytes.array)
-            case .copied(let hit): return .copied(hit.bytes.array, planCount: hit.planCount)
+            case .copied(let hit, _): return .copied(hit.bytes.array, planCount: hit.planCount)
             }
         }
     }
@@ -72,15 +72,26 @@ import Testing
 
     @Test func removeIfSerialSparesANewerWrite() throws {
         let l1 = Self.l1WithPlannedEntry()
-        try Self.key.withUnsafeBytes { k in
-            let first = try #require(try l1.get(k)?.serial)
-            Self.plan.withUnsafeBytes { s in _ = l1.set(k, s, ttlNanoseconds: 0) }
-            let second = try #require(try l1.get(k)?.serial)
-            #expect(first != second)
+        let serial = { () throws -> UInt64? in
+            try Self.key.withUnsafeBytes { k throws(CachekitError) -> UInt64? in
+                guard let read = try l1.get(k, openingPlan: { _, _ in nil }) else { return nil }
+                switch consume read {
+                case .opened(_, let serial): return serial
+                case .copied(_, let serial): return serial
+                }
+            }
+        }
+        let first = try #require(try serial())
+        Self.key.withUnsafeBytes { k in
+            Self.stored.withUnsafeBytes { s in Self.plan.withUnsafeBytes { p in _ = l1.set(k, s, plan: p, ttlNanoseconds: 0) } }
+        }
+        let second = try #require(try serial())
+        #expect(first != second)
+        Self.key.withUnsafeBytes { k in
             #expect(!l1.remove(k, ifSerial: first))
-            #expect(try l1.get(k)?.bytes.array == Self.plan)
+            #expect(l1.contains(k))
             #expect(l1.remove(k, ifSerial: second))
-            #expect(try l1.get(k)?.serial == nil)
+            #expect(!l1.contains(k))
         }
     }
 

@@ -35,8 +35,6 @@ public final class L1Cache: @unchecked Sendable {  // shards are only touched un
         public let isDecoded: Bool
         /// Bytes of opening plan at the end of `bytes` (0: none).
         public let planCount: Int
-        /// The entry's identity, for `remove(_:ifSerial:)`.
-        public let serial: UInt64
 
         public consuming func takeBytes() -> OwnedBytes { bytes }
     }
@@ -116,7 +114,8 @@ public final class L1Cache: @unchecked Sendable {  // shards are only touched un
         case opened(OwnedBytes, serial: UInt64)
         /// A copy, as `get` returns: the entry has no plan, a writer was in, or `open` declined
         /// or failed (the copy then fails the same way outside, where failures are handled).
-        case copied(Hit)
+        /// `serial`: the entry's, for `remove(_:ifSerial:)` (nil: read under the lock).
+        case copied(Hit, serial: UInt64?)
     }
 
     /// `get` for an entry with an opening plan: `open` runs on the stored bytes and plan in the
@@ -132,8 +131,8 @@ public final class L1Cache: @unchecked Sendable {  // shards are only touched un
                     if let opened = try open(entry.stored, plan) { return .opened(opened, serial: entry.serial) }
                 } catch {}  // the copy below fails again outside the gate, where the failure is handled
             }
-            return .copied(try entry.hit())
-        }, locked: { hit in .copied(hit) })
+            return .copied(try entry.hit(), serial: entry.serial)
+        }, locked: { hit in .copied(hit, serial: nil) })
     }
 
     /// A hit read without the lock when no writer is in (`serve` runs inside the gate on the
@@ -226,7 +225,7 @@ public final class L1Cache: @unchecked Sendable {  // shards are only touched un
         return shard(hash).pointee.withLock { $0.remove(key, hash: hash) }
     }
 
-    /// Removes `key` if it still holds the entry a hit with `serial` read; returns whether it did.
+    /// Removes `key` if it still holds the entry with `serial` (`PlanRead`); returns whether it did.
     @discardableResult
     public func remove(_ key: UnsafeRawBufferPointer, ifSerial serial: UInt64) -> Bool {
         let hash = Self.hash(key)

@@ -41,19 +41,19 @@ struct L1Entry {
     @inline(__always)
     func hit() throws(CachekitError) -> L1Cache.Hit {
         guard let block else {
-            return L1Cache.Hit(bytes: try OwnedBytes(uninitializedCount: 0), isDecoded: false, planCount: 0, serial: serial)
+            return L1Cache.Hit(bytes: try OwnedBytes(uninitializedCount: 0), isDecoded: false, planCount: 0)
         }
         let storedStart = block + Int(keyCount)
         if extraIsPlan {
             // Stored bytes and plan are adjacent in the block: one copy of both.
             let both = UnsafeRawBufferPointer(start: storedStart, count: Int(storedCount) &+ Int(decodedCount))
-            return L1Cache.Hit(bytes: try OwnedBytes(copying: both), isDecoded: false, planCount: Int(decodedCount), serial: serial)
+            return L1Cache.Hit(bytes: try OwnedBytes(copying: both), isDecoded: false, planCount: Int(decodedCount))
         }
         if decodedCount >= 0 {
             let view = UnsafeRawBufferPointer(start: storedStart + Int(storedCount), count: Int(decodedCount))
-            return L1Cache.Hit(bytes: try OwnedBytes(copying: view), isDecoded: true, planCount: 0, serial: serial)
+            return L1Cache.Hit(bytes: try OwnedBytes(copying: view), isDecoded: true, planCount: 0)
         }
-        return L1Cache.Hit(bytes: try OwnedBytes(copying: stored), isDecoded: false, planCount: 0, serial: serial)
+        return L1Cache.Hit(bytes: try OwnedBytes(copying: stored), isDecoded: false, planCount: 0)
     }
 }
 

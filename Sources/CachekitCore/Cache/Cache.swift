@@ -251,6 +251,7 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     }
 
     /// An L1 hit, decoded (L1 counts its own hits; a hit that does not decode is uncounted here).
+    @inline(never)
     func getFromL1(_ full: UnsafeRawBufferPointer) throws(CachekitError) -> OwnedBytes? {
         guard l1.isEnabled else { return nil }
         if planKeyring != nil { return try openFromL1(full) }

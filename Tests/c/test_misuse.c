@@ -1,6 +1,8 @@
 /* Hostile callers: every size_t parameter given 2^63 and SIZE_MAX (sizes no object can have) is
  * CACHEKIT_E_INVALID_ARGUMENT and writes nothing, and calls on freed handles, second frees and
  * handles of another type are CACHEKIT_E_MISUSE instead of crashes. */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,6 +182,35 @@ static void test_freed_handles(void) {
     CHECK(strcmp(cachekit_strerror(CACHEKIT_E_MISUSE), "unknown status") != 0);
 }
 
+/* One failed call and one successful call on the calling thread: the message is set, then "". */
+static void *fail_then_succeed(void *unused) {
+    cachekit_config *config = NULL;
+    (void)unused;
+    CHECK(cachekit_config_set(NULL, "mode", "plain") != CACHEKIT_OK);
+    CHECK(cachekit_last_error_message()[0] != '\0');
+    CHECK_STATUS(cachekit_config_new(&config), CACHEKIT_OK);
+    CHECK(cachekit_last_error_message()[0] == '\0');
+    cachekit_config_free(config);
+    return NULL;
+}
+
+/* Each thread's message is its own: a success clears the caller's message only (a success
+ * skips the thread-local clear while no thread has a message). */
+static void test_last_error_is_per_thread(void) {
+    cachekit_config *config = NULL;
+    pthread_t other;
+    fail_then_succeed(NULL);
+    CHECK(cachekit_config_set(NULL, "mode", "plain") != CACHEKIT_OK);
+    CHECK(pthread_create(&other, NULL, fail_then_succeed, NULL) == 0);
+    CHECK(pthread_join(other, NULL) == 0);
+    CHECK(cachekit_last_error_message()[0] != '\0');
+    CHECK_STATUS(cachekit_config_new(&config), CACHEKIT_OK);
+    CHECK(cachekit_last_error_message()[0] == '\0');
+    CHECK_STATUS(cachekit_config_set(config, "mode", "plain"), CACHEKIT_OK);
+    CHECK(cachekit_last_error_message()[0] == '\0');
+    cachekit_config_free(config);
+}
+
 int main(void) {
     cachekit_keyring *keyring = NULL;
     cachekit_config *config = NULL;
@@ -198,5 +229,6 @@ int main(void) {
     test_sizes_in_the_cache(cache);
     cachekit_cache_free(cache);
     test_freed_handles();
+    test_last_error_is_per_thread();
     return check_finish("test_misuse");
 }

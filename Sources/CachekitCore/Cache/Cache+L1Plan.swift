@@ -16,6 +16,36 @@ extension Cache {
         }
     }
 
+    /// An L1 hit of the built-in codec's encrypted entries: decrypted straight from the slot's
+    /// ciphertext inside L1's read gate into the one buffer the value is returned in (no copy
+    /// of the ciphertext first), the envelope checked and unwrapped after leaving the gate.
+    /// Whatever cannot be done without a lock (another tenant or key, a busy context) or fails
+    /// is read from a copy instead (`decodeL1Copy`).
+    @inline(never)  // keeps the plain hit's getFromL1 small enough to inline into read
+    func openFromL1(_ full: UnsafeRawBufferPointer) throws(CachekitError) -> OwnedBytes? {
+        var kind = EntryPlan.Kind.envelope
+        let read = try l1.get(full, openingPlan: { stored, plan throws(CachekitError) -> OwnedBytes? in
+            try planKeyring?.decryptL1PlanIfIdle(stored, plan: plan, kind: &kind)
+        })
+        guard let read else { return nil }
+        switch consume read {
+        case .copied(let hit, let serial):
+            return try decodeL1Copy(hit, full, serial: serial)
+        case .opened(let plaintext, let serial):
+            do throws(CachekitError) {
+                return try EntryPlan.finish(plaintext, kind: kind)
+            } catch where error.status == .outOfMemory {
+                throw error
+            } catch {
+                // The tag authenticated the ciphertext, so this is the envelope's failure, which
+                // noteDecodeFailure does not count (it reads the stored bytes only for decryption
+                // failures): none are passed.
+                try dropUndecodableL1Entry(full, serial: serial, error, stored: UnsafeRawBufferPointer(start: nil, count: 0))
+                return nil
+            }
+        }
+    }
+
     /// An L1 hit that carries its plan after the stored bytes.
     func decodeWithPlan(_ both: UnsafeRawBufferPointer, planCount: Int) throws(CachekitError) -> OwnedBytes {
         guard planCount > 0, planCount <= both.count else {

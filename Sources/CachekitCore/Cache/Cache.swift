@@ -258,8 +258,19 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
     }
 
     /// An L1 hit, decoded (L1 counts its own hits; a hit that does not decode is uncounted here).
+    @inline(never)
     func getFromL1(_ full: UnsafeRawBufferPointer) throws(CachekitError) -> OwnedBytes? {
-        guard l1.isEnabled, let hit = try l1.get(full) else { return nil }
+        guard l1.isEnabled else { return nil }
+        if planKeyring != nil { return try openFromL1(full) }
+        guard let hit = try l1.get(full) else { return nil }
+        if hit.isDecoded || storesValueVerbatim { return hit.takeBytes() }  // the plain hit: no call
+        return try decodeL1Copy(hit, full, serial: nil)
+    }
+
+    /// The value of a hit L1 copied out; nil when it does not decode (then dropped: only if it
+    /// is still the entry with `serial` when that is known).
+    func decodeL1Copy(_ hit: consuming L1Cache.Hit, _ full: UnsafeRawBufferPointer,
+                      serial: UInt64?) throws(CachekitError) -> OwnedBytes? {
         if hit.isDecoded || storesValueVerbatim { return hit.takeBytes() }
         do throws(CachekitError) {
             if hit.planCount > 0 { return try decodeWithPlan(hit.bytes.bytes, planCount: hit.planCount) }
@@ -267,15 +278,22 @@ public final class Cache: @unchecked Sendable {  // prefixBytes is written once,
         } catch where error.status == .outOfMemory {
             throw error
         } catch {
-            CacheStats.bump(stats.decodeErrors)
-            CacheStats.bump(stats.l1DecodeFailures)
-            log(.warning, "entry.undecodable", [("tier", "l1"), ("status", "\(error.status.rawValue)"), ("key_hash", keyHash(full: full))])
-            _ = l1.remove(full)
             let all = hit.bytes.bytes  // the stored entry, then its opening plan when it has one
             let stored = UnsafeRawBufferPointer(rebasing: all[..<(all.count &- min(hit.planCount, all.count))])
-            try noteDecodeFailure(error, stored, tier: .l1)
+            try dropUndecodableL1Entry(full, serial: serial, error, stored: stored)
             return nil
         }
+    }
+
+    /// Counts and logs an L1 entry that did not decode and drops it, unless a write has
+    /// replaced it since it was read (`serial`, when known).
+    func dropUndecodableL1Entry(_ full: UnsafeRawBufferPointer, serial: UInt64?, _ error: CachekitError,
+                                stored: UnsafeRawBufferPointer) throws(CachekitError) {
+        CacheStats.bump(stats.decodeErrors)
+        CacheStats.bump(stats.l1DecodeFailures)
+        log(.warning, "entry.undecodable", [("tier", "l1"), ("status", "\(error.status.rawValue)"), ("key_hash", keyHash(full: full))])
+        if let serial { _ = l1.remove(full, ifSerial: serial) } else { _ = l1.remove(full) }
+        try noteDecodeFailure(error, stored, tier: .l1)
     }
 
     /// Decodes an entry read from Redis and keeps it in L1 no longer than Redis will. An entry

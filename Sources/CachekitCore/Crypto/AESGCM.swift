@@ -90,20 +90,25 @@ public final class GCMKey: Sendable {
         nonce: UnsafeRawBufferPointer, sealed: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer,
         into output: UnsafeMutableRawBufferPointer
     ) throws(CachekitError) {
-        guard nonce.count == GCMKey.nonceLength, let nonceBase = nonce.baseAddress else {
-            throw CachekitError(.invalidArgument, "AES-GCM nonce must be 12 bytes, got \(nonce.count)")
-        }
-        guard sealed.count >= GCMKey.tagLength, let sealedBase = sealed.baseAddress else {
-            throw CachekitError(.ciphertextTooShort, "AES-GCM data of \(sealed.count) bytes is shorter than its 16-byte tag")
-        }
-        guard sealed.count <= GCMKey.maxInputLength &+ GCMKey.tagLength, aad.count <= GCMKey.maxInputLength else {
-            throw CachekitError(.tooLarge, "AES-GCM input over the 1 GiB limit")
+        try open(nonce: nonce, sealed: sealed, aad: aad, into: output, taken: nil)
+    }
+
+    /// `open` with a context already taken (`takeSpare`; given back here, also on a refused
+    /// argument), or nil: borrow one.
+    fileprivate func open(
+        nonce: UnsafeRawBufferPointer, sealed: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer,
+        into output: UnsafeMutableRawBufferPointer, taken: ContextBox?
+    ) throws(CachekitError) {
+        let nonceBase: UnsafeRawPointer, sealedBase: UnsafeRawPointer
+        do throws(CachekitError) {
+            (nonceBase, sealedBase) = try Self.checkOpen(nonce: nonce, sealed: sealed, aad: aad, output: output)
+        } catch {
+            if let taken { giveBack(taken, healthy: true) }
+            throw error
         }
         let cipherCount = sealed.count &- GCMKey.tagLength
-        guard output.count == cipherCount else {
-            throw CachekitError(.invalidArgument, "AES-GCM output must be ciphertext length - 16 bytes")
-        }
-        let box = try borrow()
+        let box: ContextBox
+        if let taken { box = taken } else { box = try borrow() }
         let context = box.context
         var written: Int32 = 0
         var ok = EVP_DecryptInit_ex(context, nil, nil, nil, nonceBase.assumingMemoryBound(to: UInt8.self)) == 1
@@ -147,6 +152,24 @@ public final class GCMKey: Sendable {
         }
     }
 
+    /// The base addresses of `open`'s arguments once they are the right sizes.
+    private static func checkOpen(nonce: UnsafeRawBufferPointer, sealed: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer,
+                                  output: UnsafeMutableRawBufferPointer) throws(CachekitError) -> (UnsafeRawPointer, UnsafeRawPointer) {
+        guard nonce.count == GCMKey.nonceLength, let nonceBase = nonce.baseAddress else {
+            throw CachekitError(.invalidArgument, "AES-GCM nonce must be 12 bytes, got \(nonce.count)")
+        }
+        guard sealed.count >= GCMKey.tagLength, let sealedBase = sealed.baseAddress else {
+            throw CachekitError(.ciphertextTooShort, "AES-GCM data of \(sealed.count) bytes is shorter than its 16-byte tag")
+        }
+        guard sealed.count <= GCMKey.maxInputLength &+ GCMKey.tagLength, aad.count <= GCMKey.maxInputLength else {
+            throw CachekitError(.tooLarge, "AES-GCM input over the 1 GiB limit")
+        }
+        guard output.count == sealed.count &- GCMKey.tagLength else {
+            throw CachekitError(.invalidArgument, "AES-GCM output must be ciphertext length - 16 bytes")
+        }
+        return (nonceBase, sealedBase)
+    }
+
     /// `AESGCM.open` with this key, as a method: a caller reaching the key through a stored
     /// property then borrows it instead of taking a reference count.
     func open(payload: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer) throws(CachekitError) -> OwnedBytes {
@@ -166,13 +189,18 @@ public final class GCMKey: Sendable {
         return ContextBox(context)
     }
 
+    /// The spare context if it is free (one atomic exchange): no lock, no new context.
+    fileprivate func takeSpare() -> ContextBox? {
+        OpaquePointer(bitPattern: spare.exchange(0, ordering: .acquiring)).map(ContextBox.init)
+    }
+
     private func borrow() throws(CachekitError) -> ContextBox {
         if let context = OpaquePointer(bitPattern: spare.exchange(0, ordering: .acquiring)) { return ContextBox(context) }
         if let box = idle.withLock({ $0.popLast() }) { return box }
         return try makeContext()
     }
 
-    private func giveBack(_ box: ContextBox, healthy: Bool) {
+    fileprivate func giveBack(_ box: ContextBox, healthy: Bool) {
         let bits = UInt(bitPattern: box.context)
         if healthy, spare.compareExchange(expected: 0, desired: bits, ordering: .releasing).exchanged { return }
         let keep = healthy && idle.withLock { contexts -> Bool in
@@ -292,13 +320,36 @@ public enum AESGCM {
 
     /// Opens `nonce || ciphertext || tag` (at least 28 bytes).
     public static func open(key: GCMKey, payload: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer) throws(CachekitError) -> OwnedBytes {
+        try open(key: key, payload: payload, aad: aad, taken: nil)
+    }
+
+    /// `open` only if the key's spare context is free, else nil: no lock is taken and nothing
+    /// is allocated but the plaintext (an L1 hit decrypting inside its shard's read gate).
+    static func openIfIdle(key: GCMKey, payload: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer) throws(CachekitError) -> OwnedBytes? {
+        guard let context = key.takeSpare() else { return nil }
+        return try open(key: key, payload: payload, aad: aad, taken: context)
+    }
+
+    private static func open(key: GCMKey, payload: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer,
+                             taken: ContextBox?) throws(CachekitError) -> OwnedBytes {
         guard payload.count >= GCMKey.overhead, let base = payload.baseAddress else {
+            if let taken { key.giveBack(taken, healthy: true) }
             throw CachekitError(.ciphertextTooShort, "encrypted payload of \(payload.count) bytes is shorter than nonce + tag (28)")
         }
-        let output = try OwnedBytes(uninitializedCount: payload.count &- GCMKey.overhead)
+        let output = try plaintextBuffer(payload.count &- GCMKey.overhead, key: key, taken: taken)
         try key.open(nonce: UnsafeRawBufferPointer(start: base, count: GCMKey.nonceLength),
                      sealed: UnsafeRawBufferPointer(start: base + GCMKey.nonceLength, count: payload.count &- GCMKey.nonceLength),
-                     aad: aad, into: output.mutableBytes)
+                     aad: aad, into: output.mutableBytes, taken: taken)
         return output
+    }
+
+    /// `count` bytes for a plaintext; on failure the taken context goes back.
+    private static func plaintextBuffer(_ count: Int, key: GCMKey, taken: ContextBox?) throws(CachekitError) -> OwnedBytes {
+        do throws(CachekitError) {
+            return try OwnedBytes(uninitializedCount: count)
+        } catch {
+            if let taken { key.giveBack(taken, healthy: true) }
+            throw error
+        }
     }
 }

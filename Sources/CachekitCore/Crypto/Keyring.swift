@@ -229,6 +229,14 @@ public final class Keyring: Sendable {
         return try decrypt(payload: payload, aad: aad, tenant: tenant ?? Keyring.defaultTenant, fingerprint: fingerprint)
     }
 
+    /// `decrypt` when it needs no lock: the default tenant's current key with its spare context
+    /// free; nil otherwise (the caller then decrypts the general way, outside whatever it holds).
+    func decryptIfIdle(payload: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer, tenantUTF8: UnsafeRawBufferPointer,
+                       fingerprintUTF8: UnsafeRawBufferPointer) throws(CachekitError) -> OwnedBytes? {
+        guard Keyring.isDefaultTenant(tenantUTF8), defaultCurrentKey.hasFingerprint(fingerprintUTF8) else { return nil }
+        return try defaultCurrentKey.openIfIdle(payload: payload, aad: aad)
+    }
+
     private static let defaultTenantUTF8: StaticString = "default"
 
     private static func isDefaultTenant(_ utf8: UnsafeRawBufferPointer) -> Bool {
@@ -302,6 +310,11 @@ final class DerivedKey: Sendable {
     /// Opens `nonce || ciphertext || tag` with this key (borrowing it: no reference count per call).
     func open(payload: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer) throws(CachekitError) -> OwnedBytes {
         try cipher.open(payload: payload, aad: aad)
+    }
+
+    /// `open` if the key's spare context is free, else nil (`AESGCM.openIfIdle`).
+    func openIfIdle(payload: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer) throws(CachekitError) -> OwnedBytes? {
+        try AESGCM.openIfIdle(key: cipher, payload: payload, aad: aad)
     }
 
     /// Whether `utf8` is this key's fingerprint.

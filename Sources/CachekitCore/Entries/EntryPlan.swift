@@ -68,19 +68,52 @@ enum EntryPlan {
     /// verified and its payload decompressed (a literals-only one in place).
     static func open(_ stored: UnsafeRawBufferPointer, plan: UnsafeRawBufferPointer,
                      keyring: Keyring) throws(CachekitError) -> OwnedBytes {
-        var reader = PlanReader(plan)
-        let offset = Int(try reader.uint32())
-        guard let kind = Kind(rawValue: try reader.byte()) else { throw malformed }
-        let fingerprintBytes = try reader.take(Int(try reader.byte()))
-        let tenantBytes = try reader.take(Int(try reader.uint16()))
-        let aad = reader.rest
-        guard offset <= stored.count else { throw malformed }
-        let payload = UnsafeRawBufferPointer(rebasing: stored[offset...])
-        let plaintext = try keyring.decrypt(payload: payload, aad: aad, tenantUTF8: tenantBytes,
-                                            fingerprintUTF8: fingerprintBytes)
+        let parts = try Parts(stored, plan: plan)
+        let plaintext = try keyring.decrypt(payload: parts.payload, aad: parts.aad, tenantUTF8: parts.tenant,
+                                            fingerprintUTF8: parts.fingerprint)
+        return try finish(plaintext, kind: parts.kind)
+    }
+
+    /// The first half of `open`, for a reader that must not wait (an L1 hit inside its shard's
+    /// read gate, reading the slot's own bytes): the plaintext, decrypted only when the keyring
+    /// needs no lock for it (`Keyring.decryptIfIdle`), else nil. `finish` it with `kind`, after
+    /// leaving the gate.
+    static func decryptIfIdle(_ stored: UnsafeRawBufferPointer, plan: UnsafeRawBufferPointer, keyring: Keyring,
+                              kind: inout Kind) throws(CachekitError) -> OwnedBytes? {
+        let parts = try Parts(stored, plan: plan)
+        kind = parts.kind
+        return try keyring.decryptIfIdle(payload: parts.payload, aad: parts.aad, tenantUTF8: parts.tenant,
+                                         fingerprintUTF8: parts.fingerprint)
+    }
+
+    /// The document in a plan's decrypted `plaintext`: an envelope is checked and unwrapped
+    /// (the plaintext wiped on failure, `Envelope.retrieve(taking:)`).
+    static func finish(_ plaintext: consuming OwnedBytes, kind: Kind) throws(CachekitError) -> OwnedBytes {
         switch kind {
         case .envelope: return try Envelope.retrieve(taking: plaintext)
         case .bare, .interop: return plaintext
+        }
+    }
+
+    /// A plan read against its stored value.
+    private struct Parts {
+        let payload: UnsafeRawBufferPointer
+        let kind: Kind
+        let fingerprint: UnsafeRawBufferPointer
+        let tenant: UnsafeRawBufferPointer
+        let aad: UnsafeRawBufferPointer
+
+        @inline(__always)
+        init(_ stored: UnsafeRawBufferPointer, plan: UnsafeRawBufferPointer) throws(CachekitError) {
+            var reader = PlanReader(plan)
+            let offset = Int(try reader.uint32())
+            guard let kind = Kind(rawValue: try reader.byte()) else { throw malformed }
+            self.kind = kind
+            fingerprint = try reader.take(Int(try reader.byte()))
+            tenant = try reader.take(Int(try reader.uint16()))
+            aad = reader.rest
+            guard offset <= stored.count else { throw malformed }
+            payload = UnsafeRawBufferPointer(rebasing: stored[offset...])
         }
     }
 
@@ -124,5 +157,11 @@ extension Keyring {
     /// `EntryPlan.open` with this keyring.
     func openL1Plan(_ stored: UnsafeRawBufferPointer, plan: UnsafeRawBufferPointer) throws(CachekitError) -> OwnedBytes {
         try EntryPlan.open(stored, plan: plan, keyring: self)
+    }
+
+    /// `EntryPlan.decryptIfIdle` with this keyring.
+    func decryptL1PlanIfIdle(_ stored: UnsafeRawBufferPointer, plan: UnsafeRawBufferPointer,
+                             kind: inout EntryPlan.Kind) throws(CachekitError) -> OwnedBytes? {
+        try EntryPlan.decryptIfIdle(stored, plan: plan, keyring: self, kind: &kind)
     }
 }

@@ -105,6 +105,42 @@ public final class L1Cache: @unchecked Sendable {  // shards are only touched un
 
     /// A copy of the entry under `key` (its decoded view if it has one), or nil when absent or expired.
     public func get(_ key: UnsafeRawBufferPointer, now: Int64 = MonotonicClock.nowNanoseconds()) throws(CachekitError) -> Hit? {
+        try lookup(key, now: now, serve: { entry throws(CachekitError) in try entry.hit() }, locked: { $0 })
+    }
+
+    /// What `get(_:openingPlan:)` found.
+    public enum PlanRead: ~Copyable {
+        /// What `open` made of the slot's own stored bytes and plan.
+        case opened(OwnedBytes, serial: UInt64)
+        /// A copy, as `get` returns: the entry has no plan, a writer was in, or `open` declined
+        /// or failed (the copy then fails the same way outside, where failures are handled).
+        /// `serial`: the entry's, for `remove(_:ifSerial:)` (nil: read under the lock).
+        case copied(Hit, serial: UInt64?)
+    }
+
+    /// `get` for an entry with an opening plan: `open` runs on the stored bytes and plan in the
+    /// slot itself, inside the shard's read gate, so a hit copies nothing before it decrypts. The
+    /// gate keeps writers waiting meanwhile, so `open` must be short and bounded: no lock, no
+    /// callback, no wait (nil: it would need one; the entry is copied out instead).
+    public func get(_ key: UnsafeRawBufferPointer, now: Int64 = MonotonicClock.nowNanoseconds(),
+                    openingPlan open: (_ stored: UnsafeRawBufferPointer, _ plan: UnsafeRawBufferPointer) throws(CachekitError) -> OwnedBytes?)
+        throws(CachekitError) -> PlanRead? {
+        try lookup(key, now: now, serve: { entry throws(CachekitError) -> PlanRead in
+            if let plan = entry.plan {
+                do throws(CachekitError) {
+                    if let opened = try open(entry.stored, plan) { return .opened(opened, serial: entry.serial) }
+                } catch {}  // the copy below fails again outside the gate, where the failure is handled
+            }
+            return .copied(try entry.hit(), serial: entry.serial)
+        }, locked: { hit in .copied(hit, serial: nil) })
+    }
+
+    /// A hit read without the lock when no writer is in (`serve` runs inside the gate on the
+    /// slot's entry), else under the lock (a copy, turned into the result by `locked`).
+    @inline(__always)
+    private func lookup<Result: ~Copyable>(_ key: UnsafeRawBufferPointer, now: Int64,
+                                           serve: (borrowing L1Entry) throws(CachekitError) -> Result,
+                                           locked: (consuming Hit) -> Result) throws(CachekitError) -> Result? {
         let hash = Self.hash(key)
         let shardNumber = shardIndex(hash)
         let gate = gates[shardNumber]
@@ -118,16 +154,20 @@ public final class L1Cache: @unchecked Sendable {  // shards are only touched un
             }
             let entry = gate.table.pointee.entries[slot]
             if entry.expiresAt > now {
-                let hit: Hit
-                do throws(CachekitError) { hit = try entry.hit() } catch { gate.leave(stripe, hit: false); throw error }
+                let result: Result
+                do throws(CachekitError) { result = try serve(entry) } catch { gate.leave(stripe, hit: false); throw error }
                 gate.leave(stripe, hit: true)
                 if gate.record(hash, stripe: stripe) { drainReads(shardNumber, stripe: stripe) }
-                return hit
+                return result
             }
             gate.leave(stripe, hit: false)  // expired: the locked lookup drops it and counts the expiration
         }
-        return try shardAt(shardNumber).pointee.withLock { shard throws(CachekitError) -> Hit? in
+        let hit = try shardAt(shardNumber).pointee.withLock { shard throws(CachekitError) -> Hit? in
             try shard.get(key, hash: hash, now: now)
+        }
+        switch consume hit {
+        case .some(let copy): return locked(copy)
+        case .none: return nil
         }
     }
 
@@ -183,6 +223,13 @@ public final class L1Cache: @unchecked Sendable {  // shards are only touched un
     public func remove(_ key: UnsafeRawBufferPointer) -> Bool {
         let hash = Self.hash(key)
         return shard(hash).pointee.withLock { $0.remove(key, hash: hash) }
+    }
+
+    /// Removes `key` if it still holds the entry with `serial` (`PlanRead`); returns whether it did.
+    @discardableResult
+    public func remove(_ key: UnsafeRawBufferPointer, ifSerial serial: UInt64) -> Bool {
+        let hash = Self.hash(key)
+        return shard(hash).pointee.withLock { $0.remove(key, hash: hash, ifSerial: serial) }
     }
 
     /// Removes every key that starts with `prefix`; returns how many.

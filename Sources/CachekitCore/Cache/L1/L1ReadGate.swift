@@ -11,6 +11,8 @@ struct L1Entry {
     var decodedCount: Int32   // -1: no decoded view
     /// The bytes after the stored value are an opening plan, not a decoded view.
     var extraIsPlan: Bool
+    /// Which write made this entry (per shard), so a reader can drop the very entry it read.
+    var serial: UInt64
 
     var cost: Int {
         Int(keyCount) &+ Int(storedCount) &+ max(Int(decodedCount), 0) &+ L1Cache.entryOverhead
@@ -21,6 +23,18 @@ struct L1Entry {
         guard bytes.count > 0 else { return true }
         guard let block, let base = bytes.baseAddress else { return false }
         return memcmp(block, base, bytes.count) == 0
+    }
+
+    @inline(__always)
+    var stored: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: block.map { $0 + Int(keyCount) }, count: block == nil ? 0 : Int(storedCount))
+    }
+
+    /// The opening plan after the stored bytes, if the entry has one.
+    @inline(__always)
+    var plan: UnsafeRawBufferPointer? {
+        guard extraIsPlan, let block else { return nil }
+        return UnsafeRawBufferPointer(start: block + (Int(keyCount) &+ Int(storedCount)), count: Int(decodedCount))
     }
 
     /// A copy of what a hit on this entry returns.
@@ -39,7 +53,6 @@ struct L1Entry {
             let view = UnsafeRawBufferPointer(start: storedStart + Int(storedCount), count: Int(decodedCount))
             return L1Cache.Hit(bytes: try OwnedBytes(copying: view), isDecoded: true, planCount: 0)
         }
-        let stored = UnsafeRawBufferPointer(start: storedStart, count: Int(storedCount))
         return L1Cache.Hit(bytes: try OwnedBytes(copying: stored), isDecoded: false, planCount: 0)
     }
 }

@@ -44,6 +44,8 @@ struct L1Shard: ~Copyable, @unchecked Sendable {  // only touched under its shar
     private var hits = 0
     /// Entries dropped because a lookup found them expired (the `expired` eviction cause).
     private(set) var expirations = 0
+    /// The next entry's `serial` (64 bits: never wraps in practice).
+    private var nextSerial: UInt64 = 1
 
     private static let initialCapacity = 16
 
@@ -183,7 +185,7 @@ struct L1Shard: ~Copyable, @unchecked Sendable {  // only touched under its shar
             capacity = grown
         }
         (entries + slotCount).initialize(to: L1Entry(hash: 0, block: nil, expiresAt: 0, keyCount: 0, storedCount: 0,
-                                                     decodedCount: -1, extraIsPlan: false))
+                                                     decodedCount: -1, extraIsPlan: false, serial: 0))
         (links + slotCount).initialize(to: Links())
         slotCount &+= 1
         return slotCount &- 1
@@ -311,7 +313,8 @@ struct L1Shard: ~Copyable, @unchecked Sendable {  // only touched under its shar
                             keyCount: Int32(truncatingIfNeeded: key.count),
                             storedCount: Int32(truncatingIfNeeded: stored.count),
                             decodedCount: decoded == nil ? -1 : Int32(truncatingIfNeeded: decodedCount),
-                            extraIsPlan: decodedIsPlan && decoded != nil)
+                            extraIsPlan: decodedIsPlan && decoded != nil, serial: nextSerial)
+        nextSerial &+= 1
 
         // The policy first sees the hits read since the last write, then this one.
         drainReads()
@@ -385,6 +388,17 @@ struct L1Shard: ~Copyable, @unchecked Sendable {  // only touched under its shar
     mutating func remove(_ key: UnsafeRawBufferPointer, hash: UInt64) -> Bool {
         let (position, slot) = find(key, hash: hash)
         guard slot >= 0 else { return false }
+        gate.close()
+        delete(slot, position: position)
+        gate.open()
+        return true
+    }
+
+    /// Removes `key` if its entry is still the one with `serial` (a reader's drop of an entry
+    /// that did not decode, which must not take a newer write with it).
+    mutating func remove(_ key: UnsafeRawBufferPointer, hash: UInt64, ifSerial serial: UInt64) -> Bool {
+        let (position, slot) = find(key, hash: hash)
+        guard slot >= 0, entries[slot].serial == serial else { return false }
         gate.close()
         delete(slot, position: position)
         gate.open()

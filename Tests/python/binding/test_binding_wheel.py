@@ -24,8 +24,11 @@ PROBE = textwrap.dedent("""
     maps = open("/proc/self/maps").read().split()
     deps = sorted({p for p in maps if any(n in p for n in ("libhiredis", "liblz4", "libxxhash", "libb2", "libcrypto"))})
     from cachekit_native import _fast
+    import pathlib
+    package = pathlib.Path(cachekit_native.__file__).parent
+    typed = sorted(p.name for p in package.iterdir() if p.name == "py.typed" or p.suffix == ".pyi")
     print(json.dumps({"library": cachekit_native.library_path(), "version": cachekit_native.library_version(),
-                      "value": value.hex(), "deps": deps, "speedups": _fast.available()}))
+                      "value": value.hex(), "deps": deps, "speedups": _fast.available(), "typed": typed}))
 """)
 
 
@@ -66,6 +69,7 @@ def test_pip_install_of_the_binding_builds_and_carries_the_library(tmp_path):
     assert report["version"] == cachekit_native.__version__
     assert report["value"] == "a26f6b"
     assert report["speedups"], "the installed package lacks its C hit path"
+    assert report["typed"] == ["_speedups.pyi", "py.typed"]  # PEP 561: typed, the extension's stub included
 
 
 def test_the_self_contained_wheel_runs_on_its_own_copies_of_every_library(tmp_path):

@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import copy
 import logging
-import os
 import threading
 from typing import Any
 
-from . import _host_backend
+from . import _host_backend, _refresh
 from ._workers import submit as _submit
 from .errors import CacheClosedError, CachekitError
 
@@ -44,9 +42,7 @@ class Revalidator:
 
     def __init__(self, state):
         self.state = state
-        self.lock = threading.Lock()
-        self.in_flight: set[bytes] = set()
-        self.pid = os.getpid()
+        self.in_flight = _refresh.InFlight(MAX_REVALIDATIONS)
         self.tasks: set[asyncio.Task] = set()
 
     def read(self, cache, key: bytes) -> tuple[bytes | None, bool]:
@@ -59,26 +55,16 @@ class Revalidator:
         return document, document is not None and _host_backend.take_stale()
 
     def _claim(self, key: bytes) -> bool:
-        with self.lock:
-            if self.pid != os.getpid():  # a forked child: the parent's revalidations are not its own
-                self.in_flight, self.pid = set(), os.getpid()
-            if key in self.in_flight or len(self.in_flight) >= MAX_REVALIDATIONS:
-                return False
-            self.in_flight.add(key)
-            return True
+        return self.in_flight.claim(key)
 
     def _release(self, key: bytes) -> None:
-        with self.lock:
-            self.in_flight.discard(key)
+        self.in_flight.release(key)
 
     def _snapshot(self, key: bytes, args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
-        try:
-            return copy.deepcopy((args, kwargs))
-        except Exception as error:  # uncopyable arguments: skipped, the stale value stays
+        snapshot = _refresh.copy_arguments(self.state, args, kwargs, "revalidating")
+        if snapshot is None:
             self._release(key)
-            logger.debug("cachekit_native: not revalidating %s: its arguments cannot be copied: %s",
-                         self.state.name, error)
-            return None
+        return snapshot
 
     def _failed(self, error: BaseException) -> None:
         logger.warning("cachekit_native: revalidating a stale value of %s failed; it stays: %s",

@@ -132,6 +132,7 @@ class CachedFunction:
         self.tracker = _function_stats.tracker(f"{func.__module__}.{func.__qualname__}")
         self.share = self.tracker.join(self)
         # Stale-while-revalidate on an SWR-capable backend object (_backend_flows.py).
+        self.refreshes = _refresh.InFlight(_refresh.MAX_REFRESHES_IN_FLIGHT)  # refresh-ahead's, capped as cachekit-py caps them
         self.revalidator = _backend_flows.Revalidator(self) if settings.stale_ttl is not None else None
         # tenant_extractor: one library cache per tenant beside self.cache (_tenants.py).
         self.tenants = _tenants.TenantCaches(self.name, settings.tenant_extractor, settings.open) \

@@ -52,14 +52,46 @@ def _failed(state, error: BaseException) -> None:
                    state.name, error)
 
 
-def _snapshot(state, args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
-    """A deep copy of the call's arguments, as cachekit-py takes one: the refresh runs later and
-    must not see what the caller changes meanwhile. None (no refresh) when they cannot be copied."""
+def copy_arguments(state, args: tuple, kwargs: dict, doing: str = "refreshing ahead") -> tuple[tuple, dict] | None:
+    """A deep copy of the call's arguments, as cachekit-py takes one: a background recompute runs
+    later and must not see what the caller changes meanwhile. None (skipped, the value stays)
+    when they cannot be copied."""
     try:
         return copy.deepcopy((args, kwargs))
-    except Exception as error:  # an argument that refuses deepcopy: refresh skipped, the value stays
-        logger.debug("cachekit_native: not refreshing %s ahead: its arguments cannot be copied: %s", state.name, error)
+    except Exception as error:  # an argument that refuses deepcopy
+        logger.debug("cachekit_native: not %s %s: its arguments cannot be copied: %s", doing, state.name, error)
         return None
+
+
+class InFlight:
+    """One decorated function's background recomputations: at most ``cap`` at a time and, for a
+    key given, one per key; a forked child starts with none (its parent's never end there)."""
+
+    def __init__(self, cap: int):
+        self.cap = cap
+        self.lock = threading.Lock()
+        self.count = 0
+        self.keys: set[bytes] = set()
+        self.pid = os.getpid()
+
+    def claim(self, key: bytes | None = None) -> bool:
+        with self.lock:
+            if self.pid != os.getpid():
+                self.count, self.keys, self.pid = 0, set(), os.getpid()
+            if self.count >= self.cap or (key is not None and key in self.keys):
+                return False
+            self.count += 1
+            if key is not None:
+                self.keys.add(key)
+            return True
+
+    def release(self, key: bytes | None = None) -> None:
+        with self.lock:
+            if self.pid != os.getpid() or self.count == 0:
+                return  # claimed before a fork: not this process's
+            self.count -= 1
+            if key is not None:
+                self.keys.discard(key)
 
 
 # cachekit-py's cap on one decorated function's refreshes in flight (admitted, queued or
@@ -69,14 +101,8 @@ MAX_REFRESHES_IN_FLIGHT = 32
 
 def _admit(state, cache, key: bytes) -> bool:
     """Takes one of the function's refresh slots, or hands the refresh back to the library."""
-    with _pool_lock:
-        pid = os.getpid()
-        held = state.__dict__.get("_refresh_slots")
-        if held is None or held[0] != pid:  # a forked child's refreshes are its own
-            held = state._refresh_slots = [pid, 0]
-        if held[1] < MAX_REFRESHES_IN_FLIGHT:
-            held[1] += 1
-            return True
+    if state.refreshes.claim():
+        return True
     try:
         cache.refresh_release(key)
     except (CachekitError, CacheClosedError):
@@ -85,15 +111,12 @@ def _admit(state, cache, key: bytes) -> bool:
 
 
 def _leave(state) -> None:
-    with _pool_lock:
-        held = state.__dict__.get("_refresh_slots")
-        if held is not None and held[0] == os.getpid() and held[1] > 0:
-            held[1] -= 1
+    state.refreshes.release()
 
 
 def after_hit_sync(state, cache, key: bytes, args: tuple, kwargs: dict) -> None:
     if _due(cache, key):
-        snapshot = _snapshot(state, args, kwargs)
+        snapshot = copy_arguments(state, args, kwargs)
         if snapshot is not None and _admit(state, cache, key):
             try:
                 _executor().submit(_refresh_sync, state, cache, key, *snapshot)
@@ -118,7 +141,7 @@ def _refresh_sync(state, cache, key: bytes, args: tuple, kwargs: dict) -> None:
 
 def after_hit_async(state, cache, key: bytes, args: tuple, kwargs: dict) -> None:
     if _due(cache, key):  # no network: answered on the loop
-        snapshot = _snapshot(state, args, kwargs)
+        snapshot = copy_arguments(state, args, kwargs)
         if snapshot is None or not _admit(state, cache, key):
             return
         task = asyncio.get_running_loop().create_task(_refresh_async(state, cache, key, *snapshot))

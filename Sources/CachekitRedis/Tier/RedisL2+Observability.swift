@@ -59,8 +59,7 @@ extension RedisL2: ObservableTier {
     public func healthComponents() -> [(String, JSONValue)] {
         let snapshot = client.snapshot
         var components: [(String, JSONValue)] = []
-        if let breaker = snapshot.breaker {
-            let limits = client.settings.breaker ?? CircuitBreaker.Settings()
+        if let breaker = snapshot.breaker, let limits = client.settings.breaker {
             components.append(("circuit_breaker", .object([
                 ("state", .string((breakerStateName ?? "CLOSED").lowercased())),
                 ("failure_count", .number(breaker.failuresInWindow)),
